@@ -1,0 +1,25 @@
+//! AWS client configuration, built once per process at init.
+//!
+//! `aws_config` reads the standard environment: `AWS_REGION`, credentials,
+//! `AWS_ENDPOINT_URL` and the per-service `AWS_ENDPOINT_URL_<SERVICE>`,
+//! `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`. So the same binary talks to AWS in
+//! Lambda and to the local emulator in tests, with no code path of its own.
+
+use std::time::Duration;
+
+use aws_config::{timeout::TimeoutConfig, BehaviorVersion, SdkConfig};
+
+/// Loads the shared SDK configuration. Call once in `main`, then build the clients a handler needs.
+pub async fn load_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        // A hung endpoint must fail the step (and let Step Functions retry) well
+        // before the Lambda timeout eats the whole invocation.
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .build(),
+        )
+        .load()
+        .await
+}

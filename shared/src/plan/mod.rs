@@ -1,0 +1,358 @@
+//! The DR plan: what to recover, where, and how.
+//!
+//! The plan is written by the operator (inline in the execution input or in
+//! an SSM parameter) and read by every step. It is parsed leniently (missing
+//! fields default to empty) so that [`Plan::validate`] can report *every*
+//! problem at once with its field path, instead of stopping at the first.
+
+mod source;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::BackstopError;
+
+pub use source::{load_plan, PlanSource};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Plan {
+    /// Short name of the workload; goes into tags and identifiers.
+    #[serde(default)]
+    pub name: String,
+    /// Where the protected resources live. Optional: only used to check ARNs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_region: Option<String>,
+    /// Where Backstop restores and fails over to.
+    #[serde(default)]
+    pub dr_region: String,
+    /// The backup vault in the DR region that holds the copied recovery points.
+    #[serde(default)]
+    pub backup_vault: String,
+    #[serde(default)]
+    pub objectives: Objectives,
+    #[serde(default)]
+    pub resources: Vec<ProtectedResource>,
+    #[serde(default)]
+    pub instances: Vec<InstancePlan>,
+    #[serde(default)]
+    pub dns: Vec<DnsRecordPlan>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Objectives {
+    /// Recovery time objective: a run must finish within this many minutes.
+    #[serde(default)]
+    pub rto_minutes: Option<i64>,
+    /// Recovery point objective: the recovery point used may be at most this old.
+    #[serde(default)]
+    pub rpo_minutes: Option<i64>,
+}
+
+/// What kind of AWS resource a protected resource is; decides the restore path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum ResourceKind {
+    Ebs,
+    Rds,
+    Efs,
+    Ec2,
+    /// Kept (not rejected by serde) so validation can report it with the others.
+    Unknown(String),
+}
+
+impl ResourceKind {
+    pub const KNOWN: [&'static str; 4] = ["ebs", "rds", "efs", "ec2"];
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Ebs => "ebs",
+            Self::Rds => "rds",
+            Self::Efs => "efs",
+            Self::Ec2 => "ec2",
+            Self::Unknown(other) => other,
+        }
+    }
+
+    /// The AWS Backup resource type name (`ResourceType` in its APIs).
+    pub fn backup_resource_type(&self) -> Option<&'static str> {
+        match self {
+            Self::Ebs => Some("EBS"),
+            Self::Rds => Some("RDS"),
+            Self::Efs => Some("EFS"),
+            Self::Ec2 => Some("EC2"),
+            Self::Unknown(_) => None,
+        }
+    }
+}
+
+impl From<String> for ResourceKind {
+    fn from(value: String) -> Self {
+        match value.as_str() {
+            "ebs" => Self::Ebs,
+            "rds" => Self::Rds,
+            "efs" => Self::Efs,
+            "ec2" => Self::Ec2,
+            _ => Self::Unknown(value),
+        }
+    }
+}
+
+impl From<ResourceKind> for String {
+    fn from(kind: ResourceKind) -> Self {
+        kind.as_str().to_string()
+    }
+}
+
+impl Default for ResourceKind {
+    fn default() -> Self {
+        Self::Unknown(String::new())
+    }
+}
+
+impl fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A resource AWS Backup protects in the primary region, selected by ARN or by tags.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProtectedResource {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub kind: ResourceKind,
+    /// The source resource's ARN in the primary region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// Select by the tags copied onto the recovery points instead of by ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
+    /// A missing recovery point is a warning in the report, not a failure.
+    #[serde(default)]
+    pub optional: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ebs: Option<EbsRestore>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rds: Option<RdsRestore>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub efs: Option<EfsRestore>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ec2: Option<Ec2Restore>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EbsRestore {
+    /// AZ in the DR region; must be the AZ of the instance the volume attaches to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_type: Option<String>,
+    /// KMS key in the DR region; set, it also turns encryption on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach_to: Option<VolumeAttachment>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VolumeAttachment {
+    /// Name of an entry in `instances`.
+    #[serde(default)]
+    pub instance: String,
+    /// Device name on that instance, e.g. `/dev/sdf`.
+    #[serde(default)]
+    pub device: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RdsRestore {
+    /// Identifier of the restored DB instance (a drill appends its run id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_instance_identifier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_instance_class: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_subnet_group_name: Option<String>,
+    #[serde(default)]
+    pub vpc_security_group_ids: Vec<String>,
+    /// Multi-AZ in a failover; drills always restore single-AZ.
+    #[serde(default)]
+    pub multi_az: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EfsRestore {
+    /// Defaults to true: a restored file system is encrypted unless the plan says otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performance_mode: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Ec2Restore {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_id: Option<String>,
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
+}
+
+/// An instance launched from the golden AMI in the DR region.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InstancePlan {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub ami: AmiRef,
+    /// Tried in order when a type has no capacity.
+    #[serde(default)]
+    pub instance_types: Vec<String>,
+    /// Tried in order (the first whose AZ has capacity wins).
+    #[serde(default)]
+    pub subnet_ids: Vec<String>,
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_profile: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<String>,
+}
+
+/// The golden AMI, given exactly one way.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AmiRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssm_parameter: Option<String>,
+}
+
+/// A Route 53 record switched to the DR endpoint in a failover.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DnsRecordPlan {
+    #[serde(default)]
+    pub hosted_zone_id: String,
+    /// The production record; only a failover writes it.
+    #[serde(default)]
+    pub record_name: String,
+    #[serde(default)]
+    pub record_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
+    /// The record a drill writes instead; never the production one.
+    #[serde(default)]
+    pub drill_record_name: String,
+    #[serde(default)]
+    pub target: DnsTarget,
+}
+
+/// Where the record points in the DR region: an instance's private IP or a restored RDS endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DnsTarget {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+}
+
+/// One validation problem: where it is, what is wrong, how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanProblem {
+    pub field: String,
+    pub message: String,
+    pub fix: String,
+}
+
+impl fmt::Display for PlanProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} (fix: {})", self.field, self.message, self.fix)
+    }
+}
+
+impl Plan {
+    /// Parses and validates a plan given as JSON text.
+    pub fn from_json(text: &str) -> Result<Plan, BackstopError> {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let plan: Plan =
+            serde_path_to_error::deserialize(&mut deserializer).map_err(shape_problem)?;
+        plan.validate()?;
+        Ok(plan)
+    }
+
+    /// Parses and validates a plan given as a JSON value (e.g. inline in the execution input).
+    pub fn from_value(value: serde_json::Value) -> Result<Plan, BackstopError> {
+        let plan: Plan = serde_path_to_error::deserialize(value).map_err(shape_problem)?;
+        plan.validate()?;
+        Ok(plan)
+    }
+
+    /// Checks the whole plan and returns every problem found, each with its field path.
+    pub fn validate(&self) -> Result<(), BackstopError> {
+        let problems = validate::problems(self);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(BackstopError::InvalidPlan(problems))
+        }
+    }
+
+    pub fn resource(&self, name: &str) -> Option<&ProtectedResource> {
+        self.resources.iter().find(|r| r.name == name)
+    }
+
+    pub fn instance(&self, name: &str) -> Option<&InstancePlan> {
+        self.instances.iter().find(|i| i.name == name)
+    }
+}
+
+/// A JSON shape error (wrong type, unknown field) as a plan problem with its path.
+fn shape_problem(err: serde_path_to_error::Error<serde_json::Error>) -> BackstopError {
+    let path = err.path().to_string();
+    let field = if path == "." {
+        "plan".to_string()
+    } else {
+        path
+    };
+    let inner = err.into_inner();
+    let fix = if inner.to_string().starts_with("unknown field") {
+        "remove the field or correct its spelling; the expected fields are listed in the message"
+    } else {
+        "give the field the type the README's plan reference shows"
+    };
+    BackstopError::InvalidPlan(vec![PlanProblem {
+        field,
+        message: strip_position(&inner.to_string()),
+        fix: fix.to_string(),
+    }])
+}
+
+/// serde_json appends "at line L column C", which is noise for a plan given as a JSON value.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(pos) => message[..pos].to_string(),
+        None => message.to_string(),
+    }
+}

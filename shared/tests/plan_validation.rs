@@ -1,0 +1,379 @@
+//! The DR plan an operator writes: a good one parses, every kind of mistake is
+//! reported with the field that holds it and a fix, all at once.
+
+use backstop::plan::{Plan, PlanProblem, ResourceKind};
+use backstop::BackstopError;
+use serde_json::{json, Value};
+
+const EXAMPLE: &str = include_str!("../../tests/plans/example.json");
+
+fn example() -> Value {
+    serde_json::from_str(EXAMPLE).unwrap()
+}
+
+/// Applies `edit` to the example plan and returns the problems validation reports.
+fn problems_after(edit: impl FnOnce(&mut Value)) -> Vec<PlanProblem> {
+    let mut plan = example();
+    edit(&mut plan);
+    match Plan::from_value(plan) {
+        Ok(_) => panic!("the edited plan was accepted"),
+        Err(BackstopError::InvalidPlan(problems)) => problems,
+        Err(other) => panic!("expected InvalidPlan, got {other:?}"),
+    }
+}
+
+/// Asserts that one problem is reported at `field` with `words` in its message.
+fn assert_problem(problems: &[PlanProblem], field: &str, words: &str) {
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.field == field && p.message.contains(words) && !p.fix.is_empty()),
+        "no problem at `{field}` mentioning \"{words}\"; got: {problems:#?}"
+    );
+}
+
+/// Sets the field at `pointer`, adding it if its parent object lacks it.
+fn set(plan: &mut Value, pointer: &str, value: Value) {
+    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    match plan.pointer_mut(parent) {
+        Some(Value::Object(object)) => {
+            object.insert(key.to_string(), value);
+        }
+        Some(Value::Array(array)) => array[key.parse::<usize>().unwrap()] = value,
+        _ => panic!("no {parent}"),
+    }
+}
+
+fn remove(plan: &mut Value, pointer: &str) {
+    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    plan.pointer_mut(parent)
+        .unwrap()
+        .as_object_mut()
+        .unwrap()
+        .remove(key)
+        .unwrap_or_else(|| panic!("no {pointer}"));
+}
+
+#[test]
+fn the_readme_example_plan_is_valid() {
+    let plan = Plan::from_json(EXAMPLE).expect("example plan is valid");
+    assert_eq!(plan.dr_region, "us-west-2");
+    assert_eq!(plan.resources.len(), 4);
+    assert_eq!(plan.resources[2].kind, ResourceKind::Rds);
+    let data = plan.resource("app-data").unwrap();
+    let attach = data.ebs.as_ref().unwrap().attach_to.as_ref().unwrap();
+    assert_eq!(
+        (attach.instance.as_str(), attach.device.as_str()),
+        ("app", "/dev/sdf")
+    );
+    assert_eq!(
+        plan.instance("app").unwrap().instance_types,
+        ["m6i.large", "m5.large"]
+    );
+    assert_eq!(plan.dns[1].target.resource.as_deref(), Some("orders-db"));
+}
+
+#[test]
+fn a_plan_survives_a_round_trip_through_json() {
+    let plan = Plan::from_json(EXAMPLE).unwrap();
+    let again = Plan::from_value(serde_json::to_value(&plan).unwrap()).unwrap();
+    assert_eq!(plan, again);
+}
+
+#[test]
+fn missing_dr_region() {
+    let problems = problems_after(|p| remove(p, "/drRegion"));
+    assert_problem(&problems, "drRegion", "missing");
+}
+
+#[test]
+fn malformed_dr_region() {
+    let problems = problems_after(|p| set(p, "/drRegion", json!("oregon")));
+    assert_problem(&problems, "drRegion", "not an AWS region");
+}
+
+#[test]
+fn dr_region_equal_to_primary_region() {
+    let problems = problems_after(|p| set(p, "/primaryRegion", json!("us-west-2")));
+    assert_problem(&problems, "primaryRegion", "same as drRegion");
+}
+
+#[test]
+fn missing_backup_vault() {
+    let problems = problems_after(|p| set(p, "/backupVault", json!("")));
+    assert_problem(&problems, "backupVault", "missing");
+}
+
+#[test]
+fn unknown_resource_kind() {
+    let problems = problems_after(|p| set(p, "/resources/3/kind", json!("s3")));
+    assert_problem(&problems, "resources[3].kind", "unknown kind \"s3\"");
+}
+
+#[test]
+fn duplicate_resource_names() {
+    let problems = problems_after(|p| set(p, "/resources/1/name", json!("app-data")));
+    assert_problem(&problems, "resources[1].name", "used twice");
+}
+
+#[test]
+fn duplicate_device_names_on_one_instance() {
+    let problems =
+        problems_after(|p| set(p, "/resources/1/ebs/attachTo/device", json!("/dev/xvdf")));
+    assert_problem(
+        &problems,
+        "resources[1].ebs.attachTo.device",
+        "already used by resources[0]",
+    );
+}
+
+#[test]
+fn volume_attached_to_an_unknown_instance() {
+    let problems = problems_after(|p| set(p, "/resources/0/ebs/attachTo/instance", json!("web")));
+    assert_problem(
+        &problems,
+        "resources[0].ebs.attachTo.instance",
+        "\"web\" is not an instance",
+    );
+}
+
+#[test]
+fn root_device_is_not_a_data_device() {
+    let problems =
+        problems_after(|p| set(p, "/resources/0/ebs/attachTo/device", json!("/dev/xvda")));
+    assert_problem(
+        &problems,
+        "resources[0].ebs.attachTo.device",
+        "not a data volume device",
+    );
+}
+
+#[test]
+fn drill_record_equal_to_production_record() {
+    let problems =
+        problems_after(|p| set(p, "/dns/0/drillRecordName", json!("APP.shop.example.com.")));
+    assert_problem(
+        &problems,
+        "dns[0].drillRecordName",
+        "is the production record",
+    );
+}
+
+#[test]
+fn rto_of_zero_or_less() {
+    let problems = problems_after(|p| set(p, "/objectives/rtoMinutes", json!(0)));
+    assert_problem(&problems, "objectives.rtoMinutes", "greater than 0");
+    let problems = problems_after(|p| set(p, "/objectives/rpoMinutes", json!(-5)));
+    assert_problem(&problems, "objectives.rpoMinutes", "greater than 0, got -5");
+}
+
+#[test]
+fn arn_of_another_kind() {
+    let problems = problems_after(|p| {
+        set(
+            p,
+            "/resources/2/arn",
+            json!("arn:aws:ec2:us-east-1:123456789012:volume/vol-0123456789abcdef0"),
+        )
+    });
+    assert_problem(
+        &problems,
+        "resources[2].arn",
+        "not the ARN of a rds resource",
+    );
+}
+
+#[test]
+fn resource_in_the_dr_region_itself() {
+    let problems = problems_after(|p| {
+        set(
+            p,
+            "/resources/2/arn",
+            json!("arn:aws:rds:us-west-2:123456789012:db:orders"),
+        )
+    });
+    assert_problem(&problems, "resources[2].arn", "in the DR region");
+}
+
+#[test]
+fn resource_without_arn_or_tags() {
+    let problems = problems_after(|p| remove(p, "/resources/3/arn"));
+    assert_problem(&problems, "resources[3].arn", "missing");
+}
+
+#[test]
+fn restore_az_outside_the_dr_region() {
+    let problems =
+        problems_after(|p| set(p, "/resources/0/ebs/availabilityZone", json!("us-east-1a")));
+    assert_problem(
+        &problems,
+        "resources[0].ebs.availabilityZone",
+        "not an availability zone of drRegion",
+    );
+}
+
+#[test]
+fn unknown_volume_type() {
+    let problems = problems_after(|p| set(p, "/resources/0/ebs/volumeType", json!("gp9")));
+    assert_problem(
+        &problems,
+        "resources[0].ebs.volumeType",
+        "unknown volume type",
+    );
+}
+
+#[test]
+fn settings_block_of_the_wrong_kind() {
+    let problems = problems_after(|p| {
+        set(
+            p,
+            "/resources/3/rds",
+            json!({ "dbInstanceClass": "db.t3.small" }),
+        )
+    });
+    assert_problem(
+        &problems,
+        "resources[3].rds",
+        "rds settings on a resource of kind efs",
+    );
+}
+
+#[test]
+fn golden_ami_given_two_ways() {
+    let problems =
+        problems_after(|p| set(p, "/instances/0/ami/id", json!("ami-0123456789abcdef0")));
+    assert_problem(&problems, "instances[0].ami", "2 ways");
+}
+
+#[test]
+fn instance_without_types_or_subnets() {
+    let problems = problems_after(|p| {
+        set(p, "/instances/0/instanceTypes", json!([]));
+        set(p, "/instances/0/subnetIds", json!([]));
+    });
+    assert_problem(&problems, "instances[0].instanceTypes", "empty");
+    assert_problem(&problems, "instances[0].subnetIds", "empty");
+}
+
+#[test]
+fn malformed_security_group_id() {
+    let problems = problems_after(|p| set(p, "/instances/0/securityGroupIds/0", json!("default")));
+    assert_problem(&problems, "instances[0].securityGroupIds[0]", "not a sg-");
+}
+
+#[test]
+fn dns_record_pointing_at_an_unknown_resource() {
+    let problems = problems_after(|p| set(p, "/dns/1/target/resource", json!("users-db")));
+    assert_problem(
+        &problems,
+        "dns[1].target.resource",
+        "not a resource of this plan",
+    );
+}
+
+#[test]
+fn dns_record_of_the_wrong_type_for_its_target() {
+    let problems = problems_after(|p| set(p, "/dns/0/recordType", json!("CNAME")));
+    assert_problem(
+        &problems,
+        "dns[0].recordType",
+        "CNAME cannot point at an instance",
+    );
+}
+
+#[test]
+fn negative_ttl() {
+    let problems = problems_after(|p| set(p, "/dns/0/ttl", json!(-1)));
+    assert_problem(&problems, "dns[0].ttl", "between 1 and");
+}
+
+#[test]
+fn a_plan_that_recovers_nothing() {
+    let problems = problems_after(|p| {
+        set(p, "/resources", json!([]));
+        set(p, "/instances", json!([]));
+        set(p, "/dns", json!([]));
+    });
+    assert_problem(&problems, "resources", "recovers nothing");
+}
+
+#[test]
+fn a_misspelt_field_is_named_with_its_path() {
+    let problems = problems_after(|p| {
+        let ebs = p
+            .pointer_mut("/resources/0/ebs")
+            .unwrap()
+            .as_object_mut()
+            .unwrap();
+        ebs.insert("volumType".into(), json!("gp3"));
+    });
+    assert_problem(
+        &problems,
+        "resources[0].ebs.volumType",
+        "unknown field `volumType`",
+    );
+}
+
+#[test]
+fn a_field_of_the_wrong_type_is_named_with_its_path() {
+    let problems = problems_after(|p| set(p, "/objectives/rtoMinutes", json!("an hour")));
+    assert_problem(&problems, "objectives.rtoMinutes", "invalid type");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let problems = problems_after(|p| {
+        remove(p, "/drRegion");
+        set(p, "/resources/3/kind", json!("s3"));
+        set(p, "/resources/1/ebs/attachTo/device", json!("/dev/sdf"));
+        set(p, "/dns/0/drillRecordName", json!("app.shop.example.com"));
+        set(p, "/objectives/rtoMinutes", json!(0));
+    });
+    for field in [
+        "drRegion",
+        "resources[3].kind",
+        "resources[1].ebs.attachTo.device",
+        "dns[0].drillRecordName",
+        "objectives.rtoMinutes",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.field == field),
+            "{field} missing from {problems:#?}"
+        );
+    }
+}
+
+#[test]
+fn the_error_message_lists_each_field_and_fix() {
+    let err = Plan::from_value({
+        let mut plan = example();
+        set(&mut plan, "/backupVault", json!(""));
+        set(&mut plan, "/dns/0/ttl", json!(0));
+        plan
+    })
+    .unwrap_err();
+    assert_eq!(err.error_name(), "Backstop.InvalidPlan");
+    let message = err.to_string();
+    assert!(message.contains("2 problems"), "{message}");
+    assert!(
+        message.contains("backupVault: is missing (fix: name the backup vault"),
+        "{message}"
+    );
+    assert!(message.contains("dns[0].ttl"), "{message}");
+}
+
+#[test]
+fn garbage_input_is_an_error_not_a_panic() {
+    for text in [
+        "",
+        "null",
+        "[]",
+        "42",
+        "{\"resources\": {}}",
+        "{\"name\": 7}",
+        "{",
+    ] {
+        let err = Plan::from_json(text).unwrap_err();
+        assert_eq!(err.error_name(), "Backstop.InvalidPlan", "for {text:?}");
+    }
+}
