@@ -1,0 +1,1 @@
+"""Backstop local AWS emulator (moto server, extended)."""

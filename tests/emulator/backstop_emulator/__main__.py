@@ -1,0 +1,193 @@
+"""Backstop's local AWS emulator: moto in server mode, completed where Backstop needs it.
+
+    python -m backstop_emulator [--port 0] [--log-dir DIR] [--time-scale 0.05]
+
+Binds a loopback port (a free one with --port 0), checks that it answers, then
+prints `BACKSTOP_EMULATOR_READY port=N` on stdout. Logs go to DIR/emulator.log,
+each Lambda function's output to DIR/lambda-<name>.log. SIGTERM stops it cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import urllib.request
+
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="backstop_emulator", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--log-dir", default=os.path.join(os.getcwd(), "emulator-logs"))
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="multiplies Step Functions Wait and Retry delays (0.01 makes a 60 s wait 0.6 s)",
+    )
+    return parser.parse_args(argv)
+
+
+def install_time_scale(scale: float) -> None:
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
+        WaitFunction,
+    )
+
+    original_wait = WaitFunction._wait_interval
+
+    def scaled_wait(self, env, wait_seconds):  # type: ignore[no-untyped-def]
+        if wait_seconds > 0:
+            env.program_state_event.wait(wait_seconds * scale)
+
+    class ScaledTime:
+        def __getattr__(self, name):  # type: ignore[no-untyped-def]
+            import time
+
+            return getattr(time, name)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            import time
+
+            time.sleep(seconds * scale)
+
+    if scale != 1.0:
+        WaitFunction._wait_interval = scaled_wait
+        retrier_decl.time = ScaledTime()
+    else:
+        WaitFunction._wait_interval = original_wait
+
+
+class ControlApp:
+    """`/backstop/...` control endpoints in front of moto's own application."""
+
+    def __init__(self, moto_app, runner, seed_module) -> None:  # type: ignore[no-untyped-def]
+        self.moto_app = moto_app
+        self.runner = runner
+        self.seed = seed_module
+
+    def __call__(self, environ, start_response):  # type: ignore[no-untyped-def]
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith("/backstop/"):
+            return self.moto_app(environ, start_response)
+        request = Request(environ)
+        try:
+            body = request.get_json(silent=True) or {}
+            result = self.handle(request.method, path[len("/backstop/") :], body)
+            response = Response(json.dumps(result), status=200, mimetype="application/json")
+        except (KeyError, ValueError, TypeError) as err:
+            response = Response(
+                json.dumps({"error": f"{type(err).__name__}: {err}"}), status=400, mimetype="application/json"
+            )
+        except Exception as err:  # the test must see why, not a bare 500
+            logging.getLogger("backstop.control").exception("control request failed")
+            response = Response(
+                json.dumps({"error": f"{type(err).__name__}: {err}"}), status=500, mimetype="application/json"
+            )
+        return response(environ, start_response)
+
+    def handle(self, method: str, route: str, body: dict):  # type: ignore[no-untyped-def]
+        from . import backup_jobs, faults
+
+        if route == "health":
+            return {"ok": True}
+        if route == "faults" and method == "POST":
+            faults.STATE.configure(body)
+            return faults.STATE.report()
+        if route == "faults" and method == "DELETE":
+            faults.STATE.reset()
+            return {}
+        if route == "faults" and method == "GET":
+            return faults.STATE.report()
+        if route == "durations" and method == "POST":
+            with backup_jobs.STORE.lock:
+                for job_type, per_kind in body.items():
+                    backup_jobs.STORE.durations[job_type].update({k: float(v) for k, v in per_kind.items()})
+            return backup_jobs.STORE.durations
+        if route == "seed" and method == "POST":
+            return self.seed.seed_workload(
+                primary_region=body.get("primaryRegion", "us-east-1"),
+                dr_region=body.get("drRegion", "us-west-2"),
+            )
+        if route == "functions" and method == "POST":
+            return self.seed.deploy_functions(body["functions"])
+        if route == "lambda/invocations" and method == "GET":
+            return dict(self.runner.invocations)
+        raise KeyError(f"no control endpoint {method} /backstop/{route}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv if argv is not None else sys.argv[1:])
+    os.makedirs(args.log_dir, exist_ok=True)
+    logging.basicConfig(
+        filename=os.path.join(args.log_dir, "emulator.log"),
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+    from moto.core.config import default_user_config
+    from moto.moto_api._internal.models import MotoAPIBackend
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from . import backup_jobs, faults, lambda_runner, seed
+
+    # Lambda runs our processes, not Docker; Step Functions really executes definitions.
+    default_user_config["lambda"]["use_docker"] = False
+    default_user_config["stepfunctions"]["execute_state_machine"] = True
+
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    # The port is known only once bound; moto's Step Functions calls back to MOTO_PORT.
+    holder: dict = {}
+    server = make_server(args.host, args.port, lambda e, s: holder["app"](e, s), threaded=True)
+    port = server.server_port
+    os.environ["MOTO_PORT"] = str(port)
+    endpoint = f"http://{args.host}:{port}"
+
+    backup_jobs.install()
+    faults.install()
+    runner = lambda_runner.install(endpoint, args.log_dir)
+    install_time_scale(args.time_scale)
+
+    original_reset = MotoAPIBackend.reset
+
+    def reset(self):  # type: ignore[no-untyped-def]
+        original_reset(self)
+        backup_jobs.STORE.reset()
+        faults.STATE.reset()
+
+    MotoAPIBackend.reset = reset
+    holder["app"] = ControlApp(moto_app, runner, seed)
+
+    stop = threading.Event()
+    threading.Thread(target=backup_jobs.scheduler_loop, args=(stop,), daemon=True).start()
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+
+    def shutdown(*_):  # type: ignore[no-untyped-def]
+        stop.set()
+        runner.stop()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+
+    with urllib.request.urlopen(f"{endpoint}/backstop/health", timeout=10) as answer:
+        assert json.load(answer)["ok"]
+    logging.info("emulator ready on %s", endpoint)
+    print(f"BACKSTOP_EMULATOR_READY port={port}", flush=True)
+
+    serving.join()
+    logging.info("emulator stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Backup job state changes as the EventBridge events AWS Backup sends (source `aws.backup`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .backup_jobs import Job
+
+LOG = logging.getLogger("backstop.events")
+
+DETAIL_TYPES = {
+    "backup": "Backup Job State Change",
+    "copy": "Copy Job State Change",
+    "restore": "Restore Job State Change",
+}
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def job_detail(job: "Job") -> dict:
+    if job.kind == "backup":
+        detail = {
+            "backupJobId": job.job_id,
+            "backupVaultArn": job.vault_arn,
+            "backupVaultName": job.vault_name,
+            "recoveryPointArn": job.recovery_point_arn,
+            "resourceArn": job.resource_arn,
+            "resourceType": job.resource_type,
+            "iamRoleArn": job.iam_role_arn,
+            "state": job.state,
+            "percentDone": job.percent_done(),
+        }
+    elif job.kind == "copy":
+        detail = {
+            "copyJobId": job.job_id,
+            "sourceBackupVaultArn": job.vault_arn,
+            "sourceRecoveryPointArn": job.recovery_point_arn,
+            "destinationBackupVaultArn": job.destination_vault_arn,
+            "destinationRecoveryPointArn": job.destination_recovery_point_arn,
+            "resourceArn": job.resource_arn,
+            "resourceType": job.resource_type,
+            "iamRoleArn": job.iam_role_arn,
+            "state": job.state,
+        }
+    else:
+        detail = {
+            "restoreJobId": job.job_id,
+            "backupVaultArn": job.vault_arn,
+            "recoveryPointArn": job.recovery_point_arn,
+            "resourceType": job.resource_type,
+            "iamRoleArn": job.iam_role_arn,
+            "status": job.state,
+            "percentDone": job.percent_done(),
+        }
+        if job.created_resource_arn:
+            detail["createdResourceArn"] = job.created_resource_arn
+    detail["creationDate"] = _iso(job.creation_date)
+    if job.completion_date:
+        detail["completionDate"] = _iso(job.completion_date)
+    if job.status_message:
+        detail["statusMessage"] = job.status_message
+    return {k: v for k, v in detail.items() if v is not None}
+
+
+def emit_job_event(job: "Job") -> None:
+    from moto.events.models import events_backends
+
+    resources = [job.resource_arn]
+    if job.recovery_point_arn:
+        resources.append(job.recovery_point_arn)
+    try:
+        events_backends[job.account][job.region].put_events(
+            [
+                {
+                    "Source": "aws.backup",
+                    "DetailType": DETAIL_TYPES[job.kind],
+                    "Detail": json.dumps(job_detail(job)),
+                    "Resources": resources,
+                }
+            ]
+        )
+    except Exception:  # an event must never break the job itself
+        LOG.exception("could not emit the %s event of job %s", job.kind, job.job_id)

@@ -1,0 +1,314 @@
+"""Lambda without Docker: an invocation runs the function's own `bootstrap` as a real
+process speaking the Lambda Runtime API, like the `provided.al2023` runtime does.
+
+The function's zip is unpacked once per code version; each execution environment
+is one bootstrap process with its own Runtime API server on a loopback port. An
+environment serves one invocation at a time and is kept warm for the next one;
+concurrent invocations get more environments. Invocations come from
+`lambda:Invoke` (and so from Step Functions tasks) and from EventBridge targets.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import queue
+import stat
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+LOG = logging.getLogger("backstop.lambda")
+API = "/2018-06-01/runtime"
+
+
+class Invocation:
+    def __init__(self, payload: bytes, deadline_ms: int, function_arn: str) -> None:
+        self.request_id = str(uuid.uuid4())
+        self.payload = payload
+        self.deadline_ms = deadline_ms
+        self.function_arn = function_arn
+        self.done = threading.Event()
+        self.error = False
+        self.result = b""
+
+    def finish(self, body: bytes, error: bool) -> None:
+        self.result, self.error = body, error
+        self.done.set()
+
+
+def _runtime_api_handler(env: "Environment"):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:  # keep the emulator log readable
+            pass
+
+        def _reply(self, status: int, body: bytes = b"{}", headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            if self.path != f"{API}/invocation/next":
+                return self._reply(404)
+            invocation = env.next_invocation()
+            if invocation is None:  # environment shutting down
+                return self._reply(410)
+            self._reply(
+                200,
+                invocation.payload,
+                {
+                    "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
+                    "Lambda-Runtime-Deadline-Ms": str(invocation.deadline_ms),
+                    "Lambda-Runtime-Invoked-Function-Arn": invocation.function_arn,
+                    "Lambda-Runtime-Trace-Id": f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]};Sampled=0",
+                },
+            )
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            parts = self.path[len(API) :].strip("/").split("/")
+            if parts[:1] == ["init"] and parts[1:] == ["error"]:
+                env.init_error = body or b'{"errorType":"Runtime.InitError","errorMessage":"init failed"}'
+                return self._reply(202)
+            if len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
+                env.complete(parts[1], body, parts[2] == "error")
+                return self._reply(202)
+            self._reply(404)
+
+    return Handler
+
+
+class Environment:
+    """One warm execution environment: a bootstrap process and its Runtime API."""
+
+    def __init__(self, function: Any, code_dir: str, emulator_endpoint: str, log_dir: str) -> None:
+        self.function_name = function.function_name
+        self.inbox: "queue.Queue[Invocation | None]" = queue.Queue()
+        self.current: Invocation | None = None
+        self.init_error: bytes | None = None
+        self.busy = False
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _runtime_api_handler(self))
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        port = self.server.server_address[1]
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LAMBDA_TASK_ROOT": code_dir,
+            "_HANDLER": function.handler or "bootstrap",
+            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
+            "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.function_name}",
+            "AWS_REGION": function.region,
+            "AWS_DEFAULT_REGION": function.region,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            # the function's AWS calls come back to this emulator
+            "AWS_ENDPOINT_URL": emulator_endpoint,
+            **(function.environment_vars or {}),
+        }
+        log_path = os.path.join(log_dir, f"lambda-{function.function_name}.log")
+        self.log = open(log_path, "ab", buffering=0)
+        self.process = subprocess.Popen(
+            [os.path.join(code_dir, "bootstrap")],
+            cwd=code_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def next_invocation(self) -> Invocation | None:
+        invocation = self.inbox.get()
+        self.current = invocation
+        return invocation
+
+    def complete(self, request_id: str, body: bytes, error: bool) -> None:
+        invocation = self.current
+        if invocation and invocation.request_id == request_id:
+            self.current = None
+            invocation.finish(body, error)
+
+    def invoke(self, invocation: Invocation, timeout: float) -> None:
+        self.inbox.put(invocation)
+        deadline = time.time() + timeout
+        while not invocation.done.wait(0.02):
+            if self.process.poll() is not None:
+                message = self.init_error or json.dumps(
+                    {
+                        "errorType": "Runtime.ExitError",
+                        "errorMessage": f"RequestId: {invocation.request_id} Error: Runtime exited with code {self.process.returncode}",
+                    }
+                ).encode()
+                invocation.finish(message, True)
+                return
+            if time.time() > deadline:
+                self.stop()
+                invocation.finish(
+                    json.dumps(
+                        {"errorType": "Sandbox.Timedout", "errorMessage": f"Task timed out after {timeout:.2f} seconds"}
+                    ).encode(),
+                    True,
+                )
+                return
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.inbox.put(None)
+        self.server.shutdown()
+        self.server.server_close()
+        self.log.close()
+
+
+class LambdaRunner:
+    def __init__(self, emulator_endpoint: str, log_dir: str) -> None:
+        self.endpoint = emulator_endpoint
+        self.log_dir = log_dir
+        self.lock = threading.Lock()
+        self.idle: dict[str, list[Environment]] = {}
+        self.all: list[Environment] = []
+        self.code_root = tempfile.mkdtemp(prefix="backstop-lambda-")
+        self.invocations: dict[str, int] = {}
+
+    def _code_dir(self, function: Any) -> str:
+        digest = getattr(function, "code_digest", None) or uuid.uuid4().hex
+        path = os.path.join(self.code_root, f"{function.function_name}-{digest[:16]}")
+        if not os.path.isdir(path):
+            with zipfile.ZipFile(io.BytesIO(function.code_bytes)) as archive:
+                archive.extractall(path)
+            bootstrap = os.path.join(path, "bootstrap")
+            if not os.path.isfile(bootstrap):
+                raise FunctionError("Runtime.InvalidEntrypoint", "the function's zip has no bootstrap file")
+            os.chmod(bootstrap, os.stat(bootstrap).st_mode | stat.S_IXUSR | stat.S_IXGRP)
+        return path
+
+    def invoke(self, function: Any, payload: bytes) -> tuple[bytes, bool]:
+        """Runs one invocation; returns (body, is_error)."""
+        key = f"{function.function_arn}:{getattr(function, 'code_digest', '')}"
+        with self.lock:
+            self.invocations[function.function_name] = self.invocations.get(function.function_name, 0) + 1
+            pool = self.idle.setdefault(key, [])
+            env = None
+            while pool:
+                candidate = pool.pop()
+                if candidate.alive():
+                    env = candidate
+                    break
+        if env is None:
+            env = Environment(function, self._code_dir(function), self.endpoint, self.log_dir)
+            with self.lock:
+                self.all.append(env)
+        timeout = float(function.timeout or 3)
+        invocation = Invocation(
+            payload or b"{}", int((time.time() + timeout) * 1000), function.function_arn
+        )
+        env.invoke(invocation, timeout)
+        if env.alive():
+            with self.lock:
+                self.idle.setdefault(key, []).append(env)
+        return invocation.result, invocation.error
+
+    def stop(self) -> None:
+        with self.lock:
+            envs, self.all = self.all, []
+            self.idle.clear()
+        for env in envs:
+            try:
+                env.stop()
+            except Exception:
+                pass
+
+
+class FunctionError(Exception):
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+RUNNER: LambdaRunner | None = None
+
+
+def _invoke(self, function_name, qualifier, body, headers, response_headers):
+    function = self.get_function(function_name, qualifier)
+    payload = body.encode() if isinstance(body, str) else (body or b"")
+    if headers.get("X-Amz-Invocation-Type") == "Event":
+        threading.Thread(target=_run_detached, args=(function, payload), daemon=True).start()
+        return b""
+    try:
+        result, error = RUNNER.invoke(function, payload)
+    except FunctionError as err:
+        result, error = json.dumps({"errorType": err.error_type, "errorMessage": str(err)}).encode(), True
+    if error:
+        response_headers["x-amz-function-error"] = "Unhandled"
+    response_headers["x-amz-executed-version"] = "$LATEST"
+    return result
+
+
+def _run_detached(function: Any, payload: bytes) -> None:
+    try:
+        result, error = RUNNER.invoke(function, payload)
+        if error:
+            LOG.warning("async invocation of %s failed: %s", function.function_name, result[:500])
+    except Exception:
+        LOG.exception("async invocation of %s failed", function.function_name)
+
+
+def invoke_target_arn(function_arn: str, payload: bytes) -> None:
+    """An EventBridge target: an asynchronous invocation."""
+    from moto.awslambda.utils import get_backend
+
+    parts = function_arn.split(":")
+    region, account, name = parts[3], parts[4], parts[6]
+    function = get_backend(account, region).get_function(name, None)
+    threading.Thread(target=_run_detached, args=(function, payload), daemon=True).start()
+
+
+def _send_to_targets(original):
+    def send_to_targets(self, original_event, transform_input=True):
+        lambda_targets = [t for t in self.targets if ":lambda:" in t["Arn"]]
+        if lambda_targets and self.event_pattern.matches_event(original_event):
+            for target in lambda_targets:
+                payload = target.get("Input") or json.dumps(original_event)
+                invoke_target_arn(target["Arn"], payload.encode())
+        others = [t for t in self.targets if t not in lambda_targets]
+        if others:
+            saved = self.targets
+            self.targets = others
+            try:
+                original(self, original_event, transform_input)
+            finally:
+                self.targets = saved
+
+    return send_to_targets
+
+
+def install(emulator_endpoint: str, log_dir: str) -> LambdaRunner:
+    global RUNNER
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.events.models import Rule
+
+    RUNNER = LambdaRunner(emulator_endpoint, log_dir)
+    LambdaSimpleBackend.invoke = _invoke
+    Rule.send_to_targets = _send_to_targets(Rule.send_to_targets)
+    return RUNNER

@@ -1,0 +1,223 @@
+"""A realistic workload to recover, and our handler binaries deployed as Lambda functions.
+
+Everything is created through the public APIs of the emulator itself, as an
+operator's CloudFormation stacks would create it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from typing import Any
+
+from .internal import client
+
+ACCOUNT = "123456789012"
+LAMBDA_ROLE = "backstop-lambda"
+
+
+def _network(ec2, region: str, cidr: str, name: str) -> dict[str, Any]:
+    vpc = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+    ec2.create_tags(Resources=[vpc], Tags=[{"Key": "Name", "Value": name}])
+    prefix = cidr.rsplit(".", 2)[0]
+    subnets = []
+    for index, zone in enumerate(("a", "b")):
+        subnet = ec2.create_subnet(
+            VpcId=vpc, CidrBlock=f"{prefix}.{index}.0/24", AvailabilityZone=f"{region}{zone}"
+        )["Subnet"]
+        subnets.append({"id": subnet["SubnetId"], "availabilityZone": subnet["AvailabilityZone"]})
+    app_sg = ec2.create_security_group(GroupName=f"{name}-app", Description="app", VpcId=vpc)["GroupId"]
+    db_sg = ec2.create_security_group(GroupName=f"{name}-db", Description="db", VpcId=vpc)["GroupId"]
+    return {"vpcId": vpc, "subnets": subnets, "appSecurityGroupId": app_sg, "dbSecurityGroupId": db_sg}
+
+
+def seed_workload(primary_region: str, dr_region: str) -> dict[str, Any]:
+    ec2 = client("ec2", primary_region)
+    dr_ec2 = client("ec2", dr_region)
+    primary = _network(ec2, primary_region, "10.0.0.0/16", "primary")
+    dr = _network(dr_ec2, dr_region, "10.1.0.0/16", "dr")
+
+    # golden AMI, built in the primary region and copied to the DR region ahead of time
+    base_image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    builder = ec2.run_instances(ImageId=base_image, InstanceType="t3.micro", MinCount=1, MaxCount=1)
+    builder_id = builder["Instances"][0]["InstanceId"]
+    golden = ec2.create_image(InstanceId=builder_id, Name="shop-golden-app")["ImageId"]
+    ec2.terminate_instances(InstanceIds=[builder_id])
+    dr_golden = dr_ec2.copy_image(SourceImageId=golden, SourceRegion=primary_region, Name="shop-golden-app")[
+        "ImageId"
+    ]
+    client("ssm", dr_region).put_parameter(
+        Name="/backstop/shop/golden-ami", Value=dr_golden, Type="String", Overwrite=True
+    )
+
+    # the app server: a root volume (from the AMI) and two data volumes
+    zone = primary["subnets"][0]["availabilityZone"]
+    app = ec2.run_instances(
+        ImageId=golden,
+        InstanceType="m6i.large",
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=primary["subnets"][0]["id"],
+        SecurityGroupIds=[primary["appSecurityGroupId"]],
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "shop-app"}]}],
+    )["Instances"][0]
+    volumes = {}
+    for name, size, volume_type, device in (("app-data", 50, "gp3", "/dev/sdf"), ("app-logs", 20, "gp2", "/dev/sdg")):
+        volume = ec2.create_volume(
+            AvailabilityZone=zone,
+            Size=size,
+            VolumeType=volume_type,
+            TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "Name", "Value": name}]}],
+        )["VolumeId"]
+        ec2.attach_volume(VolumeId=volume, InstanceId=app["InstanceId"], Device=device)
+        volumes[name] = {
+            "volumeId": volume,
+            "arn": f"arn:aws:ec2:{primary_region}:{ACCOUNT}:volume/{volume}",
+            "size": size,
+            "volumeType": volume_type,
+        }
+
+    rds = client("rds", primary_region)
+    db = rds.create_db_instance(
+        DBInstanceIdentifier="orders",
+        DBInstanceClass="db.t3.medium",
+        Engine="postgres",
+        AllocatedStorage=100,
+        MasterUsername="shop",
+        MasterUserPassword="not-a-real-secret",
+        VpcSecurityGroupIds=[primary["dbSecurityGroupId"]],
+    )["DBInstance"]
+    client("rds", dr_region).create_db_subnet_group(
+        DBSubnetGroupName="dr-db-subnets",
+        DBSubnetGroupDescription="DR database subnets",
+        SubnetIds=[s["id"] for s in dr["subnets"]],
+    )
+
+    efs = client("efs", primary_region)
+    file_system = efs.create_file_system(
+        CreationToken="shop-media", PerformanceMode="generalPurpose", Encrypted=True
+    )["FileSystemId"]
+
+    backup = client("backup", primary_region)
+    primary_vault = backup.create_backup_vault(BackupVaultName="backstop-primary")["BackupVaultArn"]
+    dr_vault = client("backup", dr_region).create_backup_vault(BackupVaultName="backstop-dr")["BackupVaultArn"]
+
+    route53 = client("route53", primary_region)
+    zone_id = route53.create_hosted_zone(Name="shop.example.com", CallerReference="backstop-seed")["HostedZone"][
+        "Id"
+    ].split("/")[-1]
+    route53.change_resource_record_sets(
+        HostedZoneId=zone_id,
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "UPSERT",
+                    "ResourceRecordSet": {
+                        "Name": "app.shop.example.com",
+                        "Type": "A",
+                        "TTL": 300,
+                        "ResourceRecords": [{"Value": app["PrivateIpAddress"]}],
+                    },
+                },
+                {
+                    "Action": "UPSERT",
+                    "ResourceRecordSet": {
+                        "Name": "db.shop.example.com",
+                        "Type": "CNAME",
+                        "TTL": 300,
+                        "ResourceRecords": [{"Value": db["Endpoint"]["Address"]}],
+                    },
+                },
+            ]
+        },
+    )
+
+    return {
+        "account": ACCOUNT,
+        "primaryRegion": primary_region,
+        "drRegion": dr_region,
+        "backupRoleArn": f"arn:aws:iam::{ACCOUNT}:role/backstop-backup",
+        "primary": {
+            **primary,
+            "goldenAmiId": golden,
+            "appInstanceId": app["InstanceId"],
+            "appPrivateIp": app["PrivateIpAddress"],
+            "volumes": volumes,
+            "db": {
+                "identifier": "orders",
+                "arn": db["DBInstanceArn"],
+                "engine": db["Engine"],
+                "allocatedStorage": db["AllocatedStorage"],
+                "address": db["Endpoint"]["Address"],
+            },
+            "fileSystem": {
+                "id": file_system,
+                "arn": f"arn:aws:elasticfilesystem:{primary_region}:{ACCOUNT}:file-system/{file_system}",
+            },
+            "backupVault": {"name": "backstop-primary", "arn": primary_vault},
+        },
+        "dr": {
+            **dr,
+            "goldenAmiId": dr_golden,
+            "goldenAmiParameter": "/backstop/shop/golden-ami",
+            "dbSubnetGroup": "dr-db-subnets",
+            "backupVault": {"name": "backstop-dr", "arn": dr_vault},
+        },
+        "dns": {"hostedZoneId": zone_id, "zoneName": "shop.example.com"},
+    }
+
+
+def _bootstrap_zip(binary: str) -> bytes:
+    """A `provided` runtime zip whose bootstrap runs the compiled handler in place."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        info = zipfile.ZipInfo("bootstrap")
+        info.external_attr = 0o755 << 16
+        archive.writestr(info, f'#!/bin/sh\nexec "{binary}" "$@"\n')
+    return buffer.getvalue()
+
+
+def deploy_functions(functions: list[dict[str, Any]]) -> dict[str, Any]:
+    deployed = {}
+    for spec in functions:
+        region = spec.get("region", "us-west-2")
+        iam = client("iam", region)
+        try:
+            role_arn = iam.get_role(RoleName=LAMBDA_ROLE)["Role"]["Arn"]
+        except iam.exceptions.NoSuchEntityException:
+            role_arn = iam.create_role(
+                RoleName=LAMBDA_ROLE,
+                AssumeRolePolicyDocument=json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                        ],
+                    }
+                ),
+            )["Role"]["Arn"]
+        lam = client("lambda", region)
+        name = spec["name"]
+        code = _bootstrap_zip(spec["binary"])
+        settings = {
+            "Timeout": int(spec.get("timeout", 30)),
+            "MemorySize": int(spec.get("memory", 256)),
+            "Environment": {"Variables": spec.get("environment", {})},
+        }
+        try:
+            lam.get_function(FunctionName=name)
+            lam.update_function_code(FunctionName=name, ZipFile=code)
+            arn = lam.update_function_configuration(FunctionName=name, **settings)["FunctionArn"]
+        except lam.exceptions.ResourceNotFoundException:
+            arn = lam.create_function(
+                FunctionName=name,
+                Runtime="provided.al2023",
+                Role=role_arn,
+                Handler="bootstrap",
+                Code={"ZipFile": code},
+                Architectures=["x86_64"],
+                **settings,
+            )["FunctionArn"]
+        deployed[name] = arn
+    return deployed
