@@ -1,21 +1,33 @@
 # The two commands of the README: `make demo` (a local DR drill) and `make test`.
 SHELL := /bin/bash
 CARGO ?= cargo
+PYTHON ?= python3
+VENV := .venv
 
-.PHONY: test lint unit build demo fmt clean
+.PHONY: setup test lint run-tests build demo fmt clean
 
-## Run every check CI runs: format, clippy, all tests.
-test: lint unit
+## The emulator's Python environment (moto, pinned), project-local.
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: tests/emulator/requirements.txt tests/emulator/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check \
+		-r tests/emulator/requirements.txt -c tests/emulator/constraints.txt
+	touch $@
+
+## Run every check CI runs: format, clippy, all tests (unit and end-to-end against the emulator).
+test: setup lint build run-tests
 
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-unit:
+# The end-to-end tests run the handler binaries, so build them first.
+run-tests: build
 	$(CARGO) test --workspace
 
 build:
-	$(CARGO) build --workspace
+	$(CARGO) build --workspace --bins
 
 ## Run a local DR drill against the emulator.
 demo:
@@ -27,3 +39,4 @@ fmt:
 
 clean:
 	$(CARGO) clean
+	rm -rf $(VENV)

@@ -1,0 +1,224 @@
+//! Test harness: starts the local AWS emulator (moto server extended by
+//! `tests/emulator`), gives SDK configurations pointed at it, seeds a workload
+//! and deploys our compiled handler binaries as its Lambda functions.
+//!
+//! Each [`Emulator`] is its own process on its own free loopback port, so tests
+//! run in parallel without sharing state.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use serde_json::{json, Value};
+
+pub const PRIMARY_REGION: &str = "us-east-1";
+pub const DR_REGION: &str = "us-west-2";
+/// Step Functions Wait and Retry delays run at this fraction of their real length.
+pub const TIME_SCALE: &str = "0.02";
+
+static INSTANCES: AtomicUsize = AtomicUsize::new(0);
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The compiled handler binary of a function crate (built by `cargo build --workspace`).
+pub fn handler_binary(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    let path = target.join("debug").join(name);
+    assert!(
+        path.is_file(),
+        "handler binary {} is missing: run `cargo build --workspace` first (make test does)",
+        path.display()
+    );
+    path
+}
+
+pub struct Emulator {
+    child: Child,
+    pub port: u16,
+    pub endpoint: String,
+    pub log_dir: PathBuf,
+}
+
+impl Emulator {
+    /// Starts a fresh emulator and waits until it answers.
+    pub fn start(test_name: &str) -> Emulator {
+        let root = repo_root();
+        let python = root.join(".venv/bin/python");
+        assert!(
+            python.is_file(),
+            "{} is missing: run `make setup` to create the virtualenv with moto",
+            python.display()
+        );
+        let n = INSTANCES.fetch_add(1, Ordering::SeqCst);
+        let log_dir = root
+            .join("target/emulator-logs")
+            .join(format!("{test_name}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&log_dir).expect("create emulator log dir");
+        let mut child = Command::new(&python)
+            .args([
+                "-m",
+                "backstop_emulator",
+                "--port",
+                "0",
+                "--time-scale",
+                TIME_SCALE,
+            ])
+            .arg("--log-dir")
+            .arg(&log_dir)
+            .current_dir(root.join("tests/emulator"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(
+                std::fs::File::create(log_dir.join("stderr.log")).expect("stderr log"),
+            ))
+            .spawn()
+            .expect("start the emulator");
+
+        let stdout = child.stdout.take().expect("emulator stdout");
+        let (ready_tx, ready_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = ready_tx.send(line);
+        });
+        let line = ready_rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_default();
+        let port: u16 = line
+            .trim()
+            .strip_prefix("BACKSTOP_EMULATOR_READY port=")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| {
+                let _ = child.kill();
+                panic!(
+                    "the emulator did not start (got {line:?}); see {}",
+                    log_dir.display()
+                )
+            });
+        Emulator {
+            child,
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            log_dir,
+        }
+    }
+
+    /// SDK configuration for `region`, pointed at this emulator with dummy credentials.
+    pub async fn sdk_config(&self, region: &str) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_sdk_backup::config::Credentials::new(
+                "testing", "testing", None, None, "emulator",
+            ))
+            .load()
+            .await
+    }
+
+    /// Calls a `/backstop/...` control endpoint; panics with the emulator's message on failure.
+    pub fn control(&self, method: &str, route: &str, body: &Value) -> Value {
+        let payload = body.to_string();
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to emulator");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(120)))
+            .expect("set timeout");
+        write!(
+            stream,
+            "{method} /backstop/{route} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+            payload.len()
+        )
+        .expect("send control request");
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .expect("read control response");
+        let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+        let status = head.split_whitespace().nth(1).unwrap_or("?");
+        assert_eq!(status, "200", "control {method} {route} failed: {body}");
+        serde_json::from_str(body).expect("control endpoints answer JSON")
+    }
+
+    /// Creates the primary-region workload and the DR network; returns their ids.
+    pub fn seed(&self) -> Value {
+        self.control(
+            "POST",
+            "seed",
+            &json!({ "primaryRegion": PRIMARY_REGION, "drRegion": DR_REGION }),
+        )
+    }
+
+    /// Adds faults (see tests/emulator/README.md); returns the fault report.
+    pub fn inject(&self, faults: Value) -> Value {
+        self.control("POST", "faults", &faults)
+    }
+
+    pub fn fault_report(&self) -> Value {
+        self.control("GET", "faults", &json!({}))
+    }
+
+    /// Deploys a handler binary as a Lambda function in the DR region; returns its ARN.
+    pub fn deploy_handler(&self, function_name: &str, binary: &str, environment: Value) -> String {
+        let binary = handler_binary(binary);
+        let deployed = self.control(
+            "POST",
+            "functions",
+            &json!({ "functions": [{
+                "name": function_name,
+                "binary": binary,
+                "region": DR_REGION,
+                "timeout": 60,
+                "environment": environment,
+            }]}),
+        );
+        deployed[function_name]
+            .as_str()
+            .expect("function ARN")
+            .to_string()
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        // SIGTERM lets the emulator stop its Lambda processes; SIGKILL only if it hangs.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout` naming `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
