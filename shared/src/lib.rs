@@ -2,6 +2,9 @@
 //!
 //! - [`plan`]: the DR plan model and its validation
 //! - [`run`]: run id and mode (failover or drill)
+//! - [`resolve`]: the run's input, plan and recovery points
+//! - [`restore`]: AWS Backup restore jobs, one module per resource kind
+//! - [`tags`]: the tags everything a run creates carries
 //! - [`error`]: the `Backstop.*` error taxonomy and SDK error classification
 //! - [`aws`]: SDK configuration, built once per process
 //! - [`telemetry`]: JSON tracing with the run id on every line
@@ -10,7 +13,9 @@ pub mod aws;
 pub mod error;
 pub mod plan;
 pub mod resolve;
+pub mod restore;
 pub mod run;
+pub mod tags;
 pub mod telemetry;
 
 pub use error::BackstopError;

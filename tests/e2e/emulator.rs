@@ -5,71 +5,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_backup::types::{CopyJobState, RestoreJobStatus};
+use aws_sdk_backup::types::RestoreJobStatus;
 use backstop::error::classify_sdk_error;
-use backstop_tests::{wait_for, Emulator, DR_REGION, PRIMARY_REGION};
+use backstop_tests::{
+    back_up, copy_to_dr, deploy_recovery_state_machine, plan_for, protect, run_to_end, Emulator,
+    DR_REGION, PRIMARY_REGION,
+};
 use serde_json::{json, Value};
-
-const EXAMPLE_PLAN: &str = include_str!("../plans/example.json");
-
-/// Backs up a resource in the primary vault and waits for the completed recovery point.
-async fn back_up(backup: &aws_sdk_backup::Client, seed: &Value, resource_arn: &str) -> String {
-    let job = backup
-        .start_backup_job()
-        .backup_vault_name("backstop-primary")
-        .resource_arn(resource_arn)
-        .iam_role_arn(seed["backupRoleArn"].as_str().unwrap())
-        .send()
-        .await
-        .expect("start backup job");
-    let job_id = job.backup_job_id().unwrap().to_string();
-    wait_for("backup job", Duration::from_secs(30), || async {
-        let job = backup
-            .describe_backup_job()
-            .backup_job_id(&job_id)
-            .send()
-            .await
-            .expect("describe backup job");
-        match job.state().map(|s| s.as_str()) {
-            Some("COMPLETED") => Some(job.recovery_point_arn().unwrap().to_string()),
-            Some("FAILED") => panic!("backup failed: {:?}", job.status_message()),
-            _ => None,
-        }
-    })
-    .await
-}
-
-/// Copies a recovery point to the DR vault and returns the DR copy's ARN.
-async fn copy_to_dr(backup: &aws_sdk_backup::Client, seed: &Value, recovery_point: &str) -> String {
-    let job = backup
-        .start_copy_job()
-        .recovery_point_arn(recovery_point)
-        .source_backup_vault_name("backstop-primary")
-        .destination_backup_vault_arn(seed["dr"]["backupVault"]["arn"].as_str().unwrap())
-        .iam_role_arn(seed["backupRoleArn"].as_str().unwrap())
-        .send()
-        .await
-        .expect("start copy job");
-    let job_id = job.copy_job_id().unwrap().to_string();
-    wait_for("copy job", Duration::from_secs(30), || async {
-        let copy = backup
-            .describe_copy_job()
-            .copy_job_id(&job_id)
-            .send()
-            .await
-            .expect("describe copy job")
-            .copy_job
-            .unwrap();
-        match copy.state() {
-            Some(CopyJobState::Completed) => {
-                Some(copy.destination_recovery_point_arn().unwrap().to_string())
-            }
-            Some(CopyJobState::Failed) => panic!("copy failed: {:?}", copy.status_message()),
-            _ => None,
-        }
-    })
-    .await
-}
 
 /// Restore metadata of a DR recovery point with the DR-region overrides applied.
 async fn restore_metadata(
@@ -437,9 +379,21 @@ async fn an_instance_type_without_capacity_fails_to_launch_and_another_type_laun
 #[tokio::test(flavor = "multi_thread")]
 async fn a_handler_runs_as_a_lambda_function_and_returns_its_output() {
     let emulator = Emulator::start("lambda-output");
+    let seed = emulator.seed();
+    protect(
+        &emulator,
+        &seed,
+        &[seed["primary"]["volumes"]["app-data"]["arn"]
+            .as_str()
+            .unwrap()],
+    )
+    .await;
+    let mut plan = plan_for(&seed);
+    for resource in plan["resources"].as_array_mut().unwrap().iter_mut().skip(1) {
+        resource["optional"] = json!(true);
+    }
     let function = emulator.deploy_handler("backstop-resolve-plan", "resolve-plan", json!({}));
     let lambda = aws_sdk_lambda::Client::new(&emulator.sdk_config(DR_REGION).await);
-    let plan: Value = serde_json::from_str(EXAMPLE_PLAN).unwrap();
     let input = json!({ "runId": "drill-1", "input": { "mode": "drill", "plan": plan } });
 
     let output = lambda
@@ -453,7 +407,9 @@ async fn a_handler_runs_as_a_lambda_function_and_returns_its_output() {
     let result: Value = serde_json::from_slice(output.payload().unwrap().as_ref()).unwrap();
     assert_eq!(result["runId"], "drill-1");
     assert_eq!(result["mode"], "drill");
-    assert_eq!(result["plan"]["drRegion"], "us-west-2");
+    assert_eq!(result["restores"].as_array().unwrap().len(), 1, "{result}");
+    assert_eq!(result["restores"][0]["resource"], "app-data");
+    assert_eq!(result["warnings"].as_array().unwrap().len(), 3, "{result}");
 
     // the handler logged JSON lines carrying the run id
     let log =
@@ -490,58 +446,12 @@ async fn a_handler_error_reaches_the_caller_with_its_backstop_error_type() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_state_machine_runs_the_real_definition_and_catches_backstop_errors_by_name() {
+async fn the_state_machine_runs_the_real_definition_and_fails_a_bad_plan_by_its_error_name() {
     let emulator = Emulator::start("state-machine");
-    let function = emulator.deploy_handler("backstop-resolve-plan", "resolve-plan", json!({}));
-    let config = emulator.sdk_config(DR_REGION).await;
-    let sfn = aws_sdk_sfn::Client::new(&config);
-    let definition =
-        std::fs::read_to_string(backstop_tests::repo_root().join("statemachine/recovery.asl.json"))
-            .unwrap()
-            .replace("${ResolvePlanFunctionArn}", &function);
-    let machine = sfn
-        .create_state_machine()
-        .name("backstop-recovery")
-        .definition(definition)
-        .role_arn("arn:aws:iam::123456789012:role/backstop-states")
-        .send()
-        .await
-        .unwrap()
-        .state_machine_arn;
-
-    let plan: Value = serde_json::from_str(EXAMPLE_PLAN).unwrap();
-    let run = |name: &'static str, input: Value| {
-        let sfn = sfn.clone();
-        let machine = machine.clone();
-        async move {
-            let execution = sfn
-                .start_execution()
-                .state_machine_arn(&machine)
-                .name(name)
-                .input(input.to_string())
-                .send()
-                .await
-                .unwrap()
-                .execution_arn;
-            wait_for("execution", Duration::from_secs(60), || async {
-                let described = sfn
-                    .describe_execution()
-                    .execution_arn(&execution)
-                    .send()
-                    .await
-                    .unwrap();
-                (described.status().as_str() != "RUNNING").then_some(described)
-            })
-            .await
-        }
-    };
-
-    let good = run("drill-ok", json!({ "mode": "drill", "plan": plan })).await;
-    assert_eq!(good.status().as_str(), "SUCCEEDED", "{:?}", good.cause());
-    let output: Value = serde_json::from_str(good.output().unwrap()).unwrap();
-    assert_eq!(output["resolved"]["run"]["runId"], "drill-ok");
-
-    let bad = run(
+    let machine = deploy_recovery_state_machine(&emulator).await;
+    let bad = run_to_end(
+        &emulator,
+        &machine,
         "drill-bad-plan",
         json!({ "mode": "drill", "plan": { "name": "shop" } }),
     )

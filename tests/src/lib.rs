@@ -222,3 +222,236 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A DR plan for the seeded workload: its two data volumes, database and file system,
+/// the app instance from the golden AMI, and its DNS records.
+pub fn plan_for(seed: &Value) -> Value {
+    let primary = &seed["primary"];
+    let dr = &seed["dr"];
+    let dr_az = dr["subnets"][0]["availabilityZone"].clone();
+    json!({
+        "name": "shop",
+        "primaryRegion": PRIMARY_REGION,
+        "drRegion": DR_REGION,
+        "backupVault": dr["backupVault"]["name"],
+        "objectives": { "rtoMinutes": 60, "rpoMinutes": 240 },
+        "resources": [
+            {
+                "name": "app-data", "kind": "ebs", "arn": primary["volumes"]["app-data"]["arn"],
+                "ebs": { "availabilityZone": dr_az, "volumeType": "gp3",
+                         "attachTo": { "instance": "app", "device": "/dev/sdf" } }
+            },
+            {
+                "name": "app-logs", "kind": "ebs", "arn": primary["volumes"]["app-logs"]["arn"],
+                "ebs": { "availabilityZone": dr_az,
+                         "attachTo": { "instance": "app", "device": "/dev/sdg" } }
+            },
+            {
+                "name": "orders-db", "kind": "rds", "arn": primary["db"]["arn"],
+                "rds": { "dbInstanceIdentifier": "orders", "dbInstanceClass": "db.t3.medium",
+                         "dbSubnetGroupName": dr["dbSubnetGroup"],
+                         "vpcSecurityGroupIds": [dr["dbSecurityGroupId"]] }
+            },
+            {
+                "name": "media", "kind": "efs", "arn": primary["fileSystem"]["arn"],
+                "efs": { "performanceMode": "generalPurpose" }
+            }
+        ],
+        "instances": [
+            {
+                "name": "app",
+                "ami": { "ssmParameter": dr["goldenAmiParameter"] },
+                "instanceTypes": ["m6i.large", "m5.large"],
+                "subnetIds": [dr["subnets"][0]["id"], dr["subnets"][1]["id"]],
+                "securityGroupIds": [dr["appSecurityGroupId"]]
+            }
+        ],
+        "dns": [
+            {
+                "hostedZoneId": seed["dns"]["hostedZoneId"], "recordName": "app.shop.example.com",
+                "recordType": "A", "ttl": 60, "drillRecordName": "drill.app.shop.example.com",
+                "target": { "instance": "app" }
+            }
+        ]
+    })
+}
+
+/// Backs up a resource in the primary vault and waits for the completed recovery point.
+pub async fn back_up(backup: &aws_sdk_backup::Client, seed: &Value, resource_arn: &str) -> String {
+    let job = backup
+        .start_backup_job()
+        .backup_vault_name("backstop-primary")
+        .resource_arn(resource_arn)
+        .iam_role_arn(seed["backupRoleArn"].as_str().unwrap())
+        .send()
+        .await
+        .expect("start backup job");
+    let job_id = job.backup_job_id().unwrap().to_string();
+    wait_for("backup job", Duration::from_secs(30), || async {
+        let job = backup
+            .describe_backup_job()
+            .backup_job_id(&job_id)
+            .send()
+            .await
+            .expect("describe backup job");
+        match job.state().map(|s| s.as_str()) {
+            Some("COMPLETED") => Some(job.recovery_point_arn().unwrap().to_string()),
+            Some("FAILED") => panic!("backup failed: {:?}", job.status_message()),
+            _ => None,
+        }
+    })
+    .await
+}
+
+/// Copies a recovery point to the DR vault and returns the DR copy's ARN.
+pub async fn copy_to_dr(
+    backup: &aws_sdk_backup::Client,
+    seed: &Value,
+    recovery_point: &str,
+) -> String {
+    let job = backup
+        .start_copy_job()
+        .recovery_point_arn(recovery_point)
+        .source_backup_vault_name("backstop-primary")
+        .destination_backup_vault_arn(seed["dr"]["backupVault"]["arn"].as_str().unwrap())
+        .iam_role_arn(seed["backupRoleArn"].as_str().unwrap())
+        .send()
+        .await
+        .expect("start copy job");
+    let job_id = job.copy_job_id().unwrap().to_string();
+    wait_for("copy job", Duration::from_secs(30), || async {
+        let copy = backup
+            .describe_copy_job()
+            .copy_job_id(&job_id)
+            .send()
+            .await
+            .expect("describe copy job")
+            .copy_job
+            .unwrap();
+        match copy.state() {
+            Some(aws_sdk_backup::types::CopyJobState::Completed) => {
+                Some(copy.destination_recovery_point_arn().unwrap().to_string())
+            }
+            Some(aws_sdk_backup::types::CopyJobState::Failed) => {
+                panic!("copy failed: {:?}", copy.status_message())
+            }
+            _ => None,
+        }
+    })
+    .await
+}
+
+/// Backs up every resource of `arns` in the primary region and copies it to the DR vault,
+/// as AWS Backup's plan and copy rule would have done before the disaster.
+pub async fn protect(emulator: &Emulator, seed: &Value, arns: &[&str]) -> Vec<String> {
+    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
+    let mut copies = Vec::new();
+    for arn in arns {
+        let point = back_up(&backup, seed, arn).await;
+        copies.push(copy_to_dr(&backup, seed, &point).await);
+    }
+    copies
+}
+
+/// Deploys the restore handlers as Lambda functions and the real state machine
+/// definition with their ARNs substituted, as the SAM template does; returns its ARN.
+pub async fn deploy_recovery_state_machine(emulator: &Emulator) -> String {
+    let handlers = [
+        (
+            "ResolvePlanFunctionArn",
+            "backstop-resolve-plan",
+            "resolve-plan",
+        ),
+        (
+            "StartRestoreFunctionArn",
+            "backstop-start-restore",
+            "start-restore",
+        ),
+        (
+            "PollRestoreFunctionArn",
+            "backstop-poll-restore",
+            "poll-restore",
+        ),
+    ];
+    let mut definition =
+        std::fs::read_to_string(repo_root().join("statemachine/recovery.asl.json"))
+            .expect("read the state machine definition");
+    for (substitution, function, binary) in handlers {
+        let environment = json!({
+            "BACKSTOP_RESTORE_ROLE_ARN": "arn:aws:iam::123456789012:role/backstop-restore"
+        });
+        let arn = emulator.deploy_handler(function, binary, environment);
+        definition = definition.replace(&format!("${{{substitution}}}"), &arn);
+    }
+    assert!(
+        !definition.contains("${"),
+        "unsubstituted placeholder left in the definition"
+    );
+    let sfn = aws_sdk_sfn::Client::new(&emulator.sdk_config(DR_REGION).await);
+    sfn.create_state_machine()
+        .name("backstop-recovery")
+        .definition(definition)
+        .role_arn("arn:aws:iam::123456789012:role/backstop-states")
+        .send()
+        .await
+        .expect("create the state machine")
+        .state_machine_arn
+}
+
+/// Starts an execution named `run_id` and waits until it is no longer RUNNING.
+pub async fn run_to_end(
+    emulator: &Emulator,
+    machine: &str,
+    run_id: &str,
+    input: Value,
+) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
+    let sfn = aws_sdk_sfn::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let execution = sfn
+        .start_execution()
+        .state_machine_arn(machine)
+        .name(run_id)
+        .input(input.to_string())
+        .send()
+        .await
+        .expect("start execution")
+        .execution_arn;
+    wait_for("the execution to end", Duration::from_secs(120), || async {
+        let described = sfn
+            .describe_execution()
+            .execution_arn(&execution)
+            .send()
+            .await
+            .expect("describe execution");
+        (described.status().as_str() != "RUNNING").then_some(described)
+    })
+    .await
+}
+
+/// Invokes a deployed function; `Ok(output)` or `Err((errorType, errorMessage))`.
+pub async fn invoke(
+    emulator: &Emulator,
+    function: &str,
+    payload: &Value,
+) -> Result<Value, (String, String)> {
+    let lambda = aws_sdk_lambda::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let output = lambda
+        .invoke()
+        .function_name(function)
+        .payload(payload.to_string().into_bytes().into())
+        .send()
+        .await
+        .expect("invoke");
+    let body: Value =
+        serde_json::from_slice(output.payload().map(|p| p.as_ref()).unwrap_or(b"null"))
+            .expect("a JSON payload");
+    match output.function_error() {
+        None => Ok(body),
+        Some(_) => Err((
+            body["errorType"].as_str().unwrap_or_default().to_string(),
+            body["errorMessage"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )),
+    }
+}

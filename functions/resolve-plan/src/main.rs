@@ -1,4 +1,5 @@
-//! `resolve-plan`: loads and validates the DR plan of a run.
+//! `resolve-plan`: loads and validates the DR plan of a run and picks a recovery point
+//! (with its RPO) for every protected resource.
 
 use backstop::resolve::{resolve_plan, ResolvedRun, RunRequest};
 use backstop::{aws, telemetry, BackstopError};
@@ -6,19 +7,31 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use tracing::Instrument;
 
+struct Clients {
+    ssm: aws_sdk_ssm::Client,
+    backup: aws_sdk_backup::Client,
+    region: String,
+}
+
 async fn handler(
-    ssm: &aws_sdk_ssm::Client,
+    clients: &Clients,
     event: LambdaEvent<Value>,
 ) -> Result<ResolvedRun, BackstopError> {
     let request = RunRequest::from_value(event.payload)?;
     let span = telemetry::run_span("resolve-plan", request.run_id.as_str());
-    resolve_plan(ssm, request).instrument(span).await
+    resolve_plan(&clients.ssm, &clients.backup, &clients.region, request)
+        .instrument(span)
+        .await
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_tracing();
     let config = aws::load_config().await;
-    let ssm = aws_sdk_ssm::Client::new(&config);
-    run(service_fn(|event| handler(&ssm, event))).await
+    let clients = Clients {
+        ssm: aws_sdk_ssm::Client::new(&config),
+        backup: aws_sdk_backup::Client::new(&config),
+        region: config.region().map(|r| r.to_string()).unwrap_or_default(),
+    };
+    run(service_fn(|event| handler(&clients, event))).await
 }

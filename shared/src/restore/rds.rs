@@ -1,0 +1,168 @@
+//! RDS DB instances: a drill restores under a run-specific identifier, single-AZ, private.
+
+use std::collections::HashMap;
+
+use super::{require_settings, RestoreContext};
+use crate::error::{classify_sdk_error, BackstopError};
+use crate::plan::ProtectedResource;
+use crate::run::Mode;
+use crate::tags::run_suffix;
+
+/// AWS Backup's RDS metadata keys (the RestoreDBInstanceFromDBSnapshot parameter names).
+pub(super) fn metadata(
+    base: &HashMap<String, String>,
+    resource: &ProtectedResource,
+    ctx: &RestoreContext,
+) -> Result<HashMap<String, String>, BackstopError> {
+    let settings = require_settings(resource, resource.rds.as_ref(), "rds.dbSubnetGroupName")?;
+    let mut metadata = base.clone();
+    let identifier = db_identifier(base, resource, ctx);
+    metadata.insert("DBInstanceIdentifier".into(), identifier);
+    // The source's AZ is in the primary region; RDS picks one from the subnet group.
+    metadata.remove("AvailabilityZone");
+    match &settings.db_subnet_group_name {
+        Some(group) => {
+            metadata.insert("DBSubnetGroupName".into(), group.clone());
+        }
+        None => {
+            return Err(BackstopError::invalid_input(
+                format!("plan.resources[{}].rds.dbSubnetGroupName", resource.name),
+                format!(
+                "{} needs the DB subnet group of the DR VPC (the source's does not exist there)",
+                resource.name
+            ),
+            ))
+        }
+    }
+    if let Some(class) = &settings.db_instance_class {
+        metadata.insert("DBInstanceClass".into(), class.clone());
+    }
+    if !settings.vpc_security_group_ids.is_empty() {
+        metadata.insert(
+            "VpcSecurityGroupIds".into(),
+            serde_json::to_string(&settings.vpc_security_group_ids).unwrap_or_default(),
+        );
+    } else {
+        metadata.remove("VpcSecurityGroupIds");
+    }
+    metadata.insert("PubliclyAccessible".into(), "false".into());
+    let multi_az = ctx.mode == Mode::Failover && settings.multi_az;
+    metadata.insert("MultiAZ".into(), multi_az.to_string());
+    Ok(metadata)
+}
+
+/// Failover: the plan's identifier (or the source's). Drill: with the run suffix, so a drill
+/// never collides with a real DB or another drill.
+fn db_identifier(
+    base: &HashMap<String, String>,
+    resource: &ProtectedResource,
+    ctx: &RestoreContext,
+) -> String {
+    let planned = resource
+        .rds
+        .as_ref()
+        .and_then(|r| r.db_instance_identifier.clone())
+        .or_else(|| base.get("DBInstanceIdentifier").cloned())
+        .unwrap_or_else(|| resource.name.clone());
+    match ctx.mode {
+        Mode::Failover => planned,
+        Mode::Drill => {
+            let mut planned = planned;
+            planned.truncate(40);
+            format!(
+                "{}-drill-{}",
+                planned.trim_end_matches('-'),
+                run_suffix(&ctx.run_id)
+            )
+        }
+    }
+}
+
+/// The address clients connect to, once the instance exists.
+pub(super) async fn endpoint(
+    rds: &aws_sdk_rds::Client,
+    identifier: &str,
+) -> Result<Option<String>, BackstopError> {
+    let described = rds
+        .describe_db_instances()
+        .db_instance_identifier(identifier)
+        .send()
+        .await
+        .map_err(|err| {
+            classify_sdk_error(format!("describing restored DB instance {identifier}"), err)
+        })?;
+    Ok(described
+        .db_instances()
+        .first()
+        .and_then(|db| db.endpoint())
+        .and_then(|endpoint| endpoint.address())
+        .map(str::to_string))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{RdsRestore, ResourceKind};
+
+    fn database() -> ProtectedResource {
+        ProtectedResource {
+            name: "orders-db".into(),
+            kind: ResourceKind::Rds,
+            rds: Some(RdsRestore {
+                db_instance_identifier: Some("orders".into()),
+                db_instance_class: Some("db.t3.large".into()),
+                db_subnet_group_name: Some("dr-db-subnets".into()),
+                vpc_security_group_ids: vec!["sg-0123456789abcdef0".into()],
+                multi_az: true,
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn source_metadata() -> HashMap<String, String> {
+        HashMap::from([
+            ("DBInstanceIdentifier".to_string(), "orders".to_string()),
+            ("DBInstanceClass".to_string(), "db.t3.medium".to_string()),
+            ("Engine".to_string(), "postgres".to_string()),
+            ("AvailabilityZone".to_string(), "us-east-1a".to_string()),
+            ("DBSubnetGroupName".to_string(), "primary-db".to_string()),
+            ("MultiAZ".to_string(), "true".to_string()),
+            ("PubliclyAccessible".to_string(), "true".to_string()),
+        ])
+    }
+
+    #[test]
+    fn a_failover_restores_the_planned_instance_in_the_dr_network() {
+        let ctx = RestoreContext::for_test(Mode::Failover);
+        let metadata = metadata(&source_metadata(), &database(), &ctx).unwrap();
+        assert_eq!(metadata["DBInstanceIdentifier"], "orders");
+        assert_eq!(metadata["DBInstanceClass"], "db.t3.large");
+        assert_eq!(metadata["DBSubnetGroupName"], "dr-db-subnets");
+        assert_eq!(
+            metadata["VpcSecurityGroupIds"],
+            r#"["sg-0123456789abcdef0"]"#
+        );
+        assert_eq!(metadata["MultiAZ"], "true");
+        assert_eq!(metadata["PubliclyAccessible"], "false");
+        assert_eq!(metadata["Engine"], "postgres");
+        assert!(!metadata.contains_key("AvailabilityZone"));
+    }
+
+    #[test]
+    fn a_drill_restores_a_single_az_copy_under_a_run_specific_name() {
+        let ctx = RestoreContext::for_test(Mode::Drill);
+        let metadata = metadata(&source_metadata(), &database(), &ctx).unwrap();
+        assert_eq!(metadata["DBInstanceIdentifier"], "orders-drill-test1");
+        assert_eq!(metadata["MultiAZ"], "false");
+    }
+
+    #[test]
+    fn a_database_without_a_dr_subnet_group_is_refused_by_name() {
+        let ctx = RestoreContext::for_test(Mode::Drill);
+        let mut resource = database();
+        resource.rds.as_mut().unwrap().db_subnet_group_name = None;
+        let err = metadata(&source_metadata(), &resource, &ctx).unwrap_err();
+        assert!(err.to_string().contains("orders-db"), "{err}");
+        assert!(err.to_string().contains("dbSubnetGroupName"), "{err}");
+    }
+}

@@ -1,0 +1,238 @@
+//! Edge cases of the restore steps against a mocked AWS Backup: throttling, missing
+//! vaults, denied access and malformed answers.
+
+use aws_sdk_backup::config::retry::RetryConfig;
+use aws_sdk_backup::operation::get_recovery_point_restore_metadata::GetRecoveryPointRestoreMetadataOutput;
+use aws_sdk_backup::operation::list_recovery_points_by_backup_vault::ListRecoveryPointsByBackupVaultOutput;
+use aws_sdk_backup::operation::start_restore_job::StartRestoreJobOutput;
+use aws_sdk_backup::types::{RecoveryPointByBackupVault, RecoveryPointStatus};
+use aws_sdk_backup::Client;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use aws_smithy_runtime_api::http::{Response, StatusCode};
+use aws_smithy_types::body::SdkBody;
+
+use super::*;
+use crate::plan::Plan;
+
+const PLAN: &str = include_str!("../../../tests/plans/example.json");
+
+fn plan() -> Plan {
+    Plan::from_json(PLAN).unwrap()
+}
+
+/// An AWS error response as the restJson protocol sends it.
+fn aws_error(status: u16, code: &str, message: &str) -> Response<SdkBody> {
+    let mut response = Response::new(
+        StatusCode::try_from(status).unwrap(),
+        SdkBody::from(format!(r#"{{"message":"{message}"}}"#)),
+    );
+    response
+        .headers_mut()
+        .insert("x-amzn-errortype", code.to_string());
+    response
+}
+
+fn client(rules: &[&Rule]) -> Client {
+    mock_client!(
+        aws_sdk_backup,
+        RuleMode::MatchAny,
+        rules.iter().copied(),
+        |conf| conf.retry_config(RetryConfig::disabled())
+    )
+}
+
+fn point(arn: &str, created: i64, status: RecoveryPointStatus) -> RecoveryPointByBackupVault {
+    RecoveryPointByBackupVault::builder()
+        .recovery_point_arn(arn)
+        .creation_date(DateTime::from_secs(created))
+        .status(status)
+        .build()
+}
+
+fn item(resource: &str, kind: ResourceKind, recovery_point_arn: &str) -> RestoreItem {
+    RestoreItem {
+        resource: resource.into(),
+        kind,
+        source_arn: "arn:aws:ec2:us-east-1:123456789012:volume/vol-1".into(),
+        recovery_point_arn: recovery_point_arn.into(),
+        recovery_point_created_at: "2026-11-25T00:00:00Z".into(),
+        rpo_seconds: 60,
+        rpo_breached: false,
+    }
+}
+
+#[tokio::test]
+async fn the_newest_completed_copy_at_or_before_the_point_in_time_is_chosen() {
+    let listing = mock!(Client::list_recovery_points_by_backup_vault).then_output(|| {
+        ListRecoveryPointsByBackupVaultOutput::builder()
+            .recovery_points(point("arn:old", 1_000, RecoveryPointStatus::Completed))
+            .recovery_points(point("arn:best", 2_000, RecoveryPointStatus::Completed))
+            .recovery_points(point("arn:partial", 2_500, RecoveryPointStatus::Partial))
+            .recovery_points(point("arn:after", 4_000, RecoveryPointStatus::Completed))
+            .build()
+    });
+    let backup = client(&[&listing]);
+    let mut plan = plan();
+    plan.resources.truncate(1);
+    plan.objectives.rpo_minutes = Some(10);
+
+    let (items, warnings) = select_recovery_points(&backup, &plan, DateTime::from_secs(3_000))
+        .await
+        .unwrap();
+    assert!(warnings.is_empty());
+    assert_eq!(items[0].recovery_point_arn, "arn:best");
+    assert_eq!(items[0].rpo_seconds, 1_000);
+    assert!(items[0].rpo_breached, "1000 s is above a 10 minute RPO");
+}
+
+#[tokio::test]
+async fn a_missing_vault_is_named_with_the_fix() {
+    let listing = mock!(Client::list_recovery_points_by_backup_vault)
+        .then_http_response(|| aws_error(404, "ResourceNotFoundException", "backstop-dr"));
+    let backup = client(&[&listing]);
+    let err = select_recovery_points(&backup, &plan(), DateTime::from_secs(3_000))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_name(), "Backstop.NotFound");
+    assert!(
+        err.to_string().contains("backup vault backstop-dr"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("correct backupVault"), "{err}");
+}
+
+#[tokio::test]
+async fn an_optional_resource_without_a_copy_is_a_warning() {
+    let listing = mock!(Client::list_recovery_points_by_backup_vault)
+        .then_output(|| ListRecoveryPointsByBackupVaultOutput::builder().build());
+    let backup = client(&[&listing]);
+    let mut plan = plan();
+    plan.resources.retain(|r| r.name == "app-logs");
+    let (items, warnings) = select_recovery_points(&backup, &plan, DateTime::from_secs(3_000))
+        .await
+        .unwrap();
+    assert!(items.is_empty());
+    assert!(warnings[0].starts_with("app-logs"), "{warnings:?}");
+}
+
+#[tokio::test]
+async fn a_throttled_start_leaves_the_resource_for_the_next_round() {
+    let metadata = mock!(Client::get_recovery_point_restore_metadata)
+        .then_output(|| GetRecoveryPointRestoreMetadataOutput::builder().build());
+    let start = mock!(Client::start_restore_job)
+        .match_requests(|req| req.idempotency_token() == Some("run-1-app-data"))
+        .then_http_response(|| aws_error(429, "ThrottlingException", "Rate exceeded"));
+    let start_other = mock!(Client::start_restore_job)
+        .match_requests(|req| req.idempotency_token() == Some("run-1-app-logs"))
+        .then_output(|| {
+            StartRestoreJobOutput::builder()
+                .restore_job_id("job-logs")
+                .build()
+        });
+    let backup = client(&[&metadata, &start, &start_other]);
+    let mut ctx = RestoreContext::for_test(Mode::Drill);
+    ctx.run_id = RunId::try_from("run-1".to_string()).unwrap();
+    let progress = RestoreProgress {
+        restores: vec![
+            item(
+                "app-data",
+                ResourceKind::Ebs,
+                "arn:aws:ec2:us-west-2::snapshot/snap-1",
+            ),
+            item(
+                "app-logs",
+                ResourceKind::Ebs,
+                "arn:aws:ec2:us-west-2::snapshot/snap-2",
+            ),
+        ],
+        jobs: vec![],
+    };
+
+    let outcome = start_restores(&backup, &plan(), &ctx, progress, 10)
+        .await
+        .unwrap();
+    assert_eq!(outcome.not_started, 1);
+    assert_eq!(outcome.jobs.len(), 1);
+    assert_eq!(outcome.jobs[0].resource, "app-logs");
+    assert_eq!(outcome.jobs[0].restore_job_id, "job-logs");
+}
+
+#[tokio::test]
+async fn denied_access_to_the_restore_metadata_names_the_resource() {
+    let metadata = mock!(Client::get_recovery_point_restore_metadata)
+        .then_http_response(|| aws_error(403, "AccessDeniedException", "not authorized"));
+    let backup = client(&[&metadata]);
+    let ctx = RestoreContext::for_test(Mode::Drill);
+    let progress = RestoreProgress {
+        restores: vec![item(
+            "orders-db",
+            ResourceKind::Rds,
+            "arn:aws:rds:us-west-2:123456789012:snapshot:s",
+        )],
+        jobs: vec![],
+    };
+    let err = start_restores(&backup, &plan(), &ctx, progress, 10)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_name(), "Backstop.AccessDenied");
+    assert!(err.to_string().contains("orders-db"), "{err}");
+}
+
+#[tokio::test]
+async fn a_start_answer_without_a_job_id_is_an_error_not_a_lost_job() {
+    let metadata = mock!(Client::get_recovery_point_restore_metadata)
+        .then_output(|| GetRecoveryPointRestoreMetadataOutput::builder().build());
+    let start =
+        mock!(Client::start_restore_job).then_output(|| StartRestoreJobOutput::builder().build());
+    let backup = client(&[&metadata, &start]);
+    let ctx = RestoreContext::for_test(Mode::Drill);
+    let progress = RestoreProgress {
+        restores: vec![item(
+            "media",
+            ResourceKind::Efs,
+            "arn:aws:backup:us-west-2:123456789012:recovery-point:1",
+        )],
+        jobs: vec![],
+    };
+    let err = start_restores(&backup, &plan(), &ctx, progress, 10)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no restore job id"), "{err}");
+}
+
+#[tokio::test]
+async fn the_cap_counts_jobs_still_running() {
+    let backup = client(&[]);
+    let ctx = RestoreContext::for_test(Mode::Drill);
+    let running = RestoreJob {
+        resource: "app-data".into(),
+        kind: ResourceKind::Ebs,
+        recovery_point_arn: "arn:aws:ec2:us-west-2::snapshot/snap-1".into(),
+        restore_job_id: "job-1".into(),
+        status: "RUNNING".into(),
+        status_message: None,
+        created_resource_arn: None,
+        endpoint: None,
+    };
+    let progress = RestoreProgress {
+        restores: vec![
+            item(
+                "app-data",
+                ResourceKind::Ebs,
+                "arn:aws:ec2:us-west-2::snapshot/snap-1",
+            ),
+            item(
+                "app-logs",
+                ResourceKind::Ebs,
+                "arn:aws:ec2:us-west-2::snapshot/snap-2",
+            ),
+        ],
+        jobs: vec![running.clone()],
+    };
+    // no AWS call is made: the one slot is taken
+    let outcome = start_restores(&backup, &plan(), &ctx, progress, 1)
+        .await
+        .unwrap();
+    assert_eq!(outcome.jobs, vec![running]);
+    assert_eq!(outcome.not_started, 1);
+}

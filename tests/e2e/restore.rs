@@ -1,0 +1,424 @@
+//! Step 1 of recovery against the emulator: the three restore handlers, as Lambda
+//! functions driven by the real state machine, turn DR copies into DR resources.
+
+use std::time::Duration;
+
+use backstop_tests::{
+    deploy_recovery_state_machine, invoke, plan_for, protect, run_to_end, Emulator, DR_REGION,
+};
+use serde_json::{json, Value};
+
+/// Seeds the workload and backs up + copies all four resources of the plan to the DR vault.
+async fn protected_workload(name: &str) -> (Emulator, Value, Vec<String>) {
+    let emulator = Emulator::start(name);
+    let seed = emulator.seed();
+    let arns = [
+        seed["primary"]["volumes"]["app-data"]["arn"]
+            .as_str()
+            .unwrap(),
+        seed["primary"]["volumes"]["app-logs"]["arn"]
+            .as_str()
+            .unwrap(),
+        seed["primary"]["db"]["arn"].as_str().unwrap(),
+        seed["primary"]["fileSystem"]["arn"].as_str().unwrap(),
+    ];
+    let copies = protect(&emulator, &seed, &arns).await;
+    (emulator, seed, copies)
+}
+
+fn deploy(emulator: &Emulator, function: &str) -> String {
+    emulator.deploy_handler(
+        &format!("backstop-{function}"),
+        function,
+        json!({ "BACKSTOP_RESTORE_ROLE_ARN": "arn:aws:iam::123456789012:role/backstop-restore" }),
+    )
+}
+
+fn drill_input(plan: &Value) -> Value {
+    json!({ "mode": "drill", "plan": plan, "settings": { "pollIntervalSeconds": 2 } })
+}
+
+async fn count_restore_jobs(emulator: &Emulator) -> usize {
+    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
+    backup
+        .list_restore_jobs()
+        .send()
+        .await
+        .unwrap()
+        .restore_jobs()
+        .len()
+}
+
+/// Polls through the poll-restore function, feeding each outcome into the next poll,
+/// until every job has finished; returns the last outcome.
+async fn poll_until_done(emulator: &Emulator, poll: &str, run: &Value, jobs: Value) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut jobs = jobs;
+    loop {
+        let outcome = invoke(emulator, poll, &json!({ "run": run, "jobs": jobs }))
+            .await
+            .expect("poll-restore");
+        if outcome["summary"]["done"] == true {
+            return outcome;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "restores still running: {outcome:#}"
+        );
+        jobs = outcome["jobs"].clone();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drill_restores_two_volumes_a_database_and_a_file_system_in_the_dr_region() {
+    let (emulator, seed, _) = protected_workload("restore-all").await;
+    let machine = deploy_recovery_state_machine(&emulator).await;
+    let plan = plan_for(&seed);
+
+    let execution = run_to_end(&emulator, &machine, "drill-restore-all", drill_input(&plan)).await;
+    assert_eq!(
+        execution.status().as_str(),
+        "SUCCEEDED",
+        "{:?} {:?}",
+        execution.error(),
+        execution.cause()
+    );
+    let output: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
+
+    // the run reports each recovery point's time and the RPO it implies
+    let restores = output["run"]["restores"].as_array().unwrap();
+    assert_eq!(restores.len(), 4);
+    for item in restores {
+        assert!(
+            item["recoveryPointArn"]
+                .as_str()
+                .unwrap()
+                .contains(DR_REGION),
+            "{item}"
+        );
+        assert!(
+            item["recoveryPointCreatedAt"]
+                .as_str()
+                .unwrap()
+                .ends_with('Z'),
+            "{item}"
+        );
+        let rpo = item["rpoSeconds"].as_i64().unwrap();
+        assert!((0..600).contains(&rpo), "{item}");
+        assert_eq!(item["rpoBreached"], false);
+    }
+
+    let jobs = output["restore"]["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 4);
+    assert!(
+        jobs.iter().all(|job| job["status"] == "COMPLETED"),
+        "{jobs:#?}"
+    );
+    let job = |name: &str| {
+        jobs.iter()
+            .find(|job| job["resource"] == name)
+            .unwrap()
+            .clone()
+    };
+
+    let config = emulator.sdk_config(DR_REGION).await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let dr_az = seed["dr"]["subnets"][0]["availabilityZone"]
+        .as_str()
+        .unwrap();
+    for (name, size, volume_type) in [("app-data", 50, "gp3"), ("app-logs", 20, "gp2")] {
+        let arn = job(name)["createdResourceArn"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let volume_id = arn.rsplit('/').next().unwrap();
+        let volumes = ec2
+            .describe_volumes()
+            .volume_ids(volume_id)
+            .send()
+            .await
+            .unwrap();
+        let volume = &volumes.volumes()[0];
+        assert_eq!(volume.size(), Some(size), "{name}");
+        assert_eq!(volume.availability_zone(), Some(dr_az), "{name}");
+        assert_eq!(
+            volume.volume_type().unwrap().as_str(),
+            volume_type,
+            "{name}"
+        );
+        let tag = |key: &str| {
+            volume
+                .tags()
+                .iter()
+                .find(|t| t.key() == Some(key))
+                .and_then(|t| t.value())
+                .map(str::to_string)
+        };
+        assert_eq!(
+            tag("backstop:run-id").as_deref(),
+            Some("drill-restore-all"),
+            "{name}"
+        );
+        assert_eq!(tag("backstop:mode").as_deref(), Some("drill"), "{name}");
+    }
+
+    // the database is restored under a drill-specific name, with its endpoint reported
+    let db = job("orders-db");
+    let identifier = db["createdResourceArn"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(identifier.starts_with("orders-drill-"), "{identifier}");
+    let rds = aws_sdk_rds::Client::new(&config);
+    let described = rds
+        .describe_db_instances()
+        .db_instance_identifier(&identifier)
+        .send()
+        .await
+        .unwrap();
+    let instance = &described.db_instances()[0];
+    assert_eq!(instance.engine(), Some("postgres"));
+    assert_eq!(instance.multi_az(), Some(false));
+    assert_eq!(
+        db["endpoint"].as_str(),
+        instance.endpoint().and_then(|e| e.address())
+    );
+
+    // the file system is new and encrypted
+    let efs = aws_sdk_efs::Client::new(&config);
+    let fs_id = job("media")["createdResourceArn"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let systems = efs
+        .describe_file_systems()
+        .file_system_id(&fs_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(systems.file_systems()[0].encrypted(), Some(true));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn starting_the_restores_again_with_the_same_run_id_starts_no_new_job() {
+    let (emulator, seed, _) = protected_workload("restart").await;
+    let resolve = deploy(&emulator, "resolve-plan");
+    let start = deploy(&emulator, "start-restore");
+    let run = invoke(
+        &emulator,
+        &resolve,
+        &json!({ "runId": "drill-rerun", "input": drill_input(&plan_for(&seed)) }),
+    )
+    .await
+    .expect("resolve-plan");
+
+    let first = invoke(&emulator, &start, &json!({ "run": run, "jobs": [] }))
+        .await
+        .expect("start-restore");
+    assert_eq!(first["jobs"].as_array().unwrap().len(), 4);
+    assert_eq!(count_restore_jobs(&emulator).await, 4);
+
+    // a retry that lost the step's output (jobs: []) gets the same jobs back
+    let second = invoke(&emulator, &start, &json!({ "run": run, "jobs": [] }))
+        .await
+        .expect("start-restore again");
+    assert_eq!(count_restore_jobs(&emulator).await, 4);
+    let ids = |outcome: &Value| {
+        let mut ids: Vec<String> = outcome["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|job| job["restoreJobId"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&first), ids(&second));
+
+    // a round that already knows its jobs starts nothing
+    let third = invoke(
+        &emulator,
+        &start,
+        &json!({ "run": run, "jobs": second["jobs"] }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(third["jobs"], second["jobs"]);
+    assert_eq!(count_restore_jobs(&emulator).await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_concurrency_cap_starts_restores_in_rounds() {
+    let (emulator, seed, _) = protected_workload("cap").await;
+    let resolve = deploy(&emulator, "resolve-plan");
+    let start = deploy(&emulator, "start-restore");
+    let mut input = drill_input(&plan_for(&seed));
+    input["settings"]["maxConcurrentRestores"] = json!(3);
+    let run = invoke(
+        &emulator,
+        &resolve,
+        &json!({ "runId": "drill-cap", "input": input }),
+    )
+    .await
+    .unwrap();
+
+    let first = invoke(&emulator, &start, &json!({ "run": run, "jobs": [] }))
+        .await
+        .unwrap();
+    assert_eq!(first["jobs"].as_array().unwrap().len(), 3);
+    assert_eq!(first["notStarted"], 1);
+    assert_eq!(count_restore_jobs(&emulator).await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_restore_is_reported_with_its_message_while_the_others_complete() {
+    let (emulator, seed, _) = protected_workload("restore-failure").await;
+    emulator.inject(json!({ "failJobs": [{
+        "jobType": "restore",
+        "resourceArn": seed["primary"]["db"]["arn"],
+        "message": "Insufficient storage in the DB subnet group (injected)"
+    }]}));
+    let resolve = deploy(&emulator, "resolve-plan");
+    let start = deploy(&emulator, "start-restore");
+    let poll = deploy(&emulator, "poll-restore");
+    let run = invoke(
+        &emulator,
+        &resolve,
+        &json!({ "runId": "drill-fail", "input": drill_input(&plan_for(&seed)) }),
+    )
+    .await
+    .unwrap();
+    let started = invoke(&emulator, &start, &json!({ "run": run, "jobs": [] }))
+        .await
+        .unwrap();
+
+    let outcome = poll_until_done(&emulator, &poll, &run, started["jobs"].clone()).await;
+    let summary = &outcome["summary"];
+    assert_eq!(summary["completed"], 3, "{outcome:#}");
+    assert_eq!(summary["failed"], 1, "{outcome:#}");
+    let failed = outcome["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["status"] == "FAILED")
+        .unwrap();
+    assert_eq!(failed["resource"], "orders-db");
+    assert_eq!(
+        failed["statusMessage"],
+        "Insufficient storage in the DB subnet group (injected)"
+    );
+    assert!(
+        summary["failures"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("orders-db: "),
+        "{summary}"
+    );
+
+    // the state machine fails the run with Backstop.RestoreFailed and the reason
+    let machine = deploy_recovery_state_machine(&emulator).await;
+    let execution = run_to_end(
+        &emulator,
+        &machine,
+        "drill-fail-sfn",
+        drill_input(&plan_for(&seed)),
+    )
+    .await;
+    assert_eq!(execution.status().as_str(), "FAILED");
+    assert_eq!(execution.error(), Some("Backstop.RestoreFailed"));
+    assert!(
+        execution
+            .cause()
+            .unwrap_or_default()
+            .contains("Insufficient storage"),
+        "{:?}",
+        execution.cause()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_recovery_inputs_are_named_in_typed_errors() {
+    let emulator = Emulator::start("restore-errors");
+    let seed = emulator.seed();
+    // three of the four resources are protected; the file system never was
+    let arns = [
+        seed["primary"]["volumes"]["app-data"]["arn"]
+            .as_str()
+            .unwrap(),
+        seed["primary"]["volumes"]["app-logs"]["arn"]
+            .as_str()
+            .unwrap(),
+        seed["primary"]["db"]["arn"].as_str().unwrap(),
+    ];
+    protect(&emulator, &seed, &arns).await;
+    let resolve = deploy(&emulator, "resolve-plan");
+    let start = deploy(&emulator, "start-restore");
+    let plan = plan_for(&seed);
+
+    let (error, message) = invoke(
+        &emulator,
+        &resolve,
+        &json!({ "runId": "drill-e1", "input": drill_input(&plan) }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error, "Backstop.NotFound");
+    assert!(message.contains("media"), "{message}");
+    assert!(
+        message.contains(seed["primary"]["fileSystem"]["arn"].as_str().unwrap()),
+        "{message}"
+    );
+
+    let mut unknown_vault = plan.clone();
+    unknown_vault["backupVault"] = json!("no-such-vault");
+    let (error, message) = invoke(
+        &emulator,
+        &resolve,
+        &json!({ "runId": "drill-e2", "input": drill_input(&unknown_vault) }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error, "Backstop.NotFound");
+    assert!(message.contains("no-such-vault"), "{message}");
+
+    // the plan's file system is optional now; its recovery point is swapped for the primary-region one
+    let mut optional_media = plan.clone();
+    optional_media["resources"][3]["optional"] = json!(true);
+    let mut run = invoke(
+        &emulator,
+        &resolve,
+        &json!({ "runId": "drill-e3", "input": drill_input(&optional_media) }),
+    )
+    .await
+    .expect("resolve with an optional resource");
+    assert_eq!(run["warnings"].as_array().unwrap().len(), 1);
+    let primary_backup =
+        aws_sdk_backup::Client::new(&emulator.sdk_config(backstop_tests::PRIMARY_REGION).await);
+    let primary_points = primary_backup
+        .list_recovery_points_by_backup_vault()
+        .backup_vault_name("backstop-primary")
+        .by_resource_arn(arns[0])
+        .send()
+        .await
+        .unwrap();
+    run["restores"][0]["recoveryPointArn"] =
+        json!(primary_points.recovery_points()[0].recovery_point_arn());
+    let (error, message) = invoke(&emulator, &start, &json!({ "run": run, "jobs": [] }))
+        .await
+        .unwrap_err();
+    assert_eq!(error, "Backstop.InvalidInput");
+    assert!(message.contains("app-data"), "{message}");
+    assert!(message.contains("not in the DR region"), "{message}");
+    assert_eq!(
+        count_restore_jobs(&emulator).await,
+        0,
+        "nothing half-started"
+    );
+}
