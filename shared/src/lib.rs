@@ -4,12 +4,16 @@
 //! - [`run`]: run id and mode (failover or drill)
 //! - [`resolve`]: the run's input, plan and recovery points
 //! - [`restore`]: AWS Backup restore jobs, one module per resource kind
+//! - [`compute`]: golden-AMI launch and volume attachment
+//! - [`dns`]: health gate and Route 53 switch
 //! - [`tags`]: the tags everything a run creates carries
 //! - [`error`]: the `Backstop.*` error taxonomy and SDK error classification
 //! - [`aws`]: SDK configuration, built once per process
 //! - [`telemetry`]: JSON tracing with the run id on every line
 
 pub mod aws;
+pub mod compute;
+pub mod dns;
 pub mod error;
 pub mod plan;
 pub mod resolve;

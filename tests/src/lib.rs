@@ -353,34 +353,27 @@ pub async fn protect(emulator: &Emulator, seed: &Value, arns: &[&str]) -> Vec<St
     copies
 }
 
-/// Deploys the restore handlers as Lambda functions and the real state machine
+/// Deploys every handler as a Lambda function and the real state machine
 /// definition with their ARNs substituted, as the SAM template does; returns its ARN.
 pub async fn deploy_recovery_state_machine(emulator: &Emulator) -> String {
+    // (definition placeholder, handler binary); functions are named backstop-<binary>
     let handlers = [
-        (
-            "ResolvePlanFunctionArn",
-            "backstop-resolve-plan",
-            "resolve-plan",
-        ),
-        (
-            "StartRestoreFunctionArn",
-            "backstop-start-restore",
-            "start-restore",
-        ),
-        (
-            "PollRestoreFunctionArn",
-            "backstop-poll-restore",
-            "poll-restore",
-        ),
+        ("ResolvePlanFunctionArn", "resolve-plan"),
+        ("StartRestoreFunctionArn", "start-restore"),
+        ("PollRestoreFunctionArn", "poll-restore"),
+        ("LaunchInstancesFunctionArn", "launch-instances"),
+        ("AttachVolumesFunctionArn", "attach-volumes"),
+        ("SwitchDnsFunctionArn", "switch-dns"),
     ];
     let mut definition =
         std::fs::read_to_string(repo_root().join("statemachine/recovery.asl.json"))
             .expect("read the state machine definition");
-    for (substitution, function, binary) in handlers {
+    for (substitution, binary) in handlers {
+        let function = format!("backstop-{binary}");
         let environment = json!({
             "BACKSTOP_RESTORE_ROLE_ARN": "arn:aws:iam::123456789012:role/backstop-restore"
         });
-        let arn = emulator.deploy_handler(function, binary, environment);
+        let arn = emulator.deploy_handler(&function, binary, environment);
         definition = definition.replace(&format!("${{{substitution}}}"), &arn);
     }
     assert!(

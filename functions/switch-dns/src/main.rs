@@ -1,0 +1,43 @@
+//! `switch-dns`: health gate, then Route 53 records to the DR endpoints (drill: drill records only).
+
+use backstop::compute::LaunchedInstance;
+use backstop::dns::{switch_dns, DnsClients, SwitchOutcome};
+use backstop::resolve::{parse_input, ResolvedRun};
+use backstop::restore::RestoreJob;
+use backstop::{aws, telemetry, BackstopError};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde::Deserialize;
+use serde_json::Value;
+use tracing::Instrument;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SwitchInput {
+    run: ResolvedRun,
+    jobs: Vec<RestoreJob>,
+    instances: Vec<LaunchedInstance>,
+}
+
+async fn handler(
+    clients: &DnsClients,
+    event: LambdaEvent<Value>,
+) -> Result<SwitchOutcome, BackstopError> {
+    let input: SwitchInput = parse_input(event.payload)?;
+    let run = input.run;
+    let span = telemetry::run_span("switch-dns", run.run_id.as_str());
+    switch_dns(clients, &run.plan, run.mode, &input.instances, &input.jobs)
+        .instrument(span)
+        .await
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init_tracing();
+    let config = aws::load_config().await;
+    let clients = DnsClients {
+        route53: aws_sdk_route53::Client::new(&config),
+        ec2: aws_sdk_ec2::Client::new(&config),
+        rds: aws_sdk_rds::Client::new(&config),
+    };
+    run(service_fn(|event| handler(&clients, event))).await
+}

@@ -1,0 +1,569 @@
+//! Steps 2 and 3 of recovery: launch the plan's instances from the golden AMI in the DR
+//! network, then attach the restored EBS volumes to them.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_ec2::types::{
+    Filter, InstanceStateName, ResourceType, Tag, TagSpecification, VolumeState,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{classify_sdk_error, BackstopError};
+use crate::plan::{AmiRef, InstancePlan, Plan};
+use crate::restore::RestoreJob;
+use crate::run::{Mode, RunId};
+use crate::tags::run_tags;
+
+pub const INSTANCE_TAG: &str = "backstop:instance";
+
+/// An instance of the plan, running in the DR region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchedInstance {
+    pub name: String,
+    pub instance_id: String,
+    pub image_id: String,
+    pub instance_type: String,
+    pub subnet_id: String,
+    pub availability_zone: String,
+    pub private_ip: String,
+    /// Type/subnet pairs tried before this one, with why they failed (capacity).
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchOutcome {
+    pub instances: Vec<LaunchedInstance>,
+}
+
+pub struct LaunchContext<'a> {
+    pub run_id: &'a RunId,
+    pub mode: Mode,
+    pub plan: &'a Plan,
+}
+
+/// Launches every instance of the plan, idempotently: an instance this run already
+/// launched (found by its run and instance tags) is reused, and RunInstances carries a
+/// ClientToken derived from the run id and instance name.
+pub async fn launch_instances(
+    ec2: &aws_sdk_ec2::Client,
+    ssm: &aws_sdk_ssm::Client,
+    ctx: &LaunchContext<'_>,
+) -> Result<LaunchOutcome, BackstopError> {
+    let mut instances = Vec::new();
+    for instance in &ctx.plan.instances {
+        let launched = match find_launched(ec2, ctx.run_id, &instance.name).await? {
+            Some(existing) => existing,
+            None => launch_one(ec2, ssm, ctx, instance).await?,
+        };
+        let launched = wait_until_running(ec2, launched).await?;
+        tracing::info!(instance = %launched.name, id = %launched.instance_id, r#type = %launched.instance_type, "instance running");
+        instances.push(launched);
+    }
+    Ok(LaunchOutcome { instances })
+}
+
+async fn resolve_ami(
+    ec2: &aws_sdk_ec2::Client,
+    ssm: &aws_sdk_ssm::Client,
+    instance: &InstancePlan,
+    region: &str,
+) -> Result<String, BackstopError> {
+    let ami: &AmiRef = &instance.ami;
+    let copy_hint = format!(
+        "copy the golden AMI to {region} ahead of time (aws ec2 copy-image --source-region PRIMARY --region {region} ...)"
+    );
+    let mut request = ec2.describe_images();
+    let described_as = if let Some(id) = &ami.id {
+        request = request.image_ids(id);
+        format!("id {id}")
+    } else if let Some(name) = &ami.name {
+        request = request
+            .owners("self")
+            .filters(Filter::builder().name("name").values(name).build());
+        format!("name {name}")
+    } else if let Some(parameter) = &ami.ssm_parameter {
+        let value = ssm
+            .get_parameter()
+            .name(parameter)
+            .send()
+            .await
+            .map_err(|err| {
+                classify_sdk_error(
+                    format!(
+                        "reading the golden AMI id of {} from SSM {parameter}",
+                        instance.name
+                    ),
+                    err,
+                )
+            })?
+            .parameter
+            .and_then(|p| p.value)
+            .unwrap_or_default();
+        request = request.image_ids(&value);
+        format!("{value} (from SSM parameter {parameter})")
+    } else {
+        return Err(BackstopError::invalid_input(
+            format!("instances[{}].ami", instance.name),
+            "no AMI given",
+        ));
+    };
+    let images = match request.send().await {
+        Ok(images) => images,
+        Err(err) => {
+            let err =
+                classify_sdk_error(format!("finding the golden AMI of {}", instance.name), err);
+            return Err(match err {
+                BackstopError::NotFound { .. } | BackstopError::Aws { .. } => {
+                    BackstopError::not_found(
+                        format!("golden AMI of {}", instance.name),
+                        format!("no AMI with {described_as} in {region}: {copy_hint}"),
+                    )
+                }
+                other => other,
+            });
+        }
+    };
+    let mut images: Vec<_> = images
+        .images()
+        .iter()
+        .filter(|i| i.image_id().is_some())
+        .collect();
+    images.sort_by(|a, b| b.creation_date().cmp(&a.creation_date()));
+    images
+        .first()
+        .and_then(|image| image.image_id())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            BackstopError::not_found(
+                format!("golden AMI of {}", instance.name),
+                format!("no AMI with {described_as} in {region}: {copy_hint}"),
+            )
+        })
+}
+
+/// The AZ the instance must be in: the one its planned volumes are restored into.
+fn required_zone(plan: &Plan, instance: &str) -> Result<Option<String>, BackstopError> {
+    let zones: Vec<&String> = plan
+        .resources
+        .iter()
+        .filter_map(|r| r.ebs.as_ref())
+        .filter(|ebs| {
+            ebs.attach_to
+                .as_ref()
+                .is_some_and(|a| a.instance == instance)
+        })
+        .filter_map(|ebs| ebs.availability_zone.as_ref())
+        .collect();
+    match zones.split_first() {
+        None => Ok(None),
+        Some((first, rest)) if rest.iter().all(|z| z == first) => Ok(Some((*first).clone())),
+        Some(_) => Err(BackstopError::invalid_input(
+            "plan.resources[].ebs.availabilityZone",
+            format!("the volumes attached to {instance} are restored into different AZs; use one AZ for all of them"),
+        )),
+    }
+}
+
+async fn launch_one(
+    ec2: &aws_sdk_ec2::Client,
+    ssm: &aws_sdk_ssm::Client,
+    ctx: &LaunchContext<'_>,
+    instance: &InstancePlan,
+) -> Result<LaunchedInstance, BackstopError> {
+    let image_id = resolve_ami(ec2, ssm, instance, &ctx.plan.dr_region).await?;
+    let zone = required_zone(ctx.plan, &instance.name)?;
+    let subnets = ec2
+        .describe_subnets()
+        .set_subnet_ids(Some(instance.subnet_ids.clone()))
+        .send()
+        .await
+        .map_err(|err| {
+            classify_sdk_error(
+                format!("describing the DR subnets of {}", instance.name),
+                err,
+            )
+        })?;
+    let subnet_zones: HashMap<String, String> = subnets
+        .subnets()
+        .iter()
+        .filter_map(|s| {
+            Some((
+                s.subnet_id()?.to_string(),
+                s.availability_zone()?.to_string(),
+            ))
+        })
+        .collect();
+    // The plan's order, kept to the subnets in the volumes' AZ (a volume attaches only in its AZ).
+    let usable: Vec<&String> = instance
+        .subnet_ids
+        .iter()
+        .filter(|s| {
+            zone.as_ref()
+                .is_none_or(|z| subnet_zones.get(*s) == Some(z))
+        })
+        .collect();
+    if usable.is_empty() {
+        return Err(BackstopError::invalid_input(
+            format!("plan.instances[{}].subnetIds", instance.name),
+            format!(
+                "none of the subnets of {} is in {}, where its volumes are restored",
+                instance.name,
+                zone.unwrap_or_default()
+            ),
+        ));
+    }
+    let tags = instance_tags(ctx, &instance.name);
+    let mut fallbacks = Vec::new();
+    for instance_type in &instance.instance_types {
+        for subnet in &usable {
+            let mut request = ec2
+                .run_instances()
+                .image_id(&image_id)
+                .instance_type(instance_type.as_str().into())
+                .subnet_id(subnet.as_str())
+                .set_security_group_ids(Some(instance.security_group_ids.clone()))
+                .min_count(1)
+                .max_count(1)
+                .client_token(client_token(
+                    ctx.run_id,
+                    &instance.name,
+                    instance_type,
+                    subnet,
+                ))
+                .tag_specifications(tags.clone());
+            if let Some(profile) = &instance.instance_profile {
+                request = request.iam_instance_profile(
+                    aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
+                        .name(profile)
+                        .build(),
+                );
+            }
+            if let Some(user_data) = &instance.user_data {
+                request = request.user_data(base64(user_data));
+            }
+            match request.send().await {
+                Ok(output) => {
+                    let launched =
+                        output
+                            .instances()
+                            .first()
+                            .ok_or_else(|| BackstopError::Aws {
+                                action: format!("launching {}", instance.name),
+                                code: "NoInstance".into(),
+                                message: "RunInstances returned no instance".into(),
+                            })?;
+                    return Ok(LaunchedInstance {
+                        name: instance.name.clone(),
+                        instance_id: launched.instance_id().unwrap_or_default().to_string(),
+                        image_id: image_id.clone(),
+                        instance_type: instance_type.clone(),
+                        subnet_id: subnet.to_string(),
+                        availability_zone: subnet_zones.get(*subnet).cloned().unwrap_or_default(),
+                        private_ip: launched
+                            .private_ip_address()
+                            .unwrap_or_default()
+                            .to_string(),
+                        fallbacks,
+                    });
+                }
+                Err(err) => match classify_sdk_error(
+                    format!("launching {} as {instance_type}", instance.name),
+                    err,
+                ) {
+                    BackstopError::InsufficientCapacity { message, .. } => {
+                        tracing::warn!(instance = %instance.name, %instance_type, %subnet, "no capacity, trying the next option");
+                        fallbacks.push(format!("{instance_type} in {subnet}: {message}"));
+                    }
+                    other => return Err(other),
+                },
+            }
+        }
+    }
+    Err(BackstopError::InsufficientCapacity {
+        action: format!("launching {}", instance.name),
+        message: format!(
+            "every instance type and subnet of the plan lacked capacity: {}",
+            fallbacks.join("; ")
+        ),
+    })
+}
+
+fn instance_tags(ctx: &LaunchContext<'_>, name: &str) -> TagSpecification {
+    let mut tags = run_tags(ctx.run_id, ctx.mode, &ctx.plan.name, name);
+    tags.push((INSTANCE_TAG.to_string(), name.to_string()));
+    tags.push((
+        "Name".to_string(),
+        format!("{}-{name}-{}", ctx.plan.name, ctx.mode),
+    ));
+    let mut spec = TagSpecification::builder().resource_type(ResourceType::Instance);
+    for (key, value) in tags {
+        spec = spec.tags(Tag::builder().key(key).value(value).build());
+    }
+    spec.build()
+}
+
+/// At most 64 ASCII characters, unique per run, instance and attempt.
+fn client_token(run_id: &RunId, name: &str, instance_type: &str, subnet: &str) -> String {
+    let mut token = format!(
+        "{run_id}-{name}-{instance_type}-{}",
+        subnet.trim_start_matches("subnet-")
+    );
+    token.truncate(64);
+    token
+}
+
+fn base64(text: &str) -> String {
+    aws_smithy_types::base64::encode(text.as_bytes())
+}
+
+async fn find_launched(
+    ec2: &aws_sdk_ec2::Client,
+    run_id: &RunId,
+    name: &str,
+) -> Result<Option<LaunchedInstance>, BackstopError> {
+    let described = ec2
+        .describe_instances()
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{}", crate::tags::RUN_ID))
+                .values(run_id.as_str())
+                .build(),
+        )
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{INSTANCE_TAG}"))
+                .values(name)
+                .build(),
+        )
+        .filters(
+            Filter::builder()
+                .name("instance-state-name")
+                .values("pending")
+                .values("running")
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|err| {
+            classify_sdk_error(format!("looking for {name} launched by this run"), err)
+        })?;
+    let found = described
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .next();
+    Ok(found.map(|instance| LaunchedInstance {
+        name: name.to_string(),
+        instance_id: instance.instance_id().unwrap_or_default().to_string(),
+        image_id: instance.image_id().unwrap_or_default().to_string(),
+        instance_type: instance
+            .instance_type()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default(),
+        subnet_id: instance.subnet_id().unwrap_or_default().to_string(),
+        availability_zone: instance
+            .placement()
+            .and_then(|p| p.availability_zone())
+            .unwrap_or_default()
+            .to_string(),
+        private_ip: instance
+            .private_ip_address()
+            .unwrap_or_default()
+            .to_string(),
+        fallbacks: Vec::new(),
+    }))
+}
+
+async fn wait_until_running(
+    ec2: &aws_sdk_ec2::Client,
+    mut launched: LaunchedInstance,
+) -> Result<LaunchedInstance, BackstopError> {
+    for _ in 0..60 {
+        let described = ec2
+            .describe_instances()
+            .instance_ids(&launched.instance_id)
+            .send()
+            .await
+            .map_err(|err| {
+                classify_sdk_error(format!("waiting for {} to run", launched.name), err)
+            })?;
+        let instance = described
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .next();
+        if let Some(instance) = instance {
+            if instance.state().and_then(|s| s.name()) == Some(&InstanceStateName::Running) {
+                launched.private_ip = instance
+                    .private_ip_address()
+                    .unwrap_or_default()
+                    .to_string();
+                return Ok(launched);
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    Err(BackstopError::Timeout {
+        action: format!(
+            "waiting for {} ({}) to run",
+            launched.name, launched.instance_id
+        ),
+        message: "still not running after 2 minutes; the state machine retries".into(),
+    })
+}
+
+/// A restored volume attached to its planned instance and device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    pub resource: String,
+    pub volume_id: String,
+    pub instance: String,
+    pub instance_id: String,
+    pub device: String,
+    /// False when the volume was already attached there (a re-run).
+    pub newly_attached: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachOutcome {
+    pub attachments: Vec<Attachment>,
+}
+
+/// Attaches each restored volume with an `attachTo` to its instance at its device and
+/// waits until it is in use. Already attached there is success; anywhere else is an error.
+pub async fn attach_volumes(
+    ec2: &aws_sdk_ec2::Client,
+    plan: &Plan,
+    jobs: &[RestoreJob],
+    instances: &[LaunchedInstance],
+) -> Result<AttachOutcome, BackstopError> {
+    let mut attachments = Vec::new();
+    for resource in &plan.resources {
+        let Some(attach) = resource.ebs.as_ref().and_then(|e| e.attach_to.as_ref()) else {
+            continue;
+        };
+        let Some(job) = jobs
+            .iter()
+            .find(|j| j.resource == resource.name && j.status == "COMPLETED")
+        else {
+            if resource.optional {
+                continue;
+            }
+            return Err(BackstopError::not_found(
+                format!("restored volume of {}", resource.name),
+                "no completed restore job for it; the restore step must complete first",
+            ));
+        };
+        let volume_id = job
+            .created_resource_arn
+            .as_deref()
+            .and_then(|arn| arn.rsplit('/').next())
+            .unwrap_or_default()
+            .to_string();
+        let instance = instances
+            .iter()
+            .find(|i| i.name == attach.instance)
+            .ok_or_else(|| {
+                BackstopError::not_found(
+                    format!("instance {}", attach.instance),
+                    "it was not launched by this run",
+                )
+            })?;
+        let newly_attached =
+            attach_one(ec2, &resource.name, &volume_id, instance, &attach.device).await?;
+        attachments.push(Attachment {
+            resource: resource.name.clone(),
+            volume_id,
+            instance: instance.name.clone(),
+            instance_id: instance.instance_id.clone(),
+            device: attach.device.clone(),
+            newly_attached,
+        });
+    }
+    Ok(AttachOutcome { attachments })
+}
+
+async fn attach_one(
+    ec2: &aws_sdk_ec2::Client,
+    resource: &str,
+    volume_id: &str,
+    instance: &LaunchedInstance,
+    device: &str,
+) -> Result<bool, BackstopError> {
+    let volume = describe_volume(ec2, resource, volume_id).await?;
+    if let Some(existing) = volume.attachments().first() {
+        let same = existing.instance_id() == Some(instance.instance_id.as_str())
+            && existing.device() == Some(device);
+        if same {
+            return Ok(false);
+        }
+        return Err(BackstopError::Conflict(format!(
+            "volume {volume_id} of {resource} is attached to {} at {}, not to {} ({}) at {device}; detach it first",
+            existing.instance_id().unwrap_or("?"),
+            existing.device().unwrap_or("?"),
+            instance.name,
+            instance.instance_id
+        )));
+    }
+    let zone = volume.availability_zone().unwrap_or_default();
+    if zone != instance.availability_zone {
+        return Err(BackstopError::Conflict(format!(
+            "volume {volume_id} of {resource} was restored in {zone} but {} runs in {}: restore it into the instance's AZ (ebs.availabilityZone)",
+            instance.name, instance.availability_zone
+        )));
+    }
+    if volume.state() != Some(&VolumeState::Available) {
+        return Err(BackstopError::Conflict(format!(
+            "volume {volume_id} of {resource} is {:?}, not available",
+            volume.state()
+        )));
+    }
+    ec2.attach_volume()
+        .volume_id(volume_id)
+        .instance_id(&instance.instance_id)
+        .device(device)
+        .send()
+        .await
+        .map_err(|err| {
+            classify_sdk_error(format!("attaching {resource} to {}", instance.name), err)
+        })?;
+    for _ in 0..30 {
+        let volume = describe_volume(ec2, resource, volume_id).await?;
+        if volume.state() == Some(&VolumeState::InUse) {
+            tracing::info!(%resource, volume = volume_id, instance = %instance.instance_id, device, "volume attached");
+            return Ok(true);
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    Err(BackstopError::Timeout {
+        action: format!("attaching {resource} to {}", instance.name),
+        message: format!("{volume_id} is not in-use after 1 minute"),
+    })
+}
+
+async fn describe_volume(
+    ec2: &aws_sdk_ec2::Client,
+    resource: &str,
+    volume_id: &str,
+) -> Result<aws_sdk_ec2::types::Volume, BackstopError> {
+    let described = ec2
+        .describe_volumes()
+        .volume_ids(volume_id)
+        .send()
+        .await
+        .map_err(|err| {
+            classify_sdk_error(format!("describing the restored volume of {resource}"), err)
+        })?;
+    described.volumes().first().cloned().ok_or_else(|| {
+        BackstopError::not_found(
+            format!("volume {volume_id}"),
+            format!("the restored volume of {resource} is gone"),
+        )
+    })
+}

@@ -1,0 +1,297 @@
+//! Steps 2-4 of recovery against the emulator: instances from the golden AMI, restored
+//! volumes attached, DNS switched after a health gate; drills never touch production DNS.
+
+use backstop_tests::{
+    deploy_recovery_state_machine, invoke, plan_for, protect, run_to_end, Emulator, DR_REGION,
+    PRIMARY_REGION,
+};
+use serde_json::{json, Value};
+
+async fn protected_workload(name: &str) -> (Emulator, Value) {
+    let emulator = Emulator::start(name);
+    let seed = emulator.seed();
+    let arns = [
+        seed["primary"]["volumes"]["app-data"]["arn"]
+            .as_str()
+            .unwrap(),
+        seed["primary"]["volumes"]["app-logs"]["arn"]
+            .as_str()
+            .unwrap(),
+        seed["primary"]["db"]["arn"].as_str().unwrap(),
+        seed["primary"]["fileSystem"]["arn"].as_str().unwrap(),
+    ];
+    protect(&emulator, &seed, &arns).await;
+    (emulator, seed)
+}
+
+fn input(mode: &str, plan: &Value) -> Value {
+    json!({ "mode": mode, "plan": plan, "settings": { "pollIntervalSeconds": 2 } })
+}
+
+/// The A record `name` in the seeded zone: (values, ttl).
+async fn a_record(emulator: &Emulator, seed: &Value, name: &str) -> Option<(Vec<String>, i64)> {
+    let route53 = aws_sdk_route53::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
+    let sets = route53
+        .list_resource_record_sets()
+        .hosted_zone_id(seed["dns"]["hostedZoneId"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    sets.resource_record_sets()
+        .iter()
+        .find(|set| set.name().trim_end_matches('.') == name && set.r#type().as_str() == "A")
+        .map(|set| {
+            (
+                set.resource_records()
+                    .iter()
+                    .map(|r| r.value().to_string())
+                    .collect(),
+                set.ttl().unwrap_or_default(),
+            )
+        })
+}
+
+async fn instances_of_run(emulator: &Emulator, run_id: &str) -> Vec<aws_sdk_ec2::types::Instance> {
+    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let described = ec2
+        .describe_instances()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:backstop:run-id")
+                .values(run_id)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    described
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failover_launches_from_the_golden_ami_attaches_the_volumes_and_switches_production_dns()
+{
+    let (emulator, seed) = protected_workload("failover").await;
+    let machine = deploy_recovery_state_machine(&emulator).await;
+    let primary_ip = seed["primary"]["appPrivateIp"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        a_record(&emulator, &seed, "app.shop.example.com").await,
+        Some((vec![primary_ip.clone()], 300))
+    );
+
+    let execution = run_to_end(
+        &emulator,
+        &machine,
+        "failover-1",
+        input("failover", &plan_for(&seed)),
+    )
+    .await;
+    assert_eq!(
+        execution.status().as_str(),
+        "SUCCEEDED",
+        "{:?} {:?}",
+        execution.error(),
+        execution.cause()
+    );
+    let output: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
+
+    // the instance runs the DR copy of the golden AMI, in the AZ its volumes were restored in
+    let instances = instances_of_run(&emulator, "failover-1").await;
+    assert_eq!(instances.len(), 1);
+    let instance = &instances[0];
+    assert_eq!(instance.image_id(), seed["dr"]["goldenAmiId"].as_str());
+    let dr_az = seed["dr"]["subnets"][0]["availabilityZone"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        instance.placement().and_then(|p| p.availability_zone()),
+        Some(dr_az)
+    );
+
+    // the restored volumes are attached at the planned devices
+    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let jobs = output["restore"]["jobs"].as_array().unwrap();
+    for (resource, device) in [("app-data", "/dev/sdf"), ("app-logs", "/dev/sdg")] {
+        let job = jobs.iter().find(|j| j["resource"] == resource).unwrap();
+        let volume_id = job["createdResourceArn"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let volumes = ec2
+            .describe_volumes()
+            .volume_ids(&volume_id)
+            .send()
+            .await
+            .unwrap();
+        let attachment = &volumes.volumes()[0].attachments()[0];
+        assert_eq!(
+            attachment.instance_id(),
+            instance.instance_id(),
+            "{resource}"
+        );
+        assert_eq!(attachment.device(), Some(device), "{resource}");
+    }
+
+    // production DNS points at the DR instance with the plan's TTL; the old value is kept for failback
+    let dr_ip = instance.private_ip_address().unwrap().to_string();
+    assert_eq!(
+        a_record(&emulator, &seed, "app.shop.example.com").await,
+        Some((vec![dr_ip.clone()], 60))
+    );
+    let record = &output["dns"]["records"][0];
+    assert_eq!(record["recordName"], "app.shop.example.com");
+    assert_eq!(record["previousValues"], json!([primary_ip]));
+    assert_eq!(record["changed"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drill_sets_only_the_drill_record_and_leaves_production_unchanged() {
+    let (emulator, seed) = protected_workload("drill-dns").await;
+    let machine = deploy_recovery_state_machine(&emulator).await;
+    let before = a_record(&emulator, &seed, "app.shop.example.com").await;
+
+    let execution = run_to_end(
+        &emulator,
+        &machine,
+        "drill-dns-1",
+        input("drill", &plan_for(&seed)),
+    )
+    .await;
+    assert_eq!(
+        execution.status().as_str(),
+        "SUCCEEDED",
+        "{:?} {:?}",
+        execution.error(),
+        execution.cause()
+    );
+
+    assert_eq!(
+        a_record(&emulator, &seed, "app.shop.example.com").await,
+        before
+    );
+    let instances = instances_of_run(&emulator, "drill-dns-1").await;
+    let dr_ip = instances[0].private_ip_address().unwrap().to_string();
+    assert_eq!(
+        a_record(&emulator, &seed, "drill.app.shop.example.com").await,
+        Some((vec![dr_ip], 60))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_step_run_twice_creates_no_duplicate_instance_attachment_or_record_change() {
+    let (emulator, seed) = protected_workload("rerun-steps").await;
+    let machine = deploy_recovery_state_machine(&emulator).await;
+    let execution = run_to_end(
+        &emulator,
+        &machine,
+        "drill-rerun-1",
+        input("drill", &plan_for(&seed)),
+    )
+    .await;
+    assert_eq!(
+        execution.status().as_str(),
+        "SUCCEEDED",
+        "{:?} {:?}",
+        execution.error(),
+        execution.cause()
+    );
+    let state: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
+
+    // the same steps again, with the same run id, as a retry after a lost response would
+    let launch = invoke(
+        &emulator,
+        "backstop-launch-instances",
+        &json!({ "run": state["run"] }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        launch["instances"][0]["instanceId"],
+        state["launch"]["instances"][0]["instanceId"]
+    );
+    assert_eq!(instances_of_run(&emulator, "drill-rerun-1").await.len(), 1);
+
+    let step_input = json!({ "run": state["run"], "jobs": state["restore"]["jobs"], "instances": launch["instances"] });
+    let attach = invoke(&emulator, "backstop-attach-volumes", &step_input)
+        .await
+        .unwrap();
+    assert_eq!(attach["attachments"].as_array().unwrap().len(), 2);
+    assert!(
+        attach["attachments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["newlyAttached"] == false),
+        "{attach}"
+    );
+
+    let dns = invoke(&emulator, "backstop-switch-dns", &step_input)
+        .await
+        .unwrap();
+    assert_eq!(dns["records"][0]["changed"], false, "{dns}");
+    assert_eq!(
+        dns["records"][0]["recordName"],
+        "drill.app.shop.example.com"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_capacity_for_the_first_type_the_fallback_type_is_launched_and_reported() {
+    let (emulator, seed) = protected_workload("capacity-fallback").await;
+    let dr_az = seed["dr"]["subnets"][0]["availabilityZone"].clone();
+    emulator.inject(json!({ "insufficientCapacity": [{ "instanceType": "m6i.large", "availabilityZone": dr_az }] }));
+    let machine = deploy_recovery_state_machine(&emulator).await;
+
+    let execution = run_to_end(
+        &emulator,
+        &machine,
+        "drill-capacity",
+        input("drill", &plan_for(&seed)),
+    )
+    .await;
+    assert_eq!(
+        execution.status().as_str(),
+        "SUCCEEDED",
+        "{:?} {:?}",
+        execution.error(),
+        execution.cause()
+    );
+    let output: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
+    let launched = &output["launch"]["instances"][0];
+    assert_eq!(launched["instanceType"], "m5.large");
+    let fallbacks = launched["fallbacks"].as_array().unwrap();
+    assert_eq!(fallbacks.len(), 1, "{launched}");
+    assert!(
+        fallbacks[0]
+            .as_str()
+            .unwrap()
+            .starts_with("m6i.large in subnet-"),
+        "{launched}"
+    );
+    let instances = instances_of_run(&emulator, "drill-capacity").await;
+    assert_eq!(instances[0].instance_type().unwrap().as_str(), "m5.large");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_golden_ami_missing_in_the_dr_region_says_to_copy_it() {
+    let (emulator, seed) = protected_workload("missing-ami").await;
+    let mut plan = plan_for(&seed);
+    plan["instances"][0]["ami"] = json!({ "id": seed["primary"]["goldenAmiId"] });
+    let machine = deploy_recovery_state_machine(&emulator).await;
+
+    let execution = run_to_end(&emulator, &machine, "drill-no-ami", input("drill", &plan)).await;
+    assert_eq!(execution.status().as_str(), "FAILED");
+    assert_eq!(execution.error(), Some("Backstop.NotFound"));
+    let cause = execution.cause().unwrap_or_default();
+    assert!(cause.contains("copy the golden AMI"), "{cause}");
+}
