@@ -2,27 +2,10 @@
 //! volumes attached, DNS switched after a health gate; drills never touch production DNS.
 
 use backstop_tests::{
-    deploy_recovery_state_machine, invoke, plan_for, protect, run_to_end, Emulator, DR_REGION,
-    PRIMARY_REGION,
+    deploy_recovery_state_machine, invoke, plan_for, protected_workload, run_to_end, Emulator,
+    DR_REGION, PRIMARY_REGION,
 };
 use serde_json::{json, Value};
-
-async fn protected_workload(name: &str) -> (Emulator, Value) {
-    let emulator = Emulator::start(name);
-    let seed = emulator.seed();
-    let arns = [
-        seed["primary"]["volumes"]["app-data"]["arn"]
-            .as_str()
-            .unwrap(),
-        seed["primary"]["volumes"]["app-logs"]["arn"]
-            .as_str()
-            .unwrap(),
-        seed["primary"]["db"]["arn"].as_str().unwrap(),
-        seed["primary"]["fileSystem"]["arn"].as_str().unwrap(),
-    ];
-    protect(&emulator, &seed, &arns).await;
-    (emulator, seed)
-}
 
 fn input(mode: &str, plan: &Value) -> Value {
     json!({ "mode": mode, "plan": plan, "settings": { "pollIntervalSeconds": 2 } })

@@ -4,27 +4,10 @@
 use std::time::Duration;
 
 use backstop_tests::{
-    deploy_recovery_state_machine, invoke, plan_for, protect, run_to_end, Emulator, DR_REGION,
+    deploy_recovery_state_machine, invoke, plan_for, protect, protected_workload, run_to_end,
+    workload_arns, Emulator, DR_REGION,
 };
 use serde_json::{json, Value};
-
-/// Seeds the workload and backs up + copies all four resources of the plan to the DR vault.
-async fn protected_workload(name: &str) -> (Emulator, Value, Vec<String>) {
-    let emulator = Emulator::start(name);
-    let seed = emulator.seed();
-    let arns = [
-        seed["primary"]["volumes"]["app-data"]["arn"]
-            .as_str()
-            .unwrap(),
-        seed["primary"]["volumes"]["app-logs"]["arn"]
-            .as_str()
-            .unwrap(),
-        seed["primary"]["db"]["arn"].as_str().unwrap(),
-        seed["primary"]["fileSystem"]["arn"].as_str().unwrap(),
-    ];
-    let copies = protect(&emulator, &seed, &arns).await;
-    (emulator, seed, copies)
-}
 
 fn deploy(emulator: &Emulator, function: &str) -> String {
     emulator.deploy_handler(
@@ -72,7 +55,7 @@ async fn poll_until_done(emulator: &Emulator, poll: &str, run: &Value, jobs: Val
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_drill_restores_two_volumes_a_database_and_a_file_system_in_the_dr_region() {
-    let (emulator, seed, _) = protected_workload("restore-all").await;
+    let (emulator, seed) = protected_workload("restore-all").await;
     let machine = deploy_recovery_state_machine(&emulator).await;
     let plan = plan_for(&seed);
 
@@ -208,7 +191,7 @@ async fn a_drill_restores_two_volumes_a_database_and_a_file_system_in_the_dr_reg
 
 #[tokio::test(flavor = "multi_thread")]
 async fn starting_the_restores_again_with_the_same_run_id_starts_no_new_job() {
-    let (emulator, seed, _) = protected_workload("restart").await;
+    let (emulator, seed) = protected_workload("restart").await;
     let resolve = deploy(&emulator, "resolve-plan");
     let start = deploy(&emulator, "start-restore");
     let run = invoke(
@@ -256,7 +239,7 @@ async fn starting_the_restores_again_with_the_same_run_id_starts_no_new_job() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_concurrency_cap_starts_restores_in_rounds() {
-    let (emulator, seed, _) = protected_workload("cap").await;
+    let (emulator, seed) = protected_workload("cap").await;
     let resolve = deploy(&emulator, "resolve-plan");
     let start = deploy(&emulator, "start-restore");
     let mut input = drill_input(&plan_for(&seed));
@@ -279,7 +262,7 @@ async fn the_concurrency_cap_starts_restores_in_rounds() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_restore_is_reported_with_its_message_while_the_others_complete() {
-    let (emulator, seed, _) = protected_workload("restore-failure").await;
+    let (emulator, seed) = protected_workload("restore-failure").await;
     emulator.inject(json!({ "failJobs": [{
         "jobType": "restore",
         "resourceArn": seed["primary"]["db"]["arn"],
@@ -348,15 +331,8 @@ async fn bad_recovery_inputs_are_named_in_typed_errors() {
     let emulator = Emulator::start("restore-errors");
     let seed = emulator.seed();
     // three of the four resources are protected; the file system never was
-    let arns = [
-        seed["primary"]["volumes"]["app-data"]["arn"]
-            .as_str()
-            .unwrap(),
-        seed["primary"]["volumes"]["app-logs"]["arn"]
-            .as_str()
-            .unwrap(),
-        seed["primary"]["db"]["arn"].as_str().unwrap(),
-    ];
+    let all = workload_arns(&seed);
+    let arns: Vec<&str> = all.iter().take(3).map(String::as_str).collect();
     protect(&emulator, &seed, &arns).await;
     let resolve = deploy(&emulator, "resolve-plan");
     let start = deploy(&emulator, "start-restore");

@@ -448,3 +448,29 @@ pub async fn invoke(
         )),
     }
 }
+
+/// The source ARNs of the seeded workload's four protected resources, in plan order:
+/// app-data, app-logs (EBS), orders (RDS), media (EFS).
+pub fn workload_arns(seed: &Value) -> Vec<String> {
+    let primary = &seed["primary"];
+    [
+        &primary["volumes"]["app-data"]["arn"],
+        &primary["volumes"]["app-logs"]["arn"],
+        &primary["db"]["arn"],
+        &primary["fileSystem"]["arn"],
+    ]
+    .iter()
+    .map(|arn| arn.as_str().expect("seeded ARN").to_string())
+    .collect()
+}
+
+/// A fresh emulator with the workload seeded and all four resources backed up and
+/// copied to the DR vault.
+pub async fn protected_workload(test_name: &str) -> (Emulator, Value) {
+    let emulator = Emulator::start(test_name);
+    let seed = emulator.seed();
+    let arns = workload_arns(&seed);
+    let arns: Vec<&str> = arns.iter().map(String::as_str).collect();
+    protect(&emulator, &seed, &arns).await;
+    (emulator, seed)
+}
