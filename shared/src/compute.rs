@@ -1,19 +1,18 @@
 //! Steps 2 and 3 of recovery: launch the plan's instances from the golden AMI in the DR
 //! network, then attach the restored EBS volumes to them.
 
-use std::collections::HashMap;
-use std::time::Duration;
-
 use aws_sdk_ec2::types::{
     Filter, InstanceStateName, ResourceType, Tag, TagSpecification, VolumeState,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::plan::{AmiRef, InstancePlan, Plan};
 use crate::restore::RestoreJob;
 use crate::run::{Mode, RunId};
 use crate::tags::run_tags;
+use crate::wait::{wait_until, WaitPolicy};
 
 pub const INSTANCE_TAG: &str = "backstop:instance";
 
@@ -43,6 +42,7 @@ pub struct LaunchContext<'a> {
     pub run_id: &'a RunId,
     pub mode: Mode,
     pub plan: &'a Plan,
+    pub wait: WaitPolicy,
 }
 
 /// Launches every instance of the plan, idempotently: an instance this run already
@@ -59,7 +59,7 @@ pub async fn launch_instances(
             Some(existing) => existing,
             None => launch_one(ec2, ssm, ctx, instance).await?,
         };
-        let launched = wait_until_running(ec2, launched).await?;
+        let launched = wait_until_running(ec2, launched, ctx.wait).await?;
         tracing::info!(instance = %launched.name, id = %launched.instance_id, r#type = %launched.instance_type, "instance running");
         instances.push(launched);
     }
@@ -380,9 +380,11 @@ async fn find_launched(
 
 async fn wait_until_running(
     ec2: &aws_sdk_ec2::Client,
-    mut launched: LaunchedInstance,
+    launched: LaunchedInstance,
+    wait: WaitPolicy,
 ) -> Result<LaunchedInstance, BackstopError> {
-    for _ in 0..60 {
+    let waiting_for = format!("{} ({}) to run", launched.name, launched.instance_id);
+    wait_until(wait, &waiting_for, || async {
         let described = ec2
             .describe_instances()
             .instance_ids(&launched.instance_id)
@@ -396,24 +398,14 @@ async fn wait_until_running(
             .iter()
             .flat_map(|r| r.instances())
             .next();
-        if let Some(instance) = instance {
-            if instance.state().and_then(|s| s.name()) == Some(&InstanceStateName::Running) {
-                launched.private_ip = instance
-                    .private_ip_address()
-                    .unwrap_or_default()
-                    .to_string();
-                return Ok(launched);
-            }
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-    Err(BackstopError::Timeout {
-        action: format!(
-            "waiting for {} ({}) to run",
-            launched.name, launched.instance_id
-        ),
-        message: "still not running after 2 minutes; the state machine retries".into(),
+        Ok(instance
+            .filter(|i| i.state().and_then(|s| s.name()) == Some(&InstanceStateName::Running))
+            .map(|i| LaunchedInstance {
+                private_ip: i.private_ip_address().unwrap_or_default().to_string(),
+                ..launched.clone()
+            }))
     })
+    .await
 }
 
 /// A restored volume attached to its planned instance and device.
@@ -442,6 +434,7 @@ pub async fn attach_volumes(
     plan: &Plan,
     jobs: &[RestoreJob],
     instances: &[LaunchedInstance],
+    wait: WaitPolicy,
 ) -> Result<AttachOutcome, BackstopError> {
     let mut attachments = Vec::new();
     for resource in &plan.resources {
@@ -475,8 +468,15 @@ pub async fn attach_volumes(
                     "it was not launched by this run",
                 )
             })?;
-        let newly_attached =
-            attach_one(ec2, &resource.name, &volume_id, instance, &attach.device).await?;
+        let newly_attached = attach_one(
+            ec2,
+            &resource.name,
+            &volume_id,
+            instance,
+            &attach.device,
+            wait,
+        )
+        .await?;
         attachments.push(Attachment {
             resource: resource.name.clone(),
             volume_id,
@@ -495,6 +495,7 @@ async fn attach_one(
     volume_id: &str,
     instance: &LaunchedInstance,
     device: &str,
+    wait: WaitPolicy,
 ) -> Result<bool, BackstopError> {
     let volume = describe_volume(ec2, resource, volume_id).await?;
     if let Some(existing) = volume.attachments().first() {
@@ -533,18 +534,17 @@ async fn attach_one(
         .map_err(|err| {
             classify_sdk_error(format!("attaching {resource} to {}", instance.name), err)
         })?;
-    for _ in 0..30 {
-        let volume = describe_volume(ec2, resource, volume_id).await?;
-        if volume.state() == Some(&VolumeState::InUse) {
-            tracing::info!(%resource, volume = volume_id, instance = %instance.instance_id, device, "volume attached");
-            return Ok(true);
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-    Err(BackstopError::Timeout {
-        action: format!("attaching {resource} to {}", instance.name),
-        message: format!("{volume_id} is not in-use after 1 minute"),
-    })
+    wait_until(
+        wait,
+        &format!("{volume_id} of {resource} to be in-use"),
+        || async {
+            let volume = describe_volume(ec2, resource, volume_id).await?;
+            Ok((volume.state() == Some(&VolumeState::InUse)).then_some(()))
+        },
+    )
+    .await?;
+    tracing::info!(%resource, volume = volume_id, instance = %instance.instance_id, device, "volume attached");
+    Ok(true)
 }
 
 async fn describe_volume(
@@ -566,4 +566,272 @@ async fn describe_volume(
             format!("the restored volume of {resource} is gone"),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use aws_sdk_ec2::config::retry::RetryConfig;
+    use aws_sdk_ec2::operation::describe_images::DescribeImagesOutput;
+    use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
+    use aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput;
+    use aws_sdk_ec2::operation::describe_volumes::DescribeVolumesOutput;
+    use aws_sdk_ec2::operation::run_instances::RunInstancesOutput;
+    use aws_sdk_ec2::types::{
+        Image, Instance, InstanceState, Reservation, Subnet, Volume, VolumeAttachment,
+    };
+    use aws_sdk_ec2::Client;
+    use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    const PLAN: &str = include_str!("../../tests/plans/example.json");
+    const FAST: WaitPolicy = WaitPolicy {
+        interval: Duration::from_millis(1),
+        max_attempts: 3,
+    };
+
+    fn ec2_error(code: &str) -> Response<SdkBody> {
+        Response::new(
+            StatusCode::try_from(400).unwrap(),
+            SdkBody::from(format!(
+                "<Response><Errors><Error><Code>{code}</Code><Message>{code} (mocked)</Message></Error></Errors><RequestID>r</RequestID></Response>"
+            )),
+        )
+    }
+
+    fn ec2(rules: &[&Rule]) -> Client {
+        mock_client!(
+            aws_sdk_ec2,
+            RuleMode::MatchAny,
+            rules.iter().copied(),
+            |conf| conf.retry_config(RetryConfig::disabled())
+        )
+    }
+
+    fn instance(id: &str, instance_type: &str) -> Instance {
+        Instance::builder()
+            .instance_id(id)
+            .instance_type(instance_type.into())
+            .private_ip_address("10.1.0.10")
+            .state(
+                InstanceState::builder()
+                    .name(InstanceStateName::Running)
+                    .build(),
+            )
+            .build()
+    }
+
+    /// The EC2 answers a launch needs, with RunInstances answered by `run`.
+    fn launch_rules(run: Rule) -> Vec<Rule> {
+        vec![
+            mock!(Client::describe_instances)
+                .match_requests(|req| !req.filters().is_empty())
+                .then_output(|| DescribeInstancesOutput::builder().build()),
+            mock!(Client::describe_instances)
+                .match_requests(|req| req.filters().is_empty())
+                .then_output(|| {
+                    DescribeInstancesOutput::builder()
+                        .reservations(
+                            Reservation::builder()
+                                .instances(instance("i-1", "m5.large"))
+                                .build(),
+                        )
+                        .build()
+                }),
+            mock!(Client::describe_images).then_output(|| {
+                DescribeImagesOutput::builder()
+                    .images(Image::builder().image_id("ami-0123456789abcdef0").build())
+                    .build()
+            }),
+            mock!(Client::describe_subnets).then_output(|| {
+                DescribeSubnetsOutput::builder()
+                    .subnets(
+                        Subnet::builder()
+                            .subnet_id("subnet-0aaaaaaaaaaaaaaaa")
+                            .availability_zone("us-west-2a")
+                            .build(),
+                    )
+                    .subnets(
+                        Subnet::builder()
+                            .subnet_id("subnet-0bbbbbbbbbbbbbbbb")
+                            .availability_zone("us-west-2b")
+                            .build(),
+                    )
+                    .build()
+            }),
+            run,
+        ]
+    }
+
+    fn plan_with_ami_id() -> Plan {
+        let mut plan = Plan::from_json(PLAN).unwrap();
+        plan.instances[0].ami = AmiRef {
+            id: Some("ami-0123456789abcdef0".into()),
+            ..Default::default()
+        };
+        plan
+    }
+
+    async fn launch(rules: &[Rule]) -> Result<LaunchOutcome, BackstopError> {
+        let rules: Vec<&Rule> = rules.iter().collect();
+        let ec2 = ec2(&rules);
+        // the plan names the AMI by id: SSM is never called
+        let ssm = aws_sdk_ssm::Client::from_conf(
+            aws_sdk_ssm::Config::builder()
+                .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+                .region(aws_sdk_ssm::config::Region::new("us-west-2"))
+                .build(),
+        );
+        let plan = plan_with_ami_id();
+        let run_id = RunId::try_from("run-1".to_string()).unwrap();
+        let ctx = LaunchContext {
+            run_id: &run_id,
+            mode: Mode::Drill,
+            plan: &plan,
+            wait: FAST,
+        };
+        launch_instances(&ec2, &ssm, &ctx).await
+    }
+
+    #[tokio::test]
+    async fn without_capacity_the_next_type_is_launched_in_the_volumes_az() {
+        let run = mock!(Client::run_instances)
+            .sequence()
+            .http_response(|| ec2_error("InsufficientInstanceCapacity"))
+            .output(|| {
+                RunInstancesOutput::builder()
+                    .instances(instance("i-1", "m5.large"))
+                    .build()
+            })
+            .build();
+        let outcome = launch(&launch_rules(run)).await.unwrap();
+        let launched = &outcome.instances[0];
+        assert_eq!(launched.instance_type, "m5.large");
+        // the volumes are restored in us-west-2a, so only its subnet is tried
+        assert_eq!(launched.subnet_id, "subnet-0aaaaaaaaaaaaaaaa");
+        assert_eq!(launched.fallbacks.len(), 1);
+        assert!(
+            launched.fallbacks[0].starts_with("m6i.large in subnet-0aaaaaaaaaaaaaaaa"),
+            "{launched:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn no_capacity_anywhere_is_an_insufficient_capacity_error() {
+        let run = mock!(Client::run_instances)
+            .sequence()
+            .http_response(|| ec2_error("InsufficientInstanceCapacity"))
+            .repeatedly()
+            .build();
+        let err = launch(&launch_rules(run)).await.unwrap_err();
+        assert_eq!(err.error_name(), "Backstop.InsufficientCapacity");
+        assert!(
+            err.to_string().contains("m6i.large") && err.to_string().contains("m5.large"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_throttled_launch_is_a_throttled_error_for_the_state_machine_to_retry() {
+        let run =
+            mock!(Client::run_instances).then_http_response(|| ec2_error("RequestLimitExceeded"));
+        let err = launch(&launch_rules(run)).await.unwrap_err();
+        assert_eq!(err.error_name(), "Backstop.Throttled");
+    }
+
+    fn restored(volume: Volume) -> (Client, Rule, Rule) {
+        let describe = mock!(Client::describe_volumes).then_output(move || {
+            DescribeVolumesOutput::builder()
+                .volumes(volume.clone())
+                .build()
+        });
+        let attach = mock!(Client::attach_volume).then_output(|| {
+            aws_sdk_ec2::operation::attach_volume::AttachVolumeOutput::builder().build()
+        });
+        let client = ec2(&[&describe, &attach]);
+        (client, describe, attach)
+    }
+
+    fn app_instance() -> LaunchedInstance {
+        LaunchedInstance {
+            name: "app".into(),
+            instance_id: "i-1".into(),
+            image_id: "ami-1".into(),
+            instance_type: "m5.large".into(),
+            subnet_id: "subnet-1".into(),
+            availability_zone: "us-west-2a".into(),
+            private_ip: "10.1.0.10".into(),
+            fallbacks: vec![],
+        }
+    }
+
+    fn attached_to(instance: &str, device: &str) -> Volume {
+        Volume::builder()
+            .volume_id("vol-1")
+            .availability_zone("us-west-2a")
+            .state(VolumeState::InUse)
+            .attachments(
+                VolumeAttachment::builder()
+                    .instance_id(instance)
+                    .device(device)
+                    .build(),
+            )
+            .build()
+    }
+
+    #[tokio::test]
+    async fn a_volume_already_attached_at_its_device_is_success_without_a_call() {
+        let (ec2, _, attach) = restored(attached_to("i-1", "/dev/sdf"));
+        let newly = attach_one(&ec2, "app-data", "vol-1", &app_instance(), "/dev/sdf", FAST)
+            .await
+            .unwrap();
+        assert!(!newly);
+        assert_eq!(attach.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_volume_attached_elsewhere_is_a_conflict() {
+        let (ec2, _, attach) = restored(attached_to("i-other", "/dev/sdf"));
+        let err = attach_one(&ec2, "app-data", "vol-1", &app_instance(), "/dev/sdf", FAST)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_name(), "Backstop.Conflict");
+        assert!(err.to_string().contains("i-other"), "{err}");
+        assert_eq!(attach.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_volume_restored_in_another_az_is_refused_with_the_fix() {
+        let volume = Volume::builder()
+            .volume_id("vol-1")
+            .availability_zone("us-west-2b")
+            .state(VolumeState::Available)
+            .build();
+        let (ec2, _, attach) = restored(volume);
+        let err = attach_one(&ec2, "app-data", "vol-1", &app_instance(), "/dev/sdf", FAST)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("restored in us-west-2b"), "{err}");
+        assert!(err.to_string().contains("ebs.availabilityZone"), "{err}");
+        assert_eq!(attach.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_attachment_that_never_completes_times_out() {
+        let volume = Volume::builder()
+            .volume_id("vol-1")
+            .availability_zone("us-west-2a")
+            .state(VolumeState::Available)
+            .build();
+        let (ec2, _, attach) = restored(volume);
+        let err = attach_one(&ec2, "app-data", "vol-1", &app_instance(), "/dev/sdf", FAST)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_name(), "Backstop.Timeout");
+        assert_eq!(attach.num_calls(), 1);
+    }
 }

@@ -1,8 +1,6 @@
 //! Step 4 of recovery: a health gate, then Route 53 records switched to the DR endpoints.
 //! A drill writes only the plan's drill records, never a production one.
 
-use std::time::Duration;
-
 use aws_sdk_ec2::types::InstanceStateName;
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
@@ -14,6 +12,7 @@ use crate::error::{classify_sdk_error, BackstopError};
 use crate::plan::{DnsRecordPlan, Plan};
 use crate::restore::RestoreJob;
 use crate::run::Mode;
+use crate::wait::{wait_until, WaitPolicy};
 
 /// One record as switched (or found already switched).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +42,8 @@ pub struct DnsClients {
     pub route53: aws_sdk_route53::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub rds: aws_sdk_rds::Client,
+    /// How long to wait for a change to be INSYNC.
+    pub wait: WaitPolicy,
 }
 
 /// Checks the DR side is healthy (instances running with passing status checks, restored
@@ -59,7 +60,7 @@ pub async fn switch_dns(
     for record in &plan.dns {
         let name = record_to_write(record, mode)?;
         let value = target_value(record, instances, jobs)?;
-        records.push(upsert(&clients.route53, record, name, &value).await?);
+        records.push(upsert(&clients.route53, record, name, &value, clients.wait).await?);
     }
     Ok(SwitchOutcome { healthy, records })
 }
@@ -205,6 +206,7 @@ async fn upsert(
     record: &DnsRecordPlan,
     name: &str,
     value: &str,
+    wait: WaitPolicy,
 ) -> Result<SwitchedRecord, BackstopError> {
     let ttl = record.ttl.unwrap_or(60);
     let record_type = RrType::from(record.record_type.as_str());
@@ -279,33 +281,129 @@ async fn upsert(
         .change_info()
         .map(|c| c.id().to_string())
         .unwrap_or_default();
-    wait_in_sync(route53, name, &change_id).await?;
+    wait_until(
+        wait,
+        &format!("{name} to be INSYNC (change {change_id})"),
+        || async {
+            let change = route53
+                .get_change()
+                .id(&change_id)
+                .send()
+                .await
+                .map_err(|err| {
+                    classify_sdk_error(format!("waiting for {name} to be in sync"), err)
+                })?;
+            Ok(
+                (change.change_info().map(|c| c.status()) == Some(&ChangeStatus::Insync))
+                    .then_some(()),
+            )
+        },
+    )
+    .await?;
     tracing::info!(record = name, value, ttl, "record switched and in sync");
     switched.changed = true;
     Ok(switched)
 }
 
-async fn wait_in_sync(
-    route53: &aws_sdk_route53::Client,
-    name: &str,
-    change_id: &str,
-) -> Result<(), BackstopError> {
-    for _ in 0..60 {
-        let change = route53
-            .get_change()
-            .id(change_id)
-            .send()
-            .await
-            .map_err(|err| classify_sdk_error(format!("waiting for {name} to be in sync"), err))?;
-        if change.change_info().map(|c| c.status()) == Some(&ChangeStatus::Insync) {
-            return Ok(());
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use aws_sdk_route53::config::retry::RetryConfig;
+    use aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsOutput;
+    use aws_sdk_route53::operation::get_change::GetChangeOutput;
+    use aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput;
+    use aws_sdk_route53::types::ChangeInfo;
+    use aws_sdk_route53::Client;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_types::DateTime;
+
+    use super::*;
+    use crate::plan::DnsTarget;
+
+    fn record() -> DnsRecordPlan {
+        DnsRecordPlan {
+            hosted_zone_id: "Z1".into(),
+            record_name: "app.shop.example.com".into(),
+            record_type: "A".into(),
+            ttl: Some(60),
+            drill_record_name: "drill.app.shop.example.com".into(),
+            target: DnsTarget {
+                instance: Some("app".into()),
+                resource: None,
+            },
         }
-        tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    Err(BackstopError::Timeout {
-        action: format!("switching {name}"),
-        message: format!(
-            "change {change_id} not INSYNC after 2 minutes; the state machine retries"
-        ),
-    })
+
+    #[test]
+    fn a_drill_writes_the_drill_record_and_a_failover_the_production_one() {
+        assert_eq!(
+            record_to_write(&record(), Mode::Drill).unwrap(),
+            "drill.app.shop.example.com"
+        );
+        assert_eq!(
+            record_to_write(&record(), Mode::Failover).unwrap(),
+            "app.shop.example.com"
+        );
+    }
+
+    #[test]
+    fn a_drill_refuses_a_drill_record_that_is_the_production_record() {
+        let mut record = record();
+        record.drill_record_name = "APP.shop.example.com.".into();
+        let err = record_to_write(&record, Mode::Drill).unwrap_err();
+        assert!(err.to_string().contains("production record"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_change_that_never_gets_in_sync_times_out() {
+        let change_info = || {
+            ChangeInfo::builder()
+                .id("/change/C1")
+                .status(ChangeStatus::Pending)
+                .submitted_at(DateTime::from_secs(0))
+                .build()
+                .unwrap()
+        };
+        let list = mock!(Client::list_resource_record_sets).then_output(|| {
+            ListResourceRecordSetsOutput::builder()
+                .set_resource_record_sets(Some(vec![]))
+                .is_truncated(false)
+                .max_items(1)
+                .build()
+                .unwrap()
+        });
+        let change = mock!(Client::change_resource_record_sets).then_output(move || {
+            ChangeResourceRecordSetsOutput::builder()
+                .change_info(change_info())
+                .build()
+        });
+        let pending = mock!(Client::get_change).then_output(move || {
+            GetChangeOutput::builder()
+                .change_info(change_info())
+                .build()
+        });
+        let route53 = mock_client!(
+            aws_sdk_route53,
+            RuleMode::MatchAny,
+            [&list, &change, &pending],
+            |conf| conf.retry_config(RetryConfig::disabled())
+        );
+        let wait = WaitPolicy {
+            interval: Duration::from_millis(1),
+            max_attempts: 3,
+        };
+        let err = upsert(
+            &route53,
+            &record(),
+            "drill.app.shop.example.com",
+            "10.1.0.10",
+            wait,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.error_name(), "Backstop.Timeout");
+        assert!(err.to_string().contains("INSYNC"), "{err}");
+        assert_eq!(pending.num_calls(), 3);
+    }
 }

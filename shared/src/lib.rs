@@ -9,6 +9,7 @@
 //! - [`tags`]: the tags everything a run creates carries
 //! - [`error`]: the `Backstop.*` error taxonomy and SDK error classification
 //! - [`aws`]: SDK configuration, built once per process
+//! - [`wait`]: the one polling helper
 //! - [`telemetry`]: JSON tracing with the run id on every line
 
 pub mod aws;
@@ -21,5 +22,6 @@ pub mod restore;
 pub mod run;
 pub mod tags;
 pub mod telemetry;
+pub mod wait;
 
 pub use error::BackstopError;

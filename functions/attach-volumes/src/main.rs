@@ -3,6 +3,7 @@
 use backstop::compute::{attach_volumes, AttachOutcome, LaunchedInstance};
 use backstop::resolve::{parse_input, ResolvedRun};
 use backstop::restore::RestoreJob;
+use backstop::wait::WaitPolicy;
 use backstop::{aws, telemetry, BackstopError};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde::Deserialize;
@@ -23,9 +24,15 @@ async fn handler(
 ) -> Result<AttachOutcome, BackstopError> {
     let input: AttachInput = parse_input(event.payload)?;
     let span = telemetry::run_span("attach-volumes", input.run.run_id.as_str());
-    attach_volumes(ec2, &input.run.plan, &input.jobs, &input.instances)
-        .instrument(span)
-        .await
+    attach_volumes(
+        ec2,
+        &input.run.plan,
+        &input.jobs,
+        &input.instances,
+        WaitPolicy::AWS,
+    )
+    .instrument(span)
+    .await
 }
 
 #[tokio::main]

@@ -3,6 +3,7 @@
 
 use backstop::compute::{launch_instances, LaunchContext, LaunchOutcome};
 use backstop::resolve::{parse_input, ResolvedRun};
+use backstop::wait::WaitPolicy;
 use backstop::{aws, telemetry, BackstopError};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde::Deserialize;
@@ -30,6 +31,7 @@ async fn handler(
         run_id: &run.run_id,
         mode: run.mode,
         plan: &run.plan,
+        wait: WaitPolicy::AWS,
     };
     launch_instances(&clients.ec2, &clients.ssm, &ctx)
         .instrument(span)

@@ -4,6 +4,7 @@ use backstop::compute::LaunchedInstance;
 use backstop::dns::{switch_dns, DnsClients, SwitchOutcome};
 use backstop::resolve::{parse_input, ResolvedRun};
 use backstop::restore::RestoreJob;
+use backstop::wait::WaitPolicy;
 use backstop::{aws, telemetry, BackstopError};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde::Deserialize;
@@ -38,6 +39,7 @@ async fn main() -> Result<(), Error> {
         route53: aws_sdk_route53::Client::new(&config),
         ec2: aws_sdk_ec2::Client::new(&config),
         rds: aws_sdk_rds::Client::new(&config),
+        wait: WaitPolicy::AWS,
     };
     run(service_fn(|event| handler(&clients, event))).await
 }
