@@ -4,7 +4,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: setup test lint run-tests build demo fmt clean
+.PHONY: setup test lint run-tests build bench demo fmt clean
 
 ## The emulator's Python environment (moto, pinned), project-local.
 setup: $(VENV)/.installed
@@ -28,6 +28,10 @@ run-tests: build
 
 build:
 	$(CARGO) build --workspace --bins
+
+## Measure each handler's cold start (spawn to first invocation request) and peak RSS.
+bench: build
+	$(PYTHON) bench/handler_startup.py --runs 20
 
 ## Run a local DR drill against the emulator.
 demo:
