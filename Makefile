@@ -34,9 +34,8 @@ bench: build
 	$(PYTHON) bench/handler_startup.py --runs 20
 
 ## Run a local DR drill against the emulator.
-demo:
-	@echo "make demo: the local DR drill is not yet available (it needs the restore, launch and DNS steps)."
-	@echo "Run 'make test' to check the plan model and the handlers built so far."
+demo: setup build
+	$(CARGO) run --quiet -p backstop-tests --example drill
 
 fmt:
 	$(CARGO) fmt --all

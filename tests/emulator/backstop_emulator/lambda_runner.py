@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import queue
+import shutil
 import stat
 import subprocess
 import tempfile
@@ -238,6 +239,7 @@ class LambdaRunner:
                 env.stop()
             except Exception:
                 pass
+        shutil.rmtree(self.code_root, ignore_errors=True)
 
 
 class FunctionError(Exception):
