@@ -117,12 +117,10 @@ async fn resolve_ami(
             let err =
                 classify_sdk_error(format!("finding the golden AMI of {}", instance.name), err);
             return Err(match err {
-                BackstopError::NotFound { .. } | BackstopError::Aws { .. } => {
-                    BackstopError::not_found(
-                        format!("golden AMI of {}", instance.name),
-                        format!("no AMI with {described_as} in {region}: {copy_hint}"),
-                    )
-                }
+                BackstopError::NotFound { .. } => BackstopError::not_found(
+                    format!("golden AMI of {}", instance.name),
+                    format!("no AMI with {described_as} in {region}: {copy_hint}"),
+                ),
                 other => other,
             });
         }
