@@ -4,7 +4,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: setup test lint run-tests build bench demo fmt clean
+.PHONY: setup test lint run-tests emulator-tests build bench demo fmt clean
 
 ## The emulator's Python environment (moto, pinned), project-local.
 setup: $(VENV)/.installed
@@ -22,9 +22,13 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# The end-to-end tests run the handler binaries, so build them first.
-run-tests: build
+# The emulator's own suite (what AWS does, mirrored), then the Rust tests; the end-to-end
+# tests run the handler binaries, so build them first.
+run-tests: build emulator-tests
 	$(CARGO) test --workspace
+
+emulator-tests: setup
+	cd tests/emulator && ../../$(VENV)/bin/python -m pytest -q tests
 
 build:
 	$(CARGO) build --workspace --bins

@@ -31,7 +31,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--time-scale",
         type=float,
         default=1.0,
-        help="multiplies Step Functions Wait and Retry delays (0.01 makes a 60 s wait 0.6 s)",
+        help="real seconds per AWS second: scales Step Functions Wait and Retry delays, job and resource "
+        "durations, and Lambda timeouts alike (0.01 makes a 60 s wait 0.6 s)",
     )
     return parser.parse_args(argv)
 
@@ -78,7 +79,7 @@ class ControlApp:
     def __call__(self, environ, start_response):  # type: ignore[no-untyped-def]
         path = environ.get("PATH_INFO", "")
         if not path.startswith("/backstop/"):
-            return self.moto_app(environ, start_response)
+            return self.aws_call(environ, start_response)
         request = Request(environ)
         try:
             body = request.get_json(silent=True) or {}
@@ -95,8 +96,23 @@ class ControlApp:
             )
         return response(environ, start_response)
 
+    def aws_call(self, environ, start_response):  # type: ignore[no-untyped-def]
+        from . import faults
+        from .internal import INTERNAL_USER_AGENT
+
+        headers = {"Authorization": environ.get("HTTP_AUTHORIZATION", "")}
+        external = INTERNAL_USER_AGENT not in environ.get("HTTP_USER_AGENT", "")
+        if external and faults.STATE.region_unreachable(faults.signing_region(headers)):
+            faults.reset_connection(environ)
+            return []
+        faults.CURRENT.environ = environ
+        try:
+            return self.moto_app(environ, start_response)
+        except faults.ConnectionResetByFault:
+            return []
+
     def handle(self, method: str, route: str, body: dict):  # type: ignore[no-untyped-def]
-        from . import backup_jobs, faults
+        from . import aws_time, faults
 
         if route == "health":
             return {"ok": True}
@@ -109,10 +125,9 @@ class ControlApp:
         if route == "faults" and method == "GET":
             return faults.STATE.report()
         if route == "durations" and method == "POST":
-            with backup_jobs.STORE.lock:
-                for job_type, per_kind in body.items():
-                    backup_jobs.STORE.durations[job_type].update({k: float(v) for k, v in per_kind.items()})
-            return backup_jobs.STORE.durations
+            return aws_time.configure(body)
+        if route == "durations" and method == "GET":
+            return aws_time.configure({})
         if route == "seed" and method == "POST":
             return self.seed.seed_workload(
                 primary_region=body.get("primaryRegion", "us-east-1"),
@@ -138,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     from moto.moto_api._internal.models import MotoAPIBackend
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from . import backup_jobs, faults, lambda_runner, seed
+    from . import aws_time, backup_jobs, faults, lambda_runner, seed
 
     # Lambda runs our processes, not Docker; Step Functions really executes definitions.
     default_user_config["lambda"]["use_docker"] = False
@@ -156,6 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     faults.install()
     runner = lambda_runner.install(endpoint, args.log_dir)
     install_time_scale(args.time_scale)
+    aws_time.install(args.time_scale)
 
     original_reset = MotoAPIBackend.reset
 
@@ -163,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
         original_reset(self)
         backup_jobs.STORE.reset()
         faults.STATE.reset()
+        aws_time.reset()
 
     MotoAPIBackend.reset = reset
     holder["app"] = ControlApp(moto_app, runner, seed)

@@ -29,14 +29,8 @@ from moto.backup.models import backup_backends
 from moto.backup.responses import BackupResponse
 from moto.core.exceptions import JsonRESTError
 
-from . import faults, internal
+from . import aws_time, faults, internal, restores
 
-DEFAULT_DURATIONS = {
-    # seconds from start to completion, per job type and resource type
-    "backup": {"EBS": 1.0, "RDS": 1.5, "EFS": 1.0, "EC2": 1.5},
-    "copy": {"EBS": 1.0, "RDS": 1.5, "EFS": 1.0, "EC2": 1.5},
-    "restore": {"EBS": 1.5, "RDS": 2.5, "EFS": 1.5, "EC2": 2.0},
-}
 # A job leaves its first state (CREATED / PENDING) after this share of its duration.
 START_FRACTION = 0.2
 
@@ -46,6 +40,25 @@ class InvalidRequestException(JsonRESTError):
 
     def __init__(self, msg: str):
         super().__init__("InvalidRequestException", msg)
+
+
+class MissingParameterValueException(JsonRESTError):
+    code = 400
+
+    def __init__(self, msg: str):
+        super().__init__("MissingParameterValueException", msg)
+
+
+def _params(self: BackupResponse, *required: str) -> dict[str, Any]:
+    """The JSON body; a required member missing is refused as AWS Backup refuses it."""
+    try:
+        params = json.loads(self.body or "{}")
+    except ValueError:
+        raise InvalidParameterValueException("The request body is not valid JSON") from None
+    missing = [name for name in required if params.get(name) in (None, "")]
+    if missing:
+        raise MissingParameterValueException(f"Missing required parameter(s): {', '.join(missing)}")
+    return params
 
 
 @dataclass
@@ -178,20 +191,21 @@ class Store:
         self.jobs: dict[str, Job] = {}
         self.recovery_points: dict[str, RecoveryPoint] = {}
         self.idempotency: dict[tuple[str, str, str, str], str] = {}
-        self.durations = json.loads(json.dumps(DEFAULT_DURATIONS))
 
     def reset(self) -> None:
         with self.lock:
             self.jobs.clear()
             self.recovery_points.clear()
             self.idempotency.clear()
-            self.durations = json.loads(json.dumps(DEFAULT_DURATIONS))
 
-    def duration(self, kind: str, resource_type: str, resource_arn: str) -> float:
-        slow = faults.STATE.slow_seconds(resource_arn)
+    def duration(
+        self, kind: str, resource_type: str, resource_arn: str, size_bytes: int, recovery_point_arn: str | None = None
+    ) -> float:
+        """Real seconds: an injected slow job's AWS seconds, else the kind's duration for its size."""
+        slow = faults.STATE.slow_seconds(resource_arn, recovery_point_arn)
         if slow is not None:
-            return slow
-        return float(self.durations[kind].get(resource_type, 1.0))
+            return slow * aws_time.SCALE
+        return aws_time.job_seconds(kind, resource_type, size_bytes)
 
 
 STORE = Store()
@@ -230,6 +244,22 @@ def resource_type_of(arn: str) -> str:
     raise InvalidParameterValueException(
         f"Resource type of {arn} is not supported by this emulator (EBS, EC2, RDS, EFS)"
     )
+
+
+def _source_size(resource_arn: str) -> int:
+    """Bytes a backup of the resource holds, which its job's duration grows with."""
+    parts = resource_arn.split(":", 5)
+    region, resource = parts[3], parts[5]
+    try:
+        if resource.startswith("volume/"):
+            volume = internal.client("ec2", region).describe_volumes(VolumeIds=[resource.split("/", 1)[1]])
+            return volume["Volumes"][0]["Size"] * 1024**3
+        if resource.startswith("db:"):
+            db = internal.client("rds", region).describe_db_instances(DBInstanceIdentifier=resource[3:])
+            return int(db["DBInstances"][0].get("AllocatedStorage", 20)) * 1024**3
+    except internal.ClientError:
+        pass
+    return 8 * 1024**3
 
 
 def _idempotent(account: str, region: str, kind: str, token: str | None) -> str | None:
@@ -297,7 +327,8 @@ def _complete_backup(job: Job) -> None:
             ),
             "Port": str((db.get("Endpoint") or {}).get("Port", 5432)),
         }
-        new_arn = f"arn:aws:rds:{src_region}:{job.account}:snapshot:{snapshot_id}"
+        # AWS Backup names the snapshot `awsbackup:job-<id>`; moto's snapshot ids cannot hold a colon
+        new_arn = f"arn:aws:rds:{src_region}:{job.account}:snapshot:awsbackup:job-{job.job_id.lower()}"
         _rename_recovery_point(job, rp, new_arn)
     elif job.resource_type == "EFS":
         efs = internal.client("efs", src_region)
@@ -324,7 +355,9 @@ def _complete_backup(job: Job) -> None:
             "InstanceType": instance["InstanceType"],
             "SubnetId": instance.get("SubnetId", ""),
             "SecurityGroupIds": json.dumps([g["GroupId"] for g in instance.get("SecurityGroups", [])]),
-            "AvailabilityZone": instance["Placement"]["AvailabilityZone"],
+            "Placement": json.dumps(
+                {"AvailabilityZone": instance["Placement"]["AvailabilityZone"], "GroupName": "", "Tenancy": "default"}
+            ),
         }
         new_arn = f"arn:aws:ec2:{src_region}::image/{image['ImageId']}"
         _rename_recovery_point(job, rp, new_arn)
@@ -340,7 +373,7 @@ def _rename_recovery_point(job: Job, rp: RecoveryPoint, new_arn: str) -> None:
 
 
 def _complete_copy(job: Job) -> None:
-    fail = faults.STATE.job_failure("copy", job.resource_arn)
+    fail = faults.STATE.job_failure("copy", job.resource_arn, job.recovery_point_arn)
     if fail:
         raise JobFailed(fail)
     source = STORE.recovery_points[job.recovery_point_arn]
@@ -366,7 +399,7 @@ def _complete_copy(job: Job) -> None:
             SourceRegion=source_region,
         )
         underlying["dbSnapshotIdentifier"] = snapshot_id
-        arn = f"arn:aws:rds:{dest_region}:{dest_account}:snapshot:{snapshot_id}"
+        arn = f"arn:aws:rds:{dest_region}:{dest_account}:snapshot:awsbackup:copyjob-{job.job_id.lower()}"
     elif source.resource_type == "EC2":
         ec2 = internal.client("ec2", dest_region)
         image = ec2.copy_image(
@@ -405,25 +438,20 @@ def _complete_copy(job: Job) -> None:
 
 
 def _complete_restore(job: Job) -> None:
-    fail = faults.STATE.job_failure("restore", job.resource_arn)
+    fail = faults.STATE.job_failure("restore", job.resource_arn, job.recovery_point_arn)
     if fail:
         raise JobFailed(fail)
     rp = STORE.recovery_points[job.recovery_point_arn]
-    meta = {**rp.restore_metadata, **job.request.get("Metadata", {})}
+    meta = dict(job.request.get("Metadata", {}))
     region, account = job.region, job.account
     if rp.resource_type == "EBS":
         ec2 = internal.client("ec2", region)
-        az = meta.get("availabilityZone", "")
-        if not az.startswith(region):
-            raise JobFailed(
-                f"Availability zone {az or '(none)'} is not in region {region}; "
-                "set availabilityZone in the restore metadata"
-            )
+        az = meta["availabilityZone"]
         params: dict[str, Any] = {
             "SnapshotId": rp.underlying["snapshotId"],
             "AvailabilityZone": az,
             "VolumeType": meta.get("volumeType", "gp2"),
-            "Size": int(meta.get("volumeSize", rp.size_bytes // 1024**3 or 8)),
+            "Size": int(meta.get("volumeSize") or rp.size_bytes // 1024**3 or 8),
         }
         if meta.get("encrypted", "false").lower() == "true":
             params["Encrypted"] = True
@@ -439,12 +467,15 @@ def _complete_restore(job: Job) -> None:
         params = {
             "DBInstanceIdentifier": identifier,
             "DBSnapshotIdentifier": rp.underlying["dbSnapshotIdentifier"],
-            "DBInstanceClass": meta.get("DBInstanceClass", "db.t3.micro"),
+            # RDS keeps the snapshot's class when the request names none
+            "DBInstanceClass": meta.get("DBInstanceClass") or rp.restore_metadata.get("DBInstanceClass", "db.t3.micro"),
             "MultiAZ": meta.get("MultiAZ", "false").lower() == "true",
             "PubliclyAccessible": meta.get("PubliclyAccessible", "false").lower() == "true",
         }
         if meta.get("DBSubnetGroupName") and meta["DBSubnetGroupName"] != "default":
             params["DBSubnetGroupName"] = meta["DBSubnetGroupName"]
+        if meta.get("AvailabilityZone"):
+            params["AvailabilityZone"] = meta["AvailabilityZone"]
         groups = json.loads(meta.get("VpcSecurityGroupIds") or "[]")
         if groups:
             params["VpcSecurityGroupIds"] = groups
@@ -452,6 +483,7 @@ def _complete_restore(job: Job) -> None:
             rds.restore_db_instance_from_db_snapshot(**params)
         except internal.ClientError as err:
             raise JobFailed(internal.error_text(err)) from None
+        aws_time.mark_restored_db_instance(account, region, identifier)
         job.created_resource_arn = f"arn:aws:rds:{region}:{account}:db:{identifier}"
     elif rp.resource_type == "EFS":
         efs = internal.client("efs", region)
@@ -471,10 +503,13 @@ def _complete_restore(job: Job) -> None:
         ec2 = internal.client("ec2", region)
         params = {
             "ImageId": rp.underlying["imageId"],
-            "InstanceType": meta.get("InstanceType", "t3.micro"),
+            "InstanceType": meta.get("InstanceType") or rp.restore_metadata.get("InstanceType", "t3.micro"),
             "MinCount": 1,
             "MaxCount": 1,
         }
+        zone = json.loads(meta.get("Placement") or "{}").get("AvailabilityZone")
+        if zone:
+            params["Placement"] = {"AvailabilityZone": zone}
         if meta.get("SubnetId"):
             params["SubnetId"] = meta["SubnetId"]
         groups = json.loads(meta.get("SecurityGroupIds") or "[]")
@@ -505,6 +540,13 @@ def _advance(job: Job, now: float) -> None:
     if job.state == FIRST_STATE[job.kind] and elapsed >= job.duration * START_FRACTION:
         job.state = "RUNNING"
         _emit(job, FIRST_STATE[job.kind])
+        if job.kind == "restore":
+            try:  # region-bound values fail the job early, as the underlying service refuses them
+                restores.check_region(job.resource_type, job.region, job.request.get("Metadata", {}))
+            except restores.RestoreFailed as failure:
+                job.state, job.status_message, job.completion_date = "FAILED", str(failure), time.time()
+                _emit(job, "RUNNING")
+                return
     if job.state == "RUNNING" and elapsed >= job.duration:
         try:
             COMPLETERS[job.kind](job)
@@ -543,7 +585,7 @@ def _new_job(kind: str, **kwargs: Any) -> Job:
 
 
 def start_backup_job(self: BackupResponse) -> str:
-    params = json.loads(self.body or "{}")
+    params = _params(self, "BackupVaultName", "ResourceArn", "IamRoleArn")
     account, region = self.current_account, self.region
     existing = _idempotent(account, region, "backup", params.get("IdempotencyToken"))
     if existing:
@@ -583,7 +625,7 @@ def start_backup_job(self: BackupResponse) -> str:
         resource_type=resource_type,
         resource_arn=resource_arn,
         iam_role_arn=params["IamRoleArn"],
-        duration=STORE.duration("backup", resource_type, resource_arn),
+        duration=STORE.duration("backup", resource_type, resource_arn, _source_size(resource_arn)),
         recovery_point_arn=placeholder_arn,
         request=params,
         vault_name=vault.backup_vault_name,
@@ -645,7 +687,7 @@ def list_backup_jobs(self: BackupResponse) -> str:
 
 
 def start_copy_job(self: BackupResponse) -> str:
-    params = json.loads(self.body or "{}")
+    params = _params(self, "RecoveryPointArn", "SourceBackupVaultName", "DestinationBackupVaultArn", "IamRoleArn")
     account, region = self.current_account, self.region
     existing = _idempotent(account, region, "copy", params.get("IdempotencyToken"))
     if existing:
@@ -671,7 +713,7 @@ def start_copy_job(self: BackupResponse) -> str:
         resource_type=rp.resource_type,
         resource_arn=rp.resource_arn,
         iam_role_arn=params["IamRoleArn"],
-        duration=STORE.duration("copy", rp.resource_type, rp.resource_arn),
+        duration=STORE.duration("copy", rp.resource_type, rp.resource_arn, rp.size_bytes, rp.arn),
         recovery_point_arn=rp.arn,
         request=params,
         vault_name=source_vault.backup_vault_name,
@@ -704,7 +746,7 @@ def list_copy_jobs(self: BackupResponse) -> str:
 
 
 def start_restore_job(self: BackupResponse) -> str:
-    params = json.loads(self.body or "{}")
+    params = _params(self, "RecoveryPointArn", "Metadata")
     account, region = self.current_account, self.region
     existing = _idempotent(account, region, "restore", params.get("IdempotencyToken"))
     if existing:
@@ -722,6 +764,12 @@ def start_restore_job(self: BackupResponse) -> str:
     metadata = params.get("Metadata")
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise InvalidParameterValueException("Metadata must be a map of strings")
+    # AWS restores with exactly the metadata of the request: what it lacks is not taken from the source
+    problems = restores.missing_or_malformed(rp.resource_type, metadata)
+    if problems:
+        raise InvalidParameterValueException(f"Invalid restore metadata for {rp.arn}: {'; '.join(problems)}")
+    if rp.resource_type in ("EBS", "RDS", "EC2") and not params.get("IamRoleArn"):
+        raise MissingParameterValueException(f"IamRoleArn is required to restore a {rp.resource_type} recovery point")
     job_id = str(uuid.uuid4()).upper()
     _new_job(
         "restore",
@@ -731,7 +779,7 @@ def start_restore_job(self: BackupResponse) -> str:
         resource_type=rp.resource_type,
         resource_arn=rp.resource_arn,
         iam_role_arn=params.get("IamRoleArn", ""),
-        duration=STORE.duration("restore", rp.resource_type, rp.resource_arn),
+        duration=STORE.duration("restore", rp.resource_type, rp.resource_arn, rp.size_bytes, rp.arn),
         recovery_point_arn=rp.arn,
         request=params,
         vault_name=rp.vault_name,

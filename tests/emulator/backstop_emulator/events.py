@@ -25,6 +25,13 @@ def _iso(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _size(job: "Job") -> int:
+    from .backup_jobs import STORE
+
+    rp = STORE.recovery_points.get(job.recovery_point_arn)
+    return rp.size_bytes if rp else 0
+
+
 def job_detail(job: "Job") -> dict:
     if job.kind == "backup":
         detail = {
@@ -36,7 +43,8 @@ def job_detail(job: "Job") -> dict:
             "resourceType": job.resource_type,
             "iamRoleArn": job.iam_role_arn,
             "state": job.state,
-            "percentDone": job.percent_done(),
+            "percentDone": float(job.percent_done()),
+            "backupSizeInBytes": str(_size(job)),
         }
     elif job.kind == "copy":
         detail = {
@@ -44,11 +52,13 @@ def job_detail(job: "Job") -> dict:
             "sourceBackupVaultArn": job.vault_arn,
             "sourceRecoveryPointArn": job.recovery_point_arn,
             "destinationBackupVaultArn": job.destination_vault_arn,
-            "destinationRecoveryPointArn": job.destination_recovery_point_arn,
+            # AWS sends an empty object, not a missing key, when a copy made no recovery point
+            "destinationRecoveryPointArn": job.destination_recovery_point_arn or {},
             "resourceArn": job.resource_arn,
             "resourceType": job.resource_type,
             "iamRoleArn": job.iam_role_arn,
             "state": job.state,
+            "backupSizeInBytes": str(_size(job)),
         }
     else:
         detail = {
@@ -58,7 +68,7 @@ def job_detail(job: "Job") -> dict:
             "resourceType": job.resource_type,
             "iamRoleArn": job.iam_role_arn,
             "status": job.state,
-            "percentDone": job.percent_done(),
+            "percentDone": float(job.percent_done()),
         }
         if job.created_resource_arn:
             detail["createdResourceArn"] = job.created_resource_arn
@@ -73,9 +83,9 @@ def job_detail(job: "Job") -> dict:
 def emit_job_event(job: "Job") -> None:
     from moto.events.models import events_backends
 
-    resources = [job.resource_arn]
-    if job.recovery_point_arn:
-        resources.append(job.recovery_point_arn)
+    # AWS Backup's job events name the recovery point (for a copy: the new one once it exists)
+    point = job.destination_recovery_point_arn if job.kind == "copy" else None
+    resources = [point or job.recovery_point_arn]
     try:
         events_backends[job.account][job.region].put_events(
             [
@@ -89,3 +99,13 @@ def emit_job_event(job: "Job") -> None:
         )
     except Exception:  # an event must never break the job itself
         LOG.exception("could not emit the %s event of job %s", job.kind, job.job_id)
+
+
+def aws_envelope(event: dict) -> dict:
+    """An event as EventBridge delivers it to a target: `time` an ISO-8601 string, no moto internals."""
+    delivered = {k: v for k, v in event.items() if k != "ingestion-time"}
+    when = delivered.get("time")
+    if isinstance(when, (int, float)):
+        delivered["time"] = datetime.fromtimestamp(when, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    delivered.setdefault("version", "0")
+    return delivered

@@ -26,6 +26,9 @@ import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from . import aws_time, faults
+from .events import aws_envelope
+
 LOG = logging.getLogger("backstop.lambda")
 API = "/2018-06-01/runtime"
 
@@ -146,28 +149,39 @@ class Environment:
             self.current = None
             invocation.finish(body, error)
 
-    def invoke(self, invocation: Invocation, timeout: float) -> None:
+    def invoke(self, invocation: Invocation, limits: "Limits") -> None:
+        """Runs one invocation within the function's Timeout and MemorySize, as Lambda does."""
         self.inbox.put(invocation)
-        deadline = time.time() + timeout
+        started = time.time()
+        deadline = started + limits.timeout_real
+        kill_after = faults.STATE.handler_kill_after(self.function_name)
+        out_of_memory = False
         while not invocation.done.wait(0.02):
             if self.process.poll() is not None:
-                message = self.init_error or json.dumps(
-                    {
-                        "errorType": "Runtime.ExitError",
-                        "errorMessage": f"RequestId: {invocation.request_id} Error: Runtime exited with code {self.process.returncode}",
-                    }
-                ).encode()
-                invocation.finish(message, True)
+                if self.init_error:
+                    invocation.finish(self.init_error, True)
+                    return
+                code = self.process.returncode
+                reason = f"signal: killed" if code in (-9, 137) else f"exit status {code}"
+                error_type = "Runtime.OutOfMemory" if out_of_memory else "Runtime.ExitError"
+                invocation.finish(_error(error_type, f"RequestId: {invocation.request_id} Error: Runtime exited with error: {reason}"), True)
                 return
             if time.time() > deadline:
                 self.stop()
                 invocation.finish(
-                    json.dumps(
-                        {"errorType": "Sandbox.Timedout", "errorMessage": f"Task timed out after {timeout:.2f} seconds"}
-                    ).encode(),
+                    _error(
+                        "Sandbox.Timedout",
+                        f"RequestId: {invocation.request_id} Error: Task timed out after {limits.timeout:.2f} seconds",
+                    ),
                     True,
                 )
                 return
+            if kill_after is not None and time.time() - started >= kill_after:
+                self.process.kill()  # an injected crash mid-invocation: reported on the next look
+                kill_after = None
+            if _rss_mib(self.process.pid) > limits.memory_mib:
+                out_of_memory = True
+                self.process.kill()
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -206,7 +220,9 @@ class LambdaRunner:
 
     def invoke(self, function: Any, payload: bytes) -> tuple[bytes, bool]:
         """Runs one invocation; returns (body, is_error)."""
-        key = f"{function.function_arn}:{getattr(function, 'code_digest', '')}"
+        # a new configuration gets new environments, as on Lambda
+        configuration = json.dumps([function.environment_vars, function.memory_size, function.timeout], sort_keys=True, default=str)
+        key = f"{function.function_arn}:{getattr(function, 'code_digest', '')}:{configuration}"
         with self.lock:
             self.invocations[function.function_name] = self.invocations.get(function.function_name, 0) + 1
             pool = self.idle.setdefault(key, [])
@@ -220,11 +236,11 @@ class LambdaRunner:
             env = Environment(function, self._code_dir(function), self.endpoint, self.log_dir)
             with self.lock:
                 self.all.append(env)
-        timeout = float(function.timeout or 3)
+        limits = Limits(float(function.timeout or 3), int(function.memory_size or 128))
         invocation = Invocation(
-            payload or b"{}", int((time.time() + timeout) * 1000), function.function_arn
+            payload or b"{}", int((time.time() + limits.timeout_real) * 1000), function.function_arn
         )
-        env.invoke(invocation, timeout)
+        env.invoke(invocation, limits)
         if env.alive():
             with self.lock:
                 self.idle.setdefault(key, []).append(env)
@@ -240,6 +256,30 @@ class LambdaRunner:
             except Exception:
                 pass
         shutil.rmtree(self.code_root, ignore_errors=True)
+
+
+class Limits:
+    """A function's configured Timeout (AWS seconds, run at the time scale) and MemorySize."""
+
+    def __init__(self, timeout: float, memory_mib: int) -> None:
+        self.timeout = timeout
+        self.timeout_real = timeout * aws_time.SCALE
+        self.memory_mib = memory_mib
+
+
+def _error(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+
+
+def _rss_mib(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 class FunctionError(Exception):
@@ -291,7 +331,7 @@ def _send_to_targets(original):
         lambda_targets = [t for t in self.targets if ":lambda:" in t["Arn"]]
         if lambda_targets and self.event_pattern.matches_event(original_event):
             for target in lambda_targets:
-                payload = target.get("Input") or json.dumps(original_event)
+                payload = target.get("Input") or json.dumps(aws_envelope(original_event))
                 invoke_target_arn(target["Arn"], payload.encode())
         others = [t for t in self.targets if t not in lambda_targets]
         if others:

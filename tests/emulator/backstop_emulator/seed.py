@@ -11,6 +11,7 @@ import json
 import zipfile
 from typing import Any
 
+from . import aws_time
 from .internal import client
 
 ACCOUNT = "123456789012"
@@ -62,6 +63,7 @@ def seed_workload(primary_region: str, dr_region: str) -> dict[str, Any]:
         SecurityGroupIds=[primary["appSecurityGroupId"]],
         TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "shop-app"}]}],
     )["Instances"][0]
+    aws_time.settle()  # the app server has been running for a long time
     volumes = {}
     for name, size, volume_type, device in (("app-data", 50, "gp3", "/dev/sdf"), ("app-logs", 20, "gp2", "/dev/sdg")):
         volume = ec2.create_volume(
@@ -133,6 +135,7 @@ def seed_workload(primary_region: str, dr_region: str) -> dict[str, Any]:
         },
     )
 
+    aws_time.settle()
     return {
         "account": ACCOUNT,
         "primaryRegion": primary_region,
