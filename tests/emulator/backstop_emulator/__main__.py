@@ -133,6 +133,10 @@ class ControlApp:
                 primary_region=body.get("primaryRegion", "us-east-1"),
                 dr_region=body.get("drRegion", "us-west-2"),
             )
+        if route == "deploy" and method == "POST":
+            from .deploy import deploy_template
+
+            return deploy_template(body)
         if route == "functions" and method == "POST":
             return self.seed.deploy_functions(body["functions"])
         if route == "lambda/invocations" and method == "GET":

@@ -6,12 +6,11 @@ operator's CloudFormation stacks would create it.
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from typing import Any
 
 from . import aws_time
+from .deploy import bootstrap_zip
 from .internal import client
 
 ACCOUNT = "123456789012"
@@ -171,16 +170,6 @@ def seed_workload(primary_region: str, dr_region: str) -> dict[str, Any]:
     }
 
 
-def _bootstrap_zip(binary: str) -> bytes:
-    """A `provided` runtime zip whose bootstrap runs the compiled handler in place."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        info = zipfile.ZipInfo("bootstrap")
-        info.external_attr = 0o755 << 16
-        archive.writestr(info, f'#!/bin/sh\nexec "{binary}" "$@"\n')
-    return buffer.getvalue()
-
-
 def deploy_functions(functions: list[dict[str, Any]]) -> dict[str, Any]:
     deployed = {}
     for spec in functions:
@@ -202,7 +191,7 @@ def deploy_functions(functions: list[dict[str, Any]]) -> dict[str, Any]:
             )["Role"]["Arn"]
         lam = client("lambda", region)
         name = spec["name"]
-        code = _bootstrap_zip(spec["binary"])
+        code = bootstrap_zip(spec["binary"])
         settings = {
             "Timeout": int(spec.get("timeout", 30)),
             "MemorySize": int(spec.get("memory", 256)),

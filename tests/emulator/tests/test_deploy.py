@@ -1,0 +1,83 @@
+"""The real template.yaml deploys into the emulator with its own settings, as `sam deploy` would."""
+
+import json
+import os
+import shutil
+import tempfile
+
+import pytest
+import yaml
+
+from conftest import DR, HERE
+
+REPO = HERE.parent.parent.parent
+TEMPLATE = REPO / "template.yaml"
+
+
+def _handler_binaries() -> str:
+    """Stand-ins for the built handlers: every binary the template names runs the fake function."""
+    directory = tempfile.mkdtemp(prefix="fake-handlers-")
+    with open(TEMPLATE) as source:
+        text = source.read()
+    for line in text.splitlines():
+        if line.strip().startswith("Binary:"):
+            target = os.path.join(directory, line.split(":", 1)[1].strip())
+            shutil.copy(HERE / "fake_function.py", target)
+    return directory
+
+
+def _declared_functions():
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    with open(TEMPLATE) as source:
+        template = yaml.load(source, Loader=Loader)
+    globals_ = template.get("Globals", {}).get("Function", {})
+    return {
+        name: {**globals_, **resource["Properties"]}
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+
+
+def test_every_function_of_the_template_is_deployed_with_its_timeout_memory_and_environment(emulator, world):
+    deployed = emulator.control(
+        "POST", "deploy", {"template": str(TEMPLATE), "region": DR, "stackName": "backstop", "binaryDir": _handler_binaries()}
+    )
+    lam = emulator.client("lambda", DR)
+    declared = _declared_functions()
+    assert declared, "the template declares functions"
+    for logical, properties in declared.items():
+        name = deployed["resources"][logical]["ref"]
+        config = lam.get_function_configuration(FunctionName=name)
+        assert config["Timeout"] == properties["Timeout"], logical
+        assert config["MemorySize"] == properties["MemorySize"], logical
+        assert config["Environment"]["Variables"]["RUST_LOG"] == "info"
+    start_restore = deployed["resources"]["StartRestoreFunction"]["ref"]
+    variables = lam.get_function_configuration(FunctionName=start_restore)["Environment"]["Variables"]
+    assert variables["BACKSTOP_RESTORE_ROLE_ARN"] == deployed["resources"]["RestoreRole"]["Arn"]
+
+    machine = deployed["outputs"]["RecoveryStateMachineArn"]
+    definition = emulator.client("stepfunctions", DR).describe_state_machine(stateMachineArn=machine)["definition"]
+    assert "${" not in definition
+    assert deployed["resources"]["ResolvePlanFunction"]["Arn"] in definition
+
+
+def test_a_template_resource_the_emulator_cannot_create_is_refused_by_type(emulator, world, tmp_path):
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        "AWSTemplateFormatVersion: '2010-09-09'\nResources:\n  Cluster:\n    Type: AWS::EKS::Cluster\n    Properties: {}\n"
+    )
+    with pytest.raises(Exception) as refused:
+        emulator.control("POST", "deploy", {"template": str(template), "region": DR, "binaryDir": "/nonexistent"})
+    body = json.loads(refused.value.read())
+    assert "AWS::EKS::Cluster" in body["error"]
+
+
+def test_an_undeclared_parameter_is_refused(emulator, world):
+    with pytest.raises(Exception) as refused:
+        emulator.control(
+            "POST", "deploy", {"template": str(TEMPLATE), "region": DR, "parameters": {"NoSuchParameter": "x"}, "binaryDir": _handler_binaries()}
+        )
+    assert "NoSuchParameter" in json.loads(refused.value.read())["error"]
