@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_sdk_backup::types::RestoreJobStatus;
 use backstop::error::classify_sdk_error;
 use backstop_tests::{
-    back_up, copy_to_dr, deploy_recovery_state_machine, plan_for, protect, run_to_end, Emulator,
+    back_up, copy_to_dr, plan_for, protect, run_to_end, Emulator,
     DR_REGION, PRIMARY_REGION,
 };
 use serde_json::{json, Value};
@@ -119,6 +119,8 @@ async fn backups_copied_to_the_dr_region_restore_into_real_resources() {
         &[
             ("DBInstanceIdentifier", "orders-dr".to_string()),
             ("DBSubnetGroupName", "dr-db-subnets".to_string()),
+            // the copy's metadata names the primary region's AZ: RDS in the DR region refuses it
+            ("AvailabilityZone", az.clone()),
             (
                 "VpcSecurityGroupIds",
                 json!([seed["dr"]["dbSecurityGroupId"]]).to_string(),
@@ -392,7 +394,7 @@ async fn a_handler_runs_as_a_lambda_function_and_returns_its_output() {
     for resource in plan["resources"].as_array_mut().unwrap().iter_mut().skip(1) {
         resource["optional"] = json!(true);
     }
-    let function = emulator.deploy_handler("backstop-resolve-plan", "resolve-plan", json!({}));
+    let function = emulator.deploy_stack().function("resolve-plan");
     let lambda = aws_sdk_lambda::Client::new(&emulator.sdk_config(DR_REGION).await);
     let input = json!({ "runId": "drill-1", "input": { "mode": "drill", "plan": plan } });
 
@@ -413,7 +415,7 @@ async fn a_handler_runs_as_a_lambda_function_and_returns_its_output() {
 
     // the handler logged JSON lines carrying the run id
     let log =
-        std::fs::read_to_string(emulator.log_dir.join("lambda-backstop-resolve-plan.log")).unwrap();
+        std::fs::read_to_string(emulator.log_dir.join(format!("lambda-{function}.log"))).unwrap();
     let line = log
         .lines()
         .find(|l| l.contains("plan loaded and valid"))
@@ -425,7 +427,7 @@ async fn a_handler_runs_as_a_lambda_function_and_returns_its_output() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_handler_error_reaches_the_caller_with_its_backstop_error_type() {
     let emulator = Emulator::start("lambda-error");
-    let function = emulator.deploy_handler("backstop-resolve-plan", "resolve-plan", json!({}));
+    let function = emulator.deploy_stack().function("resolve-plan");
     let lambda = aws_sdk_lambda::Client::new(&emulator.sdk_config(DR_REGION).await);
     let input =
         json!({ "runId": "drill-2", "input": { "mode": "drill", "plan": { "name": "shop" } } });
@@ -448,7 +450,7 @@ async fn a_handler_error_reaches_the_caller_with_its_backstop_error_type() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_state_machine_runs_the_real_definition_and_fails_a_bad_plan_by_its_error_name() {
     let emulator = Emulator::start("state-machine");
-    let machine = deploy_recovery_state_machine(&emulator).await;
+    let machine = emulator.deploy_stack().state_machine();
     let bad = run_to_end(
         &emulator,
         &machine,

@@ -2,7 +2,7 @@
 //! volumes attached, DNS switched after a health gate; drills never touch production DNS.
 
 use backstop_tests::{
-    deploy_recovery_state_machine, invoke, plan_for, protected_workload, run_to_end, Emulator,
+    invoke, plan_for, protected_workload, run_to_end, Emulator,
     DR_REGION, PRIMARY_REGION,
 };
 use serde_json::{json, Value};
@@ -59,7 +59,8 @@ async fn instances_of_run(emulator: &Emulator, run_id: &str) -> Vec<aws_sdk_ec2:
 async fn a_failover_launches_from_the_golden_ami_attaches_the_volumes_and_switches_production_dns()
 {
     let (emulator, seed) = protected_workload("failover").await;
-    let machine = deploy_recovery_state_machine(&emulator).await;
+    let stack = emulator.deploy_stack();
+    let machine = stack.state_machine();
     let primary_ip = seed["primary"]["appPrivateIp"]
         .as_str()
         .unwrap()
@@ -140,7 +141,8 @@ async fn a_failover_launches_from_the_golden_ami_attaches_the_volumes_and_switch
 #[tokio::test(flavor = "multi_thread")]
 async fn a_drill_sets_only_the_drill_record_and_leaves_production_unchanged() {
     let (emulator, seed) = protected_workload("drill-dns").await;
-    let machine = deploy_recovery_state_machine(&emulator).await;
+    let stack = emulator.deploy_stack();
+    let machine = stack.state_machine();
     let before = a_record(&emulator, &seed, "app.shop.example.com").await;
 
     let execution = run_to_end(
@@ -173,7 +175,8 @@ async fn a_drill_sets_only_the_drill_record_and_leaves_production_unchanged() {
 #[tokio::test(flavor = "multi_thread")]
 async fn each_step_run_twice_creates_no_duplicate_instance_attachment_or_record_change() {
     let (emulator, seed) = protected_workload("rerun-steps").await;
-    let machine = deploy_recovery_state_machine(&emulator).await;
+    let stack = emulator.deploy_stack();
+    let machine = stack.state_machine();
     let execution = run_to_end(
         &emulator,
         &machine,
@@ -193,7 +196,7 @@ async fn each_step_run_twice_creates_no_duplicate_instance_attachment_or_record_
     // the same steps again, with the same run id, as a retry after a lost response would
     let launch = invoke(
         &emulator,
-        "backstop-launch-instances",
+        &stack.function("launch-instances"),
         &json!({ "run": state["run"] }),
     )
     .await
@@ -205,7 +208,7 @@ async fn each_step_run_twice_creates_no_duplicate_instance_attachment_or_record_
     assert_eq!(instances_of_run(&emulator, "drill-rerun-1").await.len(), 1);
 
     let step_input = json!({ "run": state["run"], "jobs": state["restore"]["jobs"], "instances": launch["instances"] });
-    let attach = invoke(&emulator, "backstop-attach-volumes", &step_input)
+    let attach = invoke(&emulator, &stack.function("attach-volumes"), &step_input)
         .await
         .unwrap();
     assert_eq!(attach["attachments"].as_array().unwrap().len(), 2);
@@ -218,7 +221,7 @@ async fn each_step_run_twice_creates_no_duplicate_instance_attachment_or_record_
         "{attach}"
     );
 
-    let dns = invoke(&emulator, "backstop-switch-dns", &step_input)
+    let dns = invoke(&emulator, &stack.function("switch-dns"), &step_input)
         .await
         .unwrap();
     assert_eq!(dns["records"][0]["changed"], false, "{dns}");
@@ -233,7 +236,8 @@ async fn without_capacity_for_the_first_type_the_fallback_type_is_launched_and_r
     let (emulator, seed) = protected_workload("capacity-fallback").await;
     let dr_az = seed["dr"]["subnets"][0]["availabilityZone"].clone();
     emulator.inject(json!({ "insufficientCapacity": [{ "instanceType": "m6i.large", "availabilityZone": dr_az }] }));
-    let machine = deploy_recovery_state_machine(&emulator).await;
+    let stack = emulator.deploy_stack();
+    let machine = stack.state_machine();
 
     let execution = run_to_end(
         &emulator,
@@ -270,7 +274,8 @@ async fn a_golden_ami_missing_in_the_dr_region_says_to_copy_it() {
     let (emulator, seed) = protected_workload("missing-ami").await;
     let mut plan = plan_for(&seed);
     plan["instances"][0]["ami"] = json!({ "id": seed["primary"]["goldenAmiId"] });
-    let machine = deploy_recovery_state_machine(&emulator).await;
+    let stack = emulator.deploy_stack();
+    let machine = stack.state_machine();
 
     let execution = run_to_end(&emulator, &machine, "drill-no-ami", input("drill", &plan)).await;
     assert_eq!(execution.status().as_str(), "FAILED");

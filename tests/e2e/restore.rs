@@ -4,17 +4,14 @@
 use std::time::Duration;
 
 use backstop_tests::{
-    deploy_recovery_state_machine, invoke, plan_for, protect, protected_workload, run_to_end,
+    invoke, plan_for, protect, protected_workload, run_to_end,
     workload_arns, Emulator, DR_REGION,
 };
 use serde_json::{json, Value};
 
-fn deploy(emulator: &Emulator, function: &str) -> String {
-    emulator.deploy_handler(
-        &format!("backstop-{function}"),
-        function,
-        json!({ "BACKSTOP_RESTORE_ROLE_ARN": "arn:aws:iam::123456789012:role/backstop-restore" }),
-    )
+/// The deployed name of each handler, from the real template.
+fn deploy(emulator: &Emulator) -> backstop_tests::Stack {
+    emulator.deploy_stack()
 }
 
 fn drill_input(plan: &Value) -> Value {
@@ -56,7 +53,8 @@ async fn poll_until_done(emulator: &Emulator, poll: &str, run: &Value, jobs: Val
 #[tokio::test(flavor = "multi_thread")]
 async fn a_drill_restores_two_volumes_a_database_and_a_file_system_in_the_dr_region() {
     let (emulator, seed) = protected_workload("restore-all").await;
-    let machine = deploy_recovery_state_machine(&emulator).await;
+    let stack = emulator.deploy_stack();
+    let machine = stack.state_machine();
     let plan = plan_for(&seed);
 
     let execution = run_to_end(&emulator, &machine, "drill-restore-all", drill_input(&plan)).await;
@@ -192,8 +190,9 @@ async fn a_drill_restores_two_volumes_a_database_and_a_file_system_in_the_dr_reg
 #[tokio::test(flavor = "multi_thread")]
 async fn starting_the_restores_again_with_the_same_run_id_starts_no_new_job() {
     let (emulator, seed) = protected_workload("restart").await;
-    let resolve = deploy(&emulator, "resolve-plan");
-    let start = deploy(&emulator, "start-restore");
+    let stack = deploy(&emulator);
+    let resolve = stack.function("resolve-plan");
+    let start = stack.function("start-restore");
     let run = invoke(
         &emulator,
         &resolve,
@@ -240,8 +239,9 @@ async fn starting_the_restores_again_with_the_same_run_id_starts_no_new_job() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_concurrency_cap_starts_restores_in_rounds() {
     let (emulator, seed) = protected_workload("cap").await;
-    let resolve = deploy(&emulator, "resolve-plan");
-    let start = deploy(&emulator, "start-restore");
+    let stack = deploy(&emulator);
+    let resolve = stack.function("resolve-plan");
+    let start = stack.function("start-restore");
     let mut input = drill_input(&plan_for(&seed));
     input["settings"]["maxConcurrentRestores"] = json!(3);
     let run = invoke(
@@ -268,9 +268,10 @@ async fn a_failed_restore_is_reported_with_its_message_while_the_others_complete
         "resourceArn": seed["primary"]["db"]["arn"],
         "message": "Insufficient storage in the DB subnet group (injected)"
     }]}));
-    let resolve = deploy(&emulator, "resolve-plan");
-    let start = deploy(&emulator, "start-restore");
-    let poll = deploy(&emulator, "poll-restore");
+    let stack = deploy(&emulator);
+    let resolve = stack.function("resolve-plan");
+    let start = stack.function("start-restore");
+    let poll = stack.function("poll-restore");
     let run = invoke(
         &emulator,
         &resolve,
@@ -306,7 +307,8 @@ async fn a_failed_restore_is_reported_with_its_message_while_the_others_complete
     );
 
     // the state machine fails the run with Backstop.RestoreFailed and the reason
-    let machine = deploy_recovery_state_machine(&emulator).await;
+    let stack = emulator.deploy_stack();
+    let machine = stack.state_machine();
     let execution = run_to_end(
         &emulator,
         &machine,
@@ -334,8 +336,9 @@ async fn bad_recovery_inputs_are_named_in_typed_errors() {
     let all = workload_arns(&seed);
     let arns: Vec<&str> = all.iter().take(3).map(String::as_str).collect();
     protect(&emulator, &seed, &arns).await;
-    let resolve = deploy(&emulator, "resolve-plan");
-    let start = deploy(&emulator, "start-restore");
+    let stack = deploy(&emulator);
+    let resolve = stack.function("resolve-plan");
+    let start = stack.function("start-restore");
     let plan = plan_for(&seed);
 
     let (error, message) = invoke(

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use backstop_tests::{deploy_recovery_state_machine, plan_for, protected_workload, run_to_end};
+use backstop_tests::{plan_for, protected_workload, run_to_end};
 use serde_json::{json, Value};
 
 #[tokio::main]
@@ -12,7 +12,8 @@ async fn main() {
     println!("starting the local AWS emulator, seeding the workload and backing it up to the DR vault ...");
     let (emulator, seed) = protected_workload("demo").await;
     println!("  logs: {}", emulator.log_dir.display());
-    let machine = deploy_recovery_state_machine(&emulator).await;
+    let stack = emulator.deploy_stack();
+    let machine = stack.state_machine();
     let plan = plan_for(&seed);
     let input = json!({ "mode": "drill", "plan": plan, "settings": { "pollIntervalSeconds": 2 } });
 

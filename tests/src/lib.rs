@@ -107,12 +107,22 @@ impl Emulator {
                     log_dir.display()
                 )
             });
-        Emulator {
+        let emulator = Emulator {
             child,
             port,
             endpoint: format!("http://127.0.0.1:{port}"),
             log_dir,
-        }
+        };
+        // Jobs take two AWS minutes in these tests (what they check does not depend on AWS's
+        // 5-20 minutes); instances, status checks, attachments, DB availability and DNS
+        // propagation keep the emulator's AWS-like defaults.
+        let quick = json!({ "EBS": 120, "RDS": 120, "EFS": 120, "EC2": 120 });
+        emulator.control(
+            "POST",
+            "durations",
+            &json!({ "backup": quick, "copy": quick, "restore": quick }),
+        );
+        emulator
     }
 
     /// SDK configuration for `region`, pointed at this emulator with dummy credentials.
@@ -168,24 +178,57 @@ impl Emulator {
         self.control("GET", "faults", &json!({}))
     }
 
-    /// Deploys a handler binary as a Lambda function in the DR region; returns its ARN.
-    pub fn deploy_handler(&self, function_name: &str, binary: &str, environment: Value) -> String {
-        let binary = handler_binary(binary);
+    /// Deploys the real `template.yaml` into the DR region as stack `backstop`, each function
+    /// running its locally built handler binary with the template's own settings.
+    pub fn deploy_stack(&self) -> Stack {
+        let binary_dir = handler_binary("resolve-plan")
+            .parent()
+            .expect("the binaries' directory")
+            .to_path_buf();
         let deployed = self.control(
             "POST",
-            "functions",
-            &json!({ "functions": [{
-                "name": function_name,
-                "binary": binary,
+            "deploy",
+            &json!({
+                "template": repo_root().join("template.yaml"),
                 "region": DR_REGION,
-                "timeout": 60,
-                "environment": environment,
-            }]}),
+                "stackName": "backstop",
+                "binaryDir": binary_dir,
+            }),
         );
-        deployed[function_name]
-            .as_str()
-            .expect("function ARN")
+        Stack { deployed }
+    }
+}
+
+/// What `template.yaml` created in the emulator: its resources and outputs.
+pub struct Stack {
+    pub deployed: Value,
+}
+
+impl Stack {
+    /// The deployed name of the function whose handler is `binary` (e.g. `resolve-plan`).
+    pub fn function(&self, binary: &str) -> String {
+        self.deployed["resources"]
+            .as_object()
+            .and_then(|resources| {
+                resources
+                    .values()
+                    .find(|r| r["Binary"] == binary)
+                    .and_then(|r| r["ref"].as_str())
+            })
+            .unwrap_or_else(|| panic!("the template deploys no function for handler {binary}"))
             .to_string()
+    }
+
+    pub fn output(&self, name: &str) -> String {
+        self.deployed["outputs"][name]
+            .as_str()
+            .unwrap_or_else(|| panic!("the stack has no output {name}"))
+            .to_string()
+    }
+
+    /// The recovery state machine's ARN.
+    pub fn state_machine(&self) -> String {
+        self.output("RecoveryStateMachineArn")
     }
 }
 
@@ -351,44 +394,6 @@ pub async fn protect(emulator: &Emulator, seed: &Value, arns: &[&str]) -> Vec<St
         copies.push(copy_to_dr(&backup, seed, &point).await);
     }
     copies
-}
-
-/// Deploys every handler as a Lambda function and the real state machine
-/// definition with their ARNs substituted, as the SAM template does; returns its ARN.
-pub async fn deploy_recovery_state_machine(emulator: &Emulator) -> String {
-    // (definition placeholder, handler binary); functions are named backstop-<binary>
-    let handlers = [
-        ("ResolvePlanFunctionArn", "resolve-plan"),
-        ("StartRestoreFunctionArn", "start-restore"),
-        ("PollRestoreFunctionArn", "poll-restore"),
-        ("LaunchInstancesFunctionArn", "launch-instances"),
-        ("AttachVolumesFunctionArn", "attach-volumes"),
-        ("SwitchDnsFunctionArn", "switch-dns"),
-    ];
-    let mut definition =
-        std::fs::read_to_string(repo_root().join("statemachine/recovery.asl.json"))
-            .expect("read the state machine definition");
-    for (substitution, binary) in handlers {
-        let function = format!("backstop-{binary}");
-        let environment = json!({
-            "BACKSTOP_RESTORE_ROLE_ARN": "arn:aws:iam::123456789012:role/backstop-restore"
-        });
-        let arn = emulator.deploy_handler(&function, binary, environment);
-        definition = definition.replace(&format!("${{{substitution}}}"), &arn);
-    }
-    assert!(
-        !definition.contains("${"),
-        "unsubstituted placeholder left in the definition"
-    );
-    let sfn = aws_sdk_sfn::Client::new(&emulator.sdk_config(DR_REGION).await);
-    sfn.create_state_machine()
-        .name("backstop-recovery")
-        .definition(definition)
-        .role_arn("arn:aws:iam::123456789012:role/backstop-states")
-        .send()
-        .await
-        .expect("create the state machine")
-        .state_machine_arn
 }
 
 /// Starts an execution named `run_id` and waits until it is no longer RUNNING.

@@ -768,8 +768,6 @@ def start_restore_job(self: BackupResponse) -> str:
     problems = restores.missing_or_malformed(rp.resource_type, metadata)
     if problems:
         raise InvalidParameterValueException(f"Invalid restore metadata for {rp.arn}: {'; '.join(problems)}")
-    if rp.resource_type in ("EBS", "RDS", "EC2") and not params.get("IamRoleArn"):
-        raise MissingParameterValueException(f"IamRoleArn is required to restore a {rp.resource_type} recovery point")
     job_id = str(uuid.uuid4()).upper()
     _new_job(
         "restore",

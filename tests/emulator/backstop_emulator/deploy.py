@@ -311,7 +311,7 @@ def _function(stack: Stack, logical: str, properties: dict, metadata: dict) -> t
         Architectures=["x86_64"],
         Tags={t["Key"]: t["Value"] for t in _tags(properties)},
     )
-    return name, {"Arn": created["FunctionArn"], "Architectures": properties.get("Architectures", ["x86_64"])}
+    return name, {"Arn": created["FunctionArn"], "Binary": binary_name}
 
 
 def _permission(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
