@@ -8,8 +8,7 @@ use std::time::Duration;
 use aws_sdk_backup::types::RestoreJobStatus;
 use backstop::error::classify_sdk_error;
 use backstop_tests::{
-    back_up, copy_to_dr, plan_for, protect, run_to_end, Emulator,
-    DR_REGION, PRIMARY_REGION,
+    back_up, copy_to_dr, plan_for, protect, run_to_end, Emulator, DR_REGION, PRIMARY_REGION,
 };
 use serde_json::{json, Value};
 

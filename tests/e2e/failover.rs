@@ -2,8 +2,7 @@
 //! volumes attached, DNS switched after a health gate; drills never touch production DNS.
 
 use backstop_tests::{
-    invoke, plan_for, protected_workload, run_to_end, Emulator,
-    DR_REGION, PRIMARY_REGION,
+    invoke, plan_for, protected_workload, run_to_end, Emulator, DR_REGION, PRIMARY_REGION,
 };
 use serde_json::{json, Value};
 

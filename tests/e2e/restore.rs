@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use backstop_tests::{
-    invoke, plan_for, protect, protected_workload, run_to_end,
-    workload_arns, Emulator, DR_REGION,
+    invoke, plan_for, protect, protected_workload, run_to_end, workload_arns, Emulator, DR_REGION,
 };
 use serde_json::{json, Value};
 
