@@ -128,6 +128,9 @@ class ControlApp:
             return aws_time.configure(body)
         if route == "durations" and method == "GET":
             return aws_time.configure({})
+        if route == "durations/reset" and method == "POST":
+            aws_time.reset()
+            return aws_time.configure({})
         if route == "seed" and method == "POST":
             return self.seed.seed_workload(
                 primary_region=body.get("primaryRegion", "us-east-1"),
@@ -139,6 +142,12 @@ class ControlApp:
             return deploy_template(body)
         if route == "functions" and method == "POST":
             return self.seed.deploy_functions(body["functions"])
+        if route == "recovery-points/backdate" and method == "POST":
+            from . import backup_jobs
+
+            return backup_jobs.backdate_recovery_point(body["recoveryPointArn"], float(body["seconds"]))
+        if route == "lambda/errors" and method == "GET":
+            return {name: dict(counts) for name, counts in self.runner.errors.items()}
         if route == "lambda/invocations" and method == "GET":
             return dict(self.runner.invocations)
         raise KeyError(f"no control endpoint {method} /backstop/{route}")
@@ -157,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     from moto.moto_api._internal.models import MotoAPIBackend
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from . import aws_time, backup_jobs, faults, lambda_runner, seed
+    from . import aws_time, backup_jobs, ec2_tokens, faults, lambda_runner, seed
 
     # Lambda runs our processes, not Docker; Step Functions really executes definitions.
     default_user_config["lambda"]["use_docker"] = False
@@ -176,6 +185,8 @@ def main(argv: list[str] | None = None) -> None:
     runner = lambda_runner.install(endpoint, args.log_dir)
     install_time_scale(args.time_scale)
     aws_time.install(args.time_scale)
+    # outermost: a repeated token returns the first launch without touching its lifecycle
+    ec2_tokens.install()
 
     original_reset = MotoAPIBackend.reset
 
@@ -184,6 +195,7 @@ def main(argv: list[str] | None = None) -> None:
         backup_jobs.STORE.reset()
         faults.STATE.reset()
         aws_time.reset()
+        ec2_tokens.reset()
 
     MotoAPIBackend.reset = reset
     holder["app"] = ControlApp(moto_app, runner, seed)

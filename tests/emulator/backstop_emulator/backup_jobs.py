@@ -12,6 +12,7 @@ Request/response shapes follow botocore's backup service model.
 
 from __future__ import annotations
 
+import datetime
 import json
 import threading
 import time
@@ -74,6 +75,8 @@ class RecoveryPoint:
     iam_role_arn: str
     status: str = "PARTIAL"  # becomes COMPLETED when the job that creates it completes
     completion_date: float | None = None
+    # when the backup job that captured the data was initiated; a copy keeps its source's
+    initiation_date: float | None = None
     source_vault_arn: str | None = None
     size_bytes: int = 0
     # what the restore needs: the underlying snapshot/image and the source's settings
@@ -98,6 +101,8 @@ class RecoveryPoint:
         }
         if self.completion_date:
             out["CompletionDate"] = self.completion_date
+        if self.initiation_date:
+            out["InitiationDate"] = self.initiation_date
         if self.source_vault_arn:
             out["SourceBackupVaultArn"] = self.source_vault_arn
         return out
@@ -421,8 +426,10 @@ def _complete_copy(job: Job) -> None:
         vault_arn=dest_vault.backup_vault_arn,
         resource_arn=source.resource_arn,
         resource_type=source.resource_type,
-        # a copy keeps the creation time of the backup it copies: that is what the RPO counts from
-        creation_date=source.creation_date,
+        # AWS: the copy is a new recovery point, created by the copy job; InitiationDate still
+        # tells when the backup job that captured its data was initiated (what the RPO counts from)
+        creation_date=job.creation_date,
+        initiation_date=source.initiation_date or source.creation_date,
         completion_date=now,
         iam_role_arn=job.iam_role_arn,
         status="COMPLETED",
@@ -612,6 +619,7 @@ def start_backup_job(self: BackupResponse) -> str:
         resource_arn=resource_arn,
         resource_type=resource_type,
         creation_date=now,
+        initiation_date=now,
         iam_role_arn=params["IamRoleArn"],
         tags=params.get("RecoveryPointTags") or {},
     )
@@ -660,6 +668,26 @@ def _list_jobs(self: BackupResponse, kind: str, key: str, filters: dict[str, Cal
             jobs = [j for j in jobs if predicate(j, query[name])]
     jobs.sort(key=lambda j: j.creation_date, reverse=True)
     return _paginate(query, key, [j.describe() for j in jobs])
+
+
+def _query_time(text: str) -> float:
+    """A timestamp in a query string: ISO 8601 (the REST-JSON default) or epoch seconds."""
+    try:
+        return float(text)
+    except ValueError:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def backdate_recovery_point(arn: str, seconds: float) -> dict[str, Any]:
+    """Test hook: the data of `arn` was captured `seconds` earlier (as if its backup job had
+    started then); copies made afterwards keep that InitiationDate."""
+    with STORE.lock:
+        rp = STORE.recovery_points.get(arn)
+        if rp is None:
+            raise KeyError(f"no recovery point {arn}")
+        rp.initiation_date = (rp.initiation_date or rp.creation_date) - seconds
+        rp.creation_date -= seconds
+        return rp.to_vault_listing()
 
 
 def _paginate(query: dict[str, str], key: str, items: list[dict[str, Any]]) -> str:
@@ -801,6 +829,8 @@ def list_restore_jobs(self: BackupResponse) -> str:
         {
             "status": lambda j, v: j.state == v,
             "resourceType": lambda j, v: j.resource_type == v,
+            "createdAfter": lambda j, v: j.creation_date > _query_time(v),
+            "createdBefore": lambda j, v: j.creation_date < _query_time(v),
         },
     )
 
@@ -822,6 +852,10 @@ def list_recovery_points_by_backup_vault(self: BackupResponse) -> str:
         points = [rp for rp in points if rp.resource_arn == query["resourceArn"]]
     if "resourceType" in query:
         points = [rp for rp in points if rp.resource_type == query["resourceType"]]
+    if "createdAfter" in query:
+        points = [rp for rp in points if rp.creation_date > _query_time(query["createdAfter"])]
+    if "createdBefore" in query:
+        points = [rp for rp in points if rp.creation_date < _query_time(query["createdBefore"])]
     points.sort(key=lambda rp: rp.creation_date, reverse=True)
     return _paginate(query, "RecoveryPoints", [rp.to_vault_listing() for rp in points])
 

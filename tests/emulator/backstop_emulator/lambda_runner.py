@@ -205,6 +205,8 @@ class LambdaRunner:
         self.all: list[Environment] = []
         self.code_root = tempfile.mkdtemp(prefix="backstop-lambda-")
         self.invocations: dict[str, int] = {}
+        # function -> errorType -> count: what each function failed with (Sandbox.Timedout, ...)
+        self.errors: dict[str, dict[str, int]] = {}
 
     def _code_dir(self, function: Any) -> str:
         digest = getattr(function, "code_digest", None) or uuid.uuid4().hex
@@ -244,6 +246,14 @@ class LambdaRunner:
         if env.alive():
             with self.lock:
                 self.idle.setdefault(key, []).append(env)
+        if invocation.error:
+            try:
+                error_type = json.loads(invocation.result).get("errorType", "Unknown")
+            except (ValueError, AttributeError):
+                error_type = "Unknown"
+            with self.lock:
+                counts = self.errors.setdefault(function.function_name, {})
+                counts[error_type] = counts.get(error_type, 0) + 1
         return invocation.result, invocation.error
 
     def stop(self) -> None:

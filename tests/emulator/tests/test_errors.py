@@ -120,3 +120,35 @@ def test_a_job_failure_can_be_keyed_by_recovery_point(emulator, world):
 
 
 _ = Config
+
+
+def test_run_instances_honours_its_client_token(emulator, world):
+    """EC2 "Ensuring idempotency": the same ClientToken returns the first launch, other
+    parameters with it are IdempotentParameterMismatch, and a token is at most 64 characters."""
+    ec2 = emulator.client("ec2", DR)
+    dr = world["dr"]
+    launch = dict(ImageId=dr["goldenAmiId"], MinCount=1, MaxCount=1, SubnetId=dr["subnets"][0]["id"])
+    first = ec2.run_instances(InstanceType="m5.large", ClientToken="token-1", **launch)["Instances"][0]
+    again = ec2.run_instances(InstanceType="m5.large", ClientToken="token-1", **launch)["Instances"][0]
+    assert again["InstanceId"] == first["InstanceId"]
+    with pytest.raises(ClientError) as mismatch:
+        ec2.run_instances(InstanceType="m6i.large", ClientToken="token-1", **launch)
+    assert mismatch.value.response["Error"]["Code"] == "IdempotentParameterMismatch"
+    with pytest.raises(ClientError) as too_long:
+        ec2.run_instances(InstanceType="m5.large", ClientToken="x" * 65, **launch)
+    assert too_long.value.response["Error"]["Code"] == "InvalidParameterValue"
+
+
+def test_a_client_token_stays_bound_to_a_launch_that_failed_for_capacity(emulator, world):
+    """A capacity fallback that reuses the failed attempt's token with another instance type is
+    refused (IdempotentParameterMismatch): each attempt needs its own token."""
+    ec2 = emulator.client("ec2", DR)
+    dr = world["dr"]
+    emulator.control("POST", "faults", {"insufficientCapacity": [{"instanceType": "m6i.large"}]})
+    launch = dict(ImageId=dr["goldenAmiId"], MinCount=1, MaxCount=1, SubnetId=dr["subnets"][0]["id"], ClientToken="shared")
+    with pytest.raises(ClientError) as no_capacity:
+        ec2.run_instances(InstanceType="m6i.large", **launch)
+    assert no_capacity.value.response["Error"]["Code"] == "InsufficientInstanceCapacity"
+    with pytest.raises(ClientError) as mismatch:
+        ec2.run_instances(InstanceType="m5.large", **launch)
+    assert mismatch.value.response["Error"]["Code"] == "IdempotentParameterMismatch"

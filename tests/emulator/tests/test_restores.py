@@ -153,3 +153,48 @@ def test_an_ec2_restore_with_the_source_placement_or_subnet_fails(emulator, worl
     }
     done = restore(emulator, world, copy, good)
     assert done["Status"] == "COMPLETED", done
+
+
+def test_a_copy_is_created_when_copied_but_keeps_the_initiation_date_of_its_backup(emulator, world):
+    """RecoveryPointByBackupVault: CreationDate is when the recovery point was created (for a
+    copy, by the copy job); InitiationDate is when the backup job that created it was initiated."""
+    backup = emulator.client("backup", "us-east-1")
+    job = backup.start_backup_job(
+        BackupVaultName="backstop-primary",
+        ResourceArn=world["primary"]["volumes"]["app-data"]["arn"],
+        IamRoleArn=world["backupRoleArn"],
+    )
+    from conftest import finished
+
+    done = finished(lambda: backup.describe_backup_job(BackupJobId=job["BackupJobId"]), "State")
+    # the backup was taken six hours before the copy
+    emulator.control("POST", "recovery-points/backdate", {"recoveryPointArn": done["RecoveryPointArn"], "seconds": 6 * 3600})
+    copy_job = backup.start_copy_job(
+        RecoveryPointArn=done["RecoveryPointArn"],
+        SourceBackupVaultName="backstop-primary",
+        DestinationBackupVaultArn=world["dr"]["backupVault"]["arn"],
+        IamRoleArn=world["backupRoleArn"],
+    )
+    copied = finished(lambda: backup.describe_copy_job(CopyJobId=copy_job["CopyJobId"])["CopyJob"], "State")
+    points = emulator.client("backup", DR).list_recovery_points_by_backup_vault(BackupVaultName="backstop-dr")
+    point = next(p for p in points["RecoveryPoints"] if p["RecoveryPointArn"] == copied["DestinationRecoveryPointArn"])
+    age_of_data = (point["CreationDate"] - point["InitiationDate"]).total_seconds()
+    assert age_of_data >= 6 * 3600 - 60, point
+
+
+def test_listings_honour_created_after(emulator, world):
+    """ListRestoreJobs and ListRecoveryPointsByBackupVault filter by ByCreatedAfter."""
+    import datetime
+
+    copy = protect(emulator, world, world["primary"]["volumes"]["app-data"]["arn"])
+    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+    dr = emulator.client("backup", DR)
+    assert dr.list_recovery_points_by_backup_vault(BackupVaultName="backstop-dr", ByCreatedAfter=later)["RecoveryPoints"] == []
+    listed = dr.list_recovery_points_by_backup_vault(
+        BackupVaultName="backstop-dr", ByCreatedAfter=later - datetime.timedelta(days=1)
+    )["RecoveryPoints"]
+    assert any(p["RecoveryPointArn"] == copy for p in listed)
+    metadata = {**dr_metadata(emulator, copy), "availabilityZone": f"{DR}a"}
+    restore(emulator, world, copy, metadata)
+    assert dr.list_restore_jobs(ByCreatedAfter=later)["RestoreJobs"] == []
+    assert dr.list_restore_jobs(ByCreatedAfter=later - datetime.timedelta(days=1))["RestoreJobs"]
