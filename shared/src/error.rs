@@ -6,7 +6,9 @@
 
 use std::fmt;
 
+use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use lambda_runtime::Diagnostic;
 
@@ -38,6 +40,16 @@ pub enum BackstopError {
     #[error("timed out while {action}: {message}")]
     Timeout { action: String, message: String },
 
+    /// What the step waits for is not ready yet and the invocation's time is nearly up: the
+    /// state machine runs the (idempotent) step again after a pause. Not a failure.
+    #[error("still waiting for {what}: {message}")]
+    StillWaiting { what: String, message: String },
+
+    /// A fault that retrying soon can fix: an AWS 5xx, a request or connection timeout, a reset
+    /// connection, an unreachable endpoint. The state machine retries these with backoff.
+    #[error("transient AWS fault while {action}: {message}")]
+    Transient { action: String, message: String },
+
     #[error("access denied while {action}: {message} (check the function's IAM role)")]
     AccessDenied { action: String, message: String },
 
@@ -65,6 +77,8 @@ impl BackstopError {
             Self::Throttled { .. } => "Backstop.Throttled",
             Self::InsufficientCapacity { .. } => "Backstop.InsufficientCapacity",
             Self::Timeout { .. } => "Backstop.Timeout",
+            Self::Transient { .. } => "Backstop.Transient",
+            Self::StillWaiting { .. } => "Backstop.StillWaiting",
             Self::AccessDenied { .. } => "Backstop.AccessDenied",
             Self::Conflict(_) => "Backstop.Conflict",
             Self::Aws { .. } => "Backstop.AwsError",
@@ -87,7 +101,23 @@ impl BackstopError {
 
     /// Whether retrying the same call later can succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Throttled { .. } | Self::Timeout { .. })
+        matches!(
+            self,
+            Self::Throttled { .. } | Self::Transient { .. } | Self::StillWaiting { .. }
+        )
+    }
+}
+
+/// An error message is at most this long (Step Functions allows 256 KB for a cause).
+pub const MAX_ERROR_CHARS: usize = 16_000;
+/// A plan's problems listed in one error, at most; the count of the rest follows.
+const MAX_LISTED_PROBLEMS: usize = 100;
+
+impl BackstopError {
+    /// What the operator reads, cut to size: the same text goes to `errorMessage` and to the
+    /// log line, so what the console shows can be found in the logs.
+    pub fn operator_message(&self) -> String {
+        shorten(&self.to_string(), MAX_ERROR_CHARS)
     }
 }
 
@@ -95,7 +125,7 @@ impl From<BackstopError> for Diagnostic {
     fn from(err: BackstopError) -> Self {
         Diagnostic {
             error_type: err.error_name().to_string(),
-            error_message: err.to_string(),
+            error_message: err.operator_message(),
         }
     }
 }
@@ -104,28 +134,23 @@ struct ProblemList<'a>(&'a [PlanProblem]);
 
 impl fmt::Display for ProblemList<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, problem) in self.0.iter().enumerate() {
+        for (i, problem) in self.0.iter().take(MAX_LISTED_PROBLEMS).enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
-            write!(f, "  - {problem}")?;
+            let line = problem.to_string();
+            write!(f, "  - {}", shorten(&line, 500))?;
+        }
+        if self.0.len() > MAX_LISTED_PROBLEMS {
+            write!(
+                f,
+                "\n  … and {} more problems",
+                self.0.len() - MAX_LISTED_PROBLEMS
+            )?;
         }
         Ok(())
     }
 }
-
-const THROTTLING_CODES: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "SlowDown",
-    "PriorRequestNotComplete",
-    "LimitExceededException",
-];
 
 const CAPACITY_CODES: &[&str] = &[
     "InsufficientInstanceCapacity",
@@ -135,6 +160,36 @@ const CAPACITY_CODES: &[&str] = &[
     "InsufficientReservedInstanceCapacity",
 ];
 
+/// Service faults the SDKs retry besides throttling and timeouts (AWS returns these with a 5xx).
+const SERVER_FAULT_CODES: &[&str] = &[
+    "InternalFailure",
+    "InternalError",
+    "InternalServerError",
+    "InternalServerErrorException",
+    "InternalServiceError",
+    "InternalServiceException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "ServiceException",
+    "Unavailable",
+];
+
+/// Error messages end up in Step Functions' error cause (at most 256 KB) and in logs: keep
+/// them short whatever the size of the input that caused them.
+pub const MAX_MESSAGE_CHARS: usize = 4_000;
+
+/// Cuts `text` to at most `max` characters, on a character boundary, saying how much was cut.
+pub fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((cut, _)) => format!(
+            "{}… ({} more characters)",
+            &text[..cut],
+            text[cut..].chars().count()
+        ),
+    }
+}
+
 /// Turns an SDK error into a Backstop error by its AWS error code.
 ///
 /// `action` says what we were doing ("starting the restore of db"), so the
@@ -142,27 +197,35 @@ const CAPACITY_CODES: &[&str] = &[
 pub fn classify_sdk_error<E, R>(action: impl Into<String>, err: SdkError<E, R>) -> BackstopError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: fmt::Debug,
+    R: fmt::Debug + HttpStatus,
 {
     let action = action.into();
     match &err {
-        SdkError::TimeoutError(_) => BackstopError::Timeout {
+        SdkError::TimeoutError(_) => BackstopError::Transient {
             action,
             message: "the AWS API did not answer in time".into(),
         },
         SdkError::DispatchFailure(failure) => {
-            let message = if failure.is_timeout() {
-                return BackstopError::Timeout {
-                    action,
-                    message: "connection to the AWS API timed out".into(),
-                };
+            let why = if failure.is_timeout() {
+                "the connection timed out"
+            } else if failure.is_io() {
+                "the connection failed or was reset"
             } else {
-                format!("could not reach the AWS API endpoint ({failure:?})")
+                "the endpoint could not be reached"
             };
-            BackstopError::Aws {
+            BackstopError::Transient {
                 action,
-                code: "EndpointUnreachable".into(),
-                message,
+                message: format!(
+                    "{why}: {}",
+                    shorten(&DisplayErrorContext(&err).to_string(), 500)
+                ),
+            }
+        }
+        SdkError::ResponseError(response) => {
+            let status = response.raw().status_code();
+            BackstopError::Transient {
+                action,
+                message: format!("AWS answered HTTP {status} with a body the SDK could not read"),
             }
         }
         SdkError::ServiceError(service) => {
@@ -172,22 +235,54 @@ where
                 .message()
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("{inner}"));
-            classify_code(action, code, message)
+            let status = service.raw().status_code();
+            classify_response(action, code, message, status)
         }
-        other => BackstopError::Aws {
+        _ => BackstopError::Aws {
             action,
             code: "Unknown".into(),
-            message: format!(
-                "{}",
-                aws_smithy_types::error::display::DisplayErrorContext(other)
-            ),
+            message: shorten(&DisplayErrorContext(&err).to_string(), 500),
         },
+    }
+}
+
+/// The HTTP status of a raw response, so classification can use it beside the error code.
+pub trait HttpStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HttpStatus for aws_smithy_runtime_api::client::orchestrator::HttpResponse {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+/// Classification by error code and HTTP status, as the SDK's own retry classifiers do:
+/// throttling codes, transient codes, and 500/502/503/504 are worth retrying.
+pub fn classify_response(
+    action: String,
+    code: String,
+    message: String,
+    status: u16,
+) -> BackstopError {
+    let transient = TRANSIENT_ERRORS.contains(&code.as_str())
+        || SERVER_FAULT_CODES.contains(&code.as_str())
+        || matches!(status, 500 | 502 | 503 | 504);
+    if THROTTLING_ERRORS.contains(&code.as_str()) {
+        BackstopError::Throttled { action, message }
+    } else if transient {
+        BackstopError::Transient {
+            action,
+            message: format!("{code}: {message}"),
+        }
+    } else {
+        classify_code(action, code, message)
     }
 }
 
 /// Classification by error code alone; separate so it can be unit-tested directly.
 pub fn classify_code(action: String, code: String, message: String) -> BackstopError {
-    if THROTTLING_CODES.contains(&code.as_str()) {
+    if THROTTLING_ERRORS.contains(&code.as_str()) {
         BackstopError::Throttled { action, message }
     } else if CAPACITY_CODES.contains(&code.as_str()) {
         BackstopError::InsufficientCapacity { action, message }
@@ -260,10 +355,41 @@ mod tests {
     }
 
     #[test]
-    fn only_throttling_and_timeouts_are_transient() {
+    fn only_throttling_and_server_faults_are_retried() {
         assert!(classify("Throttling").is_transient());
+        assert!(classify("EC2ThrottledException").is_transient());
         assert!(!classify("AccessDeniedException").is_transient());
         assert!(!classify("InvalidParameterValue").is_transient());
+        let response = |code: &str, status| {
+            classify_response("testing".into(), code.into(), "msg".into(), status)
+        };
+        assert_eq!(
+            response("InternalFailure", 500).error_name(),
+            "Backstop.Transient"
+        );
+        assert_eq!(
+            response("ServiceUnavailable", 503).error_name(),
+            "Backstop.Transient"
+        );
+        // an unknown code with a 5xx status is still the service's fault
+        assert_eq!(response("Whatever", 502).error_name(), "Backstop.Transient");
+        assert_eq!(
+            response("RequestTimeout", 400).error_name(),
+            "Backstop.Transient"
+        );
+        assert_eq!(
+            response("InvalidParameterValue", 400).error_name(),
+            "Backstop.AwsError"
+        );
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_character_boundary() {
+        let text = "é".repeat(10);
+        let short = shorten(&text, 4);
+        assert!(short.starts_with("éééé…"), "{short}");
+        assert!(short.contains("6 more characters"), "{short}");
+        assert_eq!(shorten("abc", 4), "abc");
     }
 
     #[test]

@@ -38,24 +38,30 @@ impl RunId {
 impl TryFrom<String> for RunId {
     type Error = BackstopError;
 
-    /// Same rules as an execution name (1-80 characters, letters, digits, `-`, `_`), so any
-    /// execution name is a valid run id and a run id is safe in tokens, tags and identifiers.
+    /// The rules of a Step Functions execution name (1-80 characters; no whitespace, brackets,
+    /// wildcards, control characters or the punctuation in `FORBIDDEN`; other Unicode is
+    /// allowed), so any execution name is a valid run id. Tokens and identifiers never
+    /// embed it raw: they derive from its digest.
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        let valid = !value.is_empty()
-            && value.len() <= 80
-            && value
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if valid {
-            Ok(RunId(value))
-        } else {
-            Err(BackstopError::invalid_input(
-                "runId",
-                format!(
-                    "\"{value}\" is not a valid run id; use the execution name: 1-80 letters, digits, '-' or '_'"
-                ),
-            ))
+        const FORBIDDEN: &str = "<>{}[]?*\"#%\\^|~`$&,;:/";
+        let length = value.chars().count();
+        let bad = value
+            .chars()
+            .find(|c| c.is_whitespace() || c.is_control() || FORBIDDEN.contains(*c));
+        if (1..=80).contains(&length) && bad.is_none() {
+            return Ok(RunId(value));
         }
+        let why = match bad {
+            Some(c) => format!("it contains {c:?}"),
+            None => format!("it has {length} characters"),
+        };
+        Err(BackstopError::invalid_input(
+            "runId",
+            format!(
+                "\"{}\" is not a valid run id ({why}); use the execution name: 1-80 characters, no whitespace, brackets, wildcards or punctuation such as : / ; ,",
+                crate::tags::truncate_chars(&value, 100)
+            ),
+        ))
     }
 }
 
@@ -78,7 +84,8 @@ mod tests {
     #[test]
     fn a_run_id_is_an_execution_name() {
         assert!(RunId::try_from("drill-2026-11-25T03_00".to_string()).is_ok());
-        for bad in ["", "has space", "semi;colon", &"x".repeat(81)] {
+        assert!(RunId::try_from("übung-é".repeat(8)).is_ok());
+        for bad in ["", "has space", "semi;colon", "a:b", &"x".repeat(81)] {
             let err = RunId::try_from(bad.to_string()).unwrap_err();
             assert_eq!(err.error_name(), "Backstop.InvalidInput");
             assert!(err.to_string().contains("runId"));

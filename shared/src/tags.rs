@@ -18,28 +18,88 @@ pub fn run_tags(run_id: &RunId, mode: Mode, plan: &str, resource: &str) -> Vec<(
     ]
 }
 
-/// A short lowercase suffix of the run id, for identifiers with tight length and character
-/// rules (RDS: letters, digits, single hyphens).
+/// A stable digest of `parts` (128 bits as 32 lowercase hex characters): the same key always
+/// gives the same token, different keys practically never collide, and the result fits any
+/// AWS token or identifier rule (ASCII letters and digits). Tokens and generated names derive
+/// from the full key through this, never by cutting the key (which collides, and can split a
+/// multibyte character).
+pub fn digest(parts: &[&str]) -> String {
+    // FNV-1a, twice with different offsets: stable across Rust versions, unlike DefaultHasher.
+    fn fnv(parts: &[&str], offset: u64) -> u64 {
+        let mut hash = offset;
+        for part in parts {
+            for byte in part.as_bytes().iter().chain(std::iter::once(&0xff)) {
+                hash ^= u64::from(*byte);
+                hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        hash
+    }
+    format!(
+        "{:016x}{:016x}",
+        fnv(parts, 0xcbf2_9ce4_8422_2325),
+        fnv(parts, 0x6c62_272e_07bb_0142)
+    )
+}
+
+/// An idempotency token for one action of a run: `bs-` and the digest of the full key
+/// (35 ASCII characters, inside EC2's 64 and AWS Backup's limits).
+pub fn token(run_id: &RunId, step: &str, parts: &[&str]) -> String {
+    let mut key = vec![run_id.as_str(), step];
+    key.extend_from_slice(parts);
+    format!("bs-{}", digest(&key))
+}
+
+/// A short suffix unique to the run, for identifiers with tight rules (RDS: letters, digits,
+/// single hyphens): 10 hex characters of the run id's digest.
 pub fn run_suffix(run_id: &RunId) -> String {
-    let cleaned: String = run_id
-        .as_str()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
-    let start = cleaned.len().saturating_sub(12);
-    cleaned[start..].to_string()
+    digest(&[run_id.as_str()])[..10].to_string()
+}
+
+/// The first `max` characters of `text` (never splitting a character).
+pub fn truncate_chars(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => &text[..cut],
+        None => text,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn run(id: &str) -> RunId {
+        RunId::try_from(id.to_string()).unwrap()
+    }
+
     #[test]
-    fn the_run_suffix_is_short_and_safe_for_identifiers() {
-        let id = RunId::try_from("Drill_2026-11-25T03-00-00_abc".to_string()).unwrap();
-        assert_eq!(run_suffix(&id), "25t030000abc");
-        let short = RunId::try_from("r-1".to_string()).unwrap();
-        assert_eq!(run_suffix(&short), "r1");
+    fn runs_that_share_a_tail_get_different_suffixes() {
+        // the old suffix kept the last 12 characters: these two collided
+        let a = run_suffix(&run("drill-2026-11-25T03-00-00_abc"));
+        let b = run_suffix(&run("failover-2026-11-25T03-00-00_abc"));
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 10);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn tokens_are_stable_short_and_distinct_per_attempt() {
+        let long = run(&"x".repeat(80));
+        let first = token(&long, "launch", &["app", "m6i.large", "subnet-0aaaaaaaa"]);
+        let second = token(&long, "launch", &["app", "m5.large", "subnet-0aaaaaaaa"]);
+        assert_ne!(first, second);
+        assert_eq!(
+            first,
+            token(&long, "launch", &["app", "m6i.large", "subnet-0aaaaaaaa"])
+        );
+        assert!(first.len() <= 64 && first.is_ascii(), "{first}");
+        // parts are delimited: ("ab", "c") is not ("a", "bc")
+        assert_ne!(digest(&["ab", "c"]), digest(&["a", "bc"]));
+    }
+
+    #[test]
+    fn truncation_never_splits_a_character() {
+        assert_eq!(truncate_chars("ünïcödé", 3), "ünï");
+        assert_eq!(truncate_chars("ab", 5), "ab");
     }
 }

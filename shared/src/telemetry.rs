@@ -31,3 +31,21 @@ pub fn init_tracing() {
 pub fn run_span(step: &'static str, run_id: &str) -> tracing::Span {
     tracing::info_span!("run", step, run_id)
 }
+
+/// Runs a handler and logs its error, if any, with the exact message Step Functions gets as
+/// `errorMessage` (and the `Backstop.*` name), as one line an operator can search for.
+pub async fn logged<T>(
+    step: &'static str,
+    outcome: impl std::future::Future<Output = Result<T, crate::BackstopError>>,
+) -> Result<T, crate::BackstopError> {
+    let result = outcome.await;
+    if let Err(err) = &result {
+        tracing::error!(
+            step,
+            error_type = err.error_name(),
+            "{}",
+            err.operator_message()
+        );
+    }
+    result
+}
