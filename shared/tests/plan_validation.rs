@@ -155,16 +155,16 @@ fn drill_record_equal_to_production_record() {
     assert_problem(
         &problems,
         "dns[0].drillRecordName",
-        "is the production record",
+        "is a production record",
     );
 }
 
 #[test]
 fn rto_of_zero_or_less() {
     let problems = problems_after(|p| set(p, "/objectives/rtoMinutes", json!(0)));
-    assert_problem(&problems, "objectives.rtoMinutes", "greater than 0");
+    assert_problem(&problems, "objectives.rtoMinutes", "between 1 and");
     let problems = problems_after(|p| set(p, "/objectives/rpoMinutes", json!(-5)));
-    assert_problem(&problems, "objectives.rpoMinutes", "greater than 0, got -5");
+    assert_problem(&problems, "objectives.rpoMinutes", "got -5");
 }
 
 #[test]
@@ -376,4 +376,149 @@ fn garbage_input_is_an_error_not_a_panic() {
         let err = Plan::from_json(text).unwrap_err();
         assert_eq!(err.error_name(), "Backstop.InvalidPlan", "for {text:?}");
     }
+}
+
+#[test]
+fn an_rpo_near_the_largest_integer_is_a_plan_error_not_a_panic() {
+    let problems = problems_after(|p| set(p, "/objectives/rpoMinutes", json!(i64::MAX - 1)));
+    assert_problem(&problems, "objectives.rpoMinutes", "between 1 and");
+    let problems = problems_after(|p| set(p, "/objectives/rtoMinutes", json!(i64::MAX)));
+    assert_problem(&problems, "objectives.rtoMinutes", "between 1 and");
+}
+
+#[test]
+fn every_dr_region_setting_a_restore_needs_is_required_up_front() {
+    let problems = problems_after(|p| {
+        remove(p, "/resources/0/ebs/availabilityZone");
+        remove(p, "/resources/2/rds/dbSubnetGroupName");
+    });
+    assert_problem(&problems, "resources[0].ebs.availabilityZone", "is missing");
+    assert_problem(
+        &problems,
+        "resources[2].rds.dbSubnetGroupName",
+        "is missing",
+    );
+    // a kind without its settings block at all
+    let problems = problems_after(|p| remove(p, "/resources/1/ebs"));
+    assert_problem(&problems, "resources[1].ebs.availabilityZone", "is missing");
+    let problems = problems_after(|p| {
+        let resources = p["resources"].as_array_mut().unwrap();
+        resources.push(json!({
+            "name": "legacy", "kind": "ec2",
+            "arn": "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc12345678"
+        }));
+    });
+    assert_problem(&problems, "resources[4].ec2.subnetId", "is missing");
+}
+
+#[test]
+fn volumes_of_one_instance_in_two_azs() {
+    let problems =
+        problems_after(|p| set(p, "/resources/1/ebs/availabilityZone", json!("us-west-2b")));
+    assert_problem(
+        &problems,
+        "resources[1].ebs.availabilityZone",
+        "same instance",
+    );
+}
+
+#[test]
+fn selecting_by_tags_is_refused_until_it_is_built() {
+    let problems = problems_after(|p| {
+        remove(p, "/resources/3/arn");
+        set(p, "/resources/3/tags", json!({ "app": "shop" }));
+    });
+    assert_problem(&problems, "resources[3].tags", "not supported yet");
+}
+
+#[test]
+fn too_many_resources_for_one_run() {
+    let problems = problems_after(|p| {
+        let media = p["resources"][3].clone();
+        let resources = p["resources"].as_array_mut().unwrap();
+        for i in 0..backstop::plan::MAX_RESOURCES {
+            let mut copy = media.clone();
+            copy["name"] = json!(format!("fs-{i}"));
+            resources.push(copy);
+        }
+    });
+    assert_problem(&problems, "resources", "at most");
+}
+
+#[test]
+fn drill_records_that_would_write_production_dns() {
+    // Route 53 reads \141 as "a": this is app.shop.example.com
+    for name in [
+        "\\141pp.shop.example.com",
+        "APP.SHOP.EXAMPLE.COM.",
+        "app.shop.example.com",
+    ] {
+        let problems = problems_after(|p| set(p, "/dns/0/drillRecordName", json!(name)));
+        assert_problem(&problems, "dns[0].drillRecordName", "production record");
+    }
+    for name in ["*.shop.example.com", "\\052.shop.example.com"] {
+        let problems = problems_after(|p| set(p, "/dns/0/drillRecordName", json!(name)));
+        assert_problem(&problems, "dns[0].drillRecordName", "wildcard");
+    }
+    let problems = problems_after(|p| set(p, "/dns/0/drillRecordName", json!("a..b.example.com")));
+    assert_problem(&problems, "dns[0].drillRecordName", "empty label");
+}
+
+#[test]
+fn dns_names_normalize_as_route53_reads_them() {
+    use backstop::plan::normalize_dns_name;
+    assert_eq!(
+        normalize_dns_name("\\141PP.Example.COM.").unwrap(),
+        "app.example.com"
+    );
+    // an escaped dot is part of a label, never a label boundary
+    assert_eq!(
+        normalize_dns_name("app\\.shop.example.com").unwrap(),
+        "app\\.shop.example.com"
+    );
+    assert_ne!(
+        normalize_dns_name("app\\.shop.example.com").unwrap(),
+        normalize_dns_name("app.shop.example.com").unwrap()
+    );
+    assert!(normalize_dns_name("bad\\9").is_err());
+}
+
+#[test]
+fn unicode_instance_names_are_accepted() {
+    let mut plan = example();
+    set(&mut plan, "/instances/0/name", json!("anwendungsserver-ü"));
+    set(
+        &mut plan,
+        "/resources/0/ebs/attachTo/instance",
+        json!("anwendungsserver-ü"),
+    );
+    set(
+        &mut plan,
+        "/resources/1/ebs/attachTo/instance",
+        json!("anwendungsserver-ü"),
+    );
+    set(
+        &mut plan,
+        "/dns/0/target/instance",
+        json!("anwendungsserver-ü"),
+    );
+    Plan::from_value(plan).expect("a unicode instance name is valid");
+}
+
+#[test]
+fn a_huge_bad_input_gives_a_short_error() {
+    let mut plan = example();
+    set(&mut plan, "/name", json!("X".repeat(1_000_000)));
+    let resources = plan["resources"].as_array_mut().unwrap();
+    for i in 0..5_000 {
+        resources.push(json!({ "name": format!("Bad {i}"), "kind": "nope" }));
+    }
+    let err = Plan::from_value(plan).unwrap_err();
+    let message = err.operator_message();
+    assert!(message.len() < 20_000, "{} bytes", message.len());
+    assert!(
+        message.contains("more"),
+        "{}",
+        &message[message.len() - 200..]
+    );
 }

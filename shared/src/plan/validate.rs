@@ -14,6 +14,14 @@ const RECORD_TYPES: [&str; 3] = ["A", "AAAA", "CNAME"];
 const MAX_TTL_SECONDS: i64 = 86_400;
 /// Names end up in tags, idempotency tokens and DB identifiers, which limit length and characters.
 const MAX_NAME_LEN: usize = 40;
+/// What one run carries today: the run state travels in the Step Functions payload (256 KB).
+pub const MAX_RESOURCES: usize = 200;
+pub const MAX_INSTANCES: usize = 50;
+pub const MAX_RECORDS: usize = 50;
+/// A week: a larger RTO is a typo, and it sizes the run's bound.
+pub const MAX_RTO_MINUTES: i64 = 7 * 24 * 60;
+/// A year: a larger RPO is a typo (and would overflow when turned into seconds).
+pub const MAX_RPO_MINUTES: i64 = 365 * 24 * 60;
 
 #[derive(Default)]
 struct Problems(Vec<PlanProblem>);
@@ -39,6 +47,7 @@ pub(super) fn problems(plan: &Plan) -> Vec<PlanProblem> {
     let instance_names = check_instances(plan, &mut p);
     check_resources(plan, &instance_names, &mut p);
     check_dns(plan, &instance_names, &mut p);
+    check_instance_zones(plan, &mut p);
     p.0
 }
 
@@ -99,9 +108,9 @@ fn check_top_level(plan: &Plan, p: &mut Problems) {
             "is missing",
             "set the recovery time objective in minutes, e.g. 60",
         ),
-        Some(rto) if rto <= 0 => p.add(
+        Some(rto) if !(1..=MAX_RTO_MINUTES).contains(&rto) => p.add(
             "objectives.rtoMinutes",
-            format!("must be greater than 0, got {rto}"),
+            format!("must be between 1 and {MAX_RTO_MINUTES} (a week), got {rto}"),
             "set the recovery time objective in minutes, e.g. 60",
         ),
         Some(_) => {}
@@ -112,12 +121,26 @@ fn check_top_level(plan: &Plan, p: &mut Problems) {
             "is missing",
             "set the recovery point objective in minutes, e.g. 240",
         ),
-        Some(rpo) if rpo <= 0 => p.add(
+        Some(rpo) if !(1..=MAX_RPO_MINUTES).contains(&rpo) => p.add(
             "objectives.rpoMinutes",
-            format!("must be greater than 0, got {rpo}"),
+            format!("must be between 1 and {MAX_RPO_MINUTES} (a year), got {rpo}"),
             "set the recovery point objective in minutes, e.g. 240",
         ),
         Some(_) => {}
+    }
+
+    for (field, count, max) in [
+        ("resources", plan.resources.len(), MAX_RESOURCES),
+        ("instances", plan.instances.len(), MAX_INSTANCES),
+        ("dns", plan.dns.len(), MAX_RECORDS),
+    ] {
+        if count > max {
+            p.add(
+                field,
+                format!("has {count} entries; one plan may hold at most {max}"),
+                "split the workload into several plans (one run each)",
+            );
+        }
     }
 
     if plan.resources.is_empty() && plan.instances.is_empty() {
@@ -146,11 +169,31 @@ fn check_name(field: &str, name: &str, p: &mut Problems) {
     }
 }
 
+/// An instance name only labels things (tags, the Name tag, reports); tokens derive from its
+/// digest, so any letters are fine, as in an EC2 tag value.
+fn check_instance_name(field: &str, name: &str, p: &mut Problems) {
+    let valid = name
+        .chars()
+        .all(|c| c.is_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if name.is_empty() {
+        p.add(field, "is missing", "give a short name such as \"app\"");
+    } else if name.chars().count() > 64 || !valid {
+        p.add(
+            field,
+            format!(
+                "\"{}\" is not a valid instance name",
+                crate::tags::truncate_chars(name, 80)
+            ),
+            "use letters, digits, '-', '_' or '.', at most 64 characters",
+        );
+    }
+}
+
 fn check_instances(plan: &Plan, p: &mut Problems) -> HashSet<String> {
     let mut names = HashSet::new();
     for (i, instance) in plan.instances.iter().enumerate() {
         let at = format!("instances[{i}]");
-        check_name(&format!("{at}.name"), &instance.name, p);
+        check_instance_name(&format!("{at}.name"), &instance.name, p);
         if !instance.name.is_empty() && !names.insert(instance.name.clone()) {
             p.add(
                 format!("{at}.name"),
@@ -282,6 +325,7 @@ fn check_resources(plan: &Plan, instance_names: &HashSet<String>, p: &mut Proble
         }
         check_selection(plan, &at, resource, p);
         check_settings_block(&at, resource, p);
+        check_required_dr_settings(&at, resource, p);
 
         if let Some(ebs) = &resource.ebs {
             check_ebs(plan, &at, ebs, p);
@@ -374,7 +418,11 @@ fn check_selection(plan: &Plan, at: &str, resource: &ProtectedResource, p: &mut 
             "is empty, so it would select every recovery point of this kind",
             "give at least one tag key and value",
         ),
-        (None, Some(_)) => {}
+        (None, Some(_)) => p.add(
+            format!("{at}.tags"),
+            "selecting recovery points by tags is not supported yet",
+            "select the resource by arn",
+        ),
         (Some(arn), None) => check_arn(plan, at, &resource.kind, arn, p),
     }
 }
@@ -439,6 +487,81 @@ fn check_arn(plan: &Plan, at: &str, kind: &ResourceKind, arn: &str, p: &mut Prob
                 format!("the resource is in {region}, not in primaryRegion {primary}"),
                 "correct the ARN or primaryRegion",
             );
+        }
+    }
+}
+
+/// What AWS Backup needs in the DR region that the copy cannot supply (its metadata names the
+/// primary region's AZ, subnet and DB subnet group): missing, every restore would be refused.
+fn check_required_dr_settings(at: &str, resource: &ProtectedResource, p: &mut Problems) {
+    match resource.kind {
+        ResourceKind::Ebs => {
+            if resource
+                .ebs
+                .as_ref()
+                .and_then(|e| e.availability_zone.as_ref())
+                .is_none()
+            {
+                p.add(
+                    format!("{at}.ebs.availabilityZone"),
+                    "is missing: a volume is restored into one AZ of the DR region",
+                    "set ebs.availabilityZone to a DR AZ (the AZ of the instance it attaches to)",
+                );
+            }
+        }
+        ResourceKind::Rds => {
+            if resource
+                .rds
+                .as_ref()
+                .and_then(|r| r.db_subnet_group_name.as_ref())
+                .is_none()
+            {
+                p.add(
+                    format!("{at}.rds.dbSubnetGroupName"),
+                    "is missing: the source's DB subnet group does not exist in the DR region",
+                    "set rds.dbSubnetGroupName to a DB subnet group of the DR VPC",
+                );
+            }
+        }
+        ResourceKind::Ec2 => {
+            if resource
+                .ec2
+                .as_ref()
+                .and_then(|e| e.subnet_id.as_ref())
+                .is_none()
+            {
+                p.add(
+                    format!("{at}.ec2.subnetId"),
+                    "is missing: the source's subnet does not exist in the DR region",
+                    "set ec2.subnetId to a subnet of the DR VPC",
+                );
+            }
+        }
+        ResourceKind::Efs | ResourceKind::Unknown(_) => {}
+    }
+}
+
+/// The volumes attached to one instance must be restored into one AZ: the instance's.
+fn check_instance_zones(plan: &Plan, p: &mut Problems) {
+    let mut first_zone: HashMap<&str, (usize, &str)> = HashMap::new();
+    for (i, resource) in plan.resources.iter().enumerate() {
+        let Some(ebs) = &resource.ebs else { continue };
+        let (Some(attach), Some(zone)) = (&ebs.attach_to, &ebs.availability_zone) else {
+            continue;
+        };
+        match first_zone.get(attach.instance.as_str()) {
+            None => {
+                first_zone.insert(&attach.instance, (i, zone));
+            }
+            Some((first, first_az)) if first_az != zone => p.add(
+                format!("resources[{i}].ebs.availabilityZone"),
+                format!(
+                    "is {zone}, but resources[{first}] attached to the same instance \"{}\" is restored into {first_az}",
+                    attach.instance
+                ),
+                "restore every volume of an instance into the same AZ (the instance is launched there)",
+            ),
+            Some(_) => {}
         }
     }
 }
@@ -590,12 +713,44 @@ fn check_dns(plan: &Plan, instance_names: &HashSet<String>, p: &mut Problems) {
                 "is missing",
                 "set a record only drills write, e.g. \"drill.app.example.com\"",
             );
-        } else if dns_name(&record.drill_record_name) == dns_name(&record.record_name) {
-            p.add(
-                format!("{at}.drillRecordName"),
-                "is the production record",
-                "a drill must never write production DNS: use a separate name such as \"drill.app.example.com\"",
-            );
+        } else {
+            match normalize_dns_name(&record.drill_record_name) {
+                Err(why) => p.add(
+                    format!("{at}.drillRecordName"),
+                    format!("\"{}\" {why}", record.drill_record_name),
+                    "use a plain DNS name such as \"drill.app.example.com\"",
+                ),
+                Ok(drill) if is_wildcard(&drill) => p.add(
+                    format!("{at}.drillRecordName"),
+                    format!("\"{}\" is a wildcard name", record.drill_record_name),
+                    "a wildcard would answer for production names: use one plain name such as \"drill.app.example.com\"",
+                ),
+                Ok(drill) => {
+                    let production = plan
+                        .dns
+                        .iter()
+                        .any(|other| dns_name(&other.record_name) == drill);
+                    if production {
+                        p.add(
+                            format!("{at}.drillRecordName"),
+                            format!(
+                                "\"{}\" is a production record of this plan (compared as Route 53 reads it: case, trailing dot and escapes)",
+                                record.drill_record_name
+                            ),
+                            "a drill must never write production DNS: use a separate name such as \"drill.app.example.com\"",
+                        );
+                    }
+                }
+            }
+        }
+        if let Err(why) = normalize_dns_name(&record.record_name) {
+            if !record.record_name.trim().is_empty() {
+                p.add(
+                    format!("{at}.recordName"),
+                    format!("\"{}\" {why}", record.record_name),
+                    "use the record's DNS name, e.g. \"app.example.com\"",
+                );
+            }
         }
         for (field, name) in [
             ("recordName", &record.record_name),
@@ -745,5 +900,62 @@ fn normalized_device(device: &str) -> String {
 }
 
 fn dns_name(name: &str) -> String {
-    name.trim().trim_end_matches('.').to_ascii_lowercase()
+    normalize_dns_name(name).unwrap_or_else(|_| name.trim().to_ascii_lowercase())
+}
+
+/// A DNS name as Route 53 reads it: escapes decoded (`\141` is `a`, `\.` a literal dot
+/// inside a label), ASCII case folded, the trailing dot dropped. Labels are joined with `.`;
+/// a literal dot inside a label stays escaped so it cannot pass for a label boundary.
+pub fn normalize_dns_name(name: &str) -> Result<String, String> {
+    let name = name.trim();
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let mut labels: Vec<String> = vec![String::new()];
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        let decoded = match c {
+            '\\' => {
+                let digits: String = std::iter::from_fn(|| chars.next_if(char::is_ascii_digit))
+                    .take(3)
+                    .collect();
+                if digits.is_empty() {
+                    chars.next().ok_or("ends with a lone backslash")?
+                } else if digits.len() == 3 {
+                    let code = u32::from_str_radix(&digits, 8)
+                        .map_err(|_| format!("\\{digits} is not a valid escape"))?;
+                    char::from_u32(code)
+                        .filter(|_| code <= 0o377)
+                        .ok_or(format!("\\{digits} is not a valid escape"))?
+                } else {
+                    return Err(format!("\\{digits} is not a three-digit escape"));
+                }
+            }
+            '.' => {
+                labels.push(String::new());
+                continue;
+            }
+            other => other,
+        };
+        let label = labels.last_mut().expect("at least one label");
+        match decoded {
+            '.' => label.push_str("\\."),
+            other => label.push(other.to_ascii_lowercase()),
+        }
+    }
+    if labels.iter().any(String::is_empty) {
+        return Err("has an empty label (two dots in a row, or a leading dot)".into());
+    }
+    if labels.iter().any(|label| label.len() > 63) {
+        return Err("has a label longer than 63 characters".into());
+    }
+    let joined = labels.join(".");
+    if joined.len() > 253 {
+        return Err("is longer than 253 characters".into());
+    }
+    Ok(joined)
+}
+
+/// Whether a (normalized) name is a wildcard or holds one: Route 53 reads `*` as one only as
+/// the leftmost label, but no drill name should carry one anywhere.
+pub fn is_wildcard(normalized: &str) -> bool {
+    normalized.split('.').any(|label| label.contains('*'))
 }
