@@ -2,7 +2,8 @@
 //! network, then attach the restored EBS volumes to them.
 
 use aws_sdk_ec2::types::{
-    Filter, InstanceStateName, ResourceType, Tag, TagSpecification, VolumeState,
+    Filter, InstanceStateName, ResourceType, Tag, TagSpecification, VolumeAttachmentState,
+    VolumeState,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -11,10 +12,13 @@ use crate::error::{classify_sdk_error, BackstopError};
 use crate::plan::{AmiRef, InstancePlan, Plan};
 use crate::restore::RestoreJob;
 use crate::run::{Mode, RunId};
-use crate::tags::run_tags;
+use crate::tags::{run_tags, token};
 use crate::wait::{wait_until, WaitPolicy};
 
 pub const INSTANCE_TAG: &str = "backstop:instance";
+/// The type/subnet pairs tried before the launch that succeeded, so a later round that finds
+/// the instance still reports its fallbacks.
+pub const FALLBACKS_TAG: &str = "backstop:fallbacks";
 
 /// An instance of the plan, running in the DR region.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,12 +57,17 @@ pub async fn launch_instances(
     ssm: &aws_sdk_ssm::Client,
     ctx: &LaunchContext<'_>,
 ) -> Result<LaunchOutcome, BackstopError> {
-    let mut instances = Vec::new();
+    // launch every instance first, then wait for them together
+    let mut launched_all = Vec::new();
     for instance in &ctx.plan.instances {
         let launched = match find_launched(ec2, ctx.run_id, &instance.name).await? {
             Some(existing) => existing,
             None => launch_one(ec2, ssm, ctx, instance).await?,
         };
+        launched_all.push(launched);
+    }
+    let mut instances = Vec::new();
+    for launched in launched_all {
         let launched = wait_until_running(ec2, launched, ctx.wait).await?;
         tracing::info!(instance = %launched.name, id = %launched.instance_id, r#type = %launched.instance_type, "instance running");
         instances.push(launched);
@@ -70,11 +79,23 @@ async fn resolve_ami(
     ec2: &aws_sdk_ec2::Client,
     ssm: &aws_sdk_ssm::Client,
     instance: &InstancePlan,
-    region: &str,
+    plan: &Plan,
 ) -> Result<String, BackstopError> {
+    let region = plan.dr_region.as_str();
     let ami: &AmiRef = &instance.ami;
+    let primary = plan.primary_region.as_deref().unwrap_or("<primary region>");
+    let wanted = ami
+        .name
+        .as_deref()
+        .map(|name| format!(" --name {name}"))
+        .unwrap_or_default();
     let copy_hint = format!(
-        "copy the golden AMI to {region} ahead of time (aws ec2 copy-image --source-region PRIMARY --region {region} ...)"
+        "copy the golden AMI of {} to {region} ahead of time: aws ec2 copy-image --source-region {primary} --source-image-id <its AMI id in {primary}> --region {region}{wanted}{}",
+        instance.name,
+        ami.ssm_parameter
+            .as_deref()
+            .map(|p| format!(", then store the new id in SSM parameter {p} in {region}"))
+            .unwrap_or_default()
     );
     let mut request = ec2.describe_images();
     let described_as = if let Some(id) = &ami.id {
@@ -172,7 +193,7 @@ async fn launch_one(
     ctx: &LaunchContext<'_>,
     instance: &InstancePlan,
 ) -> Result<LaunchedInstance, BackstopError> {
-    let image_id = resolve_ami(ec2, ssm, instance, &ctx.plan.dr_region).await?;
+    let image_id = resolve_ami(ec2, ssm, instance, ctx.plan).await?;
     let zone = required_zone(ctx.plan, &instance.name)?;
     let subnets = ec2
         .describe_subnets()
@@ -214,8 +235,7 @@ async fn launch_one(
             ),
         ));
     }
-    let tags = instance_tags(ctx, &instance.name);
-    let mut fallbacks = Vec::new();
+    let mut fallbacks: Vec<String> = Vec::new();
     for instance_type in &instance.instance_types {
         for subnet in &usable {
             let mut request = ec2
@@ -232,7 +252,7 @@ async fn launch_one(
                     instance_type,
                     subnet,
                 ))
-                .tag_specifications(tags.clone());
+                .tag_specifications(instance_tags(ctx, &instance.name, &fallbacks));
             if let Some(profile) = &instance.instance_profile {
                 request = request.iam_instance_profile(
                     aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
@@ -290,8 +310,19 @@ async fn launch_one(
     })
 }
 
-fn instance_tags(ctx: &LaunchContext<'_>, name: &str) -> TagSpecification {
+fn instance_tags(ctx: &LaunchContext<'_>, name: &str, fallbacks: &[String]) -> TagSpecification {
     let mut tags = run_tags(ctx.run_id, ctx.mode, &ctx.plan.name, name);
+    if !fallbacks.is_empty() {
+        // a tag value holds at most 256 characters
+        let tried: Vec<&str> = fallbacks
+            .iter()
+            .map(|f| f.split(':').next().unwrap_or_default())
+            .collect();
+        tags.push((
+            FALLBACKS_TAG.to_string(),
+            crate::tags::truncate_chars(&tried.join("; "), 256).to_string(),
+        ));
+    }
     tags.push((INSTANCE_TAG.to_string(), name.to_string()));
     tags.push((
         "Name".to_string(),
@@ -304,14 +335,10 @@ fn instance_tags(ctx: &LaunchContext<'_>, name: &str) -> TagSpecification {
     spec.build()
 }
 
-/// At most 64 ASCII characters, unique per run, instance and attempt.
+/// At most 64 ASCII characters (EC2's limit), unique per run, instance and attempt (type and
+/// subnet), however long the run id or the names.
 fn client_token(run_id: &RunId, name: &str, instance_type: &str, subnet: &str) -> String {
-    let mut token = format!(
-        "{run_id}-{name}-{instance_type}-{}",
-        subnet.trim_start_matches("subnet-")
-    );
-    token.truncate(64);
-    token
+    token(run_id, "launch", &[name, instance_type, subnet])
 }
 
 fn base64(text: &str) -> String {
@@ -372,7 +399,18 @@ async fn find_launched(
             .private_ip_address()
             .unwrap_or_default()
             .to_string(),
-        fallbacks: Vec::new(),
+        fallbacks: instance
+            .tags()
+            .iter()
+            .find(|tag| tag.key() == Some(FALLBACKS_TAG))
+            .and_then(|tag| tag.value())
+            .map(|tried| {
+                tried
+                    .split("; ")
+                    .map(|pair| format!("{pair}: no capacity"))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }))
 }
 
@@ -425,11 +463,65 @@ pub struct AttachOutcome {
     pub attachments: Vec<Attachment>,
 }
 
+/// Whose volumes a run may attach: those its own restore jobs created, in this account and
+/// the DR region, tagged with its run id.
+pub struct VolumeOwner<'a> {
+    pub run_id: &'a RunId,
+    /// The account the function runs in (from its ARN), when known.
+    pub account: Option<&'a str>,
+    pub region: &'a str,
+}
+
+/// The account id in an ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:...`).
+pub fn account_of(arn: &str) -> Option<String> {
+    arn.split(':')
+        .nth(4)
+        .filter(|account| !account.is_empty())
+        .map(str::to_string)
+}
+
+/// The volume id of a restored volume's ARN, if it is a volume of the owner's account and
+/// region; anything else (another account, another region, a path, not a volume) is refused.
+fn owned_volume_id(
+    owner: &VolumeOwner<'_>,
+    resource: &str,
+    arn: &str,
+) -> Result<String, BackstopError> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let volume_id = match parts.as_slice() {
+        ["arn", _, "ec2", region, account, path]
+            if *region == owner.region && owner.account.is_none_or(|own| own == *account) =>
+        {
+            path.strip_prefix("volume/")
+        }
+        _ => None,
+    };
+    volume_id
+        .filter(|id| {
+            id.strip_prefix("vol-")
+                .is_some_and(|hex| !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()))
+        })
+        .map(str::to_string)
+        .ok_or_else(|| {
+            BackstopError::invalid_input(
+                format!("jobs[{resource}].createdResourceArn"),
+                format!(
+                    "\"{}\" is not a volume of account {} in {}: only volumes this run restored are attached",
+                    crate::tags::truncate_chars(arn, 200),
+                    owner.account.unwrap_or("(this account)"),
+                    owner.region
+                ),
+            )
+        })
+}
+
 /// Attaches each restored volume with an `attachTo` to its instance at its device and
 /// waits until it is in use. Already attached there is success; anywhere else is an error.
+/// Only volumes this run restored are attached (account, region and run tag checked).
 pub async fn attach_volumes(
     ec2: &aws_sdk_ec2::Client,
     plan: &Plan,
+    owner: &VolumeOwner<'_>,
     jobs: &[RestoreJob],
     instances: &[LaunchedInstance],
     wait: WaitPolicy,
@@ -451,12 +543,11 @@ pub async fn attach_volumes(
                 "no completed restore job for it; the restore step must complete first",
             ));
         };
-        let volume_id = job
-            .created_resource_arn
-            .as_deref()
-            .and_then(|arn| arn.rsplit('/').next())
-            .unwrap_or_default()
-            .to_string();
+        let volume_id = owned_volume_id(
+            owner,
+            &resource.name,
+            job.created_resource_arn.as_deref().unwrap_or_default(),
+        )?;
         let instance = instances
             .iter()
             .find(|i| i.name == attach.instance)
@@ -468,6 +559,7 @@ pub async fn attach_volumes(
             })?;
         let newly_attached = attach_one(
             ec2,
+            owner.run_id,
             &resource.name,
             &volume_id,
             instance,
@@ -489,6 +581,7 @@ pub async fn attach_volumes(
 
 async fn attach_one(
     ec2: &aws_sdk_ec2::Client,
+    run_id: &RunId,
     resource: &str,
     volume_id: &str,
     instance: &LaunchedInstance,
@@ -496,10 +589,28 @@ async fn attach_one(
     wait: WaitPolicy,
 ) -> Result<bool, BackstopError> {
     let volume = describe_volume(ec2, resource, volume_id).await?;
+    let tag = |key: &str| {
+        volume
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(key))
+            .and_then(|t| t.value())
+    };
+    if tag(crate::tags::RUN_ID) != Some(run_id.as_str())
+        || tag(crate::tags::RESOURCE) != Some(resource)
+    {
+        return Err(BackstopError::Conflict(format!(
+            "volume {volume_id} was not restored by run {run_id} for {resource} (its {} tag is {:?}): refusing to attach it",
+            crate::tags::RUN_ID,
+            tag(crate::tags::RUN_ID).unwrap_or("missing")
+        )));
+    }
     if let Some(existing) = volume.attachments().first() {
         let same = existing.instance_id() == Some(instance.instance_id.as_str())
             && existing.device() == Some(device);
         if same {
+            // attached by an earlier round of this run, maybe still attaching
+            wait_attached(ec2, resource, volume_id, wait).await?;
             return Ok(false);
         }
         return Err(BackstopError::Conflict(format!(
@@ -532,17 +643,32 @@ async fn attach_one(
         .map_err(|err| {
             classify_sdk_error(format!("attaching {resource} to {}", instance.name), err)
         })?;
-    wait_until(
-        wait,
-        &format!("{volume_id} of {resource} to be in-use"),
-        || async {
-            let volume = describe_volume(ec2, resource, volume_id).await?;
-            Ok((volume.state() == Some(&VolumeState::InUse)).then_some(()))
-        },
-    )
-    .await?;
+    wait_attached(ec2, resource, volume_id, wait).await?;
     tracing::info!(%resource, volume = volume_id, instance = %instance.instance_id, device, "volume attached");
     Ok(true)
+}
+
+/// Waits for the volume's attachment to be `attached` (it is `attaching` first).
+async fn wait_attached(
+    ec2: &aws_sdk_ec2::Client,
+    resource: &str,
+    volume_id: &str,
+    wait: WaitPolicy,
+) -> Result<(), BackstopError> {
+    wait_until(
+        wait,
+        &format!("{volume_id} of {resource} to be attached"),
+        || async {
+            let volume = describe_volume(ec2, resource, volume_id).await?;
+            let attached = volume
+                .attachments()
+                .first()
+                .and_then(|a| a.state())
+                .is_some_and(|state| state == &VolumeAttachmentState::Attached);
+            Ok(attached.then_some(()))
+        },
+    )
+    .await
 }
 
 async fn describe_volume(
@@ -590,6 +716,8 @@ mod tests {
     const FAST: WaitPolicy = WaitPolicy {
         interval: Duration::from_millis(1),
         max_attempts: 3,
+        deadline: None,
+        run_deadline: None,
     };
 
     fn ec2_error(code: &str) -> Response<SdkBody> {
@@ -741,6 +869,90 @@ mod tests {
         assert_eq!(err.error_name(), "Backstop.Throttled");
     }
 
+    fn run() -> RunId {
+        RunId::try_from("test-1".to_string()).unwrap()
+    }
+
+    /// A volume tagged as restored by run test-1 for app-data, as poll-restore tags it.
+    fn owned() -> aws_sdk_ec2::types::builders::VolumeBuilder {
+        Volume::builder()
+            .tags(
+                Tag::builder()
+                    .key(crate::tags::RUN_ID)
+                    .value("test-1")
+                    .build(),
+            )
+            .tags(
+                Tag::builder()
+                    .key(crate::tags::RESOURCE)
+                    .value("app-data")
+                    .build(),
+            )
+    }
+
+    #[tokio::test]
+    async fn a_volume_another_run_restored_is_never_attached() {
+        let volume = Volume::builder()
+            .volume_id("vol-1")
+            .availability_zone("us-west-2a")
+            .state(VolumeState::Available)
+            .tags(
+                Tag::builder()
+                    .key(crate::tags::RUN_ID)
+                    .value("failover-7")
+                    .build(),
+            )
+            .tags(
+                Tag::builder()
+                    .key(crate::tags::RESOURCE)
+                    .value("app-data")
+                    .build(),
+            )
+            .build();
+        let (ec2, _, attach) = restored(volume);
+        let err = attach_one(
+            &ec2,
+            &run(),
+            "app-data",
+            "vol-1",
+            &app_instance(),
+            "/dev/sdf",
+            FAST,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.error_name(), "Backstop.Conflict");
+        assert!(err.to_string().contains("failover-7"), "{err}");
+        assert_eq!(attach.num_calls(), 0);
+    }
+
+    #[test]
+    fn only_volume_arns_of_this_account_and_region_are_accepted() {
+        let run = run();
+        let owner = VolumeOwner {
+            run_id: &run,
+            account: Some("123456789012"),
+            region: "us-west-2",
+        };
+        let ok = owned_volume_id(
+            &owner,
+            "app-data",
+            "arn:aws:ec2:us-west-2:123456789012:volume/vol-0abc",
+        );
+        assert_eq!(ok.unwrap(), "vol-0abc");
+        for bad in [
+            "arn:aws:ec2:us-west-2:999999999999:volume/vol-0abc",
+            "arn:aws:ec2:us-east-1:123456789012:volume/vol-0abc",
+            "arn:aws:ec2:us-west-2:123456789012:volume/../vol-0abc",
+            "arn:aws:ec2:us-west-2:123456789012:instance/i-0abc",
+            "vol-0abc",
+            "",
+        ] {
+            let err = owned_volume_id(&owner, "app-data", bad).unwrap_err();
+            assert_eq!(err.error_name(), "Backstop.InvalidInput", "{bad}");
+        }
+    }
+
     fn restored(volume: Volume) -> (Client, Rule, Rule) {
         let describe = mock!(Client::describe_volumes).then_output(move || {
             DescribeVolumesOutput::builder()
@@ -768,7 +980,7 @@ mod tests {
     }
 
     fn attached_to(instance: &str, device: &str) -> Volume {
-        Volume::builder()
+        owned()
             .volume_id("vol-1")
             .availability_zone("us-west-2a")
             .state(VolumeState::InUse)
@@ -776,6 +988,7 @@ mod tests {
                 VolumeAttachment::builder()
                     .instance_id(instance)
                     .device(device)
+                    .state(VolumeAttachmentState::Attached)
                     .build(),
             )
             .build()
@@ -784,9 +997,17 @@ mod tests {
     #[tokio::test]
     async fn a_volume_already_attached_at_its_device_is_success_without_a_call() {
         let (ec2, _, attach) = restored(attached_to("i-1", "/dev/sdf"));
-        let newly = attach_one(&ec2, "app-data", "vol-1", &app_instance(), "/dev/sdf", FAST)
-            .await
-            .unwrap();
+        let newly = attach_one(
+            &ec2,
+            &run(),
+            "app-data",
+            "vol-1",
+            &app_instance(),
+            "/dev/sdf",
+            FAST,
+        )
+        .await
+        .unwrap();
         assert!(!newly);
         assert_eq!(attach.num_calls(), 0);
     }
@@ -794,9 +1015,17 @@ mod tests {
     #[tokio::test]
     async fn a_volume_attached_elsewhere_is_a_conflict() {
         let (ec2, _, attach) = restored(attached_to("i-other", "/dev/sdf"));
-        let err = attach_one(&ec2, "app-data", "vol-1", &app_instance(), "/dev/sdf", FAST)
-            .await
-            .unwrap_err();
+        let err = attach_one(
+            &ec2,
+            &run(),
+            "app-data",
+            "vol-1",
+            &app_instance(),
+            "/dev/sdf",
+            FAST,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.error_name(), "Backstop.Conflict");
         assert!(err.to_string().contains("i-other"), "{err}");
         assert_eq!(attach.num_calls(), 0);
@@ -804,32 +1033,48 @@ mod tests {
 
     #[tokio::test]
     async fn a_volume_restored_in_another_az_is_refused_with_the_fix() {
-        let volume = Volume::builder()
+        let volume = owned()
             .volume_id("vol-1")
             .availability_zone("us-west-2b")
             .state(VolumeState::Available)
             .build();
         let (ec2, _, attach) = restored(volume);
-        let err = attach_one(&ec2, "app-data", "vol-1", &app_instance(), "/dev/sdf", FAST)
-            .await
-            .unwrap_err();
+        let err = attach_one(
+            &ec2,
+            &run(),
+            "app-data",
+            "vol-1",
+            &app_instance(),
+            "/dev/sdf",
+            FAST,
+        )
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("restored in us-west-2b"), "{err}");
         assert!(err.to_string().contains("ebs.availabilityZone"), "{err}");
         assert_eq!(attach.num_calls(), 0);
     }
 
     #[tokio::test]
-    async fn an_attachment_that_never_completes_times_out() {
-        let volume = Volume::builder()
+    async fn an_attachment_still_attaching_is_handed_back_to_the_state_machine() {
+        let volume = owned()
             .volume_id("vol-1")
             .availability_zone("us-west-2a")
             .state(VolumeState::Available)
             .build();
         let (ec2, _, attach) = restored(volume);
-        let err = attach_one(&ec2, "app-data", "vol-1", &app_instance(), "/dev/sdf", FAST)
-            .await
-            .unwrap_err();
-        assert_eq!(err.error_name(), "Backstop.Timeout");
+        let err = attach_one(
+            &ec2,
+            &run(),
+            "app-data",
+            "vol-1",
+            &app_instance(),
+            "/dev/sdf",
+            FAST,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.error_name(), "Backstop.StillWaiting");
         assert_eq!(attach.num_calls(), 1);
     }
 }

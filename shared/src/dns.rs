@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::compute::LaunchedInstance;
 use crate::error::{classify_sdk_error, BackstopError};
-use crate::plan::{DnsRecordPlan, Plan};
+use crate::plan::{is_wildcard, normalize_dns_name, DnsRecordPlan, Plan, PlanProblem};
 use crate::restore::RestoreJob;
 use crate::run::Mode;
 use crate::wait::{wait_until, WaitPolicy};
@@ -31,38 +31,199 @@ pub struct SwitchedRecord {
     pub changed: bool,
 }
 
+/// A Route 53 change this run submitted, not yet known to be INSYNC.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingChange {
+    pub change_id: String,
+    pub record_name: String,
+    /// What the record held before this run changed it (kept for failback across rounds).
+    #[serde(default)]
+    pub previous_values: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_ttl: Option<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SwitchOutcome {
     pub healthy: Vec<String>,
     pub records: Vec<SwitchedRecord>,
+    /// Changes not yet INSYNC when the invocation had to return: the state machine waits and
+    /// calls the step again with them, and the step then only checks them.
+    pub changes: Vec<PendingChange>,
+    pub in_sync: bool,
 }
 
 pub struct DnsClients {
     pub route53: aws_sdk_route53::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub rds: aws_sdk_rds::Client,
-    /// How long to wait for a change to be INSYNC.
-    pub wait: WaitPolicy,
 }
 
 /// Checks the DR side is healthy (instances running with passing status checks, restored
-/// databases available), then points each planned record at its DR endpoint.
+/// databases available), then points each planned record at its DR endpoint and waits, while
+/// the invocation's deadline allows, for the changes to be INSYNC. `pending` are the changes
+/// an earlier round of the same run submitted.
 pub async fn switch_dns(
     clients: &DnsClients,
     plan: &Plan,
     mode: Mode,
     instances: &[LaunchedInstance],
     jobs: &[RestoreJob],
+    pending: &[PendingChange],
+    wait: WaitPolicy,
 ) -> Result<SwitchOutcome, BackstopError> {
-    let healthy = health_gate(clients, instances, jobs).await?;
+    // what protects production is checked again here, whatever the input says
+    if mode == Mode::Drill {
+        check_records_in_zones(&clients.route53, plan).await?;
+    }
+    let healthy = health_gate(clients, instances, jobs, wait).await?;
     let mut records = Vec::new();
+    let mut changes: Vec<PendingChange> = Vec::new();
     for record in &plan.dns {
         let name = record_to_write(record, mode)?;
         let value = target_value(record, instances, jobs)?;
-        records.push(upsert(&clients.route53, record, name, &value, clients.wait).await?);
+        let (mut switched, submitted) = upsert(&clients.route53, record, name, &value).await?;
+        let earlier = pending
+            .iter()
+            .find(|c| c.record_name.eq_ignore_ascii_case(name));
+        if let Some(earlier) = earlier {
+            // this run changed it in an earlier round: what it replaced then is what a
+            // failback restores, not this run's own value
+            switched.changed = true;
+            switched.previous_values = earlier.previous_values.clone();
+            switched.previous_ttl = earlier.previous_ttl;
+        }
+        match (submitted, earlier) {
+            (Some(change_id), _) => changes.push(PendingChange {
+                change_id,
+                record_name: name.to_string(),
+                previous_values: switched.previous_values.clone(),
+                previous_ttl: switched.previous_ttl,
+            }),
+            (None, Some(earlier)) => changes.push(earlier.clone()),
+            (None, None) => {}
+        }
+        records.push(switched);
     }
-    Ok(SwitchOutcome { healthy, records })
+    let in_sync = match wait_in_sync(&clients.route53, &changes, wait).await {
+        Ok(()) => true,
+        Err(BackstopError::StillWaiting { .. }) => false,
+        Err(other) => return Err(other),
+    };
+    if in_sync {
+        changes.clear();
+    }
+    Ok(SwitchOutcome {
+        healthy,
+        records,
+        changes,
+        in_sync,
+    })
+}
+
+async fn wait_in_sync(
+    route53: &aws_sdk_route53::Client,
+    changes: &[PendingChange],
+    wait: WaitPolicy,
+) -> Result<(), BackstopError> {
+    for change in changes {
+        let name = &change.record_name;
+        wait_until(
+            wait,
+            &format!("{name} to be INSYNC (change {})", change.change_id),
+            || async {
+                let answer = route53
+                    .get_change()
+                    .id(&change.change_id)
+                    .send()
+                    .await
+                    .map_err(|err| {
+                        classify_sdk_error(format!("waiting for {name} to be in sync"), err)
+                    })?;
+                Ok(
+                    (answer.change_info().map(|c| c.status()) == Some(&ChangeStatus::Insync))
+                        .then_some(()),
+                )
+            },
+        )
+        .await?;
+        tracing::info!(record = %name, change = %change.change_id, "record in sync");
+    }
+    Ok(())
+}
+
+/// Checks every record against its hosted zone as Route 53 has it: the zone exists, the
+/// production record is inside it, and the drill record is a name strictly inside it (not the
+/// apex, not a wildcard, not a production record). Run before anything is created, and again
+/// before a switch.
+pub async fn check_records_in_zones(
+    route53: &aws_sdk_route53::Client,
+    plan: &Plan,
+) -> Result<(), BackstopError> {
+    let mut zones: std::collections::HashMap<String, Result<String, String>> =
+        std::collections::HashMap::new();
+    let mut problems = Vec::new();
+    for (i, record) in plan.dns.iter().enumerate() {
+        let zone_id = record
+            .hosted_zone_id
+            .trim_start_matches("/hostedzone/")
+            .to_string();
+        if !zones.contains_key(&zone_id) {
+            let zone = match route53.get_hosted_zone().id(&zone_id).send().await {
+                Ok(found) => found
+                    .hosted_zone()
+                    .map(|zone| normalize_dns_name(zone.name()).unwrap_or_default())
+                    .ok_or_else(|| "Route 53 returned no zone".to_string()),
+                Err(err) => match classify_sdk_error(format!("reading hosted zone {zone_id}"), err)
+                {
+                    BackstopError::NotFound { .. } => Err(format!(
+                        "hosted zone {zone_id} does not exist in this account"
+                    )),
+                    other => return Err(other),
+                },
+            };
+            zones.insert(zone_id.clone(), zone);
+        }
+        let zone = match &zones[&zone_id] {
+            Ok(zone) => zone,
+            Err(why) => {
+                problems.push(PlanProblem {
+                    field: format!("dns[{i}].hostedZoneId"),
+                    message: why.clone(),
+                    fix: "use the id of the public or private hosted zone that holds the record"
+                        .into(),
+                });
+                continue;
+            }
+        };
+        let inside = |name: &str| name.ends_with(&format!(".{zone}"));
+        let record_name = normalize_dns_name(&record.record_name).unwrap_or_default();
+        if record_name != *zone && !inside(&record_name) {
+            problems.push(PlanProblem {
+                field: format!("dns[{i}].recordName"),
+                message: format!("{} is not in hosted zone {zone}", record.record_name),
+                fix: "use a record of the zone, or correct hostedZoneId".into(),
+            });
+        }
+        let drill = normalize_dns_name(&record.drill_record_name).unwrap_or_default();
+        if !inside(&drill) || is_wildcard(&drill) {
+            problems.push(PlanProblem {
+                field: format!("dns[{i}].drillRecordName"),
+                message: format!(
+                    "{} is not a plain name strictly inside hosted zone {zone} (it is the apex, a wildcard, or outside the zone)",
+                    record.drill_record_name
+                ),
+                fix: format!("use a dedicated name inside the zone, e.g. drill.{zone}"),
+            });
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(BackstopError::InvalidPlan(problems))
+    }
 }
 
 /// The record this run may write: in a drill, only the drill record, whatever else is asked.
@@ -70,11 +231,9 @@ fn record_to_write(record: &DnsRecordPlan, mode: Mode) -> Result<&str, BackstopE
     match mode {
         Mode::Failover => Ok(&record.record_name),
         Mode::Drill => {
-            let same = record
-                .drill_record_name
-                .trim_end_matches('.')
-                .eq_ignore_ascii_case(record.record_name.trim_end_matches('.'));
-            if record.drill_record_name.is_empty() || same {
+            let drill = normalize_dns_name(&record.drill_record_name);
+            let same = drill.as_ref().ok() == normalize_dns_name(&record.record_name).as_ref().ok();
+            if record.drill_record_name.is_empty() || drill.is_err() || same {
                 return Err(BackstopError::invalid_input(
                     "plan.dns[].drillRecordName",
                     format!(
@@ -126,11 +285,41 @@ fn target_value(
     ))
 }
 
+/// Waits (within the invocation's deadline) until the DR side is healthy; an instance whose
+/// status checks fail, or that is not running, stops the switch at once.
 async fn health_gate(
     clients: &DnsClients,
     instances: &[LaunchedInstance],
     jobs: &[RestoreJob],
+    wait: WaitPolicy,
 ) -> Result<Vec<String>, BackstopError> {
+    wait_until(
+        wait,
+        "the DR instances and databases to be healthy",
+        || async {
+            match check_health(clients, instances, jobs).await? {
+                Health::Healthy(healthy) => Ok(Some(healthy)),
+                Health::NotYet(why) => {
+                    tracing::info!(%why, "health gate: not healthy yet");
+                    Ok(None)
+                }
+            }
+        },
+    )
+    .await
+}
+
+enum Health {
+    Healthy(Vec<String>),
+    /// Still starting (status checks initializing, database creating): worth waiting for.
+    NotYet(String),
+}
+
+async fn check_health(
+    clients: &DnsClients,
+    instances: &[LaunchedInstance],
+    jobs: &[RestoreJob],
+) -> Result<Health, BackstopError> {
     let mut healthy = Vec::new();
     if !instances.is_empty() {
         let ids: Vec<String> = instances.iter().map(|i| i.instance_id.clone()).collect();
@@ -156,6 +345,11 @@ async fn health_gate(
                     .and_then(|s| s.status())
                     .is_some_and(|s| s.as_str() == "impaired")
             };
+            let passing = |summary: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
+                summary
+                    .and_then(|s| s.status())
+                    .is_some_and(|s| s.as_str() == "ok")
+            };
             let checks_fail =
                 status.is_some_and(|s| failing(s.instance_status()) || failing(s.system_status()));
             if !running || checks_fail {
@@ -164,7 +358,18 @@ async fn health_gate(
                     instance.name, instance.instance_id
                 )));
             }
-            healthy.push(format!("instance {} running", instance.name));
+            let checks_pass =
+                status.is_some_and(|s| passing(s.instance_status()) && passing(s.system_status()));
+            if !checks_pass {
+                return Ok(Health::NotYet(format!(
+                    "{} ({}) status checks still initializing",
+                    instance.name, instance.instance_id
+                )));
+            }
+            healthy.push(format!(
+                "instance {} running, status checks ok",
+                instance.name
+            ));
         }
     }
     for job in jobs
@@ -190,24 +395,34 @@ async fn health_gate(
             .first()
             .and_then(|db| db.db_instance_status())
             .unwrap_or("unknown");
-        if status != "available" {
-            return Err(BackstopError::Conflict(format!(
-                "health gate: database {} ({identifier}) is {status}, not available; DNS left unchanged",
-                job.resource
-            )));
+        match status {
+            "available" => healthy.push(format!("database {} available", job.resource)),
+            // on its way to available after a restore
+            "creating" | "backing-up" | "modifying" | "configuring-enhanced-monitoring"
+            | "configuring-log-exports" | "rebooting" => {
+                return Ok(Health::NotYet(format!(
+                    "database {} ({identifier}) is {status}",
+                    job.resource
+                )))
+            }
+            _ => {
+                return Err(BackstopError::Conflict(format!(
+                    "health gate: database {} ({identifier}) is {status}, not available; DNS left unchanged",
+                    job.resource
+                )))
+            }
         }
-        healthy.push(format!("database {} available", job.resource));
     }
-    Ok(healthy)
+    Ok(Health::Healthy(healthy))
 }
 
+/// Points the record at `value` unless it already does; returns the change id it submitted.
 async fn upsert(
     route53: &aws_sdk_route53::Client,
     record: &DnsRecordPlan,
     name: &str,
     value: &str,
-    wait: WaitPolicy,
-) -> Result<SwitchedRecord, BackstopError> {
+) -> Result<(SwitchedRecord, Option<String>), BackstopError> {
     let ttl = record.ttl.unwrap_or(60);
     let record_type = RrType::from(record.record_type.as_str());
     let fqdn = format!("{}.", name.trim_end_matches('.'));
@@ -246,7 +461,7 @@ async fn upsert(
         changed: false,
     };
     if previous_values == [value.to_string()] && previous_ttl == Some(ttl) {
-        return Ok(switched);
+        return Ok((switched, None));
     }
     let set = ResourceRecordSet::builder()
         .name(&fqdn)
@@ -281,28 +496,9 @@ async fn upsert(
         .change_info()
         .map(|c| c.id().to_string())
         .unwrap_or_default();
-    wait_until(
-        wait,
-        &format!("{name} to be INSYNC (change {change_id})"),
-        || async {
-            let change = route53
-                .get_change()
-                .id(&change_id)
-                .send()
-                .await
-                .map_err(|err| {
-                    classify_sdk_error(format!("waiting for {name} to be in sync"), err)
-                })?;
-            Ok(
-                (change.change_info().map(|c| c.status()) == Some(&ChangeStatus::Insync))
-                    .then_some(()),
-            )
-        },
-    )
-    .await?;
-    tracing::info!(record = name, value, ttl, "record switched and in sync");
+    tracing::info!(record = name, value, ttl, change = %change_id, "record switched");
     switched.changed = true;
-    Ok(switched)
+    Ok((switched, Some(change_id)))
 }
 
 #[cfg(test)]
@@ -356,7 +552,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_change_that_never_gets_in_sync_times_out() {
+    async fn a_change_not_in_sync_within_the_invocation_is_handed_back_with_its_id() {
         let change_info = || {
             ChangeInfo::builder()
                 .id("/change/C1")
@@ -392,18 +588,32 @@ mod tests {
         let wait = WaitPolicy {
             interval: Duration::from_millis(1),
             max_attempts: 3,
+            deadline: None,
+            run_deadline: None,
         };
-        let err = upsert(
+        let (switched, change_id) = upsert(
             &route53,
             &record(),
             "drill.app.shop.example.com",
             "10.1.0.10",
-            wait,
         )
         .await
-        .unwrap_err();
-        assert_eq!(err.error_name(), "Backstop.Timeout");
-        assert!(err.to_string().contains("INSYNC"), "{err}");
+        .unwrap();
+        assert!(switched.changed);
+        let pending_change = PendingChange {
+            change_id: change_id.expect("a submitted change"),
+            record_name: "drill.app.shop.example.com".into(),
+            previous_values: vec![],
+            previous_ttl: None,
+        };
+        let err = wait_in_sync(&route53, &[pending_change], wait)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_name(), "Backstop.StillWaiting");
+        assert!(
+            err.to_string().contains("INSYNC (change /change/C1)"),
+            "{err}"
+        );
         assert_eq!(pending.num_calls(), 3);
     }
 }

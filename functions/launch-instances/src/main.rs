@@ -25,13 +25,16 @@ async fn handler(
     clients: &Clients,
     event: LambdaEvent<Value>,
 ) -> Result<LaunchOutcome, BackstopError> {
+    let wait = WaitPolicy::until(event.context.deadline());
     let LaunchInput { run } = parse_input(event.payload)?;
+    let run = run.checked()?;
+    let wait = wait.within_run(&run.deadline);
     let span = telemetry::run_span("launch-instances", run.run_id.as_str());
     let ctx = LaunchContext {
         run_id: &run.run_id,
         mode: run.mode,
         plan: &run.plan,
-        wait: WaitPolicy::AWS,
+        wait,
     };
     launch_instances(&clients.ec2, &clients.ssm, &ctx)
         .instrument(span)
@@ -46,5 +49,8 @@ async fn main() -> Result<(), Error> {
         ec2: aws_sdk_ec2::Client::new(&config),
         ssm: aws_sdk_ssm::Client::new(&config),
     };
-    run(service_fn(|event| handler(&clients, event))).await
+    run(service_fn(|event| {
+        telemetry::logged("launch-instances", handler(&clients, event))
+    }))
+    .await
 }

@@ -1,7 +1,7 @@
 //! `switch-dns`: health gate, then Route 53 records to the DR endpoints (drill: drill records only).
 
 use backstop::compute::LaunchedInstance;
-use backstop::dns::{switch_dns, DnsClients, SwitchOutcome};
+use backstop::dns::{switch_dns, DnsClients, PendingChange, SwitchOutcome};
 use backstop::resolve::{parse_input, ResolvedRun};
 use backstop::restore::RestoreJob;
 use backstop::wait::WaitPolicy;
@@ -17,18 +17,31 @@ struct SwitchInput {
     run: ResolvedRun,
     jobs: Vec<RestoreJob>,
     instances: Vec<LaunchedInstance>,
+    /// Changes an earlier round submitted that were not yet INSYNC.
+    #[serde(default)]
+    changes: Vec<PendingChange>,
 }
 
 async fn handler(
     clients: &DnsClients,
     event: LambdaEvent<Value>,
 ) -> Result<SwitchOutcome, BackstopError> {
+    let wait = WaitPolicy::until(event.context.deadline());
     let input: SwitchInput = parse_input(event.payload)?;
-    let run = input.run;
+    let run = input.run.checked()?;
+    let wait = wait.within_run(&run.deadline);
     let span = telemetry::run_span("switch-dns", run.run_id.as_str());
-    switch_dns(clients, &run.plan, run.mode, &input.instances, &input.jobs)
-        .instrument(span)
-        .await
+    switch_dns(
+        clients,
+        &run.plan,
+        run.mode,
+        &input.instances,
+        &input.jobs,
+        &input.changes,
+        wait,
+    )
+    .instrument(span)
+    .await
 }
 
 #[tokio::main]
@@ -39,7 +52,9 @@ async fn main() -> Result<(), Error> {
         route53: aws_sdk_route53::Client::new(&config),
         ec2: aws_sdk_ec2::Client::new(&config),
         rds: aws_sdk_rds::Client::new(&config),
-        wait: WaitPolicy::AWS,
     };
-    run(service_fn(|event| handler(&clients, event))).await
+    run(service_fn(|event| {
+        telemetry::logged("switch-dns", handler(&clients, event))
+    }))
+    .await
 }
