@@ -5,7 +5,8 @@ use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::BackstopError;
+use crate::dns::check_records_in_zones;
+use crate::error::{classify_sdk_error, BackstopError};
 use crate::plan::{load_plan, Plan, PlanProblem, PlanSource};
 use crate::restore::{format_time, select_recovery_points, RestoreContext, RestoreItem};
 use crate::run::{Mode, RunId};
@@ -16,6 +17,9 @@ use crate::run::{Mode, RunId};
 pub struct RunRequest {
     /// The execution name (`$$.Execution.Name`).
     pub run_id: RunId,
+    /// The state machine (`$$.StateMachine.Id`): where a resumed run's execution is found.
+    #[serde(default)]
+    pub state_machine_arn: Option<String>,
     pub input: ExecutionInput,
 }
 
@@ -33,6 +37,10 @@ pub struct ExecutionInput {
     pub point_in_time: Option<String>,
     #[serde(default)]
     pub settings: RunSettings,
+    /// Resume this earlier, failed run (its execution name): reuse what it created and give
+    /// its failed restores another attempt.
+    #[serde(default)]
+    pub resume_run_id: Option<String>,
 }
 
 /// How the run paces itself; the defaults suit AWS, tests shorten the poll interval.
@@ -43,6 +51,10 @@ pub struct RunSettings {
     pub poll_interval_seconds: u32,
     #[serde(default = "RunSettings::default_max_concurrent_restores")]
     pub max_concurrent_restores: u32,
+    /// The run's bound; past it the run ends with `Backstop.Timeout` naming what was pending.
+    /// Default: twice the plan's RTO, at least 30 minutes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_timeout_minutes: Option<u32>,
 }
 
 impl RunSettings {
@@ -59,6 +71,7 @@ impl Default for RunSettings {
         RunSettings {
             poll_interval_seconds: Self::default_poll_interval(),
             max_concurrent_restores: Self::default_max_concurrent_restores(),
+            run_timeout_minutes: None,
         }
     }
 }
@@ -75,11 +88,31 @@ pub struct ResolvedRun {
     pub restores: Vec<RestoreItem>,
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// RFC 3339; when the run began (its restore jobs are created after it).
+    pub started_at: String,
+    /// RFC 3339; the run's bound (see `RunSettings::run_timeout_minutes`).
+    pub deadline: String,
+    /// This execution resumes the run `run_id` (an earlier execution).
+    #[serde(default)]
+    pub resumed: bool,
 }
 
 impl ResolvedRun {
+    /// Re-checks what protects production, whatever the state input says: every step calls
+    /// this, so a plan edited between steps (a negative TTL, a drill record equal to the
+    /// production one, a root device) is refused there too.
+    pub fn checked(self) -> Result<Self, BackstopError> {
+        self.plan.validate()?;
+        check_settings(&self.settings)?;
+        Ok(self)
+    }
+
     pub fn restore_context(&self, restore_role_arn: Option<String>) -> RestoreContext {
+        let time = |text: &str| DateTime::from_str(text, Format::DateTime).ok();
         RestoreContext {
+            started_at: time(&self.started_at).unwrap_or(DateTime::from_secs(0)),
+            resume: self.resumed,
+            deadline: time(&self.deadline),
             run_id: self.run_id.clone(),
             mode: self.mode,
             plan_name: self.plan.name.clone(),
@@ -106,22 +139,43 @@ impl RunRequest {
 
 /// Loads and validates the plan, checks it is meant for this region, and picks a recovery
 /// point for every protected resource.
+pub struct ResolveClients<'a> {
+    pub ssm: &'a aws_sdk_ssm::Client,
+    pub backup: &'a aws_sdk_backup::Client,
+    pub route53: &'a aws_sdk_route53::Client,
+    pub sfn: &'a aws_sdk_sfn::Client,
+}
+
 pub async fn resolve_plan(
-    ssm: &aws_sdk_ssm::Client,
-    backup: &aws_sdk_backup::Client,
+    clients: &ResolveClients<'_>,
     region: &str,
     request: RunRequest,
 ) -> Result<ResolvedRun, BackstopError> {
+    let (ssm, backup) = (clients.ssm, clients.backup);
     let input = request.input;
     check_settings(&input.settings)?;
-    let point_in_time = match &input.point_in_time {
-        None => DateTime::from(std::time::SystemTime::now()),
-        Some(text) => DateTime::from_str(text, Format::DateTime).map_err(|_| {
-            BackstopError::invalid_input(
-                "pointInTime",
-                format!("\"{text}\" is not an RFC 3339 time; use e.g. 2026-11-25T03:00:00Z"),
+    let now = DateTime::from(std::time::SystemTime::now());
+    let requested_time = input
+        .point_in_time
+        .as_deref()
+        .map(|text| parse_time("pointInTime", text))
+        .transpose()?;
+    let (run_id, started_at, point_in_time, resumed) = match &input.resume_run_id {
+        None => (request.run_id, now, requested_time.unwrap_or(now), false),
+        Some(earlier_id) => {
+            let earlier = earlier_run(
+                clients.sfn,
+                request.state_machine_arn.as_deref(),
+                earlier_id,
+                input.mode,
             )
-        })?,
+            .await?;
+            // the same recovery points as the earlier run, so its restores are reused
+            let point_in_time = requested_time
+                .or(earlier.point_in_time)
+                .unwrap_or(earlier.started_at);
+            (earlier.run_id, earlier.started_at, point_in_time, true)
+        }
     };
     let source = PlanSource::from_input(input.plan, input.plan_parameter)?;
     let plan = load_plan(ssm, source).await?;
@@ -133,6 +187,24 @@ pub async fn resolve_plan(
             fix: "deploy Backstop in the DR region, or correct drRegion".into(),
         }]));
     }
+    // A drill record must be a plain name inside its zone, as Route 53 has the zone. Only a
+    // drill needs this (a failover writes production records by design), so a failover does
+    // not depend on Route 53's control plane here.
+    if input.mode == Mode::Drill {
+        check_records_in_zones(clients.route53, &plan).await?;
+    }
+    let bound_minutes = input
+        .settings
+        .run_timeout_minutes
+        .map(i64::from)
+        .unwrap_or_else(|| {
+            plan.objectives
+                .rto_minutes
+                .unwrap_or(60)
+                .saturating_mul(2)
+                .max(30)
+        });
+    let deadline = DateTime::from_secs(now.secs().saturating_add(bound_minutes * 60));
     let (restores, warnings) = select_recovery_points(backup, &plan, point_in_time).await?;
     for item in restores.iter().filter(|item| item.rpo_breached) {
         tracing::warn!(resource = %item.resource, rpo_seconds = item.rpo_seconds, "recovery point older than the RPO objective");
@@ -143,16 +215,116 @@ pub async fn resolve_plan(
         instances = plan.instances.len(),
         "plan loaded and valid"
     );
+    if resumed {
+        tracing::info!(run = %run_id, "resuming the run: reusing what it created, retrying its failed restores");
+    }
     Ok(ResolvedRun {
-        run_id: request.run_id,
+        run_id,
         mode: input.mode,
         plan,
         point_in_time: format_time(point_in_time),
         settings: input.settings,
         restores,
         warnings,
+        started_at: format_time(started_at),
+        deadline: format_time(deadline),
+        resumed,
     })
 }
+
+fn parse_time(field: &str, text: &str) -> Result<DateTime, BackstopError> {
+    DateTime::from_str(text, Format::DateTime).map_err(|_| {
+        BackstopError::invalid_input(
+            field,
+            format!(
+                "\"{}\" is not an RFC 3339 time; use e.g. 2026-11-25T03:00:00Z",
+                crate::tags::truncate_chars(text, 100)
+            ),
+        )
+    })
+}
+
+/// What a resumed run takes from the earlier execution of the same state machine.
+struct EarlierRun {
+    run_id: RunId,
+    started_at: DateTime,
+    point_in_time: Option<DateTime>,
+}
+
+/// Finds the earlier execution named `earlier_id`: it must have ended without succeeding, in
+/// the same mode. Its start time and point in time pin the resumed run to the same copies.
+async fn earlier_run(
+    sfn: &aws_sdk_sfn::Client,
+    state_machine_arn: Option<&str>,
+    earlier_id: &str,
+    mode: Mode,
+) -> Result<EarlierRun, BackstopError> {
+    let run_id = RunId::try_from(earlier_id.to_string())
+        .map_err(|err| BackstopError::invalid_input("resumeRunId", err.to_string()))?;
+    let machine = state_machine_arn
+        .filter(|arn| arn.contains(":stateMachine:"))
+        .ok_or_else(|| {
+            BackstopError::invalid_input(
+                "stateMachineArn",
+                "resuming needs the state machine's ARN ($$.StateMachine.Id) in the ResolvePlan payload",
+            )
+        })?;
+    let execution_arn = format!(
+        "{}:{run_id}",
+        machine.replacen(":stateMachine:", ":execution:", 1)
+    );
+    let described = sfn
+        .describe_execution()
+        .execution_arn(&execution_arn)
+        .send()
+        .await
+        .map_err(|err| match classify_sdk_error(format!("reading run {run_id}"), err) {
+            BackstopError::NotFound { .. } => BackstopError::invalid_input(
+                "resumeRunId",
+                format!("no run {run_id} of this state machine: give the execution name of the failed run"),
+            ),
+            other => other,
+        })?;
+    let status = described.status().as_str();
+    match status {
+        "FAILED" | "TIMED_OUT" | "ABORTED" => {}
+        "RUNNING" | "PENDING_REDRIVE" => {
+            return Err(BackstopError::Conflict(format!(
+                "run {run_id} is still {status}: wait for it to end (or stop it) before resuming it"
+            )))
+        }
+        other => {
+            return Err(BackstopError::Conflict(format!(
+                "run {run_id} is {other}: only a failed, timed-out or aborted run can be resumed"
+            )))
+        }
+    }
+    let earlier_input: Value = described
+        .input()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or(Value::Null);
+    if let Some(earlier_mode) = earlier_input.get("mode").and_then(Value::as_str) {
+        if earlier_mode != mode.to_string() {
+            return Err(BackstopError::invalid_input(
+                "mode",
+                format!("run {run_id} was a {earlier_mode}; resume it as a {earlier_mode}"),
+            ));
+        }
+    }
+    let point_in_time = earlier_input
+        .get("pointInTime")
+        .and_then(Value::as_str)
+        .map(|text| parse_time("pointInTime", text))
+        .transpose()?;
+    Ok(EarlierRun {
+        run_id,
+        started_at: *described.start_date(),
+        point_in_time,
+    })
+}
+
+/// A run may not outlive this, whatever its settings (Step Functions itself allows a year).
+pub const MAX_RUN_MINUTES: u32 = 7 * 24 * 60;
 
 fn check_settings(settings: &RunSettings) -> Result<(), BackstopError> {
     if !(1..=3600).contains(&settings.poll_interval_seconds) {
@@ -166,6 +338,14 @@ fn check_settings(settings: &RunSettings) -> Result<(), BackstopError> {
             "settings.maxConcurrentRestores",
             "must be between 1 and 200",
         ));
+    }
+    if let Some(minutes) = settings.run_timeout_minutes {
+        if !(1..=MAX_RUN_MINUTES).contains(&minutes) {
+            return Err(BackstopError::invalid_input(
+                "settings.runTimeoutMinutes",
+                format!("must be between 1 and {MAX_RUN_MINUTES} (7 days)"),
+            ));
+        }
     }
     Ok(())
 }

@@ -21,7 +21,7 @@ async fn handler(
     event: LambdaEvent<Value>,
 ) -> Result<PollOutcome, BackstopError> {
     let input: PollRestoreInput = parse_input(event.payload)?;
-    let run = input.run;
+    let run = input.run.checked()?;
     let span = telemetry::run_span("poll-restore", run.run_id.as_str());
     let ctx = run.restore_context(None);
     let progress = RestoreProgress {
@@ -43,5 +43,8 @@ async fn main() -> Result<(), Error> {
         rds: aws_sdk_rds::Client::new(&config),
         efs: aws_sdk_efs::Client::new(&config),
     };
-    run(service_fn(|event| handler(&clients, event))).await
+    run(service_fn(|event| {
+        telemetry::logged("poll-restore", handler(&clients, event))
+    }))
+    .await
 }

@@ -1,7 +1,7 @@
 //! `resolve-plan`: loads and validates the DR plan of a run and picks a recovery point
 //! (with its RPO) for every protected resource.
 
-use backstop::resolve::{resolve_plan, ResolvedRun, RunRequest};
+use backstop::resolve::{resolve_plan, ResolveClients, ResolvedRun, RunRequest};
 use backstop::{aws, telemetry, BackstopError};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
@@ -10,6 +10,8 @@ use tracing::Instrument;
 struct Clients {
     ssm: aws_sdk_ssm::Client,
     backup: aws_sdk_backup::Client,
+    route53: aws_sdk_route53::Client,
+    sfn: aws_sdk_sfn::Client,
     region: String,
 }
 
@@ -19,7 +21,13 @@ async fn handler(
 ) -> Result<ResolvedRun, BackstopError> {
     let request = RunRequest::from_value(event.payload)?;
     let span = telemetry::run_span("resolve-plan", request.run_id.as_str());
-    resolve_plan(&clients.ssm, &clients.backup, &clients.region, request)
+    let aws = ResolveClients {
+        ssm: &clients.ssm,
+        backup: &clients.backup,
+        route53: &clients.route53,
+        sfn: &clients.sfn,
+    };
+    resolve_plan(&aws, &clients.region, request)
         .instrument(span)
         .await
 }
@@ -31,7 +39,12 @@ async fn main() -> Result<(), Error> {
     let clients = Clients {
         ssm: aws_sdk_ssm::Client::new(&config),
         backup: aws_sdk_backup::Client::new(&config),
+        route53: aws_sdk_route53::Client::new(&config),
+        sfn: aws_sdk_sfn::Client::new(&config),
         region: config.region().map(|r| r.to_string()).unwrap_or_default(),
     };
-    run(service_fn(|event| handler(&clients, event))).await
+    run(service_fn(|event| {
+        telemetry::logged("resolve-plan", handler(&clients, event))
+    }))
+    .await
 }

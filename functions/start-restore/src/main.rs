@@ -28,7 +28,7 @@ async fn handler(
     event: LambdaEvent<Value>,
 ) -> Result<StartOutcome, BackstopError> {
     let input: StartRestoreInput = parse_input(event.payload)?;
-    let run = input.run;
+    let run = input.run.checked()?;
     let span = telemetry::run_span("start-restore", run.run_id.as_str());
     let ctx = run.restore_context(clients.restore_role_arn.clone());
     let progress = RestoreProgress {
@@ -36,9 +36,17 @@ async fn handler(
         jobs: input.jobs,
     };
     let max_running = run.settings.max_concurrent_restores as usize;
-    start_restores(&clients.backup, &run.plan, &ctx, progress, max_running)
-        .instrument(span)
-        .await
+    let resume = ctx.resume;
+    start_restores(
+        &clients.backup,
+        &run.plan,
+        &ctx,
+        progress,
+        max_running,
+        resume,
+    )
+    .instrument(span)
+    .await
 }
 
 #[tokio::main]
@@ -51,5 +59,8 @@ async fn main() -> Result<(), Error> {
             .ok()
             .filter(|v| !v.is_empty()),
     };
-    run(service_fn(|event| handler(&clients, event))).await
+    run(service_fn(|event| {
+        telemetry::logged("start-restore", handler(&clients, event))
+    }))
+    .await
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use super::RestoreContext;
 use crate::error::BackstopError;
 use crate::plan::ProtectedResource;
-use crate::tags::run_suffix;
+use crate::tags::token;
 
 /// AWS Backup's EFS metadata keys.
 pub(super) fn metadata(
@@ -33,7 +33,7 @@ pub(super) fn metadata(
     // Unique per run and resource, so a retried restore cannot create a second file system.
     metadata.insert(
         "CreationToken".into(),
-        format!("backstop-{}-{}", run_suffix(&ctx.run_id), resource.name),
+        token(&ctx.run_id, "efs", &[&resource.name]),
     );
     Ok(metadata)
 }
@@ -60,7 +60,10 @@ mod tests {
         let metadata = metadata(&base, &resource, &ctx).unwrap();
         assert_eq!(metadata["newFileSystem"], "true");
         assert_eq!(metadata["Encrypted"], "true");
-        assert_eq!(metadata["CreationToken"], "backstop-test1-media");
+        assert_eq!(
+            metadata["CreationToken"],
+            crate::tags::token(&ctx.run_id, "efs", &["media"])
+        );
         assert_eq!(metadata["file-system-id"], "fs-1");
 
         resource.efs = Some(EfsRestore {

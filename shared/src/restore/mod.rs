@@ -16,10 +16,10 @@ use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{classify_sdk_error, BackstopError};
+use crate::error::{classify_sdk_error, shorten, BackstopError, MAX_MESSAGE_CHARS};
 use crate::plan::{Plan, ProtectedResource, ResourceKind};
 use crate::run::{Mode, RunId};
-use crate::tags::run_tags;
+use crate::tags::{run_tags, token};
 
 /// One protected resource and the recovery point it is restored from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,9 +29,13 @@ pub struct RestoreItem {
     pub kind: ResourceKind,
     pub source_arn: String,
     pub recovery_point_arn: String,
-    /// RFC 3339; when the backup the copy comes from was taken.
+    /// RFC 3339; when the data was captured: the initiation of the backup job the DR copy
+    /// comes from (a copy made hours later still holds data of that time).
     pub recovery_point_created_at: String,
-    /// Data lost if the run recovers to this point: point in time − backup creation.
+    /// RFC 3339; when the DR copy itself was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied_at: Option<String>,
+    /// Data lost if the run recovers to this point: point in time − data capture.
     pub rpo_seconds: i64,
     /// The RPO is above the plan's objective.
     pub rpo_breached: bool,
@@ -45,6 +49,10 @@ pub struct RestoreJob {
     pub kind: ResourceKind,
     pub recovery_point_arn: String,
     pub restore_job_id: String,
+    /// 0 for the first restore of the resource in this run; a resumed run retries a FAILED
+    /// restore as attempt 1, 2, ... (each with its own idempotency token).
+    #[serde(default)]
+    pub attempt: u32,
     /// AWS Backup's status: PENDING, RUNNING, COMPLETED, FAILED, ABORTED.
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,6 +80,12 @@ pub struct RestoreContext {
     pub backup_vault: String,
     /// The role AWS Backup assumes to restore (the deployment's restore role).
     pub restore_role_arn: Option<String>,
+    /// When the run started: its restore jobs are created after this.
+    pub started_at: DateTime,
+    /// The run resumes a failed one: failed restores get another attempt.
+    pub resume: bool,
+    /// The run's bound: past it, a poll ends the run with `Backstop.Timeout`.
+    pub deadline: Option<DateTime>,
 }
 
 impl RestoreContext {
@@ -84,8 +98,25 @@ impl RestoreContext {
             dr_region: "us-west-2".into(),
             backup_vault: "backstop-dr".into(),
             restore_role_arn: None,
+            started_at: DateTime::from_secs(0),
+            resume: false,
+            deadline: None,
         }
     }
+}
+
+/// The idempotency token of one restore: the run, the resource, the recovery point and the
+/// attempt, so a retried or re-run start returns the same job and a new attempt a new one.
+fn restore_token(ctx: &RestoreContext, item: &RestoreItem, attempt: u32) -> String {
+    token(
+        &ctx.run_id,
+        "restore",
+        &[
+            &item.resource,
+            &item.recovery_point_arn,
+            &attempt.to_string(),
+        ],
+    )
 }
 
 /// The per-kind settings block of a resource, or a clear error naming what is missing.
@@ -127,29 +158,40 @@ pub fn format_time(time: DateTime) -> String {
         .unwrap_or_else(|_| time.secs().to_string())
 }
 
-/// For every protected resource, the newest COMPLETED copy in the DR vault created at or
-/// before `point_in_time`. A resource without one fails the run, unless the plan marks it
-/// optional: then it becomes a warning.
+/// A COMPLETED copy in the DR vault.
+struct Copy {
+    arn: String,
+    /// When its data was captured (InitiationDate; CreationDate where AWS gives no other).
+    data_time: DateTime,
+    created: DateTime,
+}
+
+/// For every protected resource, the COMPLETED copy in the DR vault with the newest data
+/// captured at or before `point_in_time`. A resource without one fails the run, unless the
+/// plan marks it optional: then it becomes a warning. The vault is listed once, whatever the
+/// number of resources.
 pub async fn select_recovery_points(
     backup: &aws_sdk_backup::Client,
     plan: &Plan,
     point_in_time: DateTime,
 ) -> Result<(Vec<RestoreItem>, Vec<String>), BackstopError> {
+    let copies = list_vault(backup, plan, point_in_time).await?;
     let mut items = Vec::new();
     let mut warnings = Vec::new();
-    let rpo_objective = plan.objectives.rpo_minutes.unwrap_or(i64::MAX / 60) * 60;
-    for (index, resource) in plan.resources.iter().enumerate() {
+    let mut missing = Vec::new();
+    let rpo_objective = plan
+        .objectives
+        .rpo_minutes
+        .unwrap_or(i64::MAX / 60)
+        .saturating_mul(60);
+    for resource in &plan.resources {
+        // validation refuses a resource without an arn (tag selection is not built yet)
         let Some(source_arn) = &resource.arn else {
-            return Err(BackstopError::InvalidPlan(vec![crate::plan::PlanProblem {
-                field: format!("resources[{index}].tags"),
-                message: "selecting resources by tags is not supported yet".into(),
-                fix: "select the resource by arn".into(),
-            }]));
+            continue;
         };
-        let newest = newest_recovery_point(backup, plan, source_arn, point_in_time).await?;
-        let Some((arn, created)) = newest else {
+        let Some(copy) = copies.get(source_arn.as_str()) else {
             let message = format!(
-                "{} ({source_arn}) has no COMPLETED recovery point in vault {} at or before {}",
+                "{} ({source_arn}) has no COMPLETED recovery point in vault {} with data at or before {}",
                 resource.name,
                 plan.backup_vault,
                 format_time(point_in_time)
@@ -157,47 +199,68 @@ pub async fn select_recovery_points(
             if resource.optional {
                 tracing::warn!(resource = %resource.name, "{message}; optional, skipped");
                 warnings.push(format!("{message}; optional, skipped"));
-                continue;
+            } else {
+                missing.push(message);
             }
-            return Err(BackstopError::not_found(
-                format!("recovery point for {}", resource.name),
-                format!(
-                    "{message}: check that AWS Backup copies it to {}",
-                    plan.dr_region
-                ),
-            ));
+            continue;
         };
-        let rpo_seconds = point_in_time.secs() - created.secs();
+        let rpo_seconds = point_in_time.secs().saturating_sub(copy.data_time.secs());
         items.push(RestoreItem {
             resource: resource.name.clone(),
             kind: resource.kind.clone(),
             source_arn: source_arn.clone(),
-            recovery_point_arn: arn,
-            recovery_point_created_at: format_time(created),
+            recovery_point_arn: copy.arn.clone(),
+            recovery_point_created_at: format_time(copy.data_time),
+            copied_at: Some(format_time(copy.created)),
             rpo_seconds,
             rpo_breached: rpo_seconds > rpo_objective,
         });
     }
+    if !missing.is_empty() {
+        return Err(BackstopError::not_found(
+            format!(
+                "recovery point{} for {} resource{}",
+                plural(missing.len()),
+                missing.len(),
+                plural(missing.len())
+            ),
+            shorten(
+                &format!(
+                    "{}; check that AWS Backup copies them to {} (or mark a resource optional)",
+                    missing.join("; "),
+                    plan.dr_region
+                ),
+                MAX_MESSAGE_CHARS,
+            ),
+        ));
+    }
     Ok((items, warnings))
 }
 
-async fn newest_recovery_point(
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// The newest usable copy per source resource ARN, from one paginated listing of the vault.
+async fn list_vault(
     backup: &aws_sdk_backup::Client,
     plan: &Plan,
-    source_arn: &str,
     point_in_time: DateTime,
-) -> Result<Option<(String, DateTime)>, BackstopError> {
+) -> Result<HashMap<String, Copy>, BackstopError> {
     let mut pages = backup
         .list_recovery_points_by_backup_vault()
         .backup_vault_name(&plan.backup_vault)
-        .by_resource_arn(source_arn)
         .into_paginator()
         .send();
-    let mut newest: Option<(String, DateTime)> = None;
+    let mut newest: HashMap<String, Copy> = HashMap::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|err| {
             let err = classify_sdk_error(
-                format!("listing recovery points of {source_arn} in vault {}", plan.backup_vault),
+                format!("listing the recovery points in vault {}", plan.backup_vault),
                 err,
             );
             match err {
@@ -212,19 +275,30 @@ async fn newest_recovery_point(
             }
         })?;
         for point in page.recovery_points() {
-            let (Some(arn), Some(created)) = (point.recovery_point_arn(), point.creation_date())
-            else {
+            let (Some(arn), Some(source), Some(created)) = (
+                point.recovery_point_arn(),
+                point.resource_arn(),
+                point.creation_date(),
+            ) else {
                 continue;
             };
+            let data_time = point.initiation_date().unwrap_or(created);
             let completed = point.status().map(|s| s.as_str()) == Some("COMPLETED");
-            if !completed || created.secs() > point_in_time.secs() {
+            if !completed || data_time.secs() > point_in_time.secs() {
                 continue;
             }
-            if newest
-                .as_ref()
-                .is_none_or(|(_, best)| created.secs() > best.secs())
-            {
-                newest = Some((arn.to_string(), *created));
+            let better = newest
+                .get(source)
+                .is_none_or(|best| data_time.secs() > best.data_time.secs());
+            if better {
+                newest.insert(
+                    source.to_string(),
+                    Copy {
+                        arn: arn.to_string(),
+                        data_time: *data_time,
+                        created: *created,
+                    },
+                );
             }
         }
     }
@@ -248,45 +322,123 @@ pub struct StartOutcome {
     pub not_started: usize,
 }
 
+/// How many times a resumed run may restore one resource (the first attempt included).
+pub const MAX_RESTORE_ATTEMPTS: u32 = 3;
+
+impl RestoreJob {
+    fn did_not_complete(&self) -> bool {
+        matches!(self.status.as_str(), "FAILED" | "ABORTED")
+    }
+}
+
+/// The attempt to start for `item` this round, if any: the first one, or (resuming a run)
+/// the next one after a failed attempt, within [`MAX_RESTORE_ATTEMPTS`].
+fn attempt_to_start(item: &RestoreItem, jobs: &[RestoreJob], resume: bool) -> Option<u32> {
+    let last = jobs
+        .iter()
+        .filter(|job| job.resource == item.resource)
+        .max_by_key(|job| job.attempt);
+    match last {
+        None => Some(0),
+        Some(job) if resume && job.did_not_complete() && job.attempt + 1 < MAX_RESTORE_ATTEMPTS => {
+            Some(job.attempt + 1)
+        }
+        Some(_) => None,
+    }
+}
+
 /// Starts a restore job for every item without one, at most `max_running` at a time.
 ///
-/// Idempotent: items with a job in `progress.jobs` are skipped, and each job's
-/// idempotency token is derived from the run id and the resource, so a retried or
-/// re-run step gets the existing job back instead of a second restore.
+/// The whole batch is checked first (plan entry, DR-region copy, restore metadata): one bad
+/// item stops the step before any job starts. Idempotent: items with a job in
+/// `progress.jobs` are skipped, and each job's idempotency token derives from the run, the
+/// resource, the recovery point and the attempt, so a retried or re-run step gets the
+/// existing job back instead of a second restore.
 pub async fn start_restores(
     backup: &aws_sdk_backup::Client,
     plan: &Plan,
     ctx: &RestoreContext,
     progress: RestoreProgress,
     max_running: usize,
+    resume: bool,
 ) -> Result<StartOutcome, BackstopError> {
+    if max_running == 0 {
+        return Err(BackstopError::invalid_input(
+            "run.settings.maxConcurrentRestores",
+            "must be at least 1, or no restore could ever start",
+        ));
+    }
     let mut jobs = progress.jobs;
-    let mut running = jobs.iter().filter(|job| !job.is_finished()).count();
+    let running = jobs.iter().filter(|job| !job.is_finished()).count();
+    let mut wanted = Vec::new();
     let mut not_started = 0;
     for item in &progress.restores {
-        if jobs.iter().any(|job| job.resource == item.resource) {
+        let Some(attempt) = attempt_to_start(item, &jobs, resume) else {
             continue;
-        }
-        if running >= max_running {
+        };
+        if running + wanted.len() >= max_running {
             not_started += 1;
-            continue;
+        } else {
+            wanted.push((item, attempt));
         }
-        let resource = plan.resource(&item.resource).ok_or_else(|| {
-            BackstopError::invalid_input(
-                "restores",
-                format!("{} is not a resource of plan {}", item.resource, plan.name),
-            )
-        })?;
-        match start_one(backup, resource, item, ctx).await {
+    }
+
+    let mut prepared = Vec::new();
+    let mut problems = Vec::new();
+    for (item, attempt) in wanted {
+        match prepare_one(backup, plan, item, ctx).await {
+            Ok((resource, metadata)) => prepared.push((item, attempt, resource, metadata)),
+            // nothing has started yet: the state machine retries the whole step
+            Err(err) if err.is_transient() => return Err(err),
+            Err(err) => problems.push(err),
+        }
+    }
+    if problems.len() == 1 {
+        return Err(problems.remove(0));
+    }
+    if !problems.is_empty() {
+        let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        return Err(BackstopError::invalid_input(
+            "restores",
+            shorten(
+                &format!(
+                    "{} restore{} cannot start, so none was started: {}",
+                    problems.len(),
+                    plural(problems.len()),
+                    problems.join("; ")
+                ),
+                MAX_MESSAGE_CHARS,
+            ),
+        ));
+    }
+
+    let mut started_now: Vec<String> = Vec::new();
+    for (item, attempt, resource, metadata) in prepared {
+        match start_one(backup, resource, item, ctx, metadata, attempt).await {
             Ok(job) => {
-                tracing::info!(resource = %item.resource, job = %job.restore_job_id, "restore job started");
+                tracing::info!(resource = %item.resource, job = %job.restore_job_id, attempt, "restore job started");
+                started_now.push(format!("{} ({})", job.restore_job_id, job.resource));
                 jobs.push(job);
-                running += 1;
             }
-            // Keep what started; the state machine comes back for the rest after its wait.
-            Err(err @ BackstopError::Throttled { .. }) => {
+            // Keep what started; the state machine comes back for the rest after its wait
+            // (the token makes a start that did happen return the same job then).
+            Err(err) if err.is_transient() => {
                 tracing::warn!(resource = %item.resource, "{err}; retrying in the next round");
                 not_started += 1;
+            }
+            // AWS refused a start it accepted for the others: say which jobs run already, so
+            // the failure path (and the operator) accounts for them
+            Err(err) if !started_now.is_empty() => {
+                return Err(BackstopError::RestoreFailed {
+                    resource: item.resource.clone(),
+                    message: shorten(
+                        &format!(
+                            "{err}; restore jobs already started this round: {}",
+                            started_now.join(", ")
+                        ),
+                        MAX_MESSAGE_CHARS,
+                    ),
+                })
             }
             Err(err) => return Err(err),
         }
@@ -294,12 +446,19 @@ pub async fn start_restores(
     Ok(StartOutcome { jobs, not_started })
 }
 
-async fn start_one(
+/// Everything a start needs, checked without starting anything.
+async fn prepare_one<'p>(
     backup: &aws_sdk_backup::Client,
-    resource: &ProtectedResource,
+    plan: &'p Plan,
     item: &RestoreItem,
     ctx: &RestoreContext,
-) -> Result<RestoreJob, BackstopError> {
+) -> Result<(&'p ProtectedResource, HashMap<String, String>), BackstopError> {
+    let resource = plan.resource(&item.resource).ok_or_else(|| {
+        BackstopError::invalid_input(
+            "restores",
+            format!("{} is not a resource of plan {}", item.resource, plan.name),
+        )
+    })?;
     let point_region = item
         .recovery_point_arn
         .split(':')
@@ -328,14 +487,24 @@ async fn start_one(
         })?
         .restore_metadata
         .unwrap_or_default();
-    let metadata = restore_metadata(&base, resource, ctx)?;
+    Ok((resource, restore_metadata(&base, resource, ctx)?))
+}
+
+async fn start_one(
+    backup: &aws_sdk_backup::Client,
+    resource: &ProtectedResource,
+    item: &RestoreItem,
+    ctx: &RestoreContext,
+    metadata: HashMap<String, String>,
+    attempt: u32,
+) -> Result<RestoreJob, BackstopError> {
     let started = backup
         .start_restore_job()
         .recovery_point_arn(&item.recovery_point_arn)
         .set_metadata(Some(metadata))
         .set_iam_role_arn(ctx.restore_role_arn.clone())
         .set_resource_type(resource.kind.backup_resource_type().map(str::to_string))
-        .idempotency_token(format!("{}-{}", ctx.run_id, item.resource))
+        .idempotency_token(restore_token(ctx, item, attempt))
         .send()
         .await
         .map_err(|err| {
@@ -351,6 +520,7 @@ async fn start_one(
         kind: item.kind.clone(),
         recovery_point_arn: item.recovery_point_arn.clone(),
         restore_job_id,
+        attempt,
         status: "PENDING".into(),
         status_message: None,
         created_resource_arn: None,
@@ -387,21 +557,28 @@ pub struct PollOutcome {
     pub summary: PollSummary,
 }
 
-/// Looks at every pending job of the run with one listing of the region's restore jobs,
-/// whatever their number; tags the resources of newly completed jobs.
+/// Clock skew allowed between the run's start (Lambda's clock) and a job's CreationDate.
+const CLOCK_SKEW_SECONDS: i64 = 300;
+
+/// Looks at every pending job of the run with one listing of the restore jobs created since
+/// the run started, whatever their number; tags the resources of newly completed jobs. A job
+/// that is not this run's (another recovery point, created before the run) is refused, never
+/// tagged. Past the run's deadline, unfinished work ends the run with `Backstop.Timeout`.
 pub async fn poll_restores(
     clients: &PollClients,
     ctx: &RestoreContext,
     progress: RestoreProgress,
 ) -> Result<PollOutcome, BackstopError> {
     let mut jobs = progress.jobs;
-    let mut latest = list_restore_jobs(&clients.backup, &jobs).await?;
+    check_jobs_belong_to_run(&progress.restores, &jobs)?;
+    let mut latest = list_restore_jobs(&clients.backup, ctx, &jobs).await?;
     for job in jobs.iter_mut().filter(|job| !job.is_finished()) {
         let seen = match latest.remove(&job.restore_job_id) {
             Some(seen) => seen,
             // not in the listing (listing lag): ask for it directly
             None => describe_restore_job(&clients.backup, &job.restore_job_id).await?,
         };
+        check_seen_job(ctx, job, &seen)?;
         job.status = seen.status;
         job.status_message = seen.status_message;
         job.created_resource_arn = seen.created_resource_arn;
@@ -409,21 +586,125 @@ pub async fn poll_restores(
             finish_completed(clients, ctx, job).await?;
             tracing::info!(resource = %job.resource, created = ?job.created_resource_arn, "restore completed");
         } else if job.is_finished() {
-            tracing::error!(resource = %job.resource, status = %job.status, message = ?job.status_message, "restore did not complete");
+            tracing::error!(resource = %job.resource, status = %job.status, message = ?job.status_message, attempt = job.attempt, "restore did not complete");
         }
     }
-    let count = |status: &str| jobs.iter().filter(|job| job.status == status).count();
-    let completed = count("COMPLETED");
-    let failed = jobs.iter().filter(|job| job.is_finished()).count() - completed;
-    let running = jobs.len() - completed - failed;
-    let not_started = progress
-        .restores
+    let summary = summarize(&progress.restores, &jobs, ctx.resume);
+    if let Some(deadline) = ctx.deadline {
+        let now = DateTime::from(std::time::SystemTime::now());
+        if !summary.done && now.secs() > deadline.secs() {
+            return Err(BackstopError::Timeout {
+                action: "restoring the run's resources".into(),
+                message: shorten(
+                    &format!(
+                        "the run passed its bound ({}) with restores still pending: {}",
+                        format_time(deadline),
+                        pending_names(&progress.restores, &jobs, ctx.resume).join(", ")
+                    ),
+                    MAX_MESSAGE_CHARS,
+                ),
+            });
+        }
+    }
+    Ok(PollOutcome { jobs, summary })
+}
+
+/// Each job in the input names a resource of the run, once per attempt, and restores the
+/// recovery point the run chose for it.
+fn check_jobs_belong_to_run(
+    restores: &[RestoreItem],
+    jobs: &[RestoreJob],
+) -> Result<(), BackstopError> {
+    let mut seen = std::collections::HashSet::new();
+    for (index, job) in jobs.iter().enumerate() {
+        let planned = restores.iter().find(|item| item.resource == job.resource);
+        let matches = planned.is_some_and(|item| item.recovery_point_arn == job.recovery_point_arn);
+        if !matches || !seen.insert((job.resource.as_str(), job.attempt)) {
+            return Err(BackstopError::invalid_input(
+                format!("jobs[{index}]"),
+                format!(
+                    "restore job {} ({}) is not a restore this run started: its resource and recovery point are not the run's, or it is listed twice",
+                    job.restore_job_id, job.resource
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// AWS's view of a job must match the run's: same recovery point, created after the run began.
+fn check_seen_job(
+    ctx: &RestoreContext,
+    job: &RestoreJob,
+    seen: &SeenJob,
+) -> Result<(), BackstopError> {
+    let same_point = seen
+        .recovery_point_arn
+        .as_deref()
+        .is_none_or(|arn| arn == job.recovery_point_arn);
+    let after_start = seen
+        .created
+        .is_none_or(|created| created.secs() + CLOCK_SKEW_SECONDS >= ctx.started_at.secs());
+    if same_point && after_start {
+        Ok(())
+    } else {
+        Err(BackstopError::invalid_input(
+            "jobs",
+            format!(
+                "restore job {} is not a job of run {}: it restores {} and was created {}; refusing to track or tag it",
+                job.restore_job_id,
+                ctx.run_id,
+                seen.recovery_point_arn.as_deref().unwrap_or("?"),
+                seen.created.map(format_time).unwrap_or_else(|| "?".into())
+            ),
+        ))
+    }
+}
+
+/// A failed job that a resumed run will retry is not final yet.
+fn will_retry(job: &RestoreJob, jobs: &[RestoreJob], resume: bool) -> bool {
+    resume
+        && job.did_not_complete()
+        && job.attempt + 1 < MAX_RESTORE_ATTEMPTS
+        && !jobs
+            .iter()
+            .any(|other| other.resource == job.resource && other.attempt > job.attempt)
+}
+
+/// The latest attempt per resource decides its state.
+fn latest_attempts(jobs: &[RestoreJob]) -> Vec<&RestoreJob> {
+    jobs.iter()
+        .filter(|job| {
+            !jobs
+                .iter()
+                .any(|other| other.resource == job.resource && other.attempt > job.attempt)
+        })
+        .collect()
+}
+
+fn summarize(restores: &[RestoreItem], jobs: &[RestoreJob], resume: bool) -> PollSummary {
+    let latest = latest_attempts(jobs);
+    let retrying = latest
+        .iter()
+        .filter(|job| will_retry(job, jobs, resume))
+        .count();
+    let completed = latest
+        .iter()
+        .filter(|job| job.status == "COMPLETED")
+        .count();
+    let failed = latest
+        .iter()
+        .filter(|job| job.did_not_complete() && !will_retry(job, jobs, resume))
+        .count();
+    let running = latest.iter().filter(|job| !job.is_finished()).count();
+    let not_started = restores
         .iter()
         .filter(|item| !jobs.iter().any(|job| job.resource == item.resource))
-        .count();
-    let failures = jobs
+        .count()
+        + retrying;
+    let failures = latest
         .iter()
-        .filter(|job| job.is_finished() && job.status != "COMPLETED")
+        .filter(|job| job.did_not_complete() && !will_retry(job, jobs, resume))
         .map(|job| {
             format!(
                 "{}: restore job {} {}: {}",
@@ -434,32 +715,59 @@ pub async fn poll_restores(
             )
         })
         .collect();
-    let summary = PollSummary {
+    PollSummary {
         completed,
         running,
         failed,
         not_started,
         done: running == 0 && not_started == 0,
         failures,
-    };
-    Ok(PollOutcome { jobs, summary })
+    }
+}
+
+fn pending_names(restores: &[RestoreItem], jobs: &[RestoreJob], resume: bool) -> Vec<String> {
+    let latest = latest_attempts(jobs);
+    restores
+        .iter()
+        .filter_map(
+            |item| match latest.iter().find(|job| job.resource == item.resource) {
+                None => Some(format!("{} (not started)", item.resource)),
+                Some(job) if !job.is_finished() => Some(format!(
+                    "{} (job {} {})",
+                    item.resource, job.restore_job_id, job.status
+                )),
+                Some(job) if will_retry(job, jobs, resume) => {
+                    Some(format!("{} (to retry)", item.resource))
+                }
+                Some(_) => None,
+            },
+        )
+        .collect()
 }
 
 struct SeenJob {
     status: String,
     status_message: Option<String>,
     created_resource_arn: Option<String>,
+    recovery_point_arn: Option<String>,
+    created: Option<DateTime>,
 }
 
 async fn list_restore_jobs(
     backup: &aws_sdk_backup::Client,
+    ctx: &RestoreContext,
     jobs: &[RestoreJob],
 ) -> Result<HashMap<String, SeenJob>, BackstopError> {
     let mut seen = HashMap::new();
     if jobs.iter().all(RestoreJob::is_finished) {
         return Ok(seen);
     }
-    let mut pages = backup.list_restore_jobs().into_paginator().send();
+    let since = DateTime::from_secs(ctx.started_at.secs() - CLOCK_SKEW_SECONDS);
+    let mut pages = backup
+        .list_restore_jobs()
+        .by_created_after(since)
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|err| classify_sdk_error("listing restore jobs", err))?;
         for job in page.restore_jobs() {
@@ -473,6 +781,8 @@ async fn list_restore_jobs(
                             .unwrap_or_default(),
                         status_message: job.status_message().map(str::to_string),
                         created_resource_arn: job.created_resource_arn().map(str::to_string),
+                        recovery_point_arn: job.recovery_point_arn().map(str::to_string),
+                        created: job.creation_date().copied(),
                     },
                 );
             }
@@ -498,6 +808,8 @@ async fn describe_restore_job(
             .unwrap_or_default(),
         status_message: job.status_message().map(str::to_string),
         created_resource_arn: job.created_resource_arn().map(str::to_string),
+        recovery_point_arn: job.recovery_point_arn().map(str::to_string),
+        created: job.creation_date().copied(),
     })
 }
 

@@ -66,15 +66,33 @@ fn db_identifier(
         .unwrap_or_else(|| resource.name.clone());
     match ctx.mode {
         Mode::Failover => planned,
-        Mode::Drill => {
-            let mut planned = planned;
-            planned.truncate(40);
-            format!(
-                "{}-drill-{}",
-                planned.trim_end_matches('-'),
-                run_suffix(&ctx.run_id)
-            )
+        Mode::Drill => drill_identifier(&planned, &run_suffix(&ctx.run_id)),
+    }
+}
+
+/// `<planned>-drill-<run suffix>` within RDS's rules: at most 63 letters, digits and single
+/// hyphens, a letter first, no hyphen last. The planned part is cleaned and cut to 40.
+fn drill_identifier(planned: &str, suffix: &str) -> String {
+    let mut cleaned = String::new();
+    for c in planned
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+    {
+        if c == '-' && (cleaned.is_empty() || cleaned.ends_with('-')) {
+            continue;
         }
+        if cleaned.is_empty() && !c.is_ascii_alphabetic() {
+            cleaned.push('d');
+        }
+        cleaned.push(c.to_ascii_lowercase());
+        if cleaned.len() >= 40 {
+            break;
+        }
+    }
+    let cleaned = cleaned.trim_end_matches('-');
+    match cleaned.is_empty() {
+        true => format!("db-drill-{suffix}"),
+        false => format!("{cleaned}-drill-{suffix}"),
     }
 }
 
@@ -152,8 +170,34 @@ mod tests {
     fn a_drill_restores_a_single_az_copy_under_a_run_specific_name() {
         let ctx = RestoreContext::for_test(Mode::Drill);
         let metadata = metadata(&source_metadata(), &database(), &ctx).unwrap();
-        assert_eq!(metadata["DBInstanceIdentifier"], "orders-drill-test1");
+        let suffix = run_suffix(&ctx.run_id);
+        assert_eq!(
+            metadata["DBInstanceIdentifier"],
+            format!("orders-drill-{suffix}")
+        );
         assert_eq!(metadata["MultiAZ"], "false");
+    }
+
+    #[test]
+    fn drill_identifiers_follow_rds_rules_whatever_the_planned_name() {
+        for planned in [
+            "orders",
+            "9lives",
+            "a--b-",
+            "---",
+            &"x".repeat(63),
+            "ünïcode-db",
+        ] {
+            let id = drill_identifier(planned, "0123456789");
+            assert!(id.len() <= 63, "{id}");
+            assert!(id.starts_with(|c: char| c.is_ascii_alphabetic()), "{id}");
+            assert!(!id.contains("--") && !id.ends_with('-'), "{id}");
+            assert!(
+                id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+                "{id}"
+            );
+            assert!(id.ends_with("-drill-0123456789"), "{id}");
+        }
     }
 
     #[test]

@@ -41,9 +41,15 @@ fn client(rules: &[&Rule]) -> Client {
     )
 }
 
+/// The source ARN of the example plan's first resource (app-data).
+fn first_source() -> String {
+    plan().resources[0].arn.clone().unwrap()
+}
+
 fn point(arn: &str, created: i64, status: RecoveryPointStatus) -> RecoveryPointByBackupVault {
     RecoveryPointByBackupVault::builder()
         .recovery_point_arn(arn)
+        .resource_arn(first_source())
         .creation_date(DateTime::from_secs(created))
         .status(status)
         .build()
@@ -56,6 +62,7 @@ fn item(resource: &str, kind: ResourceKind, recovery_point_arn: &str) -> Restore
         source_arn: "arn:aws:ec2:us-east-1:123456789012:volume/vol-1".into(),
         recovery_point_arn: recovery_point_arn.into(),
         recovery_point_created_at: "2026-11-25T00:00:00Z".into(),
+        copied_at: None,
         rpo_seconds: 60,
         rpo_breached: false,
     }
@@ -119,36 +126,36 @@ async fn an_optional_resource_without_a_copy_is_a_warning() {
 async fn a_throttled_start_leaves_the_resource_for_the_next_round() {
     let metadata = mock!(Client::get_recovery_point_restore_metadata)
         .then_output(|| GetRecoveryPointRestoreMetadataOutput::builder().build());
+    let mut ctx = RestoreContext::for_test(Mode::Drill);
+    ctx.run_id = RunId::try_from("run-1".to_string()).unwrap();
+    let data = item(
+        "app-data",
+        ResourceKind::Ebs,
+        "arn:aws:ec2:us-west-2::snapshot/snap-1",
+    );
+    let logs = item(
+        "app-logs",
+        ResourceKind::Ebs,
+        "arn:aws:ec2:us-west-2::snapshot/snap-2",
+    );
+    let (data_token, logs_token) = (restore_token(&ctx, &data, 0), restore_token(&ctx, &logs, 0));
     let start = mock!(Client::start_restore_job)
-        .match_requests(|req| req.idempotency_token() == Some("run-1-app-data"))
+        .match_requests(move |req| req.idempotency_token() == Some(data_token.as_str()))
         .then_http_response(|| aws_error(429, "ThrottlingException", "Rate exceeded"));
     let start_other = mock!(Client::start_restore_job)
-        .match_requests(|req| req.idempotency_token() == Some("run-1-app-logs"))
+        .match_requests(move |req| req.idempotency_token() == Some(logs_token.as_str()))
         .then_output(|| {
             StartRestoreJobOutput::builder()
                 .restore_job_id("job-logs")
                 .build()
         });
     let backup = client(&[&metadata, &start, &start_other]);
-    let mut ctx = RestoreContext::for_test(Mode::Drill);
-    ctx.run_id = RunId::try_from("run-1".to_string()).unwrap();
     let progress = RestoreProgress {
-        restores: vec![
-            item(
-                "app-data",
-                ResourceKind::Ebs,
-                "arn:aws:ec2:us-west-2::snapshot/snap-1",
-            ),
-            item(
-                "app-logs",
-                ResourceKind::Ebs,
-                "arn:aws:ec2:us-west-2::snapshot/snap-2",
-            ),
-        ],
+        restores: vec![data, logs],
         jobs: vec![],
     };
 
-    let outcome = start_restores(&backup, &plan(), &ctx, progress, 10)
+    let outcome = start_restores(&backup, &plan(), &ctx, progress, 10, false)
         .await
         .unwrap();
     assert_eq!(outcome.not_started, 1);
@@ -171,7 +178,7 @@ async fn denied_access_to_the_restore_metadata_names_the_resource() {
         )],
         jobs: vec![],
     };
-    let err = start_restores(&backup, &plan(), &ctx, progress, 10)
+    let err = start_restores(&backup, &plan(), &ctx, progress, 10, false)
         .await
         .unwrap_err();
     assert_eq!(err.error_name(), "Backstop.AccessDenied");
@@ -194,7 +201,7 @@ async fn a_start_answer_without_a_job_id_is_an_error_not_a_lost_job() {
         )],
         jobs: vec![],
     };
-    let err = start_restores(&backup, &plan(), &ctx, progress, 10)
+    let err = start_restores(&backup, &plan(), &ctx, progress, 10, false)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("no restore job id"), "{err}");
@@ -209,6 +216,7 @@ async fn the_cap_counts_jobs_still_running() {
         kind: ResourceKind::Ebs,
         recovery_point_arn: "arn:aws:ec2:us-west-2::snapshot/snap-1".into(),
         restore_job_id: "job-1".into(),
+        attempt: 0,
         status: "RUNNING".into(),
         status_message: None,
         created_resource_arn: None,
@@ -230,9 +238,142 @@ async fn the_cap_counts_jobs_still_running() {
         jobs: vec![running.clone()],
     };
     // no AWS call is made: the one slot is taken
-    let outcome = start_restores(&backup, &plan(), &ctx, progress, 1)
+    let outcome = start_restores(&backup, &plan(), &ctx, progress, 1, false)
         .await
         .unwrap();
     assert_eq!(outcome.jobs, vec![running]);
     assert_eq!(outcome.not_started, 1);
+}
+
+#[tokio::test]
+async fn the_rpo_counts_from_when_the_data_was_captured_not_when_it_was_copied() {
+    let listing = mock!(Client::list_recovery_points_by_backup_vault).then_output(|| {
+        // backed up at 1,000, copied to the DR region at 20,000
+        let copy = RecoveryPointByBackupVault::builder()
+            .recovery_point_arn("arn:copy")
+            .resource_arn(first_source())
+            .creation_date(DateTime::from_secs(20_000))
+            .initiation_date(DateTime::from_secs(1_000))
+            .status(RecoveryPointStatus::Completed)
+            .build();
+        ListRecoveryPointsByBackupVaultOutput::builder()
+            .recovery_points(copy)
+            .build()
+    });
+    let backup = client(&[&listing]);
+    let mut plan = plan();
+    plan.resources.truncate(1);
+    let (items, _) = select_recovery_points(&backup, &plan, DateTime::from_secs(21_000))
+        .await
+        .unwrap();
+    assert_eq!(items[0].rpo_seconds, 20_000);
+    assert_eq!(items[0].copied_at.as_deref(), Some("1970-01-01T05:33:20Z"));
+}
+
+#[tokio::test]
+async fn one_unrestorable_item_stops_the_batch_before_any_job_starts() {
+    let metadata = mock!(Client::get_recovery_point_restore_metadata)
+        .then_output(|| GetRecoveryPointRestoreMetadataOutput::builder().build());
+    let start = mock!(Client::start_restore_job).then_output(|| {
+        StartRestoreJobOutput::builder()
+            .restore_job_id("job-x")
+            .build()
+    });
+    let backup = client(&[&metadata, &start]);
+    let ctx = RestoreContext::for_test(Mode::Drill);
+    let progress = RestoreProgress {
+        restores: vec![
+            item(
+                "app-data",
+                ResourceKind::Ebs,
+                "arn:aws:ec2:us-west-2::snapshot/snap-1",
+            ),
+            // a copy left in the primary region cannot be restored in the DR region
+            item(
+                "app-logs",
+                ResourceKind::Ebs,
+                "arn:aws:ec2:us-east-1::snapshot/snap-2",
+            ),
+            // nor can a resource the plan does not have
+            item(
+                "not-in-plan",
+                ResourceKind::Ebs,
+                "arn:aws:ec2:us-west-2::snapshot/snap-3",
+            ),
+        ],
+        jobs: vec![],
+    };
+    let err = start_restores(&backup, &plan(), &ctx, progress, 10, false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_name(), "Backstop.InvalidInput");
+    assert!(err.to_string().contains("none was started"), "{err}");
+    assert!(err.to_string().contains("app-logs"), "{err}");
+    assert!(err.to_string().contains("not-in-plan"), "{err}");
+    assert_eq!(start.num_calls(), 0);
+}
+
+fn job(resource: &str, attempt: u32, status: &str) -> RestoreJob {
+    RestoreJob {
+        resource: resource.into(),
+        kind: ResourceKind::Ebs,
+        recovery_point_arn: format!("arn:aws:ec2:us-west-2::snapshot/{resource}"),
+        restore_job_id: format!("job-{resource}-{attempt}"),
+        attempt,
+        status: status.into(),
+        status_message: Some("boom".into()),
+        created_resource_arn: None,
+        endpoint: None,
+    }
+}
+
+#[test]
+fn a_failed_restore_ends_a_run_but_a_resumed_run_retries_it_a_bounded_number_of_times() {
+    let restores = vec![item(
+        "app-data",
+        ResourceKind::Ebs,
+        "arn:aws:ec2:us-west-2::snapshot/app-data",
+    )];
+    let failed = vec![job("app-data", 0, "FAILED")];
+    let summary = summarize(&restores, &failed, false);
+    assert_eq!((summary.failed, summary.done), (1, true));
+    assert_eq!(attempt_to_start(&restores[0], &failed, false), None);
+
+    let summary = summarize(&restores, &failed, true);
+    assert_eq!(
+        (summary.failed, summary.not_started, summary.done),
+        (0, 1, false)
+    );
+    assert_eq!(attempt_to_start(&restores[0], &failed, true), Some(1));
+
+    let last = MAX_RESTORE_ATTEMPTS - 1;
+    let exhausted: Vec<RestoreJob> = (0..=last).map(|a| job("app-data", a, "FAILED")).collect();
+    let summary = summarize(&restores, &exhausted, true);
+    assert_eq!((summary.failed, summary.done), (1, true));
+    assert_eq!(attempt_to_start(&restores[0], &exhausted, true), None);
+
+    let recovered = vec![
+        job("app-data", 0, "FAILED"),
+        job("app-data", 1, "COMPLETED"),
+    ];
+    let summary = summarize(&restores, &recovered, true);
+    assert_eq!(
+        (summary.completed, summary.failed, summary.done),
+        (1, 0, true)
+    );
+}
+
+#[test]
+fn a_job_that_is_not_the_runs_is_refused() {
+    let restores = vec![item(
+        "app-data",
+        ResourceKind::Ebs,
+        "arn:aws:ec2:us-west-2::snapshot/app-data",
+    )];
+    assert!(check_jobs_belong_to_run(&restores, &[job("app-data", 0, "RUNNING")]).is_ok());
+    let mut other_point = job("app-data", 0, "RUNNING");
+    other_point.recovery_point_arn = "arn:aws:ec2:us-west-2::snapshot/someone-else".into();
+    let err = check_jobs_belong_to_run(&restores, &[other_point]).unwrap_err();
+    assert_eq!(err.error_name(), "Backstop.InvalidInput");
+    assert!(check_jobs_belong_to_run(&restores, &[job("orders-db", 0, "RUNNING")]).is_err());
 }
