@@ -31,7 +31,7 @@ emulator-tests: setup
 	cd tests/emulator && ../../$(VENV)/bin/python -m pytest -q tests
 
 build:
-	$(CARGO) build --workspace --bins
+	$(CARGO) build --workspace --all-targets
 
 ## Measure each handler's cold start (spawn to first invocation request) and peak RSS.
 bench: build

@@ -910,17 +910,7 @@ mod tests {
             )
             .build();
         let (ec2, _, attach) = restored(volume);
-        let err = attach_one(
-            &ec2,
-            &run(),
-            "app-data",
-            "vol-1",
-            &app_instance(),
-            "/dev/sdf",
-            FAST,
-        )
-        .await
-        .unwrap_err();
+        let err = attach_app_data(&ec2).await.unwrap_err();
         assert_eq!(err.error_name(), "Backstop.Conflict");
         assert!(err.to_string().contains("failover-7"), "{err}");
         assert_eq!(attach.num_calls(), 0);
@@ -951,6 +941,20 @@ mod tests {
             let err = owned_volume_id(&owner, "app-data", bad).unwrap_err();
             assert_eq!(err.error_name(), "Backstop.InvalidInput", "{bad}");
         }
+    }
+
+    /// Attaches app-data's restored volume vol-1 to the app instance at /dev/sdf, for run test-1.
+    async fn attach_app_data(ec2: &Client) -> Result<bool, BackstopError> {
+        attach_one(
+            ec2,
+            &run(),
+            "app-data",
+            "vol-1",
+            &app_instance(),
+            "/dev/sdf",
+            FAST,
+        )
+        .await
     }
 
     fn restored(volume: Volume) -> (Client, Rule, Rule) {
@@ -997,17 +1001,7 @@ mod tests {
     #[tokio::test]
     async fn a_volume_already_attached_at_its_device_is_success_without_a_call() {
         let (ec2, _, attach) = restored(attached_to("i-1", "/dev/sdf"));
-        let newly = attach_one(
-            &ec2,
-            &run(),
-            "app-data",
-            "vol-1",
-            &app_instance(),
-            "/dev/sdf",
-            FAST,
-        )
-        .await
-        .unwrap();
+        let newly = attach_app_data(&ec2).await.unwrap();
         assert!(!newly);
         assert_eq!(attach.num_calls(), 0);
     }
@@ -1015,17 +1009,7 @@ mod tests {
     #[tokio::test]
     async fn a_volume_attached_elsewhere_is_a_conflict() {
         let (ec2, _, attach) = restored(attached_to("i-other", "/dev/sdf"));
-        let err = attach_one(
-            &ec2,
-            &run(),
-            "app-data",
-            "vol-1",
-            &app_instance(),
-            "/dev/sdf",
-            FAST,
-        )
-        .await
-        .unwrap_err();
+        let err = attach_app_data(&ec2).await.unwrap_err();
         assert_eq!(err.error_name(), "Backstop.Conflict");
         assert!(err.to_string().contains("i-other"), "{err}");
         assert_eq!(attach.num_calls(), 0);
@@ -1039,17 +1023,7 @@ mod tests {
             .state(VolumeState::Available)
             .build();
         let (ec2, _, attach) = restored(volume);
-        let err = attach_one(
-            &ec2,
-            &run(),
-            "app-data",
-            "vol-1",
-            &app_instance(),
-            "/dev/sdf",
-            FAST,
-        )
-        .await
-        .unwrap_err();
+        let err = attach_app_data(&ec2).await.unwrap_err();
         assert!(err.to_string().contains("restored in us-west-2b"), "{err}");
         assert!(err.to_string().contains("ebs.availabilityZone"), "{err}");
         assert_eq!(attach.num_calls(), 0);
@@ -1063,17 +1037,7 @@ mod tests {
             .state(VolumeState::Available)
             .build();
         let (ec2, _, attach) = restored(volume);
-        let err = attach_one(
-            &ec2,
-            &run(),
-            "app-data",
-            "vol-1",
-            &app_instance(),
-            "/dev/sdf",
-            FAST,
-        )
-        .await
-        .unwrap_err();
+        let err = attach_app_data(&ec2).await.unwrap_err();
         assert_eq!(err.error_name(), "Backstop.StillWaiting");
         assert_eq!(attach.num_calls(), 1);
     }

@@ -2,7 +2,8 @@
 //! volumes attached, DNS switched after a health gate; drills never touch production DNS.
 
 use backstop_tests::{
-    invoke, plan_for, protected_workload, run_to_end, Emulator, DR_REGION, PRIMARY_REGION,
+    assert_succeeded, instances_of_run, invoke, plan_for, protected_workload, run_to_end, Emulator,
+    DR_REGION, PRIMARY_REGION,
 };
 use serde_json::{json, Value};
 
@@ -33,27 +34,6 @@ async fn a_record(emulator: &Emulator, seed: &Value, name: &str) -> Option<(Vec<
         })
 }
 
-async fn instances_of_run(emulator: &Emulator, run_id: &str) -> Vec<aws_sdk_ec2::types::Instance> {
-    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
-    let described = ec2
-        .describe_instances()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:backstop:run-id")
-                .values(run_id)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    described
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .cloned()
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failover_launches_from_the_golden_ami_attaches_the_volumes_and_switches_production_dns()
 {
@@ -76,13 +56,7 @@ async fn a_failover_launches_from_the_golden_ami_attaches_the_volumes_and_switch
         input("failover", &plan_for(&seed)),
     )
     .await;
-    assert_eq!(
-        execution.status().as_str(),
-        "SUCCEEDED",
-        "{:?} {:?}",
-        execution.error(),
-        execution.cause()
-    );
+    assert_succeeded(&execution);
     let output: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
 
     // the instance runs the DR copy of the golden AMI, in the AZ its volumes were restored in
@@ -151,13 +125,7 @@ async fn a_drill_sets_only_the_drill_record_and_leaves_production_unchanged() {
         input("drill", &plan_for(&seed)),
     )
     .await;
-    assert_eq!(
-        execution.status().as_str(),
-        "SUCCEEDED",
-        "{:?} {:?}",
-        execution.error(),
-        execution.cause()
-    );
+    assert_succeeded(&execution);
 
     assert_eq!(
         a_record(&emulator, &seed, "app.shop.example.com").await,
@@ -183,13 +151,7 @@ async fn each_step_run_twice_creates_no_duplicate_instance_attachment_or_record_
         input("drill", &plan_for(&seed)),
     )
     .await;
-    assert_eq!(
-        execution.status().as_str(),
-        "SUCCEEDED",
-        "{:?} {:?}",
-        execution.error(),
-        execution.cause()
-    );
+    assert_succeeded(&execution);
     let state: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
 
     // the same steps again, with the same run id, as a retry after a lost response would
@@ -245,13 +207,7 @@ async fn without_capacity_for_the_first_type_the_fallback_type_is_launched_and_r
         input("drill", &plan_for(&seed)),
     )
     .await;
-    assert_eq!(
-        execution.status().as_str(),
-        "SUCCEEDED",
-        "{:?} {:?}",
-        execution.error(),
-        execution.cause()
-    );
+    assert_succeeded(&execution);
     let output: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
     let launched = &output["launch"]["instances"][0];
     assert_eq!(launched["instanceType"], "m5.large");

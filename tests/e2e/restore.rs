@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use backstop_tests::{
-    invoke, plan_for, protect, protected_workload, run_to_end, workload_arns, Emulator, DR_REGION,
+    assert_succeeded, invoke, plan_for, protect, protected_workload, run_to_end, workload_arns,
+    Emulator, DR_REGION,
 };
 use serde_json::{json, Value};
 
@@ -57,13 +58,7 @@ async fn a_drill_restores_two_volumes_a_database_and_a_file_system_in_the_dr_reg
     let plan = plan_for(&seed);
 
     let execution = run_to_end(&emulator, &machine, "drill-restore-all", drill_input(&plan)).await;
-    assert_eq!(
-        execution.status().as_str(),
-        "SUCCEEDED",
-        "{:?} {:?}",
-        execution.error(),
-        execution.cause()
-    );
+    assert_succeeded(&execution);
     let output: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
 
     // the run reports each recovery point's time and the RPO it implies
@@ -306,7 +301,6 @@ async fn a_failed_restore_is_reported_with_its_message_while_the_others_complete
     );
 
     // the state machine fails the run with Backstop.RestoreFailed and the reason
-    let stack = emulator.deploy_stack();
     let machine = stack.state_machine();
     let execution = run_to_end(
         &emulator,

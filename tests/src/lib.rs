@@ -329,11 +329,14 @@ pub async fn back_up(backup: &aws_sdk_backup::Client, seed: &Value, resource_arn
         .send()
         .await
         .expect("start backup job");
-    let job_id = job.backup_job_id().unwrap().to_string();
-    wait_for("backup job", Duration::from_secs(30), || async {
+    backup_completed(backup, job.backup_job_id().unwrap()).await
+}
+
+async fn backup_completed(backup: &aws_sdk_backup::Client, job_id: &str) -> String {
+    wait_for("backup job", Duration::from_secs(60), || async {
         let job = backup
             .describe_backup_job()
-            .backup_job_id(&job_id)
+            .backup_job_id(job_id)
             .send()
             .await
             .expect("describe backup job");
@@ -361,11 +364,14 @@ pub async fn copy_to_dr(
         .send()
         .await
         .expect("start copy job");
-    let job_id = job.copy_job_id().unwrap().to_string();
-    wait_for("copy job", Duration::from_secs(30), || async {
+    copy_completed(backup, job.copy_job_id().unwrap()).await
+}
+
+async fn copy_completed(backup: &aws_sdk_backup::Client, job_id: &str) -> String {
+    wait_for("copy job", Duration::from_secs(60), || async {
         let copy = backup
             .describe_copy_job()
-            .copy_job_id(&job_id)
+            .copy_job_id(job_id)
             .send()
             .await
             .expect("describe copy job")
@@ -385,13 +391,40 @@ pub async fn copy_to_dr(
 }
 
 /// Backs up every resource of `arns` in the primary region and copies it to the DR vault,
-/// as AWS Backup's plan and copy rule would have done before the disaster.
+/// as AWS Backup's plan and copy rule would have done before the disaster; the jobs run side
+/// by side, as AWS Backup runs them. Returns the DR copies' ARNs in the order of `arns`.
 pub async fn protect(emulator: &Emulator, seed: &Value, arns: &[&str]) -> Vec<String> {
     let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
-    let mut copies = Vec::new();
+    let role = seed["backupRoleArn"].as_str().unwrap();
+    let mut backup_jobs = Vec::new();
     for arn in arns {
-        let point = back_up(&backup, seed, arn).await;
-        copies.push(copy_to_dr(&backup, seed, &point).await);
+        let job = backup
+            .start_backup_job()
+            .backup_vault_name("backstop-primary")
+            .resource_arn(*arn)
+            .iam_role_arn(role)
+            .send()
+            .await
+            .expect("start backup job");
+        backup_jobs.push(job.backup_job_id().unwrap().to_string());
+    }
+    let mut copy_jobs = Vec::new();
+    for job_id in backup_jobs {
+        let point = backup_completed(&backup, &job_id).await;
+        let job = backup
+            .start_copy_job()
+            .recovery_point_arn(point)
+            .source_backup_vault_name("backstop-primary")
+            .destination_backup_vault_arn(seed["dr"]["backupVault"]["arn"].as_str().unwrap())
+            .iam_role_arn(role)
+            .send()
+            .await
+            .expect("start copy job");
+        copy_jobs.push(job.copy_job_id().unwrap().to_string());
+    }
+    let mut copies = Vec::new();
+    for job_id in copy_jobs {
+        copies.push(copy_completed(&backup, &job_id).await);
     }
     copies
 }
@@ -478,4 +511,42 @@ pub async fn protected_workload(test_name: &str) -> (Emulator, Value) {
     let arns: Vec<&str> = arns.iter().map(String::as_str).collect();
     protect(&emulator, &seed, &arns).await;
     (emulator, seed)
+}
+
+/// The DR-region instances tagged with `run_id`.
+pub async fn instances_of_run(
+    emulator: &Emulator,
+    run_id: &str,
+) -> Vec<aws_sdk_ec2::types::Instance> {
+    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let described = ec2
+        .describe_instances()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:backstop:run-id")
+                .values(run_id)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("describe instances");
+    described
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .cloned()
+        .collect()
+}
+
+/// Asserts the execution succeeded, showing its error and cause otherwise.
+pub fn assert_succeeded(
+    execution: &aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput,
+) {
+    assert_eq!(
+        execution.status().as_str(),
+        "SUCCEEDED",
+        "{:?} {:?}",
+        execution.error(),
+        execution.cause()
+    );
 }

@@ -108,16 +108,22 @@ def finished(describe: Callable[[], dict], key: str) -> dict:
     return wait_for("the job to end", lambda: (lambda d: d if d[key] in ("COMPLETED", "FAILED", "ABORTED") else None)(describe()))
 
 
-def protect(emulator: Emulator, world: dict, resource_arn: str) -> str:
-    """Backs a resource up in the primary vault and copies it to the DR vault; returns the DR copy's ARN."""
+def back_up(emulator: Emulator, world: dict, resource_arn: str) -> str:
+    """Backs a resource up in the primary vault; returns the recovery point's ARN."""
     backup = emulator.client("backup", PRIMARY)
     job = backup.start_backup_job(
         BackupVaultName="backstop-primary", ResourceArn=resource_arn, IamRoleArn=world["backupRoleArn"]
     )
     done = finished(lambda: backup.describe_backup_job(BackupJobId=job["BackupJobId"]), "State")
     assert done["State"] == "COMPLETED", done
+    return done["RecoveryPointArn"]
+
+
+def copy_to_dr(emulator: Emulator, world: dict, recovery_point: str) -> str:
+    """Copies a primary recovery point to the DR vault; returns the DR copy's ARN."""
+    backup = emulator.client("backup", PRIMARY)
     copy = backup.start_copy_job(
-        RecoveryPointArn=done["RecoveryPointArn"],
+        RecoveryPointArn=recovery_point,
         SourceBackupVaultName="backstop-primary",
         DestinationBackupVaultArn=world["dr"]["backupVault"]["arn"],
         IamRoleArn=world["backupRoleArn"],
@@ -125,6 +131,11 @@ def protect(emulator: Emulator, world: dict, resource_arn: str) -> str:
     copied = finished(lambda: backup.describe_copy_job(CopyJobId=copy["CopyJobId"])["CopyJob"], "State")
     assert copied["State"] == "COMPLETED", copied
     return copied["DestinationRecoveryPointArn"]
+
+
+def protect(emulator: Emulator, world: dict, resource_arn: str) -> str:
+    """Backs a resource up in the primary vault and copies it to the DR vault; returns the DR copy's ARN."""
+    return copy_to_dr(emulator, world, back_up(emulator, world, resource_arn))
 
 
 def restore(emulator: Emulator, world: dict, recovery_point: str, metadata: dict[str, str]) -> dict:

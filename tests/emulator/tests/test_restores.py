@@ -6,7 +6,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import DR, dr_metadata, protect, restore
+from conftest import DR, back_up, copy_to_dr, dr_metadata, protect, restore
 
 
 def test_an_rds_recovery_point_is_named_as_aws_backup_names_its_snapshots(emulator, world):
@@ -158,28 +158,14 @@ def test_an_ec2_restore_with_the_source_placement_or_subnet_fails(emulator, worl
 def test_a_copy_is_created_when_copied_but_keeps_the_initiation_date_of_its_backup(emulator, world):
     """RecoveryPointByBackupVault: CreationDate is when the recovery point was created (for a
     copy, by the copy job); InitiationDate is when the backup job that created it was initiated."""
-    backup = emulator.client("backup", "us-east-1")
-    job = backup.start_backup_job(
-        BackupVaultName="backstop-primary",
-        ResourceArn=world["primary"]["volumes"]["app-data"]["arn"],
-        IamRoleArn=world["backupRoleArn"],
-    )
-    from conftest import finished
-
-    done = finished(lambda: backup.describe_backup_job(BackupJobId=job["BackupJobId"]), "State")
+    point = back_up(emulator, world, world["primary"]["volumes"]["app-data"]["arn"])
     # the backup was taken six hours before the copy
-    emulator.control("POST", "recovery-points/backdate", {"recoveryPointArn": done["RecoveryPointArn"], "seconds": 6 * 3600})
-    copy_job = backup.start_copy_job(
-        RecoveryPointArn=done["RecoveryPointArn"],
-        SourceBackupVaultName="backstop-primary",
-        DestinationBackupVaultArn=world["dr"]["backupVault"]["arn"],
-        IamRoleArn=world["backupRoleArn"],
-    )
-    copied = finished(lambda: backup.describe_copy_job(CopyJobId=copy_job["CopyJobId"])["CopyJob"], "State")
+    emulator.control("POST", "recovery-points/backdate", {"recoveryPointArn": point, "seconds": 6 * 3600})
+    copy = copy_to_dr(emulator, world, point)
     points = emulator.client("backup", DR).list_recovery_points_by_backup_vault(BackupVaultName="backstop-dr")
-    point = next(p for p in points["RecoveryPoints"] if p["RecoveryPointArn"] == copied["DestinationRecoveryPointArn"])
-    age_of_data = (point["CreationDate"] - point["InitiationDate"]).total_seconds()
-    assert age_of_data >= 6 * 3600 - 60, point
+    listed = next(p for p in points["RecoveryPoints"] if p["RecoveryPointArn"] == copy)
+    age_of_data = (listed["CreationDate"] - listed["InitiationDate"]).total_seconds()
+    assert age_of_data >= 6 * 3600 - 60, listed
 
 
 def test_listings_honour_created_after(emulator, world):

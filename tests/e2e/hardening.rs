@@ -1,0 +1,351 @@
+//! A real region, survived: a run refuses up front with every problem listed, or it converges
+//! (AWS-like durations, transient faults, long names, a resumed failed run), never half-done.
+
+use std::collections::BTreeMap;
+
+use backstop_tests::{
+    assert_succeeded, back_up, copy_to_dr, instances_of_run, invoke, plan_for, protected_workload,
+    run_to_end, Emulator, DR_REGION, PRIMARY_REGION,
+};
+use serde_json::{json, Value};
+
+fn input(mode: &str, plan: &Value) -> Value {
+    json!({ "mode": mode, "plan": plan, "settings": { "pollIntervalSeconds": 2 } })
+}
+
+/// What exists in the DR region (and the hosted zone) that a run could have created.
+async fn dr_inventory(emulator: &Emulator, seed: &Value) -> BTreeMap<&'static str, usize> {
+    let config = emulator.sdk_config(DR_REGION).await;
+    let backup = aws_sdk_backup::Client::new(&config);
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let rds = aws_sdk_rds::Client::new(&config);
+    let efs = aws_sdk_efs::Client::new(&config);
+    let route53 = aws_sdk_route53::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
+    let restore_jobs = backup.list_restore_jobs().send().await.unwrap();
+    let instances = ec2.describe_instances().send().await.unwrap();
+    let volumes = ec2.describe_volumes().send().await.unwrap();
+    let databases = rds.describe_db_instances().send().await.unwrap();
+    let file_systems = efs.describe_file_systems().send().await.unwrap();
+    let records = route53
+        .list_resource_record_sets()
+        .hosted_zone_id(seed["dns"]["hostedZoneId"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    BTreeMap::from([
+        ("restore jobs", restore_jobs.restore_jobs().len()),
+        (
+            "instances",
+            instances
+                .reservations()
+                .iter()
+                .map(|r| r.instances().len())
+                .sum(),
+        ),
+        ("volumes", volumes.volumes().len()),
+        ("databases", databases.db_instances().len()),
+        ("file systems", file_systems.file_systems().len()),
+        ("records", records.resource_record_sets().len()),
+    ])
+}
+
+/// No handler ran past its Lambda timeout (the emulator enforces the template's Timeout).
+fn assert_no_function_timed_out(emulator: &Emulator) {
+    let errors = emulator.control("GET", "lambda/errors", &json!({}));
+    for (function, counts) in errors.as_object().unwrap() {
+        assert!(
+            counts.get("Sandbox.Timedout").is_none(),
+            "{function} timed out: {counts}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_a_later_step_would_refuse_creates_nothing() {
+    let (emulator, seed) = protected_workload("refuse-up-front").await;
+    let machine = emulator.deploy_stack().state_machine();
+    let before = dr_inventory(&emulator, &seed).await;
+
+    let good = plan_for(&seed);
+    // (the field the error must name, the JSON pointer edited, its new value or None to remove it)
+    let edits: Vec<(&str, &str, Option<Value>)> = vec![
+        (
+            "resources[0].ebs.availabilityZone",
+            "/resources/0/ebs/availabilityZone",
+            None,
+        ),
+        (
+            "resources[2].rds.dbSubnetGroupName",
+            "/resources/2/rds/dbSubnetGroupName",
+            None,
+        ),
+        // an ebs resource without its ebs block
+        (
+            "resources[1].ebs.availabilityZone",
+            "/resources/1/ebs",
+            None,
+        ),
+        (
+            "objectives.rpoMinutes",
+            "/objectives/rpoMinutes",
+            Some(json!(i64::MAX - 1)),
+        ),
+        // Route 53 reads \141 as "a": the production record
+        (
+            "dns[0].drillRecordName",
+            "/dns/0/drillRecordName",
+            Some(json!("\\141pp.shop.example.com")),
+        ),
+        (
+            "dns[0].drillRecordName",
+            "/dns/0/drillRecordName",
+            Some(json!("*.shop.example.com")),
+        ),
+        // the zone apex, and a name outside the zone: only Route 53 knows the zone's name
+        (
+            "dns[0].drillRecordName",
+            "/dns/0/drillRecordName",
+            Some(json!("shop.example.com.")),
+        ),
+        (
+            "dns[0].drillRecordName",
+            "/dns/0/drillRecordName",
+            Some(json!("drill.example.org")),
+        ),
+    ];
+    for (index, (field, pointer, value)) in edits.into_iter().enumerate() {
+        let mut plan = good.clone();
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        let parent = plan.pointer_mut(parent).unwrap().as_object_mut().unwrap();
+        match value {
+            Some(value) => parent.insert(key.to_string(), value),
+            None => parent.remove(key),
+        };
+        let execution = run_to_end(
+            &emulator,
+            &machine,
+            &format!("drill-bad-{index}"),
+            input("drill", &plan),
+        )
+        .await;
+        assert_eq!(execution.status().as_str(), "FAILED", "{field}");
+        assert_eq!(execution.error(), Some("Backstop.InvalidPlan"), "{field}");
+        let cause = execution.cause().unwrap_or_default();
+        assert!(cause.contains(field), "{field}: {cause}");
+    }
+    // nothing was created: no restore job, instance, volume, database, file system or record
+    assert_eq!(dr_inventory(&emulator, &seed).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failover_with_aws_like_durations_completes_without_a_function_timing_out() {
+    let (emulator, seed) = protected_workload("aws-durations").await;
+    // restores as long as AWS's (RDS 15 min, EFS 10 min, EBS 3 min, plus per GiB) on top of
+    // the AWS-like instance, status check, attachment, database and DNS lifecycles
+    let aws = emulator.control("POST", "durations/reset", &json!({}));
+    assert_eq!(aws["restore"]["RDS"]["base"], 900.0);
+    let machine = emulator.deploy_stack().state_machine();
+
+    let execution = run_to_end(
+        &emulator,
+        &machine,
+        "failover-aws-durations",
+        input("failover", &plan_for(&seed)),
+    )
+    .await;
+    assert_succeeded(&execution);
+    assert_no_function_timed_out(&emulator);
+    let output: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
+    assert_eq!(output["dns"]["inSync"], true);
+    assert_eq!(
+        instances_of_run(&emulator, "failover-aws-durations")
+            .await
+            .len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_run_id_and_a_unicode_instance_name_launch_with_fallbacks_and_no_token_error() {
+    let (emulator, seed) = protected_workload("long-names").await;
+    let dr_az = seed["dr"]["subnets"][0]["availabilityZone"].clone();
+    emulator.inject(json!({ "insufficientCapacity": [{ "instanceType": "m6i.large", "availabilityZone": dr_az }] }));
+    let machine = emulator.deploy_stack().state_machine();
+    let mut plan = plan_for(&seed);
+    let name = "anwendungsserver-ü";
+    plan["instances"][0]["name"] = json!(name);
+    for volume in [0, 1] {
+        plan["resources"][volume]["ebs"]["attachTo"]["instance"] = json!(name);
+    }
+    plan["dns"][0]["target"]["instance"] = json!(name);
+    // 80 characters, the longest execution name; distinct only at its start
+    let run_id = format!("übung-{}", "x".repeat(74));
+    assert_eq!(run_id.chars().count(), 80);
+
+    let execution = run_to_end(&emulator, &machine, &run_id, input("drill", &plan)).await;
+    assert_succeeded(&execution);
+    let output: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
+    let launched = &output["launch"]["instances"][0];
+    assert_eq!(launched["name"], name);
+    assert_eq!(launched["instanceType"], "m5.large");
+    assert_eq!(
+        launched["fallbacks"].as_array().unwrap().len(),
+        1,
+        "{launched}"
+    );
+    let instances = instances_of_run(&emulator, &run_id).await;
+    assert_eq!(instances.len(), 1);
+    // the drill's database has its own RDS identifier, within RDS's rules
+    let db = output["restore"]["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["resource"] == "orders-db")
+        .unwrap();
+    let identifier = db["createdResourceArn"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap();
+    assert!(identifier.starts_with("orders-drill-"), "{identifier}");
+    assert!(
+        identifier.len() <= 63 && !identifier.contains("--"),
+        "{identifier}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_errors_and_connection_resets_on_every_service_do_not_stop_a_failover() {
+    let (emulator, seed) = protected_workload("transient-faults").await;
+    // three in a row outlast the SDK's own three attempts: the state machine's Retry takes over
+    let fault = |service: &str, operation: &str, error: &str| json!({ "service": service, "operation": operation, "error": error, "count": 3 });
+    emulator.inject(json!({ "apiErrors": [
+        fault("backup", "ListRecoveryPointsByBackupVault", "InternalFailure"),
+        fault("backup", "StartRestoreJob", "ServiceUnavailable"),
+        fault("backup", "ListRestoreJobs", "ConnectionReset"),
+        fault("ec2", "RunInstances", "ConnectionReset"),
+        fault("ec2", "AttachVolume", "InternalFailure"),
+        fault("rds", "DescribeDBInstances", "ServiceUnavailable"),
+        fault("route53", "ChangeResourceRecordSets", "InternalFailure"),
+        fault("route53", "GetChange", "ConnectionReset"),
+    ] }));
+    let machine = emulator.deploy_stack().state_machine();
+
+    let execution = run_to_end(
+        &emulator,
+        &machine,
+        "failover-faults",
+        input("failover", &plan_for(&seed)),
+    )
+    .await;
+    assert_succeeded(&execution);
+    let injected = emulator.fault_report()["injectedCalls"].clone();
+    for key in [
+        "backup:StartRestoreJob:ServiceUnavailable",
+        "ec2:RunInstances:ConnectionReset",
+        "route53:ChangeResourceRecordSets:InternalFailure",
+    ] {
+        assert_eq!(injected[key], 3, "{key}: {injected}");
+    }
+    // converged, not duplicated: one instance, one restore job per resource
+    assert_eq!(
+        instances_of_run(&emulator, "failover-faults").await.len(),
+        1
+    );
+    let output: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
+    assert_eq!(output["restore"]["jobs"].as_array().unwrap().len(), 4);
+    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let jobs = backup.list_restore_jobs().send().await.unwrap();
+    assert_eq!(jobs.restore_jobs().len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rpo_is_the_age_of_the_data_not_of_the_dr_copy() {
+    let emulator = Emulator::start("rpo-of-data");
+    let seed = emulator.seed();
+    let stack = emulator.deploy_stack();
+    let primary = aws_sdk_backup::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
+    let volume = seed["primary"]["volumes"]["app-data"]["arn"]
+        .as_str()
+        .unwrap();
+    let point = back_up(&primary, &seed, volume).await;
+    // the backup was taken six hours before it was copied to the DR region
+    emulator.control(
+        "POST",
+        "recovery-points/backdate",
+        &json!({ "recoveryPointArn": point, "seconds": 6 * 3600 }),
+    );
+    copy_to_dr(&primary, &seed, &point).await;
+    let mut plan = plan_for(&seed);
+    plan["resources"].as_array_mut().unwrap().truncate(1);
+
+    let resolved = invoke(
+        &emulator,
+        &stack.function("resolve-plan"),
+        &json!({ "runId": "drill-rpo", "input": { "mode": "drill", "plan": plan } }),
+    )
+    .await
+    .expect("resolve-plan");
+    let item = &resolved["restores"][0];
+    let rpo = item["rpoSeconds"].as_i64().unwrap();
+    assert!((6 * 3600..7 * 3600).contains(&rpo), "{item}");
+    assert_eq!(
+        item["rpoBreached"], true,
+        "6 h is above the 240 min objective"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_run_resumed_by_its_run_id_converges_without_duplicates() {
+    let (emulator, seed) = protected_workload("resume").await;
+    let machine = emulator.deploy_stack().state_machine();
+    emulator.inject(json!({ "failJobs": [{
+        "jobType": "restore",
+        "resourceArn": seed["primary"]["db"]["arn"],
+        "message": "Insufficient storage in the DB subnet group's AZs"
+    }] }));
+    let first = run_to_end(
+        &emulator,
+        &machine,
+        "failover-7",
+        input("failover", &plan_for(&seed)),
+    )
+    .await;
+    assert_eq!(first.status().as_str(), "FAILED");
+    assert_eq!(first.error(), Some("Backstop.RestoreFailed"));
+
+    // the cause is gone; the operator resumes the run instead of starting from scratch
+    emulator.control("DELETE", "faults", &json!({}));
+    let mut resume = input("failover", &plan_for(&seed));
+    resume["resumeRunId"] = json!("failover-7");
+    let second = run_to_end(&emulator, &machine, "failover-7-resume-1", resume).await;
+    assert_succeeded(&second);
+    let output: Value = serde_json::from_str(second.output().unwrap()).unwrap();
+    assert_eq!(output["run"]["runId"], "failover-7");
+
+    // the volumes, file system and instance of the first execution were reused; only the
+    // failed database restore ran again
+    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let jobs = backup.list_restore_jobs().send().await.unwrap();
+    let mut per_resource: BTreeMap<String, usize> = BTreeMap::new();
+    for job in jobs.restore_jobs() {
+        *per_resource
+            .entry(job.resource_type().unwrap_or_default().to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(per_resource.get("EBS"), Some(&2), "{per_resource:?}");
+    assert_eq!(per_resource.get("EFS"), Some(&1), "{per_resource:?}");
+    assert_eq!(per_resource.get("RDS"), Some(&2), "{per_resource:?}");
+    let db_jobs = output["restore"]["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["resource"] == "orders-db")
+        .count();
+    assert_eq!(db_jobs, 2, "the failed attempt and its retry");
+    assert_eq!(instances_of_run(&emulator, "failover-7").await.len(), 1);
+    assert!(instances_of_run(&emulator, "failover-7-resume-1")
+        .await
+        .is_empty());
+}
