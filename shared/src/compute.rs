@@ -84,13 +84,18 @@ async fn resolve_ami(
     let region = plan.dr_region.as_str();
     let ami: &AmiRef = &instance.ami;
     let primary = plan.primary_region.as_deref().unwrap_or("<primary region>");
+    // an id the DR region does not know is most likely the primary region's own AMI
+    let source = ami
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("<the golden AMI id in {primary}>"));
     let wanted = ami
         .name
         .as_deref()
         .map(|name| format!(" --name {name}"))
         .unwrap_or_default();
     let copy_hint = format!(
-        "copy the golden AMI of {} to {region} ahead of time: aws ec2 copy-image --source-region {primary} --source-image-id <its AMI id in {primary}> --region {region}{wanted}{}",
+        "copy the golden AMI of {} to {region} ahead of time: aws ec2 copy-image --source-region {primary} --source-image-id {source} --region {region}{wanted}{}",
         instance.name,
         ami.ssm_parameter
             .as_deref()

@@ -137,8 +137,8 @@ impl RunRequest {
     }
 }
 
-/// Loads and validates the plan, checks it is meant for this region, and picks a recovery
-/// point for every protected resource.
+/// The clients `resolve-plan` needs: SSM (plan), Backup (copies), Route 53 (drill records'
+/// zones), Step Functions (the run being resumed).
 pub struct ResolveClients<'a> {
     pub ssm: &'a aws_sdk_ssm::Client,
     pub backup: &'a aws_sdk_backup::Client,
@@ -146,6 +146,8 @@ pub struct ResolveClients<'a> {
     pub sfn: &'a aws_sdk_sfn::Client,
 }
 
+/// Loads and validates the plan, checks it is meant for this region, and picks a recovery
+/// point for every protected resource (for a resumed run, the same ones as before).
 pub async fn resolve_plan(
     clients: &ResolveClients<'_>,
     region: &str,

@@ -237,4 +237,12 @@ async fn a_golden_ami_missing_in_the_dr_region_says_to_copy_it() {
     assert_eq!(execution.error(), Some("Backstop.NotFound"));
     let cause = execution.cause().unwrap_or_default();
     assert!(cause.contains("copy the golden AMI"), "{cause}");
+    // the hint names the primary region and the AMI to copy from it
+    let primary_ami = seed["primary"]["goldenAmiId"].as_str().unwrap();
+    assert!(
+        cause.contains(&format!(
+            "--source-region us-east-1 --source-image-id {primary_ami}"
+        )),
+        "{cause}"
+    );
 }
