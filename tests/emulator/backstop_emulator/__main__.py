@@ -146,6 +146,14 @@ class ControlApp:
             from . import backup_jobs
 
             return backup_jobs.backdate_recovery_point(body["recoveryPointArn"], float(body["seconds"]))
+        if route == "sns/messages" and method == "POST":
+            # what a subscriber of the topic would have received
+            from moto.sns.models import sns_backends
+
+            arn = body["topicArn"]
+            _, _, _, region, account, _ = arn.split(":", 5)
+            topic = sns_backends[account][region].topics[arn]
+            return [{"messageId": m[0], "message": m[1], "subject": m[2]} for m in topic.sent_notifications]
         if route == "lambda/errors" and method == "GET":
             return {name: dict(counts) for name, counts in self.runner.errors.items()}
         if route == "lambda/invocations" and method == "GET":

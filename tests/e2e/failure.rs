@@ -1,0 +1,84 @@
+//! Every failed run is announced: one message on the stack's failure topic with the run id,
+//! mode, failed step, error and what the run left behind; the run still ends FAILED with the
+//! step's own error.
+
+use backstop_tests::{plan_for, protected_workload, run_to_end};
+use serde_json::{json, Value};
+
+fn input(mode: &str, plan: &Value) -> Value {
+    json!({ "mode": mode, "plan": plan, "settings": { "pollIntervalSeconds": 2 } })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_run_notifies_the_operator_and_ends_with_its_own_error() {
+    let (emulator, seed) = protected_workload("failure-path").await;
+    let stack = emulator.deploy_stack();
+    let machine = stack.state_machine();
+    let topic = stack.output("FailureTopicArn");
+    let notices = || -> Vec<Value> {
+        emulator
+            .control("POST", "sns/messages", &json!({ "topicArn": topic }))
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| serde_json::from_str(m["message"].as_str().unwrap()).unwrap())
+            .collect()
+    };
+
+    // a plan that fails validation: nothing was created, and the notice says so
+    let mut bad = plan_for(&seed);
+    bad["dns"][0]["drillRecordName"] = json!("*.shop.example.com");
+    let refused = run_to_end(&emulator, &machine, "drill-refused", input("drill", &bad)).await;
+    assert_eq!(refused.status().as_str(), "FAILED");
+    assert_eq!(refused.error(), Some("Backstop.InvalidPlan"));
+    let notice = notices().pop().expect("a notice for the refused run");
+    assert_eq!(notice["runId"], "drill-refused");
+    assert_eq!(notice["failedStep"], "ResolvePlan");
+    assert_eq!(notice["error"], "Backstop.InvalidPlan");
+    assert!(
+        notice["cause"].as_str().unwrap().contains("wildcard"),
+        "{notice}"
+    );
+    assert!(
+        notice["created"].as_str().unwrap().starts_with("nothing"),
+        "{notice}"
+    );
+
+    // a restore that fails mid-run: the notice names the step, the error and what was left
+    emulator.inject(json!({ "failJobs": [{
+        "jobType": "restore",
+        "resourceArn": seed["primary"]["db"]["arn"],
+        "message": "Insufficient storage in the DB subnet group (injected)"
+    }] }));
+    let failed = run_to_end(
+        &emulator,
+        &machine,
+        "drill-restore-fails",
+        input("drill", &plan_for(&seed)),
+    )
+    .await;
+    assert_eq!(failed.status().as_str(), "FAILED");
+    assert_eq!(failed.error(), Some("Backstop.RestoreFailed"));
+    assert!(failed
+        .cause()
+        .unwrap_or_default()
+        .contains("Insufficient storage"));
+    let all = notices();
+    assert_eq!(all.len(), 2, "one notice per failed run: {all:?}");
+    let notice = &all[1];
+    assert_eq!(notice["runId"], "drill-restore-fails");
+    assert_eq!(notice["mode"], "drill");
+    assert_eq!(notice["failedStep"], "RestoreAndLaunch");
+    assert_eq!(notice["error"], "Backstop.RestoreFailed");
+    assert!(
+        notice["cause"].as_str().unwrap().contains("orders-db"),
+        "{notice}"
+    );
+    assert!(
+        notice["leftInPlace"]
+            .as_str()
+            .unwrap()
+            .contains("backstop:run-id"),
+        "{notice}"
+    );
+}
