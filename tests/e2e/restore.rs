@@ -394,3 +394,70 @@ async fn bad_recovery_inputs_are_named_in_typed_errors() {
         "nothing half-started"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_poll_never_claims_the_restores_of_another_run() {
+    let (emulator, seed) = protected_workload("claim").await;
+    let stack = deploy(&emulator);
+    let resolve = stack.function("resolve-plan");
+    let start = stack.function("start-restore");
+    let poll = stack.function("poll-restore");
+    let input = drill_input(&plan_for(&seed));
+    let run_a = invoke(
+        &emulator,
+        &resolve,
+        &json!({ "runId": "drill-a", "input": input }),
+    )
+    .await
+    .unwrap();
+    let started = invoke(&emulator, &start, &json!({ "run": run_a, "jobs": [] }))
+        .await
+        .unwrap();
+    let done = poll_until_done(&emulator, &poll, &run_a, started["jobs"].clone()).await;
+
+    // run B's state claims A's jobs as its own, as if they were still running
+    let run_b = invoke(
+        &emulator,
+        &resolve,
+        &json!({ "runId": "drill-b", "input": input }),
+    )
+    .await
+    .unwrap();
+    let mut claimed = done["jobs"].clone();
+    for job in claimed.as_array_mut().unwrap() {
+        job["status"] = json!("RUNNING");
+    }
+    let (error, message) = invoke(&emulator, &poll, &json!({ "run": run_b, "jobs": claimed }))
+        .await
+        .unwrap_err();
+    assert_eq!(error, "Backstop.Conflict", "{message}");
+    assert!(message.contains("drill-a"), "{message}");
+
+    // A's volume still belongs to A (a drill-b teardown would never find it)
+    let volume = done["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["resource"] == "app-data")
+        .unwrap()["createdResourceArn"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let described = ec2
+        .describe_volumes()
+        .volume_ids(volume)
+        .send()
+        .await
+        .unwrap();
+    let run_tag = described.volumes()[0]
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some("backstop:run-id"))
+        .and_then(|t| t.value())
+        .map(str::to_string);
+    assert_eq!(run_tag.as_deref(), Some("drill-a"));
+}

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{classify_sdk_error, shorten, BackstopError, MAX_MESSAGE_CHARS};
 use crate::plan::{Plan, ProtectedResource, ResourceKind};
 use crate::run::{Mode, RunId};
-use crate::tags::{run_tags, token};
+use crate::tags::{run_tags, token, RUN_ID};
 
 /// One protected resource and the recovery point it is restored from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -813,6 +813,65 @@ async fn describe_restore_job(
     })
 }
 
+/// The run id a restored resource is already tagged with, if any.
+async fn run_tag_of(
+    clients: &PollClients,
+    kind: &ResourceKind,
+    id: &str,
+    arn: &str,
+) -> Result<Option<String>, BackstopError> {
+    let action = || format!("reading the tags of {arn}");
+    let tag = match kind {
+        ResourceKind::Ebs | ResourceKind::Ec2 => clients
+            .ec2
+            .describe_tags()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("resource-id")
+                    .values(id)
+                    .build(),
+            )
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("key")
+                    .values(RUN_ID)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|err| classify_sdk_error(action(), err))?
+            .tags()
+            .first()
+            .and_then(|tag| tag.value())
+            .map(str::to_string),
+        ResourceKind::Rds => clients
+            .rds
+            .list_tags_for_resource()
+            .resource_name(arn)
+            .send()
+            .await
+            .map_err(|err| classify_sdk_error(action(), err))?
+            .tag_list()
+            .iter()
+            .find(|tag| tag.key() == Some(RUN_ID))
+            .and_then(|tag| tag.value())
+            .map(str::to_string),
+        ResourceKind::Efs => clients
+            .efs
+            .describe_file_systems()
+            .file_system_id(id)
+            .send()
+            .await
+            .map_err(|err| classify_sdk_error(action(), err))?
+            .file_systems()
+            .first()
+            .and_then(|fs| fs.tags().iter().find(|tag| tag.key() == RUN_ID))
+            .map(|tag| tag.value().to_string()),
+        ResourceKind::Unknown(_) => None,
+    };
+    Ok(tag)
+}
+
 /// Tags the restored resource with the run (teardown finds it by tag) and records its endpoint.
 async fn finish_completed(
     clients: &PollClients,
@@ -834,6 +893,14 @@ async fn finish_completed(
         .next()
         .unwrap_or_default()
         .to_string();
+    if let Some(other) = run_tag_of(clients, &job.kind, &id, &arn).await? {
+        if other != ctx.run_id.as_str() {
+            return Err(BackstopError::Conflict(format!(
+                "{arn} restored by job {} already belongs to run {other}: refusing to claim it for run {}",
+                job.restore_job_id, ctx.run_id
+            )));
+        }
+    }
     let action = format!("tagging the restored {} of {}", job.kind, job.resource);
     match job.kind {
         ResourceKind::Ebs | ResourceKind::Ec2 => {
