@@ -878,13 +878,13 @@ mod tests {
         RunId::try_from("test-1".to_string()).unwrap()
     }
 
-    /// A volume tagged as restored by run test-1 for app-data, as poll-restore tags it.
-    fn owned() -> aws_sdk_ec2::types::builders::VolumeBuilder {
+    /// A volume of app-data tagged as restored by `run_id`, as poll-restore tags it.
+    fn restored_by(run_id: &str) -> aws_sdk_ec2::types::builders::VolumeBuilder {
         Volume::builder()
             .tags(
                 Tag::builder()
                     .key(crate::tags::RUN_ID)
-                    .value("test-1")
+                    .value(run_id)
                     .build(),
             )
             .tags(
@@ -895,24 +895,17 @@ mod tests {
             )
     }
 
+    /// A volume restored by this test's run (test-1).
+    fn owned() -> aws_sdk_ec2::types::builders::VolumeBuilder {
+        restored_by("test-1")
+    }
+
     #[tokio::test]
     async fn a_volume_another_run_restored_is_never_attached() {
-        let volume = Volume::builder()
+        let volume = restored_by("failover-7")
             .volume_id("vol-1")
             .availability_zone("us-west-2a")
             .state(VolumeState::Available)
-            .tags(
-                Tag::builder()
-                    .key(crate::tags::RUN_ID)
-                    .value("failover-7")
-                    .build(),
-            )
-            .tags(
-                Tag::builder()
-                    .key(crate::tags::RESOURCE)
-                    .value("app-data")
-                    .build(),
-            )
             .build();
         let (ec2, _, attach) = restored(volume);
         let err = attach_app_data(&ec2).await.unwrap_err();

@@ -104,6 +104,9 @@ impl ResolvedRun {
     pub fn checked(self) -> Result<Self, BackstopError> {
         self.plan.validate()?;
         check_settings(&self.settings)?;
+        // the run's start and bound decide which jobs are its own and when it must stop
+        parse_time("run.startedAt", &self.started_at)?;
+        parse_time("run.deadline", &self.deadline)?;
         Ok(self)
     }
 
@@ -350,4 +353,35 @@ fn check_settings(settings: &RunSettings) -> Result<(), BackstopError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_refuses_a_run_whose_start_or_bound_is_not_a_time() {
+        let plan: Value =
+            serde_json::from_str(include_str!("../../tests/plans/example.json")).unwrap();
+        let run = |started_at: &str, deadline: &str| ResolvedRun {
+            run_id: RunId::try_from("drill-1".to_string()).unwrap(),
+            mode: Mode::Drill,
+            plan: Plan::from_value(plan.clone()).unwrap(),
+            point_in_time: "2026-11-25T03:00:00Z".into(),
+            settings: RunSettings::default(),
+            restores: vec![],
+            warnings: vec![],
+            started_at: started_at.into(),
+            deadline: deadline.into(),
+            resumed: false,
+        };
+        assert!(run("2026-11-25T03:00:00Z", "2026-11-25T05:00:00Z")
+            .checked()
+            .is_ok());
+        let err = run("2026-11-25T03:00:00Z", "never").checked().unwrap_err();
+        assert_eq!(err.error_name(), "Backstop.InvalidInput");
+        assert!(err.to_string().contains("run.deadline"), "{err}");
+        let err = run("", "2026-11-25T05:00:00Z").checked().unwrap_err();
+        assert!(err.to_string().contains("run.startedAt"), "{err}");
+    }
 }
