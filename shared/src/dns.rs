@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::compute::LaunchedInstance;
 use crate::error::{classify_sdk_error, BackstopError};
+use crate::kinds::Removal;
 use crate::plan::{is_wildcard, normalize_dns_name, DnsRecordPlan, Plan, PlanProblem};
 use crate::restore::RestoreJob;
 use crate::run::Mode;
@@ -53,6 +54,12 @@ pub struct SwitchOutcome {
     /// calls the step again with them, and the step then only checks them.
     pub changes: Vec<PendingChange>,
     pub in_sync: bool,
+    /// When the health gate first passed (RFC 3339): a drill's RTO ends here.
+    #[serde(default)]
+    pub healthy_at: Option<String>,
+    /// When every change was seen INSYNC (RFC 3339): a failover's RTO ends here.
+    #[serde(default)]
+    pub in_sync_at: Option<String>,
 }
 
 pub struct DnsClients {
@@ -64,7 +71,9 @@ pub struct DnsClients {
 /// Checks the DR side is healthy (instances running with passing status checks, restored
 /// databases available), then points each planned record at its DR endpoint and waits, while
 /// the invocation's deadline allows, for the changes to be INSYNC. `pending` are the changes
-/// an earlier round of the same run submitted.
+/// an earlier round of the same run submitted; `healthy_at` when an earlier round's health
+/// gate passed.
+#[allow(clippy::too_many_arguments)]
 pub async fn switch_dns(
     clients: &DnsClients,
     plan: &Plan,
@@ -72,6 +81,7 @@ pub async fn switch_dns(
     instances: &[LaunchedInstance],
     jobs: &[RestoreJob],
     pending: &[PendingChange],
+    healthy_at: Option<String>,
     wait: WaitPolicy,
 ) -> Result<SwitchOutcome, BackstopError> {
     // what protects production is checked again here, whatever the input says
@@ -79,6 +89,7 @@ pub async fn switch_dns(
         check_records_in_zones(&clients.route53, plan).await?;
     }
     let healthy = health_gate(clients, instances, jobs, wait).await?;
+    let healthy_at = healthy_at.or_else(|| Some(now()));
     let mut records = Vec::new();
     let mut changes: Vec<PendingChange> = Vec::new();
     for record in &plan.dns {
@@ -120,7 +131,13 @@ pub async fn switch_dns(
         records,
         changes,
         in_sync,
+        healthy_at,
+        in_sync_at: in_sync.then(now),
     })
+}
+
+fn now() -> String {
+    crate::restore::format_time(std::time::SystemTime::now().into())
 }
 
 async fn wait_in_sync(
@@ -244,6 +261,72 @@ fn record_to_write(record: &DnsRecordPlan, mode: Mode) -> Result<&str, BackstopE
             }
             Ok(&record.drill_record_name)
         }
+    }
+}
+
+/// Deletes a drill record a drill wrote, if it still points only at what the run created
+/// (`endpoints`: its instances' IPs and databases' addresses); a record pointing anywhere else
+/// is not this run's and is left alone. Production records are never touched.
+pub async fn remove_drill_record(
+    route53: &aws_sdk_route53::Client,
+    record: &DnsRecordPlan,
+    endpoints: &std::collections::BTreeSet<String>,
+) -> Result<Removal, BackstopError> {
+    let name = record_to_write(record, Mode::Drill)?;
+    let fqdn = format!("{}.", name.trim_end_matches('.'));
+    let record_type = RrType::from(record.record_type.as_str());
+    let listed = route53
+        .list_resource_record_sets()
+        .hosted_zone_id(&record.hosted_zone_id)
+        .start_record_name(&fqdn)
+        .start_record_type(record_type.clone())
+        .max_items(1)
+        .send()
+        .await
+        .map_err(|err| classify_sdk_error(format!("reading drill record {name}"), err))?;
+    let Some(set) = listed.resource_record_sets().iter().find(|set| {
+        set.name()
+            .trim_end_matches('.')
+            .eq_ignore_ascii_case(name.trim_end_matches('.'))
+            && set.r#type() == &record_type
+    }) else {
+        return Ok(Removal::Gone);
+    };
+    let normalize = |value: &str| value.trim_end_matches('.').to_ascii_lowercase();
+    let values: Vec<&str> = set.resource_records().iter().map(|r| r.value()).collect();
+    let ours = !values.is_empty() && values.iter().all(|v| endpoints.contains(&normalize(v)));
+    if !ours {
+        return Ok(Removal::Kept(format!(
+            "drill record {name} points at {}, not at this run's resources: left alone",
+            values.join(", ")
+        )));
+    }
+    let change = Change::builder()
+        .action(ChangeAction::Delete)
+        .resource_record_set(set.clone())
+        .build()
+        .map_err(|e| BackstopError::invalid_input("dns", e.to_string()))?;
+    let batch = ChangeBatch::builder()
+        .comment("Backstop drill teardown")
+        .changes(change)
+        .build()
+        .map_err(|e| BackstopError::invalid_input("dns", e.to_string()))?;
+    match route53
+        .change_resource_record_sets()
+        .hosted_zone_id(&record.hosted_zone_id)
+        .change_batch(batch)
+        .send()
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(record = name, "drill record deleted");
+            Ok(Removal::Gone)
+        }
+        Err(err) => match classify_sdk_error(format!("deleting drill record {name}"), err) {
+            // deleted in the meantime (a DELETE of a missing record is InvalidChangeBatch)
+            BackstopError::Aws { code, .. } if code == "InvalidChangeBatch" => Ok(Removal::Gone),
+            other => Err(other),
+        },
     }
 }
 

@@ -16,11 +16,15 @@ pub mod aws;
 pub mod compute;
 pub mod dns;
 pub mod error;
+pub mod history;
+pub mod kinds;
 pub mod plan;
+pub mod report;
 pub mod resolve;
 pub mod restore;
 pub mod run;
 pub mod tags;
+pub mod teardown;
 pub mod telemetry;
 pub mod wait;
 

@@ -238,7 +238,7 @@ pub async fn resolve_plan(
 }
 
 fn parse_time(field: &str, text: &str) -> Result<DateTime, BackstopError> {
-    DateTime::from_str(text, Format::DateTime).map_err(|_| {
+    crate::restore::parse_time(text).ok_or_else(|| {
         BackstopError::invalid_input(
             field,
             format!(

@@ -2,36 +2,13 @@
 //! volumes attached, DNS switched after a health gate; drills never touch production DNS.
 
 use backstop_tests::{
-    assert_succeeded, instances_of_run, invoke, plan_for, protected_workload, run_to_end, Emulator,
-    DR_REGION, PRIMARY_REGION,
+    a_record, assert_succeeded, instances_of_run, invoke, plan_for, protected_workload, run_to_end,
+    state_entering, DR_REGION,
 };
 use serde_json::{json, Value};
 
 fn input(mode: &str, plan: &Value) -> Value {
     json!({ "mode": mode, "plan": plan, "settings": { "pollIntervalSeconds": 2 } })
-}
-
-/// The A record `name` in the seeded zone: (values, ttl).
-async fn a_record(emulator: &Emulator, seed: &Value, name: &str) -> Option<(Vec<String>, i64)> {
-    let route53 = aws_sdk_route53::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
-    let sets = route53
-        .list_resource_record_sets()
-        .hosted_zone_id(seed["dns"]["hostedZoneId"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    sets.resource_record_sets()
-        .iter()
-        .find(|set| set.name().trim_end_matches('.') == name && set.r#type().as_str() == "A")
-        .map(|set| {
-            (
-                set.resource_records()
-                    .iter()
-                    .map(|r| r.value().to_string())
-                    .collect(),
-                set.ttl().unwrap_or_default(),
-            )
-        })
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -74,7 +51,7 @@ async fn a_failover_launches_from_the_golden_ami_attaches_the_volumes_and_switch
 
     // the restored volumes are attached at the planned devices
     let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
-    let jobs = output["restore"]["jobs"].as_array().unwrap();
+    let jobs = output["restored"].as_array().unwrap();
     for (resource, device) in [("app-data", "/dev/sdf"), ("app-logs", "/dev/sdg")] {
         let job = jobs.iter().find(|j| j["resource"] == resource).unwrap();
         let volume_id = job["createdResourceArn"]
@@ -105,7 +82,7 @@ async fn a_failover_launches_from_the_golden_ami_attaches_the_volumes_and_switch
         a_record(&emulator, &seed, "app.shop.example.com").await,
         Some((vec![dr_ip.clone()], 60))
     );
-    let record = &output["dns"]["records"][0];
+    let record = &output["dns"][0];
     assert_eq!(record["recordName"], "app.shop.example.com");
     assert_eq!(record["previousValues"], json!([primary_ip]));
     assert_eq!(record["changed"], true);
@@ -131,11 +108,16 @@ async fn a_drill_sets_only_the_drill_record_and_leaves_production_unchanged() {
         a_record(&emulator, &seed, "app.shop.example.com").await,
         before
     );
-    let instances = instances_of_run(&emulator, "drill-dns-1").await;
-    let dr_ip = instances[0].private_ip_address().unwrap().to_string();
+    // the drill record pointed at the drill's instance, and was deleted with it
+    let report: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
+    assert_eq!(report["dns"][0]["recordName"], "drill.app.shop.example.com");
+    assert_eq!(
+        report["dns"][0]["value"],
+        report["launched"][0]["privateIp"]
+    );
     assert_eq!(
         a_record(&emulator, &seed, "drill.app.shop.example.com").await,
-        Some((vec![dr_ip], 60))
+        None
     );
 }
 
@@ -147,12 +129,12 @@ async fn each_step_run_twice_creates_no_duplicate_instance_attachment_or_record_
     let execution = run_to_end(
         &emulator,
         &machine,
-        "drill-rerun-1",
-        input("drill", &plan_for(&seed)),
+        "failover-rerun-1",
+        input("failover", &plan_for(&seed)),
     )
     .await;
     assert_succeeded(&execution);
-    let state: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
+    let state = state_entering(&emulator, &machine, "failover-rerun-1", "Recovered").await;
 
     // the same steps again, with the same run id, as a retry after a lost response would
     let launch = invoke(
@@ -166,7 +148,10 @@ async fn each_step_run_twice_creates_no_duplicate_instance_attachment_or_record_
         launch["instances"][0]["instanceId"],
         state["launch"]["instances"][0]["instanceId"]
     );
-    assert_eq!(instances_of_run(&emulator, "drill-rerun-1").await.len(), 1);
+    assert_eq!(
+        instances_of_run(&emulator, "failover-rerun-1").await.len(),
+        1
+    );
 
     let step_input = json!({ "run": state["run"], "jobs": state["restore"]["jobs"], "instances": launch["instances"] });
     let attach = invoke(&emulator, &stack.function("attach-volumes"), &step_input)
@@ -186,10 +171,7 @@ async fn each_step_run_twice_creates_no_duplicate_instance_attachment_or_record_
         .await
         .unwrap();
     assert_eq!(dns["records"][0]["changed"], false, "{dns}");
-    assert_eq!(
-        dns["records"][0]["recordName"],
-        "drill.app.shop.example.com"
-    );
+    assert_eq!(dns["records"][0]["recordName"], "app.shop.example.com");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -209,7 +191,7 @@ async fn without_capacity_for_the_first_type_the_fallback_type_is_launched_and_r
     .await;
     assert_succeeded(&execution);
     let output: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
-    let launched = &output["launch"]["instances"][0];
+    let launched = &output["launched"][0];
     assert_eq!(launched["instanceType"], "m5.large");
     let fallbacks = launched["fallbacks"].as_array().unwrap();
     assert_eq!(fallbacks.len(), 1, "{launched}");

@@ -74,11 +74,13 @@ async fn a_failed_run_notifies_the_operator_and_ends_with_its_own_error() {
         notice["cause"].as_str().unwrap().contains("orders-db"),
         "{notice}"
     );
+    // a drill cleans up after a failure too, and says so
+    assert!(notice.get("leftInPlace").is_none(), "{notice}");
     assert!(
-        notice["leftInPlace"]
+        notice["tornDown"]
             .as_str()
             .unwrap()
-            .contains("backstop:run-id"),
+            .starts_with("drill torn down"),
         "{notice}"
     );
 }

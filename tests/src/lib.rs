@@ -550,3 +550,52 @@ pub fn assert_succeeded(
         execution.cause()
     );
 }
+
+/// The state the execution `run_id` of `machine` had when it entered `state_name` (from its
+/// history): what a step received, for re-running it by hand.
+pub async fn state_entering(
+    emulator: &Emulator,
+    machine: &str,
+    run_id: &str,
+    state_name: &str,
+) -> Value {
+    let sfn = aws_sdk_sfn::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let execution = machine.replace(":stateMachine:", ":execution:") + ":" + run_id;
+    let history = sfn
+        .get_execution_history()
+        .execution_arn(&execution)
+        .max_results(1000)
+        .send()
+        .await
+        .expect("execution history");
+    let entered = history
+        .events()
+        .iter()
+        .filter_map(|e| e.state_entered_event_details())
+        .find(|d| d.name() == state_name)
+        .unwrap_or_else(|| panic!("{run_id} never entered {state_name}"));
+    serde_json::from_str(entered.input().unwrap_or("null")).expect("state input is JSON")
+}
+
+/// The A record `name` in the seeded zone: (values, ttl).
+pub async fn a_record(emulator: &Emulator, seed: &Value, name: &str) -> Option<(Vec<String>, i64)> {
+    let route53 = aws_sdk_route53::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
+    let sets = route53
+        .list_resource_record_sets()
+        .hosted_zone_id(seed["dns"]["hostedZoneId"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    sets.resource_record_sets()
+        .iter()
+        .find(|set| set.name().trim_end_matches('.') == name && set.r#type().as_str() == "A")
+        .map(|set| {
+            (
+                set.resource_records()
+                    .iter()
+                    .map(|r| r.value().to_string())
+                    .collect(),
+                set.ttl().unwrap_or_default(),
+            )
+        })
+}

@@ -20,6 +20,9 @@ struct SwitchInput {
     /// Changes an earlier round submitted that were not yet INSYNC.
     #[serde(default)]
     changes: Vec<PendingChange>,
+    /// When an earlier round's health gate passed.
+    #[serde(default)]
+    healthy_at: Option<String>,
 }
 
 async fn handler(
@@ -38,6 +41,7 @@ async fn handler(
         &input.instances,
         &input.jobs,
         &input.changes,
+        input.healthy_at,
         wait,
     )
     .instrument(span)

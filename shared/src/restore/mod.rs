@@ -5,11 +5,6 @@
 //! - [`start_restores`]: starts the jobs not yet started, idempotently, under a concurrency cap
 //! - [`poll_restores`]: one look at every job of the run; tags what completed
 
-mod ebs;
-mod ec2;
-mod efs;
-mod rds;
-
 use std::collections::HashMap;
 
 use aws_smithy_types::date_time::Format;
@@ -17,9 +12,10 @@ use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{classify_sdk_error, shorten, BackstopError, MAX_MESSAGE_CHARS};
+use crate::kinds;
 use crate::plan::{Plan, ProtectedResource, ResourceKind};
 use crate::run::{Mode, RunId};
-use crate::tags::{run_tags, token, RUN_ID};
+use crate::tags::{run_tags, token};
 
 /// One protected resource and the recovery point it is restored from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,7 +116,7 @@ fn restore_token(ctx: &RestoreContext, item: &RestoreItem, attempt: u32) -> Stri
 }
 
 /// The per-kind settings block of a resource, or a clear error naming what is missing.
-fn require_settings<'a, T>(
+pub(crate) fn require_settings<'a, T>(
     resource: &ProtectedResource,
     settings: Option<&'a T>,
     needed: &str,
@@ -136,21 +132,26 @@ fn require_settings<'a, T>(
     })
 }
 
-fn restore_metadata(
-    base: &HashMap<String, String>,
-    resource: &ProtectedResource,
-    ctx: &RestoreContext,
-) -> Result<HashMap<String, String>, BackstopError> {
-    match resource.kind {
-        ResourceKind::Ebs => ebs::metadata(base, resource, ctx),
-        ResourceKind::Rds => rds::metadata(base, resource, ctx),
-        ResourceKind::Efs => efs::metadata(base, resource, ctx),
-        ResourceKind::Ec2 => ec2::metadata(base, resource, ctx),
-        ResourceKind::Unknown(ref kind) => Err(BackstopError::invalid_input(
-            format!("plan.resources[{}].kind", resource.name),
-            format!("unknown kind {kind}"),
-        )),
+/// An RFC 3339 time, with `Z` or a numeric offset (`+00:00`, as some services write
+/// `$$.Execution.StartTime`).
+pub fn parse_time(text: &str) -> Option<DateTime> {
+    if let Ok(time) = DateTime::from_str(text, Format::DateTime) {
+        return Some(time);
     }
+    let (base, offset) = text.split_at(text.len().checked_sub(6)?);
+    let sign = match offset.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let (hours, minutes) = offset[1..].split_once(':')?;
+    let offset_secs =
+        sign * (hours.parse::<i64>().ok()? * 3600 + minutes.parse::<i64>().ok()? * 60);
+    let utc = DateTime::from_str(&format!("{base}Z"), Format::DateTime).ok()?;
+    Some(DateTime::from_fractional_secs(
+        utc.secs() - offset_secs,
+        utc.subsec_nanos() as f64 / 1e9,
+    ))
 }
 
 pub fn format_time(time: DateTime) -> String {
@@ -487,7 +488,7 @@ async fn prepare_one<'p>(
         })?
         .restore_metadata
         .unwrap_or_default();
-    Ok((resource, restore_metadata(&base, resource, ctx)?))
+    Ok((resource, kinds::restore_metadata(&base, resource, ctx)?))
 }
 
 async fn start_one(
@@ -534,6 +535,16 @@ pub struct PollClients {
     pub ec2: aws_sdk_ec2::Client,
     pub rds: aws_sdk_rds::Client,
     pub efs: aws_sdk_efs::Client,
+}
+
+impl PollClients {
+    fn resources(&self) -> kinds::Clients<'_> {
+        kinds::Clients {
+            ec2: &self.ec2,
+            rds: &self.rds,
+            efs: &self.efs,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -813,65 +824,6 @@ async fn describe_restore_job(
     })
 }
 
-/// The run id a restored resource is already tagged with, if any.
-async fn run_tag_of(
-    clients: &PollClients,
-    kind: &ResourceKind,
-    id: &str,
-    arn: &str,
-) -> Result<Option<String>, BackstopError> {
-    let action = || format!("reading the tags of {arn}");
-    let tag = match kind {
-        ResourceKind::Ebs | ResourceKind::Ec2 => clients
-            .ec2
-            .describe_tags()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("resource-id")
-                    .values(id)
-                    .build(),
-            )
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("key")
-                    .values(RUN_ID)
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|err| classify_sdk_error(action(), err))?
-            .tags()
-            .first()
-            .and_then(|tag| tag.value())
-            .map(str::to_string),
-        ResourceKind::Rds => clients
-            .rds
-            .list_tags_for_resource()
-            .resource_name(arn)
-            .send()
-            .await
-            .map_err(|err| classify_sdk_error(action(), err))?
-            .tag_list()
-            .iter()
-            .find(|tag| tag.key() == Some(RUN_ID))
-            .and_then(|tag| tag.value())
-            .map(str::to_string),
-        ResourceKind::Efs => clients
-            .efs
-            .describe_file_systems()
-            .file_system_id(id)
-            .send()
-            .await
-            .map_err(|err| classify_sdk_error(action(), err))?
-            .file_systems()
-            .first()
-            .and_then(|fs| fs.tags().iter().find(|tag| tag.key() == RUN_ID))
-            .map(|tag| tag.value().to_string()),
-        ResourceKind::Unknown(_) => None,
-    };
-    Ok(tag)
-}
-
 /// Tags the restored resource with the run (teardown finds it by tag) and records its endpoint.
 async fn finish_completed(
     clients: &PollClients,
@@ -887,13 +839,8 @@ async fn finish_completed(
             ),
         });
     };
-    let tags = run_tags(&ctx.run_id, ctx.mode, &ctx.plan_name, &job.resource);
-    let id = arn
-        .rsplit(['/', ':'])
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    if let Some(other) = run_tag_of(clients, &job.kind, &id, &arn).await? {
+    let resources = clients.resources();
+    if let Some(other) = kinds::run_tag_of(resources, &job.kind, &arn).await? {
         if other != ctx.run_id.as_str() {
             return Err(BackstopError::Conflict(format!(
                 "{arn} restored by job {} already belongs to run {other}: refusing to claim it for run {}",
@@ -901,55 +848,11 @@ async fn finish_completed(
             )));
         }
     }
+    let tags = run_tags(&ctx.run_id, ctx.mode, &ctx.plan_name, &job.resource);
     let action = format!("tagging the restored {} of {}", job.kind, job.resource);
-    match job.kind {
-        ResourceKind::Ebs | ResourceKind::Ec2 => {
-            let mut request = clients.ec2.create_tags().resources(&id);
-            for (key, value) in &tags {
-                request = request.tags(
-                    aws_sdk_ec2::types::Tag::builder()
-                        .key(key)
-                        .value(value)
-                        .build(),
-                );
-            }
-            request
-                .send()
-                .await
-                .map_err(|err| classify_sdk_error(action, err))?;
-        }
-        ResourceKind::Rds => {
-            let mut request = clients.rds.add_tags_to_resource().resource_name(&arn);
-            for (key, value) in &tags {
-                request = request.tags(
-                    aws_sdk_rds::types::Tag::builder()
-                        .key(key)
-                        .value(value)
-                        .build(),
-                );
-            }
-            request
-                .send()
-                .await
-                .map_err(|err| classify_sdk_error(action, err))?;
-            job.endpoint = rds::endpoint(&clients.rds, &id).await?;
-        }
-        ResourceKind::Efs => {
-            let mut request = clients.efs.tag_resource().resource_id(&id);
-            for (key, value) in &tags {
-                let tag = aws_sdk_efs::types::Tag::builder()
-                    .key(key)
-                    .value(value)
-                    .build()
-                    .map_err(|err| BackstopError::invalid_input("tags", err.to_string()))?;
-                request = request.tags(tag);
-            }
-            request
-                .send()
-                .await
-                .map_err(|err| classify_sdk_error(action, err))?;
-        }
-        ResourceKind::Unknown(_) => {}
+    kinds::tag(resources, &job.kind, &arn, &tags, action).await?;
+    if job.kind == ResourceKind::Rds {
+        job.endpoint = kinds::rds::endpoint(&clients.rds, kinds::id_of(&arn)).await?;
     }
     Ok(())
 }

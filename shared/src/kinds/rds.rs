@@ -2,14 +2,15 @@
 
 use std::collections::HashMap;
 
-use super::{require_settings, RestoreContext};
+use super::{tag_value, Found, Owned, Removal};
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::plan::ProtectedResource;
+use crate::restore::{require_settings, RestoreContext};
 use crate::run::Mode;
-use crate::tags::run_suffix;
+use crate::tags::{run_suffix, RESOURCE, RUN_ID};
 
 /// AWS Backup's RDS metadata keys (the RestoreDBInstanceFromDBSnapshot parameter names).
-pub(super) fn metadata(
+pub(crate) fn metadata(
     base: &HashMap<String, String>,
     resource: &ProtectedResource,
     ctx: &RestoreContext,
@@ -97,7 +98,7 @@ fn drill_identifier(planned: &str, suffix: &str) -> String {
 }
 
 /// The address clients connect to, once the instance exists.
-pub(super) async fn endpoint(
+pub(crate) async fn endpoint(
     rds: &aws_sdk_rds::Client,
     identifier: &str,
 ) -> Result<Option<String>, BackstopError> {
@@ -115,6 +116,134 @@ pub(super) async fn endpoint(
         .and_then(|db| db.endpoint())
         .and_then(|endpoint| endpoint.address())
         .map(str::to_string))
+}
+
+/// The run id a DB instance is tagged with.
+pub(crate) async fn run_tag(
+    rds: &aws_sdk_rds::Client,
+    arn: &str,
+) -> Result<Option<String>, BackstopError> {
+    let listed = rds
+        .list_tags_for_resource()
+        .resource_name(arn)
+        .send()
+        .await
+        .map_err(|err| classify_sdk_error(format!("reading the tags of {arn}"), err))?;
+    Ok(listed
+        .tag_list()
+        .iter()
+        .find(|tag| tag.key() == Some(RUN_ID))
+        .and_then(|tag| tag.value())
+        .map(str::to_string))
+}
+
+pub(crate) async fn tag(
+    rds: &aws_sdk_rds::Client,
+    arn: &str,
+    tags: &[(String, String)],
+    action: String,
+) -> Result<(), BackstopError> {
+    let mut request = rds.add_tags_to_resource().resource_name(arn);
+    for (key, value) in tags {
+        request = request.tags(
+            aws_sdk_rds::types::Tag::builder()
+                .key(key)
+                .value(value)
+                .build(),
+        );
+    }
+    request
+        .send()
+        .await
+        .map_err(|err| classify_sdk_error(action, err))?;
+    Ok(())
+}
+
+/// DB instances tagged with the run, with their endpoint addresses.
+pub(crate) async fn tagged(
+    rds: &aws_sdk_rds::Client,
+    run_id: &str,
+) -> Result<Vec<Found>, BackstopError> {
+    let mut found = Vec::new();
+    let mut pages = rds.describe_db_instances().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| classify_sdk_error("listing DB instances", err))?;
+        for db in page.db_instances() {
+            let tags = || {
+                db.tag_list()
+                    .iter()
+                    .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
+            };
+            if tag_value(tags(), RUN_ID) != Some(run_id) {
+                continue;
+            }
+            found.push(Found {
+                owned: Owned {
+                    kind: Owned::DB_INSTANCE.into(),
+                    id: db.db_instance_identifier().unwrap_or_default().to_string(),
+                    resource: tag_value(tags(), RESOURCE).map(str::to_string),
+                },
+                endpoint: db.endpoint().and_then(|e| e.address()).map(str::to_string),
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Deletes the DB instance without a final snapshot (a drill's copy of data that is backed up
+/// already). Deletion protection is never lifted: Backstop does not set it, so whoever did
+/// decides.
+pub(crate) async fn remove(
+    rds: &aws_sdk_rds::Client,
+    identifier: &str,
+) -> Result<Removal, BackstopError> {
+    let described = match rds
+        .describe_db_instances()
+        .db_instance_identifier(identifier)
+        .send()
+        .await
+    {
+        Ok(described) => described,
+        Err(err) => {
+            return match classify_sdk_error(format!("describing DB instance {identifier}"), err) {
+                BackstopError::NotFound { .. } => Ok(Removal::Gone),
+                other => Err(other),
+            }
+        }
+    };
+    let Some(db) = described.db_instances().first() else {
+        return Ok(Removal::Gone);
+    };
+    let status = db.db_instance_status().unwrap_or("unknown").to_string();
+    if status == "deleting" {
+        return Ok(Removal::Pending("deleting".into()));
+    }
+    if db.deletion_protection() == Some(true) {
+        return Ok(Removal::Kept(format!(
+            "deletion protection is on and Backstop did not set it: turn it off (aws rds modify-db-instance --db-instance-identifier {identifier} --no-deletion-protection --apply-immediately) and run teardown again"
+        )));
+    }
+    let deleted = rds
+        .delete_db_instance()
+        .db_instance_identifier(identifier)
+        .skip_final_snapshot(true)
+        .delete_automated_backups(true)
+        .send()
+        .await;
+    match deleted {
+        Ok(_) => {
+            tracing::info!(db = identifier, "DB instance deleting");
+            Ok(Removal::Pending("deleting".into()))
+        }
+        Err(err) => match classify_sdk_error(format!("deleting DB instance {identifier}"), err) {
+            BackstopError::NotFound { .. } => Ok(Removal::Gone),
+            // e.g. still creating: RDS refuses the delete until the instance settles
+            BackstopError::Aws { code, .. } if code == "InvalidDBInstanceState" => {
+                Ok(Removal::Pending(status))
+            }
+            other => Err(other),
+        },
+    }
 }
 
 #[cfg(test)]

@@ -2,12 +2,16 @@
 
 use std::collections::HashMap;
 
-use super::{require_settings, RestoreContext};
-use crate::error::BackstopError;
+use crate::restore::{require_settings, RestoreContext};
+use aws_sdk_ec2::types::{VolumeAttachmentState, VolumeState};
+
+use super::{ec2::run_filter, tag_value, Found, Owned, Removal};
+use crate::error::{classify_sdk_error, BackstopError};
 use crate::plan::ProtectedResource;
+use crate::tags::RESOURCE;
 
 /// AWS Backup's EBS metadata keys (camelCase in the API).
-pub(super) fn metadata(
+pub(crate) fn metadata(
     base: &HashMap<String, String>,
     resource: &ProtectedResource,
     ctx: &RestoreContext,
@@ -42,6 +46,95 @@ pub(super) fn metadata(
         metadata.remove("kmsKeyId");
     }
     Ok(metadata)
+}
+
+/// Volumes tagged with the run.
+pub(crate) async fn tagged_volumes(
+    ec2: &aws_sdk_ec2::Client,
+    run_id: &str,
+) -> Result<Vec<Found>, BackstopError> {
+    let mut found = Vec::new();
+    let mut pages = ec2
+        .describe_volumes()
+        .filters(run_filter(run_id))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| classify_sdk_error("listing the run's volumes", err))?;
+        for volume in page.volumes() {
+            let tags = volume
+                .tags()
+                .iter()
+                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()));
+            found.push(Found {
+                owned: Owned {
+                    kind: Owned::VOLUME.into(),
+                    id: volume.volume_id().unwrap_or_default().to_string(),
+                    resource: tag_value(tags, RESOURCE).map(str::to_string),
+                },
+                endpoint: None,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Detaches the volume if attached, then deletes it once `available`.
+pub(crate) async fn remove_volume(
+    ec2: &aws_sdk_ec2::Client,
+    id: &str,
+) -> Result<Removal, BackstopError> {
+    let described = match ec2.describe_volumes().volume_ids(id).send().await {
+        Ok(described) => described,
+        Err(err) => {
+            return match classify_sdk_error(format!("describing volume {id}"), err) {
+                BackstopError::NotFound { .. } => Ok(Removal::Gone),
+                other => Err(other),
+            }
+        }
+    };
+    let Some(volume) = described.volumes().first() else {
+        return Ok(Removal::Gone);
+    };
+    match volume.state() {
+        None | Some(VolumeState::Deleted) | Some(VolumeState::Deleting) => Ok(Removal::Gone),
+        Some(VolumeState::Available) => {
+            match ec2.delete_volume().volume_id(id).send().await {
+                Ok(_) => {}
+                Err(err) => match classify_sdk_error(format!("deleting volume {id}"), err) {
+                    BackstopError::NotFound { .. } => {}
+                    other => return Err(other),
+                },
+            }
+            tracing::info!(volume = id, "volume deleted");
+            Ok(Removal::Gone)
+        }
+        Some(VolumeState::InUse) => {
+            for attachment in volume.attachments() {
+                if attachment.state() == Some(&VolumeAttachmentState::Detaching) {
+                    continue;
+                }
+                let instance = attachment.instance_id().unwrap_or_default();
+                match ec2
+                    .detach_volume()
+                    .volume_id(id)
+                    .instance_id(instance)
+                    .send()
+                    .await
+                {
+                    Ok(_) => tracing::info!(volume = id, instance, "volume detaching"),
+                    // detached (or the instance went) in the meantime
+                    Err(err) => match classify_sdk_error(format!("detaching volume {id}"), err) {
+                        BackstopError::NotFound { .. } => {}
+                        BackstopError::Aws { code, .. } if code == "IncorrectState" => {}
+                        other => return Err(other),
+                    },
+                }
+            }
+            Ok(Removal::Pending("detaching".into()))
+        }
+        Some(other) => Ok(Removal::Pending(format!("{}", other.as_str()))),
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,41 @@
+//! `teardown`: one pass of deleting what a run created. The state machine runs it after
+//! every drill (success or failure) until nothing is pending; an operator can invoke it with
+//! `{"runId": "<execution name>"}` for any run (a failover also needs `"allowFailover": true`).
+
+use backstop::resolve::parse_input;
+use backstop::teardown::{teardown, TeardownClients, TeardownOutcome, TeardownRequest};
+use backstop::{aws, telemetry, BackstopError};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use tracing::Instrument;
+
+async fn handler(
+    clients: &TeardownClients,
+    event: LambdaEvent<Value>,
+) -> Result<TeardownOutcome, BackstopError> {
+    let request: TeardownRequest = parse_input(event.payload)?;
+    let span = telemetry::run_span("teardown", request.run_id.as_str());
+    let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now());
+    teardown(clients, request, now).instrument(span).await
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init_tracing();
+    let config = aws::load_config().await;
+    let clients = TeardownClients {
+        sfn: aws_sdk_sfn::Client::new(&config),
+        backup: aws_sdk_backup::Client::new(&config),
+        ec2: aws_sdk_ec2::Client::new(&config),
+        rds: aws_sdk_rds::Client::new(&config),
+        efs: aws_sdk_efs::Client::new(&config),
+        route53: aws_sdk_route53::Client::new(&config),
+        state_machine_arn: std::env::var("STATE_MACHINE_ARN")
+            .ok()
+            .filter(|v| !v.is_empty()),
+    };
+    run(service_fn(|event| {
+        telemetry::logged("teardown", handler(&clients, event))
+    }))
+    .await
+}

@@ -1,0 +1,192 @@
+//! EC2 instances (restored from an AWS Backup AMI, or launched from the golden AMI) and the
+//! EC2 tagging that volumes share.
+
+use std::collections::HashMap;
+
+use crate::restore::{require_settings, RestoreContext};
+use aws_sdk_ec2::types::{Filter, InstanceStateName, Tag};
+
+use super::{tag_value, Found, Owned, Removal};
+use crate::error::{classify_sdk_error, BackstopError};
+use crate::plan::ProtectedResource;
+use crate::tags::{RESOURCE, RUN_ID};
+
+/// AWS Backup's EC2 metadata keys.
+pub(crate) fn metadata(
+    base: &HashMap<String, String>,
+    resource: &ProtectedResource,
+    _ctx: &RestoreContext,
+) -> Result<HashMap<String, String>, BackstopError> {
+    let settings = require_settings(resource, resource.ec2.as_ref(), "ec2.subnetId")?;
+    let mut metadata = base.clone();
+    // The source's subnet, AZ and security groups are in the primary region.
+    metadata.remove("AvailabilityZone");
+    metadata.remove("Placement");
+    let subnet = settings.subnet_id.clone().ok_or_else(|| {
+        BackstopError::invalid_input(
+            format!("plan.resources[{}].ec2.subnetId", resource.name),
+            format!("{} needs a DR subnet to restore into", resource.name),
+        )
+    })?;
+    metadata.insert("SubnetId".into(), subnet);
+    if let Some(instance_type) = &settings.instance_type {
+        metadata.insert("InstanceType".into(), instance_type.clone());
+    }
+    metadata.insert(
+        "SecurityGroupIds".into(),
+        serde_json::to_string(&settings.security_group_ids).unwrap_or_default(),
+    );
+    Ok(metadata)
+}
+
+/// The run id an EC2 resource (instance, volume) is tagged with.
+pub(crate) async fn run_tag(
+    ec2: &aws_sdk_ec2::Client,
+    id: &str,
+) -> Result<Option<String>, BackstopError> {
+    let described = ec2
+        .describe_tags()
+        .filters(Filter::builder().name("resource-id").values(id).build())
+        .filters(Filter::builder().name("key").values(RUN_ID).build())
+        .send()
+        .await
+        .map_err(|err| classify_sdk_error(format!("reading the tags of {id}"), err))?;
+    Ok(described
+        .tags()
+        .first()
+        .and_then(|tag| tag.value())
+        .map(str::to_string))
+}
+
+pub(crate) async fn tag(
+    ec2: &aws_sdk_ec2::Client,
+    id: &str,
+    tags: &[(String, String)],
+    action: String,
+) -> Result<(), BackstopError> {
+    let mut request = ec2.create_tags().resources(id);
+    for (key, value) in tags {
+        request = request.tags(Tag::builder().key(key).value(value).build());
+    }
+    request
+        .send()
+        .await
+        .map_err(|err| classify_sdk_error(action, err))?;
+    Ok(())
+}
+
+/// The EC2 filter for resources tagged with the run.
+pub(crate) fn run_filter(run_id: &str) -> Filter {
+    Filter::builder()
+        .name(format!("tag:{RUN_ID}"))
+        .values(run_id)
+        .build()
+}
+
+/// Instances tagged with the run, not yet terminated, with their private IPs.
+pub(crate) async fn tagged_instances(
+    ec2: &aws_sdk_ec2::Client,
+    run_id: &str,
+) -> Result<Vec<Found>, BackstopError> {
+    let mut found = Vec::new();
+    let mut pages = ec2
+        .describe_instances()
+        .filters(run_filter(run_id))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| classify_sdk_error("listing the run's instances", err))?;
+        for instance in page.reservations().iter().flat_map(|r| r.instances()) {
+            let state = instance.state().and_then(|s| s.name());
+            if state == Some(&InstanceStateName::Terminated) {
+                continue;
+            }
+            let tags = instance
+                .tags()
+                .iter()
+                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()));
+            found.push(Found {
+                owned: Owned {
+                    kind: Owned::INSTANCE.into(),
+                    id: instance.instance_id().unwrap_or_default().to_string(),
+                    resource: tag_value(tags, RESOURCE).map(str::to_string),
+                },
+                endpoint: instance.private_ip_address().map(str::to_string),
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Terminates the instance; gone once `terminated`.
+pub(crate) async fn remove_instance(
+    ec2: &aws_sdk_ec2::Client,
+    id: &str,
+) -> Result<Removal, BackstopError> {
+    let described = match ec2.describe_instances().instance_ids(id).send().await {
+        Ok(described) => described,
+        Err(err) => {
+            return match classify_sdk_error(format!("describing instance {id}"), err) {
+                BackstopError::NotFound { .. } => Ok(Removal::Gone),
+                other => Err(other),
+            }
+        }
+    };
+    let state = described
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .find(|i| i.instance_id() == Some(id))
+        .and_then(|i| i.state())
+        .and_then(|s| s.name())
+        .cloned();
+    match state {
+        None | Some(InstanceStateName::Terminated) => Ok(Removal::Gone),
+        Some(InstanceStateName::ShuttingDown) => Ok(Removal::Pending("shutting down".into())),
+        Some(_) => {
+            ec2.terminate_instances()
+                .instance_ids(id)
+                .send()
+                .await
+                .map_err(|err| classify_sdk_error(format!("terminating instance {id}"), err))?;
+            tracing::info!(instance = id, "instance terminating");
+            Ok(Removal::Pending("terminating".into()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Ec2Restore, ResourceKind};
+    use crate::run::Mode;
+
+    #[test]
+    fn an_instance_is_restored_into_the_dr_subnet_with_dr_security_groups() {
+        let ctx = RestoreContext::for_test(Mode::Failover);
+        let base = HashMap::from([
+            ("InstanceType".to_string(), "m5.large".to_string()),
+            ("SubnetId".to_string(), "subnet-primary".to_string()),
+            (
+                "SecurityGroupIds".to_string(),
+                r#"["sg-primary"]"#.to_string(),
+            ),
+            ("AvailabilityZone".to_string(), "us-east-1a".to_string()),
+        ]);
+        let resource = ProtectedResource {
+            name: "legacy".into(),
+            kind: ResourceKind::Ec2,
+            ec2: Some(Ec2Restore {
+                instance_type: None,
+                subnet_id: Some("subnet-0aaaaaaaaaaaaaaaa".into()),
+                security_group_ids: vec!["sg-0123456789abcdef0".into()],
+            }),
+            ..Default::default()
+        };
+        let metadata = metadata(&base, &resource, &ctx).unwrap();
+        assert_eq!(metadata["SubnetId"], "subnet-0aaaaaaaaaaaaaaaa");
+        assert_eq!(metadata["InstanceType"], "m5.large");
+        assert_eq!(metadata["SecurityGroupIds"], r#"["sg-0123456789abcdef0"]"#);
+        assert!(!metadata.contains_key("AvailabilityZone"));
+    }
+}

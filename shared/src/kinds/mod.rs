@@ -1,0 +1,162 @@
+//! One home per resource kind: what AWS Backup needs to restore it, how it is tagged for the
+//! run, where clients reach it, and how a drill deletes it. Callers dispatch here once; a new
+//! kind (or a new per-kind step) adds a function to its module, not a `match` elsewhere.
+
+pub mod ebs;
+pub mod ec2;
+pub mod efs;
+pub mod rds;
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::BackstopError;
+use crate::plan::{ProtectedResource, ResourceKind};
+use crate::restore::RestoreContext;
+
+/// The services that own the resources Backstop restores and launches.
+#[derive(Clone, Copy)]
+pub struct Clients<'a> {
+    pub ec2: &'a aws_sdk_ec2::Client,
+    pub rds: &'a aws_sdk_rds::Client,
+    pub efs: &'a aws_sdk_efs::Client,
+}
+
+/// The AWS Backup restore metadata of `resource`, from the recovery point's own metadata.
+pub(crate) fn restore_metadata(
+    base: &HashMap<String, String>,
+    resource: &ProtectedResource,
+    ctx: &RestoreContext,
+) -> Result<HashMap<String, String>, BackstopError> {
+    match resource.kind {
+        ResourceKind::Ebs => ebs::metadata(base, resource, ctx),
+        ResourceKind::Rds => rds::metadata(base, resource, ctx),
+        ResourceKind::Efs => efs::metadata(base, resource, ctx),
+        ResourceKind::Ec2 => ec2::metadata(base, resource, ctx),
+        ResourceKind::Unknown(ref kind) => Err(BackstopError::invalid_input(
+            format!("plan.resources[{}].kind", resource.name),
+            format!("unknown kind {kind}"),
+        )),
+    }
+}
+
+/// The resource id inside an ARN (`vol-…`, `i-…`, `fs-…`, the DB identifier).
+pub fn id_of(arn: &str) -> &str {
+    arn.rsplit(['/', ':']).next().unwrap_or_default()
+}
+
+/// The run id a resource is tagged with, if any.
+pub(crate) async fn run_tag_of(
+    clients: Clients<'_>,
+    kind: &ResourceKind,
+    arn: &str,
+) -> Result<Option<String>, BackstopError> {
+    let id = id_of(arn);
+    match kind {
+        ResourceKind::Ebs | ResourceKind::Ec2 => ec2::run_tag(clients.ec2, id).await,
+        ResourceKind::Rds => rds::run_tag(clients.rds, arn).await,
+        ResourceKind::Efs => efs::run_tag(clients.efs, id).await,
+        ResourceKind::Unknown(_) => Ok(None),
+    }
+}
+
+/// Tags a resource the run created; `action` says what for in an error.
+pub(crate) async fn tag(
+    clients: Clients<'_>,
+    kind: &ResourceKind,
+    arn: &str,
+    tags: &[(String, String)],
+    action: String,
+) -> Result<(), BackstopError> {
+    let id = id_of(arn);
+    match kind {
+        ResourceKind::Ebs | ResourceKind::Ec2 => ec2::tag(clients.ec2, id, tags, action).await,
+        ResourceKind::Rds => rds::tag(clients.rds, arn, tags, action).await,
+        ResourceKind::Efs => efs::tag(clients.efs, id, tags, action).await,
+        ResourceKind::Unknown(_) => Ok(()),
+    }
+}
+
+/// Where a resource is in its deletion, after one teardown pass over it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "state", content = "detail")]
+pub enum Removal {
+    /// Deleted (or found already gone).
+    Gone,
+    /// Deletion under way (detaching, mount targets deleting, DB deleting): look again later.
+    Pending(String),
+    /// Teardown will not or cannot delete it; the reason says what to do.
+    Kept(String),
+}
+
+/// A resource of the run to delete: its kind and id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Owned {
+    /// `instance`, `volume`, `db-instance`, `file-system`.
+    pub kind: String,
+    pub id: String,
+    /// The plan entry it was created for, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+}
+
+impl Owned {
+    pub const INSTANCE: &'static str = "instance";
+    pub const VOLUME: &'static str = "volume";
+    pub const DB_INSTANCE: &'static str = "db-instance";
+    pub const FILE_SYSTEM: &'static str = "file-system";
+
+    /// What a restore of `kind` created at `arn`.
+    pub fn restored(kind: &ResourceKind, arn: &str, resource: Option<String>) -> Option<Owned> {
+        let owned_kind = match kind {
+            ResourceKind::Ebs => Self::VOLUME,
+            ResourceKind::Ec2 => Self::INSTANCE,
+            ResourceKind::Rds => Self::DB_INSTANCE,
+            ResourceKind::Efs => Self::FILE_SYSTEM,
+            ResourceKind::Unknown(_) => return None,
+        };
+        Some(Owned {
+            kind: owned_kind.into(),
+            id: id_of(arn).to_string(),
+            resource,
+        })
+    }
+}
+
+/// A resource found carrying the run's tag, and where clients reached it (a drill record may
+/// point there).
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub owned: Owned,
+    pub endpoint: Option<String>,
+}
+
+/// The value of `key` among `tags` (`(key, value)` pairs).
+fn tag_value<'t>(tags: impl IntoIterator<Item = (&'t str, &'t str)>, key: &str) -> Option<&'t str> {
+    tags.into_iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+}
+
+/// Everything carrying the run's tag, across the kinds Backstop creates.
+pub async fn tagged_with_run(
+    clients: Clients<'_>,
+    run_id: &str,
+) -> Result<Vec<Found>, BackstopError> {
+    let mut found = ec2::tagged_instances(clients.ec2, run_id).await?;
+    found.extend(ebs::tagged_volumes(clients.ec2, run_id).await?);
+    found.extend(rds::tagged(clients.rds, run_id).await?);
+    found.extend(efs::tagged(clients.efs, run_id).await?);
+    Ok(found)
+}
+
+/// One teardown pass over `owned`: starts (or checks) its deletion. Idempotent.
+pub async fn remove(clients: Clients<'_>, owned: &Owned) -> Result<Removal, BackstopError> {
+    match owned.kind.as_str() {
+        Owned::INSTANCE => ec2::remove_instance(clients.ec2, &owned.id).await,
+        Owned::VOLUME => ebs::remove_volume(clients.ec2, &owned.id).await,
+        Owned::DB_INSTANCE => rds::remove(clients.rds, &owned.id).await,
+        Owned::FILE_SYSTEM => efs::remove(clients.efs, &owned.id).await,
+        other => Ok(Removal::Kept(format!("unknown resource kind {other}"))),
+    }
+}

@@ -1,0 +1,725 @@
+//! The run's report: what was restored and launched where, a timeline of every step, the
+//! measured RTO and RPO against the plan's objectives, the teardown result, and a PASS/FAIL
+//! verdict with its reasons. It is the execution's output, a set of CloudWatch Embedded Metric
+//! Format lines, a readable text, and the run's evidence in the DR region (S3).
+
+use aws_smithy_types::DateTime;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::compute::LaunchedInstance;
+use crate::dns::SwitchedRecord;
+use crate::error::BackstopError;
+use crate::history::StepSpan;
+use crate::resolve::ResolvedRun;
+use crate::restore::{format_time, RestoreJob};
+use crate::run::Mode;
+use crate::teardown::TeardownOutcome;
+
+/// What the state machine hands the report step: the execution's identity and its whole state.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReportRequest {
+    pub run_id: String,
+    pub execution_arn: String,
+    /// `$$.Execution.StartTime`: where the RTO clock starts.
+    pub started_at: String,
+    /// The run's state when it ended (`$`), successful or not.
+    pub state: Value,
+}
+
+/// The run's state as the report reads it: every part optional, since a run can fail anywhere.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunState {
+    #[serde(default)]
+    pub run: Option<ResolvedRun>,
+    #[serde(default)]
+    pub restore: Option<RestoreState>,
+    #[serde(default)]
+    pub launch: Option<LaunchState>,
+    #[serde(default)]
+    pub dns: Option<DnsState>,
+    #[serde(default)]
+    pub teardown: Option<TeardownOutcome>,
+    /// Set by the failure path.
+    #[serde(default)]
+    pub notice: Option<Value>,
+    /// Set when teardown itself failed (its error, as Step Functions caught it).
+    #[serde(default)]
+    pub teardown_error: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RestoreState {
+    #[serde(default)]
+    pub jobs: Vec<RestoreJob>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LaunchState {
+    #[serde(default)]
+    pub instances: Vec<LaunchedInstance>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DnsState {
+    #[serde(default)]
+    pub records: Vec<SwitchedRecord>,
+    #[serde(default)]
+    pub healthy_at: Option<String>,
+    #[serde(default)]
+    pub in_sync_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Objective {
+    /// Seconds measured; none when the run never got there.
+    pub measured_seconds: Option<i64>,
+    pub objective_seconds: Option<i64>,
+    pub met: bool,
+    /// What was measured.
+    pub measure: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceRpo {
+    pub resource: String,
+    pub recovery_point_arn: String,
+    /// When the recovered data was captured.
+    pub data_captured_at: String,
+    pub seconds: i64,
+    pub met: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Restored {
+    pub resource: String,
+    pub kind: String,
+    pub restore_job_id: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_resource_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Failure {
+    pub step: String,
+    pub error: String,
+    pub cause: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Evidence {
+    pub bucket: String,
+    pub json_key: String,
+    pub text_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub run_id: String,
+    pub execution_arn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// `succeeded` or `failed`.
+    pub outcome: String,
+    /// `PASS` or `FAIL`.
+    pub verdict: String,
+    pub reasons: Vec<String>,
+    pub started_at: String,
+    pub ended_at: String,
+    pub rto: Objective,
+    pub rpo: Objective,
+    pub rpo_by_resource: Vec<ResourceRpo>,
+    pub timeline: Vec<StepSpan>,
+    pub restored: Vec<Restored>,
+    pub launched: Vec<LaunchedInstance>,
+    pub dns: Vec<SwitchedRecord>,
+    pub warnings: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teardown: Option<TeardownOutcome>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
+    /// For a failed run: the message the failure topic publishes (JSON text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
+}
+
+use crate::restore::parse_time;
+
+/// Builds the report of a run from its final state and its history's timeline.
+pub fn build_report(
+    request: &ReportRequest,
+    state: &RunState,
+    timeline: Vec<StepSpan>,
+    now: DateTime,
+) -> Report {
+    let run = state.run.as_ref();
+    let mode = run.map(|r| r.mode);
+    let objectives = run.map(|r| r.plan.objectives.clone()).unwrap_or_default();
+    let failure = state.notice.as_ref().map(|notice| {
+        let text = |key: &str| {
+            notice
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        Failure {
+            step: text("failedStep"),
+            error: text("error"),
+            cause: text("cause"),
+        }
+    });
+    let mut reasons = Vec::new();
+    if let Some(failure) = &failure {
+        reasons.push(format!(
+            "the run failed at {}: {}",
+            failure.step, failure.error
+        ));
+    }
+
+    // RTO: from the execution's start to DNS in sync (failover) or the health gate (drill)
+    let (reached, measure) = match mode {
+        Some(Mode::Drill) => (
+            state.dns.as_ref().and_then(|d| d.healthy_at.clone()),
+            "execution start to health gate passed",
+        ),
+        _ => (
+            state.dns.as_ref().and_then(|d| d.in_sync_at.clone()),
+            "execution start to DNS in sync",
+        ),
+    };
+    let start = parse_time(&request.started_at);
+    let rto_seconds = match (start, reached.as_deref().and_then(parse_time)) {
+        (Some(start), Some(end)) => Some(end.secs() - start.secs()),
+        _ => None,
+    };
+    let rto_objective = objectives.rto_minutes.map(|m| m * 60);
+    let rto_met = match (rto_seconds, rto_objective) {
+        (Some(measured), Some(objective)) => measured <= objective,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    match (rto_seconds, rto_objective) {
+        (None, _) => reasons.push("RTO not reached: the run never got to its end point".into()),
+        (Some(measured), Some(objective)) if measured > objective => reasons.push(format!(
+            "RTO {measured} s is above the objective of {objective} s"
+        )),
+        _ => {}
+    }
+
+    // RPO per resource, as resolve-plan measured it from the recovery points' capture time
+    let rpo_objective = objectives.rpo_minutes.map(|m| m * 60);
+    let rpo_by_resource: Vec<ResourceRpo> = run
+        .map(|r| {
+            r.restores
+                .iter()
+                .map(|item| ResourceRpo {
+                    resource: item.resource.clone(),
+                    recovery_point_arn: item.recovery_point_arn.clone(),
+                    data_captured_at: item.recovery_point_created_at.clone(),
+                    seconds: item.rpo_seconds,
+                    met: !item.rpo_breached,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for breached in rpo_by_resource.iter().filter(|r| !r.met) {
+        reasons.push(format!(
+            "RPO of {} is {} s, above the objective of {} s",
+            breached.resource,
+            breached.seconds,
+            rpo_objective.unwrap_or_default()
+        ));
+    }
+    let worst_rpo = rpo_by_resource.iter().map(|r| r.seconds).max();
+    let rpo = Objective {
+        measured_seconds: worst_rpo,
+        objective_seconds: rpo_objective,
+        met: run.is_some() && rpo_by_resource.iter().all(|r| r.met),
+        measure: "worst, over the restored resources: point in time minus data capture".into(),
+    };
+
+    if let Some(error) = &state.teardown_error {
+        reasons.push(format!(
+            "teardown failed: {} {}",
+            error
+                .get("Error")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+            error
+                .get("Cause")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        ));
+    }
+    if let Some(teardown) = &state.teardown {
+        if !teardown.left.is_empty() || !teardown.finished {
+            reasons.push(format!(
+                "teardown left {} resource(s) behind",
+                teardown.left.len() + teardown.pending.len()
+            ));
+        }
+    } else if mode == Some(Mode::Drill) && failure.is_none() {
+        reasons.push("the drill was not torn down".into());
+    }
+
+    let verdict = if reasons.is_empty() { "PASS" } else { "FAIL" };
+    if reasons.is_empty() {
+        reasons.push("every objective met".into());
+    }
+    let restored = state
+        .restore
+        .as_ref()
+        .map(|r| {
+            r.jobs
+                .iter()
+                .map(|job| Restored {
+                    resource: job.resource.clone(),
+                    kind: job.kind.to_string(),
+                    restore_job_id: job.restore_job_id.clone(),
+                    status: job.status.clone(),
+                    created_resource_arn: job.created_resource_arn.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Report {
+        // a resumed run carries the run id of the run it resumes
+        run_id: run
+            .map(|r| r.run_id.to_string())
+            .unwrap_or_else(|| request.run_id.clone()),
+        execution_arn: request.execution_arn.clone(),
+        plan: run.map(|r| r.plan.name.clone()),
+        mode,
+        outcome: if failure.is_some() {
+            "failed"
+        } else {
+            "succeeded"
+        }
+        .into(),
+        verdict: verdict.into(),
+        reasons,
+        started_at: request.started_at.clone(),
+        ended_at: format_time(now),
+        rto: Objective {
+            measured_seconds: rto_seconds,
+            objective_seconds: rto_objective,
+            met: rto_met,
+            measure: measure.into(),
+        },
+        rpo,
+        rpo_by_resource,
+        timeline,
+        restored,
+        launched: state
+            .launch
+            .as_ref()
+            .map(|l| l.instances.clone())
+            .unwrap_or_default(),
+        dns: state
+            .dns
+            .as_ref()
+            .map(|d| d.records.clone())
+            .unwrap_or_default(),
+        warnings: run.map(|r| r.warnings.clone()).unwrap_or_default(),
+        failure,
+        teardown: state.teardown.clone(),
+        evidence: None,
+        notice: None,
+    }
+}
+
+impl Report {
+    /// The failure notice: the failure path's own notice (run, step, error, cause, what it
+    /// left), with what teardown did in a drill, the verdict and where the evidence is.
+    pub fn failure_notice(&self, notice: &Value) -> String {
+        let mut notice = notice.clone();
+        if let Some(object) = notice.as_object_mut() {
+            if self.mode == Some(Mode::Drill) {
+                object.remove("leftInPlace");
+                object.insert(
+                    "tornDown".into(),
+                    json!(match &self.teardown {
+                        Some(t) => format!(
+                            "drill torn down: {} deleted, {} left{}",
+                            t.deleted.len(),
+                            t.left.len() + t.pending.len(),
+                            if t.left.is_empty() && t.pending.is_empty() { "" } else { " (see teardown.left)" }
+                        ),
+                        None => "teardown did not run: delete by the tag backstop:run-id (invoke the teardown function with this runId)".into(),
+                    }),
+                );
+                if let Some(teardown) = &self.teardown {
+                    object.insert("teardown".into(), json!({"deleted": teardown.deleted, "left": teardown.left, "pending": teardown.pending}));
+                }
+            }
+            object.insert("verdict".into(), json!(self.verdict));
+            object.insert("reasons".into(), json!(self.reasons));
+            if let Some(evidence) = &self.evidence {
+                object.insert(
+                    "report".into(),
+                    json!(format!("s3://{}/{}", evidence.bucket, evidence.text_key)),
+                );
+            }
+        }
+        crate::error::shorten(&notice.to_string(), 250_000)
+    }
+
+    /// Where the evidence of this run goes: `runs/<plan>/<run id>/report.{json,txt}`, so an
+    /// auditor lists a plan's runs by prefix.
+    pub fn evidence_keys(&self) -> (String, String) {
+        let plan = self.plan.as_deref().unwrap_or("unresolved");
+        let prefix = format!("runs/{plan}/{}", self.run_id);
+        (
+            format!("{prefix}/report.json"),
+            format!("{prefix}/report.txt"),
+        )
+    }
+
+    /// CloudWatch Embedded Metric Format lines: the run's RTO, worst RPO and verdict, and one
+    /// line per step with its duration.
+    pub fn metric_lines(&self, now_millis: i64) -> Vec<String> {
+        let plan = self.plan.clone().unwrap_or_else(|| "unresolved".into());
+        let mode = self.mode.map(|m| m.to_string()).unwrap_or_default();
+        let mut run_metrics = vec![json!({"Name": "RunPassed", "Unit": "Count"})];
+        let mut line = json!({
+            "Plan": plan,
+            "Mode": mode,
+            "RunId": self.run_id,
+            "RunPassed": if self.verdict == "PASS" { 1 } else { 0 },
+        });
+        if let Some(rto) = self.rto.measured_seconds {
+            run_metrics.push(json!({"Name": "RtoSeconds", "Unit": "Seconds"}));
+            line["RtoSeconds"] = json!(rto);
+        }
+        if let Some(rpo) = self.rpo.measured_seconds {
+            run_metrics.push(json!({"Name": "WorstRpoSeconds", "Unit": "Seconds"}));
+            line["WorstRpoSeconds"] = json!(rpo);
+        }
+        if self.mode == Some(Mode::Drill) {
+            run_metrics.push(json!({"Name": "DrillPassed", "Unit": "Count"}));
+            line["DrillPassed"] = line["RunPassed"].clone();
+        }
+        line["_aws"] = json!({
+            "Timestamp": now_millis,
+            "CloudWatchMetrics": [{
+                "Namespace": "Backstop",
+                "Dimensions": [["Plan", "Mode"]],
+                "Metrics": run_metrics,
+            }],
+        });
+        let mut lines = vec![line.to_string()];
+        for step in &self.timeline {
+            lines.push(
+                json!({
+                    "_aws": {
+                        "Timestamp": now_millis,
+                        "CloudWatchMetrics": [{
+                            "Namespace": "Backstop",
+                            "Dimensions": [["Plan", "Mode", "Step"]],
+                            "Metrics": [{"Name": "StepSeconds", "Unit": "Seconds"}],
+                        }],
+                    },
+                    "Plan": plan,
+                    "Mode": mode,
+                    "Step": step.step,
+                    "RunId": self.run_id,
+                    "StepSeconds": step.seconds,
+                })
+                .to_string(),
+            );
+        }
+        lines
+    }
+
+    /// The report as an operator reads it.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let mode = self.mode.map(|m| m.to_string()).unwrap_or("run".into());
+        let plan = self.plan.as_deref().unwrap_or("(plan not resolved)");
+        out.push_str(&format!(
+            "Backstop {mode} {} of plan {plan}: {} ({})\n",
+            self.run_id, self.verdict, self.outcome
+        ));
+        out.push_str(&format!(
+            "started {}, ended {}\n\n",
+            self.started_at, self.ended_at
+        ));
+        let start = parse_time(&self.started_at).map(|t| t.secs());
+        let offset = |time: &str| match (start, parse_time(time)) {
+            (Some(start), Some(t)) => format!("+{}s", t.secs() - start),
+            _ => "-".into(),
+        };
+        out.push_str(&format!(
+            "{:<18} {:>8} {:>8} {:>8} {:>6}\n",
+            "step", "start", "end", "seconds", "rounds"
+        ));
+        for step in &self.timeline {
+            out.push_str(&format!(
+                "{:<18} {:>8} {:>8} {:>8} {:>6}\n",
+                step.step,
+                offset(&step.started_at),
+                step.ended_at.as_deref().map(offset).unwrap_or("-".into()),
+                step.seconds,
+                step.rounds
+            ));
+        }
+        let objective = |o: &Objective| {
+            let measured = o
+                .measured_seconds
+                .map(|s| format!("{s} s"))
+                .unwrap_or("not reached".into());
+            let target = o
+                .objective_seconds
+                .map(|s| format!("objective {s} s"))
+                .unwrap_or("no objective".into());
+            let met = if o.met { "met" } else { "NOT met" };
+            format!("{measured} ({target}): {met} [{}]", o.measure)
+        };
+        out.push_str(&format!("\nRTO  {}\n", objective(&self.rto)));
+        out.push_str(&format!("RPO  {}\n", objective(&self.rpo)));
+        for rpo in &self.rpo_by_resource {
+            out.push_str(&format!(
+                "     {:<16} {:>8} s  data of {}{}\n",
+                rpo.resource,
+                rpo.seconds,
+                rpo.data_captured_at,
+                if rpo.met { "" } else { "  NOT met" }
+            ));
+        }
+        if !self.restored.is_empty() {
+            out.push_str("\nRestored\n");
+            for item in &self.restored {
+                out.push_str(&format!(
+                    "     {:<16} {:<4} {:<10} {}\n",
+                    item.resource,
+                    item.kind,
+                    item.status,
+                    item.created_resource_arn.as_deref().unwrap_or("-")
+                ));
+            }
+        }
+        if !self.launched.is_empty() {
+            out.push_str("\nLaunched\n");
+            for instance in &self.launched {
+                out.push_str(&format!(
+                    "     {:<16} {} {} in {} ({}){}\n",
+                    instance.name,
+                    instance.instance_id,
+                    instance.instance_type,
+                    instance.availability_zone,
+                    instance.private_ip,
+                    if instance.fallbacks.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; capacity fallbacks: {}", instance.fallbacks.join("; "))
+                    }
+                ));
+            }
+        }
+        if !self.dns.is_empty() {
+            out.push_str("\nDNS\n");
+            for record in &self.dns {
+                out.push_str(&format!(
+                    "     {} {} -> {} (was {})\n",
+                    record.record_name,
+                    record.record_type,
+                    record.value,
+                    if record.previous_values.is_empty() {
+                        "absent".into()
+                    } else {
+                        record.previous_values.join(", ")
+                    }
+                ));
+            }
+        }
+        for warning in &self.warnings {
+            out.push_str(&format!("\nwarning: {warning}"));
+        }
+        if let Some(failure) = &self.failure {
+            out.push_str(&format!(
+                "\nFailed at {}: {}\n     {}\n",
+                failure.step,
+                failure.error,
+                crate::error::shorten(&failure.cause, 2000)
+            ));
+        }
+        if let Some(teardown) = &self.teardown {
+            out.push_str(&format!(
+                "\nTeardown: {} deleted, {} left{}\n",
+                teardown.deleted.len(),
+                teardown.left.len() + teardown.pending.len(),
+                if teardown.finished {
+                    ""
+                } else {
+                    " (still pending)"
+                }
+            ));
+            for item in teardown.left.iter().chain(&teardown.pending) {
+                out.push_str(&format!(
+                    "     left: {} {}: {}\n",
+                    item.owned.kind, item.owned.id, item.reason
+                ));
+            }
+        }
+        out.push_str(&format!(
+            "\nVerdict: {} ({})\n",
+            self.verdict,
+            self.reasons.join("; ")
+        ));
+        out
+    }
+}
+
+/// Stores the report's JSON and text in the evidence bucket; returns where.
+pub async fn store_evidence(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    report: &Report,
+) -> Result<Evidence, BackstopError> {
+    let (json_key, text_key) = report.evidence_keys();
+    let evidence = Evidence {
+        bucket: bucket.to_string(),
+        json_key,
+        text_key,
+    };
+    let mut stored = report.clone();
+    stored.evidence = Some(evidence.clone());
+    let body = serde_json::to_vec_pretty(&stored)
+        .map_err(|err| BackstopError::invalid_input("report", err.to_string()))?;
+    for (key, body, content_type) in [
+        (&evidence.json_key, body, "application/json"),
+        (
+            &evidence.text_key,
+            stored.text().into_bytes(),
+            "text/plain; charset=utf-8",
+        ),
+    ] {
+        s3.put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|err| {
+                crate::error::classify_sdk_error(
+                    format!("storing the run's evidence at s3://{bucket}/{key}"),
+                    err,
+                )
+            })?;
+    }
+    Ok(evidence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_value(mode: &str) -> Value {
+        json!({
+            "runId": "drill-1",
+            "mode": mode,
+            "plan": {"name": "shop", "drRegion": "us-west-2", "backupVault": "v",
+                     "objectives": {"rtoMinutes": 60, "rpoMinutes": 120}},
+            "pointInTime": "2026-12-01T10:00:00Z",
+            "settings": {"pollIntervalSeconds": 30, "maxConcurrentRestores": 20},
+            "restores": [
+                {"resource": "data", "kind": "ebs", "sourceArn": "arn:s", "recoveryPointArn": "arn:rp",
+                 "recoveryPointCreatedAt": "2026-12-01T09:00:00Z", "rpoSeconds": 3600, "rpoBreached": false},
+                {"resource": "db", "kind": "rds", "sourceArn": "arn:d", "recoveryPointArn": "arn:rp2",
+                 "recoveryPointCreatedAt": "2026-12-01T06:00:00Z", "rpoSeconds": 14400, "rpoBreached": true}
+            ],
+            "startedAt": "2026-12-01T10:00:00Z",
+            "deadline": "2026-12-01T12:00:00Z"
+        })
+    }
+
+    fn request(state: Value) -> ReportRequest {
+        ReportRequest {
+            run_id: "drill-1".into(),
+            execution_arn: "arn:aws:states:us-west-2:1:execution:m:drill-1".into(),
+            started_at: "2026-12-01T10:00:00Z".into(),
+            state,
+        }
+    }
+
+    #[test]
+    fn a_drill_is_measured_to_its_health_gate_and_fails_on_a_breached_rpo() {
+        let state = json!({
+            "run": run_value("drill"),
+            "dns": {"records": [], "healthyAt": "2026-12-01T10:07:30Z", "inSyncAt": "2026-12-01T10:08:00Z"},
+            "teardown": {"runId": "drill-1", "finished": true, "startedAt": "2026-12-01T10:09:00Z",
+                         "rounds": 2, "deleted": [], "pending": [], "left": []}
+        });
+        let request = request(state.clone());
+        let parsed: RunState = serde_json::from_value(state).unwrap();
+        let report = build_report(
+            &request,
+            &parsed,
+            vec![],
+            DateTime::from_secs(1_800_000_000),
+        );
+        assert_eq!(report.rto.measured_seconds, Some(450));
+        assert!(report.rto.met);
+        assert_eq!(report.rpo.measured_seconds, Some(14400));
+        assert!(!report.rpo.met);
+        assert_eq!(report.verdict, "FAIL");
+        assert!(
+            report.reasons.iter().any(|r| r.contains("RPO of db")),
+            "{:?}",
+            report.reasons
+        );
+        assert!(report.text().contains("Verdict: FAIL"));
+    }
+
+    #[test]
+    fn an_execution_start_with_a_numeric_offset_is_read() {
+        let with_offset = parse_time("2026-12-02T00:55:14.5+00:00").unwrap();
+        let with_z = parse_time("2026-12-02T00:55:14.5Z").unwrap();
+        assert_eq!(with_offset, with_z);
+        let east = parse_time("2026-12-02T02:55:14+02:00").unwrap();
+        assert_eq!(east.secs(), with_z.secs());
+        assert!(parse_time("yesterday").is_none());
+    }
+
+    #[test]
+    fn a_failed_run_never_passes_and_says_where_it_failed() {
+        let state = json!({
+            "run": run_value("failover"),
+            "notice": {"failedStep": "AttachVolumes", "error": "Backstop.Conflict", "cause": "wrong AZ"}
+        });
+        let parsed: RunState = serde_json::from_value(state.clone()).unwrap();
+        let report = build_report(
+            &request(state),
+            &parsed,
+            vec![],
+            DateTime::from_secs(1_800_000_000),
+        );
+        assert_eq!(report.outcome, "failed");
+        assert_eq!(report.verdict, "FAIL");
+        assert_eq!(report.failure.as_ref().unwrap().step, "AttachVolumes");
+        assert_eq!(report.rto.measured_seconds, None);
+        let metrics = report.metric_lines(0);
+        let first: Value = serde_json::from_str(&metrics[0]).unwrap();
+        assert_eq!(first["RunPassed"], 0);
+        assert_eq!(
+            first["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "Backstop"
+        );
+    }
+}

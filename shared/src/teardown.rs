@@ -1,0 +1,332 @@
+//! Teardown: delete exactly what a run created, and say what could not be deleted.
+//!
+//! What the run created is found two ways: by the run-id tag (instances, volumes, DB
+//! instances, file systems), and by the run's own restore jobs as its execution history
+//! records them (`CreatedResourceArn`): a resource restored after its branch was cancelled
+//! carries no tag yet. Nothing else is ever deleted. One invocation makes one pass (start or
+//! check each deletion) and returns; the state machine calls it again until nothing is pending.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_smithy_types::date_time::Format;
+use aws_smithy_types::DateTime;
+use serde::{Deserialize, Serialize};
+
+use crate::dns::remove_drill_record;
+use crate::error::{classify_sdk_error, BackstopError};
+use crate::history::{execution_arn, read_execution};
+use crate::kinds::{self, Owned, Removal};
+use crate::plan::ResourceKind;
+use crate::resolve::ResolvedRun;
+use crate::restore::format_time;
+use crate::run::{Mode, RunId};
+use crate::tags::RUN_ID;
+
+/// Deletions still pending this long after teardown began are reported as left behind.
+const TEARDOWN_BOUND_SECONDS: i64 = 2 * 60 * 60;
+
+/// What starts a teardown: the state machine (after a drill) or an operator (any run id).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TeardownRequest {
+    /// The run to tear down: its execution name.
+    pub run_id: RunId,
+    /// Its execution ARN; by default the execution of that name of this stack's state machine.
+    #[serde(default)]
+    pub execution_arn: Option<String>,
+    /// A failover's resources are production: tearing one down needs this set to true.
+    #[serde(default)]
+    pub allow_failover: bool,
+    /// The previous pass (the state machine's loop).
+    #[serde(default)]
+    pub previous: Option<TeardownOutcome>,
+}
+
+/// A resource teardown did not delete, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Leftover {
+    #[serde(flatten)]
+    pub owned: Owned,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TeardownOutcome {
+    pub run_id: String,
+    /// Nothing is pending any more: everything is deleted, or reported in `left`.
+    pub finished: bool,
+    pub started_at: String,
+    pub rounds: u32,
+    /// Deleted by this teardown (or found already gone), across passes.
+    pub deleted: Vec<Owned>,
+    /// Deletions under way.
+    pub pending: Vec<Leftover>,
+    /// Not deleted: not this run's to delete, refused, or still pending past the bound.
+    pub left: Vec<Leftover>,
+}
+
+pub struct TeardownClients {
+    pub sfn: aws_sdk_sfn::Client,
+    pub backup: aws_sdk_backup::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub efs: aws_sdk_efs::Client,
+    pub route53: aws_sdk_route53::Client,
+    /// This stack's state machine, to find a run's execution by its name.
+    pub state_machine_arn: Option<String>,
+}
+
+impl TeardownClients {
+    fn resources(&self) -> kinds::Clients<'_> {
+        kinds::Clients {
+            ec2: &self.ec2,
+            rds: &self.rds,
+            efs: &self.efs,
+        }
+    }
+}
+
+/// One pass of the teardown of `request.run_id`.
+pub async fn teardown(
+    clients: &TeardownClients,
+    request: TeardownRequest,
+    now: DateTime,
+) -> Result<TeardownOutcome, BackstopError> {
+    let run_id = request.run_id.as_str().to_string();
+    let execution = match (&request.execution_arn, &clients.state_machine_arn) {
+        (Some(arn), _) => arn.clone(),
+        (None, Some(machine)) => execution_arn(machine, &run_id).ok_or_else(|| {
+            BackstopError::invalid_input(
+                "STATE_MACHINE_ARN",
+                format!("{machine} is not a state machine ARN"),
+            )
+        })?,
+        (None, None) => {
+            return Err(BackstopError::invalid_input(
+                "executionArn",
+                "give the run's execution ARN (or deploy the function with STATE_MACHINE_ARN)",
+            ))
+        }
+    };
+    let record = read_execution(&clients.sfn, &execution).await?;
+    let run: Option<ResolvedRun> = record
+        .resolved_run
+        .clone()
+        .and_then(|value| serde_json::from_value(value).ok());
+    if run.as_ref().map(|r| r.mode) == Some(Mode::Failover) && !request.allow_failover {
+        return Err(BackstopError::invalid_input(
+            "allowFailover",
+            format!(
+                "run {run_id} is a failover: its resources may be serving production. Set allowFailover to true to delete them"
+            ),
+        ));
+    }
+
+    // a resumed run tags with the run id of the run it resumes
+    let run_id = run
+        .as_ref()
+        .map(|r| r.run_id.as_str().to_string())
+        .unwrap_or(run_id);
+    let mut owned: BTreeMap<(String, String), Owned> = BTreeMap::new();
+    let mut endpoints = BTreeSet::new();
+    let mut left = Vec::new();
+    let mut pending = Vec::new();
+    for found in kinds::tagged_with_run(clients.resources(), &run_id).await? {
+        if let Some(endpoint) = found.endpoint {
+            endpoints.insert(endpoint.trim_end_matches('.').to_ascii_lowercase());
+        }
+        owned.insert(
+            (found.owned.kind.clone(), found.owned.id.clone()),
+            found.owned,
+        );
+    }
+    // what the last pass left deleting is looked at again (a terminated instance no longer
+    // shows up by tag, but its deletion is only confirmed here)
+    for item in request.previous.iter().flat_map(|p| &p.pending) {
+        if [
+            Owned::INSTANCE,
+            Owned::VOLUME,
+            Owned::DB_INSTANCE,
+            Owned::FILE_SYSTEM,
+        ]
+        .contains(&item.owned.kind.as_str())
+        {
+            owned
+                .entry((item.owned.kind.clone(), item.owned.id.clone()))
+                .or_insert_with(|| item.owned.clone());
+        }
+    }
+    for job_id in &record.restore_job_ids {
+        match restored_by_job(clients, job_id, &run_id).await? {
+            JobResource::Owned(resource) => {
+                owned
+                    .entry((resource.kind.clone(), resource.id.clone()))
+                    .or_insert(resource);
+            }
+            JobResource::Running(status) => pending.push(Leftover {
+                owned: Owned {
+                    kind: "restore-job".into(),
+                    id: job_id.clone(),
+                    resource: None,
+                },
+                reason: format!(
+                    "restore job still {status}: what it creates is deleted once it exists (AWS Backup cannot cancel a restore)"
+                ),
+            }),
+            JobResource::Other(reason) => {
+                if let Some(reason) = reason {
+                    tracing::warn!(job = %job_id, %reason, "restored resource not torn down");
+                }
+            }
+            JobResource::Kept(resource, reason) => left.push(Leftover {
+                owned: resource,
+                reason,
+            }),
+        }
+    }
+
+    let mut deleted: Vec<Owned> = request
+        .previous
+        .as_ref()
+        .map(|p| p.deleted.clone())
+        .unwrap_or_default();
+    // drill records first: they point at the instances and databases deleted next
+    if let Some(run) = run.as_ref().filter(|r| r.mode == Mode::Drill) {
+        for record in &run.plan.dns {
+            let name = Owned {
+                kind: "dns-record".into(),
+                id: record.drill_record_name.clone(),
+                resource: None,
+            };
+            match remove_drill_record(&clients.route53, record, &endpoints).await? {
+                Removal::Gone => push_unique(&mut deleted, name),
+                Removal::Pending(reason) => pending.push(Leftover {
+                    owned: name,
+                    reason,
+                }),
+                Removal::Kept(reason) => left.push(Leftover {
+                    owned: name,
+                    reason,
+                }),
+            }
+        }
+    }
+    for resource in owned.into_values() {
+        match kinds::remove(clients.resources(), &resource).await? {
+            Removal::Gone => push_unique(&mut deleted, resource),
+            Removal::Pending(reason) => pending.push(Leftover {
+                owned: resource,
+                reason,
+            }),
+            Removal::Kept(reason) => left.push(Leftover {
+                owned: resource,
+                reason,
+            }),
+        }
+    }
+
+    let started_at = request
+        .previous
+        .as_ref()
+        .map(|p| p.started_at.clone())
+        .unwrap_or_else(|| format_time(now));
+    let began = DateTime::from_str(&started_at, Format::DateTime).unwrap_or(now);
+    if !pending.is_empty() && now.secs() - began.secs() > TEARDOWN_BOUND_SECONDS {
+        for item in pending.drain(..) {
+            left.push(Leftover {
+                reason: format!("{} for more than 2 hours: check it by hand", item.reason),
+                owned: item.owned,
+            });
+        }
+    }
+    let outcome = TeardownOutcome {
+        run_id,
+        finished: pending.is_empty(),
+        started_at,
+        rounds: request.previous.as_ref().map_or(0, |p| p.rounds) + 1,
+        deleted,
+        pending,
+        left,
+    };
+    tracing::info!(
+        deleted = outcome.deleted.len(),
+        pending = outcome.pending.len(),
+        left = outcome.left.len(),
+        finished = outcome.finished,
+        "teardown pass"
+    );
+    Ok(outcome)
+}
+
+fn push_unique(list: &mut Vec<Owned>, item: Owned) {
+    if !list.iter().any(|o| o.kind == item.kind && o.id == item.id) {
+        list.push(item);
+    }
+}
+
+enum JobResource {
+    Owned(Owned),
+    Running(String),
+    /// Restored, but carries another run's tag.
+    Kept(Owned, String),
+    /// Nothing to delete (the job failed, or created nothing).
+    Other(Option<String>),
+}
+
+/// What one of the run's restore jobs created, if it is the run's to delete.
+async fn restored_by_job(
+    clients: &TeardownClients,
+    job_id: &str,
+    run_id: &str,
+) -> Result<JobResource, BackstopError> {
+    let job = match clients
+        .backup
+        .describe_restore_job()
+        .restore_job_id(job_id)
+        .send()
+        .await
+    {
+        Ok(job) => job,
+        Err(err) => {
+            return match classify_sdk_error(format!("describing restore job {job_id}"), err) {
+                BackstopError::NotFound { .. } => Ok(JobResource::Other(None)),
+                other => Err(other),
+            }
+        }
+    };
+    let status = job.status().map(|s| s.as_str()).unwrap_or_default();
+    if matches!(status, "PENDING" | "RUNNING" | "CREATED") {
+        return Ok(JobResource::Running(status.to_string()));
+    }
+    let (Some(arn), Some(resource_type)) = (job.created_resource_arn(), job.resource_type()) else {
+        return Ok(JobResource::Other(None));
+    };
+    let kind = ResourceKind::from(resource_type.to_ascii_lowercase());
+    let Some(resource) = Owned::restored(&kind, arn, None) else {
+        return Ok(JobResource::Other(Some(format!(
+            "{arn}: resource type {resource_type} is not one Backstop restores"
+        ))));
+    };
+    match kinds::run_tag_of(clients.resources(), &kind, arn).await {
+        Ok(Some(other)) if other != run_id => Ok(JobResource::Kept(
+            resource,
+            format!("restored by this run's job {job_id} but tagged for run {other}: left alone"),
+        )),
+        Ok(Some(_)) => Ok(JobResource::Owned(resource)),
+        Ok(None) => {
+            // restored after its branch was cancelled: tag it now, so it is accounted for
+            // (and the teardown role, limited to tagged resources, may delete it)
+            let tags = [(RUN_ID.to_string(), run_id.to_string())];
+            let action = format!("tagging {arn} (restored by job {job_id}) for teardown");
+            match kinds::tag(clients.resources(), &kind, arn, &tags, action).await {
+                Ok(()) | Err(BackstopError::NotFound { .. }) => Ok(JobResource::Owned(resource)),
+                Err(other) => Err(other),
+            }
+        }
+        // deleted already
+        Err(BackstopError::NotFound { .. }) => Ok(JobResource::Owned(resource)),
+        Err(other) => Err(other),
+    }
+}

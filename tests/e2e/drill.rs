@@ -1,0 +1,406 @@
+//! A drill is proof only if it measures the RTO and leaves nothing behind: after a drill,
+//! successful or failed, nothing tagged with its run id or created by its restore jobs remains
+//! (instances, volumes, databases, file systems, drill records), production DNS is unchanged,
+//! and the report's RTO and RPO match what the test measured itself, stored as evidence in S3.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::types::Filter;
+use backstop_tests::{
+    a_record, assert_succeeded, plan_for, protected_workload, Emulator, DR_REGION,
+};
+use serde_json::{json, Value};
+
+fn input(mode: &str, plan: &Value) -> Value {
+    json!({ "mode": mode, "plan": plan, "settings": { "pollIntervalSeconds": 2 } })
+}
+
+/// Everything of `run_id` still in the DR region: resources tagged with it (instances not
+/// terminated), and resources its restore jobs created (`created`) that still exist.
+async fn leftovers(emulator: &Emulator, run_id: &str, created: &[String]) -> Vec<String> {
+    let config = emulator.sdk_config(DR_REGION).await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let rds = aws_sdk_rds::Client::new(&config);
+    let efs = aws_sdk_efs::Client::new(&config);
+    let tagged = || {
+        Filter::builder()
+            .name("tag:backstop:run-id")
+            .values(run_id)
+            .build()
+    };
+    let mut left = Vec::new();
+    let instances = ec2
+        .describe_instances()
+        .filters(tagged())
+        .send()
+        .await
+        .unwrap();
+    for instance in instances.reservations().iter().flat_map(|r| r.instances()) {
+        let state = instance.state().and_then(|s| s.name()).map(|s| s.as_str());
+        if state != Some("terminated") {
+            left.push(format!("instance {:?} ({state:?})", instance.instance_id()));
+        }
+    }
+    let volumes = ec2
+        .describe_volumes()
+        .filters(tagged())
+        .send()
+        .await
+        .unwrap();
+    left.extend(
+        volumes
+            .volumes()
+            .iter()
+            .map(|v| format!("volume {:?}", v.volume_id())),
+    );
+    let volumes = ec2.describe_volumes().send().await.unwrap();
+    let databases = rds.describe_db_instances().send().await.unwrap();
+    let file_systems = efs.describe_file_systems().send().await.unwrap();
+    for db in databases.db_instances() {
+        if db.tag_list().iter().any(|t| t.value() == Some(run_id)) {
+            left.push(format!("db {:?}", db.db_instance_identifier()));
+        }
+    }
+    for fs in file_systems.file_systems() {
+        if fs.tags().iter().any(|t| t.value() == run_id) {
+            left.push(format!("file system {}", fs.file_system_id()));
+        }
+    }
+    for arn in created {
+        let id = arn.rsplit(['/', ':']).next().unwrap();
+        let exists = volumes.volumes().iter().any(|v| v.volume_id() == Some(id))
+            || databases
+                .db_instances()
+                .iter()
+                .any(|d| d.db_instance_identifier() == Some(id))
+            || file_systems
+                .file_systems()
+                .iter()
+                .any(|f| f.file_system_id() == id);
+        if exists {
+            left.push(format!("created by a restore job: {arn}"));
+        }
+    }
+    left
+}
+
+/// Whether the drill's side is healthy now, as the test sees it: every instance of the run
+/// running with passing status checks, and its database available.
+async fn drill_side_healthy(emulator: &Emulator, run_id: &str) -> bool {
+    let config = emulator.sdk_config(DR_REGION).await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let rds = aws_sdk_rds::Client::new(&config);
+    let instances = backstop_tests::instances_of_run(emulator, run_id).await;
+    let Some(instance) = instances.first() else {
+        return false;
+    };
+    let status = ec2
+        .describe_instance_status()
+        .instance_ids(instance.instance_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let ok = status.instance_statuses().first().is_some_and(|s| {
+        s.instance_status()
+            .and_then(|x| x.status())
+            .map(|x| x.as_str())
+            == Some("ok")
+            && s.system_status()
+                .and_then(|x| x.status())
+                .map(|x| x.as_str())
+                == Some("ok")
+    });
+    let databases = rds.describe_db_instances().send().await.unwrap();
+    let db_available = databases.db_instances().iter().any(|db| {
+        db.tag_list().iter().any(|t| t.value() == Some(run_id))
+            && db.db_instance_status() == Some("available")
+    });
+    ok && db_available
+}
+
+struct Watched {
+    execution: aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput,
+    /// When the test first saw the drill side healthy.
+    healthy_seen: Option<std::time::SystemTime>,
+}
+
+/// Runs the drill to its end, watching (every 200 ms) for the moment its side is healthy.
+async fn run_watching(emulator: &Emulator, machine: &str, run_id: &str, input: Value) -> Watched {
+    let sfn = aws_sdk_sfn::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let arn = sfn
+        .start_execution()
+        .state_machine_arn(machine)
+        .name(run_id)
+        .input(input.to_string())
+        .send()
+        .await
+        .unwrap()
+        .execution_arn;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut healthy_seen = None;
+    loop {
+        let described = sfn
+            .describe_execution()
+            .execution_arn(&arn)
+            .send()
+            .await
+            .unwrap();
+        if described.status().as_str() != "RUNNING" {
+            return Watched {
+                execution: described,
+                healthy_seen,
+            };
+        }
+        if healthy_seen.is_none() && drill_side_healthy(emulator, run_id).await {
+            healthy_seen = Some(std::time::SystemTime::now());
+        }
+        assert!(Instant::now() < deadline, "{run_id} still running");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn created_arns(report: &Value) -> Vec<String> {
+    report["restored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|job| job["createdResourceArn"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn secs(time: &aws_smithy_types::DateTime) -> f64 {
+    time.as_secs_f64()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drill_leaves_nothing_behind_and_reports_the_rto_and_rpo_the_test_measured() {
+    let (emulator, seed) = protected_workload("drill-teardown").await;
+    let stack = emulator.deploy_stack();
+    let machine = stack.state_machine();
+    let production = a_record(&emulator, &seed, "app.shop.example.com").await;
+
+    let watched = run_watching(
+        &emulator,
+        &machine,
+        "drill-proof-1",
+        input("drill", &plan_for(&seed)),
+    )
+    .await;
+    assert_succeeded(&watched.execution);
+    let report: Value = serde_json::from_str(watched.execution.output().unwrap()).unwrap();
+    assert_eq!(report["verdict"], "PASS", "{report:#}");
+    assert_eq!(report["mode"], "drill");
+
+    // the drill wrote its drill record, then deleted it with everything else
+    assert_eq!(report["dns"][0]["recordName"], "drill.app.shop.example.com");
+    assert_eq!(
+        a_record(&emulator, &seed, "drill.app.shop.example.com").await,
+        None
+    );
+    assert_eq!(
+        a_record(&emulator, &seed, "app.shop.example.com").await,
+        production
+    );
+    let created = created_arns(&report);
+    assert_eq!(created.len(), 4, "{report:#}");
+    let left = leftovers(&emulator, "drill-proof-1", &created).await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let teardown = &report["teardown"];
+    assert_eq!(teardown["finished"], true);
+    assert_eq!(teardown["left"], json!([]));
+    let deleted: Vec<&str> = teardown["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "dns-record",
+        "instance",
+        "volume",
+        "db-instance",
+        "file-system",
+    ] {
+        assert!(deleted.contains(&kind), "{kind} not in {deleted:?}");
+    }
+
+    // RTO: execution start to the health gate; the test saw the same moment (the handler
+    // checks every 2 s, so it sees health at most one check later)
+    let started = secs(watched.execution.start_date());
+    let seen = watched
+        .healthy_seen
+        .expect("the test saw the drill side healthy")
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let measured = seen - started;
+    let reported = report["rto"]["measuredSeconds"].as_f64().unwrap();
+    assert!(
+        (reported - measured).abs() <= 3.0,
+        "report says {reported} s, the test saw {measured:.1} s"
+    );
+    assert_eq!(report["rto"]["objectiveSeconds"], 3600);
+    assert_eq!(report["rto"]["met"], true);
+
+    // RPO: the run's start minus when each recovered copy's data was captured
+    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let vault = seed["dr"]["backupVault"]["name"].as_str().unwrap();
+    for item in report["rpoByResource"].as_array().unwrap() {
+        let point = backup
+            .describe_recovery_point()
+            .backup_vault_name(vault)
+            .recovery_point_arn(item["recoveryPointArn"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let captured = point.initiation_date().or(point.creation_date()).unwrap();
+        let expected = started - secs(captured);
+        let reported = item["seconds"].as_f64().unwrap();
+        assert!(
+            (reported - expected).abs() <= 2.0,
+            "{}: report says {reported} s, the recovery point says {expected:.1} s",
+            item["resource"]
+        );
+    }
+    assert_eq!(report["rpo"]["met"], true);
+
+    // the evidence is in the DR region, as JSON and as text
+    let s3_config = aws_sdk_s3::config::Builder::from(&emulator.sdk_config(DR_REGION).await)
+        .force_path_style(true)
+        .build();
+    let s3 = aws_sdk_s3::Client::from_conf(s3_config);
+    let bucket = stack.output("EvidenceBucketName");
+    assert_eq!(report["evidence"]["bucket"], bucket.as_str());
+    let listed = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix("runs/shop/")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(
+        keys,
+        [
+            "runs/shop/drill-proof-1/report.json",
+            "runs/shop/drill-proof-1/report.txt"
+        ]
+    );
+    let stored = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(keys[0])
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    let stored: Value = serde_json::from_slice(&stored).unwrap();
+    assert_eq!(stored["verdict"], "PASS");
+    assert_eq!(stored["rto"], report["rto"]);
+    let text = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(keys[1])
+        .send()
+        .await
+        .unwrap();
+    let text = String::from_utf8(text.body.collect().await.unwrap().into_bytes().to_vec()).unwrap();
+    assert!(text.contains("Verdict: PASS"), "{text}");
+    assert!(text.contains("SwitchDns"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drill_whose_restore_fails_after_its_instance_launched_is_torn_down_and_announced() {
+    let (emulator, seed) = protected_workload("drill-failed-teardown").await;
+    let stack = emulator.deploy_stack();
+    let machine = stack.state_machine();
+    let production = a_record(&emulator, &seed, "app.shop.example.com").await;
+    // the database restore fails late, long after the instance launched
+    emulator.inject(json!({
+        "failJobs": [{ "jobType": "restore", "resourceArn": seed["primary"]["db"]["arn"],
+                       "message": "Insufficient storage in the DB subnet group (injected)" }],
+        "slowJobs": [{ "resourceArn": seed["primary"]["db"]["arn"], "seconds": 300 }]
+    }));
+
+    let watched = run_watching(
+        &emulator,
+        &machine,
+        "drill-fails-1",
+        input("drill", &plan_for(&seed)),
+    )
+    .await;
+    let execution = &watched.execution;
+    assert_eq!(execution.status().as_str(), "FAILED");
+    assert_eq!(execution.error(), Some("Backstop.RestoreFailed"));
+
+    // the instance had launched; it and every restored resource are gone
+    let instances = backstop_tests::instances_of_run(&emulator, "drill-fails-1").await;
+    assert_eq!(
+        instances.len(),
+        1,
+        "the instance launched before the failure"
+    );
+    let sfn = aws_sdk_sfn::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let history = sfn
+        .get_execution_history()
+        .execution_arn(execution.execution_arn())
+        .max_results(1000)
+        .send()
+        .await
+        .unwrap();
+    let mut created = Vec::new();
+    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
+    for job in backup
+        .list_restore_jobs()
+        .send()
+        .await
+        .unwrap()
+        .restore_jobs()
+    {
+        if let Some(arn) = job.created_resource_arn() {
+            created.push(arn.to_string());
+        }
+    }
+    assert_eq!(
+        created.len(),
+        3,
+        "the volumes and the file system were restored"
+    );
+    let left = leftovers(&emulator, "drill-fails-1", &created).await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert_eq!(
+        a_record(&emulator, &seed, "app.shop.example.com").await,
+        production
+    );
+    let entered: Vec<&str> = history
+        .events()
+        .iter()
+        .filter_map(|e| e.state_entered_event_details())
+        .map(|d| d.name())
+        .collect();
+    assert!(entered.contains(&"Teardown"), "{entered:?}");
+
+    // one notice, saying what failed and that the drill was torn down
+    let topic = stack.output("FailureTopicArn");
+    let messages = emulator.control("POST", "sns/messages", &json!({ "topicArn": topic }));
+    let messages = messages.as_array().unwrap();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let notice: Value = serde_json::from_str(messages[0]["message"].as_str().unwrap()).unwrap();
+    assert_eq!(notice["runId"], "drill-fails-1");
+    assert_eq!(notice["mode"], "drill");
+    assert_eq!(notice["failedStep"], "RestoreAndLaunch");
+    assert_eq!(notice["error"], "Backstop.RestoreFailed");
+    assert_eq!(notice["verdict"], "FAIL");
+    assert!(
+        notice["tornDown"].as_str().unwrap().contains(" 0 left"),
+        "{notice}"
+    );
+    assert!(
+        notice["report"].as_str().unwrap().starts_with("s3://"),
+        "{notice}"
+    );
+}
