@@ -37,9 +37,10 @@ build:
 bench: build
 	$(PYTHON) bench/handler_startup.py --runs 20
 
-## Run a local DR drill against the emulator.
+## Run a local DR drill against the emulator (`make demo MODE=failover`: a full failover).
+MODE ?= drill
 demo: setup build
-	$(CARGO) run --quiet -p backstop-tests --example drill
+	$(CARGO) run --quiet -p backstop-tests --example drill -- $(MODE)
 
 fmt:
 	$(CARGO) fmt --all

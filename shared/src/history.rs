@@ -85,6 +85,8 @@ impl From<&aws_sdk_sfn::types::HistoryEvent> for Event {
             HistoryEventType::TaskSucceeded | HistoryEventType::LambdaFunctionSucceeded => {
                 EventKind::TaskSucceeded
             }
+            // the timeline shows the steps that do work, not the Pass/Choice/Wait plumbing
+            _ if !(name.starts_with("Task") || name.starts_with("Parallel")) => EventKind::Other,
             _ if name.ends_with("StateEntered") => EventKind::StateEntered,
             _ if name.ends_with("StateExited") => EventKind::StateExited,
             _ => EventKind::Other,

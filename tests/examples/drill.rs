@@ -1,95 +1,168 @@
 //! `make demo`: a DR drill on this machine. Starts the local AWS emulator, seeds a
 //! primary-region workload, lets AWS Backup copy it to the DR region, then runs the real
-//! state machine with the real handlers in drill mode and prints what it did.
+//! state machine with the real handlers, printing each step as it starts and ends, then the
+//! run's report (timeline, RTO/RPO, verdict, teardown). `make demo MODE=failover` runs a full
+//! failover instead (production DNS switched, nothing torn down).
 
-use std::time::Instant;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
-use backstop_tests::{plan_for, protected_workload, run_to_end};
+use backstop_tests::{a_record, plan_for, protected_workload, DR_REGION};
 use serde_json::{json, Value};
 
 #[tokio::main]
 async fn main() {
+    let mode = std::env::args().nth(1).unwrap_or_else(|| "drill".into());
+    assert!(
+        mode == "drill" || mode == "failover",
+        "usage: drill [drill|failover]"
+    );
+    let begun = Instant::now();
     println!("starting the local AWS emulator, seeding the workload and backing it up to the DR vault ...");
     let (emulator, seed) = protected_workload("demo").await;
     println!("  logs: {}", emulator.log_dir.display());
     let stack = emulator.deploy_stack();
     let machine = stack.state_machine();
-    let plan = plan_for(&seed);
-    let input = json!({ "mode": "drill", "plan": plan, "settings": { "pollIntervalSeconds": 2 } });
+    let production_before = a_record(&emulator, &seed, "app.shop.example.com").await;
+    let input =
+        json!({ "mode": mode, "plan": plan_for(&seed), "settings": { "pollIntervalSeconds": 2 } });
 
-    println!("running drill `demo-drill` (us-east-1 -> us-west-2) ...");
-    let started = Instant::now();
-    let execution = run_to_end(&emulator, &machine, "demo-drill", input).await;
-    let elapsed = started.elapsed();
+    let run_id = format!("demo-{mode}");
     println!(
-        "drill {} in {:.1} s",
-        execution.status().as_str(),
-        elapsed.as_secs_f64()
+        "[{:>5.1}s] running {mode} `{run_id}` (us-east-1 -> us-west-2); AWS minutes pass in ~1 s here",
+        begun.elapsed().as_secs_f64()
     );
-    if execution.status().as_str() != "SUCCEEDED" {
-        println!(
-            "  error: {:?}\n  cause: {:?}",
+    let sfn = aws_sdk_sfn::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let arn = sfn
+        .start_execution()
+        .state_machine_arn(&machine)
+        .name(&run_id)
+        .input(input.to_string())
+        .send()
+        .await
+        .expect("start the run")
+        .execution_arn;
+    let started = Instant::now();
+    let mut seen = 0usize;
+    let mut shown: BTreeSet<String> = BTreeSet::new();
+    let mut rounds: std::collections::BTreeMap<String, usize> = Default::default();
+    let execution = loop {
+        let history = sfn
+            .get_execution_history()
+            .execution_arn(&arn)
+            .max_results(1000)
+            .send()
+            .await
+            .expect("read the run's history");
+        for event in history.events().iter().skip(seen) {
+            let kind = event.r#type().as_str();
+            let step = |name: &str| {
+                matches!(
+                    kind,
+                    "TaskStateEntered"
+                        | "ParallelStateEntered"
+                        | "TaskStateExited"
+                        | "ParallelStateExited"
+                ) && !name.is_empty()
+            };
+            if let Some(entered) = event.state_entered_event_details() {
+                // a polling loop re-enters a step: say so once
+                if step(entered.name()) && shown.insert(entered.name().to_string()) {
+                    println!(
+                        "[{:>5.1}s]   {} started",
+                        started.elapsed().as_secs_f64(),
+                        entered.name()
+                    );
+                }
+            }
+            if let Some(exited) = event.state_exited_event_details() {
+                if step(exited.name()) {
+                    let round = rounds.entry(exited.name().to_string()).or_default();
+                    *round += 1;
+                    // polling steps run in rounds: show the first few
+                    if *round <= 3 {
+                        let again = match *round {
+                            1 => String::new(),
+                            n => format!(" (round {n})"),
+                        };
+                        println!(
+                            "[{:>5.1}s]   {} ended{again}",
+                            started.elapsed().as_secs_f64(),
+                            exited.name()
+                        );
+                    }
+                }
+            }
+        }
+        seen = history.events().len();
+        let described = sfn
+            .describe_execution()
+            .execution_arn(&arn)
+            .send()
+            .await
+            .expect("describe the run");
+        if described.status().as_str() != "RUNNING" {
+            break described;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the run did not end"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    println!(
+        "[{:>5.1}s] {mode} {}\n",
+        started.elapsed().as_secs_f64(),
+        execution.status().as_str()
+    );
+
+    // the report: the execution output of a run that ended, the evidence of one that failed
+    let bucket = stack.output("EvidenceBucketName");
+    let s3_config = aws_sdk_s3::config::Builder::from(&emulator.sdk_config(DR_REGION).await)
+        .force_path_style(true)
+        .build();
+    let s3 = aws_sdk_s3::Client::from_conf(s3_config);
+    let key = format!("runs/shop/{run_id}/report.txt");
+    match s3.get_object().bucket(&bucket).key(&key).send().await {
+        Ok(object) => {
+            let text = object
+                .body
+                .collect()
+                .await
+                .map(|b| b.into_bytes())
+                .unwrap_or_default();
+            println!("{}", String::from_utf8_lossy(&text));
+            println!("evidence: s3://{bucket}/runs/shop/{run_id}/report.{{json,txt}}");
+        }
+        Err(err) => println!(
+            "no report stored ({err}); error {:?}: {:?}",
             execution.error(),
             execution.cause()
+        ),
+    }
+    let production_after = a_record(&emulator, &seed, "app.shop.example.com").await;
+    let report: Value =
+        serde_json::from_str(execution.output().unwrap_or("{}")).unwrap_or_default();
+    if mode == "drill" {
+        println!(
+            "production app.shop.example.com {}: {:?}",
+            if production_after == production_before {
+                "unchanged"
+            } else {
+                "CHANGED"
+            },
+            production_after
         );
+        let left = report["teardown"]["left"].as_array().map_or(0, Vec::len)
+            + report["teardown"]["pending"].as_array().map_or(0, Vec::len);
+        println!("{left} resources left");
+    } else {
+        println!(
+            "production app.shop.example.com switched: {:?} -> {:?}",
+            production_before, production_after
+        );
+    }
+    if execution.status().as_str() != "SUCCEEDED" {
         std::process::exit(1);
     }
-    let output: Value =
-        serde_json::from_str(execution.output().unwrap_or("{}")).unwrap_or_default();
-
-    println!("restored (recovery point age = RPO):");
-    for job in output["restore"]["jobs"].as_array().into_iter().flatten() {
-        let rpo = output["run"]["restores"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|item| item["resource"] == job["resource"])
-            .map(|item| item["rpoSeconds"].clone())
-            .unwrap_or_default();
-        println!(
-            "  {:<10} {:<4} {:<10} RPO {:>4} s  {}",
-            job["resource"].as_str().unwrap_or(""),
-            job["kind"].as_str().unwrap_or(""),
-            job["status"].as_str().unwrap_or(""),
-            rpo,
-            job["createdResourceArn"].as_str().unwrap_or("")
-        );
-    }
-    for instance in output["launch"]["instances"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        println!(
-            "launched {} {} ({}) from {} in {} at {}",
-            instance["name"].as_str().unwrap_or(""),
-            instance["instanceId"].as_str().unwrap_or(""),
-            instance["instanceType"].as_str().unwrap_or(""),
-            instance["imageId"].as_str().unwrap_or(""),
-            instance["availabilityZone"].as_str().unwrap_or(""),
-            instance["privateIp"].as_str().unwrap_or("")
-        );
-    }
-    for attachment in output["attach"]["attachments"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        println!(
-            "attached {} ({}) at {}",
-            attachment["resource"].as_str().unwrap_or(""),
-            attachment["volumeId"].as_str().unwrap_or(""),
-            attachment["device"].as_str().unwrap_or("")
-        );
-    }
-    for record in output["dns"]["records"].as_array().into_iter().flatten() {
-        println!(
-            "DNS {} {} -> {} (TTL {}); production records untouched",
-            record["recordName"].as_str().unwrap_or(""),
-            record["recordType"].as_str().unwrap_or(""),
-            record["value"].as_str().unwrap_or(""),
-            record["ttl"]
-        );
-    }
-    println!("not yet part of a drill: the RTO/RPO report and teardown (the emulator's state goes with it)");
 }

@@ -133,7 +133,7 @@ pub(crate) async fn remove_volume(
             }
             Ok(Removal::Pending("detaching".into()))
         }
-        Some(other) => Ok(Removal::Pending(format!("{}", other.as_str()))),
+        Some(other) => Ok(Removal::Pending(other.as_str().to_string())),
     }
 }
 
