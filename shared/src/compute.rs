@@ -59,10 +59,13 @@ pub async fn launch_instances(
 ) -> Result<LaunchOutcome, BackstopError> {
     // launch every instance first, then wait for them together
     let mut launched_all = Vec::new();
-    for instance in &ctx.plan.instances {
+    // a drill with an isolation block launches into the drill's network
+    let drill = ctx.plan.drill.as_ref().filter(|_| ctx.mode == Mode::Drill);
+    for planned in &ctx.plan.instances {
+        let instance = planned.for_run(drill);
         let launched = match find_launched(ec2, ctx.run_id, &instance.name).await? {
             Some(existing) => existing,
-            None => launch_one(ec2, ssm, ctx, instance).await?,
+            None => launch_one(ec2, ssm, ctx, &instance).await?,
         };
         launched_all.push(launched);
     }
@@ -231,8 +234,17 @@ async fn launch_one(
         })
         .collect();
     if usable.is_empty() {
+        let drill_subnets = ctx.mode == Mode::Drill
+            && ctx
+                .plan
+                .drill
+                .as_ref()
+                .is_some_and(|d| !d.subnet_ids.is_empty());
         return Err(BackstopError::invalid_input(
-            format!("plan.instances[{}].subnetIds", instance.name),
+            match drill_subnets {
+                true => "plan.drill.subnetIds".to_string(),
+                false => format!("plan.instances[{}].subnetIds", instance.name),
+            },
             format!(
                 "none of the subnets of {} is in {}, where its volumes are restored",
                 instance.name,

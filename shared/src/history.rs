@@ -36,15 +36,19 @@ pub struct ExecutionRecord {
     pub steps: Vec<StepSpan>,
 }
 
-/// Reads the whole history of `execution_arn`, page by page.
+/// Reads the whole history of `execution_arn`, page by page; `with_data`: with each state's
+/// input and output (what teardown needs), else only names and times (the timeline: far
+/// smaller, as every event of a long run would otherwise carry the run's whole state).
 pub async fn read_execution(
     sfn: &aws_sdk_sfn::Client,
     execution_arn: &str,
+    with_data: bool,
 ) -> Result<ExecutionRecord, BackstopError> {
     let mut events = Vec::new();
     let mut pages = sfn
         .get_execution_history()
         .execution_arn(execution_arn)
+        .include_execution_data(with_data)
         .max_results(1000)
         .into_paginator()
         .send();

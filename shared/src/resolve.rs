@@ -122,6 +122,7 @@ impl ResolvedRun {
             dr_region: self.plan.dr_region.clone(),
             backup_vault: self.plan.backup_vault.clone(),
             restore_role_arn,
+            drill: self.plan.drill.clone().filter(|_| self.mode == Mode::Drill),
         }
     }
 }

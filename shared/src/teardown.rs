@@ -110,7 +110,7 @@ pub async fn teardown(
             ))
         }
     };
-    let record = read_execution(&clients.sfn, &execution).await?;
+    let record = read_execution(&clients.sfn, &execution, true).await?;
     let run: Option<ResolvedRun> = record
         .resolved_run
         .clone()

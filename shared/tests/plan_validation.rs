@@ -522,3 +522,58 @@ fn a_huge_bad_input_gives_a_short_error() {
         &message[message.len() - 200..]
     );
 }
+
+#[test]
+fn a_drill_block_of_its_own_network_is_valid() {
+    let mut plan = example();
+    set(
+        &mut plan,
+        "/drill",
+        json!({
+            "subnetIds": ["subnet-0d111111111111111"],
+            "securityGroupIds": ["sg-0d222222222222222"],
+            "instanceProfile": "backstop-drill",
+            "userData": "#!/bin/sh\necho drill",
+            "dbSubnetGroupName": "drill-db-subnets",
+            "rdsSecurityGroupIds": ["sg-0d333333333333333"]
+        }),
+    );
+    Plan::from_value(plan).expect("an isolated drill network is valid");
+}
+
+#[test]
+fn a_drill_block_reusing_production_ids_is_not_isolated() {
+    let plan = example();
+    let subnet = plan["instances"][0]["subnetIds"][0].clone();
+    let group = plan["instances"][0]["securityGroupIds"][0].clone();
+    let db_group = plan["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "rds")
+        .unwrap()["rds"]["dbSubnetGroupName"]
+        .clone();
+    let problems = problems_after(|plan| {
+        set(
+            plan,
+            "/drill",
+            json!({
+                "subnetIds": [subnet, "subnet-bad"],
+                "securityGroupIds": [group],
+                "dbSubnetGroupName": db_group
+            }),
+        )
+    });
+    assert_problem(&problems, "plan.drill.subnetIds[0]", "production subnet");
+    assert_problem(&problems, "plan.drill.subnetIds[1]", "is not a subnet-");
+    assert_problem(
+        &problems,
+        "plan.drill.securityGroupIds[0]",
+        "production security group",
+    );
+    assert_problem(
+        &problems,
+        "plan.drill.dbSubnetGroupName",
+        "production DB subnet group",
+    );
+}

@@ -404,3 +404,72 @@ async fn a_drill_whose_restore_fails_after_its_instance_launched_is_torn_down_an
         "{notice}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drill_with_an_isolation_block_runs_in_its_own_network() {
+    let (emulator, seed) = protected_workload("drill-isolated").await;
+    let machine = emulator.deploy_stack().state_machine();
+    // an isolated drill subnet (in the volumes' AZ) and security group in the DR VPC
+    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let zone = seed["dr"]["subnets"][0]["availabilityZone"]
+        .as_str()
+        .unwrap();
+    let vpc = seed["dr"]["vpcId"].as_str().unwrap();
+    let subnet = ec2
+        .create_subnet()
+        .vpc_id(vpc)
+        .cidr_block("10.1.200.0/24")
+        .availability_zone(zone)
+        .send()
+        .await
+        .unwrap();
+    let subnet = subnet.subnet().unwrap().subnet_id().unwrap().to_string();
+    let group = ec2
+        .create_security_group()
+        .vpc_id(vpc)
+        .group_name("drill-isolated")
+        .description("drills only")
+        .send()
+        .await
+        .unwrap()
+        .group_id()
+        .unwrap()
+        .to_string();
+    let mut plan = plan_for(&seed);
+    plan["drill"] = json!({ "subnetIds": [subnet], "securityGroupIds": [group] });
+
+    let watched = run_watching(
+        &emulator,
+        &machine,
+        "drill-isolated-1",
+        input("drill", &plan),
+    )
+    .await;
+    assert_succeeded(&watched.execution);
+    let report: Value = serde_json::from_str(watched.execution.output().unwrap()).unwrap();
+    assert_eq!(report["launched"][0]["subnetId"], subnet.as_str());
+    let instances = backstop_tests::instances_of_run(&emulator, "drill-isolated-1").await;
+    let groups: Vec<&str> = instances[0]
+        .security_groups()
+        .iter()
+        .filter_map(|g| g.group_id())
+        .collect();
+    assert_eq!(groups, [group.as_str()]);
+    let left = leftovers(&emulator, "drill-isolated-1", &created_arns(&report)).await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+
+    // a failover with the same plan launches into production's network
+    let failover = run_watching(
+        &emulator,
+        &machine,
+        "failover-not-isolated",
+        input("failover", &plan),
+    )
+    .await;
+    assert_succeeded(&failover.execution);
+    let report: Value = serde_json::from_str(failover.execution.output().unwrap()).unwrap();
+    assert_eq!(
+        report["launched"][0]["subnetId"],
+        seed["dr"]["subnets"][0]["id"]
+    );
+}

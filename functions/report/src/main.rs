@@ -25,7 +25,9 @@ async fn handler(clients: &Clients, event: LambdaEvent<Value>) -> Result<Report,
             tracing::warn!(%err, "run state only partly readable");
             RunState::default()
         });
-        let record = read_execution(&clients.sfn, &request.execution_arn).await?;
+        let reading = std::time::Instant::now();
+        let record = read_execution(&clients.sfn, &request.execution_arn, false).await?;
+        tracing::info!(steps = record.steps.len(), ms = reading.elapsed().as_millis() as u64, "history read");
         let now = std::time::SystemTime::now();
         let mut report = build_report(&request, &state, record.steps, now.into());
         let millis = now

@@ -21,7 +21,16 @@ pub(crate) fn metadata(
     metadata.insert("DBInstanceIdentifier".into(), identifier);
     // The source's AZ is in the primary region; RDS picks one from the subnet group.
     metadata.remove("AvailabilityZone");
-    match &settings.db_subnet_group_name {
+    // a drill with an isolation block restores into the drill's subnet group and groups
+    let drill = ctx.drill.as_ref();
+    let subnet_group = drill
+        .and_then(|d| d.db_subnet_group_name.as_ref())
+        .or(settings.db_subnet_group_name.as_ref());
+    let security_groups = match drill {
+        Some(d) if !d.rds_security_group_ids.is_empty() => &d.rds_security_group_ids,
+        _ => &settings.vpc_security_group_ids,
+    };
+    match subnet_group {
         Some(group) => {
             metadata.insert("DBSubnetGroupName".into(), group.clone());
         }
@@ -38,10 +47,10 @@ pub(crate) fn metadata(
     if let Some(class) = &settings.db_instance_class {
         metadata.insert("DBInstanceClass".into(), class.clone());
     }
-    if !settings.vpc_security_group_ids.is_empty() {
+    if !security_groups.is_empty() {
         metadata.insert(
             "VpcSecurityGroupIds".into(),
-            serde_json::to_string(&settings.vpc_security_group_ids).unwrap_or_default(),
+            serde_json::to_string(security_groups).unwrap_or_default(),
         );
     } else {
         metadata.remove("VpcSecurityGroupIds");
@@ -305,6 +314,23 @@ mod tests {
             format!("orders-drill-{suffix}")
         );
         assert_eq!(metadata["MultiAZ"], "false");
+    }
+
+    #[test]
+    fn a_drill_with_an_isolation_block_restores_into_the_drills_network_only_in_a_drill() {
+        let drill = crate::plan::DrillIsolation {
+            db_subnet_group_name: Some("drill-db-subnets".into()),
+            rds_security_group_ids: vec!["sg-0dddddddddddddddd".into()],
+            ..Default::default()
+        };
+        let mut ctx = RestoreContext::for_test(Mode::Drill);
+        ctx.drill = Some(drill);
+        let metadata = metadata(&source_metadata(), &database(), &ctx).unwrap();
+        assert_eq!(metadata["DBSubnetGroupName"], "drill-db-subnets");
+        assert_eq!(
+            metadata["VpcSecurityGroupIds"],
+            r#"["sg-0dddddddddddddddd"]"#
+        );
     }
 
     #[test]

@@ -41,6 +41,53 @@ pub struct Plan {
     pub instances: Vec<InstancePlan>,
     #[serde(default)]
     pub dns: Vec<DnsRecordPlan>,
+    /// Where a drill runs instead, isolated from production (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<DrillIsolation>,
+}
+
+/// A drill's own network and settings: instances launch into these subnets with these
+/// security groups, profile and user data, and databases restore into this subnet group with
+/// these security groups. None of them may be one production uses.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DrillIsolation {
+    #[serde(default)]
+    pub subnet_ids: Vec<String>,
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_profile: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_subnet_group_name: Option<String>,
+    #[serde(default)]
+    pub rds_security_group_ids: Vec<String>,
+}
+
+impl InstancePlan {
+    /// The instance as a run launches it: in a drill with an isolation block, into the drill's
+    /// subnets, with its security groups, profile and user data (each where the block sets it).
+    pub fn for_run(&self, drill: Option<&DrillIsolation>) -> InstancePlan {
+        let Some(drill) = drill else {
+            return self.clone();
+        };
+        let mut instance = self.clone();
+        if !drill.subnet_ids.is_empty() {
+            instance.subnet_ids = drill.subnet_ids.clone();
+        }
+        if !drill.security_group_ids.is_empty() {
+            instance.security_group_ids = drill.security_group_ids.clone();
+        }
+        if drill.instance_profile.is_some() {
+            instance.instance_profile = drill.instance_profile.clone();
+        }
+        if drill.user_data.is_some() {
+            instance.user_data = drill.user_data.clone();
+        }
+        instance
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -48,7 +48,87 @@ pub(super) fn problems(plan: &Plan) -> Vec<PlanProblem> {
     check_resources(plan, &instance_names, &mut p);
     check_dns(plan, &instance_names, &mut p);
     check_instance_zones(plan, &mut p);
+    check_drill(plan, &mut p);
     p.0
+}
+
+/// A drill's isolation block: well-formed ids, and none that production uses (a drill
+/// launched into a production subnet or security group is not isolated).
+fn check_drill(plan: &Plan, p: &mut Problems) {
+    let Some(drill) = &plan.drill else {
+        return;
+    };
+    check_ids("plan.drill.subnetIds", &drill.subnet_ids, "subnet-", p);
+    check_ids(
+        "plan.drill.securityGroupIds",
+        &drill.security_group_ids,
+        "sg-",
+        p,
+    );
+    check_ids(
+        "plan.drill.rdsSecurityGroupIds",
+        &drill.rds_security_group_ids,
+        "sg-",
+        p,
+    );
+    let production_subnets: HashSet<&String> =
+        plan.instances.iter().flat_map(|i| &i.subnet_ids).collect();
+    let production_groups: HashSet<&String> = plan
+        .instances
+        .iter()
+        .flat_map(|i| &i.security_group_ids)
+        .chain(
+            plan.resources
+                .iter()
+                .filter_map(|r| r.rds.as_ref())
+                .flat_map(|r| &r.vpc_security_group_ids),
+        )
+        .chain(
+            plan.resources
+                .iter()
+                .filter_map(|r| r.ec2.as_ref())
+                .flat_map(|r| &r.security_group_ids),
+        )
+        .collect();
+    let fix =
+        "give the drill its own, isolated network: ids no production instance or database uses";
+    for (j, id) in drill.subnet_ids.iter().enumerate() {
+        if production_subnets.contains(id) {
+            p.add(
+                format!("plan.drill.subnetIds[{j}]"),
+                format!("{id} is a production subnet (an instance's subnetIds)"),
+                fix,
+            );
+        }
+    }
+    for (field, ids) in [
+        ("securityGroupIds", &drill.security_group_ids),
+        ("rdsSecurityGroupIds", &drill.rds_security_group_ids),
+    ] {
+        for (j, id) in ids.iter().enumerate() {
+            if production_groups.contains(id) {
+                p.add(
+                    format!("plan.drill.{field}[{j}]"),
+                    format!("{id} is a production security group"),
+                    fix,
+                );
+            }
+        }
+    }
+    if let Some(group) = &drill.db_subnet_group_name {
+        let production = plan
+            .resources
+            .iter()
+            .filter_map(|r| r.rds.as_ref())
+            .any(|r| r.db_subnet_group_name.as_ref() == Some(group));
+        if production || group.trim().is_empty() {
+            p.add(
+                "plan.drill.dbSubnetGroupName",
+                format!("\"{group}\" is empty or the production DB subnet group"),
+                fix,
+            );
+        }
+    }
 }
 
 fn check_top_level(plan: &Plan, p: &mut Problems) {

@@ -82,6 +82,8 @@ pub struct RestoreContext {
     pub resume: bool,
     /// The run's bound: past it, a poll ends the run with `Backstop.Timeout`.
     pub deadline: Option<DateTime>,
+    /// A drill's isolation block (never set in a failover).
+    pub drill: Option<crate::plan::DrillIsolation>,
 }
 
 impl RestoreContext {
@@ -97,6 +99,7 @@ impl RestoreContext {
             started_at: DateTime::from_secs(0),
             resume: false,
             deadline: None,
+            drill: None,
         }
     }
 }

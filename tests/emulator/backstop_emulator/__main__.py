@@ -192,6 +192,9 @@ def main(argv: list[str] | None = None) -> None:
     faults.install()
     runner = lambda_runner.install(endpoint, args.log_dir)
     install_time_scale(args.time_scale)
+    from backstop_emulator import sfn_history
+
+    sfn_history.install()
     aws_time.install(args.time_scale)
     # outermost: a repeated token returns the first launch without touching its lifecycle
     ec2_tokens.install()

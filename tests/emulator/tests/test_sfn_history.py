@@ -1,0 +1,55 @@
+"""GetExecutionHistory pages as Step Functions does (moto answers everything at once)."""
+
+import pytest
+
+from backstop_emulator import sfn_history
+
+
+def events(n):
+    return [
+        {"id": i, "type": "TaskStateEntered", "stateEnteredEventDetails": {"name": f"S{i}", "input": "{\"big\": 1}"}}
+        for i in range(1, n + 1)
+    ]
+
+
+def test_pages_of_100_by_default_with_a_token_for_the_rest():
+    first = sfn_history.page(events(250), None, False, None, True)
+    assert [e["id"] for e in first["events"]] == list(range(1, 101))
+    second = sfn_history.page(events(250), None, False, first["nextToken"], True)
+    third = sfn_history.page(events(250), None, False, second["nextToken"], True)
+    assert [e["id"] for e in third["events"]] == list(range(201, 251))
+    assert "nextToken" not in third
+
+
+def test_without_execution_data_no_event_carries_input_or_output():
+    answer = sfn_history.page(events(3), 1000, True, None, False)
+    assert [e["id"] for e in answer["events"]] == [3, 2, 1]
+    assert all("input" not in e["stateEnteredEventDetails"] for e in answer["events"])
+    assert all(e["stateEnteredEventDetails"]["name"] for e in answer["events"])
+
+
+def test_a_page_above_1000_or_a_forged_token_is_refused():
+    with pytest.raises(ValueError):
+        sfn_history.page(events(3), 1001, False, None, True)
+    with pytest.raises(sfn_history.InvalidToken):
+        sfn_history.page(events(3), None, False, "not-a-token", True)
+
+
+def test_the_history_of_a_real_execution_pages_through_the_api(emulator, world):
+    import json
+
+    from conftest import wait_for
+
+    definition = {"StartAt": "A", "States": {f"{c}": {"Type": "Pass", "Result": {"big": "x" * 1000}, **({"Next": n} if n else {"End": True})} for c, n in [("A", "B"), ("B", "C"), ("C", None)]}}
+    sfn = emulator.client("stepfunctions", "us-west-2")
+    machine = sfn.create_state_machine(name="history", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/x")
+    execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], name="run-1")["executionArn"]
+    wait_for("the execution to end", lambda: sfn.describe_execution(executionArn=execution)["status"] != "RUNNING")
+    everything = sfn.get_execution_history(executionArn=execution)["events"]
+    assert len(everything) == 8  # started, 3 x (entered, exited), succeeded
+    first = sfn.get_execution_history(executionArn=execution, maxResults=3, includeExecutionData=False)
+    assert [e["id"] for e in first["events"]] == [1, 2, 3]
+    assert "input" not in first["events"][1]["stateEnteredEventDetails"]
+    rest = sfn.get_execution_history(executionArn=execution, maxResults=1000, nextToken=first["nextToken"])
+    assert [e["id"] for e in rest["events"]] == list(range(4, 9))
+    assert "output" in rest["events"][1]["stateExitedEventDetails"]
