@@ -473,3 +473,73 @@ async fn a_drill_with_an_isolation_block_runs_in_its_own_network() {
         seed["dr"]["subnets"][0]["id"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resource_restored_after_its_branch_was_cancelled_is_found_by_its_job_and_deleted() {
+    let (emulator, seed) = protected_workload("drill-cancelled").await;
+    let stack = emulator.deploy_stack();
+    let machine = stack.state_machine();
+    // no capacity for any planned type in the volumes' AZ: the launch branch fails while the
+    // file system is still being restored, so the restore branch is cancelled before it could
+    // tag what that job creates
+    let zone = seed["dr"]["subnets"][0]["availabilityZone"].clone();
+    emulator.inject(json!({
+        "insufficientCapacity": [
+            { "instanceType": "m6i.large", "availabilityZone": zone },
+            { "instanceType": "m5.large", "availabilityZone": zone }
+        ],
+        "slowJobs": [{ "resourceArn": seed["primary"]["fileSystem"]["arn"], "seconds": 900 }]
+    }));
+
+    let watched = run_watching(
+        &emulator,
+        &machine,
+        "drill-cancelled-1",
+        input("drill", &plan_for(&seed)),
+    )
+    .await;
+    let execution = &watched.execution;
+    assert_eq!(execution.status().as_str(), "FAILED");
+    assert_eq!(execution.error(), Some("Backstop.InsufficientCapacity"));
+
+    // every restore job of the run finished, and nothing any of them created is left
+    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let jobs = backup.list_restore_jobs().send().await.unwrap();
+    let created: Vec<String> = jobs
+        .restore_jobs()
+        .iter()
+        .filter_map(|j| j.created_resource_arn().map(str::to_string))
+        .collect();
+    assert_eq!(created.len(), 4, "{:?}", jobs.restore_jobs());
+    let left = leftovers(&emulator, "drill-cancelled-1", &created).await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+
+    // the evidence says the file system was deleted
+    let s3_config = aws_sdk_s3::config::Builder::from(&emulator.sdk_config(DR_REGION).await)
+        .force_path_style(true)
+        .build();
+    let s3 = aws_sdk_s3::Client::from_conf(s3_config);
+    let stored = s3
+        .get_object()
+        .bucket(stack.output("EvidenceBucketName"))
+        .key("runs/shop/drill-cancelled-1/report.json")
+        .send()
+        .await
+        .unwrap();
+    let report: Value =
+        serde_json::from_slice(&stored.body.collect().await.unwrap().into_bytes()).unwrap();
+    assert_eq!(report["verdict"], "FAIL");
+    let file_system = created
+        .iter()
+        .find(|a| a.contains(":file-system/"))
+        .unwrap();
+    assert!(
+        report["teardown"]["deleted"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| file_system.ends_with(d["id"].as_str().unwrap())),
+        "{:#}",
+        report["teardown"]
+    );
+}
