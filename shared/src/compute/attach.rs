@@ -1,0 +1,259 @@
+//! Step 3 of recovery: attach the restored EBS volumes to the launched instances.
+
+use aws_sdk_ec2::types::{VolumeAttachmentState, VolumeState};
+use serde::{Deserialize, Serialize};
+
+use super::launch::LaunchedInstance;
+use crate::error::{classify_sdk_error, BackstopError};
+use crate::plan::Plan;
+use crate::restore::RestoreJob;
+use crate::run::RunId;
+use crate::wait::{wait_until, WaitPolicy};
+
+/// A restored volume attached to its planned instance and device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    pub resource: String,
+    pub volume_id: String,
+    pub instance: String,
+    pub instance_id: String,
+    pub device: String,
+    /// False when the volume was already attached there (a re-run).
+    pub newly_attached: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachOutcome {
+    pub attachments: Vec<Attachment>,
+}
+
+/// Whose volumes a run may attach: those its own restore jobs created, in this account and
+/// the DR region, tagged with its run id.
+pub struct VolumeOwner<'a> {
+    pub run_id: &'a RunId,
+    /// The account the function runs in (from its ARN), when known.
+    pub account: Option<&'a str>,
+    pub region: &'a str,
+}
+
+/// The account id in an ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:...`).
+pub fn account_of(arn: &str) -> Option<String> {
+    arn.split(':')
+        .nth(4)
+        .filter(|account| !account.is_empty())
+        .map(str::to_string)
+}
+
+/// The volume id of a restored volume's ARN, if it is a volume of the owner's account and
+/// region; anything else (another account, another region, a path, not a volume) is refused.
+pub(super) fn owned_volume_id(
+    owner: &VolumeOwner<'_>,
+    resource: &str,
+    arn: &str,
+) -> Result<String, BackstopError> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let volume_id = match parts.as_slice() {
+        ["arn", _, "ec2", region, account, path]
+            if *region == owner.region && owner.account.is_none_or(|own| own == *account) =>
+        {
+            path.strip_prefix("volume/")
+        }
+        _ => None,
+    };
+    volume_id
+        .filter(|id| {
+            id.strip_prefix("vol-")
+                .is_some_and(|hex| !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()))
+        })
+        .map(str::to_string)
+        .ok_or_else(|| {
+            BackstopError::invalid_input(
+                format!("jobs[{resource}].createdResourceArn"),
+                format!(
+                    "\"{}\" is not a volume of account {} in {}: only volumes this run restored are attached",
+                    crate::tags::truncate_chars(arn, 200),
+                    owner.account.unwrap_or("(this account)"),
+                    owner.region
+                ),
+            )
+        })
+}
+
+/// Attaches each restored volume with an `attachTo` to its instance at its device and
+/// waits until it is in use. Already attached there is success; anywhere else is an error.
+/// Only volumes this run restored are attached (account, region and run tag checked).
+pub async fn attach_volumes(
+    ec2: &aws_sdk_ec2::Client,
+    plan: &Plan,
+    owner: &VolumeOwner<'_>,
+    jobs: &[RestoreJob],
+    instances: &[LaunchedInstance],
+    wait: WaitPolicy,
+) -> Result<AttachOutcome, BackstopError> {
+    let mut attachments = Vec::new();
+    for resource in &plan.resources {
+        let Some(attach) = resource.ebs.as_ref().and_then(|e| e.attach_to.as_ref()) else {
+            continue;
+        };
+        let Some(job) = jobs
+            .iter()
+            .find(|j| j.resource == resource.name && j.status == "COMPLETED")
+        else {
+            if resource.optional {
+                continue;
+            }
+            return Err(BackstopError::not_found(
+                format!("restored volume of {}", resource.name),
+                "no completed restore job for it; the restore step must complete first",
+            ));
+        };
+        let volume_id = owned_volume_id(
+            owner,
+            &resource.name,
+            job.created_resource_arn.as_deref().unwrap_or_default(),
+        )?;
+        let instance = instances
+            .iter()
+            .find(|i| i.name == attach.instance)
+            .ok_or_else(|| {
+                BackstopError::not_found(
+                    format!("instance {}", attach.instance),
+                    "it was not launched by this run",
+                )
+            })?;
+        let newly_attached = attach_one(
+            ec2,
+            owner.run_id,
+            &resource.name,
+            &volume_id,
+            instance,
+            &attach.device,
+            wait,
+        )
+        .await?;
+        attachments.push(Attachment {
+            resource: resource.name.clone(),
+            volume_id,
+            instance: instance.name.clone(),
+            instance_id: instance.instance_id.clone(),
+            device: attach.device.clone(),
+            newly_attached,
+        });
+    }
+    Ok(AttachOutcome { attachments })
+}
+
+pub(super) async fn attach_one(
+    ec2: &aws_sdk_ec2::Client,
+    run_id: &RunId,
+    resource: &str,
+    volume_id: &str,
+    instance: &LaunchedInstance,
+    device: &str,
+    wait: WaitPolicy,
+) -> Result<bool, BackstopError> {
+    let volume = describe_volume(ec2, resource, volume_id).await?;
+    let tag = |key: &str| {
+        volume
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(key))
+            .and_then(|t| t.value())
+    };
+    if tag(crate::tags::RUN_ID) != Some(run_id.as_str())
+        || tag(crate::tags::RESOURCE) != Some(resource)
+    {
+        return Err(BackstopError::Conflict(format!(
+            "volume {volume_id} was not restored by run {run_id} for {resource} (its {} tag is {:?}): refusing to attach it",
+            crate::tags::RUN_ID,
+            tag(crate::tags::RUN_ID).unwrap_or("missing")
+        )));
+    }
+    if let Some(existing) = volume.attachments().first() {
+        let same = existing.instance_id() == Some(instance.instance_id.as_str())
+            && existing.device() == Some(device);
+        if same {
+            // attached by an earlier round of this run, maybe still attaching
+            wait_attached(ec2, resource, volume_id, wait).await?;
+            return Ok(false);
+        }
+        return Err(BackstopError::Conflict(format!(
+            "volume {volume_id} of {resource} is attached to {} at {}, not to {} ({}) at {device}; detach it first",
+            existing.instance_id().unwrap_or("?"),
+            existing.device().unwrap_or("?"),
+            instance.name,
+            instance.instance_id
+        )));
+    }
+    let zone = volume.availability_zone().unwrap_or_default();
+    if zone != instance.availability_zone {
+        return Err(BackstopError::Conflict(format!(
+            "volume {volume_id} of {resource} was restored in {zone} but {} runs in {}: restore it into the instance's AZ (ebs.availabilityZone)",
+            instance.name, instance.availability_zone
+        )));
+    }
+    if volume.state() != Some(&VolumeState::Available) {
+        return Err(BackstopError::Conflict(format!(
+            "volume {volume_id} of {resource} is {:?}, not available",
+            volume.state()
+        )));
+    }
+    ec2.attach_volume()
+        .volume_id(volume_id)
+        .instance_id(&instance.instance_id)
+        .device(device)
+        .send()
+        .await
+        .map_err(|err| {
+            classify_sdk_error(format!("attaching {resource} to {}", instance.name), err)
+        })?;
+    wait_attached(ec2, resource, volume_id, wait).await?;
+    tracing::info!(%resource, volume = volume_id, instance = %instance.instance_id, device, "volume attached");
+    Ok(true)
+}
+
+/// Waits for the volume's attachment to be `attached` (it is `attaching` first).
+async fn wait_attached(
+    ec2: &aws_sdk_ec2::Client,
+    resource: &str,
+    volume_id: &str,
+    wait: WaitPolicy,
+) -> Result<(), BackstopError> {
+    wait_until(
+        wait,
+        &format!("{volume_id} of {resource} to be attached"),
+        || async {
+            let volume = describe_volume(ec2, resource, volume_id).await?;
+            let attached = volume
+                .attachments()
+                .first()
+                .and_then(|a| a.state())
+                .is_some_and(|state| state == &VolumeAttachmentState::Attached);
+            Ok(attached.then_some(()))
+        },
+    )
+    .await
+}
+
+async fn describe_volume(
+    ec2: &aws_sdk_ec2::Client,
+    resource: &str,
+    volume_id: &str,
+) -> Result<aws_sdk_ec2::types::Volume, BackstopError> {
+    let described = ec2
+        .describe_volumes()
+        .volume_ids(volume_id)
+        .send()
+        .await
+        .map_err(|err| {
+            classify_sdk_error(format!("describing the restored volume of {resource}"), err)
+        })?;
+    described.volumes().first().cloned().ok_or_else(|| {
+        BackstopError::not_found(
+            format!("volume {volume_id}"),
+            format!("the restored volume of {resource} is gone"),
+        )
+    })
+}
