@@ -115,7 +115,15 @@ pub async fn teardown(
         .resolved_run
         .clone()
         .and_then(|value| serde_json::from_value(value).ok());
-    if run.as_ref().map(|r| r.mode) == Some(Mode::Failover) && !request.allow_failover {
+    // read from the raw output too: a run whose plan no longer parses is still a failover
+    let failover = run.as_ref().map(|r| r.mode) == Some(Mode::Failover)
+        || record
+            .resolved_run
+            .as_ref()
+            .and_then(|value| value.get("mode"))
+            .and_then(|mode| mode.as_str())
+            == Some("failover");
+    if failover && !request.allow_failover {
         return Err(BackstopError::invalid_input(
             "allowFailover",
             format!(

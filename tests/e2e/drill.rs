@@ -224,6 +224,18 @@ async fn a_drill_leaves_nothing_behind_and_reports_the_rto_and_rpo_the_test_meas
         assert!(deleted.contains(&kind), "{kind} not in {deleted:?}");
     }
 
+    // teardown again by hand (as an operator would): nothing more to do, nothing left
+    let again = backstop_tests::invoke(
+        &emulator,
+        &stack.function("teardown"),
+        &json!({ "runId": "drill-proof-1" }),
+    )
+    .await
+    .expect("teardown by hand");
+    assert_eq!(again["finished"], true, "{again:#}");
+    assert_eq!(again["left"], json!([]), "{again:#}");
+    assert_eq!(again["pending"], json!([]), "{again:#}");
+
     // RTO: execution start to the health gate; the test saw the same moment (the handler
     // checks every 2 s, so it sees health at most one check later)
     let started = secs(watched.execution.start_date());
@@ -408,7 +420,8 @@ async fn a_drill_whose_restore_fails_after_its_instance_launched_is_torn_down_an
 #[tokio::test(flavor = "multi_thread")]
 async fn a_drill_with_an_isolation_block_runs_in_its_own_network() {
     let (emulator, seed) = protected_workload("drill-isolated").await;
-    let machine = emulator.deploy_stack().state_machine();
+    let stack = emulator.deploy_stack();
+    let machine = stack.state_machine();
     // an isolated drill subnet (in the volumes' AZ) and security group in the DR VPC
     let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
     let zone = seed["dr"]["subnets"][0]["availabilityZone"]
@@ -472,6 +485,23 @@ async fn a_drill_with_an_isolation_block_runs_in_its_own_network() {
         report["launched"][0]["subnetId"],
         seed["dr"]["subnets"][0]["id"]
     );
+
+    // a failover's resources serve production: teardown by hand refuses without consent
+    let refused = backstop_tests::invoke(
+        &emulator,
+        &stack.function("teardown"),
+        &json!({ "runId": "failover-not-isolated" }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.0, "Backstop.InvalidInput");
+    assert!(refused.1.contains("allowFailover"), "{}", refused.1);
+    let instances = backstop_tests::instances_of_run(&emulator, "failover-not-isolated").await;
+    let state = instances[0]
+        .state()
+        .and_then(|s| s.name())
+        .map(|s| s.as_str());
+    assert_eq!(state, Some("running"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
