@@ -1,7 +1,6 @@
 //! Step 4 of recovery: a health gate, then Route 53 records switched to the DR endpoints.
 //! A drill writes only the plan's drill records, never a production one.
 
-use aws_sdk_ec2::types::InstanceStateName;
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
 };
@@ -9,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::compute::LaunchedInstance;
 use crate::error::{classify_sdk_error, BackstopError};
-use crate::kinds::Removal;
+use crate::kinds::{self, Health, Removal};
 use crate::plan::{is_wildcard, normalize_dns_name, DnsRecordPlan, Plan, PlanProblem};
 use crate::restore::RestoreJob;
 use crate::run::Mode;
@@ -392,108 +391,22 @@ async fn health_gate(
     .await
 }
 
-enum Health {
-    Healthy(Vec<String>),
-    /// Still starting (status checks initializing, database creating): worth waiting for.
-    NotYet(String),
-}
-
 async fn check_health(
     clients: &DnsClients,
     instances: &[LaunchedInstance],
     jobs: &[RestoreJob],
 ) -> Result<Health, BackstopError> {
-    let mut healthy = Vec::new();
-    if !instances.is_empty() {
-        let ids: Vec<String> = instances.iter().map(|i| i.instance_id.clone()).collect();
-        let described = clients
-            .ec2
-            .describe_instance_status()
-            .set_instance_ids(Some(ids))
-            .include_all_instances(true)
-            .send()
-            .await
-            .map_err(|err| classify_sdk_error("checking the DR instances' status", err))?;
-        for instance in instances {
-            let status = described
-                .instance_statuses()
-                .iter()
-                .find(|s| s.instance_id() == Some(instance.instance_id.as_str()));
-            let running = status
-                .and_then(|s| s.instance_state())
-                .and_then(|s| s.name())
-                == Some(&InstanceStateName::Running);
-            let failing = |summary: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
-                summary
-                    .and_then(|s| s.status())
-                    .is_some_and(|s| s.as_str() == "impaired")
-            };
-            let passing = |summary: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
-                summary
-                    .and_then(|s| s.status())
-                    .is_some_and(|s| s.as_str() == "ok")
-            };
-            let checks_fail =
-                status.is_some_and(|s| failing(s.instance_status()) || failing(s.system_status()));
-            if !running || checks_fail {
-                return Err(BackstopError::Conflict(format!(
-                    "health gate: {} ({}) is not running with passing status checks; DNS left unchanged",
-                    instance.name, instance.instance_id
-                )));
-            }
-            let checks_pass =
-                status.is_some_and(|s| passing(s.instance_status()) && passing(s.system_status()));
-            if !checks_pass {
-                return Ok(Health::NotYet(format!(
-                    "{} ({}) status checks still initializing",
-                    instance.name, instance.instance_id
-                )));
-            }
-            healthy.push(format!(
-                "instance {} running, status checks ok",
-                instance.name
-            ));
-        }
-    }
+    let mut healthy = match kinds::ec2::health(&clients.ec2, instances).await? {
+        Health::Healthy(healthy) => healthy,
+        not_yet => return Ok(not_yet),
+    };
     for job in jobs
         .iter()
         .filter(|j| j.kind == crate::plan::ResourceKind::Rds && j.status == "COMPLETED")
     {
-        let identifier = job
-            .created_resource_arn
-            .as_deref()
-            .and_then(|a| a.rsplit(':').next())
-            .unwrap_or_default();
-        let described = clients
-            .rds
-            .describe_db_instances()
-            .db_instance_identifier(identifier)
-            .send()
-            .await
-            .map_err(|err| {
-                classify_sdk_error(format!("checking database {}", job.resource), err)
-            })?;
-        let status = described
-            .db_instances()
-            .first()
-            .and_then(|db| db.db_instance_status())
-            .unwrap_or("unknown");
-        match status {
-            "available" => healthy.push(format!("database {} available", job.resource)),
-            // on its way to available after a restore
-            "creating" | "backing-up" | "modifying" | "configuring-enhanced-monitoring"
-            | "configuring-log-exports" | "rebooting" => {
-                return Ok(Health::NotYet(format!(
-                    "database {} ({identifier}) is {status}",
-                    job.resource
-                )))
-            }
-            _ => {
-                return Err(BackstopError::Conflict(format!(
-                    "health gate: database {} ({identifier}) is {status}, not available; DNS left unchanged",
-                    job.resource
-                )))
-            }
+        match kinds::rds::health(&clients.rds, job).await? {
+            Health::Healthy(more) => healthy.extend(more),
+            not_yet => return Ok(not_yet),
         }
     }
     Ok(Health::Healthy(healthy))

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use crate::restore::{require_settings, RestoreContext};
 use aws_sdk_ec2::types::{Filter, InstanceStateName, Tag};
 
-use super::{tag_value, Found, Owned, Removal};
+use super::{tag_value, Found, Health, Owned, Removal};
+use crate::compute::LaunchedInstance;
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::plan::ProtectedResource;
 use crate::tags::{RESOURCE, RUN_ID};
@@ -153,6 +154,66 @@ pub(crate) async fn remove_instance(
             Ok(Removal::Pending("terminating".into()))
         }
     }
+}
+
+/// Whether the run's instances are running with passing instance and system status checks;
+/// one that is impaired or not running is an error (the switch must not happen).
+pub(crate) async fn health(
+    ec2: &aws_sdk_ec2::Client,
+    instances: &[LaunchedInstance],
+) -> Result<Health, BackstopError> {
+    let mut healthy = Vec::new();
+    if !instances.is_empty() {
+        let ids: Vec<String> = instances.iter().map(|i| i.instance_id.clone()).collect();
+        let described = ec2
+            .describe_instance_status()
+            .set_instance_ids(Some(ids))
+            .include_all_instances(true)
+            .send()
+            .await
+            .map_err(|err| classify_sdk_error("checking the DR instances' status", err))?;
+        for instance in instances {
+            let status = described
+                .instance_statuses()
+                .iter()
+                .find(|s| s.instance_id() == Some(instance.instance_id.as_str()));
+            let running = status
+                .and_then(|s| s.instance_state())
+                .and_then(|s| s.name())
+                == Some(&InstanceStateName::Running);
+            let failing = |summary: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
+                summary
+                    .and_then(|s| s.status())
+                    .is_some_and(|s| s.as_str() == "impaired")
+            };
+            let passing = |summary: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
+                summary
+                    .and_then(|s| s.status())
+                    .is_some_and(|s| s.as_str() == "ok")
+            };
+            let checks_fail =
+                status.is_some_and(|s| failing(s.instance_status()) || failing(s.system_status()));
+            if !running || checks_fail {
+                return Err(BackstopError::Conflict(format!(
+                    "health gate: {} ({}) is not running with passing status checks; DNS left unchanged",
+                    instance.name, instance.instance_id
+                )));
+            }
+            let checks_pass =
+                status.is_some_and(|s| passing(s.instance_status()) && passing(s.system_status()));
+            if !checks_pass {
+                return Ok(Health::NotYet(format!(
+                    "{} ({}) status checks still initializing",
+                    instance.name, instance.instance_id
+                )));
+            }
+            healthy.push(format!(
+                "instance {} running, status checks ok",
+                instance.name
+            ));
+        }
+    }
+    Ok(Health::Healthy(healthy))
 }
 
 #[cfg(test)]

@@ -78,6 +78,14 @@ pub(crate) async fn tag(
     }
 }
 
+/// A health gate's look at one kind's resources.
+pub(crate) enum Health {
+    /// What is healthy, for the report.
+    Healthy(Vec<String>),
+    /// Still starting (status checks initializing, database creating): worth waiting for.
+    NotYet(String),
+}
+
 /// Where a resource is in its deletion, after one teardown pass over it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "state", content = "detail")]

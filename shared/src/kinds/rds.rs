@@ -2,9 +2,10 @@
 
 use std::collections::HashMap;
 
-use super::{tag_value, Found, Owned, Removal};
+use super::{tag_value, Found, Health, Owned, Removal};
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::plan::ProtectedResource;
+use crate::restore::RestoreJob;
 use crate::restore::{require_settings, RestoreContext};
 use crate::run::Mode;
 use crate::tags::{run_suffix, RESOURCE, RUN_ID};
@@ -252,6 +253,46 @@ pub(crate) async fn remove(
             }
             other => Err(other),
         },
+    }
+}
+
+/// Whether the restored database of `job` is available: creating, backing-up and the like are
+/// worth waiting for; any other status stops the switch.
+pub(crate) async fn health(
+    rds: &aws_sdk_rds::Client,
+    job: &RestoreJob,
+) -> Result<Health, BackstopError> {
+    let identifier = job
+        .created_resource_arn
+        .as_deref()
+        .map(super::id_of)
+        .unwrap_or_default();
+    let described = rds
+        .describe_db_instances()
+        .db_instance_identifier(identifier)
+        .send()
+        .await
+        .map_err(|err| classify_sdk_error(format!("checking database {}", job.resource), err))?;
+    let status = described
+        .db_instances()
+        .first()
+        .and_then(|db| db.db_instance_status())
+        .unwrap_or("unknown");
+    match status {
+        "available" => Ok(Health::Healthy(vec![format!(
+            "database {} available",
+            job.resource
+        )])),
+        // on its way to available after a restore
+        "creating" | "backing-up" | "modifying" | "configuring-enhanced-monitoring"
+        | "configuring-log-exports" | "rebooting" => Ok(Health::NotYet(format!(
+            "database {} ({identifier}) is {status}",
+            job.resource
+        ))),
+        _ => Err(BackstopError::Conflict(format!(
+            "health gate: database {} ({identifier}) is {status}, not available; DNS left unchanged",
+            job.resource
+        ))),
     }
 }
 
