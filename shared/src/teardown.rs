@@ -150,20 +150,23 @@ pub async fn teardown(
             found.owned,
         );
     }
-    // what the last pass left deleting is looked at again (a terminated instance no longer
-    // shows up by tag, but its deletion is only confirmed here)
+    // what the last pass left deleting is looked at again (a terminated instance or a deleted
+    // database no longer shows up by tag). The previous pass is step input: an id in it is
+    // only acted on if it still carries this run's tag; one that is gone counts as deleted.
+    let mut confirmed_gone = Vec::new();
     for item in request.previous.iter().flat_map(|p| &p.pending) {
-        if [
-            Owned::INSTANCE,
-            Owned::VOLUME,
-            Owned::DB_INSTANCE,
-            Owned::FILE_SYSTEM,
-        ]
-        .contains(&item.owned.kind.as_str())
-        {
-            owned
-                .entry((item.owned.kind.clone(), item.owned.id.clone()))
-                .or_insert_with(|| item.owned.clone());
+        let key = (item.owned.kind.clone(), item.owned.id.clone());
+        if owned.contains_key(&key) || item.owned.kind == "restore-job" {
+            continue;
+        }
+        match kinds::run_tag_of_owned(clients.resources(), &item.owned).await? {
+            kinds::Tagged::Gone => confirmed_gone.push(item.owned.clone()),
+            kinds::Tagged::With(tag) if tag == run_id => {
+                owned.insert(key, item.owned.clone());
+            }
+            _ => {
+                tracing::warn!(id = %item.owned.id, "a pending item of the previous pass is not this run's: left alone")
+            }
         }
     }
     for job_id in &record.restore_job_ids {
@@ -200,6 +203,9 @@ pub async fn teardown(
         .as_ref()
         .map(|p| p.deleted.clone())
         .unwrap_or_default();
+    for gone in confirmed_gone {
+        push_unique(&mut deleted, gone);
+    }
     // drill records first: they point at the instances and databases deleted next
     if let Some(run) = run.as_ref().filter(|r| r.mode == Mode::Drill) {
         for record in &run.plan.dns {
@@ -208,31 +214,13 @@ pub async fn teardown(
                 id: record.drill_record_name.clone(),
                 resource: None,
             };
-            match remove_drill_record(&clients.route53, record, &endpoints).await? {
-                Removal::Gone => push_unique(&mut deleted, name),
-                Removal::Pending(reason) => pending.push(Leftover {
-                    owned: name,
-                    reason,
-                }),
-                Removal::Kept(reason) => left.push(Leftover {
-                    owned: name,
-                    reason,
-                }),
-            }
+            let removal = remove_drill_record(&clients.route53, record, &endpoints).await?;
+            file(removal, name, &mut deleted, &mut pending, &mut left);
         }
     }
     for resource in owned.into_values() {
-        match kinds::remove(clients.resources(), &resource).await? {
-            Removal::Gone => push_unique(&mut deleted, resource),
-            Removal::Pending(reason) => pending.push(Leftover {
-                owned: resource,
-                reason,
-            }),
-            Removal::Kept(reason) => left.push(Leftover {
-                owned: resource,
-                reason,
-            }),
-        }
+        let removal = kinds::remove(clients.resources(), &resource).await?;
+        file(removal, resource, &mut deleted, &mut pending, &mut left);
     }
 
     let started_at = request
@@ -266,6 +254,21 @@ pub async fn teardown(
         "teardown pass"
     );
     Ok(outcome)
+}
+
+/// Files one removal's outcome under deleted, pending or left.
+fn file(
+    removal: Removal,
+    owned: Owned,
+    deleted: &mut Vec<Owned>,
+    pending: &mut Vec<Leftover>,
+    left: &mut Vec<Leftover>,
+) {
+    match removal {
+        Removal::Gone => push_unique(deleted, owned),
+        Removal::Pending(reason) => pending.push(Leftover { owned, reason }),
+        Removal::Kept(reason) => left.push(Leftover { owned, reason }),
+    }
 }
 
 fn push_unique(list: &mut Vec<Owned>, item: Owned) {

@@ -502,6 +502,30 @@ async fn a_drill_with_an_isolation_block_runs_in_its_own_network() {
         .and_then(|s| s.name())
         .map(|s| s.as_str());
     assert_eq!(state, Some("running"));
+
+    // nor does a drill's teardown act on an id slipped into its input as "pending"
+    let production_instance = instances[0].instance_id().unwrap().to_string();
+    let forged = json!({
+        "runId": "drill-isolated-1",
+        "previous": {
+            "runId": "drill-isolated-1", "finished": false, "startedAt": "2026-12-01T00:00:00Z",
+            "rounds": 1, "deleted": [], "left": [],
+            "pending": [{ "kind": "instance", "id": production_instance, "reason": "terminating" }]
+        }
+    });
+    let pass = backstop_tests::invoke(&emulator, &stack.function("teardown"), &forged)
+        .await
+        .expect("teardown pass");
+    assert!(
+        !pass["deleted"].to_string().contains(&production_instance),
+        "{pass:#}"
+    );
+    let instances = backstop_tests::instances_of_run(&emulator, "failover-not-isolated").await;
+    let state = instances[0]
+        .state()
+        .and_then(|s| s.name())
+        .map(|s| s.as_str());
+    assert_eq!(state, Some("running"), "{pass:#}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -79,6 +79,27 @@ pub(crate) async fn tagged_volumes(
     Ok(found)
 }
 
+/// The run tag of a volume (NotFound once it is gone).
+pub(crate) async fn volume_run_tag(
+    ec2: &aws_sdk_ec2::Client,
+    id: &str,
+) -> Result<Option<String>, BackstopError> {
+    let described = ec2
+        .describe_volumes()
+        .volume_ids(id)
+        .send()
+        .await
+        .map_err(|err| classify_sdk_error(format!("describing volume {id}"), err))?;
+    let Some(volume) = described.volumes().first() else {
+        return Err(BackstopError::not_found(format!("volume {id}"), "gone"));
+    };
+    let tags = volume
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()));
+    Ok(tag_value(tags, crate::tags::RUN_ID).map(str::to_string))
+}
+
 /// Detaches the volume if attached, then deletes it once `available`.
 pub(crate) async fn remove_volume(
     ec2: &aws_sdk_ec2::Client,

@@ -119,6 +119,32 @@ pub(crate) async fn tagged_instances(
     Ok(found)
 }
 
+/// The run tag of an instance (NotFound once it is gone).
+pub(crate) async fn instance_run_tag(
+    ec2: &aws_sdk_ec2::Client,
+    id: &str,
+) -> Result<Option<String>, BackstopError> {
+    let described = ec2
+        .describe_instances()
+        .instance_ids(id)
+        .send()
+        .await
+        .map_err(|err| classify_sdk_error(format!("describing instance {id}"), err))?;
+    let instance = described
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .next();
+    let Some(instance) = instance else {
+        return Err(BackstopError::not_found(format!("instance {id}"), "gone"));
+    };
+    let tags = instance
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()));
+    Ok(tag_value(tags, RUN_ID).map(str::to_string))
+}
+
 /// Terminates the instance; gone once `terminated`.
 pub(crate) async fn remove_instance(
     ec2: &aws_sdk_ec2::Client,

@@ -158,6 +158,33 @@ pub async fn tagged_with_run(
     Ok(found)
 }
 
+/// Whether a resource still exists, and the run id it is tagged with.
+pub enum Tagged {
+    Gone,
+    With(String),
+    Untagged,
+}
+
+/// Reads `owned`'s run tag without changing anything (terminated instances keep their tags).
+pub async fn run_tag_of_owned(
+    clients: Clients<'_>,
+    owned: &Owned,
+) -> Result<Tagged, BackstopError> {
+    let tag = match owned.kind.as_str() {
+        Owned::INSTANCE => ec2::instance_run_tag(clients.ec2, &owned.id).await,
+        Owned::VOLUME => ebs::volume_run_tag(clients.ec2, &owned.id).await,
+        Owned::DB_INSTANCE => rds::db_run_tag(clients.rds, &owned.id).await,
+        Owned::FILE_SYSTEM => efs::run_tag(clients.efs, &owned.id).await,
+        _ => Ok(None),
+    };
+    match tag {
+        Ok(Some(tag)) => Ok(Tagged::With(tag)),
+        Ok(None) => Ok(Tagged::Untagged),
+        Err(BackstopError::NotFound { .. }) => Ok(Tagged::Gone),
+        Err(other) => Err(other),
+    }
+}
+
 /// One teardown pass over `owned`: starts (or checks) its deletion. Idempotent.
 pub async fn remove(clients: Clients<'_>, owned: &Owned) -> Result<Removal, BackstopError> {
     match owned.kind.as_str() {

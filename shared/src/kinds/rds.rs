@@ -200,6 +200,30 @@ pub(crate) async fn tagged(
     Ok(found)
 }
 
+/// The run tag of a DB instance, by identifier (NotFound once it is gone).
+pub(crate) async fn db_run_tag(
+    rds: &aws_sdk_rds::Client,
+    identifier: &str,
+) -> Result<Option<String>, BackstopError> {
+    let described = rds
+        .describe_db_instances()
+        .db_instance_identifier(identifier)
+        .send()
+        .await
+        .map_err(|err| classify_sdk_error(format!("describing DB instance {identifier}"), err))?;
+    let Some(db) = described.db_instances().first() else {
+        return Err(BackstopError::not_found(
+            format!("DB instance {identifier}"),
+            "gone",
+        ));
+    };
+    let tags = db
+        .tag_list()
+        .iter()
+        .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()));
+    Ok(tag_value(tags, RUN_ID).map(str::to_string))
+}
+
 /// Deletes the DB instance without a final snapshot (a drill's copy of data that is backed up
 /// already). Deletion protection is never lifted: Backstop does not set it, so whoever did
 /// decides.
