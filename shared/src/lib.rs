@@ -12,7 +12,9 @@
 //! - [`wait`]: the one polling helper
 //! - [`telemetry`]: JSON tracing with the run id on every line
 
+pub mod alarm;
 pub mod aws;
+pub mod backup_events;
 pub mod compute;
 pub mod dns;
 pub mod error;

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::dns::check_records_in_zones;
 use crate::error::{classify_sdk_error, BackstopError};
-use crate::plan::{load_plan, Plan, PlanProblem, PlanSource};
+use crate::plan::{load_plan, Approval, FailoverSettings, Plan, PlanProblem, PlanSource};
 use crate::restore::{format_time, select_recovery_points, RestoreContext, RestoreItem};
 use crate::run::{Mode, RunId};
 
@@ -41,6 +41,62 @@ pub struct ExecutionInput {
     /// its failed restores another attempt.
     #[serde(default)]
     pub resume_run_id: Option<String>,
+    /// Who started the run, when a trigger did (the alarm and its state change, or the copy
+    /// job); informational, carried into the report.
+    #[serde(default)]
+    pub trigger: Option<serde_json::Map<String, Value>>,
+}
+
+impl ExecutionInput {
+    /// The rules of `statemachine/input.schema.json`, checked before anything is read or
+    /// created: one plan source, a plan that is an object, an RFC 3339 point in time, settings
+    /// in range, a resumable run id.
+    pub fn check(&self) -> Result<(), BackstopError> {
+        PlanSource::from_input(self.plan.clone(), self.plan_parameter.clone())?;
+        if let Some(plan) = &self.plan {
+            if !plan.is_object() {
+                return Err(BackstopError::invalid_input(
+                    "plan",
+                    "is not a JSON object: give the plan itself, or its SSM parameter name in planParameter",
+                ));
+            }
+        }
+        if let Some(text) = &self.point_in_time {
+            parse_time("pointInTime", text)?;
+        }
+        check_settings(&self.settings)?;
+        if let Some(earlier) = &self.resume_run_id {
+            RunId::try_from(earlier.clone())
+                .map_err(|err| BackstopError::invalid_input("resumeRunId", err.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+/// The pause before a failover's DNS switch, when the plan asks for an operator's approval.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalGate {
+    pub required: bool,
+    /// No answer within this is a rejection (Step Functions' task timeout).
+    pub timeout_seconds: u64,
+}
+
+impl ApprovalGate {
+    /// A failover whose plan asks for approval waits; a drill never does.
+    pub fn for_run(plan: &Plan, mode: Mode) -> ApprovalGate {
+        let settings = plan.failover.clone().unwrap_or_default();
+        if mode != Mode::Failover || settings.approval != Approval::Operator {
+            return ApprovalGate::default();
+        }
+        let minutes = settings
+            .approval_timeout_minutes
+            .unwrap_or(FailoverSettings::DEFAULT_APPROVAL_TIMEOUT_MINUTES);
+        ApprovalGate {
+            required: true,
+            timeout_seconds: u64::from(minutes) * 60,
+        }
+    }
 }
 
 /// How the run paces itself; the defaults suit AWS, tests shorten the poll interval.
@@ -95,6 +151,9 @@ pub struct ResolvedRun {
     /// This execution resumes the run `run_id` (an earlier execution).
     #[serde(default)]
     pub resumed: bool,
+    /// Whether the run pauses for an operator before switching DNS.
+    #[serde(default)]
+    pub approval: ApprovalGate,
 }
 
 impl ResolvedRun {
@@ -159,7 +218,7 @@ pub async fn resolve_plan(
 ) -> Result<ResolvedRun, BackstopError> {
     let (ssm, backup) = (clients.ssm, clients.backup);
     let input = request.input;
-    check_settings(&input.settings)?;
+    input.check()?;
     let now = DateTime::from(std::time::SystemTime::now());
     let requested_time = input
         .point_in_time
@@ -210,7 +269,13 @@ pub async fn resolve_plan(
                 .saturating_mul(2)
                 .max(30)
         });
-    let deadline = DateTime::from_secs(now.secs().saturating_add(bound_minutes * 60));
+    // time spent waiting for an operator does not count against the run's own bound
+    let approval = ApprovalGate::for_run(&plan, input.mode);
+    let deadline = DateTime::from_secs(
+        now.secs()
+            .saturating_add(bound_minutes * 60)
+            .saturating_add(approval.timeout_seconds as i64),
+    );
     let (restores, warnings) = select_recovery_points(backup, &plan, point_in_time).await?;
     for item in restores.iter().filter(|item| item.rpo_breached) {
         tracing::warn!(resource = %item.resource, rpo_seconds = item.rpo_seconds, "recovery point older than the RPO objective");
@@ -235,6 +300,7 @@ pub async fn resolve_plan(
         started_at: format_time(started_at),
         deadline: format_time(deadline),
         resumed,
+        approval,
     })
 }
 
@@ -360,6 +426,46 @@ fn check_settings(settings: &RunSettings) -> Result<(), BackstopError> {
 mod tests {
     use super::*;
 
+    /// The same example inputs the schema test (tests/emulator/tests/test_input_schema.py) reads.
+    fn inputs(kind: &str) -> Vec<(String, Value)> {
+        let folder = format!("{}/../tests/inputs/{kind}", env!("CARGO_MANIFEST_DIR"));
+        let mut found: Vec<(String, Value)> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "json"))
+            .map(|path| {
+                let text = std::fs::read_to_string(&path).unwrap();
+                (
+                    path.display().to_string(),
+                    serde_json::from_str(&text).unwrap(),
+                )
+            })
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found
+    }
+
+    fn checked(input: Value) -> Result<(), BackstopError> {
+        parse_input::<ExecutionInput>(input)?.check()
+    }
+
+    #[test]
+    fn resolve_plan_accepts_exactly_what_the_input_schema_accepts() {
+        let valid = inputs("valid");
+        assert!(valid.len() >= 5);
+        for (path, input) in valid {
+            if let Err(err) = checked(input) {
+                panic!("{path}: {err}");
+            }
+        }
+        let invalid = inputs("invalid");
+        assert!(invalid.len() >= 15);
+        for (path, input) in invalid {
+            let err = checked(input).expect_err(&path);
+            assert_eq!(err.error_name(), "Backstop.InvalidInput", "{path}: {err}");
+        }
+    }
+
     #[test]
     fn a_step_refuses_a_run_whose_start_or_bound_is_not_a_time() {
         let plan: Value =
@@ -375,6 +481,7 @@ mod tests {
             started_at: started_at.into(),
             deadline: deadline.into(),
             resumed: false,
+            approval: ApprovalGate::default(),
         };
         assert!(run("2026-11-25T03:00:00Z", "2026-11-25T05:00:00Z")
             .checked()

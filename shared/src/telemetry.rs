@@ -49,3 +49,32 @@ pub async fn logged<T>(
     }
     result
 }
+
+/// One CloudWatch Embedded Metric Format line in the `Backstop` namespace: `metrics` are
+/// (name, unit, value), `dimensions` (name, value) pairs that form the one dimension set.
+/// Printed on stdout, CloudWatch Logs turns it into metrics.
+pub fn emf_line(dimensions: &[(&str, &str)], metrics: &[(&str, &str, f64)]) -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default();
+    let mut line = serde_json::Map::new();
+    for (name, value) in dimensions {
+        line.insert(name.to_string(), serde_json::json!(value));
+    }
+    for (name, _, value) in metrics {
+        line.insert(name.to_string(), serde_json::json!(value));
+    }
+    line.insert(
+        "_aws".into(),
+        serde_json::json!({
+            "Timestamp": millis,
+            "CloudWatchMetrics": [{
+                "Namespace": "Backstop",
+                "Dimensions": [dimensions.iter().map(|(name, _)| *name).collect::<Vec<_>>()],
+                "Metrics": metrics.iter().map(|(name, unit, _)| serde_json::json!({"Name": name, "Unit": unit})).collect::<Vec<_>>(),
+            }],
+        }),
+    );
+    serde_json::Value::Object(line).to_string()
+}

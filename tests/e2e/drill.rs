@@ -397,7 +397,7 @@ async fn a_drill_whose_restore_fails_after_its_instance_launched_is_torn_down_an
     assert!(entered.contains(&"Teardown"), "{entered:?}");
 
     // one notice, saying what failed and that the drill was torn down
-    let topic = stack.output("FailureTopicArn");
+    let topic = stack.output("NoticeTopicArn");
     let messages = emulator.control("POST", "sns/messages", &json!({ "topicArn": topic }));
     let messages = messages.as_array().unwrap();
     assert_eq!(messages.len(), 1, "{messages:?}");

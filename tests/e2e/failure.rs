@@ -14,7 +14,7 @@ async fn a_failed_run_notifies_the_operator_and_ends_with_its_own_error() {
     let (emulator, seed) = protected_workload("failure-path").await;
     let stack = emulator.deploy_stack();
     let machine = stack.state_machine();
-    let topic = stack.output("FailureTopicArn");
+    let topic = stack.output("NoticeTopicArn");
     let notices = || -> Vec<Value> {
         emulator
             .control("POST", "sns/messages", &json!({ "topicArn": topic }))

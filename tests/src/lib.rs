@@ -181,21 +181,38 @@ impl Emulator {
     /// Deploys the real `template.yaml` into the DR region as stack `backstop`, each function
     /// running its locally built handler binary with the template's own settings.
     pub fn deploy_stack(&self) -> Stack {
+        self.deploy_stack_with(json!({}))
+    }
+
+    /// `deploy_stack` with template parameters (e.g. `{"FailoverAlarmNames": "a,b"}`).
+    pub fn deploy_stack_with(&self, parameters: Value) -> Stack {
+        let deployed = self.deploy_template("template.yaml", DR_REGION, "backstop", parameters);
+        Stack { deployed }
+    }
+
+    /// Deploys a template of the repository (path relative to its root) into `region`.
+    pub fn deploy_template(
+        &self,
+        path: &str,
+        region: &str,
+        name: &str,
+        parameters: Value,
+    ) -> Value {
         let binary_dir = handler_binary("resolve-plan")
             .parent()
             .expect("the binaries' directory")
             .to_path_buf();
-        let deployed = self.control(
+        self.control(
             "POST",
             "deploy",
             &json!({
-                "template": repo_root().join("template.yaml"),
-                "region": DR_REGION,
-                "stackName": "backstop",
+                "template": repo_root().join(path),
+                "region": region,
+                "stackName": name,
+                "parameters": parameters,
                 "binaryDir": binary_dir,
             }),
-        );
-        Stack { deployed }
+        )
     }
 }
 

@@ -44,6 +44,55 @@ pub struct Plan {
     /// Where a drill runs instead, isolated from production (optional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drill: Option<DrillIsolation>,
+    /// How a failover proceeds: switch DNS at once, or after an operator approves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<FailoverSettings>,
+    /// Verification drills started by completed copies into the DR vault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<VerificationSettings>,
+}
+
+/// Who decides the DNS switch of a failover.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Approval {
+    /// The run switches DNS as soon as the DR side is healthy.
+    #[default]
+    Automatic,
+    /// The run restores and launches, then waits for an operator to approve the switch;
+    /// no answer within the timeout is a rejection.
+    Operator,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FailoverSettings {
+    #[serde(default)]
+    pub approval: Approval,
+    /// How long the run waits for an answer (default 60 minutes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_timeout_minutes: Option<u32>,
+}
+
+impl FailoverSettings {
+    pub const DEFAULT_APPROVAL_TIMEOUT_MINUTES: u32 = 60;
+    pub const MAX_APPROVAL_TIMEOUT_MINUTES: u32 = 24 * 60;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerificationSettings {
+    /// Start a drill when a copy of a protected resource completes in the DR vault.
+    #[serde(default)]
+    pub drill_after_copy: bool,
+    /// At most one such drill per this many hours (default 24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_interval_hours: Option<u32>,
+}
+
+impl VerificationSettings {
+    pub const DEFAULT_MIN_INTERVAL_HOURS: u32 = 24;
+    pub const MAX_MIN_INTERVAL_HOURS: u32 = 90 * 24;
 }
 
 /// A drill's own network and settings: instances launch into these subnets with these

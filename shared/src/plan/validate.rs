@@ -49,7 +49,41 @@ pub(super) fn problems(plan: &Plan) -> Vec<PlanProblem> {
     check_dns(plan, &instance_names, &mut p);
     check_instance_zones(plan, &mut p);
     check_drill(plan, &mut p);
+    check_triggers(plan, &mut p);
     p.0
+}
+
+/// The approval gate's timeout and the verification drills' interval.
+fn check_triggers(plan: &Plan, p: &mut Problems) {
+    use super::{FailoverSettings, VerificationSettings};
+    if let Some(minutes) = plan
+        .failover
+        .as_ref()
+        .and_then(|f| f.approval_timeout_minutes)
+    {
+        let max = FailoverSettings::MAX_APPROVAL_TIMEOUT_MINUTES;
+        if !(1..=max).contains(&minutes) {
+            p.add(
+                "plan.failover.approvalTimeoutMinutes",
+                format!("is {minutes}; it must be between 1 and {max} (a day)"),
+                "give the minutes an operator has to approve the DNS switch",
+            );
+        }
+    }
+    if let Some(hours) = plan
+        .verification
+        .as_ref()
+        .and_then(|v| v.min_interval_hours)
+    {
+        let max = VerificationSettings::MAX_MIN_INTERVAL_HOURS;
+        if !(1..=max).contains(&hours) {
+            p.add(
+                "plan.verification.minIntervalHours",
+                format!("is {hours}; it must be between 1 and {max} (90 days)"),
+                "give the hours between two verification drills",
+            );
+        }
+    }
 }
 
 /// A drill's isolation block: well-formed ids, and none that production uses (a drill

@@ -179,7 +179,14 @@ pub async fn select_recovery_points(
     plan: &Plan,
     point_in_time: DateTime,
 ) -> Result<(Vec<RestoreItem>, Vec<String>), BackstopError> {
-    let copies = list_vault(backup, plan, point_in_time).await?;
+    let copies = list_vault(
+        backup,
+        &plan.backup_vault,
+        &plan.dr_region,
+        None,
+        point_in_time,
+    )
+    .await?;
     let mut items = Vec::new();
     let mut warnings = Vec::new();
     let mut missing = Vec::new();
@@ -249,30 +256,45 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-/// The newest usable copy per source resource ARN, from one paginated listing of the vault.
+/// The freshest COMPLETED copy of one resource in the DR vault: its recovery point ARN and
+/// when its data was captured (what its RPO counts from). One filtered listing.
+pub async fn freshest_copy(
+    backup: &aws_sdk_backup::Client,
+    vault: &str,
+    dr_region: &str,
+    resource_arn: &str,
+) -> Result<Option<(String, DateTime)>, BackstopError> {
+    let now = DateTime::from(std::time::SystemTime::now());
+    let copies = list_vault(backup, vault, dr_region, Some(resource_arn), now).await?;
+    Ok(copies
+        .get(resource_arn)
+        .map(|copy| (copy.arn.clone(), copy.data_time)))
+}
+
+/// The newest usable copy per source resource ARN, from one paginated listing of the vault
+/// (of one resource's copies, given `by_resource`).
 async fn list_vault(
     backup: &aws_sdk_backup::Client,
-    plan: &Plan,
+    vault: &str,
+    dr_region: &str,
+    by_resource: Option<&str>,
     point_in_time: DateTime,
 ) -> Result<HashMap<String, Copy>, BackstopError> {
     let mut pages = backup
         .list_recovery_points_by_backup_vault()
-        .backup_vault_name(&plan.backup_vault)
+        .backup_vault_name(vault)
+        .set_by_resource_arn(by_resource.map(str::to_string))
         .into_paginator()
         .send();
     let mut newest: HashMap<String, Copy> = HashMap::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|err| {
-            let err = classify_sdk_error(
-                format!("listing the recovery points in vault {}", plan.backup_vault),
-                err,
-            );
+            let err = classify_sdk_error(format!("listing the recovery points in vault {vault}"), err);
             match err {
                 BackstopError::NotFound { .. } => BackstopError::not_found(
-                    format!("backup vault {}", plan.backup_vault),
+                    format!("backup vault {vault}"),
                     format!(
-                        "the vault does not exist in {}: create it, or correct backupVault in the plan",
-                        plan.dr_region
+                        "the vault does not exist in {dr_region}: create it, or correct backupVault in the plan"
                     ),
                 ),
                 other => other,

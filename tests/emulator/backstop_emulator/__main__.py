@@ -61,11 +61,23 @@ def install_time_scale(scale: float) -> None:
 
             time.sleep(seconds * scale)
 
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import Timeout
+
+    original_timeout_eval = getattr(Timeout, "_backstop_original_eval", Timeout.eval)
+    Timeout._backstop_original_eval = original_timeout_eval
+
+    def scaled_timeout_eval(self, env):  # type: ignore[no-untyped-def]
+        # a Task's TimeoutSeconds(Path), e.g. how long a waitForTaskToken task waits
+        original_timeout_eval(self, env)
+        env.stack[-1] = env.stack[-1] * scale
+
     if scale != 1.0:
         WaitFunction._wait_interval = scaled_wait
         retrier_decl.time = ScaledTime()
+        Timeout.eval = scaled_timeout_eval
     else:
         WaitFunction._wait_interval = original_wait
+        Timeout.eval = original_timeout_eval
 
 
 class ControlApp:
@@ -154,10 +166,20 @@ class ControlApp:
             _, _, _, region, account, _ = arn.split(":", 5)
             topic = sns_backends[account][region].topics[arn]
             return [{"messageId": m[0], "message": m[1], "subject": m[2]} for m in topic.sent_notifications]
+        if route == "cloudwatch" and method == "POST":
+            # the alarm calls a test makes (the SDK's CloudWatch protocol, rpcv2Cbor, is not one
+            # moto serves); the alarm's events and actions then flow as from the real API
+            from .internal import client
+
+            cloudwatch = client("cloudwatch", body.get("region", "us-west-2"))
+            operation = {"PutMetricAlarm": cloudwatch.put_metric_alarm, "SetAlarmState": cloudwatch.set_alarm_state, "DescribeAlarms": cloudwatch.describe_alarms}[body["action"]]
+            return json.loads(json.dumps(operation(**body.get("params", {})), default=str))
         if route == "lambda/errors" and method == "GET":
             return {name: dict(counts) for name, counts in self.runner.errors.items()}
         if route == "lambda/invocations" and method == "GET":
             return dict(self.runner.invocations)
+        if route == "lambda/finished" and method == "GET":
+            return dict(self.runner.finished)
         raise KeyError(f"no control endpoint {method} /backstop/{route}")
 
 
@@ -195,6 +217,9 @@ def main(argv: list[str] | None = None) -> None:
     from backstop_emulator import sfn_history
 
     sfn_history.install()
+    from backstop_emulator import alarms
+
+    alarms.install()
     aws_time.install(args.time_scale)
     # outermost: a repeated token returns the first launch without touching its lifecycle
     ec2_tokens.install()

@@ -78,6 +78,9 @@ class Stack:
             allowed = spec.get("AllowedValues")
             if allowed and values[name] not in allowed:
                 raise TemplateError(f"parameter {name}={values[name]!r} is not one of {allowed}")
+            if spec.get("Type") == "CommaDelimitedList":
+                # CloudFormation hands a list to Ref; an empty value is one empty string
+                values[name] = [item.strip() for item in str(values[name]).split(",")]
         return values
 
     # --- intrinsic functions ---
@@ -311,6 +314,10 @@ def _function(stack: Stack, logical: str, properties: dict, metadata: dict) -> t
         Architectures=["x86_64"],
         Tags={t["Key"]: t["Value"] for t in _tags(properties)},
     )
+    if properties.get("ReservedConcurrentExecutions") is not None:
+        client("lambda", stack.region).put_function_concurrency(
+            FunctionName=name, ReservedConcurrentExecutions=int(properties["ReservedConcurrentExecutions"])
+        )
     return name, {"Arn": created["FunctionArn"], "Binary": binary_name}
 
 

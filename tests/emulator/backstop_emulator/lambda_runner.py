@@ -205,6 +205,8 @@ class LambdaRunner:
         self.all: list[Environment] = []
         self.code_root = tempfile.mkdtemp(prefix="backstop-lambda-")
         self.invocations: dict[str, int] = {}
+        # function -> invocations that have returned (successfully or not)
+        self.finished: dict[str, int] = {}
         # function -> errorType -> count: what each function failed with (Sandbox.Timedout, ...)
         self.errors: dict[str, dict[str, int]] = {}
 
@@ -246,6 +248,8 @@ class LambdaRunner:
         if env.alive():
             with self.lock:
                 self.idle.setdefault(key, []).append(env)
+        with self.lock:
+            self.finished[function.function_name] = self.finished.get(function.function_name, 0) + 1
         if invocation.error:
             try:
                 error_type = json.loads(invocation.result).get("errorType", "Unknown")
@@ -317,7 +321,33 @@ def _invoke(self, function_name, qualifier, body, headers, response_headers):
     return result
 
 
+_RESERVED: dict[str, threading.Semaphore] = {}
+_RESERVED_LOCK = threading.Lock()
+
+
+def _reserved_slots(function: Any) -> threading.Semaphore | None:
+    """A function with reserved concurrency N runs at most N invocations at once; Lambda holds
+    further asynchronous events in its queue until one finishes (as here: they wait)."""
+    reserved = getattr(function, "reserved_concurrency", None)
+    if reserved in (None, ""):
+        return None
+    with _RESERVED_LOCK:
+        key = f"{function.function_arn}:{reserved}"
+        if key not in _RESERVED:
+            _RESERVED[key] = threading.Semaphore(max(int(reserved), 0) or 1)
+        return _RESERVED[key]
+
+
 def _run_detached(function: Any, payload: bytes) -> None:
+    slots = _reserved_slots(function)
+    if slots is not None:
+        with slots:
+            _run_detached_now(function, payload)
+    else:
+        _run_detached_now(function, payload)
+
+
+def _run_detached_now(function: Any, payload: bytes) -> None:
     try:
         result, error = RUNNER.invoke(function, payload)
         if error:

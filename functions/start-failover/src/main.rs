@@ -1,0 +1,35 @@
+//! `start-failover`: a CloudWatch alarm moving into ALARM starts exactly one failover of the
+//! plan. Takes the `CloudWatch Alarm State Change` EventBridge event and the payload of an
+//! alarm's Lambda action alike; duplicates, other transitions and a second incident while a
+//! failover runs are logged and ignored.
+
+use backstop::alarm::{parse_alarm_event, start_failover, FailoverTrigger, TriggerOutcome};
+use backstop::{aws, telemetry, BackstopError};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde_json::Value;
+
+struct Clients {
+    sfn: aws_sdk_sfn::Client,
+}
+
+async fn handler(
+    clients: &Clients,
+    event: LambdaEvent<Value>,
+) -> Result<TriggerOutcome, BackstopError> {
+    let transition = parse_alarm_event(event.payload)?;
+    let trigger = FailoverTrigger::from_env()?;
+    start_failover(&clients.sfn, &trigger, transition).await
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init_tracing();
+    let config = aws::load_config().await;
+    let clients = Clients {
+        sfn: aws_sdk_sfn::Client::new(&config),
+    };
+    run(service_fn(|event| {
+        telemetry::logged("start-failover", handler(&clients, event))
+    }))
+    .await
+}

@@ -1,0 +1,472 @@
+//! CloudWatch alarms that start a failover, in the two shapes AWS delivers them: the
+//! `CloudWatch Alarm State Change` EventBridge event and the payload of an alarm's Lambda
+//! action (metric and composite alarms alike). Exactly one failover runs per incident: the
+//! execution name derives from the alarm and the time it changed state (duplicate deliveries
+//! of one change start nothing new), and no failover starts while one for the same plan runs
+//! (flapping alarms, several alarms for one outage).
+
+use aws_lambda_events::event::cloudwatch_alarms::{CloudWatchAlarm, CloudWatchAlarmData};
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::error::{classify_sdk_error, BackstopError};
+use crate::resolve::parse_input;
+use crate::tags::digest;
+
+const DETAIL_TYPE: &str = "CloudWatch Alarm State Change";
+
+/// One change of an alarm's state, whichever way it was delivered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmTransition {
+    pub alarm_name: String,
+    pub alarm_arn: String,
+    /// `ALARM`, `OK` or `INSUFFICIENT_DATA`.
+    pub state: String,
+    pub previous_state: Option<String>,
+    /// When the alarm entered `state` (RFC 3339, milliseconds, UTC).
+    pub changed_at: String,
+    pub composite: bool,
+    /// `eventbridge` or `alarm-action`.
+    pub delivered_by: &'static str,
+}
+
+type AlarmData = CloudWatchAlarmData<Value, Value>;
+
+/// Reads either shape; a wrong source, a missing detail or a field of the wrong type is an
+/// error naming the field.
+pub fn parse_alarm_event(event: Value) -> Result<AlarmTransition, BackstopError> {
+    let Some(object) = event.as_object() else {
+        return Err(BackstopError::invalid_input(
+            "event",
+            "is not a JSON object: expected a CloudWatch Alarm State Change event or an alarm's Lambda action payload",
+        ));
+    };
+    let source = object.get("source").and_then(Value::as_str);
+    if source != Some("aws.cloudwatch") {
+        return Err(BackstopError::invalid_input(
+            "source",
+            format!(
+                "is {}, not \"aws.cloudwatch\": only CloudWatch alarms start a failover (route only alarm events to this function)",
+                source.map(|s| format!("{s:?}")).unwrap_or_else(|| "missing".into())
+            ),
+        ));
+    }
+    if object.contains_key("detail-type") {
+        let envelope: EventBridgeEvent<Option<AlarmData>> = parse_input(event)?;
+        if envelope.detail_type != DETAIL_TYPE {
+            return Err(BackstopError::invalid_input(
+                "detail-type",
+                format!(
+                    "is {:?}; only \"{DETAIL_TYPE}\" events start a failover",
+                    envelope.detail_type
+                ),
+            ));
+        }
+        let data = envelope.detail.ok_or_else(|| {
+            BackstopError::invalid_input("detail", "is missing: the event carries no alarm data")
+        })?;
+        let arn = envelope
+            .resources
+            .unwrap_or_default()
+            .into_iter()
+            .find(|arn| arn.contains(":alarm:"))
+            .ok_or_else(|| {
+                BackstopError::invalid_input(
+                    "resources",
+                    "names no alarm ARN (arn:aws:cloudwatch:…:alarm:…)",
+                )
+            })?;
+        transition(data, arn, "detail", "eventbridge")
+    } else if object.contains_key("alarmData") {
+        let payload: CloudWatchAlarm<Value, Value> = parse_input(event)?;
+        let arn = payload
+            .alarm_arn
+            .filter(|arn| arn.contains(":alarm:"))
+            .ok_or_else(|| {
+                BackstopError::invalid_input("alarmArn", "is missing or not an alarm ARN")
+            })?;
+        transition(payload.alarm_data, arn, "alarmData", "alarm-action")
+    } else {
+        Err(BackstopError::invalid_input(
+            "detail-type",
+            "is missing, and so is alarmData: expected a CloudWatch Alarm State Change event or an alarm's Lambda action payload",
+        ))
+    }
+}
+
+fn transition(
+    data: AlarmData,
+    alarm_arn: String,
+    prefix: &str,
+    delivered_by: &'static str,
+) -> Result<AlarmTransition, BackstopError> {
+    let state = data.state.ok_or_else(|| {
+        BackstopError::invalid_input(
+            format!("{prefix}.state"),
+            "is missing: the alarm's new state is needed",
+        )
+    })?;
+    if data.alarm_name.trim().is_empty() {
+        return Err(BackstopError::invalid_input(
+            format!("{prefix}.alarmName"),
+            "is empty",
+        ));
+    }
+    let composite = data.configuration.get("alarmRule").is_some();
+    Ok(AlarmTransition {
+        alarm_name: data.alarm_name,
+        alarm_arn,
+        state: state_name(&state.value),
+        previous_state: data.previous_state.map(|p| state_name(&p.value)),
+        changed_at: state.timestamp.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        composite,
+        delivered_by,
+    })
+}
+
+fn state_name(value: &impl Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Where failovers start: the state machine, the plan they recover and the alarms that may
+/// start them (by name). From the function's environment.
+#[derive(Debug, Clone)]
+pub struct FailoverTrigger {
+    pub state_machine_arn: String,
+    pub plan_parameter: String,
+    pub alarm_names: Vec<String>,
+}
+
+impl FailoverTrigger {
+    pub fn from_env() -> Result<Self, BackstopError> {
+        let var = |name: &str| {
+            std::env::var(name).map_err(|_| {
+                BackstopError::invalid_input(
+                    name,
+                    "is not set in the function's environment (the template sets it)",
+                )
+            })
+        };
+        Ok(FailoverTrigger {
+            state_machine_arn: var("STATE_MACHINE_ARN")?,
+            plan_parameter: var("PLAN_PARAMETER")?,
+            alarm_names: var("FAILOVER_ALARMS")?
+                .split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(str::to_string)
+                .collect(),
+        })
+    }
+}
+
+/// What `start-failover` did with one alarm event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TriggerOutcome {
+    /// `started` or `ignored`.
+    pub action: &'static str,
+    pub execution_name: Option<String>,
+    pub execution_arn: Option<String>,
+    pub reason: String,
+    pub alarm: AlarmTransition,
+}
+
+/// The execution name of the failover for one alarm transition: the same change delivered
+/// twice (or by both the rule and the alarm action) gives the same name.
+pub fn execution_name(transition: &AlarmTransition) -> String {
+    let slug: String = transition
+        .alarm_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(32)
+        .collect();
+    let when: String = transition
+        .changed_at
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .collect();
+    format!(
+        "failover-{slug}-{}-{}",
+        &when[..when.len().min(17)],
+        &digest(&[&transition.alarm_arn, &transition.changed_at])[..8]
+    )
+}
+
+/// The execution input of that failover: deterministic, so Step Functions treats a repeated
+/// start with the same name as the same request.
+pub fn execution_input(trigger: &FailoverTrigger, transition: &AlarmTransition) -> Value {
+    json!({
+        "mode": "failover",
+        "planParameter": trigger.plan_parameter,
+        "trigger": {
+            "alarmName": transition.alarm_name,
+            "alarmArn": transition.alarm_arn,
+            "changedAt": transition.changed_at,
+        },
+    })
+}
+
+/// Starts at most one failover for the transition: only a move into ALARM of a configured
+/// alarm, and only if no failover of the same plan is running.
+pub async fn start_failover(
+    sfn: &aws_sdk_sfn::Client,
+    trigger: &FailoverTrigger,
+    transition: AlarmTransition,
+) -> Result<TriggerOutcome, BackstopError> {
+    let ignored = |reason: String, name: Option<String>, alarm: AlarmTransition| {
+        tracing::info!(alarm = %alarm.alarm_name, state = %alarm.state, "ignored: {reason}");
+        Ok(TriggerOutcome {
+            action: "ignored",
+            execution_name: name,
+            execution_arn: None,
+            reason,
+            alarm,
+        })
+    };
+    if transition.state != "ALARM" {
+        let reason = format!(
+            "alarm {} moved to {}; only a move into ALARM starts a failover",
+            transition.alarm_name, transition.state
+        );
+        return ignored(reason, None, transition);
+    }
+    if transition.previous_state.as_deref() == Some("ALARM") {
+        let reason = format!(
+            "alarm {} was already in ALARM (its reason changed): not a new incident",
+            transition.alarm_name
+        );
+        return ignored(reason, None, transition);
+    }
+    if !trigger.alarm_names.contains(&transition.alarm_name) {
+        return Err(BackstopError::invalid_input(
+            "alarmName",
+            format!(
+                "alarm {:?} is not one that starts a failover of {} (configured: {}); add it to the stack's FailoverAlarmNames, or remove this function from the alarm's actions",
+                transition.alarm_name,
+                trigger.plan_parameter,
+                if trigger.alarm_names.is_empty() { "none".to_string() } else { trigger.alarm_names.join(", ") }
+            ),
+        ));
+    }
+    let name = execution_name(&transition);
+    if let Some(running) = running_failover(sfn, trigger).await? {
+        let reason = if running == name {
+            format!(
+                "failover {running} for this alarm change is already running (a repeated delivery)"
+            )
+        } else {
+            format!(
+                "failover {running} of plan {} is already running; one failover per incident",
+                trigger.plan_parameter
+            )
+        };
+        return ignored(reason, Some(running), transition);
+    }
+    let input = execution_input(trigger, &transition);
+    let started = sfn
+        .start_execution()
+        .state_machine_arn(&trigger.state_machine_arn)
+        .name(&name)
+        .input(input.to_string())
+        .send()
+        .await;
+    match started {
+        Ok(output) => {
+            tracing::info!(execution = %name, alarm = %transition.alarm_name, "failover started");
+            Ok(TriggerOutcome {
+                action: "started",
+                execution_arn: Some(output.execution_arn().to_string()),
+                execution_name: Some(name),
+                reason: format!(
+                    "alarm {} moved into ALARM at {}",
+                    transition.alarm_name, transition.changed_at
+                ),
+                alarm: transition,
+            })
+        }
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_execution_already_exists()) =>
+        {
+            let reason = format!(
+                "failover {name} for this alarm change already ran (a late repeated delivery)"
+            );
+            ignored(reason, Some(name), transition)
+        }
+        Err(err) => Err(classify_sdk_error(format!("starting failover {name}"), err)),
+    }
+}
+
+/// The name of a running failover of the trigger's plan, if any. Running executions are few;
+/// each one's input says its mode and plan.
+async fn running_failover(
+    sfn: &aws_sdk_sfn::Client,
+    trigger: &FailoverTrigger,
+) -> Result<Option<String>, BackstopError> {
+    let mut pages = sfn
+        .list_executions()
+        .state_machine_arn(&trigger.state_machine_arn)
+        .status_filter(aws_sdk_sfn::types::ExecutionStatus::Running)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| classify_sdk_error("listing running runs", err))?;
+        for execution in page.executions() {
+            let described = sfn
+                .describe_execution()
+                .execution_arn(execution.execution_arn())
+                .send()
+                .await
+                .map_err(|err| classify_sdk_error("reading a running run's input", err))?;
+            let input: Value = described
+                .input()
+                .and_then(|text| serde_json::from_str(text).ok())
+                .unwrap_or(Value::Null);
+            if is_failover_of(&input, &trigger.plan_parameter) {
+                return Ok(Some(execution.name().to_string()));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Whether an execution input is a failover of the plan held in `plan_parameter`.
+pub fn is_failover_of(input: &Value, plan_parameter: &str) -> bool {
+    input.get("mode").and_then(Value::as_str) == Some("failover")
+        && input.get("planParameter").and_then(Value::as_str) == Some(plan_parameter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/../tests/events/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn reads_the_eventbridge_event_of_a_metric_alarm() {
+        let t = parse_alarm_event(fixture("cloudwatch-alarm-state-change-metric.json")).unwrap();
+        assert_eq!(t.alarm_name, "ServerCpuTooHigh");
+        assert_eq!(
+            t.alarm_arn,
+            "arn:aws:cloudwatch:us-east-1:123456789012:alarm:ServerCpuTooHigh"
+        );
+        assert_eq!(
+            (t.state.as_str(), t.previous_state.as_deref()),
+            ("ALARM", Some("OK"))
+        );
+        assert_eq!(t.changed_at, "2019-10-02T17:04:40.989Z");
+        assert!(!t.composite);
+        assert_eq!(t.delivered_by, "eventbridge");
+    }
+
+    #[test]
+    fn reads_the_eventbridge_event_of_a_composite_alarm() {
+        let t = parse_alarm_event(fixture("cloudwatch-alarm-state-change-composite.json")).unwrap();
+        assert_eq!(t.alarm_name, "ServiceAggregatedAlarm");
+        assert!(t.composite);
+        assert_eq!(t.state, "ALARM");
+    }
+
+    #[test]
+    fn reads_the_lambda_action_payloads() {
+        let metric = parse_alarm_event(fixture("cloudwatch-alarm-action-metric.json")).unwrap();
+        assert_eq!(metric.alarm_name, "lambda-demo-metric-alarm");
+        assert_eq!(
+            metric.alarm_arn,
+            "arn:aws:cloudwatch:us-east-1:444455556666:alarm:lambda-demo-metric-alarm"
+        );
+        assert_eq!(metric.previous_state.as_deref(), Some("INSUFFICIENT_DATA"));
+        assert_eq!(metric.changed_at, "2023-08-04T12:36:15.490Z");
+        assert_eq!(metric.delivered_by, "alarm-action");
+        let composite =
+            parse_alarm_event(fixture("cloudwatch-alarm-action-composite.json")).unwrap();
+        assert!(composite.composite);
+        // ALARM -> ALARM (a new reason): not a new incident
+        assert_eq!(composite.previous_state.as_deref(), Some("ALARM"));
+    }
+
+    #[test]
+    fn the_same_change_always_gets_the_same_execution_name() {
+        let eventbridge =
+            parse_alarm_event(fixture("cloudwatch-alarm-state-change-metric.json")).unwrap();
+        let name = execution_name(&eventbridge);
+        assert_eq!(name, execution_name(&eventbridge.clone()));
+        assert!(
+            name.starts_with("failover-ServerCpuTooHigh-20191002170440989-"),
+            "{name}"
+        );
+        assert!(name.len() <= 80);
+        crate::run::RunId::try_from(name.clone()).expect("a valid run id");
+        let later = AlarmTransition {
+            changed_at: "2019-10-02T17:09:40.985Z".into(),
+            ..eventbridge
+        };
+        assert_ne!(execution_name(&later), name);
+        // any alarm name gives a valid execution name
+        let odd = AlarmTransition {
+            alarm_name: "prod / api: 5xx > 1% {ü}".repeat(5),
+            ..later
+        };
+        crate::run::RunId::try_from(execution_name(&odd)).expect("a valid run id");
+    }
+
+    #[test]
+    fn malformed_events_name_the_field() {
+        let cases = [
+            (json!([]), "event"),
+            (
+                json!({"source": "aws.backup", "detail-type": "CloudWatch Alarm State Change"}),
+                "source",
+            ),
+            (
+                json!({"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm Configuration Change", "detail": {"alarmName": "x", "configuration": {}}}),
+                "detail-type",
+            ),
+            (
+                json!({"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change", "resources": ["arn:aws:cloudwatch:us-east-1:1:alarm:x"]}),
+                "detail",
+            ),
+            (
+                json!({"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change", "resources": ["arn:aws:cloudwatch:us-east-1:1:alarm:x"], "detail": {"alarmName": 7, "configuration": {}}}),
+                "detail.alarmName",
+            ),
+            (
+                json!({"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change", "resources": [], "detail": {"alarmName": "x", "configuration": {}, "state": {"value": "ALARM", "reason": "r", "timestamp": "2019-10-02T17:04:40.985+0000"}}}),
+                "resources",
+            ),
+            (
+                json!({"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change", "resources": ["arn:aws:cloudwatch:us-east-1:1:alarm:x"], "detail": {"alarmName": "x", "configuration": {}, "state": {"value": "ALARM", "reason": "r", "timestamp": "yesterday"}}}),
+                "detail.state.timestamp",
+            ),
+            (
+                json!({"source": "aws.cloudwatch", "alarmArn": "arn:aws:cloudwatch:us-east-1:1:alarm:x", "time": "2019-10-02T17:04:40.985+0000", "alarmData": {"alarmName": "x", "configuration": {}}}),
+                "alarmData.state",
+            ),
+            (json!({"source": "aws.cloudwatch"}), "detail-type"),
+        ];
+        for (event, field) in cases {
+            let err = parse_alarm_event(event.clone()).unwrap_err();
+            assert_eq!(err.error_name(), "Backstop.InvalidInput", "{event}");
+            assert!(
+                err.to_string().contains(&format!("`{field}`")),
+                "{event}: {err}"
+            );
+        }
+    }
+}

@@ -1,0 +1,557 @@
+//! AWS Backup's job events (`Backup Job State Change`, `Copy Job State Change`): a completed
+//! copy into the DR vault gives the resource's RPO (the age of its freshest DR copy, from when
+//! its data was captured) and may start a verification drill; a failed, aborted or expired job
+//! is logged, counted and announced.
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::error::{classify_sdk_error, BackstopError};
+use crate::plan::{load_plan, Plan, PlanSource, VerificationSettings};
+use crate::resolve::parse_input;
+use crate::restore::{format_time, freshest_copy};
+use crate::tags::digest;
+use crate::telemetry::emf_line;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    Backup,
+    Copy,
+}
+
+/// One job state change, as the fields Backstop needs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobChange {
+    pub kind: JobKind,
+    pub job_id: String,
+    /// `CREATED`, `RUNNING`, `COMPLETED`, `FAILED`, `ABORTED`, `EXPIRED`, ...
+    pub state: String,
+    pub resource_arn: String,
+    pub resource_type: Option<String>,
+    /// The vault the job wrote to (a copy's destination vault).
+    pub vault_arn: Option<String>,
+    /// The recovery point the job made (a failed copy has none).
+    pub recovery_point_arn: Option<String>,
+    pub size_bytes: Option<u64>,
+    pub status_message: Option<String>,
+}
+
+impl JobChange {
+    pub fn failed(&self) -> bool {
+        matches!(self.state.as_str(), "FAILED" | "ABORTED" | "EXPIRED")
+    }
+}
+
+/// The `detail` of both event types. Lenient where AWS is inconsistent (`state` or `status`,
+/// a size as a string or a number, a missing destination as `{}`); unknown fields are fine.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JobDetail {
+    backup_job_id: Option<String>,
+    copy_job_id: Option<String>,
+    state: Option<String>,
+    status: Option<String>,
+    resource_arn: Option<String>,
+    resource_type: Option<String>,
+    backup_vault_arn: Option<String>,
+    recovery_point_arn: Option<String>,
+    destination_backup_vault_arn: Option<String>,
+    destination_recovery_point_arn: Option<Value>,
+    backup_size_in_bytes: Option<Value>,
+    status_message: Option<String>,
+}
+
+const BACKUP: &str = "Backup Job State Change";
+const COPY: &str = "Copy Job State Change";
+
+/// Reads a backup or copy job event; a wrong source or type, or a missing field Backstop
+/// needs, is an error naming it.
+pub fn parse_backup_event(event: Value) -> Result<JobChange, BackstopError> {
+    if !event.is_object() {
+        return Err(BackstopError::invalid_input(
+            "event",
+            "is not a JSON object: expected an EventBridge event from aws.backup",
+        ));
+    }
+    let envelope: EventBridgeEvent<Option<JobDetail>> = parse_input(event)?;
+    if envelope.source != "aws.backup" {
+        return Err(BackstopError::invalid_input(
+            "source",
+            format!(
+                "is {:?}, not \"aws.backup\": route only AWS Backup job events to this function",
+                envelope.source
+            ),
+        ));
+    }
+    let kind = match envelope.detail_type.as_str() {
+        BACKUP => JobKind::Backup,
+        COPY => JobKind::Copy,
+        other => {
+            return Err(BackstopError::invalid_input(
+                "detail-type",
+                format!("is {other:?}; expected \"{BACKUP}\" or \"{COPY}\""),
+            ))
+        }
+    };
+    let detail = envelope
+        .detail
+        .ok_or_else(|| BackstopError::invalid_input("detail", "is missing"))?;
+    let need = |value: Option<String>, field: &str| {
+        value.filter(|v| !v.is_empty()).ok_or_else(|| {
+            BackstopError::invalid_input(format!("detail.{field}"), "is missing or empty")
+        })
+    };
+    let (job_id, vault_arn, recovery_point_arn) = match kind {
+        JobKind::Backup => (
+            need(detail.backup_job_id, "backupJobId")?,
+            detail.backup_vault_arn,
+            detail.recovery_point_arn,
+        ),
+        JobKind::Copy => (
+            need(detail.copy_job_id, "copyJobId")?,
+            Some(need(
+                detail.destination_backup_vault_arn,
+                "destinationBackupVaultArn",
+            )?),
+            // AWS sends `{}` here when the copy made no recovery point
+            detail
+                .destination_recovery_point_arn
+                .and_then(|v| v.as_str().map(str::to_string))
+                .filter(|arn| !arn.is_empty()),
+        ),
+    };
+    let state = need(detail.state.or(detail.status), "state")?;
+    let size_bytes = match detail.backup_size_in_bytes {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(text)) => Some(text.trim().parse::<u64>().map_err(|_| {
+            BackstopError::invalid_input(
+                "detail.backupSizeInBytes",
+                format!("{text:?} is not a number of bytes"),
+            )
+        })?),
+        Some(other) => {
+            return Err(BackstopError::invalid_input(
+                "detail.backupSizeInBytes",
+                format!("is {other}, not a number of bytes"),
+            ))
+        }
+    };
+    Ok(JobChange {
+        kind,
+        job_id,
+        state,
+        resource_arn: need(detail.resource_arn, "resourceArn")?,
+        resource_type: detail.resource_type,
+        vault_arn,
+        recovery_point_arn,
+        size_bytes,
+        status_message: detail.status_message,
+    })
+}
+
+/// Where the function works: the plan it watches, the topic for failures and the state
+/// machine for verification drills. From its environment.
+#[derive(Debug, Clone)]
+pub struct BackupWatch {
+    pub plan_parameter: String,
+    pub topic_arn: Option<String>,
+    pub state_machine_arn: Option<String>,
+    pub region: String,
+}
+
+pub struct WatchClients<'a> {
+    pub ssm: &'a aws_sdk_ssm::Client,
+    pub backup: &'a aws_sdk_backup::Client,
+    pub sfn: &'a aws_sdk_sfn::Client,
+    pub sns: &'a aws_sdk_sns::Client,
+}
+
+/// What the function did with one event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventOutcome {
+    /// `measured`, `alerted` or `ignored`.
+    pub action: &'static str,
+    pub resource: Option<String>,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpo_seconds: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drill: Option<String>,
+    pub job: JobChange,
+}
+
+pub async fn handle_job_change(
+    clients: &WatchClients<'_>,
+    watch: &BackupWatch,
+    change: JobChange,
+) -> Result<EventOutcome, BackstopError> {
+    let plan = load_plan(
+        clients.ssm,
+        PlanSource::SsmParameter(watch.plan_parameter.clone()),
+    )
+    .await?;
+    let outcome =
+        |action, resource: Option<String>, reason: String, change: JobChange| EventOutcome {
+            action,
+            resource,
+            reason,
+            rpo_seconds: None,
+            drill: None,
+            job: change,
+        };
+    let Some(resource) = plan
+        .resources
+        .iter()
+        .find(|r| r.arn.as_deref() == Some(change.resource_arn.as_str()))
+    else {
+        let reason = format!(
+            "{} is not a resource of plan {}",
+            change.resource_arn, plan.name
+        );
+        tracing::info!("ignored: {reason}");
+        return Ok(outcome("ignored", None, reason, change));
+    };
+    let name = resource.name.clone();
+    if change.failed() {
+        alert(clients.sns, watch, &plan, &name, &change).await?;
+        let reason = format!(
+            "{} job {} {}: {}",
+            kind_name(change.kind),
+            change.job_id,
+            change.state,
+            change
+                .status_message
+                .as_deref()
+                .unwrap_or("no reason given")
+        );
+        return Ok(outcome("alerted", Some(name), reason, change));
+    }
+    let into_dr_vault = change.kind == JobKind::Copy
+        && change.state == "COMPLETED"
+        && change
+            .vault_arn
+            .as_deref()
+            .is_some_and(|arn| is_vault(arn, &plan.dr_region, &plan.backup_vault));
+    if !into_dr_vault {
+        let reason = format!(
+            "a {} job {} of {name}: only a completed copy into vault {} in {} changes the RPO",
+            kind_name(change.kind),
+            change.state,
+            plan.backup_vault,
+            plan.dr_region
+        );
+        tracing::debug!("ignored: {reason}");
+        return Ok(outcome("ignored", Some(name), reason, change));
+    }
+    // the freshest copy, not this one: copies can complete out of order
+    let freshest = freshest_copy(
+        clients.backup,
+        &plan.backup_vault,
+        &plan.dr_region,
+        &change.resource_arn,
+    )
+    .await?;
+    let Some((point, captured)) = freshest else {
+        let reason = format!(
+            "no COMPLETED copy of {name} is listed in {} yet",
+            plan.backup_vault
+        );
+        tracing::warn!("{reason}");
+        return Ok(outcome("ignored", Some(name), reason, change));
+    };
+    let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now());
+    let rpo_seconds = now.secs().saturating_sub(captured.secs()).max(0);
+    let objective = plan.objectives.rpo_minutes.map(|m| m.saturating_mul(60));
+    println!(
+        "{}",
+        emf_line(
+            &[("Plan", &plan.name), ("Resource", &name)],
+            &[
+                ("RpoSeconds", "Seconds", rpo_seconds as f64),
+                (
+                    "RpoBreached",
+                    "Count",
+                    if objective.is_some_and(|o| rpo_seconds > o) {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                ),
+            ],
+        )
+    );
+    tracing::info!(resource = %name, rpo_seconds, recovery_point = %point, captured = %format_time(captured), "freshest DR copy");
+    let drill = match &plan.verification {
+        Some(settings) if settings.drill_after_copy => {
+            start_verification_drill(clients.sfn, watch, &plan, settings, &change).await?
+        }
+        _ => None,
+    };
+    Ok(EventOutcome {
+        action: "measured",
+        resource: Some(name.clone()),
+        reason: format!(
+            "freshest DR copy of {name} holds data from {}",
+            format_time(captured)
+        ),
+        rpo_seconds: Some(rpo_seconds),
+        drill,
+        job: change,
+    })
+}
+
+fn kind_name(kind: JobKind) -> &'static str {
+    match kind {
+        JobKind::Backup => "backup",
+        JobKind::Copy => "copy",
+    }
+}
+
+/// `arn:<partition>:backup:<region>:<account>:backup-vault:<name>`
+fn is_vault(arn: &str, region: &str, name: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(7, ':').collect();
+    parts.len() == 7
+        && parts[2] == "backup"
+        && parts[3] == region
+        && parts[5] == "backup-vault"
+        && parts[6] == name
+}
+
+/// A failed job: an error line naming the resource and reason, a failure metric and a notice.
+async fn alert(
+    sns: &aws_sdk_sns::Client,
+    watch: &BackupWatch,
+    plan: &Plan,
+    resource: &str,
+    change: &JobChange,
+) -> Result<(), BackstopError> {
+    let kind = kind_name(change.kind);
+    let reason = change
+        .status_message
+        .as_deref()
+        .unwrap_or("AWS Backup gave no reason");
+    tracing::error!(resource, job = %change.job_id, state = %change.state, "{kind} job of {resource} {}: {reason}", change.state);
+    let metric = match change.kind {
+        JobKind::Backup => "BackupJobFailed",
+        JobKind::Copy => "CopyJobFailed",
+    };
+    println!(
+        "{}",
+        emf_line(
+            &[("Plan", &plan.name), ("Resource", resource)],
+            &[(metric, "Count", 1.0)]
+        )
+    );
+    let Some(topic) = &watch.topic_arn else {
+        tracing::warn!("NOTICE_TOPIC_ARN is not set: no notification sent");
+        return Ok(());
+    };
+    let message = json!({
+        "plan": plan.name,
+        "resource": resource,
+        "resourceArn": change.resource_arn,
+        "job": kind,
+        "jobId": change.job_id,
+        "state": change.state,
+        "reason": reason,
+        "impact": format!(
+            "the DR copy of {resource} in {} ({}) is not refreshed: its RPO grows until a {kind} succeeds",
+            plan.backup_vault, plan.dr_region
+        ),
+    });
+    let subject = crate::tags::truncate_chars(
+        &format!(
+            "Backstop: {kind} job {} for {resource} ({})",
+            change.state, plan.name
+        ),
+        100,
+    )
+    .to_string();
+    sns.publish()
+        .topic_arn(topic)
+        .subject(subject)
+        .message(message.to_string())
+        .send()
+        .await
+        .map_err(|err| classify_sdk_error("announcing a failed job", err))?;
+    Ok(())
+}
+
+/// Starts a drill of the plan unless one started by a copy ran within the interval. The name
+/// carries the plan and the interval's window, so two events at once start one drill.
+async fn start_verification_drill(
+    sfn: &aws_sdk_sfn::Client,
+    watch: &BackupWatch,
+    plan: &Plan,
+    settings: &VerificationSettings,
+    change: &JobChange,
+) -> Result<Option<String>, BackstopError> {
+    let Some(machine) = &watch.state_machine_arn else {
+        tracing::warn!("STATE_MACHINE_ARN is not set: no verification drill");
+        return Ok(None);
+    };
+    let interval = i64::from(
+        settings
+            .min_interval_hours
+            .unwrap_or(VerificationSettings::DEFAULT_MIN_INTERVAL_HOURS),
+    ) * 3600;
+    let prefix = format!("drill-after-copy-{}-", &digest(&[&plan.name])[..8]);
+    let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now()).secs();
+    let mut pages = sfn
+        .list_executions()
+        .state_machine_arn(machine)
+        .into_paginator()
+        .send();
+    'pages: while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| classify_sdk_error("listing recent runs", err))?;
+        for execution in page.executions() {
+            let recent = now - execution.start_date().secs() < interval;
+            if execution.name().starts_with(&prefix) && recent {
+                tracing::info!(drill = %execution.name(), "a verification drill ran within the interval: none started");
+                return Ok(None);
+            }
+            if !recent {
+                // newest first: nothing older matters
+                break 'pages;
+            }
+        }
+    }
+    let name = format!("{prefix}{}", now / interval);
+    let input = json!({
+        "mode": "drill",
+        "planParameter": watch.plan_parameter,
+        "trigger": { "copyJobId": change.job_id, "resourceArn": change.resource_arn },
+    });
+    match sfn
+        .start_execution()
+        .state_machine_arn(machine)
+        .name(&name)
+        .input(input.to_string())
+        .send()
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(drill = %name, "verification drill started");
+            Ok(Some(name))
+        }
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_execution_already_exists()) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(classify_sdk_error("starting a verification drill", err)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/../tests/events/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn reads_a_completed_copy() {
+        let change = parse_backup_event(fixture("backup-copy-job-completed.json")).unwrap();
+        assert_eq!(change.kind, JobKind::Copy);
+        assert_eq!(change.state, "COMPLETED");
+        assert_eq!(
+            change.resource_arn,
+            "arn:aws:ec2:us-east-1:123456789012:volume/vol-0123456789abcdef0"
+        );
+        assert!(is_vault(
+            change.vault_arn.as_deref().unwrap(),
+            "us-west-2",
+            "backstop-dr"
+        ));
+        assert!(change.recovery_point_arn.unwrap().contains(":snapshot/"));
+        assert_eq!(change.size_bytes, Some(8_589_934_592));
+    }
+
+    #[test]
+    fn reads_a_failed_copy_whose_destination_is_an_empty_object() {
+        let change = parse_backup_event(fixture("backup-copy-job-failed.json")).unwrap();
+        assert!(change.failed());
+        assert_eq!(change.recovery_point_arn, None);
+        assert!(change.status_message.unwrap().contains("KMS"));
+    }
+
+    #[test]
+    fn reads_backup_jobs_with_state_or_status_and_a_numeric_size() {
+        let failed = parse_backup_event(fixture("backup-job-failed.json")).unwrap();
+        assert_eq!(
+            (failed.kind, failed.state.as_str()),
+            (JobKind::Backup, "FAILED")
+        );
+        assert_eq!(failed.size_bytes, Some(0));
+        let mut event = fixture("backup-job-completed.json");
+        let detail = event["detail"].as_object_mut().unwrap();
+        let state = detail.remove("state").unwrap();
+        detail.insert("status".into(), state);
+        detail.insert("backupSizeInBytes".into(), json!(1024));
+        let completed = parse_backup_event(event).unwrap();
+        assert_eq!(completed.state, "COMPLETED");
+        assert_eq!(completed.size_bytes, Some(1024));
+    }
+
+    #[test]
+    fn malformed_events_name_the_field() {
+        let good = fixture("backup-copy-job-completed.json");
+        let with = |path: &[&str], value: Option<Value>| {
+            let mut event = good.clone();
+            let mut at = &mut event;
+            for key in &path[..path.len() - 1] {
+                at = &mut at[*key];
+            }
+            let last = path[path.len() - 1];
+            match value {
+                Some(v) => at[last] = v,
+                None => {
+                    at.as_object_mut().unwrap().remove(last);
+                }
+            }
+            event
+        };
+        let cases = [
+            (json!("text"), "event"),
+            (with(&["source"], Some(json!("aws.ec2"))), "source"),
+            (
+                with(&["detail-type"], Some(json!("Restore Job State Change"))),
+                "detail-type",
+            ),
+            (with(&["detail"], None), "detail"),
+            (with(&["detail", "resourceArn"], None), "detail.resourceArn"),
+            (
+                with(&["detail", "resourceArn"], Some(json!(42))),
+                "detail.resourceArn",
+            ),
+            (with(&["detail", "state"], None), "detail.state"),
+            (with(&["detail", "copyJobId"], None), "detail.copyJobId"),
+            (
+                with(&["detail", "destinationBackupVaultArn"], None),
+                "detail.destinationBackupVaultArn",
+            ),
+            (
+                with(&["detail", "backupSizeInBytes"], Some(json!("lots"))),
+                "detail.backupSizeInBytes",
+            ),
+        ];
+        for (event, field) in cases {
+            let err = parse_backup_event(event.clone()).unwrap_err();
+            assert_eq!(err.error_name(), "Backstop.InvalidInput", "{event}");
+            assert!(
+                err.to_string().contains(&format!("`{field}`")),
+                "{field}: {err}"
+            );
+        }
+    }
+}

@@ -1,0 +1,522 @@
+//! The three ways a run starts, as AWS delivers them: CloudWatch alarms (through the deployed
+//! EventBridge rule and as an alarm's own Lambda action) start exactly one failover per
+//! incident; AWS Backup's job events, forwarded from the primary region, keep every protected
+//! resource's RPO and announce failed jobs; and a failover gated on an operator's approval
+//! waits before touching DNS.
+
+use std::time::Duration;
+
+use backstop_tests::{
+    a_record, back_up, invoke, plan_for, protected_workload, wait_for, Emulator, Stack, DR_REGION,
+    PRIMARY_REGION,
+};
+use serde_json::{json, Value};
+
+const PLAN_PARAMETER: &str = "/backstop/plan";
+
+async fn store_plan(emulator: &Emulator, plan: &Value) {
+    let ssm = aws_sdk_ssm::Client::new(&emulator.sdk_config(DR_REGION).await);
+    ssm.put_parameter()
+        .name(PLAN_PARAMETER)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .value(plan.to_string())
+        .overwrite(true)
+        .send()
+        .await
+        .expect("store the plan");
+}
+
+async fn sfn(emulator: &Emulator) -> aws_sdk_sfn::Client {
+    aws_sdk_sfn::Client::new(&emulator.sdk_config(DR_REGION).await)
+}
+
+/// (name, status) of every execution of the machine, newest first.
+async fn executions(emulator: &Emulator, machine: &str) -> Vec<(String, String)> {
+    let listed = sfn(emulator)
+        .await
+        .list_executions()
+        .state_machine_arn(machine)
+        .send()
+        .await
+        .expect("list executions");
+    listed
+        .executions()
+        .iter()
+        .map(|e| (e.name().to_string(), e.status().as_str().to_string()))
+        .collect()
+}
+
+/// Waits until `function` has returned from `count` invocations in all.
+async fn finished(emulator: &Emulator, function: &str, count: u64) {
+    wait_for(
+        &format!("{count} invocations of {function} to finish"),
+        Duration::from_secs(60),
+        || async {
+            let done = emulator.control("GET", "lambda/finished", &json!({}))[function]
+                .as_u64()
+                .unwrap_or(0);
+            (done >= count).then_some(())
+        },
+    )
+    .await
+}
+
+/// An alarm call through the emulator (see its `/backstop/cloudwatch` endpoint).
+fn cloudwatch(emulator: &Emulator, action: &str, params: Value) -> Value {
+    emulator.control(
+        "POST",
+        "cloudwatch",
+        &json!({ "region": DR_REGION, "action": action, "params": params }),
+    )
+}
+
+fn alarm(emulator: &Emulator, name: &str, actions: &[&str]) {
+    cloudwatch(
+        emulator,
+        "PutMetricAlarm",
+        json!({
+            "AlarmName": name, "Namespace": "Shop/Primary", "MetricName": "HealthCheckFailed",
+            "Statistic": "Maximum", "Period": 60, "EvaluationPeriods": 1, "Threshold": 1.0,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold", "AlarmActions": actions,
+        }),
+    );
+}
+
+fn set_state(emulator: &Emulator, name: &str, state: &str) {
+    cloudwatch(
+        emulator,
+        "SetAlarmState",
+        json!({
+            "AlarmName": name, "StateValue": state, "StateReason": "test: primary region health check",
+        }),
+    );
+}
+
+async fn alarm_stack(test: &str) -> (Emulator, Value, Stack) {
+    let (emulator, seed) = protected_workload(test).await;
+    let stack =
+        emulator.deploy_stack_with(json!({ "FailoverAlarmNames": "primary-down,primary-5xx" }));
+    store_plan(&emulator, &plan_for(&seed)).await;
+    let function_arn = stack.output("StartFailoverFunctionArn");
+    alarm(&emulator, "primary-down", &[&function_arn]);
+    alarm(&emulator, "primary-5xx", &[]);
+    alarm(&emulator, "disk-full", &[&function_arn]);
+    (emulator, seed, stack)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alarms_start_exactly_one_failover_per_incident() {
+    let (emulator, _seed, stack) = alarm_stack("alarm-failover").await;
+    let machine = stack.state_machine();
+    let function = stack.function("start-failover");
+    let lambda = aws_sdk_lambda::Client::new(&emulator.sdk_config(DR_REGION).await);
+
+    // one incident: the alarm fires (the rule and its own action both deliver), its event is
+    // delivered again 8 times, and a second alarm for the same outage fires too
+    set_state(&emulator, "primary-down", "ALARM");
+    let described = cloudwatch(
+        &emulator,
+        "DescribeAlarms",
+        json!({ "AlarmNames": ["primary-down"] }),
+    );
+    let fired = &described["MetricAlarms"][0];
+    let alarm_arn = fired["AlarmArn"].as_str().unwrap().to_string();
+    // "2026-12-02 04:19:12.345000+00:00" as CloudWatch writes it: 2026-12-02T04:19:12.345+0000
+    let updated = fired["StateUpdatedTimestamp"].as_str().unwrap();
+    let changed_at = format!("{}T{}+0000", &updated[..10], &updated[11..23]);
+    let repeated = json!({
+        "version": "0", "id": "repeat", "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch", "account": "123456789012", "time": "2026-12-02T03:00:00Z",
+        "region": DR_REGION, "resources": [alarm_arn],
+        "detail": {
+            "alarmName": "primary-down",
+            "state": { "value": "ALARM", "reason": "test", "timestamp": changed_at },
+            "previousState": { "value": "OK", "reason": "test", "timestamp": changed_at },
+            "configuration": { "metrics": [] }
+        }
+    });
+    for _ in 0..8 {
+        lambda
+            .invoke()
+            .function_name(&function)
+            .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+            .payload(repeated.to_string().into_bytes().into())
+            .send()
+            .await
+            .expect("deliver the event again");
+    }
+    set_state(&emulator, "primary-5xx", "ALARM");
+    // 2 + 8 + 1 deliveries
+    finished(&emulator, &function, 11).await;
+    let runs = executions(&emulator, &machine).await;
+    assert_eq!(runs.len(), 1, "one failover per incident: {runs:?}");
+    let (first, status) = &runs[0];
+    assert!(first.starts_with("failover-primary-down-"), "{first}");
+    assert_eq!(status, "RUNNING");
+    let input = sfn(&emulator)
+        .await
+        .describe_execution()
+        .execution_arn(machine.replace(":stateMachine:", ":execution:") + ":" + first)
+        .send()
+        .await
+        .unwrap()
+        .input()
+        .map(|text| serde_json::from_str::<Value>(text).unwrap())
+        .unwrap();
+    assert_eq!(input["mode"], "failover");
+    assert_eq!(input["planParameter"], PLAN_PARAMETER);
+    assert_eq!(input["trigger"]["alarmName"], "primary-down");
+
+    // flapping while the failover runs: a new ALARM starts nothing
+    set_state(&emulator, "primary-down", "OK");
+    set_state(&emulator, "primary-down", "ALARM");
+    finished(&emulator, &function, 13).await;
+    assert_eq!(executions(&emulator, &machine).await.len(), 1);
+
+    // malformed events and an alarm that is not a failover alarm: a clear error, nothing started
+    let not_configured = json!({
+        "source": "aws.cloudwatch", "alarmArn": "arn:aws:cloudwatch:us-west-2:123456789012:alarm:disk-full",
+        "time": "2026-12-02T03:00:00.000+0000",
+        "alarmData": { "alarmName": "disk-full", "configuration": {},
+            "state": { "value": "ALARM", "reason": "r", "timestamp": "2026-12-02T03:00:00.000+0000" } }
+    });
+    let malformed = [
+        (
+            json!({ "source": "aws.ec2", "detail-type": "CloudWatch Alarm State Change", "detail": {} }),
+            "source",
+        ),
+        (
+            json!({ "source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change", "resources": [alarm_arn] }),
+            "detail",
+        ),
+        (
+            json!({ "source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change", "resources": [alarm_arn],
+                 "detail": { "alarmName": ["primary-down"], "configuration": {} } }),
+            "detail.alarmName",
+        ),
+        (not_configured, "alarmName"),
+    ];
+    for (event, field) in malformed {
+        let (error, message) = invoke(&emulator, &function, &event).await.unwrap_err();
+        assert_eq!(error, "Backstop.InvalidInput", "{event}: {message}");
+        assert!(
+            message.contains(&format!("`{field}`")),
+            "{field}: {message}"
+        );
+    }
+    assert_eq!(executions(&emulator, &machine).await.len(), 1);
+
+    // once that run has ended, the next OK -> ALARM is a new incident
+    sfn(&emulator)
+        .await
+        .stop_execution()
+        .execution_arn(machine.replace(":stateMachine:", ":execution:") + ":" + first)
+        .send()
+        .await
+        .unwrap();
+    set_state(&emulator, "primary-down", "OK");
+    set_state(&emulator, "primary-down", "ALARM");
+    finished(&emulator, &function, 19).await;
+    let runs = executions(&emulator, &machine).await;
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_ne!(&runs[0].0, first);
+    assert_eq!(runs[0].1, "RUNNING");
+}
+
+/// The approval request a gated failover published: (task token, the whole message).
+async fn approval_request(emulator: &Emulator, stack: &Stack, run_id: &str) -> (String, Value) {
+    let topic = stack.output("NoticeTopicArn");
+    wait_for("the approval request", Duration::from_secs(120), || async {
+        emulator
+            .control("POST", "sns/messages", &json!({ "topicArn": topic }))
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| serde_json::from_str::<Value>(m["message"].as_str()?).ok())
+            .find(|m| m["kind"] == "approval-request" && m["runId"] == run_id)
+            .map(|m| (m["taskToken"].as_str().unwrap().to_string(), m))
+    })
+    .await
+}
+
+async fn start(emulator: &Emulator, machine: &str, run_id: &str, input: Value) -> String {
+    sfn(emulator)
+        .await
+        .start_execution()
+        .state_machine_arn(machine)
+        .name(run_id)
+        .input(input.to_string())
+        .send()
+        .await
+        .expect("start")
+        .execution_arn
+}
+
+async fn ended(
+    emulator: &Emulator,
+    arn: &str,
+) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
+    let sfn = sfn(emulator).await;
+    wait_for("the run to end", Duration::from_secs(180), || async {
+        let described = sfn
+            .describe_execution()
+            .execution_arn(arn)
+            .send()
+            .await
+            .unwrap();
+        (described.status().as_str() != "RUNNING").then_some(described)
+    })
+    .await
+}
+
+fn gated_plan(seed: &Value, timeout_minutes: u32) -> Value {
+    let mut plan = plan_for(seed);
+    plan["failover"] = json!({ "approval": "operator", "approvalTimeoutMinutes": timeout_minutes });
+    plan
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approved_failover_waits_for_the_operator_then_switches_dns() {
+    let (emulator, seed) = protected_workload("approval-approved").await;
+    let stack = emulator.deploy_stack();
+    let machine = stack.state_machine();
+    let before = a_record(&emulator, &seed, "app.shop.example.com").await;
+    let input = json!({ "mode": "failover", "plan": gated_plan(&seed, 60), "settings": { "pollIntervalSeconds": 2 } });
+    let arn = start(&emulator, &machine, "failover-approved", input).await;
+    let (token, request) = approval_request(&emulator, &stack, "failover-approved").await;
+    // restored and launched, waiting: DNS untouched, the commands to answer at hand
+    assert_eq!(request["plan"], "shop");
+    assert_eq!(request["instances"][0]["name"], "app", "{request}");
+    assert!(
+        request["approve"].as_str().unwrap().contains(&token),
+        "{request}"
+    );
+    assert!(request["approve"]
+        .as_str()
+        .unwrap()
+        .contains("send-task-success"));
+    assert!(request["reject"]
+        .as_str()
+        .unwrap()
+        .contains("send-task-failure"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        a_record(&emulator, &seed, "app.shop.example.com").await,
+        before
+    );
+    let described = sfn(&emulator)
+        .await
+        .describe_execution()
+        .execution_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.status().as_str(), "RUNNING");
+
+    sfn(&emulator)
+        .await
+        .send_task_success()
+        .task_token(&token)
+        .output(json!({ "approved": true, "by": "sre-on-call" }).to_string())
+        .send()
+        .await
+        .expect("approve");
+    let done = ended(&emulator, &arn).await;
+    assert_eq!(done.status().as_str(), "SUCCEEDED", "{:?}", done.cause());
+    let (values, _) = a_record(&emulator, &seed, "app.shop.example.com")
+        .await
+        .expect("the record");
+    assert_ne!(
+        Some(values.clone()),
+        before.map(|b| b.0),
+        "DNS switched after approval"
+    );
+    let report: Value = serde_json::from_str(done.output().unwrap()).unwrap();
+    assert!(
+        report["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["step"] == "AwaitApproval"),
+        "the wait is on the timeline: {report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejected_or_unanswered_failover_stops_with_production_dns_untouched() {
+    let (emulator, seed) = protected_workload("approval-refused").await;
+    let stack = emulator.deploy_stack();
+    let machine = stack.state_machine();
+    let before = a_record(&emulator, &seed, "app.shop.example.com").await;
+    let settings = json!({ "pollIntervalSeconds": 2 });
+    let rejected = start(
+        &emulator,
+        &machine,
+        "failover-rejected",
+        json!({ "mode": "failover", "plan": gated_plan(&seed, 60), "settings": settings }),
+    )
+    .await;
+    // one minute at the emulator's time scale: nobody answers
+    // (its own DB name: a failover's database keeps the name the plan gives it)
+    let mut second = gated_plan(&seed, 1);
+    second["resources"][2]["rds"]["dbInstanceIdentifier"] = json!("orders-b");
+    let unanswered = start(
+        &emulator,
+        &machine,
+        "failover-unanswered",
+        json!({ "mode": "failover", "plan": second, "settings": settings }),
+    )
+    .await;
+
+    let (token, _) = approval_request(&emulator, &stack, "failover-rejected").await;
+    sfn(&emulator)
+        .await
+        .send_task_failure()
+        .task_token(&token)
+        .error("Backstop.Rejected")
+        .cause("primary recovering on its own")
+        .send()
+        .await
+        .expect("reject");
+    let rejected = ended(&emulator, &rejected).await;
+    assert_eq!(rejected.status().as_str(), "FAILED");
+    assert_eq!(rejected.error(), Some("Backstop.Rejected"));
+
+    let unanswered = ended(&emulator, &unanswered).await;
+    assert_eq!(unanswered.status().as_str(), "FAILED");
+    assert_eq!(unanswered.error(), Some("Backstop.ApprovalTimedOut"));
+    assert!(
+        unanswered.cause().unwrap().contains("60 seconds"),
+        "{:?}",
+        unanswered.cause()
+    );
+
+    assert_eq!(
+        a_record(&emulator, &seed, "app.shop.example.com").await,
+        before,
+        "production DNS untouched"
+    );
+    // the operator hears why, and what was left in place
+    let topic = stack.output("NoticeTopicArn");
+    let notices: Vec<Value> = emulator
+        .control("POST", "sns/messages", &json!({ "topicArn": topic }))
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| serde_json::from_str(m["message"].as_str()?).ok())
+        .filter(|m: &Value| m["failedStep"] == "AwaitApproval")
+        .collect();
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert!(notices.iter().all(|n| n["leftInPlace"]
+        .as_str()
+        .unwrap()
+        .contains("DNS was not switched")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_events_keep_the_rpo_and_announce_failed_copies() {
+    let emulator = Emulator::start("backup-events");
+    let seed = emulator.seed();
+    let stack = emulator.deploy_stack();
+    emulator.deploy_template(
+        "primary-region/forward-backup-events.yaml",
+        PRIMARY_REGION,
+        "backstop-forwarder",
+        json!({ "DrRegion": DR_REGION }),
+    );
+    let mut plan = plan_for(&seed);
+    plan["verification"] = json!({ "drillAfterCopy": true, "minIntervalHours": 24 });
+    store_plan(&emulator, &plan).await;
+    let function = stack.function("on-backup-event");
+    let log = emulator.log_dir.join(format!("lambda-{function}.log"));
+    let lines = |needle: &str| -> Vec<Value> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains(needle))
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    };
+
+    // a completed copy of a protected volume: its RPO, as an EMF metric
+    let arns = backstop_tests::workload_arns(&seed);
+    backstop_tests::protect(&emulator, &seed, &[&arns[0], &arns[1]]).await;
+    let metrics = wait_for(
+        "the RPO metric of both volumes",
+        Duration::from_secs(60),
+        || async {
+            let found = lines("\"RpoSeconds\"");
+            (found.len() >= 2).then_some(found)
+        },
+    )
+    .await;
+    let data = metrics
+        .iter()
+        .find(|m| m["Resource"] == "app-data")
+        .expect("app-data's RPO");
+    assert_eq!(data["Plan"], "shop");
+    assert_eq!(
+        data["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "Backstop"
+    );
+    let rpo = data["RpoSeconds"].as_f64().unwrap();
+    assert!((0.0..600.0).contains(&rpo), "just backed up: {rpo}");
+    assert_eq!(data["RpoBreached"], 0.0);
+
+    // ... which started one verification drill, not two
+    let machine = stack.state_machine();
+    let runs = wait_for("a verification drill", Duration::from_secs(30), || async {
+        let runs = executions(&emulator, &machine).await;
+        (!runs.is_empty()).then_some(runs)
+    })
+    .await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert!(runs[0].0.starts_with("drill-after-copy-"), "{runs:?}");
+
+    // a failed copy: an error line, a failure metric and a notice naming the resource and why
+    emulator.inject(
+        json!({ "failJobs": [{ "jobType": "copy", "resourceArn": arns[2],
+        "message": "Copy job failed: the KMS key is not usable in us-west-2 (injected)" }] }),
+    );
+    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
+    let point = back_up(&backup, &seed, &arns[2]).await;
+    backup
+        .start_copy_job()
+        .recovery_point_arn(point)
+        .source_backup_vault_name("backstop-primary")
+        .destination_backup_vault_arn(seed["dr"]["backupVault"]["arn"].as_str().unwrap())
+        .iam_role_arn(seed["backupRoleArn"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let topic = stack.output("NoticeTopicArn");
+    let notice = wait_for(
+        "the failed copy's notice",
+        Duration::from_secs(60),
+        || async {
+            emulator
+                .control("POST", "sns/messages", &json!({ "topicArn": topic }))
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|m| serde_json::from_str::<Value>(m["message"].as_str()?).ok())
+                .find(|m| m["job"] == "copy")
+        },
+    )
+    .await;
+    assert_eq!(notice["resource"], "orders-db");
+    assert_eq!(notice["state"], "FAILED");
+    assert!(
+        notice["reason"].as_str().unwrap().contains("KMS key"),
+        "{notice}"
+    );
+    assert_eq!(lines("\"CopyJobFailed\"").len(), 1);
+    assert!(lines("\"level\":\"ERROR\"")
+        .iter()
+        .any(|l| l.to_string().contains("orders-db")));
+    assert_eq!(
+        executions(&emulator, &machine).await.len(),
+        1,
+        "no drill after a failed copy"
+    );
+}
