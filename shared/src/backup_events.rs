@@ -195,6 +195,16 @@ pub async fn handle_job_change(
         PlanSource::SsmParameter(watch.plan_parameter.clone()),
     )
     .await?;
+    if plan.dr_region != watch.region {
+        return Err(BackstopError::InvalidPlan(vec![crate::plan::PlanProblem {
+            field: "drRegion".into(),
+            message: format!(
+                "is {}, but this Backstop runs in {}: its copies would be looked for in the wrong region",
+                plan.dr_region, watch.region
+            ),
+            fix: "deploy Backstop in the DR region, or correct drRegion".into(),
+        }]));
+    }
     let outcome =
         |action, resource: Option<String>, reason: String, change: JobChange| EventOutcome {
             action,
