@@ -20,6 +20,9 @@ pub struct RunRequest {
     /// The state machine (`$$.StateMachine.Id`): where a resumed run's execution is found.
     #[serde(default)]
     pub state_machine_arn: Option<String>,
+    /// When this execution started (`$$.Execution.StartTime`): orders concurrent failovers.
+    #[serde(default)]
+    pub started_at: Option<String>,
     pub input: ExecutionInput,
 }
 
@@ -225,6 +228,7 @@ pub async fn resolve_plan(
         .as_deref()
         .map(|text| parse_time("pointInTime", text))
         .transpose()?;
+    let request_name = request.run_id.to_string();
     let (run_id, started_at, point_in_time, resumed) = match &input.resume_run_id {
         None => (request.run_id, now, requested_time.unwrap_or(now), false),
         Some(earlier_id) => {
@@ -242,6 +246,17 @@ pub async fn resolve_plan(
             (earlier.run_id, earlier.started_at, point_in_time, true)
         }
     };
+    if input.mode == Mode::Failover {
+        if let Some(machine) = request.state_machine_arn.as_deref() {
+            let started = request
+                .started_at
+                .as_deref()
+                .and_then(crate::restore::parse_time)
+                .unwrap_or(now);
+            let this = (started, request_name.as_str());
+            refuse_a_second_failover(clients.sfn, machine, this, &input).await?;
+        }
+    }
     let source = PlanSource::from_input(input.plan, input.plan_parameter)?;
     let plan = load_plan(ssm, source).await?;
     // Statically stable: a run reads and writes only its own (DR) region.
@@ -314,6 +329,67 @@ fn parse_time(field: &str, text: &str) -> Result<DateTime, BackstopError> {
             ),
         )
     })
+}
+
+/// The plan an execution input names: its SSM parameter, or the name of its inline plan.
+fn plan_key(input: &Value) -> Option<String> {
+    if let Some(parameter) = input.get("planParameter").and_then(Value::as_str) {
+        return Some(format!("ssm:{parameter}"));
+    }
+    let name = input.get("plan")?.get("name")?.as_str()?;
+    Some(format!("inline:{name}"))
+}
+
+/// One failover of a plan at a time: a second one (started twice from the console, or from
+/// the console while an alarm's runs) stops here, before it creates anything, unless it is the
+/// earliest of those running.
+async fn refuse_a_second_failover(
+    sfn: &aws_sdk_sfn::Client,
+    machine: &str,
+    (started, name): (DateTime, &str),
+    input: &ExecutionInput,
+) -> Result<(), BackstopError> {
+    let ours = plan_key(&serde_json::json!({
+        "planParameter": input.plan_parameter,
+        "plan": input.plan,
+    }));
+    let Some(ours) = ours else {
+        return Ok(());
+    };
+    let mut pages = sfn
+        .list_executions()
+        .state_machine_arn(machine)
+        .status_filter(aws_sdk_sfn::types::ExecutionStatus::Running)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| classify_sdk_error("listing running runs", err))?;
+        for other in page.executions() {
+            let earlier =
+                (other.start_date().as_nanos(), other.name()) < (started.as_nanos(), name);
+            if other.name() == name || !earlier {
+                continue;
+            }
+            let described = sfn
+                .describe_execution()
+                .execution_arn(other.execution_arn())
+                .send()
+                .await
+                .map_err(|err| classify_sdk_error("reading a running run's input", err))?;
+            let input: Value = described
+                .input()
+                .and_then(|text| serde_json::from_str(text).ok())
+                .unwrap_or(Value::Null);
+            let failover = input.get("mode").and_then(Value::as_str) == Some("failover");
+            if failover && plan_key(&input).as_deref() == Some(ours.as_str()) {
+                return Err(BackstopError::Conflict(format!(
+                    "failover {} of the same plan is already running: one failover at a time; this run stopped before creating anything (watch that one, or stop it and start again)",
+                    other.name()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What a resumed run takes from the earlier execution of the same state machine.

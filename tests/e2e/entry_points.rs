@@ -173,6 +173,34 @@ async fn alarms_start_exactly_one_failover_per_incident() {
     finished(&emulator, &function, 13).await;
     assert_eq!(executions(&emulator, &machine).await.len(), 1);
 
+    // an operator starting the same failover from the console meanwhile: refused before it
+    // creates anything
+    let console = start(
+        &emulator,
+        &machine,
+        "failover-from-console",
+        json!({ "mode": "failover", "planParameter": PLAN_PARAMETER }),
+    )
+    .await;
+    let console = ended(&emulator, &console).await;
+    assert_eq!(console.status().as_str(), "FAILED");
+    assert_eq!(
+        console.error(),
+        Some("Backstop.Conflict"),
+        "{:?}",
+        console.cause()
+    );
+    assert!(
+        console.cause().unwrap().contains(first.as_str()),
+        "{:?}",
+        console.cause()
+    );
+    assert!(
+        backstop_tests::instances_of_run(&emulator, "failover-from-console")
+            .await
+            .is_empty()
+    );
+
     // malformed events and an alarm that is not a failover alarm: a clear error, nothing started
     let not_configured = json!({
         "source": "aws.cloudwatch", "alarmArn": "arn:aws:cloudwatch:us-west-2:123456789012:alarm:disk-full",
@@ -204,7 +232,8 @@ async fn alarms_start_exactly_one_failover_per_incident() {
             "{field}: {message}"
         );
     }
-    assert_eq!(executions(&emulator, &machine).await.len(), 1);
+    // (the refused console run and the first failover)
+    assert_eq!(executions(&emulator, &machine).await.len(), 2);
 
     // once that run has ended, the next OK -> ALARM is a new incident
     sfn(&emulator)
@@ -218,7 +247,8 @@ async fn alarms_start_exactly_one_failover_per_incident() {
     set_state(&emulator, "primary-down", "ALARM");
     finished(&emulator, &function, 19).await;
     let runs = executions(&emulator, &machine).await;
-    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    assert!(runs[0].0.starts_with("failover-primary-down-"), "{runs:?}");
     assert_ne!(&runs[0].0, first);
     assert_eq!(runs[0].1, "RUNNING");
 }
@@ -357,8 +387,10 @@ async fn a_rejected_or_unanswered_failover_stops_with_production_dns_untouched()
     )
     .await;
     // one minute at the emulator's time scale: nobody answers
-    // (its own DB name: a failover's database keeps the name the plan gives it)
+    // (another plan: one failover of a plan at a time; and its own DB name: a failover's
+    // database keeps the name the plan gives it)
     let mut second = gated_plan(&seed, 1);
+    second["name"] = json!("shop-b");
     second["resources"][2]["rds"]["dbInstanceIdentifier"] = json!("orders-b");
     let unanswered = start(
         &emulator,
