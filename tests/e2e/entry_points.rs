@@ -552,3 +552,110 @@ async fn backup_events_keep_the_rpo_and_announce_failed_copies() {
         "no drill after a failed copy"
     );
 }
+
+fn fixture(name: &str) -> Value {
+    let path = backstop_tests::repo_root().join("tests/events").join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// AWS's documented example events (tests/events, sources in its README), fed to the deployed
+/// handlers as EventBridge or an alarm would deliver them.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_documented_example_events_reach_the_deployed_handlers() {
+    let emulator = Emulator::start("documented-events");
+    let seed = emulator.seed();
+    let stack = emulator.deploy_stack_with(json!({
+        "FailoverAlarmNames": "ServerCpuTooHigh,ServiceAggregatedAlarm,lambda-demo-metric-alarm,CompositeDemo.Main"
+    }));
+    // the plan protects the resources the example events name
+    let mut plan = plan_for(&seed);
+    plan["resources"][0]["arn"] =
+        json!("arn:aws:ec2:us-east-1:123456789012:volume/vol-0123456789abcdef0");
+    plan["resources"][2]["arn"] = json!("arn:aws:rds:us-east-1:123456789012:db:orders");
+    plan["resources"][3]["arn"] =
+        json!("arn:aws:elasticfilesystem:us-east-1:123456789012:file-system/fs-0123456789abcdef0");
+    store_plan(&emulator, &plan).await;
+
+    let start_failover = stack.function("start-failover");
+    let outcome = |event: &str| {
+        let function = start_failover.clone();
+        let emulator = &emulator;
+        let event = fixture(event);
+        async move { invoke(emulator, &function, &event).await.expect("handled") }
+    };
+    let started = outcome("cloudwatch-alarm-state-change-metric.json").await;
+    assert_eq!(started["action"], "started", "{started}");
+    assert_eq!(started["alarm"]["alarmName"], "ServerCpuTooHigh");
+    // the same incident seen by the other alarms: one failover is running
+    for event in [
+        "cloudwatch-alarm-state-change-composite.json",
+        "cloudwatch-alarm-action-metric.json",
+    ] {
+        let ignored = outcome(event).await;
+        assert_eq!(ignored["action"], "ignored", "{ignored}");
+        assert!(
+            ignored["reason"]
+                .as_str()
+                .unwrap()
+                .contains("already running"),
+            "{ignored}"
+        );
+    }
+    // ALARM -> ALARM (a composite alarm's new reason) is not a new incident
+    let same = outcome("cloudwatch-alarm-action-composite.json").await;
+    assert_eq!(same["action"], "ignored");
+    assert!(
+        same["reason"]
+            .as_str()
+            .unwrap()
+            .contains("already in ALARM"),
+        "{same}"
+    );
+    assert_eq!(executions(&emulator, &stack.state_machine()).await.len(), 1);
+
+    let on_backup_event = stack.function("on-backup-event");
+    let handled = |event: &str| {
+        let function = on_backup_event.clone();
+        let emulator = &emulator;
+        let event = fixture(event);
+        async move { invoke(emulator, &function, &event).await.expect("handled") }
+    };
+    // a backup in the primary region says nothing about the DR copy
+    let backup = handled("backup-job-completed.json").await;
+    assert_eq!(
+        (backup["action"].as_str(), backup["resource"].as_str()),
+        (Some("ignored"), Some("app-data"))
+    );
+    // a completed copy into the DR vault whose recovery point the vault does not list (the
+    // example's ids are not the emulator's): no RPO is made up
+    let copied = handled("backup-copy-job-completed.json").await;
+    assert_eq!(copied["action"], "ignored", "{copied}");
+    assert!(
+        copied["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no COMPLETED copy"),
+        "{copied}"
+    );
+    // failed jobs are announced, naming the resource and AWS Backup's reason
+    for (event, resource) in [
+        ("backup-copy-job-failed.json", "orders-db"),
+        ("backup-job-failed.json", "media"),
+    ] {
+        let alerted = handled(event).await;
+        assert_eq!(alerted["action"], "alerted", "{alerted}");
+        assert_eq!(alerted["resource"], resource);
+    }
+    let topic = stack.output("NoticeTopicArn");
+    let notices = emulator.control("POST", "sns/messages", &json!({ "topicArn": topic }));
+    let reasons: Vec<String> = notices
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| serde_json::from_str::<Value>(m["message"].as_str()?).ok())
+        .filter_map(|m| m["reason"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("KMS key")));
+    assert!(reasons.iter().any(|r| r.contains("Access denied")));
+}
