@@ -10,7 +10,7 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::error::{classify_sdk_error, BackstopError};
+use crate::error::BackstopError;
 use crate::resolve::parse_input;
 use crate::tags::digest;
 
@@ -275,19 +275,12 @@ pub async fn start_failover(
         return ignored(reason, Some(running), transition);
     }
     let input = execution_input(trigger, &transition);
-    let started = sfn
-        .start_execution()
-        .state_machine_arn(&trigger.state_machine_arn)
-        .name(&name)
-        .input(input.to_string())
-        .send()
-        .await;
-    match started {
-        Ok(output) => {
+    match crate::executions::start(sfn, &trigger.state_machine_arn, &name, &input).await? {
+        Some(arn) => {
             tracing::info!(execution = %name, alarm = %transition.alarm_name, "failover started");
             Ok(TriggerOutcome {
                 action: "started",
-                execution_arn: Some(output.execution_arn().to_string()),
+                execution_arn: Some(arn),
                 execution_name: Some(name),
                 reason: format!(
                     "alarm {} moved into ALARM at {}",
@@ -296,51 +289,25 @@ pub async fn start_failover(
                 alarm: transition,
             })
         }
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_execution_already_exists()) =>
-        {
+        None => {
             let reason = format!(
                 "failover {name} for this alarm change already ran (a late repeated delivery)"
             );
             ignored(reason, Some(name), transition)
         }
-        Err(err) => Err(classify_sdk_error(format!("starting failover {name}"), err)),
     }
 }
 
-/// The name of a running failover of the trigger's plan, if any. Running executions are few;
-/// each one's input says its mode and plan.
+/// The name of a running failover of the trigger's plan, if any.
 async fn running_failover(
     sfn: &aws_sdk_sfn::Client,
     trigger: &FailoverTrigger,
 ) -> Result<Option<String>, BackstopError> {
-    let mut pages = sfn
-        .list_executions()
-        .state_machine_arn(&trigger.state_machine_arn)
-        .status_filter(aws_sdk_sfn::types::ExecutionStatus::Running)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|err| classify_sdk_error("listing running runs", err))?;
-        for execution in page.executions() {
-            let described = sfn
-                .describe_execution()
-                .execution_arn(execution.execution_arn())
-                .send()
-                .await
-                .map_err(|err| classify_sdk_error("reading a running run's input", err))?;
-            let input: Value = described
-                .input()
-                .and_then(|text| serde_json::from_str(text).ok())
-                .unwrap_or(Value::Null);
-            if is_failover_of(&input, &trigger.plan_parameter) {
-                return Ok(Some(execution.name().to_string()));
-            }
-        }
-    }
-    Ok(None)
+    let running = crate::executions::running(sfn, &trigger.state_machine_arn).await?;
+    Ok(running
+        .into_iter()
+        .find(|execution| is_failover_of(&execution.input, &trigger.plan_parameter))
+        .map(|execution| execution.name))
 }
 
 /// Whether an execution input is a failover of the plan held in `plan_parameter`.

@@ -437,27 +437,11 @@ async fn start_verification_drill(
         "planParameter": watch.plan_parameter,
         "trigger": { "copyJobId": change.job_id, "resourceArn": change.resource_arn },
     });
-    match sfn
-        .start_execution()
-        .state_machine_arn(machine)
-        .name(&name)
-        .input(input.to_string())
-        .send()
-        .await
-    {
-        Ok(_) => {
-            tracing::info!(drill = %name, "verification drill started");
-            Ok(Some(name))
-        }
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_execution_already_exists()) =>
-        {
-            Ok(None)
-        }
-        Err(err) => Err(classify_sdk_error("starting a verification drill", err)),
+    let started = crate::executions::start(sfn, machine, &name, &input).await?;
+    if started.is_some() {
+        tracing::info!(drill = %name, "verification drill started");
     }
+    Ok(started.map(|_| name))
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub mod backup_events;
 pub mod compute;
 pub mod dns;
 pub mod error;
+pub mod executions;
 pub mod history;
 pub mod kinds;
 pub mod plan;

@@ -356,37 +356,14 @@ async fn refuse_a_second_failover(
     let Some(ours) = ours else {
         return Ok(());
     };
-    let mut pages = sfn
-        .list_executions()
-        .state_machine_arn(machine)
-        .status_filter(aws_sdk_sfn::types::ExecutionStatus::Running)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|err| classify_sdk_error("listing running runs", err))?;
-        for other in page.executions() {
-            let earlier =
-                (other.start_date().as_nanos(), other.name()) < (started.as_nanos(), name);
-            if other.name() == name || !earlier {
-                continue;
-            }
-            let described = sfn
-                .describe_execution()
-                .execution_arn(other.execution_arn())
-                .send()
-                .await
-                .map_err(|err| classify_sdk_error("reading a running run's input", err))?;
-            let input: Value = described
-                .input()
-                .and_then(|text| serde_json::from_str(text).ok())
-                .unwrap_or(Value::Null);
-            let failover = input.get("mode").and_then(Value::as_str) == Some("failover");
-            if failover && plan_key(&input).as_deref() == Some(ours.as_str()) {
-                return Err(BackstopError::Conflict(format!(
-                    "failover {} of the same plan is already running: one failover at a time; this run stopped before creating anything (watch that one, or stop it and start again)",
-                    other.name()
-                )));
-            }
+    for other in crate::executions::running(sfn, machine).await? {
+        let earlier = (other.started.as_nanos(), other.name.as_str()) < (started.as_nanos(), name);
+        let failover = other.input.get("mode").and_then(Value::as_str) == Some("failover");
+        if other.name != name && earlier && failover && plan_key(&other.input).as_deref() == Some(ours.as_str()) {
+            return Err(BackstopError::Conflict(format!(
+                "failover {} of the same plan is already running: one failover at a time; this run stopped before creating anything (watch that one, or stop it and start again)",
+                other.name
+            )));
         }
     }
     Ok(())

@@ -1,0 +1,76 @@
+//! The runs of the recovery state machine as Step Functions lists them: which are running
+//! (with their inputs), and starting one under a name that makes a repeated start harmless.
+
+use aws_smithy_types::DateTime;
+use serde_json::Value;
+
+use crate::error::{classify_sdk_error, BackstopError};
+
+/// A running execution and the input it was started with.
+pub struct RunningExecution {
+    pub name: String,
+    pub started: DateTime,
+    pub input: Value,
+}
+
+/// Every running execution of `machine`, with its input (running executions are few).
+pub async fn running(
+    sfn: &aws_sdk_sfn::Client,
+    machine: &str,
+) -> Result<Vec<RunningExecution>, BackstopError> {
+    let mut found = Vec::new();
+    let mut pages = sfn
+        .list_executions()
+        .state_machine_arn(machine)
+        .status_filter(aws_sdk_sfn::types::ExecutionStatus::Running)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| classify_sdk_error("listing running runs", err))?;
+        for execution in page.executions() {
+            let described = sfn
+                .describe_execution()
+                .execution_arn(execution.execution_arn())
+                .send()
+                .await
+                .map_err(|err| classify_sdk_error("reading a running run's input", err))?;
+            found.push(RunningExecution {
+                name: execution.name().to_string(),
+                started: *execution.start_date(),
+                input: described
+                    .input()
+                    .and_then(|text| serde_json::from_str(text).ok())
+                    .unwrap_or(Value::Null),
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Starts execution `name`; `Ok(None)` if an execution of that name already exists (a
+/// repeated start of the same run).
+pub async fn start(
+    sfn: &aws_sdk_sfn::Client,
+    machine: &str,
+    name: &str,
+    input: &Value,
+) -> Result<Option<String>, BackstopError> {
+    match sfn
+        .start_execution()
+        .state_machine_arn(machine)
+        .name(name)
+        .input(input.to_string())
+        .send()
+        .await
+    {
+        Ok(output) => Ok(Some(output.execution_arn().to_string())),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_execution_already_exists()) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(classify_sdk_error(format!("starting run {name}"), err)),
+    }
+}
