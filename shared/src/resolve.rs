@@ -359,7 +359,11 @@ async fn refuse_a_second_failover(
     for other in crate::executions::running(sfn, machine).await? {
         let earlier = (other.started.as_nanos(), other.name.as_str()) < (started.as_nanos(), name);
         let failover = other.input.get("mode").and_then(Value::as_str) == Some("failover");
-        if other.name != name && earlier && failover && plan_key(&other.input).as_deref() == Some(ours.as_str()) {
+        if other.name != name
+            && earlier
+            && failover
+            && plan_key(&other.input).as_deref() == Some(ours.as_str())
+        {
             return Err(BackstopError::Conflict(format!(
                 "failover {} of the same plan is already running: one failover at a time; this run stopped before creating anything (watch that one, or stop it and start again)",
                 other.name
