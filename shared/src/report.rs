@@ -131,6 +131,9 @@ pub struct Report {
     pub plan: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
+    /// What started the run, when a trigger did (the alarm and its state change, the copy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<Value>,
     /// `succeeded` or `failed`.
     pub outcome: String,
     /// `PASS` or `FAIL`.
@@ -305,6 +308,7 @@ pub fn build_report(
         execution_arn: request.execution_arn.clone(),
         plan: run.map(|r| r.plan.name.clone()),
         mode,
+        trigger: run.and_then(|r| r.trigger.clone()).map(Value::Object),
         outcome: if failure.is_some() {
             "failed"
         } else {
@@ -456,9 +460,13 @@ impl Report {
             self.run_id, self.verdict, self.outcome
         ));
         out.push_str(&format!(
-            "started {}, ended {}\n\n",
+            "started {}, ended {}\n",
             self.started_at, self.ended_at
         ));
+        if let Some(trigger) = &self.trigger {
+            out.push_str(&format!("started by {trigger}\n"));
+        }
+        out.push('\n');
         let start = parse_time(&self.started_at).map(|t| t.secs());
         let offset = |time: &str| match (start, parse_time(time)) {
             (Some(start), Some(t)) => format!("+{}s", t.secs() - start),
@@ -720,6 +728,32 @@ mod tests {
         assert_eq!(
             first["_aws"]["CloudWatchMetrics"][0]["Namespace"],
             "Backstop"
+        );
+    }
+
+    #[test]
+    fn a_run_started_by_an_alarm_says_which() {
+        let mut run = run_value("failover");
+        run["trigger"] =
+            json!({"alarmName": "primary-down", "changedAt": "2026-12-01T10:00:00.000Z"});
+        let state = json!({ "run": run });
+        let parsed: RunState = serde_json::from_value(state.clone()).unwrap();
+        let report = build_report(
+            &request(state),
+            &parsed,
+            vec![],
+            DateTime::from_secs(1_800_000_000),
+        );
+        assert_eq!(
+            report.trigger.as_ref().unwrap()["alarmName"],
+            "primary-down"
+        );
+        assert!(
+            report
+                .text()
+                .contains("started by {\"alarmName\":\"primary-down\""),
+            "{}",
+            report.text()
         );
     }
 }

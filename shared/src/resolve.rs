@@ -157,6 +157,9 @@ pub struct ResolvedRun {
     /// Whether the run pauses for an operator before switching DNS.
     #[serde(default)]
     pub approval: ApprovalGate,
+    /// What started the run (an alarm, a copy), from the execution input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<serde_json::Map<String, Value>>,
 }
 
 impl ResolvedRun {
@@ -316,6 +319,7 @@ pub async fn resolve_plan(
         deadline: format_time(deadline),
         resumed,
         approval,
+        trigger: input.trigger,
     })
 }
 
@@ -539,6 +543,7 @@ mod tests {
             deadline: deadline.into(),
             resumed: false,
             approval: ApprovalGate::default(),
+            trigger: None,
         };
         assert!(run("2026-11-25T03:00:00Z", "2026-11-25T05:00:00Z")
             .checked()
