@@ -306,24 +306,18 @@ async fn running_failover(
     let running = crate::executions::running(sfn, &trigger.state_machine_arn).await?;
     Ok(running
         .into_iter()
-        .find(|execution| is_failover_of(&execution.input, &trigger.plan_parameter))
+        .find(|execution| {
+            crate::executions::failover_plan(&execution.input)
+                == Some(format!("ssm:{}", trigger.plan_parameter))
+        })
         .map(|execution| execution.name))
-}
-
-/// Whether an execution input is a failover of the plan held in `plan_parameter`.
-pub fn is_failover_of(input: &Value, plan_parameter: &str) -> bool {
-    input.get("mode").and_then(Value::as_str) == Some("failover")
-        && input.get("planParameter").and_then(Value::as_str) == Some(plan_parameter)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> Value {
-        let path = format!("{}/../tests/events/{name}", env!("CARGO_MANIFEST_DIR"));
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-    }
+    use crate::test_events::fixture;
 
     #[test]
     fn reads_the_eventbridge_event_of_a_metric_alarm() {

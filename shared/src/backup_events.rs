@@ -448,10 +448,7 @@ async fn start_verification_drill(
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> Value {
-        let path = format!("{}/../tests/events/{name}", env!("CARGO_MANIFEST_DIR"));
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-    }
+    use crate::test_events::fixture;
 
     #[test]
     fn reads_a_completed_copy() {

@@ -13,6 +13,19 @@ pub struct RunningExecution {
     pub input: Value,
 }
 
+/// The plan a failover's execution input names (its SSM parameter, or its inline plan's
+/// name); `None` for a drill or an input naming no plan.
+pub fn failover_plan(input: &Value) -> Option<String> {
+    if input.get("mode").and_then(Value::as_str) != Some("failover") {
+        return None;
+    }
+    if let Some(parameter) = input.get("planParameter").and_then(Value::as_str) {
+        return Some(format!("ssm:{parameter}"));
+    }
+    let name = input.get("plan")?.get("name")?.as_str()?;
+    Some(format!("inline:{name}"))
+}
+
 /// Every running execution of `machine`, with its input (running executions are few).
 pub async fn running(
     sfn: &aws_sdk_sfn::Client,

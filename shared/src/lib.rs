@@ -32,3 +32,12 @@ pub mod telemetry;
 pub mod wait;
 
 pub use error::BackstopError;
+
+/// The example events in `tests/events` (AWS's documented shapes), for unit tests.
+#[cfg(test)]
+mod test_events {
+    pub fn fixture(name: &str) -> serde_json::Value {
+        let path = format!("{}/../tests/events/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+}

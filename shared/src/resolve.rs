@@ -72,9 +72,24 @@ impl ExecutionInput {
             RunId::try_from(earlier.clone())
                 .map_err(|err| BackstopError::invalid_input("resumeRunId", err.to_string()))?;
         }
+        // carried in every state and the report: small, flat, strings only
+        if let Some(trigger) = &self.trigger {
+            let flat = trigger.len() <= MAX_TRIGGER_FIELDS
+                && trigger
+                    .values()
+                    .all(|v| v.as_str().is_some_and(|s| s.chars().count() <= 256));
+            if !flat {
+                return Err(BackstopError::invalid_input(
+                    "trigger",
+                    format!("must be at most {MAX_TRIGGER_FIELDS} fields whose values are strings of at most 256 characters"),
+                ));
+            }
+        }
         Ok(())
     }
 }
+
+const MAX_TRIGGER_FIELDS: usize = 10;
 
 /// The pause before a failover's DNS switch, when the plan asks for an operator's approval.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -86,6 +101,22 @@ pub struct ApprovalGate {
 }
 
 impl ApprovalGate {
+    /// Whether `answer` (the operator's task output) lets the DNS switch go ahead: anything
+    /// passes an ungated run; a gated one needs `true` or `{"approved": true}`.
+    pub fn let_through(&self, answer: Option<&Value>) -> Result<(), BackstopError> {
+        let approved = match answer {
+            Some(Value::Bool(yes)) => *yes,
+            Some(answer) => answer.get("approved") == Some(&Value::Bool(true)),
+            None => false,
+        };
+        if self.required && !approved {
+            return Err(BackstopError::Conflict(
+                "the plan asks for an operator's approval before the DNS switch and this run has none: production DNS is left as it is; resume the run to ask again".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// A failover whose plan asks for approval waits; a drill never does.
     pub fn for_run(plan: &Plan, mode: Mode) -> ApprovalGate {
         let settings = plan.failover.clone().unwrap_or_default();
@@ -172,6 +203,13 @@ impl ResolvedRun {
         // the run's start and bound decide which jobs are its own and when it must stop
         parse_time("run.startedAt", &self.started_at)?;
         parse_time("run.deadline", &self.deadline)?;
+        // the gate follows from the plan: a state edited to skip it is refused
+        if self.approval != ApprovalGate::for_run(&self.plan, self.mode) {
+            return Err(BackstopError::invalid_input(
+                "run.approval",
+                "does not match the plan's failover.approval for this mode: the run state was edited; start the run again",
+            ));
+        }
         Ok(self)
     }
 
@@ -335,15 +373,6 @@ fn parse_time(field: &str, text: &str) -> Result<DateTime, BackstopError> {
     })
 }
 
-/// The plan an execution input names: its SSM parameter, or the name of its inline plan.
-fn plan_key(input: &Value) -> Option<String> {
-    if let Some(parameter) = input.get("planParameter").and_then(Value::as_str) {
-        return Some(format!("ssm:{parameter}"));
-    }
-    let name = input.get("plan")?.get("name")?.as_str()?;
-    Some(format!("inline:{name}"))
-}
-
 /// One failover of a plan at a time: a second one (started twice from the console, or from
 /// the console while an alarm's runs) stops here, before it creates anything, unless it is the
 /// earliest of those running.
@@ -353,7 +382,8 @@ async fn refuse_a_second_failover(
     (started, name): (DateTime, &str),
     input: &ExecutionInput,
 ) -> Result<(), BackstopError> {
-    let ours = plan_key(&serde_json::json!({
+    let ours = crate::executions::failover_plan(&serde_json::json!({
+        "mode": "failover",
         "planParameter": input.plan_parameter,
         "plan": input.plan,
     }));
@@ -362,11 +392,9 @@ async fn refuse_a_second_failover(
     };
     for other in crate::executions::running(sfn, machine).await? {
         let earlier = (other.started.as_nanos(), other.name.as_str()) < (started.as_nanos(), name);
-        let failover = other.input.get("mode").and_then(Value::as_str) == Some("failover");
         if other.name != name
             && earlier
-            && failover
-            && plan_key(&other.input).as_deref() == Some(ours.as_str())
+            && crate::executions::failover_plan(&other.input).as_ref() == Some(&ours)
         {
             return Err(BackstopError::Conflict(format!(
                 "failover {} of the same plan is already running: one failover at a time; this run stopped before creating anything (watch that one, or stop it and start again)",
@@ -508,6 +536,55 @@ mod tests {
 
     fn checked(input: Value) -> Result<(), BackstopError> {
         parse_input::<ExecutionInput>(input)?.check()
+    }
+
+    #[test]
+    fn a_gated_failover_switches_dns_only_with_the_operators_yes() {
+        let gate = ApprovalGate {
+            required: true,
+            timeout_seconds: 60,
+        };
+        assert!(gate.let_through(Some(&serde_json::json!(true))).is_ok());
+        assert!(gate
+            .let_through(Some(&serde_json::json!({"approved": true, "by": "sre"})))
+            .is_ok());
+        for answer in [
+            None,
+            Some(serde_json::json!(false)),
+            Some(serde_json::json!({"approved": "yes"})),
+            Some(Value::Null),
+        ] {
+            let err = gate.let_through(answer.as_ref()).unwrap_err();
+            assert_eq!(err.error_name(), "Backstop.Conflict");
+        }
+        assert!(ApprovalGate::default().let_through(None).is_ok());
+    }
+
+    #[test]
+    fn a_run_state_edited_to_skip_the_approval_gate_is_refused() {
+        let mut plan: Value =
+            serde_json::from_str(include_str!("../../tests/plans/example.json")).unwrap();
+        plan["failover"] = serde_json::json!({"approval": "operator"});
+        let plan = Plan::from_value(plan).unwrap();
+        let run = |approval: ApprovalGate| ResolvedRun {
+            run_id: RunId::try_from("failover-1".to_string()).unwrap(),
+            mode: Mode::Failover,
+            approval,
+            plan: plan.clone(),
+            point_in_time: "2026-11-25T03:00:00Z".into(),
+            settings: RunSettings::default(),
+            restores: vec![],
+            warnings: vec![],
+            started_at: "2026-11-25T03:00:00Z".into(),
+            deadline: "2026-11-25T05:00:00Z".into(),
+            resumed: false,
+            trigger: None,
+        };
+        assert!(run(ApprovalGate::for_run(&plan, Mode::Failover))
+            .checked()
+            .is_ok());
+        let err = run(ApprovalGate::default()).checked().unwrap_err();
+        assert!(err.to_string().contains("run.approval"), "{err}");
     }
 
     #[test]

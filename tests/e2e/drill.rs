@@ -398,10 +398,9 @@ async fn a_drill_whose_restore_fails_after_its_instance_launched_is_torn_down_an
 
     // one notice, saying what failed and that the drill was torn down
     let topic = stack.output("NoticeTopicArn");
-    let messages = emulator.control("POST", "sns/messages", &json!({ "topicArn": topic }));
-    let messages = messages.as_array().unwrap();
+    let messages = backstop_tests::topic_messages(&emulator, &topic);
     assert_eq!(messages.len(), 1, "{messages:?}");
-    let notice: Value = serde_json::from_str(messages[0]["message"].as_str().unwrap()).unwrap();
+    let notice = &messages[0];
     assert_eq!(notice["runId"], "drill-fails-1");
     assert_eq!(notice["mode"], "drill");
     assert_eq!(notice["failedStep"], "RestoreAndLaunch");

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use backstop_tests::{
-    a_record, back_up, invoke, plan_for, protected_workload, wait_for, Emulator, Stack, DR_REGION,
-    PRIMARY_REGION,
+    a_record, back_up, invoke, plan_for, protected_workload, topic_messages, wait_for, Emulator,
+    Stack, DR_REGION, PRIMARY_REGION,
 };
 use serde_json::{json, Value};
 
@@ -257,12 +257,8 @@ async fn alarms_start_exactly_one_failover_per_incident() {
 async fn approval_request(emulator: &Emulator, stack: &Stack, run_id: &str) -> (String, Value) {
     let topic = stack.output("NoticeTopicArn");
     wait_for("the approval request", Duration::from_secs(120), || async {
-        emulator
-            .control("POST", "sns/messages", &json!({ "topicArn": topic }))
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|m| serde_json::from_str::<Value>(m["message"].as_str()?).ok())
+        topic_messages(emulator, &topic)
+            .into_iter()
             .find(|m| m["kind"] == "approval-request" && m["runId"] == run_id)
             .map(|m| (m["taskToken"].as_str().unwrap().to_string(), m))
     })
@@ -270,33 +266,14 @@ async fn approval_request(emulator: &Emulator, stack: &Stack, run_id: &str) -> (
 }
 
 async fn start(emulator: &Emulator, machine: &str, run_id: &str, input: Value) -> String {
-    sfn(emulator)
-        .await
-        .start_execution()
-        .state_machine_arn(machine)
-        .name(run_id)
-        .input(input.to_string())
-        .send()
-        .await
-        .expect("start")
-        .execution_arn
+    backstop_tests::start_run(emulator, machine, run_id, input).await
 }
 
 async fn ended(
     emulator: &Emulator,
     arn: &str,
 ) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
-    let sfn = sfn(emulator).await;
-    wait_for("the run to end", Duration::from_secs(180), || async {
-        let described = sfn
-            .describe_execution()
-            .execution_arn(arn)
-            .send()
-            .await
-            .unwrap();
-        (described.status().as_str() != "RUNNING").then_some(described)
-    })
-    .await
+    backstop_tests::run_ended(emulator, arn, Duration::from_secs(180)).await
 }
 
 fn gated_plan(seed: &Value, timeout_minutes: u32) -> Value {
@@ -430,13 +407,9 @@ async fn a_rejected_or_unanswered_failover_stops_with_production_dns_untouched()
     );
     // the operator hears why, and what was left in place
     let topic = stack.output("NoticeTopicArn");
-    let notices: Vec<Value> = emulator
-        .control("POST", "sns/messages", &json!({ "topicArn": topic }))
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|m| serde_json::from_str(m["message"].as_str()?).ok())
-        .filter(|m: &Value| m["failedStep"] == "AwaitApproval")
+    let notices: Vec<Value> = topic_messages(&emulator, &topic)
+        .into_iter()
+        .filter(|m| m["failedStep"] == "AwaitApproval")
         .collect();
     assert_eq!(notices.len(), 2, "{notices:?}");
     assert!(notices.iter().all(|n| n["leftInPlace"]
@@ -526,12 +499,8 @@ async fn backup_events_keep_the_rpo_and_announce_failed_copies() {
         "the failed copy's notice",
         Duration::from_secs(60),
         || async {
-            emulator
-                .control("POST", "sns/messages", &json!({ "topicArn": topic }))
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(|m| serde_json::from_str::<Value>(m["message"].as_str()?).ok())
+            topic_messages(&emulator, &topic)
+                .into_iter()
                 .find(|m| m["job"] == "copy")
         },
     )
@@ -647,12 +616,8 @@ async fn the_documented_example_events_reach_the_deployed_handlers() {
         assert_eq!(alerted["resource"], resource);
     }
     let topic = stack.output("NoticeTopicArn");
-    let notices = emulator.control("POST", "sns/messages", &json!({ "topicArn": topic }));
-    let reasons: Vec<String> = notices
-        .as_array()
-        .unwrap()
+    let reasons: Vec<String> = topic_messages(&emulator, &topic)
         .iter()
-        .filter_map(|m| serde_json::from_str::<Value>(m["message"].as_str()?).ok())
         .filter_map(|m| m["reason"].as_str().map(str::to_string))
         .collect();
     assert_eq!(reasons.len(), 2, "{reasons:?}");

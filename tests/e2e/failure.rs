@@ -15,15 +15,7 @@ async fn a_failed_run_notifies_the_operator_and_ends_with_its_own_error() {
     let stack = emulator.deploy_stack();
     let machine = stack.state_machine();
     let topic = stack.output("NoticeTopicArn");
-    let notices = || -> Vec<Value> {
-        emulator
-            .control("POST", "sns/messages", &json!({ "topicArn": topic }))
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| serde_json::from_str(m["message"].as_str().unwrap()).unwrap())
-            .collect()
-    };
+    let notices = || backstop_tests::topic_messages(&emulator, &topic);
 
     // a plan that fails validation: nothing was created, and the notice says so
     let mut bad = plan_for(&seed);

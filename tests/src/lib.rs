@@ -446,6 +446,38 @@ pub async fn protect(emulator: &Emulator, seed: &Value, arns: &[&str]) -> Vec<St
     copies
 }
 
+/// Starts an execution named `run_id`; returns its ARN.
+pub async fn start_run(emulator: &Emulator, machine: &str, run_id: &str, input: Value) -> String {
+    let sfn = aws_sdk_sfn::Client::new(&emulator.sdk_config(DR_REGION).await);
+    sfn.start_execution()
+        .state_machine_arn(machine)
+        .name(run_id)
+        .input(input.to_string())
+        .send()
+        .await
+        .expect("start execution")
+        .execution_arn
+}
+
+/// Waits until the execution is no longer RUNNING (at most `timeout`).
+pub async fn run_ended(
+    emulator: &Emulator,
+    execution: &str,
+    timeout: Duration,
+) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
+    let sfn = aws_sdk_sfn::Client::new(&emulator.sdk_config(DR_REGION).await);
+    wait_for("the execution to end", timeout, || async {
+        let described = sfn
+            .describe_execution()
+            .execution_arn(execution)
+            .send()
+            .await
+            .expect("describe execution");
+        (described.status().as_str() != "RUNNING").then_some(described)
+    })
+    .await
+}
+
 /// Starts an execution named `run_id` and waits until it is no longer RUNNING.
 pub async fn run_to_end(
     emulator: &Emulator,
@@ -453,26 +485,21 @@ pub async fn run_to_end(
     run_id: &str,
     input: Value,
 ) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
-    let sfn = aws_sdk_sfn::Client::new(&emulator.sdk_config(DR_REGION).await);
-    let execution = sfn
-        .start_execution()
-        .state_machine_arn(machine)
-        .name(run_id)
-        .input(input.to_string())
-        .send()
-        .await
-        .expect("start execution")
-        .execution_arn;
-    wait_for("the execution to end", Duration::from_secs(120), || async {
-        let described = sfn
-            .describe_execution()
-            .execution_arn(&execution)
-            .send()
-            .await
-            .expect("describe execution");
-        (described.status().as_str() != "RUNNING").then_some(described)
-    })
-    .await
+    let execution = start_run(emulator, machine, run_id, input).await;
+    run_ended(emulator, &execution, Duration::from_secs(120)).await
+}
+
+/// The JSON messages published to an SNS topic so far (what a subscriber received).
+pub fn topic_messages(emulator: &Emulator, topic_arn: &str) -> Vec<Value> {
+    emulator
+        .control("POST", "sns/messages", &json!({ "topicArn": topic_arn }))
+        .as_array()
+        .expect("a list of messages")
+        .iter()
+        .map(|m| {
+            serde_json::from_str(m["message"].as_str().unwrap_or("null")).unwrap_or(Value::Null)
+        })
+        .collect()
 }
 
 /// Invokes a deployed function; `Ok(output)` or `Err((errorType, errorMessage))`.

@@ -15,7 +15,8 @@ struct Clients {
     backup: aws_sdk_backup::Client,
     sfn: aws_sdk_sfn::Client,
     sns: aws_sdk_sns::Client,
-    region: String,
+    /// Read once at init; a missing setting fails every event with the same clear error.
+    watch: Result<BackupWatch, String>,
 }
 
 async fn handler(
@@ -23,25 +24,28 @@ async fn handler(
     event: LambdaEvent<Value>,
 ) -> Result<EventOutcome, BackstopError> {
     let change = parse_backup_event(event.payload)?;
-    let setting = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let watch = BackupWatch {
-        plan_parameter: setting("PLAN_PARAMETER").ok_or_else(|| {
-            BackstopError::invalid_input(
-                "PLAN_PARAMETER",
-                "is not set in the function's environment (the template sets it)",
-            )
-        })?,
-        topic_arn: setting("NOTICE_TOPIC_ARN"),
-        state_machine_arn: setting("STATE_MACHINE_ARN"),
-        region: clients.region.clone(),
-    };
+    let watch = clients
+        .watch
+        .as_ref()
+        .map_err(|message| BackstopError::invalid_input("PLAN_PARAMETER", message.clone()))?;
     let aws = WatchClients {
         ssm: &clients.ssm,
         backup: &clients.backup,
         sfn: &clients.sfn,
         sns: &clients.sns,
     };
-    handle_job_change(&aws, &watch, change).await
+    handle_job_change(&aws, watch, change).await
+}
+
+fn watch_from_env(region: String) -> Result<BackupWatch, String> {
+    let setting = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    Ok(BackupWatch {
+        plan_parameter: setting("PLAN_PARAMETER")
+            .ok_or("is not set in the function's environment (the template sets it)".to_string())?,
+        topic_arn: setting("NOTICE_TOPIC_ARN"),
+        state_machine_arn: setting("STATE_MACHINE_ARN"),
+        region,
+    })
 }
 
 #[tokio::main]
@@ -53,7 +57,7 @@ async fn main() -> Result<(), Error> {
         backup: aws_sdk_backup::Client::new(&config),
         sfn: aws_sdk_sfn::Client::new(&config),
         sns: aws_sdk_sns::Client::new(&config),
-        region: config.region().map(|r| r.to_string()).unwrap_or_default(),
+        watch: watch_from_env(config.region().map(|r| r.to_string()).unwrap_or_default()),
     };
     run(service_fn(|event| {
         telemetry::logged("on-backup-event", handler(&clients, event))

@@ -10,6 +10,8 @@ use serde_json::Value;
 
 struct Clients {
     sfn: aws_sdk_sfn::Client,
+    /// Read once at init; a missing setting fails every event with the same clear error.
+    trigger: Result<FailoverTrigger, String>,
 }
 
 async fn handler(
@@ -17,8 +19,11 @@ async fn handler(
     event: LambdaEvent<Value>,
 ) -> Result<TriggerOutcome, BackstopError> {
     let transition = parse_alarm_event(event.payload)?;
-    let trigger = FailoverTrigger::from_env()?;
-    start_failover(&clients.sfn, &trigger, transition).await
+    let trigger = clients
+        .trigger
+        .as_ref()
+        .map_err(|message| BackstopError::invalid_input("environment", message.clone()))?;
+    start_failover(&clients.sfn, trigger, transition).await
 }
 
 #[tokio::main]
@@ -27,6 +32,7 @@ async fn main() -> Result<(), Error> {
     let config = aws::load_config().await;
     let clients = Clients {
         sfn: aws_sdk_sfn::Client::new(&config),
+        trigger: FailoverTrigger::from_env().map_err(|err| err.to_string()),
     };
     run(service_fn(|event| {
         telemetry::logged("start-failover", handler(&clients, event))

@@ -23,6 +23,9 @@ struct SwitchInput {
     /// When an earlier round's health gate passed.
     #[serde(default)]
     healthy_at: Option<String>,
+    /// The operator's answer, when the plan asks for one (`AwaitApproval`'s output).
+    #[serde(default)]
+    approval: Option<Value>,
 }
 
 async fn handler(
@@ -32,6 +35,8 @@ async fn handler(
     let wait = WaitPolicy::until(event.context.deadline());
     let input: SwitchInput = parse_input(event.payload)?;
     let run = input.run.checked()?;
+    // never switch a gated failover's DNS without the operator's yes, whatever led here
+    run.approval.let_through(input.approval.as_ref())?;
     let wait = wait.within_run(&run.deadline);
     let span = telemetry::run_span("switch-dns", run.run_id.as_str());
     switch_dns(
