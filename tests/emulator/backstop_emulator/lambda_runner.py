@@ -31,15 +31,23 @@ from .events import aws_envelope
 
 LOG = logging.getLogger("backstop.lambda")
 API = "/2018-06-01/runtime"
+# Lambda gives the Init phase (process start, static init) up to 10 s of its own; the function's
+# Timeout starts with the Invoke phase. Process start here is real work on the host, not simulated
+# time, so this limit is in real seconds and not scaled.
+INIT_LIMIT_REAL = 10.0
 
 
 class Invocation:
-    def __init__(self, payload: bytes, deadline_ms: int, function_arn: str) -> None:
+    def __init__(self, payload: bytes, timeout_real: float, function_arn: str) -> None:
         self.request_id = str(uuid.uuid4())
         self.payload = payload
-        self.deadline_ms = deadline_ms
+        self.timeout_real = timeout_real
+        self.deadline_ms = 0
         self.function_arn = function_arn
         self.done = threading.Event()
+        # set when the bootstrap takes the event from /next: the Invoke phase starts there
+        self.picked_up = threading.Event()
+        self.picked_up_at = 0.0
         self.error = False
         self.result = b""
 
@@ -141,6 +149,11 @@ class Environment:
     def next_invocation(self) -> Invocation | None:
         invocation = self.inbox.get()
         self.current = invocation
+        if invocation is not None:
+            # the function's Timeout counts from here (the Invoke phase), not from process start
+            invocation.picked_up_at = time.time()
+            invocation.deadline_ms = int((invocation.picked_up_at + invocation.timeout_real) * 1000)
+            invocation.picked_up.set()
         return invocation
 
     def complete(self, request_id: str, body: bytes, error: bool) -> None:
@@ -152,8 +165,7 @@ class Environment:
     def invoke(self, invocation: Invocation, limits: "Limits") -> None:
         """Runs one invocation within the function's Timeout and MemorySize, as Lambda does."""
         self.inbox.put(invocation)
-        started = time.time()
-        deadline = started + limits.timeout_real
+        queued = time.time()
         kill_after = faults.STATE.handler_kill_after(self.function_name)
         out_of_memory = False
         while not invocation.done.wait(0.02):
@@ -166,7 +178,12 @@ class Environment:
                 error_type = "Runtime.OutOfMemory" if out_of_memory else "Runtime.ExitError"
                 invocation.finish(_error(error_type, f"RequestId: {invocation.request_id} Error: Runtime exited with error: {reason}"), True)
                 return
-            if time.time() > deadline:
+            picked_up = invocation.picked_up.is_set()
+            if picked_up:
+                timed_out = time.time() > invocation.picked_up_at + limits.timeout_real
+            else:
+                timed_out = time.time() > queued + INIT_LIMIT_REAL + limits.timeout_real
+            if timed_out:
                 self.stop()
                 invocation.finish(
                     _error(
@@ -176,7 +193,7 @@ class Environment:
                     True,
                 )
                 return
-            if kill_after is not None and time.time() - started >= kill_after:
+            if picked_up and kill_after is not None and time.time() - invocation.picked_up_at >= kill_after:
                 self.process.kill()  # an injected crash mid-invocation: reported on the next look
                 kill_after = None
             if _rss_mib(self.process.pid) > limits.memory_mib:
@@ -201,6 +218,7 @@ class LambdaRunner:
         self.endpoint = emulator_endpoint
         self.log_dir = log_dir
         self.lock = threading.Lock()
+        self.unpack_lock = threading.Lock()
         self.idle: dict[str, list[Environment]] = {}
         self.all: list[Environment] = []
         self.code_root = tempfile.mkdtemp(prefix="backstop-lambda-")
@@ -213,6 +231,10 @@ class LambdaRunner:
     def _code_dir(self, function: Any) -> str:
         digest = getattr(function, "code_digest", None) or uuid.uuid4().hex
         path = os.path.join(self.code_root, f"{function.function_name}-{digest[:16]}")
+        with self.unpack_lock:  # two cold starts at once must not see a half-unpacked zip
+            return self._unpack(function, path)
+
+    def _unpack(self, function: Any, path: str) -> str:
         if not os.path.isdir(path):
             with zipfile.ZipFile(io.BytesIO(function.code_bytes)) as archive:
                 archive.extractall(path)
@@ -241,9 +263,7 @@ class LambdaRunner:
             with self.lock:
                 self.all.append(env)
         limits = Limits(float(function.timeout or 3), int(function.memory_size or 128))
-        invocation = Invocation(
-            payload or b"{}", int((time.time() + limits.timeout_real) * 1000), function.function_arn
-        )
+        invocation = Invocation(payload or b"{}", limits.timeout_real, function.function_arn)
         env.invoke(invocation, limits)
         if env.alive():
             with self.lock:

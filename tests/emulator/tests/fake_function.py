@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """A Lambda function for the emulator's own tests, speaking the Runtime API like any bootstrap.
 
+With INIT_SECONDS set, init takes that long before the first event is asked for.
 The payload says what to do: `{"sleepSeconds": s}`, `{"exitCode": n}`, `{"allocMiB": n}`; every
 invocation answers `{"pid": ..., "event": payload}` (the pid tells a cold start from a warm one) and,
 with RECORD_FILE set, appends the payload to that file.
@@ -14,6 +15,8 @@ import urllib.request
 
 API = f"http://{os.environ['AWS_LAMBDA_RUNTIME_API']}/2018-06-01/runtime/invocation"
 held = []
+# a slow static init (INIT_SECONDS, real seconds) before the first poll of /next
+time.sleep(float(os.environ.get("INIT_SECONDS", "0")))
 
 while True:
     with urllib.request.urlopen(f"{API}/next") as request:

@@ -26,6 +26,14 @@ def test_an_invocation_past_its_timeout_is_killed_and_reported_as_sandbox_timedo
     assert error is None and body["event"] == {"sleepSeconds": 10 * TIME_SCALE}
 
 
+def test_the_timeout_counts_from_the_invoke_phase_not_from_a_slow_init(emulator, world):
+    """Lambda's Init phase has its own limit (10 s); the function's Timeout starts with the Invoke
+    phase. An init longer than the Timeout (here 0.5 s real against 30 AWS s = 0.3 s real) is fine."""
+    deploy_fake_function(emulator, "slow-init", timeout=30, environment={"INIT_SECONDS": "0.5"})
+    error, body = invoke(emulator, "slow-init", {"hello": 1})
+    assert error is None and body["event"] == {"hello": 1}
+
+
 def test_a_crashed_process_is_runtime_exit_error_and_the_next_invocation_starts_cold(emulator, world):
     deploy_fake_function(emulator, "crashy")
     _, first = invoke(emulator, "crashy", {"hello": 1})
