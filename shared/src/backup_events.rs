@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::error::{classify_sdk_error, BackstopError};
-use crate::plan::{load_plan, Plan, PlanSource, VerificationSettings};
+use crate::plan::{plan_from_ssm, Plan, VerificationSettings};
 use crate::resolve::parse_input;
 use crate::restore::{format_time, freshest_copy};
 use crate::tags::digest;
@@ -190,11 +190,7 @@ pub async fn handle_job_change(
     watch: &BackupWatch,
     change: JobChange,
 ) -> Result<EventOutcome, BackstopError> {
-    let plan = load_plan(
-        clients.ssm,
-        PlanSource::SsmParameter(watch.plan_parameter.clone()),
-    )
-    .await?;
+    let plan = plan_from_ssm(clients.ssm, &watch.plan_parameter).await?;
     if plan.dr_region != watch.region {
         return Err(BackstopError::InvalidPlan(vec![crate::plan::PlanProblem {
             field: "drRegion".into(),

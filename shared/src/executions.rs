@@ -13,7 +13,7 @@ pub struct RunningExecution {
     pub input: Value,
 }
 
-/// The plan a failover's execution input names (its SSM parameter, or its inline plan's
+/// The plan a failover's execution input names (its SSM parameter or S3 object, or its inline plan's
 /// name); `None` for a drill or an input naming no plan.
 pub fn failover_plan(input: &Value) -> Option<String> {
     if input.get("mode").and_then(Value::as_str) != Some("failover") {
@@ -21,6 +21,9 @@ pub fn failover_plan(input: &Value) -> Option<String> {
     }
     if let Some(parameter) = input.get("planParameter").and_then(Value::as_str) {
         return Some(format!("ssm:{parameter}"));
+    }
+    if let Some(object) = input.get("planObject").and_then(Value::as_str) {
+        return Some(format!("s3:{object}"));
     }
     let name = input.get("plan")?.get("name")?.as_str()?;
     Some(format!("inline:{name}"))

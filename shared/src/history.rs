@@ -1,13 +1,10 @@
-//! A run as Step Functions recorded it: the execution history is the durable account of what
-//! each step did and when, even for a branch cancelled by a failure. Teardown reads it for the
-//! restore jobs the run started; the report reads it for the timeline.
-
-use std::collections::BTreeSet;
+//! A run as Step Functions recorded it: the execution history is the durable account of when
+//! each step ran, even for a branch cancelled by a failure. The report reads it for the
+//! timeline (names and times only: what the steps did is in the run store).
 
 use aws_sdk_sfn::types::HistoryEventType;
 use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::restore::format_time;
@@ -29,26 +26,20 @@ pub struct StepSpan {
 #[derive(Debug, Clone, Default)]
 pub struct ExecutionRecord {
     pub started_at: Option<DateTime>,
-    /// `resolve-plan`'s output (the resolved run), when it succeeded.
-    pub resolved_run: Option<Value>,
-    /// Every restore job id any step of the run reported.
-    pub restore_job_ids: BTreeSet<String>,
     pub steps: Vec<StepSpan>,
 }
 
-/// Reads the whole history of `execution_arn`, page by page; `with_data`: with each state's
-/// input and output (what teardown needs), else only names and times (the timeline: far
-/// smaller, as every event of a long run would otherwise carry the run's whole state).
+/// Reads the whole history of `execution_arn`, page by page, without the states' data (names
+/// and times are all the timeline needs).
 pub async fn read_execution(
     sfn: &aws_sdk_sfn::Client,
     execution_arn: &str,
-    with_data: bool,
 ) -> Result<ExecutionRecord, BackstopError> {
     let mut events = Vec::new();
     let mut pages = sfn
         .get_execution_history()
         .execution_arn(execution_arn)
-        .include_execution_data(with_data)
+        .include_execution_data(false)
         .max_results(1000)
         .into_paginator()
         .send();
@@ -68,8 +59,6 @@ pub struct Event {
     pub time: DateTime,
     /// The state's name (entered/exited events).
     pub state: Option<String>,
-    /// A task's or state's output (JSON text).
-    pub output: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,24 +89,10 @@ impl From<&aws_sdk_sfn::types::HistoryEvent> for Event {
         let state = entered
             .map(|d| d.name().to_string())
             .or_else(|| exited.map(|d| d.name().to_string()));
-        let output = exited
-            .and_then(|d| d.output())
-            .or_else(|| {
-                event
-                    .task_succeeded_event_details()
-                    .and_then(|d| d.output())
-            })
-            .or_else(|| {
-                event
-                    .lambda_function_succeeded_event_details()
-                    .and_then(|d| d.output())
-            })
-            .map(str::to_string);
         Event {
             kind,
             time: *event.timestamp(),
             state,
-            output,
         }
     }
 }
@@ -144,18 +119,6 @@ pub fn record_of(events: &[Event]) -> ExecutionRecord {
             }
             EventKind::TaskSucceeded | EventKind::Other => {}
         }
-        if let Some(output) = event.output.as_deref() {
-            let Ok(value) = serde_json::from_str::<Value>(output) else {
-                continue;
-            };
-            collect_restore_job_ids(&value, &mut record.restore_job_ids);
-            if event.kind == EventKind::TaskSucceeded && record.resolved_run.is_none() {
-                let payload = value.get("Payload").unwrap_or(&value);
-                if payload.get("runId").is_some() && payload.get("restores").is_some() {
-                    record.resolved_run = Some(payload.clone());
-                }
-            }
-        }
     }
     record.steps = spans
         .into_iter()
@@ -170,19 +133,6 @@ pub fn record_of(events: &[Event]) -> ExecutionRecord {
     record
 }
 
-fn collect_restore_job_ids(value: &Value, ids: &mut BTreeSet<String>) {
-    match value {
-        Value::Object(map) => {
-            if let Some(Value::String(id)) = map.get("restoreJobId") {
-                ids.insert(id.clone());
-            }
-            map.values().for_each(|v| collect_restore_job_ids(v, ids));
-        }
-        Value::Array(items) => items.iter().for_each(|v| collect_restore_job_ids(v, ids)),
-        _ => {}
-    }
-}
-
 /// The execution ARN of run `run_id` of the state machine `state_machine_arn`.
 pub fn execution_arn(state_machine_arn: &str, run_id: &str) -> Option<String> {
     let (prefix, name) = state_machine_arn.split_once(":stateMachine:")?;
@@ -192,48 +142,29 @@ pub fn execution_arn(state_machine_arn: &str, run_id: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    fn event(kind: EventKind, secs: i64, state: Option<&str>, output: Option<Value>) -> Event {
+    fn event(kind: EventKind, secs: i64, state: Option<&str>) -> Event {
         Event {
             kind,
             time: DateTime::from_secs(secs),
             state: state.map(str::to_string),
-            output: output.map(|v| v.to_string()),
         }
     }
 
     #[test]
     fn steps_span_from_first_entry_to_last_exit_and_count_rounds() {
         let events = vec![
-            event(EventKind::ExecutionStarted, 100, None, None),
-            event(EventKind::StateEntered, 100, Some("ResolvePlan"), None),
-            event(
-                EventKind::TaskSucceeded,
-                104,
-                None,
-                Some(json!({"Payload": {"runId": "r1", "restores": []}})),
-            ),
-            event(EventKind::StateExited, 105, Some("ResolvePlan"), None),
-            event(EventKind::StateEntered, 105, Some("SwitchDns"), None),
-            event(EventKind::StateExited, 110, Some("SwitchDns"), None),
-            event(EventKind::StateEntered, 140, Some("SwitchDns"), None),
-            event(
-                EventKind::StateExited,
-                150,
-                Some("SwitchDns"),
-                Some(
-                    json!({"restore": {"jobs": [{"restoreJobId": "j-1"}, {"restoreJobId": "j-2"}]}}),
-                ),
-            ),
+            event(EventKind::ExecutionStarted, 100, None),
+            event(EventKind::StateEntered, 100, Some("ResolvePlan")),
+            event(EventKind::TaskSucceeded, 104, None),
+            event(EventKind::StateExited, 105, Some("ResolvePlan")),
+            event(EventKind::StateEntered, 105, Some("SwitchDns")),
+            event(EventKind::StateExited, 110, Some("SwitchDns")),
+            event(EventKind::StateEntered, 140, Some("SwitchDns")),
+            event(EventKind::StateExited, 150, Some("SwitchDns")),
         ];
         let record = record_of(&events);
         assert_eq!(record.started_at, Some(DateTime::from_secs(100)));
-        assert_eq!(record.resolved_run.unwrap()["runId"], "r1");
-        assert_eq!(
-            record.restore_job_ids.into_iter().collect::<Vec<_>>(),
-            ["j-1", "j-2"]
-        );
         assert_eq!(record.steps.len(), 2);
         assert_eq!(record.steps[1].step, "SwitchDns");
         assert_eq!(record.steps[1].seconds, 45);

@@ -6,6 +6,8 @@
 //! - [`restore`]: AWS Backup restore jobs, one module per resource kind
 //! - [`compute`]: golden-AMI launch and volume attachment
 //! - [`dns`]: health gate and Route 53 switch
+//! - [`steps`]: the run's steps as the state machine calls them (store in, counts out)
+//! - [`store`]: the run's state in S3 (the payload carries ids and counts)
 //! - [`tags`]: the tags everything a run creates carries
 //! - [`error`]: the `Backstop.*` error taxonomy and SDK error classification
 //! - [`aws`]: SDK configuration, built once per process
@@ -26,6 +28,8 @@ pub mod report;
 pub mod resolve;
 pub mod restore;
 pub mod run;
+pub mod steps;
+pub mod store;
 pub mod tags;
 pub mod teardown;
 pub mod telemetry;

@@ -3,6 +3,8 @@
 //! verdict with its reasons. It is the execution's output, a set of CloudWatch Embedded Metric
 //! Format lines, a readable text, and the run's evidence in the DR region (S3).
 
+use std::collections::BTreeMap;
+
 use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -14,6 +16,7 @@ use crate::history::StepSpan;
 use crate::resolve::ResolvedRun;
 use crate::restore::{format_time, RestoreJob};
 use crate::run::Mode;
+use crate::store::{Part, RunRef, RunStore};
 use crate::teardown::TeardownOutcome;
 
 /// What the state machine hands the report step: the execution's identity and its whole state.
@@ -29,18 +32,20 @@ pub struct ReportRequest {
 }
 
 /// The run's state as the report reads it: every part optional, since a run can fail anywhere.
+/// The payload gives the small parts (DNS, notice); the run, its jobs, its instances and its
+/// teardown come from the run store ([`gather_state`]).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunState {
-    #[serde(default)]
+    #[serde(skip)]
     pub run: Option<ResolvedRun>,
-    #[serde(default)]
+    #[serde(skip)]
     pub restore: Option<RestoreState>,
-    #[serde(default)]
+    #[serde(skip)]
     pub launch: Option<LaunchState>,
     #[serde(default)]
     pub dns: Option<DnsState>,
-    #[serde(default)]
+    #[serde(skip)]
     pub teardown: Option<TeardownOutcome>,
     /// Set by the failure path.
     #[serde(default)]
@@ -158,9 +163,82 @@ pub struct Report {
     /// For a failed run: the message the failure topic publishes (JSON text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notice: Option<String>,
+    /// In the execution's copy of the report: how many entries each long list leaves out
+    /// (the evidence in S3 has them all).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub omitted: BTreeMap<String, usize>,
+}
+
+/// The execution output and the failure notice list at most this many entries per list, so
+/// their size does not grow with the number of resources.
+pub const MAX_LISTED: usize = 10;
+
+fn keep_first<T>(list: &mut Vec<T>, name: &str, omitted: &mut BTreeMap<String, usize>) {
+    if list.len() > MAX_LISTED {
+        omitted.insert(name.to_string(), list.len() - MAX_LISTED);
+        list.truncate(MAX_LISTED);
+    }
+}
+
+impl Report {
+    /// The copy of the report the state machine carries (its output, the failure notice): the
+    /// first [`MAX_LISTED`] entries of each list, and how many were left out.
+    pub fn for_payload(&self) -> Report {
+        let mut copy = self.clone();
+        let omitted = &mut copy.omitted;
+        keep_first(&mut copy.reasons, "reasons", omitted);
+        keep_first(&mut copy.rpo_by_resource, "rpoByResource", omitted);
+        keep_first(&mut copy.restored, "restored", omitted);
+        keep_first(&mut copy.launched, "launched", omitted);
+        keep_first(&mut copy.dns, "dns", omitted);
+        keep_first(&mut copy.warnings, "warnings", omitted);
+        if let Some(teardown) = copy.teardown.as_mut() {
+            keep_first(&mut teardown.deleted, "teardown.deleted", omitted);
+            keep_first(&mut teardown.pending, "teardown.pending", omitted);
+            keep_first(&mut teardown.left, "teardown.left", omitted);
+        }
+        copy
+    }
 }
 
 use crate::restore::parse_time;
+
+/// The run's state when it ended: the payload's own parts, and from the store whatever the
+/// run got to write (nothing, if it stopped before its plan was resolved). A part that cannot
+/// be read is left out and said in the log: the report of a broken run is still written.
+pub async fn gather_state(store: &RunStore, payload: &Value) -> RunState {
+    let mut state: RunState = serde_json::from_value(payload.clone()).unwrap_or_else(|err| {
+        tracing::warn!(%err, "run state only partly readable");
+        RunState::default()
+    });
+    let Some(run_ref) = payload
+        .get("run")
+        .and_then(|run| serde_json::from_value::<RunRef>(run.clone()).ok())
+    else {
+        return state;
+    };
+    let execution = &run_ref.execution;
+    match store.get::<ResolvedRun>(execution, Part::Run).await {
+        Ok(run) => state.run = run,
+        Err(err) => tracing::warn!(%err, "the stored run is not readable"),
+    }
+    match store.get(execution, Part::Restore).await {
+        Ok(jobs) => state.restore = jobs.map(|jobs| RestoreState { jobs }),
+        Err(err) => tracing::warn!(%err, "the stored restore jobs are not readable"),
+    }
+    match store.get(execution, Part::Launch).await {
+        Ok(instances) => state.launch = instances.map(|instances| LaunchState { instances }),
+        Err(err) => tracing::warn!(%err, "the stored instances are not readable"),
+    }
+    // only a run that went through teardown has one (an earlier run's by-hand pass is not it)
+    if payload.get("teardown").is_some_and(|t| !t.is_null()) {
+        match store.get(execution, Part::Teardown).await {
+            Ok(teardown) => state.teardown = teardown,
+            Err(err) => tracing::warn!(%err, "the stored teardown is not readable"),
+        }
+    }
+    state
+}
 
 /// Builds the report of a run from its final state and its history's timeline.
 pub fn build_report(
@@ -344,6 +422,7 @@ pub fn build_report(
         teardown: state.teardown.clone(),
         evidence: None,
         notice: None,
+        omitted: BTreeMap::new(),
     }
 }
 
@@ -370,6 +449,9 @@ impl Report {
                 if let Some(teardown) = &self.teardown {
                     object.insert("teardown".into(), json!({"deleted": teardown.deleted, "left": teardown.left, "pending": teardown.pending}));
                 }
+            }
+            if !self.omitted.is_empty() {
+                object.insert("omitted".into(), json!(self.omitted));
             }
             object.insert("verdict".into(), json!(self.verdict));
             object.insert("reasons".into(), json!(self.reasons));
@@ -657,6 +739,14 @@ mod tests {
         })
     }
 
+    /// The state as `gather_state` puts it together: the payload's parts, and the stored run.
+    fn parsed(state: Value) -> RunState {
+        let mut parsed: RunState = serde_json::from_value(state.clone()).unwrap();
+        parsed.run = Some(serde_json::from_value(state["run"].clone()).unwrap());
+        parsed.teardown = serde_json::from_value(state["teardown"].clone()).unwrap_or_default();
+        parsed
+    }
+
     fn request(state: Value) -> ReportRequest {
         ReportRequest {
             run_id: "drill-1".into(),
@@ -675,7 +765,7 @@ mod tests {
                          "rounds": 2, "deleted": [], "pending": [], "left": []}
         });
         let request = request(state.clone());
-        let parsed: RunState = serde_json::from_value(state).unwrap();
+        let parsed = parsed(state);
         let report = build_report(
             &request,
             &parsed,
@@ -696,6 +786,33 @@ mod tests {
     }
 
     #[test]
+    fn the_execution_carries_at_most_ten_entries_per_list_and_says_how_many_more() {
+        let mut run = run_value("drill");
+        let item = run["restores"][0].clone();
+        run["restores"] = json!((0..1000)
+            .map(|i| {
+                let mut item = item.clone();
+                item["resource"] = json!(format!("data-{i:04}"));
+                item
+            })
+            .collect::<Vec<_>>());
+        let state = json!({ "run": run });
+        let report = build_report(
+            &request(state.clone()),
+            &parsed(state),
+            vec![],
+            DateTime::from_secs(1_800_000_000),
+        );
+        assert_eq!(report.rpo_by_resource.len(), 1000);
+        let copy = report.for_payload();
+        assert_eq!(copy.rpo_by_resource.len(), MAX_LISTED);
+        assert_eq!(copy.omitted["rpoByResource"], 990);
+        assert!(serde_json::to_string(&copy).unwrap().len() < 8_000);
+        // the full report (the evidence) keeps everything
+        assert_eq!(report.omitted.len(), 0);
+    }
+
+    #[test]
     fn an_execution_start_with_a_numeric_offset_is_read() {
         let with_offset = parse_time("2026-12-02T00:55:14.5+00:00").unwrap();
         let with_z = parse_time("2026-12-02T00:55:14.5Z").unwrap();
@@ -711,7 +828,7 @@ mod tests {
             "run": run_value("failover"),
             "notice": {"failedStep": "AttachVolumes", "error": "Backstop.Conflict", "cause": "wrong AZ"}
         });
-        let parsed: RunState = serde_json::from_value(state.clone()).unwrap();
+        let parsed = parsed(state.clone());
         let report = build_report(
             &request(state),
             &parsed,
@@ -737,7 +854,7 @@ mod tests {
         run["trigger"] =
             json!({"alarmName": "primary-down", "changedAt": "2026-12-01T10:00:00.000Z"});
         let state = json!({ "run": run });
-        let parsed: RunState = serde_json::from_value(state.clone()).unwrap();
+        let parsed = parsed(state.clone());
         let report = build_report(
             &request(state),
             &parsed,

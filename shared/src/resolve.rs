@@ -35,6 +35,9 @@ pub struct ExecutionInput {
     pub plan: Option<Value>,
     #[serde(default)]
     pub plan_parameter: Option<String>,
+    /// `s3://bucket/key` of the plan JSON in the DR region (a plan of any size).
+    #[serde(default)]
+    pub plan_object: Option<String>,
     /// Recover to this time (RFC 3339); default now.
     #[serde(default)]
     pub point_in_time: Option<String>,
@@ -55,7 +58,11 @@ impl ExecutionInput {
     /// created: one plan source, a plan that is an object, an RFC 3339 point in time, settings
     /// in range, a resumable run id.
     pub fn check(&self) -> Result<(), BackstopError> {
-        PlanSource::from_input(self.plan.clone(), self.plan_parameter.clone())?;
+        PlanSource::from_input(
+            self.plan.clone(),
+            self.plan_parameter.clone(),
+            self.plan_object.clone(),
+        )?;
         if let Some(plan) = &self.plan {
             if !plan.is_object() {
                 return Err(BackstopError::invalid_input(
@@ -226,6 +233,7 @@ impl ResolvedRun {
             backup_vault: self.plan.backup_vault.clone(),
             restore_role_arn,
             drill: self.plan.drill.clone().filter(|_| self.mode == Mode::Drill),
+            invocation_deadline: None,
         }
     }
 }
@@ -244,10 +252,11 @@ impl RunRequest {
     }
 }
 
-/// The clients `resolve-plan` needs: SSM (plan), Backup (copies), Route 53 (drill records'
+/// The clients `resolve-plan` needs: SSM or S3 (plan), Backup (copies), Route 53 (drill records'
 /// zones), Step Functions (the run being resumed).
 pub struct ResolveClients<'a> {
     pub ssm: &'a aws_sdk_ssm::Client,
+    pub s3: &'a aws_sdk_s3::Client,
     pub backup: &'a aws_sdk_backup::Client,
     pub route53: &'a aws_sdk_route53::Client,
     pub sfn: &'a aws_sdk_sfn::Client,
@@ -298,8 +307,8 @@ pub async fn resolve_plan(
             refuse_a_second_failover(clients.sfn, machine, this, &input).await?;
         }
     }
-    let source = PlanSource::from_input(input.plan, input.plan_parameter)?;
-    let plan = load_plan(ssm, source).await?;
+    let source = PlanSource::from_input(input.plan, input.plan_parameter, input.plan_object)?;
+    let plan = load_plan(ssm, clients.s3, source).await?;
     // Statically stable: a run reads and writes only its own (DR) region.
     if plan.dr_region != region {
         return Err(BackstopError::InvalidPlan(vec![PlanProblem {
@@ -385,6 +394,7 @@ async fn refuse_a_second_failover(
     let ours = crate::executions::failover_plan(&serde_json::json!({
         "mode": "failover",
         "planParameter": input.plan_parameter,
+        "planObject": input.plan_object,
         "plan": input.plan,
     }));
     let Some(ours) = ours else {
@@ -509,6 +519,20 @@ fn check_settings(settings: &RunSettings) -> Result<(), BackstopError> {
         }
     }
     Ok(())
+}
+
+/// Resolves the run and stores it (`state/<execution>/run.json`); what the state machine
+/// carries from here on is the small reference.
+pub async fn resolve_and_store(
+    clients: &ResolveClients<'_>,
+    store: &crate::store::RunStore,
+    region: &str,
+    request: RunRequest,
+) -> Result<crate::store::RunRef, BackstopError> {
+    let execution = request.run_id.clone();
+    let run = resolve_plan(clients, region, request).await?;
+    store.put(&execution, crate::store::Part::Run, &run).await?;
+    Ok(crate::store::RunRef::of(&run, execution))
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! Teardown: delete exactly what a run created, and say what could not be deleted.
 //!
 //! What the run created is found two ways: by the run-id tag (instances, volumes, DB
-//! instances, file systems), and by the run's own restore jobs as its execution history
-//! records them (`CreatedResourceArn`): a resource restored after its branch was cancelled
+//! instances, file systems), and by the run's own restore jobs as its steps stored them
+//! (`CreatedResourceArn`): a resource restored after its branch was cancelled
 //! carries no tag yet. Nothing else is ever deleted. One invocation makes one pass (start or
 //! check each deletion) and returns; the state machine calls it again until nothing is pending.
 
@@ -11,16 +11,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::dns::remove_drill_record;
 use crate::error::{classify_sdk_error, BackstopError};
-use crate::history::{execution_arn, read_execution};
 use crate::kinds::{self, Owned, Removal};
 use crate::plan::ResourceKind;
 use crate::resolve::ResolvedRun;
 use crate::restore::format_time;
+use crate::restore::RestoreJob;
 use crate::run::{Mode, RunId};
+use crate::store::{Part, RunStore};
 use crate::tags::RUN_ID;
+use crate::wait::time_left;
 
 /// Deletions still pending this long after teardown began are reported as left behind.
 const TEARDOWN_BOUND_SECONDS: i64 = 2 * 60 * 60;
@@ -37,9 +40,10 @@ pub struct TeardownRequest {
     /// A failover's resources are production: tearing one down needs this set to true.
     #[serde(default)]
     pub allow_failover: bool,
-    /// The previous pass (the state machine's loop).
+    /// The previous pass's summary (the state machine's loop): the pass itself is read from
+    /// the run store. Absent or null: a first pass.
     #[serde(default)]
-    pub previous: Option<TeardownOutcome>,
+    pub previous: Option<Value>,
 }
 
 /// A resource teardown did not delete, and why.
@@ -67,15 +71,48 @@ pub struct TeardownOutcome {
     pub left: Vec<Leftover>,
 }
 
+/// What a pass hands back to the state machine: counts, and the first few left-behind items
+/// (the whole pass is stored, and the report lists everything).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TeardownSummary {
+    pub run_id: String,
+    pub finished: bool,
+    pub started_at: String,
+    pub rounds: u32,
+    pub deleted: usize,
+    pub pending: usize,
+    pub left: usize,
+    /// Up to [`MAX_LEFT_SHOWN`] of the items left behind, with why.
+    #[serde(default)]
+    pub left_items: Vec<Leftover>,
+}
+
+const MAX_LEFT_SHOWN: usize = 20;
+
+impl TeardownOutcome {
+    pub fn summary(&self) -> TeardownSummary {
+        TeardownSummary {
+            run_id: self.run_id.clone(),
+            finished: self.finished,
+            started_at: self.started_at.clone(),
+            rounds: self.rounds,
+            deleted: self.deleted.len(),
+            pending: self.pending.len(),
+            left: self.left.len(),
+            left_items: self.left.iter().take(MAX_LEFT_SHOWN).cloned().collect(),
+        }
+    }
+}
+
 pub struct TeardownClients {
-    pub sfn: aws_sdk_sfn::Client,
     pub backup: aws_sdk_backup::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub rds: aws_sdk_rds::Client,
     pub efs: aws_sdk_efs::Client,
     pub route53: aws_sdk_route53::Client,
-    /// This stack's state machine, to find a run's execution by its name.
-    pub state_machine_arn: Option<String>,
+    /// Where the run's steps stored what they did.
+    pub store: RunStore,
 }
 
 impl TeardownClients {
@@ -93,32 +130,30 @@ pub async fn teardown(
     clients: &TeardownClients,
     request: TeardownRequest,
     now: DateTime,
+    deadline: Option<std::time::SystemTime>,
 ) -> Result<TeardownOutcome, BackstopError> {
     let run_id = request.run_id.as_str().to_string();
-    let execution = match (&request.execution_arn, &clients.state_machine_arn) {
-        (Some(arn), _) => arn.clone(),
-        (None, Some(machine)) => execution_arn(machine, &run_id).ok_or_else(|| {
-            BackstopError::invalid_input(
-                "STATE_MACHINE_ARN",
-                format!("{machine} is not a state machine ARN"),
-            )
-        })?,
-        (None, None) => {
-            return Err(BackstopError::invalid_input(
-                "executionArn",
-                "give the run's execution ARN (or deploy the function with STATE_MACHINE_ARN)",
-            ))
-        }
+    // the run's state is stored under its execution's name (the ARN's last part)
+    let execution = match &request.execution_arn {
+        Some(arn) => arn.rsplit(':').next().unwrap_or_default().to_string(),
+        None => run_id.clone(),
     };
-    let record = read_execution(&clients.sfn, &execution, true).await?;
-    let run: Option<ResolvedRun> = record
-        .resolved_run
+    let execution = RunId::try_from(execution)
+        .map_err(|err| BackstopError::invalid_input("executionArn", err.to_string()))?;
+    let stored: Option<Value> = clients.store.get(&execution, Part::Run).await?;
+    // the loop's previous pass, as it stored itself (a first pass, or one by hand, has none)
+    let previous: Option<TeardownOutcome> = match request.previous.as_ref() {
+        Some(summary) if !summary.is_null() => {
+            clients.store.get(&execution, Part::Teardown).await?
+        }
+        _ => None,
+    };
+    let run: Option<ResolvedRun> = stored
         .clone()
         .and_then(|value| serde_json::from_value(value).ok());
-    // read from the raw output too: a run whose plan no longer parses is still a failover
+    // read from the raw state too: a run whose plan no longer parses is still a failover
     let failover = run.as_ref().map(|r| r.mode) == Some(Mode::Failover)
-        || record
-            .resolved_run
+        || stored
             .as_ref()
             .and_then(|value| value.get("mode"))
             .and_then(|mode| mode.as_str())
@@ -131,6 +166,14 @@ pub async fn teardown(
             ),
         ));
     }
+    // every restore job the run started, as its steps stored them (a branch cancelled by a
+    // failure still stored the jobs it started: its last invocation ran to the end)
+    let stored_jobs: Vec<RestoreJob> = clients
+        .store
+        .get(&execution, Part::Restore)
+        .await?
+        .unwrap_or_default();
+    let stored_jobs: Vec<RestoreJob> = stored_jobs;
 
     // a resumed run tags with the run id of the run it resumes
     let run_id = run
@@ -154,7 +197,7 @@ pub async fn teardown(
     // database no longer shows up by tag). The previous pass is step input: an id in it is
     // only acted on if it still carries this run's tag; one that is gone counts as deleted.
     let mut confirmed_gone = Vec::new();
-    for item in request.previous.iter().flat_map(|p| &p.pending) {
+    for item in previous.iter().flat_map(|p| &p.pending) {
         let key = (item.owned.kind.clone(), item.owned.id.clone());
         if owned.contains_key(&key) || item.owned.kind == "restore-job" {
             continue;
@@ -169,7 +212,32 @@ pub async fn teardown(
             }
         }
     }
-    for job_id in &record.restore_job_ids {
+    // what earlier passes deleted: their jobs need no second look
+    let deleted_before: BTreeSet<(String, String)> = previous
+        .iter()
+        .flat_map(|p| &p.deleted)
+        .map(|o| (o.kind.clone(), o.id.clone()))
+        .collect();
+    let mut out_of_time = false;
+    for job in &stored_jobs {
+        // a restored resource already found by its tag, or deleted by an earlier pass, needs
+        // no look at its job
+        let known = job
+            .created_resource_arn
+            .as_deref()
+            .and_then(|arn| Owned::restored(&job.kind, arn, None))
+            .is_some_and(|o| {
+                let key = (o.kind, o.id);
+                owned.contains_key(&key) || deleted_before.contains(&key)
+            });
+        if known {
+            continue;
+        }
+        if !time_left(deadline) {
+            out_of_time = true;
+            break;
+        }
+        let job_id = &job.restore_job_id;
         match restored_by_job(clients, job_id, &run_id).await? {
             JobResource::Owned(resource) => {
                 owned
@@ -198,8 +266,7 @@ pub async fn teardown(
         }
     }
 
-    let mut deleted: Vec<Owned> = request
-        .previous
+    let mut deleted: Vec<Owned> = previous
         .as_ref()
         .map(|p| p.deleted.clone())
         .unwrap_or_default();
@@ -218,13 +285,18 @@ pub async fn teardown(
             file(removal, name, &mut deleted, &mut pending, &mut left);
         }
     }
+    // one deletion after the other while the invocation has time; the rest are found again
+    // (by tag) in the next pass
     for resource in owned.into_values() {
+        if !time_left(deadline) {
+            out_of_time = true;
+            break;
+        }
         let removal = kinds::remove(clients.resources(), &resource).await?;
         file(removal, resource, &mut deleted, &mut pending, &mut left);
     }
 
-    let started_at = request
-        .previous
+    let started_at = previous
         .as_ref()
         .map(|p| p.started_at.clone())
         .unwrap_or_else(|| format_time(now));
@@ -239,9 +311,9 @@ pub async fn teardown(
     }
     let outcome = TeardownOutcome {
         run_id,
-        finished: pending.is_empty(),
+        finished: pending.is_empty() && !out_of_time,
         started_at,
-        rounds: request.previous.as_ref().map_or(0, |p| p.rounds) + 1,
+        rounds: previous.as_ref().map_or(0, |p| p.rounds) + 1,
         deleted,
         pending,
         left,
@@ -253,6 +325,10 @@ pub async fn teardown(
         finished = outcome.finished,
         "teardown pass"
     );
+    clients
+        .store
+        .put(&execution, Part::Teardown, &outcome)
+        .await?;
     Ok(outcome)
 }
 

@@ -63,6 +63,22 @@ impl WaitPolicy {
     }
 }
 
+/// Until when a step may start another piece of work in an invocation ending at `deadline`:
+/// the deadline less the margin for storing the result and answering (3 s, or a fifth of
+/// the time left if the invocation is shorter).
+pub fn work_deadline(deadline: SystemTime) -> SystemTime {
+    let left = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    deadline - DEADLINE_MARGIN.min(left / 5)
+}
+
+/// Whether another piece of work may start before `work_deadline` (none: no bound). Steps
+/// that do one piece per resource stop when it may not, and leave the rest to their next round.
+pub fn time_left(work_deadline: Option<SystemTime>) -> bool {
+    work_deadline.is_none_or(|deadline| SystemTime::now() < deadline)
+}
+
 impl Default for WaitPolicy {
     fn default() -> Self {
         Self::AWS

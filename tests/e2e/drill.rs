@@ -233,8 +233,9 @@ async fn a_drill_leaves_nothing_behind_and_reports_the_rto_and_rpo_the_test_meas
     .await
     .expect("teardown by hand");
     assert_eq!(again["finished"], true, "{again:#}");
-    assert_eq!(again["left"], json!([]), "{again:#}");
-    assert_eq!(again["pending"], json!([]), "{again:#}");
+    assert_eq!(again["left"], 0, "{again:#}");
+    assert_eq!(again["pending"], 0, "{again:#}");
+    assert_eq!(again["leftItems"], json!([]), "{again:#}");
 
     // RTO: execution start to the health gate; the test saw the same moment (the handler
     // checks every 2 s, so it sees health at most one check later)
@@ -502,22 +503,32 @@ async fn a_drill_with_an_isolation_block_runs_in_its_own_network() {
         .map(|s| s.as_str());
     assert_eq!(state, Some("running"));
 
-    // nor does a drill's teardown act on an id slipped into its input as "pending"
+    // nor does a drill's teardown act on an id slipped into its stored last pass as "pending"
     let production_instance = instances[0].instance_id().unwrap().to_string();
     let forged = json!({
-        "runId": "drill-isolated-1",
-        "previous": {
-            "runId": "drill-isolated-1", "finished": false, "startedAt": "2026-12-01T00:00:00Z",
-            "rounds": 1, "deleted": [], "left": [],
-            "pending": [{ "kind": "instance", "id": production_instance, "reason": "terminating" }]
-        }
+        "runId": "drill-isolated-1", "finished": false, "startedAt": "2026-12-01T00:00:00Z",
+        "rounds": 1, "deleted": [], "left": [],
+        "pending": [{ "kind": "instance", "id": production_instance, "reason": "terminating" }]
     });
-    let pass = backstop_tests::invoke(&emulator, &stack.function("teardown"), &forged)
-        .await
-        .expect("teardown pass");
+    stack
+        .store(&emulator, "drill-isolated-1", "teardown", &forged)
+        .await;
+    let pass = backstop_tests::invoke(
+        &emulator,
+        &stack.function("teardown"),
+        &json!({ "runId": "drill-isolated-1", "previous": { "finished": false } }),
+    )
+    .await
+    .expect("teardown pass");
+    let stored_pass = stack
+        .stored(&emulator, "drill-isolated-1", "teardown")
+        .await;
+    assert_eq!(stored_pass["rounds"], 2, "{stored_pass:#}");
     assert!(
-        !pass["deleted"].to_string().contains(&production_instance),
-        "{pass:#}"
+        !stored_pass["deleted"]
+            .to_string()
+            .contains(&production_instance),
+        "{stored_pass:#}"
     );
     let instances = backstop_tests::instances_of_run(&emulator, "failover-not-isolated").await;
     let state = instances[0]

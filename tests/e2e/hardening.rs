@@ -289,7 +289,9 @@ async fn the_rpo_is_the_age_of_the_data_not_of_the_dr_copy() {
     )
     .await
     .expect("resolve-plan");
-    let item = &resolved["restores"][0];
+    assert_eq!(resolved["counts"]["restores"], 1, "{resolved}");
+    let stored = stack.stored(&emulator, "drill-rpo", "run").await;
+    let item = &stored["restores"][0];
     let rpo = item["rpoSeconds"].as_i64().unwrap();
     assert!((6 * 3600..7 * 3600).contains(&rpo), "{item}");
     assert_eq!(

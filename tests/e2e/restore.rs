@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use backstop_tests::{
-    invoke, plan_for, protect, protected_workload, run_to_end, workload_arns, Emulator, DR_REGION,
+    invoke, plan_for, protect, protected_workload, run_to_end, workload_arns, Emulator, Stack,
+    DR_REGION,
 };
 use serde_json::{json, Value};
 
@@ -28,25 +29,43 @@ async fn count_restore_jobs(emulator: &Emulator) -> usize {
         .len()
 }
 
-/// Polls through the poll-restore function, feeding each outcome into the next poll,
-/// until every job has finished; returns the last outcome.
-async fn poll_until_done(emulator: &Emulator, poll: &str, run: &Value, jobs: Value) -> Value {
+/// Polls through the poll-restore function until every job has finished; returns the last
+/// summary and the jobs as the poll stored them.
+async fn poll_until_done(emulator: &Emulator, stack: &Stack, run: &Value) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let mut jobs = jobs;
     loop {
-        let outcome = invoke(emulator, poll, &json!({ "run": run, "jobs": jobs }))
-            .await
-            .expect("poll-restore");
+        let outcome = invoke(
+            emulator,
+            &stack.function("poll-restore"),
+            &json!({ "run": run }),
+        )
+        .await
+        .expect("poll-restore");
         if outcome["summary"]["done"] == true {
-            return outcome;
+            let execution = run["execution"].as_str().unwrap();
+            let jobs = stack.stored(emulator, execution, "restore").await;
+            assert_eq!(outcome["jobs"], jobs.as_array().unwrap().len());
+            return json!({ "summary": outcome["summary"], "jobs": jobs });
         }
         assert!(
             std::time::Instant::now() < deadline,
             "restores still running: {outcome:#}"
         );
-        jobs = outcome["jobs"].clone();
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+}
+
+/// The restore job ids a run's steps stored, sorted.
+async fn stored_job_ids(emulator: &Emulator, stack: &Stack, execution: &str) -> Vec<String> {
+    let jobs = stack.stored(emulator, execution, "restore").await;
+    let mut ids: Vec<String> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| job["restoreJobId"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -54,12 +73,22 @@ async fn a_drill_restores_two_volumes_a_database_and_a_file_system_in_the_dr_reg
     let (emulator, seed) = protected_workload("restore-all").await;
     let stack = emulator.deploy_stack();
     let plan = plan_for(&seed);
+    // a plan of any size comes from S3 (an SSM parameter holds at most 8 KB)
+    stack
+        .put_object(&emulator, "plans/shop.json", &plan.to_string())
+        .await;
+    let bucket = stack.output("RunStateBucketName");
+    let input = json!({
+        "mode": "drill",
+        "planObject": format!("s3://{bucket}/plans/shop.json"),
+        "settings": { "pollIntervalSeconds": 2 }
+    });
 
     // the restore steps by hand (a whole drill would tear down what this test inspects)
     let run = invoke(
         &emulator,
         &stack.function("resolve-plan"),
-        &json!({ "runId": "drill-restore-all", "input": drill_input(&plan) }),
+        &json!({ "runId": "drill-restore-all", "input": input }),
     )
     .await
     .expect("resolve-plan");
@@ -70,16 +99,15 @@ async fn a_drill_restores_two_volumes_a_database_and_a_file_system_in_the_dr_reg
     )
     .await
     .expect("start-restore");
-    let polled = poll_until_done(
-        &emulator,
-        &stack.function("poll-restore"),
-        &run,
-        started["jobs"].clone(),
-    )
-    .await;
+    assert_eq!(started["jobs"], 4, "{started}");
+    let polled = poll_until_done(&emulator, &stack, &run).await;
 
+    // the payload carries a reference; the run itself is stored in the DR region
+    assert_eq!(run["counts"]["restores"], 4, "{run}");
+    assert!(run.get("restores").is_none(), "{run}");
+    let stored = stack.stored(&emulator, "drill-restore-all", "run").await;
     // the run reports each recovery point's time and the RPO it implies
-    let restores = run["restores"].as_array().unwrap();
+    let restores = stored["restores"].as_array().unwrap();
     assert_eq!(restores.len(), 4);
     for item in restores {
         assert!(
@@ -212,38 +240,36 @@ async fn starting_the_restores_again_with_the_same_run_id_starts_no_new_job() {
     .await
     .expect("resolve-plan");
 
-    let first = invoke(&emulator, &start, &json!({ "run": run, "jobs": [] }))
+    let first = invoke(&emulator, &start, &json!({ "run": run }))
         .await
         .expect("start-restore");
-    assert_eq!(first["jobs"].as_array().unwrap().len(), 4);
+    assert_eq!(first["jobs"], 4);
     assert_eq!(count_restore_jobs(&emulator).await, 4);
+    let first_ids = stored_job_ids(&emulator, &stack, "drill-rerun").await;
 
-    // a retry that lost the step's output (jobs: []) gets the same jobs back
-    let second = invoke(&emulator, &start, &json!({ "run": run, "jobs": [] }))
+    // a retry whose earlier attempt never stored its jobs gets the same jobs back
+    stack
+        .store(&emulator, "drill-rerun", "restore", &json!([]))
+        .await;
+    let second = invoke(&emulator, &start, &json!({ "run": run }))
         .await
         .expect("start-restore again");
+    assert_eq!(second["jobs"], 4);
     assert_eq!(count_restore_jobs(&emulator).await, 4);
-    let ids = |outcome: &Value| {
-        let mut ids: Vec<String> = outcome["jobs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|job| job["restoreJobId"].as_str().unwrap().to_string())
-            .collect();
-        ids.sort();
-        ids
-    };
-    assert_eq!(ids(&first), ids(&second));
+    assert_eq!(
+        stored_job_ids(&emulator, &stack, "drill-rerun").await,
+        first_ids
+    );
 
     // a round that already knows its jobs starts nothing
-    let third = invoke(
-        &emulator,
-        &start,
-        &json!({ "run": run, "jobs": second["jobs"] }),
-    )
-    .await
-    .unwrap();
-    assert_eq!(third["jobs"], second["jobs"]);
+    let third = invoke(&emulator, &start, &json!({ "run": run }))
+        .await
+        .unwrap();
+    assert_eq!(third["jobs"], 4);
+    assert_eq!(
+        stored_job_ids(&emulator, &stack, "drill-rerun").await,
+        first_ids
+    );
     assert_eq!(count_restore_jobs(&emulator).await, 4);
 }
 
@@ -263,10 +289,10 @@ async fn the_concurrency_cap_starts_restores_in_rounds() {
     .await
     .unwrap();
 
-    let first = invoke(&emulator, &start, &json!({ "run": run, "jobs": [] }))
+    let first = invoke(&emulator, &start, &json!({ "run": run }))
         .await
         .unwrap();
-    assert_eq!(first["jobs"].as_array().unwrap().len(), 3);
+    assert_eq!(first["jobs"], 3);
     assert_eq!(first["notStarted"], 1);
     assert_eq!(count_restore_jobs(&emulator).await, 3);
 }
@@ -282,7 +308,6 @@ async fn a_failed_restore_is_reported_with_its_message_while_the_others_complete
     let stack = deploy(&emulator);
     let resolve = stack.function("resolve-plan");
     let start = stack.function("start-restore");
-    let poll = stack.function("poll-restore");
     let run = invoke(
         &emulator,
         &resolve,
@@ -290,11 +315,11 @@ async fn a_failed_restore_is_reported_with_its_message_while_the_others_complete
     )
     .await
     .unwrap();
-    let started = invoke(&emulator, &start, &json!({ "run": run, "jobs": [] }))
+    invoke(&emulator, &start, &json!({ "run": run }))
         .await
         .unwrap();
 
-    let outcome = poll_until_done(&emulator, &poll, &run, started["jobs"].clone()).await;
+    let outcome = poll_until_done(&emulator, &stack, &run).await;
     let summary = &outcome["summary"];
     assert_eq!(summary["completed"], 3, "{outcome:#}");
     assert_eq!(summary["failed"], 1, "{outcome:#}");
@@ -380,14 +405,16 @@ async fn bad_recovery_inputs_are_named_in_typed_errors() {
     // the plan's file system is optional now; its recovery point is swapped for the primary-region one
     let mut optional_media = plan.clone();
     optional_media["resources"][3]["optional"] = json!(true);
-    let mut run = invoke(
+    let run = invoke(
         &emulator,
         &resolve,
         &json!({ "runId": "drill-e3", "input": drill_input(&optional_media) }),
     )
     .await
     .expect("resolve with an optional resource");
-    assert_eq!(run["warnings"].as_array().unwrap().len(), 1);
+    assert_eq!(run["counts"]["warnings"], 1);
+    let mut stored = stack.stored(&emulator, "drill-e3", "run").await;
+    assert_eq!(stored["warnings"].as_array().unwrap().len(), 1);
     let primary_backup =
         aws_sdk_backup::Client::new(&emulator.sdk_config(backstop_tests::PRIMARY_REGION).await);
     let primary_points = primary_backup
@@ -397,9 +424,11 @@ async fn bad_recovery_inputs_are_named_in_typed_errors() {
         .send()
         .await
         .unwrap();
-    run["restores"][0]["recoveryPointArn"] =
+    // the stored run edited: a copy in the primary region instead of the DR one
+    stored["restores"][0]["recoveryPointArn"] =
         json!(primary_points.recovery_points()[0].recovery_point_arn());
-    let (error, message) = invoke(&emulator, &start, &json!({ "run": run, "jobs": [] }))
+    stack.store(&emulator, "drill-e3", "run", &stored).await;
+    let (error, message) = invoke(&emulator, &start, &json!({ "run": run }))
         .await
         .unwrap_err();
     assert_eq!(error, "Backstop.InvalidInput");
@@ -427,10 +456,10 @@ async fn a_poll_never_claims_the_restores_of_another_run() {
     )
     .await
     .unwrap();
-    let started = invoke(&emulator, &start, &json!({ "run": run_a, "jobs": [] }))
+    invoke(&emulator, &start, &json!({ "run": run_a }))
         .await
         .unwrap();
-    let done = poll_until_done(&emulator, &poll, &run_a, started["jobs"].clone()).await;
+    let done = poll_until_done(&emulator, &stack, &run_a).await;
 
     // run B's state claims A's jobs as its own, as if they were still running
     let run_b = invoke(
@@ -444,7 +473,8 @@ async fn a_poll_never_claims_the_restores_of_another_run() {
     for job in claimed.as_array_mut().unwrap() {
         job["status"] = json!("RUNNING");
     }
-    let (error, message) = invoke(&emulator, &poll, &json!({ "run": run_b, "jobs": claimed }))
+    stack.store(&emulator, "drill-b", "restore", &claimed).await;
+    let (error, message) = invoke(&emulator, &poll, &json!({ "run": run_b }))
         .await
         .unwrap_err();
     assert_eq!(error, "Backstop.Conflict", "{message}");

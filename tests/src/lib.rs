@@ -247,6 +247,59 @@ impl Stack {
     pub fn state_machine(&self) -> String {
         self.output("RecoveryStateMachineArn")
     }
+
+    /// A part of an execution's stored state (`run`, `restore`, `launch`, `attach`) as the
+    /// steps wrote it to the run-state bucket; `Null` when not written.
+    pub async fn stored(&self, emulator: &Emulator, execution: &str, part: &str) -> Value {
+        let s3 = s3_client(emulator).await;
+        let object = s3
+            .get_object()
+            .bucket(self.output("RunStateBucketName"))
+            .key(format!("state/{execution}/{part}.json"))
+            .send()
+            .await;
+        match object {
+            Ok(object) => {
+                let bytes = object
+                    .body
+                    .collect()
+                    .await
+                    .expect("object body")
+                    .into_bytes();
+                serde_json::from_slice(&bytes).expect("stored state is JSON")
+            }
+            Err(_) => Value::Null,
+        }
+    }
+
+    /// Overwrites a part of an execution's stored state (a test standing in for a lost write
+    /// or an edited state).
+    pub async fn store(&self, emulator: &Emulator, execution: &str, part: &str, value: &Value) {
+        let key = format!("state/{execution}/{part}.json");
+        self.put_object(emulator, &key, &value.to_string()).await;
+    }
+
+    /// Puts an object in the stack's run-state bucket (e.g. a plan under `plans/`).
+    pub async fn put_object(&self, emulator: &Emulator, key: &str, body: &str) {
+        s3_client(emulator)
+            .await
+            .put_object()
+            .bucket(self.output("RunStateBucketName"))
+            .key(key)
+            .body(body.as_bytes().to_vec().into())
+            .send()
+            .await
+            .expect("put the object");
+    }
+}
+
+async fn s3_client(emulator: &Emulator) -> aws_sdk_s3::Client {
+    let config = emulator.sdk_config(DR_REGION).await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    )
 }
 
 impl Drop for Emulator {

@@ -1,42 +1,29 @@
 //! `launch-instances`: launches the plan's instances from the golden AMI in the DR network,
 //! idempotently, falling back through the plan's instance types and subnets on capacity errors.
 
-use backstop::compute::{launch_instances, LaunchContext, LaunchOutcome};
-use backstop::resolve::{parse_input, ResolvedRun};
+use backstop::resolve::parse_input;
+use backstop::steps::{launch_round, LaunchCounts, StepInput};
+use backstop::store::RunStore;
 use backstop::wait::WaitPolicy;
 use backstop::{aws, telemetry, BackstopError};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use serde::Deserialize;
 use serde_json::Value;
 use tracing::Instrument;
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct LaunchInput {
-    run: ResolvedRun,
-}
 
 struct Clients {
     ec2: aws_sdk_ec2::Client,
     ssm: aws_sdk_ssm::Client,
+    store: RunStore,
 }
 
 async fn handler(
     clients: &Clients,
     event: LambdaEvent<Value>,
-) -> Result<LaunchOutcome, BackstopError> {
+) -> Result<LaunchCounts, BackstopError> {
     let wait = WaitPolicy::until(event.context.deadline());
-    let LaunchInput { run } = parse_input(event.payload)?;
-    let run = run.checked()?;
-    let wait = wait.within_run(&run.deadline);
+    let StepInput { run } = parse_input(event.payload)?;
     let span = telemetry::run_span("launch-instances", run.run_id.as_str());
-    let ctx = LaunchContext {
-        run_id: &run.run_id,
-        mode: run.mode,
-        plan: &run.plan,
-        wait,
-    };
-    launch_instances(&clients.ec2, &clients.ssm, &ctx)
+    launch_round(&clients.ec2, &clients.ssm, &clients.store, &run, wait)
         .instrument(span)
         .await
 }
@@ -48,6 +35,7 @@ async fn main() -> Result<(), Error> {
     let clients = Clients {
         ec2: aws_sdk_ec2::Client::new(&config),
         ssm: aws_sdk_ssm::Client::new(&config),
+        store: RunStore::from_env(&config)?,
     };
     run(service_fn(|event| {
         telemetry::logged("launch-instances", handler(&clients, event))

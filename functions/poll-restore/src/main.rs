@@ -1,34 +1,23 @@
 //! `poll-restore`: one look at all the run's restore jobs: which completed (with the
 //! created resource and its endpoint), which still run, which failed and why.
 
-use backstop::resolve::{parse_input, ResolvedRun};
-use backstop::restore::{poll_restores, PollClients, PollOutcome, RestoreJob, RestoreProgress};
+use backstop::resolve::parse_input;
+use backstop::restore::PollClients;
+use backstop::steps::{poll_round, PollCounts, StepInput};
+use backstop::store::RunStore;
 use backstop::{aws, telemetry, BackstopError};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use serde::Deserialize;
 use serde_json::Value;
 use tracing::Instrument;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PollRestoreInput {
-    run: ResolvedRun,
-    jobs: Vec<RestoreJob>,
-}
-
 async fn handler(
-    clients: &PollClients,
+    (clients, store): (&PollClients, &RunStore),
     event: LambdaEvent<Value>,
-) -> Result<PollOutcome, BackstopError> {
-    let input: PollRestoreInput = parse_input(event.payload)?;
-    let run = input.run.checked()?;
+) -> Result<PollCounts, BackstopError> {
+    let deadline = event.context.deadline();
+    let StepInput { run } = parse_input(event.payload)?;
     let span = telemetry::run_span("poll-restore", run.run_id.as_str());
-    let ctx = run.restore_context(None);
-    let progress = RestoreProgress {
-        restores: run.restores,
-        jobs: input.jobs,
-    };
-    poll_restores(clients, &ctx, progress)
+    poll_round(clients, store, &run, deadline)
         .instrument(span)
         .await
 }
@@ -43,8 +32,9 @@ async fn main() -> Result<(), Error> {
         rds: aws_sdk_rds::Client::new(&config),
         efs: aws_sdk_efs::Client::new(&config),
     };
+    let store = RunStore::from_env(&config)?;
     run(service_fn(|event| {
-        telemetry::logged("poll-restore", handler(&clients, event))
+        telemetry::logged("poll-restore", handler((&clients, &store), event))
     }))
     .await
 }

@@ -3,8 +3,9 @@
 //! stores it (JSON and text) in the evidence bucket, and returns it as the execution output.
 
 use backstop::history::read_execution;
-use backstop::report::{build_report, store_evidence, Report, ReportRequest, RunState};
+use backstop::report::{build_report, gather_state, store_evidence, Report, ReportRequest};
 use backstop::resolve::parse_input;
+use backstop::store::{s3_client, RunStore};
 use backstop::{aws, telemetry, BackstopError};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
@@ -13,6 +14,7 @@ use tracing::Instrument;
 struct Clients {
     sfn: aws_sdk_sfn::Client,
     s3: aws_sdk_s3::Client,
+    store: RunStore,
     evidence_bucket: Option<String>,
 }
 
@@ -21,12 +23,9 @@ async fn handler(clients: &Clients, event: LambdaEvent<Value>) -> Result<Report,
     let span = telemetry::run_span("report", &request.run_id);
     async {
         // the state of a failed run can lack any part: read what is there
-        let state: RunState = serde_json::from_value(request.state.clone()).unwrap_or_else(|err| {
-            tracing::warn!(%err, "run state only partly readable");
-            RunState::default()
-        });
+        let state = gather_state(&clients.store, &request.state).await;
         let reading = std::time::Instant::now();
-        let record = read_execution(&clients.sfn, &request.execution_arn, false).await?;
+        let record = read_execution(&clients.sfn, &request.execution_arn).await?;
         tracing::info!(steps = record.steps.len(), ms = reading.elapsed().as_millis() as u64, "history read");
         let now = std::time::SystemTime::now();
         let mut report = build_report(&request, &state, record.steps, now.into());
@@ -42,11 +41,13 @@ async fn handler(clients: &Clients, event: LambdaEvent<Value>) -> Result<Report,
             Some(bucket) => report.evidence = Some(store_evidence(&clients.s3, bucket, &report).await?),
             None => tracing::warn!("EVIDENCE_BUCKET is not set: the report is not stored"),
         }
-        if let Some(notice) = &state.notice {
-            report.notice = Some(report.failure_notice(notice));
-        }
         tracing::info!(verdict = %report.verdict, rto = ?report.rto.measured_seconds, "report\n{}", report.text());
-        Ok(report)
+        // the execution carries a bounded copy: its size must not grow with the resources
+        let mut answer = report.for_payload();
+        if let Some(notice) = &state.notice {
+            answer.notice = Some(answer.failure_notice(notice));
+        }
+        Ok(answer)
     }
     .instrument(span)
     .await
@@ -56,13 +57,10 @@ async fn handler(clients: &Clients, event: LambdaEvent<Value>) -> Result<Report,
 async fn main() -> Result<(), Error> {
     telemetry::init_tracing();
     let config = aws::load_config().await;
-    let s3_config = aws_sdk_s3::config::Builder::from(&config)
-        // a custom endpoint (VPC endpoint, local emulator) has no per-bucket host names
-        .force_path_style(config.endpoint_url().is_some())
-        .build();
     let clients = Clients {
         sfn: aws_sdk_sfn::Client::new(&config),
-        s3: aws_sdk_s3::Client::from_conf(s3_config),
+        s3: s3_client(&config),
+        store: RunStore::from_env(&config)?,
         evidence_bucket: std::env::var("EVIDENCE_BUCKET")
             .ok()
             .filter(|v| !v.is_empty()),

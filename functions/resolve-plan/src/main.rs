@@ -1,7 +1,9 @@
 //! `resolve-plan`: loads and validates the DR plan of a run and picks a recovery point
-//! (with its RPO) for every protected resource.
+//! (with its RPO) for every protected resource, stores the resolved run in the run-state
+//! bucket, and returns the small reference the state machine carries.
 
-use backstop::resolve::{resolve_plan, ResolveClients, ResolvedRun, RunRequest};
+use backstop::resolve::{resolve_and_store, ResolveClients, RunRequest};
+use backstop::store::{RunRef, RunStore};
 use backstop::{aws, telemetry, BackstopError};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
@@ -12,22 +14,21 @@ struct Clients {
     backup: aws_sdk_backup::Client,
     route53: aws_sdk_route53::Client,
     sfn: aws_sdk_sfn::Client,
+    store: RunStore,
     region: String,
 }
 
-async fn handler(
-    clients: &Clients,
-    event: LambdaEvent<Value>,
-) -> Result<ResolvedRun, BackstopError> {
+async fn handler(clients: &Clients, event: LambdaEvent<Value>) -> Result<RunRef, BackstopError> {
     let request = RunRequest::from_value(event.payload)?;
     let span = telemetry::run_span("resolve-plan", request.run_id.as_str());
     let aws = ResolveClients {
         ssm: &clients.ssm,
+        s3: clients.store.s3(),
         backup: &clients.backup,
         route53: &clients.route53,
         sfn: &clients.sfn,
     };
-    resolve_plan(&aws, &clients.region, request)
+    resolve_and_store(&aws, &clients.store, &clients.region, request)
         .instrument(span)
         .await
 }
@@ -41,6 +42,7 @@ async fn main() -> Result<(), Error> {
         backup: aws_sdk_backup::Client::new(&config),
         route53: aws_sdk_route53::Client::new(&config),
         sfn: aws_sdk_sfn::Client::new(&config),
+        store: RunStore::from_env(&config)?,
         region: config.region().map(|r| r.to_string()).unwrap_or_default(),
     };
     run(service_fn(|event| {

@@ -1,24 +1,17 @@
 //! `start-restore`: starts the run's restore jobs not started yet, under the run's
 //! concurrency cap. Re-running it with the same run id starts no second job.
 
-use backstop::resolve::{parse_input, ResolvedRun};
-use backstop::restore::{start_restores, RestoreJob, RestoreProgress, StartOutcome};
+use backstop::resolve::parse_input;
+use backstop::steps::{start_round, StartCounts, StepInput};
+use backstop::store::RunStore;
 use backstop::{aws, telemetry, BackstopError};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use serde::Deserialize;
 use serde_json::Value;
 use tracing::Instrument;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct StartRestoreInput {
-    run: ResolvedRun,
-    #[serde(default)]
-    jobs: Vec<RestoreJob>,
-}
-
 struct Clients {
     backup: aws_sdk_backup::Client,
+    store: RunStore,
     /// The role AWS Backup assumes to create the restored resources.
     restore_role_arn: Option<String>,
 }
@@ -26,27 +19,14 @@ struct Clients {
 async fn handler(
     clients: &Clients,
     event: LambdaEvent<Value>,
-) -> Result<StartOutcome, BackstopError> {
-    let input: StartRestoreInput = parse_input(event.payload)?;
-    let run = input.run.checked()?;
+) -> Result<StartCounts, BackstopError> {
+    let deadline = event.context.deadline();
+    let StepInput { run } = parse_input(event.payload)?;
     let span = telemetry::run_span("start-restore", run.run_id.as_str());
-    let ctx = run.restore_context(clients.restore_role_arn.clone());
-    let progress = RestoreProgress {
-        restores: run.restores,
-        jobs: input.jobs,
-    };
-    let max_running = run.settings.max_concurrent_restores as usize;
-    let resume = ctx.resume;
-    start_restores(
-        &clients.backup,
-        &run.plan,
-        &ctx,
-        progress,
-        max_running,
-        resume,
-    )
-    .instrument(span)
-    .await
+    let role = clients.restore_role_arn.clone();
+    start_round(&clients.backup, &clients.store, &run, role, deadline)
+        .instrument(span)
+        .await
 }
 
 #[tokio::main]
@@ -55,6 +35,7 @@ async fn main() -> Result<(), Error> {
     let config = aws::load_config().await;
     let clients = Clients {
         backup: aws_sdk_backup::Client::new(&config),
+        store: RunStore::from_env(&config)?,
         restore_role_arn: std::env::var("BACKSTOP_RESTORE_ROLE_ARN")
             .ok()
             .filter(|v| !v.is_empty()),

@@ -3,7 +3,9 @@
 //! `{"runId": "<execution name>"}` for any run (a failover also needs `"allowFailover": true`).
 
 use backstop::resolve::parse_input;
-use backstop::teardown::{teardown, TeardownClients, TeardownOutcome, TeardownRequest};
+use backstop::store::RunStore;
+use backstop::teardown::{teardown, TeardownClients, TeardownRequest, TeardownSummary};
+use backstop::wait::work_deadline;
 use backstop::{aws, telemetry, BackstopError};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
@@ -12,11 +14,15 @@ use tracing::Instrument;
 async fn handler(
     clients: &TeardownClients,
     event: LambdaEvent<Value>,
-) -> Result<TeardownOutcome, BackstopError> {
+) -> Result<TeardownSummary, BackstopError> {
+    let deadline = event.context.deadline();
     let request: TeardownRequest = parse_input(event.payload)?;
     let span = telemetry::run_span("teardown", request.run_id.as_str());
     let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now());
-    teardown(clients, request, now).instrument(span).await
+    let outcome = teardown(clients, request, now, Some(work_deadline(deadline)))
+        .instrument(span)
+        .await?;
+    Ok(outcome.summary())
 }
 
 #[tokio::main]
@@ -24,15 +30,12 @@ async fn main() -> Result<(), Error> {
     telemetry::init_tracing();
     let config = aws::load_config().await;
     let clients = TeardownClients {
-        sfn: aws_sdk_sfn::Client::new(&config),
         backup: aws_sdk_backup::Client::new(&config),
         ec2: aws_sdk_ec2::Client::new(&config),
         rds: aws_sdk_rds::Client::new(&config),
         efs: aws_sdk_efs::Client::new(&config),
         route53: aws_sdk_route53::Client::new(&config),
-        state_machine_arn: std::env::var("STATE_MACHINE_ARN")
-            .ok()
-            .filter(|v| !v.is_empty()),
+        store: RunStore::from_env(&config)?,
     };
     run(service_fn(|event| {
         telemetry::logged("teardown", handler(&clients, event))

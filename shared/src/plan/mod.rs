@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::BackstopError;
 
-pub use source::{load_plan, PlanSource};
+pub use source::{load_plan, plan_from_ssm, PlanSource};
 pub use validate::{is_wildcard, normalize_dns_name, MAX_RESOURCES};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -1,5 +1,6 @@
-//! Where a run gets its plan: inline in the execution input, or from an SSM parameter
-//! in the DR region (so a failover never reads the primary region).
+//! Where a run gets its plan: inline in the execution input, from an SSM parameter, or from
+//! an S3 object (any size: an SSM parameter holds 4 KB, or 8 KB advanced), all in the DR
+//! region (so a failover never reads the primary region).
 
 use aws_sdk_ssm::Client as SsmClient;
 use serde_json::Value;
@@ -11,57 +12,148 @@ use crate::error::{classify_sdk_error, BackstopError};
 pub enum PlanSource {
     Inline(Value),
     SsmParameter(String),
+    S3Object { bucket: String, key: String },
 }
 
 impl PlanSource {
-    /// Exactly one of `plan` and `planParameter` must be given in the execution input.
+    /// Exactly one of `plan`, `planParameter` and `planObject` must be given in the execution input.
     pub fn from_input(
         plan: Option<Value>,
         plan_parameter: Option<String>,
+        plan_object: Option<String>,
     ) -> Result<Self, BackstopError> {
-        match (plan, plan_parameter) {
-            (Some(plan), None) => Ok(Self::Inline(plan)),
-            (None, Some(name)) if !name.trim().is_empty() => Ok(Self::SsmParameter(name)),
-            (None, Some(_)) => Err(BackstopError::invalid_input(
+        let given = [
+            plan.is_some(),
+            plan_parameter.is_some(),
+            plan_object.is_some(),
+        ];
+        if given.iter().filter(|given| **given).count() > 1 {
+            return Err(BackstopError::invalid_input(
+                "planParameter",
+                "more than one of `plan`, `planParameter` and `planObject` is given; keep only one",
+            ));
+        }
+        match (plan, plan_parameter, plan_object) {
+            (Some(plan), _, _) => Ok(Self::Inline(plan)),
+            (_, Some(name), _) if !name.trim().is_empty() => Ok(Self::SsmParameter(name)),
+            (_, Some(_), _) => Err(BackstopError::invalid_input(
                 "planParameter",
                 "is empty; give the name of the SSM parameter holding the plan JSON",
             )),
-            (None, None) => Err(BackstopError::invalid_input(
+            (_, _, Some(uri)) => Self::s3_object(&uri),
+            (None, None, None) => Err(BackstopError::invalid_input(
                 "plan",
-                "no plan given; set `plan` to the plan JSON or `planParameter` to an SSM parameter name",
+                "no plan given; set `plan` to the plan JSON, `planParameter` to an SSM parameter name or `planObject` to s3://bucket/key",
             )),
-            (Some(_), Some(_)) => Err(BackstopError::invalid_input(
-                "planParameter",
-                "both `plan` and `planParameter` are given; keep only one",
+        }
+    }
+
+    fn s3_object(uri: &str) -> Result<Self, BackstopError> {
+        let parsed = uri
+            .strip_prefix("s3://")
+            .and_then(|rest| rest.split_once('/'))
+            .filter(|(bucket, key)| {
+                (3..=63).contains(&bucket.len())
+                    && bucket.chars().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'
+                    })
+                    && !key.is_empty()
+                    && key.len() <= 1024
+                    && !key.chars().any(char::is_control)
+            });
+        match parsed {
+            Some((bucket, key)) => Ok(Self::S3Object {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+            }),
+            None => Err(BackstopError::invalid_input(
+                "planObject",
+                format!(
+                    "\"{}\" is not an S3 object URI; use s3://<bucket>/<key>, e.g. s3://my-run-state-bucket/plans/shop.json",
+                    crate::tags::truncate_chars(uri, 100)
+                ),
             )),
         }
     }
 }
 
 /// Loads and validates the plan. An SSM parameter is read with decryption (SecureString allowed).
-pub async fn load_plan(ssm: &SsmClient, source: PlanSource) -> Result<Plan, BackstopError> {
+pub async fn load_plan(
+    ssm: &SsmClient,
+    s3: &aws_sdk_s3::Client,
+    source: PlanSource,
+) -> Result<Plan, BackstopError> {
     match source {
         PlanSource::Inline(value) => Plan::from_value(value),
-        PlanSource::SsmParameter(name) => {
-            let output = ssm
-                .get_parameter()
-                .name(&name)
-                .with_decryption(true)
-                .send()
-                .await
-                .map_err(|err| {
-                    classify_sdk_error(format!("reading the plan from SSM parameter {name}"), err)
-                })?;
-            let text = output
-                .parameter
-                .and_then(|parameter| parameter.value)
+        PlanSource::S3Object { bucket, key } => {
+            let bytes = crate::store::read_object(s3, &bucket, &key)
+                .await?
                 .ok_or_else(|| {
                     BackstopError::not_found(
-                        format!("SSM parameter {name}"),
-                        "the parameter has no value; store the plan JSON in it",
+                        format!("plan object s3://{bucket}/{key}"),
+                        "there is no such object in the DR region; upload the plan JSON there, or correct planObject",
                     )
                 })?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                BackstopError::invalid_input(
+                    "planObject",
+                    "the object is not UTF-8 text: store the plan as JSON",
+                )
+            })?;
             Plan::from_json(&text)
         }
+        PlanSource::SsmParameter(name) => plan_from_ssm(ssm, &name).await,
+    }
+}
+
+/// The plan stored in an SSM parameter of this region.
+pub async fn plan_from_ssm(ssm: &SsmClient, name: &str) -> Result<Plan, BackstopError> {
+    let output = ssm
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|err| {
+            classify_sdk_error(format!("reading the plan from SSM parameter {name}"), err)
+        })?;
+    let text = output
+        .parameter
+        .and_then(|parameter| parameter.value)
+        .ok_or_else(|| {
+            BackstopError::not_found(
+                format!("SSM parameter {name}"),
+                "the parameter has no value; store the plan JSON in it",
+            )
+        })?;
+    Plan::from_json(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_comes_from_exactly_one_source() {
+        let object =
+            PlanSource::from_input(None, None, Some("s3://run-state/plans/shop.json".into()));
+        assert_eq!(
+            object.unwrap(),
+            PlanSource::S3Object {
+                bucket: "run-state".into(),
+                key: "plans/shop.json".into()
+            }
+        );
+        for bad in [
+            "https://x/plan.json",
+            "s3://bucket-only",
+            "s3://Bad_Bucket/plan.json",
+            "s3:///plan.json",
+        ] {
+            let err = PlanSource::from_input(None, None, Some(bad.into())).unwrap_err();
+            assert!(err.to_string().contains("planObject"), "{bad}: {err}");
+        }
+        let both = PlanSource::from_input(None, Some("/p".into()), Some("s3://b-1/k".into()));
+        assert!(both.unwrap_err().to_string().contains("only one"));
     }
 }

@@ -16,6 +16,7 @@ use crate::kinds;
 use crate::plan::{Plan, ProtectedResource, ResourceKind};
 use crate::run::{Mode, RunId};
 use crate::tags::{run_tags, token};
+use crate::wait::time_left;
 
 /// One protected resource and the recovery point it is restored from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,6 +85,9 @@ pub struct RestoreContext {
     pub deadline: Option<DateTime>,
     /// A drill's isolation block (never set in a failover).
     pub drill: Option<crate::plan::DrillIsolation>,
+    /// The invocation's deadline: a round starts or finishes no more jobs once it is near (the
+    /// rest wait for the next round), so a large run never outlasts the function's Timeout.
+    pub invocation_deadline: Option<std::time::SystemTime>,
 }
 
 impl RestoreContext {
@@ -100,6 +104,7 @@ impl RestoreContext {
             resume: false,
             deadline: None,
             drill: None,
+            invocation_deadline: None,
         }
     }
 }
@@ -411,7 +416,16 @@ pub async fn start_restores(
 
     let mut prepared = Vec::new();
     let mut problems = Vec::new();
-    for (item, attempt) in wanted {
+    let wanted_count = wanted.len();
+    for (index, (item, attempt)) in wanted.into_iter().enumerate() {
+        if !time_left(ctx.invocation_deadline) {
+            tracing::info!(
+                left = wanted_count - index,
+                "out of time this round: the rest start next round"
+            );
+            not_started += wanted_count - index;
+            break;
+        }
         match prepare_one(backup, plan, item, ctx).await {
             Ok((resource, metadata)) => prepared.push((item, attempt, resource, metadata)),
             // nothing has started yet: the state machine retries the whole step
@@ -439,7 +453,12 @@ pub async fn start_restores(
     }
 
     let mut started_now: Vec<String> = Vec::new();
-    for (item, attempt, resource, metadata) in prepared {
+    let prepared_count = prepared.len();
+    for (index, (item, attempt, resource, metadata)) in prepared.into_iter().enumerate() {
+        if !time_left(ctx.invocation_deadline) {
+            not_started += prepared_count - index;
+            break;
+        }
         match start_one(backup, resource, item, ctx, metadata, attempt).await {
             Ok(job) => {
                 tracing::info!(resource = %item.resource, job = %job.restore_job_id, attempt, "restore job started");
@@ -609,6 +628,11 @@ pub async fn poll_restores(
     check_jobs_belong_to_run(&progress.restores, &jobs)?;
     let mut latest = list_restore_jobs(&clients.backup, ctx, &jobs).await?;
     for job in jobs.iter_mut().filter(|job| !job.is_finished()) {
+        if !time_left(ctx.invocation_deadline) {
+            // the jobs not looked at keep their last status: the next round sees them
+            tracing::info!("out of time this round: the other jobs are looked at next round");
+            break;
+        }
         let seen = match latest.remove(&job.restore_job_id) {
             Some(seen) => seen,
             // not in the listing (listing lag): ask for it directly

@@ -282,6 +282,18 @@ def _role(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple
     return name, {"Arn": role["Arn"], "RoleId": role["RoleId"]}
 
 
+def _managed_policy(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
+    """A customer managed policy; `Ref` is its ARN, as CloudFormation returns it."""
+    iam = client("iam", stack.region)
+    name = properties.get("ManagedPolicyName") or stack.physical_name(logical, 128)
+    document = {"Version": "2012-10-17", **properties["PolicyDocument"]}
+    arn = iam.create_policy(
+        PolicyName=name, Path=properties.get("Path", "/"), PolicyDocument=json.dumps(document),
+        Description=properties.get("Description", ""),
+    )["Policy"]["Arn"]
+    return arn, {"PolicyArn": arn}
+
+
 def bootstrap_zip(binary: str) -> bytes:
     """A `provided` runtime zip whose bootstrap runs the locally built handler in place."""
     buffer = io.BytesIO()
@@ -458,6 +470,7 @@ def _alarm(stack: Stack, logical: str, properties: dict, metadata: dict) -> tupl
 
 CREATORS = {
     "AWS::IAM::Role": _role,
+    "AWS::IAM::ManagedPolicy": _managed_policy,
     "AWS::Lambda::Function": _function,
     "AWS::Lambda::Permission": _permission,
     "AWS::StepFunctions::StateMachine": _state_machine,

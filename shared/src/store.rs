@@ -1,0 +1,270 @@
+//! The run's state in the DR region: one S3 object per part, so the Step Functions payload
+//! carries ids and counts only, whatever the number of resources.
+//!
+//! Each part has one writer at a time: `run` (resolve-plan), `restore` (start-restore and
+//! poll-restore, one after the other), `launch` (launch-instances, in the parallel branch),
+//! `attach` (attach-volumes), `teardown` (teardown, one pass at a time). A retried step reads what its last attempt wrote, so it resumes
+//! instead of starting over. Objects live under `state/<execution name>/`: a resumed run is a
+//! new execution and starts from a clean state, as it did when the state travelled in the payload.
+
+use aws_config::SdkConfig;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::compute::{Attachment, LaunchedInstance};
+use crate::error::{classify_sdk_error, BackstopError};
+use crate::resolve::{ApprovalGate, ResolvedRun, RunSettings};
+use crate::restore::RestoreJob;
+use crate::run::{Mode, RunId};
+
+/// The environment variable naming the bucket (the stack's `RunStateBucket`).
+pub const BUCKET_VARIABLE: &str = "RUN_STATE_BUCKET";
+
+/// One part of a run's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The resolved run: plan, recovery points, settings (`ResolvedRun`).
+    Run,
+    /// The run's restore jobs as last seen (`Vec<RestoreJob>`).
+    Restore,
+    /// The instances launched (`Vec<LaunchedInstance>`).
+    Launch,
+    /// The volumes attached (`Vec<Attachment>`).
+    Attach,
+    /// The last teardown pass (`TeardownOutcome`).
+    Teardown,
+}
+
+impl Part {
+    fn file(self) -> &'static str {
+        match self {
+            Part::Run => "run.json",
+            Part::Restore => "restore.json",
+            Part::Launch => "launch.json",
+            Part::Attach => "attach.json",
+            Part::Teardown => "teardown.json",
+        }
+    }
+}
+
+/// What the payload carries of the run: enough for the state machine's choices and waits, and
+/// the key of the rest. Its size does not depend on the plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunRef {
+    pub run_id: RunId,
+    /// The execution whose state this is: the key of the stored parts.
+    pub execution: RunId,
+    pub mode: Mode,
+    pub plan_name: String,
+    pub settings: RunSettings,
+    pub approval: ApprovalGate,
+    pub counts: RunCounts,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunCounts {
+    pub restores: usize,
+    pub instances: usize,
+    pub warnings: usize,
+}
+
+impl RunRef {
+    pub fn of(run: &ResolvedRun, execution: RunId) -> RunRef {
+        RunRef {
+            run_id: run.run_id.clone(),
+            execution,
+            mode: run.mode,
+            plan_name: run.plan.name.clone(),
+            settings: run.settings.clone(),
+            approval: run.approval.clone(),
+            counts: RunCounts {
+                restores: run.restores.len(),
+                instances: run.plan.instances.len(),
+                warnings: run.warnings.len(),
+            },
+        }
+    }
+}
+
+/// The key of a part of an execution's state.
+pub fn key(execution: &RunId, part: Part) -> String {
+    format!("state/{}/{}", execution.as_str(), part.file())
+}
+
+/// An S3 client for a bucket: path-style when a custom endpoint is configured (a VPC
+/// endpoint, the local emulator), which has no per-bucket host names.
+pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
+    let s3_config = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(config.endpoint_url().is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(s3_config)
+}
+
+#[derive(Clone)]
+pub struct RunStore {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl RunStore {
+    pub fn new(s3: aws_sdk_s3::Client, bucket: impl Into<String>) -> RunStore {
+        RunStore {
+            s3,
+            bucket: bucket.into(),
+        }
+    }
+
+    /// The store of this deployment, named by `RUN_STATE_BUCKET`; read at init so a function
+    /// deployed without it fails at once, not mid-run.
+    pub fn from_env(config: &SdkConfig) -> Result<RunStore, BackstopError> {
+        let bucket = std::env::var(BUCKET_VARIABLE)
+            .ok()
+            .filter(|bucket| !bucket.trim().is_empty())
+            .ok_or_else(|| {
+                BackstopError::invalid_input(
+                    BUCKET_VARIABLE,
+                    "is not set: deploy the function with the stack's RunStateBucket name in RUN_STATE_BUCKET",
+                )
+            })?;
+        Ok(RunStore::new(s3_client(config), bucket))
+    }
+
+    /// The store's S3 client (a plan object is read with it).
+    pub fn s3(&self) -> &aws_sdk_s3::Client {
+        &self.s3
+    }
+
+    pub async fn put<T: Serialize>(
+        &self,
+        execution: &RunId,
+        part: Part,
+        value: &T,
+    ) -> Result<(), BackstopError> {
+        let key = key(execution, part);
+        let body = serde_json::to_vec(value).map_err(|err| {
+            BackstopError::invalid_input(part.file(), format!("cannot be written: {err}"))
+        })?;
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .content_type("application/json")
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|err| {
+                classify_sdk_error(format!("writing s3://{}/{key}", self.bucket), err)
+            })?;
+        Ok(())
+    }
+
+    /// The part, or `None` when it was never written.
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        execution: &RunId,
+        part: Part,
+    ) -> Result<Option<T>, BackstopError> {
+        let key = key(execution, part);
+        let Some(bytes) = read_object(&self.s3, &self.bucket, &key).await? else {
+            return Ok(None);
+        };
+        let value = serde_json::from_slice(&bytes).map_err(|err| {
+            BackstopError::invalid_input(
+                format!("s3://{}/{key}", self.bucket),
+                format!(
+                    "is not the run state this version of Backstop writes ({err}); start a new run"
+                ),
+            )
+        })?;
+        Ok(Some(value))
+    }
+
+    /// The resolved run behind `run`, checked against the payload (a state edited to point
+    /// at another run, or to skip the approval gate, is refused) and re-validated.
+    pub async fn load_run(&self, run: &RunRef) -> Result<ResolvedRun, BackstopError> {
+        let stored: ResolvedRun = self.get(&run.execution, Part::Run).await?.ok_or_else(|| {
+            BackstopError::not_found(
+                format!("the state of run {}", run.run_id),
+                format!(
+                    "s3://{}/{} is gone (deleted, or expired by the bucket's lifecycle rule); start a new run",
+                    self.bucket,
+                    key(&run.execution, Part::Run)
+                ),
+            )
+        })?;
+        let same = stored.run_id == run.run_id
+            && stored.mode == run.mode
+            && stored.plan.name == run.plan_name
+            && stored.approval == run.approval;
+        if !same {
+            return Err(BackstopError::invalid_input(
+                "run",
+                "does not match the run's stored state (run id, mode, plan or approval gate): the state was edited; start the run again",
+            ));
+        }
+        stored.checked()
+    }
+
+    pub async fn jobs(&self, run: &RunRef) -> Result<Vec<RestoreJob>, BackstopError> {
+        Ok(self
+            .get(&run.execution, Part::Restore)
+            .await?
+            .unwrap_or_default())
+    }
+
+    pub async fn instances(&self, run: &RunRef) -> Result<Vec<LaunchedInstance>, BackstopError> {
+        Ok(self
+            .get(&run.execution, Part::Launch)
+            .await?
+            .unwrap_or_default())
+    }
+
+    pub async fn attachments(&self, run: &RunRef) -> Result<Vec<Attachment>, BackstopError> {
+        Ok(self
+            .get(&run.execution, Part::Attach)
+            .await?
+            .unwrap_or_default())
+    }
+}
+
+/// An object's bytes, or `None` when there is no such key.
+pub async fn read_object(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<Vec<u8>>, BackstopError> {
+    let answer = s3.get_object().bucket(bucket).key(key).send().await;
+    let object = match answer {
+        Ok(object) => object,
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+        Err(err) => {
+            return Err(classify_sdk_error(
+                format!("reading s3://{bucket}/{key}"),
+                err,
+            ))
+        }
+    };
+    let bytes = object
+        .body
+        .collect()
+        .await
+        .map_err(|err| BackstopError::Transient {
+            action: format!("reading s3://{bucket}/{key}"),
+            message: err.to_string(),
+        })?;
+    Ok(Some(bytes.into_bytes().to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_execution_has_its_own_keys() {
+        let execution = RunId::try_from("drill-1".to_string()).unwrap();
+        assert_eq!(key(&execution, Part::Run), "state/drill-1/run.json");
+        assert_eq!(key(&execution, Part::Restore), "state/drill-1/restore.json");
+    }
+}
