@@ -33,9 +33,12 @@ emulator-tests: setup
 build:
 	$(CARGO) build --workspace --all-targets
 
-## Measure each handler's cold start (spawn to first invocation request) and peak RSS.
-bench: build
-	$(PYTHON) bench/handler_startup.py --runs 20
+## Benchmarks (figures in bench/RESULTS.md): each handler's release binary, cold start and peak
+## RSS beside a Python reference; then a drill's orchestration cost at N = 1 to 1,000 resources.
+bench: setup build
+	$(CARGO) build --release --workspace --bins
+	$(VENV)/bin/python bench/handler_startup.py --runs 20 --profile release
+	$(VENV)/bin/python -u bench/orchestration.py --sizes 1,10,100,1000 --time-scale 0.05
 
 ## Run a local DR drill against the emulator (`make demo MODE=failover`: a full failover).
 MODE ?= drill

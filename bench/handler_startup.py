@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """Cold start of each Backstop handler: process spawn -> first `GET /invocation/next`
-(SDK clients built, runtime ready), and the process's peak RSS at that point.
+(SDK clients built, runtime ready), and the process's peak RSS at that point; side by side,
+in the same run, with a Python reference handler (bench/reference_handler.py) that builds the
+same boto3 clients at init.
 
-    python3 bench/handler_startup.py [--runs 20] [--profile debug|release]
+    .venv/bin/python bench/handler_startup.py [--runs 20] [--profile release|debug]
 
-Needs the binaries built (`cargo build --workspace --bins`, or `--release`). Prints one
-line per handler: median and p90 milliseconds, peak RSS in MiB. No AWS call is made.
+Needs the binaries built (`cargo build --release --bins`, or the debug build) and boto3 (the
+project's .venv). Prints one line per handler: binary size, median and max milliseconds and
+peak RSS in MiB of the Rust handler and of the Python reference, and the ratios. No AWS call
+is made.
 """
 
 import argparse
@@ -17,14 +21,20 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-HANDLERS = [
-    "resolve-plan",
-    "start-restore",
-    "poll-restore",
-    "launch-instances",
-    "attach-volumes",
-    "switch-dns",
-]
+# each handler and the AWS clients it builds at init (boto3 names)
+HANDLERS = {
+    "resolve-plan": "ssm,backup,route53,stepfunctions,s3",
+    "start-restore": "backup,s3",
+    "poll-restore": "backup,ec2,rds,efs,s3",
+    "launch-instances": "ec2,ssm,s3",
+    "attach-volumes": "ec2,s3",
+    "switch-dns": "route53,ec2,rds,s3",
+    "teardown": "backup,ec2,rds,efs,route53,s3",
+    "report": "stepfunctions,s3",
+    "start-failover": "stepfunctions",
+    "on-backup-event": "ssm,backup,stepfunctions,sns",
+}
+REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference_handler.py")
 
 
 class FirstNext:
@@ -64,7 +74,7 @@ def peak_rss_mib(pid):
     return float("nan")
 
 
-def one_start(binary):
+def one_start(command, clients):
     api = FirstNext()
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -76,12 +86,20 @@ def one_start(binary):
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
         "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        # what the stack sets: the run-state bucket, the trigger's settings
+        "RUN_STATE_BUCKET": "bench-run-state",
+        "STATE_MACHINE_ARN": "arn:aws:states:us-west-2:123456789012:stateMachine:backstop-recovery",
+        "PLAN_PARAMETER": "/backstop/plan",
+        "FAILOVER_ALARMS": "primary-down",
+        "NOTICE_TOPIC_ARN": "arn:aws:sns:us-west-2:123456789012:backstop-notices",
+        "BACKUP_VAULT_NAME": "backstop-dr",
+        "BENCH_CLIENTS": clients,
     }
     started = time.perf_counter()
-    process = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        if not api.arrived.wait(10):
-            raise RuntimeError(f"{binary} never asked for an invocation")
+        if not api.arrived.wait(20):
+            raise RuntimeError(f"{command} never asked for an invocation")
         return (api.at - started) * 1000, peak_rss_mib(process.pid)
     finally:
         process.kill()
@@ -89,26 +107,34 @@ def one_start(binary):
         api.server.shutdown()
 
 
+def measure(command, clients, runs):
+    samples = [one_start(command, clients) for _ in range(runs)]
+    times = [sample[0] for sample in samples]
+    return statistics.median(times), max(times), max(sample[1] for sample in samples)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--profile", default="debug", choices=["debug", "release"])
+    parser.add_argument("--profile", default="release", choices=["debug", "release"])
     args = parser.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target"))
-    print(f"handler cold start, {args.runs} runs each, {args.profile} build")
-    print(f"{'handler':<18}{'median ms':>10}{'p90 ms':>9}{'peak RSS MiB':>14}{'size MiB':>10}")
-    for name in HANDLERS:
+    print(f"handler cold start (spawn -> first /next), {args.runs} cold starts each, Rust {args.profile} build vs Python {sys.version.split()[0]} + boto3")
+    print(f"{'handler':<17}{'size MiB':>9} | {'Rust med ms':>11}{'max':>7}{'RSS MiB':>8} | {'Py med ms':>9}{'max':>7}{'RSS MiB':>8} | {'time x':>6}{'RSS x':>6}")
+    for name, clients in HANDLERS.items():
         binary = os.path.join(target, args.profile, name)
         if not os.path.isfile(binary):
-            print(f"{name:<18} missing: build it first", file=sys.stderr)
+            print(f"{name:<17} missing: build it first", file=sys.stderr)
             continue
-        samples = [one_start(binary) for _ in range(args.runs)]
-        times = sorted(s[0] for s in samples)
-        rss = max(s[1] for s in samples)
-        p90 = times[min(len(times) - 1, int(0.9 * len(times)))]
         size = os.path.getsize(binary) / 1024 / 1024
-        print(f"{name:<18}{statistics.median(times):>10.1f}{p90:>9.1f}{rss:>14.1f}{size:>10.1f}")
+        rust = measure([binary], clients, args.runs)
+        python = measure([sys.executable, REFERENCE], clients, args.runs)
+        print(
+            f"{name:<17}{size:>9.1f} | {rust[0]:>11.1f}{rust[1]:>7.1f}{rust[2]:>8.1f} | {python[0]:>9.1f}{python[1]:>7.1f}{python[2]:>8.1f} | "
+            f"{python[0] / rust[0]:>6.1f}{python[2] / rust[2]:>6.1f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

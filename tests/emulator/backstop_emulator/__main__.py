@@ -113,7 +113,11 @@ class ControlApp:
         from .internal import INTERNAL_USER_AGENT
 
         headers = {"Authorization": environ.get("HTTP_AUTHORIZATION", "")}
-        external = INTERNAL_USER_AGENT not in environ.get("HTTP_USER_AGENT", "")
+        agent = environ.get("HTTP_USER_AGENT", "")
+        external = INTERNAL_USER_AGENT not in agent
+        if "aws-sdk-rust" in agent:
+            # what the handlers cost in AWS calls (a benchmark reads this)
+            CALLS.count(faults.signing_service(headers))
         if external and faults.STATE.region_unreachable(faults.signing_region(headers)):
             faults.reset_connection(environ)
             return []
@@ -174,6 +178,11 @@ class ControlApp:
             cloudwatch = client("cloudwatch", body.get("region", "us-west-2"))
             operation = {"PutMetricAlarm": cloudwatch.put_metric_alarm, "SetAlarmState": cloudwatch.set_alarm_state, "DescribeAlarms": cloudwatch.describe_alarms}[body["action"]]
             return json.loads(json.dumps(operation(**body.get("params", {})), default=str))
+        if route == "calls" and method == "GET":
+            return CALLS.snapshot()
+        if route == "calls" and method == "DELETE":
+            CALLS.reset()
+            return {}
         if route == "lambda/errors" and method == "GET":
             return {name: dict(counts) for name, counts in self.runner.errors.items()}
         if route == "lambda/invocations" and method == "GET":
@@ -181,6 +190,29 @@ class ControlApp:
         if route == "lambda/finished" and method == "GET":
             return dict(self.runner.finished)
         raise KeyError(f"no control endpoint {method} /backstop/{route}")
+
+
+class CallCounter:
+    """AWS calls made by the handlers (the Rust SDK's user agent), per signing service."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.by_service: dict[str, int] = {}
+
+    def count(self, service: str) -> None:
+        with self.lock:
+            self.by_service[service] = self.by_service.get(service, 0) + 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self.lock:
+            return dict(self.by_service)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.by_service.clear()
+
+
+CALLS = CallCounter()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -226,7 +226,7 @@ def signing_region(headers) -> str:  # type: ignore[no-untyped-def]
         return ""
 
 
-def _signing_service(headers) -> str:
+def signing_service(headers) -> str:
     """The service name the SDK signed for (`Credential=KEY/DATE/REGION/SERVICE/aws4_request`)."""
     authorization = headers.get("Authorization", "")
     try:
@@ -272,7 +272,7 @@ def error_response(
 def _throttling_call_action(original):
     def call_action(self: BaseResponse):
         if INTERNAL_USER_AGENT not in self.headers.get("User-Agent", ""):
-            service = _signing_service(self.headers)
+            service = signing_service(self.headers)
             action = self._get_action()
             delay = STATE.latency_ms(service, action)
             if delay:

@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""What a drill costs in orchestration, at N protected resources, on the local emulator.
+
+    .venv/bin/python bench/orchestration.py [--sizes 1,10,100,1000] [--time-scale 0.01]
+
+For each N: a fresh emulator, N EBS volumes in the primary region (sizes spread from 8 GiB to
+2 TiB, so restores take AWS's 3 to 20 minutes), backed up and copied to the DR vault; the real
+template deployed with the locally built handlers (`make build`); the plan uploaded to the
+run-state bucket (planObject); one drill through the real state machine (one instance from the
+golden AMI, one drill DNS record, teardown, report). Printed per N:
+
+- recovered: execution start to the end of SwitchDns (the drill's RTO end); critical: the
+  slowest restore (or the launch, if slower) + attach + DNS, as the run itself could not go
+  faster; overhead = recovered / critical; cap bound: the same with the restores run in the
+  order they started on maxConcurrentRestores slots (what the cap alone forces); total: to the end of the execution (teardown and
+  report included). Real seconds at the time scale: the handlers' own compute is not scaled,
+  so a small scale overstates it (at 0.05, the emulator's ~5 ms per call stands for ~100 ms).
+- transitions (states entered), of which per restore round, history events, restore rounds;
+- largest payload: the largest state input/output in the history, in bytes;
+- AWS calls the handlers made (the emulator counts the Rust SDK's requests), per resource.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import boto3
+from botocore.config import Config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EMULATOR_DIR = os.path.join(ROOT, "tests", "emulator")
+PRIMARY, DR = "us-east-1", "us-west-2"
+RESTORE_CONCURRENCY = 100
+POLL_SECONDS = 30
+
+
+class Emulator:
+    def __init__(self, time_scale: float) -> None:
+        self.log_dir = tempfile.mkdtemp(prefix="backstop-bench-")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "backstop_emulator", "--port", "0", "--time-scale", str(time_scale), "--log-dir", self.log_dir],
+            cwd=EMULATOR_DIR,
+            stdout=subprocess.PIPE,
+            stderr=open(os.path.join(self.log_dir, "stderr.log"), "wb"),
+        )
+        line = self.process.stdout.readline().decode()
+        if not line.startswith("BACKSTOP_EMULATOR_READY port="):
+            raise RuntimeError(f"the emulator did not start: {line!r}; see {self.log_dir}")
+        self.endpoint = f"http://127.0.0.1:{int(line.strip().split('=', 1)[1])}"
+
+    def client(self, service: str, region: str = DR):
+        return boto3.client(
+            service,
+            region_name=region,
+            endpoint_url=self.endpoint,
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+            config=Config(retries={"mode": "standard", "max_attempts": 5}, s3={"addressing_style": "path"}),
+        )
+
+    def control(self, method: str, route: str, body=None):
+        request = urllib.request.Request(
+            f"{self.endpoint}/backstop/{route}", data=json.dumps(body or {}).encode(), method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=600) as answer:
+            return json.load(answer)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def volume_sizes(n: int) -> list[int]:
+    """GiB, spread geometrically from 8 to 2048: restores from ~3 to ~20 AWS minutes."""
+    if n == 1:
+        return [2048]
+    return [round(8 * (2048 / 8) ** (i / (n - 1))) for i in range(n)]
+
+
+def wait_all(what: str, check, timeout: float = 1800) -> None:
+    deadline = time.time() + timeout
+    while not check():
+        if time.time() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
+
+def protect_volumes(emulator: Emulator, seed: dict, n: int) -> list[str]:
+    """N volumes backed up in the primary region and copied to the DR vault, as a backup plan
+    with a copy rule leaves them. Returns the volumes' ARNs."""
+    ec2 = emulator.client("ec2", PRIMARY)
+    backup = emulator.client("backup", PRIMARY)
+    zone = seed["primary"]["subnets"][0]["availabilityZone"]
+    role = seed["backupRoleArn"]
+    arns = []
+    for size in volume_sizes(n):
+        volume = ec2.create_volume(AvailabilityZone=zone, Size=size, VolumeType="gp3")["VolumeId"]
+        arns.append(f"arn:aws:ec2:{PRIMARY}:{seed['account']}:volume/{volume}")
+    for arn in arns:
+        backup.start_backup_job(BackupVaultName="backstop-primary", ResourceArn=arn, IamRoleArn=role)
+
+    def jobs(kind: str) -> list[dict]:
+        pages = backup.get_paginator(f"list_{kind}_jobs").paginate()
+        key = "BackupJobs" if kind == "backup" else "CopyJobs"
+        return [job for page in pages for job in page[key]]
+
+    wait_all("backups", lambda: sum(j["State"] == "COMPLETED" for j in jobs("backup")) >= n)
+    for job in jobs("backup"):
+        backup.start_copy_job(
+            RecoveryPointArn=job["RecoveryPointArn"], SourceBackupVaultName="backstop-primary",
+            DestinationBackupVaultArn=seed["dr"]["backupVault"]["arn"], IamRoleArn=role,
+        )
+    wait_all("copies", lambda: sum(j["State"] == "COMPLETED" for j in jobs("copy")) >= n)
+    return arns
+
+
+def plan_for(seed: dict, arns: list[str]) -> dict:
+    dr = seed["dr"]
+    zone = dr["subnets"][0]["availabilityZone"]
+    return {
+        "name": "bench",
+        "primaryRegion": PRIMARY,
+        "drRegion": DR,
+        "backupVault": dr["backupVault"]["name"],
+        "objectives": {"rtoMinutes": 240, "rpoMinutes": 240},
+        "resources": [
+            {"name": f"data-{i:04d}", "kind": "ebs", "arn": arn, "ebs": {"availabilityZone": zone, "volumeType": "gp3"}}
+            for i, arn in enumerate(arns)
+        ],
+        "instances": [
+            {
+                "name": "app",
+                "ami": {"ssmParameter": dr["goldenAmiParameter"]},
+                "instanceTypes": ["m6i.large", "m5.large"],
+                "subnetIds": [s["id"] for s in dr["subnets"]],
+                "securityGroupIds": [dr["appSecurityGroupId"]],
+            }
+        ],
+        "dns": [
+            {
+                "hostedZoneId": seed["dns"]["hostedZoneId"], "recordName": "app.shop.example.com", "recordType": "A",
+                "ttl": 60, "drillRecordName": "drill.app.shop.example.com", "target": {"instance": "app"},
+            }
+        ],
+    }
+
+
+def history(sfn, arn: str) -> list[dict]:
+    events, token = [], None
+    while True:
+        page = sfn.get_execution_history(executionArn=arn, maxResults=1000, includeExecutionData=True, **({"nextToken": token} if token else {}))
+        events.extend(page["events"])
+        token = page.get("nextToken")
+        if not token:
+            return events
+
+
+def payload_bytes(event: dict) -> int:
+    sizes = [0]
+    for details in event.values():
+        if isinstance(details, dict):
+            for key in ("input", "output"):
+                if isinstance(details.get(key), str):
+                    sizes.append(len(details[key].encode()))
+    return max(sizes)
+
+
+def spans(events: list[dict]) -> dict[str, tuple[float, float]]:
+    """First entry and last exit of each state, in seconds since the epoch."""
+    found: dict[str, list[float]] = {}
+    for event in events:
+        kind = event["type"]
+        when = event["timestamp"].timestamp()
+        if kind.endswith("StateEntered"):
+            name = event["stateEnteredEventDetails"]["name"]
+            found.setdefault(name, [when, when])
+        elif kind.endswith("StateExited"):
+            name = event["stateExitedEventDetails"]["name"]
+            found.setdefault(name, [when, when])[1] = when
+    return {name: (a, b) for name, (a, b) in found.items()}
+
+
+def run_one(n: int, time_scale: float, binary_dir: str) -> dict:
+    emulator = Emulator(time_scale)
+    try:
+        # setup is not what is measured: backups and copies finish in a minute
+        emulator.control("POST", "durations", {"backup": {"EBS": 60}, "copy": {"EBS": 60}})
+        seed = emulator.control("POST", "seed", {"primaryRegion": PRIMARY, "drRegion": DR})
+        arns = protect_volumes(emulator, seed, n)
+        deployed = emulator.control(
+            "POST", "deploy",
+            {"template": os.path.join(ROOT, "template.yaml"), "region": DR, "stackName": "backstop", "parameters": {}, "binaryDir": binary_dir},
+        )
+        bucket = deployed["outputs"]["RunStateBucketName"]
+        machine = deployed["outputs"]["RecoveryStateMachineArn"]
+        plan = plan_for(seed, arns)
+        emulator.client("s3").put_object(Bucket=bucket, Key="plans/bench.json", Body=json.dumps(plan).encode())
+        emulator.control("DELETE", "calls")
+        sfn = emulator.client("stepfunctions")
+        execution = sfn.start_execution(
+            stateMachineArn=machine, name=f"drill-bench-{n}",
+            input=json.dumps({
+                "mode": "drill", "planObject": f"s3://{bucket}/plans/bench.json",
+                "settings": {"pollIntervalSeconds": POLL_SECONDS, "maxConcurrentRestores": RESTORE_CONCURRENCY},
+            }),
+        )["executionArn"]
+        while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+            time.sleep(1)
+        calls = emulator.control("GET", "calls")
+        events = history(sfn, execution)
+        restores = [
+            job for page in emulator.client("backup").get_paginator("list_restore_jobs").paginate() for job in page["RestoreJobs"]
+        ]
+        timeline = spans(events)
+        if described["status"] != "SUCCEEDED":
+            print(f"      N={n}: the drill ended {described['status']}: {described.get('error')}: {described.get('cause', '')[:500]}", flush=True)
+        slowest = max([(j["CompletionDate"] - j["CreationDate"]).total_seconds() for j in restores if "CompletionDate" in j] or [0])
+        launch = timeline.get("LaunchInstances", (0, 0))
+        critical = max(slowest, launch[1] - launch[0])
+        # what maxConcurrentRestores alone forces: the jobs, in the order they started, on
+        # that many slots
+        durations = [(j["CompletionDate"] - j["CreationDate"]).total_seconds() for j in sorted(restores, key=lambda j: j["CreationDate"]) if "CompletionDate" in j]
+        slots = [0.0] * RESTORE_CONCURRENCY
+        for duration in durations:
+            slots.sort()
+            slots[0] += duration
+        capped = max(max(slots), launch[1] - launch[0])
+        tail = 0.0
+        for step in ("AttachVolumes", "SwitchDns"):
+            if step in timeline:
+                tail += timeline[step][1] - timeline[step][0]
+        critical += tail
+        capped += tail
+        total = (described["stopDate"] - described["startDate"]).total_seconds()
+        started = described["startDate"].timestamp()
+        recovered = timeline["SwitchDns"][1] - started if "SwitchDns" in timeline else math.nan
+        entered = [e for e in events if e["type"].endswith("StateEntered")]
+        rounds = sum(1 for e in entered if e["stateEnteredEventDetails"]["name"] == "PollRestores")
+        loop = {"StartRestores", "WaitForRestores", "PollRestores", "RestoresFinished?"}
+        in_loop = sum(1 for e in entered if e["stateEnteredEventDetails"]["name"] in loop)
+        return {
+            "n": n,
+            "status": described["status"],
+            "recovered": recovered,
+            "total": total,
+            "critical": critical,
+            "overhead": recovered / critical if critical else math.nan,
+            "capped": capped,
+            "transitions": len(entered),
+            "perRound": in_loop / rounds if rounds else math.nan,
+            "rounds": rounds,
+            "events": len(events),
+            "payload": max(payload_bytes(e) for e in events),
+            "calls": sum(calls.values()),
+            "callsPerResource": sum(calls.values()) / n,
+            "byService": calls,
+        }
+    finally:
+        emulator.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="1,10,100,1000")
+    parser.add_argument("--time-scale", type=float, default=0.01)
+    parser.add_argument("--profile", default="debug", choices=["debug", "release"])
+    args = parser.parse_args()
+    binary_dir = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), args.profile)
+    print(f"drill orchestration on the emulator, time scale {args.time_scale} (1 AWS hour = {3600 * args.time_scale:.0f} s), "
+          f"{args.profile} handlers, maxConcurrentRestores {RESTORE_CONCURRENCY}, poll every {POLL_SECONDS} AWS s")
+    header = f"{'N':>5} {'status':>9} {'recovered s':>12} {'critical s':>11} {'overhead':>9} {'cap bound s':>12} {'total s':>8} {'transitions':>12} {'per round':>10} {'rounds':>7} {'events':>7} {'max payload B':>14} {'AWS calls':>10} {'per resource':>13}"
+    print(header)
+    for n in [int(x) for x in args.sizes.split(",")]:
+        r = run_one(n, args.time_scale, binary_dir)
+        print(f"{r['n']:>5} {r['status']:>9} {r['recovered']:>12.1f} {r['critical']:>11.1f} {r['overhead']:>9.2f} {r['capped']:>12.1f} {r['total']:>8.1f} {r['transitions']:>12} "
+              f"{r['perRound']:>10.1f} {r['rounds']:>7} {r['events']:>7} {r['payload']:>14} {r['calls']:>10} {r['callsPerResource']:>13.1f}",
+              flush=True)
+        print(f"      AWS calls by service: {json.dumps(r['byService'], sort_keys=True)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
