@@ -246,6 +246,35 @@ async fn the_cap_counts_jobs_still_running() {
 }
 
 #[tokio::test]
+async fn a_round_out_of_time_starts_nothing_and_leaves_the_rest_for_the_next() {
+    // no mocked call: a start after the invocation's work deadline would fail the test
+    let backup = client(&[]);
+    let mut ctx = RestoreContext::for_test(Mode::Drill);
+    ctx.invocation_deadline =
+        Some(std::time::SystemTime::now() - std::time::Duration::from_secs(1));
+    let progress = RestoreProgress {
+        restores: vec![
+            item(
+                "app-data",
+                ResourceKind::Ebs,
+                "arn:aws:ec2:us-west-2::snapshot/snap-1",
+            ),
+            item(
+                "app-logs",
+                ResourceKind::Ebs,
+                "arn:aws:ec2:us-west-2::snapshot/snap-2",
+            ),
+        ],
+        jobs: vec![],
+    };
+    let outcome = start_restores(&backup, &plan(), &ctx, progress, 10, false)
+        .await
+        .unwrap();
+    assert!(outcome.jobs.is_empty());
+    assert_eq!(outcome.not_started, 2);
+}
+
+#[tokio::test]
 async fn the_rpo_counts_from_when_the_data_was_captured_not_when_it_was_copied() {
     let listing = mock!(Client::list_recovery_points_by_backup_vault).then_output(|| {
         // backed up at 1,000, copied to the DR region at 20,000
