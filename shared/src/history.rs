@@ -133,12 +133,6 @@ pub fn record_of(events: &[Event]) -> ExecutionRecord {
     record
 }
 
-/// The execution ARN of run `run_id` of the state machine `state_machine_arn`.
-pub fn execution_arn(state_machine_arn: &str, run_id: &str) -> Option<String> {
-    let (prefix, name) = state_machine_arn.split_once(":stateMachine:")?;
-    Some(format!("{prefix}:execution:{name}:{run_id}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,18 +163,5 @@ mod tests {
         assert_eq!(record.steps[1].step, "SwitchDns");
         assert_eq!(record.steps[1].seconds, 45);
         assert_eq!(record.steps[1].rounds, 2);
-    }
-
-    #[test]
-    fn a_run_id_names_its_execution() {
-        assert_eq!(
-            execution_arn(
-                "arn:aws:states:us-west-2:123:stateMachine:backstop",
-                "drill-1"
-            )
-            .unwrap(),
-            "arn:aws:states:us-west-2:123:execution:backstop:drill-1"
-        );
-        assert!(execution_arn("not-an-arn", "x").is_none());
     }
 }
