@@ -178,6 +178,21 @@ pub async fn check_records_in_zones(
     route53: &aws_sdk_route53::Client,
     plan: &Plan,
 ) -> Result<(), BackstopError> {
+    let problems = record_problems(route53, plan, true).await?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(BackstopError::InvalidPlan(problems))
+    }
+}
+
+/// The problems of every record against its hosted zone (the zone exists, the production
+/// record is inside it and, with `drill`, the drill record is a plain name strictly inside it).
+pub async fn record_problems(
+    route53: &aws_sdk_route53::Client,
+    plan: &Plan,
+    drill: bool,
+) -> Result<Vec<PlanProblem>, BackstopError> {
     let mut zones: std::collections::HashMap<String, Result<String, String>> =
         std::collections::HashMap::new();
     let mut problems = Vec::new();
@@ -223,8 +238,8 @@ pub async fn check_records_in_zones(
                 fix: "use a record of the zone, or correct hostedZoneId".into(),
             });
         }
-        let drill = normalize_dns_name(&record.drill_record_name).unwrap_or_default();
-        if !inside(&drill) || is_wildcard(&drill) {
+        let drill_name = normalize_dns_name(&record.drill_record_name).unwrap_or_default();
+        if drill && (!inside(&drill_name) || is_wildcard(&drill_name)) {
             problems.push(PlanProblem {
                 field: format!("dns[{i}].drillRecordName"),
                 message: format!(
@@ -235,11 +250,7 @@ pub async fn check_records_in_zones(
             });
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(BackstopError::InvalidPlan(problems))
-    }
+    Ok(problems)
 }
 
 /// The record this run may write: in a drill, only the drill record, whatever else is asked.

@@ -57,6 +57,11 @@ pub enum BackstopError {
     #[error("{0}")]
     Conflict(String),
 
+    /// The DR region is not ready for this run (preflight): carries the readiness report's
+    /// failing lines; nothing was created.
+    #[error("{0}")]
+    NotReady(String),
+
     /// Any other AWS error: the code and message as AWS returned them.
     #[error("AWS error while {action}: {code}: {message}")]
     Aws {
@@ -81,6 +86,7 @@ impl BackstopError {
             Self::StillWaiting { .. } => "Backstop.StillWaiting",
             Self::AccessDenied { .. } => "Backstop.AccessDenied",
             Self::Conflict(_) => "Backstop.Conflict",
+            Self::NotReady(_) => "Backstop.NotReady",
             Self::Aws { .. } => "Backstop.AwsError",
         }
     }

@@ -3,6 +3,8 @@
 //! - [`plan`]: the DR plan model and its validation
 //! - [`run`]: run id and mode (failover or drill)
 //! - [`resolve`]: the run's input, plan and recovery points
+//! - [`readiness`]: what would break a run, checked before it creates anything
+//! - [`preflight`]: the readiness step of a run, and the scheduled readiness check
 //! - [`restore`]: AWS Backup restore jobs, one module per resource kind
 //! - [`compute`]: golden-AMI launch and volume attachment
 //! - [`dns`]: health gate and Route 53 switch
@@ -24,6 +26,8 @@ pub mod executions;
 pub mod history;
 pub mod kinds;
 pub mod plan;
+pub mod preflight;
+pub mod readiness;
 pub mod report;
 pub mod resolve;
 pub mod restore;

@@ -15,7 +15,7 @@ use crate::error::BackstopError;
 use crate::history::StepSpan;
 use crate::resolve::ResolvedRun;
 use crate::restore::{format_time, RestoreJob};
-use crate::run::Mode;
+use crate::run::{Mode, RunId};
 use crate::store::{Part, RunRef, RunStore};
 use crate::teardown::TeardownOutcome;
 
@@ -47,6 +47,8 @@ pub struct RunState {
     pub dns: Option<DnsState>,
     #[serde(skip)]
     pub teardown: Option<TeardownOutcome>,
+    #[serde(skip)]
+    pub readiness: Option<crate::readiness::Readiness>,
     /// Set by the failure path.
     #[serde(default)]
     pub notice: Option<Value>,
@@ -158,6 +160,9 @@ pub struct Report {
     pub failure: Option<Failure>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teardown: Option<TeardownOutcome>,
+    /// What preflight found before the run (its problems; the run store has every line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<ReadinessSummary>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<Evidence>,
     /// For a failed run: the message the failure topic publishes (JSON text).
@@ -167,6 +172,15 @@ pub struct Report {
     /// (the evidence in S3 has them all).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub omitted: BTreeMap<String, usize>,
+}
+
+/// Preflight's verdict in the report: the counts and the lines that needed attention.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadinessSummary {
+    pub ready: bool,
+    pub counts: crate::readiness::Counts,
+    pub problems: Vec<crate::readiness::CheckLine>,
 }
 
 /// The execution output and the failure notice list at most this many entries per list, so
@@ -211,10 +225,25 @@ pub async fn gather_state(store: &RunStore, payload: &Value) -> RunState {
         tracing::warn!(%err, "run state only partly readable");
         RunState::default()
     });
-    let Some(run_ref) = payload
+    // preflight's report is there even when the run stopped before resolve-plan
+    let preflight_execution = payload
+        .pointer("/notice/runId")
+        .and_then(Value::as_str)
+        .and_then(|name| RunId::try_from(name.to_string()).ok());
+    let run_ref = payload
         .get("run")
-        .and_then(|run| serde_json::from_value::<RunRef>(run.clone()).ok())
-    else {
+        .and_then(|run| serde_json::from_value::<RunRef>(run.clone()).ok());
+    if let Some(execution) = run_ref
+        .as_ref()
+        .map(|r| r.execution.clone())
+        .or(preflight_execution)
+    {
+        match store.get(&execution, Part::Preflight).await {
+            Ok(readiness) => state.readiness = readiness,
+            Err(err) => tracing::warn!(%err, "the stored readiness report is not readable"),
+        }
+    }
+    let Some(run_ref) = run_ref else {
         return state;
     };
     let execution = &run_ref.execution;
@@ -384,8 +413,10 @@ pub fn build_report(
             .map(|r| r.run_id.to_string())
             .unwrap_or_else(|| request.run_id.clone()),
         execution_arn: request.execution_arn.clone(),
-        plan: run.map(|r| r.plan.name.clone()),
-        mode,
+        plan: run
+            .map(|r| r.plan.name.clone())
+            .or_else(|| state.readiness.as_ref().map(|r| r.plan.clone())),
+        mode: mode.or_else(|| state.readiness.as_ref().map(|r| r.mode)),
         trigger: run.and_then(|r| r.trigger.clone()).map(Value::Object),
         outcome: if failure.is_some() {
             "failed"
@@ -420,6 +451,11 @@ pub fn build_report(
         warnings: run.map(|r| r.warnings.clone()).unwrap_or_default(),
         failure,
         teardown: state.teardown.clone(),
+        readiness: state.readiness.as_ref().map(|r| ReadinessSummary {
+            ready: r.ready(),
+            counts: r.counts(),
+            problems: r.problems(MAX_LISTED),
+        }),
         evidence: None,
         notice: None,
         omitted: BTreeMap::new(),
@@ -580,6 +616,19 @@ impl Report {
             let met = if o.met { "met" } else { "NOT met" };
             format!("{measured} ({target}): {met} [{}]", o.measure)
         };
+        if let Some(readiness) = &self.readiness {
+            let c = &readiness.counts;
+            out.push_str(&format!(
+                "\nReadiness: {} pass, {} warn, {} fail\n",
+                c.pass, c.warn, c.fail
+            ));
+            for line in &readiness.problems {
+                out.push_str(&format!(
+                    "     {:?} {} {}: {}\n",
+                    line.status, line.check, line.resource, line.detail
+                ));
+            }
+        }
         out.push_str(&format!("\nRTO  {}\n", objective(&self.rto)));
         out.push_str(&format!("RPO  {}\n", objective(&self.rpo)));
         for rpo in &self.rpo_by_resource {

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::dns::check_records_in_zones;
 use crate::error::{classify_sdk_error, BackstopError};
-use crate::plan::{load_plan, Approval, FailoverSettings, Plan, PlanProblem, PlanSource};
+use crate::plan::{load_plan, Approval, FailoverSettings, Plan, PlanSource};
 use crate::restore::{format_time, select_recovery_points, RestoreContext, RestoreItem};
 use crate::run::{Mode, RunId};
 
@@ -51,6 +51,10 @@ pub struct ExecutionInput {
     /// job); informational, carried into the report.
     #[serde(default)]
     pub trigger: Option<serde_json::Map<String, Value>>,
+    /// Go ahead despite readiness warnings an operator accepts: in a failover, copies older
+    /// than the plan's RPO objective (preflight fails the run on them otherwise).
+    #[serde(default)]
+    pub accept_warnings: bool,
 }
 
 impl ExecutionInput {
@@ -310,13 +314,7 @@ pub async fn resolve_plan(
     let source = PlanSource::from_input(input.plan, input.plan_parameter, input.plan_object)?;
     let plan = load_plan(ssm, clients.s3, source).await?;
     // Statically stable: a run reads and writes only its own (DR) region.
-    if plan.dr_region != region {
-        return Err(BackstopError::InvalidPlan(vec![PlanProblem {
-            field: "drRegion".into(),
-            message: format!("is {}, but this Backstop runs in {region}", plan.dr_region),
-            fix: "deploy Backstop in the DR region, or correct drRegion".into(),
-        }]));
-    }
+    crate::preflight::require_region(&plan, region)?;
     // A drill record must be a plain name inside its zone, as Route 53 has the zone. Only a
     // drill needs this (a failover writes production records by design), so a failover does
     // not depend on Route 53's control plane here.

@@ -33,6 +33,8 @@ pub enum Part {
     Attach,
     /// The last teardown pass (`TeardownOutcome`).
     Teardown,
+    /// The readiness report preflight made before the run (`Readiness`).
+    Preflight,
 }
 
 impl Part {
@@ -43,6 +45,7 @@ impl Part {
             Part::Launch => "launch.json",
             Part::Attach => "attach.json",
             Part::Teardown => "teardown.json",
+            Part::Preflight => "preflight.json",
         }
     }
 }

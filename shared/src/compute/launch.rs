@@ -80,6 +80,12 @@ async fn resolve_ami(
     instance: &InstancePlan,
     plan: &Plan,
 ) -> Result<String, BackstopError> {
+    let image = golden_ami(ec2, ssm, instance, plan).await?;
+    Ok(image.image_id().unwrap_or_default().to_string())
+}
+
+/// How to get the golden AMI of `instance` into the DR region.
+pub(crate) fn ami_copy_hint(instance: &InstancePlan, plan: &Plan) -> String {
     let region = plan.dr_region.as_str();
     let ami: &AmiRef = &instance.ami;
     let primary = plan.primary_region.as_deref().unwrap_or("<primary region>");
@@ -93,14 +99,27 @@ async fn resolve_ami(
         .as_deref()
         .map(|name| format!(" --name {name}"))
         .unwrap_or_default();
-    let copy_hint = format!(
+    format!(
         "copy the golden AMI of {} to {region} ahead of time: aws ec2 copy-image --source-region {primary} --source-image-id {source} --region {region}{wanted}{}",
         instance.name,
         ami.ssm_parameter
             .as_deref()
             .map(|p| format!(", then store the new id in SSM parameter {p} in {region}"))
             .unwrap_or_default()
-    );
+    )
+}
+
+/// The golden AMI of `instance` in the DR region (the newest, when found by name); not found
+/// is `Backstop.NotFound` with how to copy it there.
+pub(crate) async fn golden_ami(
+    ec2: &aws_sdk_ec2::Client,
+    ssm: &aws_sdk_ssm::Client,
+    instance: &InstancePlan,
+    plan: &Plan,
+) -> Result<aws_sdk_ec2::types::Image, BackstopError> {
+    let region = plan.dr_region.as_str();
+    let ami: &AmiRef = &instance.ami;
+    let copy_hint = ami_copy_hint(instance, plan);
     let mut request = ec2.describe_images();
     let described_as = if let Some(id) = &ami.id {
         request = request.image_ids(id);
@@ -136,16 +155,19 @@ async fn resolve_ami(
             "no AMI given",
         ));
     };
+    let not_found = || {
+        BackstopError::not_found(
+            format!("golden AMI of {}", instance.name),
+            format!("no AMI with {described_as} in {region}: {copy_hint}"),
+        )
+    };
     let images = match request.send().await {
         Ok(images) => images,
         Err(err) => {
             let err =
                 classify_sdk_error(format!("finding the golden AMI of {}", instance.name), err);
             return Err(match err {
-                BackstopError::NotFound { .. } => BackstopError::not_found(
-                    format!("golden AMI of {}", instance.name),
-                    format!("no AMI with {described_as} in {region}: {copy_hint}"),
-                ),
+                BackstopError::NotFound { .. } => not_found(),
                 other => other,
             });
         }
@@ -154,18 +176,10 @@ async fn resolve_ami(
         .images()
         .iter()
         .filter(|i| i.image_id().is_some())
+        .cloned()
         .collect();
     images.sort_by(|a, b| b.creation_date().cmp(&a.creation_date()));
-    images
-        .first()
-        .and_then(|image| image.image_id())
-        .map(str::to_string)
-        .ok_or_else(|| {
-            BackstopError::not_found(
-                format!("golden AMI of {}", instance.name),
-                format!("no AMI with {described_as} in {region}: {copy_hint}"),
-            )
-        })
+    images.into_iter().next().ok_or_else(not_found)
 }
 
 /// The AZ the instance must be in: the one its planned volumes are restored into.

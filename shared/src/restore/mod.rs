@@ -168,11 +168,14 @@ pub fn format_time(time: DateTime) -> String {
 }
 
 /// A COMPLETED copy in the DR vault.
-struct Copy {
-    arn: String,
+#[derive(Debug, Clone)]
+pub struct DrCopy {
+    pub arn: String,
     /// When its data was captured (InitiationDate; CreationDate where AWS gives no other).
-    data_time: DateTime,
-    created: DateTime,
+    pub data_time: DateTime,
+    pub created: DateTime,
+    /// The KMS key the copy is encrypted with (a restore needs it usable in the DR region).
+    pub encryption_key_arn: Option<String>,
 }
 
 /// For every protected resource, the COMPLETED copy in the DR vault with the newest data
@@ -276,6 +279,17 @@ pub async fn freshest_copy(
         .map(|copy| (copy.arn.clone(), copy.data_time)))
 }
 
+/// The newest COMPLETED copy per source resource ARN with data captured at or before
+/// `point_in_time`: one paginated listing of the vault, whatever the number of resources.
+pub async fn dr_copies(
+    backup: &aws_sdk_backup::Client,
+    vault: &str,
+    dr_region: &str,
+    point_in_time: DateTime,
+) -> Result<HashMap<String, DrCopy>, BackstopError> {
+    list_vault(backup, vault, dr_region, None, point_in_time).await
+}
+
 /// The newest usable copy per source resource ARN, from one paginated listing of the vault
 /// (of one resource's copies, given `by_resource`).
 async fn list_vault(
@@ -284,14 +298,14 @@ async fn list_vault(
     dr_region: &str,
     by_resource: Option<&str>,
     point_in_time: DateTime,
-) -> Result<HashMap<String, Copy>, BackstopError> {
+) -> Result<HashMap<String, DrCopy>, BackstopError> {
     let mut pages = backup
         .list_recovery_points_by_backup_vault()
         .backup_vault_name(vault)
         .set_by_resource_arn(by_resource.map(str::to_string))
         .into_paginator()
         .send();
-    let mut newest: HashMap<String, Copy> = HashMap::new();
+    let mut newest: HashMap<String, DrCopy> = HashMap::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|err| {
             let err = classify_sdk_error(format!("listing the recovery points in vault {vault}"), err);
@@ -324,10 +338,14 @@ async fn list_vault(
             if better {
                 newest.insert(
                     source.to_string(),
-                    Copy {
+                    DrCopy {
                         arn: arn.to_string(),
                         data_time: *data_time,
                         created: *created,
+                        encryption_key_arn: point
+                            .is_encrypted()
+                            .then(|| point.encryption_key_arn().map(str::to_string))
+                            .flatten(),
                     },
                 );
             }

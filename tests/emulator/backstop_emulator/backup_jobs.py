@@ -83,6 +83,11 @@ class RecoveryPoint:
     underlying: dict[str, Any] = field(default_factory=dict)
     restore_metadata: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    # AWS: backups of EBS/RDS keep their source's encryption; EFS (fully managed by AWS
+    # Backup) is encrypted with the vault's key; a copy of an encrypted backup is encrypted
+    # with the destination vault's key
+    encrypted: bool = False
+    encryption_key_arn: str | None = None
 
     def to_vault_listing(self) -> dict[str, Any]:
         out = {
@@ -95,7 +100,7 @@ class RecoveryPoint:
             "Status": self.status,
             "CreationDate": self.creation_date,
             "BackupSizeInBytes": self.size_bytes,
-            "IsEncrypted": False,
+            "IsEncrypted": self.encrypted,
             "ResourceName": self.resource_arn.rsplit("/", 1)[-1].rsplit(":", 1)[-1],
             "VaultType": "BACKUP_VAULT",
         }
@@ -105,6 +110,8 @@ class RecoveryPoint:
             out["InitiationDate"] = self.initiation_date
         if self.source_vault_arn:
             out["SourceBackupVaultArn"] = self.source_vault_arn
+        if self.encrypted and self.encryption_key_arn:
+            out["EncryptionKeyArn"] = self.encryption_key_arn
         return out
 
 
@@ -297,6 +304,8 @@ def _complete_backup(job: Job) -> None:
         )
         rp.underlying = {"snapshotId": snap["SnapshotId"], "region": src_region}
         rp.size_bytes = volume["Size"] * 1024**3
+        rp.encrypted = bool(volume.get("Encrypted"))
+        rp.encryption_key_arn = volume.get("KmsKeyId") if rp.encrypted else None
         rp.restore_metadata = {
             "volumeId": resource_id,
             "volumeSize": str(volume["Size"]),
@@ -317,6 +326,8 @@ def _complete_backup(job: Job) -> None:
         rds.create_db_snapshot(DBSnapshotIdentifier=snapshot_id, DBInstanceIdentifier=db_id)
         rp.underlying = {"dbSnapshotIdentifier": snapshot_id, "region": src_region}
         rp.size_bytes = int(db.get("AllocatedStorage", 20)) * 1024**3
+        rp.encrypted = bool(db.get("StorageEncrypted"))
+        rp.encryption_key_arn = db.get("KmsKeyId") if rp.encrypted else None
         rp.restore_metadata = {
             "DBInstanceIdentifier": db_id,
             "DBInstanceClass": db["DBInstanceClass"],
@@ -340,6 +351,8 @@ def _complete_backup(job: Job) -> None:
         fs = efs.describe_file_systems(FileSystemId=resource_id)["FileSystems"][0]
         rp.underlying = {"fileSystemId": resource_id, "region": src_region}
         rp.size_bytes = int(fs.get("SizeInBytes", {}).get("Value", 6144))
+        rp.encrypted = True
+        rp.encryption_key_arn = _vault(job.account, src_region, job.vault_name or "").encryption_key_arn
         rp.restore_metadata = {
             "file-system-id": resource_id,
             "Encrypted": str(fs.get("Encrypted", False)).lower(),
@@ -418,6 +431,7 @@ def _complete_copy(job: Job) -> None:
         underlying["fileSystemId"] = source.underlying["fileSystemId"]
         arn = f"arn:aws:backup:{dest_region}:{dest_account}:recovery-point:{uuid.uuid4()}"
     now = time.time()
+    encrypted = source.encrypted or source.resource_type == "EFS"
     copy = RecoveryPoint(
         arn=arn,
         account=dest_account,
@@ -438,6 +452,8 @@ def _complete_copy(job: Job) -> None:
         underlying=underlying,
         restore_metadata=dict(source.restore_metadata),
         tags=dict(source.tags),
+        encrypted=encrypted,
+        encryption_key_arn=dest_vault.encryption_key_arn if encrypted else None,
     )
     with STORE.lock:
         STORE.recovery_points[arn] = copy
@@ -451,6 +467,7 @@ def _complete_restore(job: Job) -> None:
     rp = STORE.recovery_points[job.recovery_point_arn]
     meta = dict(job.request.get("Metadata", {}))
     region, account = job.region, job.account
+    _require_usable_key(rp, region)
     if rp.resource_type == "EBS":
         ec2 = internal.client("ec2", region)
         az = meta["availabilityZone"]
@@ -532,6 +549,22 @@ def _complete_restore(job: Job) -> None:
 
 class JobFailed(Exception):
     pass
+
+
+def _require_usable_key(rp: RecoveryPoint, region: str) -> None:
+    """AWS fails a restore whose recovery point's KMS key is not an enabled key of the region
+    (deleted, pending deletion, disabled, or another region's)."""
+    key = rp.encryption_key_arn
+    if not rp.encrypted or not key:
+        return
+    if key.startswith("arn:") and key.split(":")[3] != region:
+        raise JobFailed(f"The KMS key {key} is not in {region}; the recovery point cannot be decrypted")
+    try:
+        state = internal.client("kms", region).describe_key(KeyId=key)["KeyMetadata"]["KeyState"]
+    except internal.ClientError as err:
+        raise JobFailed(f"Access to KMS key {key} failed: {internal.error_text(err)}") from None
+    if state != "Enabled":
+        raise JobFailed(f"The KMS key {key} is {state}; the recovery point cannot be decrypted")
 
 
 COMPLETERS: dict[str, Callable[[Job], None]] = {

@@ -154,6 +154,12 @@ class Stack:
                 return self.resolve(argument[1])[int(self.resolve(argument[0]))]
             if key == "Fn::Split":
                 return str(self.resolve(argument[1])).split(argument[0])
+            if key == "Fn::FindInMap":
+                name, first, second = (str(self.resolve(part)) for part in argument)
+                try:
+                    return self.template.get("Mappings", {})[name][first][second]
+                except KeyError:
+                    raise TemplateError(f"Fn::FindInMap: mapping {name} has no [{first}][{second}]") from None
             if key == "Fn::GetAZs":
                 return [f"{self.region}{zone}" for zone in "abc"]
             if key == "Fn::If":

@@ -100,9 +100,19 @@ def seed_workload(primary_region: str, dr_region: str) -> dict[str, Any]:
         CreationToken="shop-media", PerformanceMode="generalPurpose", Encrypted=True
     )["FileSystemId"]
 
+    # each vault encrypts with a customer managed key of its own region (AWS: a vault always
+    # has a key; copies of encrypted backups are re-encrypted with the destination vault's)
+    vault_keys = {
+        region: client("kms", region).create_key(Description=f"backup vault key ({region})")["KeyMetadata"]["Arn"]
+        for region in (primary_region, dr_region)
+    }
     backup = client("backup", primary_region)
-    primary_vault = backup.create_backup_vault(BackupVaultName="backstop-primary")["BackupVaultArn"]
-    dr_vault = client("backup", dr_region).create_backup_vault(BackupVaultName="backstop-dr")["BackupVaultArn"]
+    primary_vault = backup.create_backup_vault(
+        BackupVaultName="backstop-primary", EncryptionKeyArn=vault_keys[primary_region]
+    )["BackupVaultArn"]
+    dr_vault = client("backup", dr_region).create_backup_vault(
+        BackupVaultName="backstop-dr", EncryptionKeyArn=vault_keys[dr_region]
+    )["BackupVaultArn"]
 
     route53 = client("route53", primary_region)
     zone_id = route53.create_hosted_zone(Name="shop.example.com", CallerReference="backstop-seed")["HostedZone"][
@@ -164,7 +174,7 @@ def seed_workload(primary_region: str, dr_region: str) -> dict[str, Any]:
             "goldenAmiId": dr_golden,
             "goldenAmiParameter": "/backstop/shop/golden-ami",
             "dbSubnetGroup": "dr-db-subnets",
-            "backupVault": {"name": "backstop-dr", "arn": dr_vault},
+            "backupVault": {"name": "backstop-dr", "arn": dr_vault, "keyArn": vault_keys[dr_region]},
         },
         "dns": {"hostedZoneId": zone_id, "zoneName": "shop.example.com"},
     }

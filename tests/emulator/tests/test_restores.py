@@ -184,3 +184,27 @@ def test_listings_honour_created_after(emulator, world):
     restore(emulator, world, copy, metadata)
     assert dr.list_restore_jobs(ByCreatedAfter=later)["RestoreJobs"] == []
     assert dr.list_restore_jobs(ByCreatedAfter=later - datetime.timedelta(days=1))["RestoreJobs"]
+
+
+def test_a_copy_is_encrypted_with_the_dr_vaults_key_and_does_not_restore_once_that_key_is_unusable(emulator, world):
+    """AWS Backup re-encrypts a copy of an encrypted backup (EFS: always encrypted) with the
+    destination vault's KMS key; a restore needs that key enabled in the restore region."""
+    copy = protect(emulator, world, world["primary"]["fileSystem"]["arn"])
+    listed = emulator.client("backup", DR).list_recovery_points_by_backup_vault(BackupVaultName="backstop-dr")
+    point = next(p for p in listed["RecoveryPoints"] if p["RecoveryPointArn"] == copy)
+    key = world["dr"]["backupVault"]["keyArn"]
+    assert point["IsEncrypted"] is True and point["EncryptionKeyArn"] == key, point
+    metadata = {**dr_metadata(emulator, copy), "newFileSystem": "true"}
+    assert restore(emulator, world, copy, metadata)["Status"] == "COMPLETED"
+
+    emulator.client("kms", DR).schedule_key_deletion(KeyId=key.rsplit("/", 1)[1], PendingWindowInDays=7)
+    job = restore(emulator, world, copy, metadata)
+    assert job["Status"] == "FAILED", job
+    assert key in job["StatusMessage"] and "PendingDeletion" in job["StatusMessage"], job
+
+
+def test_an_unencrypted_ebs_backup_stays_unencrypted_in_its_copy(emulator, world):
+    copy = protect(emulator, world, world["primary"]["volumes"]["app-data"]["arn"])
+    listed = emulator.client("backup", DR).list_recovery_points_by_backup_vault(BackupVaultName="backstop-dr")
+    point = next(p for p in listed["RecoveryPoints"] if p["RecoveryPointArn"] == copy)
+    assert point["IsEncrypted"] is False and "EncryptionKeyArn" not in point, point

@@ -1,0 +1,66 @@
+//! `preflight`: the first state of every run, and the scheduled readiness check. Checks the
+//! plan against the DR region (vault, copies and their age, KMS keys, network, golden AMI,
+//! instance types, DNS, account limits) and stops a run with `Backstop.NotReady` before
+//! anything is created; on a schedule, reports the same as metrics.
+
+use backstop::preflight::{preflight, PreflightOutput, PreflightRequest};
+use backstop::readiness::ReadinessClients;
+use backstop::store::RunStore;
+use backstop::{aws, telemetry, BackstopError};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use tracing::Instrument;
+
+struct Clients {
+    backup: aws_sdk_backup::Client,
+    ec2: aws_sdk_ec2::Client,
+    rds: aws_sdk_rds::Client,
+    route53: aws_sdk_route53::Client,
+    ssm: aws_sdk_ssm::Client,
+    kms: aws_sdk_kms::Client,
+    store: RunStore,
+    region: String,
+}
+
+async fn handler(
+    clients: &Clients,
+    event: LambdaEvent<Value>,
+) -> Result<PreflightOutput, BackstopError> {
+    let request = PreflightRequest::from_value(event.payload)?;
+    let span = match &request {
+        PreflightRequest::Run(run) => telemetry::run_span("preflight", run.run_id.as_str()),
+        PreflightRequest::Scheduled(_) => telemetry::run_span("preflight", "scheduled"),
+    };
+    let aws = ReadinessClients {
+        backup: &clients.backup,
+        ec2: &clients.ec2,
+        rds: &clients.rds,
+        route53: &clients.route53,
+        ssm: &clients.ssm,
+        kms: &clients.kms,
+    };
+    let store = Some(&clients.store);
+    preflight(&aws, clients.store.s3(), store, &clients.region, request)
+        .instrument(span)
+        .await
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init_tracing();
+    let config = aws::load_config().await;
+    let clients = Clients {
+        backup: aws_sdk_backup::Client::new(&config),
+        ec2: aws_sdk_ec2::Client::new(&config),
+        rds: aws_sdk_rds::Client::new(&config),
+        route53: aws_sdk_route53::Client::new(&config),
+        ssm: aws_sdk_ssm::Client::new(&config),
+        kms: aws_sdk_kms::Client::new(&config),
+        store: RunStore::from_env(&config)?,
+        region: config.region().map(|r| r.to_string()).unwrap_or_default(),
+    };
+    run(service_fn(|event| {
+        telemetry::logged("preflight", handler(&clients, event))
+    }))
+    .await
+}

@@ -1,0 +1,209 @@
+//! The `preflight` step: the state machine's first state, and the scheduled readiness run.
+//!
+//! In a run it checks the plan against the DR region before anything is created and stops
+//! the run with `Backstop.NotReady` on a failing check; on a schedule it reports the same
+//! checks as metrics (an alarm fires when DR silently rots or copies stop arriving).
+
+use aws_smithy_types::DateTime;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::BackstopError;
+use crate::plan::{load_plan, Plan, PlanProblem, PlanSource};
+use crate::readiness::{
+    check_readiness, CheckLine, Counts, Readiness, ReadinessClients, ReadinessRequest, Status,
+    MAX_LISTED_LINES,
+};
+use crate::resolve::{parse_input, RunRequest};
+use crate::run::Mode;
+use crate::store::{Part, RunStore};
+use crate::telemetry::emf_line;
+
+/// A scheduled readiness check (the EventBridge schedule's constant input).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScheduledCheck {
+    #[serde(default)]
+    pub plan_parameter: Option<String>,
+    #[serde(default)]
+    pub plan_object: Option<String>,
+    /// Judge the plan as this mode would use it (default: failover, the strictest).
+    #[serde(default = "ScheduledCheck::default_mode")]
+    pub mode: Mode,
+}
+
+impl ScheduledCheck {
+    fn default_mode() -> Mode {
+        Mode::Failover
+    }
+}
+
+/// What `preflight` is asked: a run's first step (the same payload as `resolve-plan`), or a
+/// scheduled check.
+#[derive(Debug, Clone)]
+pub enum PreflightRequest {
+    Run(Box<RunRequest>),
+    Scheduled(ScheduledCheck),
+}
+
+impl PreflightRequest {
+    /// A payload with `runId` is a run's; anything else is a scheduled check.
+    pub fn from_value(input: Value) -> Result<Self, BackstopError> {
+        if input.get("runId").is_some() {
+            Ok(Self::Run(Box::new(RunRequest::from_value(input)?)))
+        } else {
+            Ok(Self::Scheduled(parse_input(input)?))
+        }
+    }
+}
+
+/// What the step returns: the verdict, the counts and the lines that need attention.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreflightOutput {
+    pub plan: String,
+    pub mode: Mode,
+    pub ready: bool,
+    pub counts: Counts,
+    /// Fail and warn lines, at most 20 (the stored report has every line).
+    pub problems: Vec<CheckLine>,
+}
+
+impl PreflightOutput {
+    fn of(report: &Readiness) -> Self {
+        PreflightOutput {
+            plan: report.plan.clone(),
+            mode: report.mode,
+            ready: report.ready(),
+            counts: report.counts(),
+            problems: report.problems(MAX_LISTED_LINES),
+        }
+    }
+}
+
+/// A plan meant for another region is refused: a run reads and writes only its own region.
+pub fn require_region(plan: &Plan, region: &str) -> Result<(), BackstopError> {
+    if plan.dr_region != region {
+        return Err(BackstopError::InvalidPlan(vec![PlanProblem {
+            field: "drRegion".into(),
+            message: format!("is {}, but this Backstop runs in {region}", plan.dr_region),
+            fix: "deploy Backstop in the DR region, or correct drRegion".into(),
+        }]));
+    }
+    Ok(())
+}
+
+/// Lines of the report the logs show in full (beyond it, only the problems).
+const LOGGED_LINES: usize = 60;
+
+pub async fn preflight(
+    clients: &ReadinessClients<'_>,
+    s3: &aws_sdk_s3::Client,
+    store: Option<&RunStore>,
+    region: &str,
+    request: PreflightRequest,
+) -> Result<PreflightOutput, BackstopError> {
+    let now = DateTime::from(std::time::SystemTime::now());
+    match request {
+        PreflightRequest::Run(request) => {
+            let input = request.input;
+            input.check()?;
+            let source =
+                PlanSource::from_input(input.plan, input.plan_parameter, input.plan_object)?;
+            let plan = load_plan(clients.ssm, s3, source).await?;
+            require_region(&plan, region)?;
+            let point_in_time = input
+                .point_in_time
+                .as_deref()
+                .and_then(crate::restore::parse_time)
+                .unwrap_or(now);
+            let checks = ReadinessRequest {
+                mode: input.mode,
+                accept_warnings: input.accept_warnings,
+                point_in_time,
+                resumed: input.resume_run_id.is_some(),
+            };
+            let report = check_readiness(clients, &plan, &checks).await?;
+            tracing::info!("{}", report.table(LOGGED_LINES));
+            emit_readiness(&report);
+            if let Some(store) = store {
+                store.put(&request.run_id, Part::Preflight, &report).await?;
+            }
+            report.refuse_if_not_ready()?;
+            Ok(PreflightOutput::of(&report))
+        }
+        PreflightRequest::Scheduled(check) => {
+            let source = PlanSource::from_input(None, check.plan_parameter, check.plan_object)?;
+            let plan = load_plan(clients.ssm, s3, source).await?;
+            require_region(&plan, region)?;
+            let checks = ReadinessRequest {
+                mode: check.mode,
+                accept_warnings: false,
+                point_in_time: now,
+                resumed: false,
+            };
+            let report = check_readiness(clients, &plan, &checks).await?;
+            if report.ready() {
+                tracing::info!("{}", report.table(LOGGED_LINES));
+            } else {
+                tracing::error!("{}", report.table(LOGGED_LINES));
+            }
+            emit_readiness(&report);
+            emit_copy_ages(&plan, &report);
+            Ok(PreflightOutput::of(&report))
+        }
+    }
+}
+
+/// `Ready` (1 or 0) and the failing and warning checks, per plan and account-wide (the
+/// template's alarm watches the account-wide one: it needs no plan name).
+fn emit_readiness(report: &Readiness) {
+    let counts = report.counts();
+    let metrics = [
+        ("Ready", "Count", if report.ready() { 1.0 } else { 0.0 }),
+        ("FailingChecks", "Count", counts.fail as f64),
+        ("WarningChecks", "Count", counts.warn as f64),
+    ];
+    println!("{}", emf_line(&[("Plan", &report.plan)], &metrics));
+    println!("{}", emf_line(&[], &metrics));
+}
+
+/// The RPO metric per resource (the same as on-backup-event's, from the freshest copy), and
+/// the number of resources whose copy is missing or older than the objective.
+fn emit_copy_ages(plan: &Plan, report: &Readiness) {
+    let objective = plan.objectives.rpo_minutes.map(|m| m.saturating_mul(60));
+    let mut stale = 0usize;
+    for resource in &plan.resources {
+        match report.copy_ages.get(&resource.name) {
+            Some(&seconds) => {
+                let breached = objective.is_some_and(|o| seconds > o);
+                stale += usize::from(breached);
+                println!(
+                    "{}",
+                    emf_line(
+                        &[("Plan", &plan.name), ("Resource", &resource.name)],
+                        &[
+                            ("RpoSeconds", "Seconds", seconds as f64),
+                            ("RpoBreached", "Count", if breached { 1.0 } else { 0.0 }),
+                        ],
+                    )
+                );
+            }
+            None if !resource.optional => stale += 1,
+            None => {}
+        }
+    }
+    let without = report
+        .lines
+        .iter()
+        .filter(|l| l.check == "dr-copy" && l.status != Status::Pass)
+        .count();
+    tracing::info!(
+        stale,
+        without_fresh_copy = without,
+        "copies older than the RPO objective or missing"
+    );
+    let metrics = [("StaleOrMissingCopies", "Count", stale as f64)];
+    println!("{}", emf_line(&[("Plan", &plan.name)], &metrics));
+    println!("{}", emf_line(&[], &metrics));
+}

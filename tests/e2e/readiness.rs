@@ -1,0 +1,403 @@
+//! Readiness: preflight catches what would break a failover before anything is created, and
+//! a healthy set-up passes every check with a number of AWS calls that does not grow with the
+//! number of protected resources.
+
+use std::collections::BTreeSet;
+
+use backstop_tests::{
+    invoke, plan_for, protect, run_to_end, workload_arns, Emulator, DR_REGION, PRIMARY_REGION,
+};
+use serde_json::{json, Value};
+
+fn run_payload(run_id: &str, mode: &str, plan: &Value, extra: Value) -> Value {
+    let mut input = json!({ "mode": mode, "plan": plan, "settings": { "pollIntervalSeconds": 2 } });
+    for (key, value) in extra.as_object().unwrap() {
+        input[key] = value.clone();
+    }
+    json!({ "runId": run_id, "input": input })
+}
+
+/// The checks (name, status) of a preflight output's problem lines.
+fn problems(output: &Value) -> Vec<(String, String, String)> {
+    output["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["check"].as_str().unwrap().to_string(),
+                l["status"].as_str().unwrap().to_string(),
+                l["resource"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn restore_jobs(emulator: &Emulator) -> usize {
+    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
+    backup
+        .list_restore_jobs()
+        .send()
+        .await
+        .unwrap()
+        .restore_jobs()
+        .len()
+}
+
+/// Handler AWS calls by service since the last reset, without the test's own Lambda invoke.
+fn handler_calls(emulator: &Emulator) -> u64 {
+    let calls = emulator.control("GET", "calls", &json!({}));
+    calls
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(service, _)| service.as_str() != "lambda")
+        .map(|(_, n)| n.as_u64().unwrap())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_healthy_setup_passes_every_check_and_its_calls_do_not_grow_with_the_resources() {
+    let emulator = Emulator::start("readiness-healthy");
+    let seed = emulator.seed();
+    let arns = workload_arns(&seed);
+    let arns: Vec<&str> = arns.iter().map(String::as_str).collect();
+    protect(&emulator, &seed, &arns).await;
+    let stack = emulator.deploy_stack();
+    let preflight = stack.function("preflight");
+    let plan = plan_for(&seed);
+
+    let mut calls_at_4 = 0;
+    for mode in ["failover", "drill"] {
+        emulator.control("DELETE", "calls", &json!({}));
+        let output = invoke(
+            &emulator,
+            &preflight,
+            &run_payload(&format!("{mode}-ok"), mode, &plan, json!({})),
+        )
+        .await
+        .unwrap_or_else(|err| panic!("{mode}: {err:?}"));
+        calls_at_4 = handler_calls(&emulator);
+        assert_eq!(output["ready"], true, "{mode}: {output}");
+        assert_eq!(output["counts"]["fail"], 0, "{mode}: {output}");
+        assert_eq!(output["counts"]["warn"], 0, "{mode}: {output}");
+        let stored = stack
+            .stored(&emulator, &format!("{mode}-ok"), "preflight")
+            .await;
+        let checks: BTreeSet<&str> = stored["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["check"].as_str().unwrap())
+            .collect();
+        for expected in [
+            "vault",
+            "dr-copy",
+            "kms-key",
+            "subnet",
+            "security-group",
+            "db-subnet-group",
+            "availability-zone",
+            "volume-az",
+            "golden-ami",
+            "instance-type",
+            "dns-record",
+            "account-limit",
+        ] {
+            assert!(
+                checks.contains(expected),
+                "{mode}: no {expected} check in {stored}"
+            );
+        }
+        // the encrypted EFS copy's key (the DR vault's) was checked
+        assert!(
+            stored
+                .to_string()
+                .contains(seed["dr"]["backupVault"]["keyArn"].as_str().unwrap()),
+            "{stored}"
+        );
+    }
+
+    // 96 more volumes, backed up and copied: the same checks cost the same calls at 100
+    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
+    let zone = seed["primary"]["subnets"][0]["availabilityZone"]
+        .as_str()
+        .unwrap();
+    let mut more = Vec::new();
+    for _ in 0..96 {
+        let volume = ec2
+            .create_volume()
+            .availability_zone(zone)
+            .size(8)
+            .send()
+            .await
+            .unwrap();
+        more.push(format!(
+            "arn:aws:ec2:{PRIMARY_REGION}:{}:volume/{}",
+            seed["account"].as_str().unwrap(),
+            volume.volume_id().unwrap()
+        ));
+    }
+    let more_refs: Vec<&str> = more.iter().map(String::as_str).collect();
+    protect(&emulator, &seed, &more_refs).await;
+    let mut large = plan.clone();
+    let dr_zone = seed["dr"]["subnets"][0]["availabilityZone"].clone();
+    for (i, arn) in more.iter().enumerate() {
+        large["resources"].as_array_mut().unwrap().push(json!({
+            "name": format!("extra-{i}"), "kind": "ebs", "arn": arn,
+            "ebs": { "availabilityZone": dr_zone }
+        }));
+    }
+    emulator.control("DELETE", "calls", &json!({}));
+    let output = invoke(
+        &emulator,
+        &preflight,
+        &run_payload("drill-100", "drill", &large, json!({})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(output["ready"], true, "{output}");
+    let calls_at_100 = handler_calls(&emulator);
+    println!("preflight AWS calls of a drill: {calls_at_4} for 4 resources, {calls_at_100} for 100 resources");
+    // the same calls, give or take a page of the vault's listing
+    assert!(
+        calls_at_100 <= calls_at_4 + 2,
+        "calls grew with the resources: {calls_at_4} for 4, {calls_at_100} for 100"
+    );
+    assert_eq!(restore_jobs(&emulator).await, 0, "a check restores nothing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_broken_setup_is_caught_with_the_resource_and_the_fix_before_anything_is_created() {
+    let emulator = Emulator::start("readiness-broken");
+    let seed = emulator.seed();
+    let arns = workload_arns(&seed);
+    let arns: Vec<&str> = arns.iter().map(String::as_str).collect();
+    let copies = protect(&emulator, &seed, &arns).await;
+    let stack = emulator.deploy_stack();
+    let preflight = stack.function("preflight");
+    let good = plan_for(&seed);
+    let dr = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
+
+    // a DR subnet the plan names, deleted since
+    let deleted_subnet = dr
+        .create_subnet()
+        .vpc_id(seed["dr"]["vpcId"].as_str().unwrap())
+        .cidr_block("10.1.9.0/24")
+        .availability_zone(format!("{DR_REGION}a"))
+        .send()
+        .await
+        .unwrap()
+        .subnet
+        .unwrap()
+        .subnet_id
+        .unwrap();
+    dr.delete_subnet()
+        .subnet_id(&deleted_subnet)
+        .send()
+        .await
+        .unwrap();
+
+    let missing_key = format!(
+        "arn:aws:kms:{DR_REGION}:{}:key/00000000-0000-4000-8000-000000000000",
+        seed["account"].as_str().unwrap()
+    );
+    // (what is broken, mode, plan edit, the check, the resource named, words of the fix)
+    type Edit<'a> = Box<dyn Fn(&mut Value) + 'a>;
+    let cases: Vec<(&str, &str, Edit, &str, String, &str)> = vec![
+        (
+            "AMI not copied",
+            "failover",
+            Box::new(|p: &mut Value| {
+                p["instances"][0]["ami"] = json!({ "id": seed["primary"]["goldenAmiId"] })
+            }),
+            "golden-ami",
+            "app".into(),
+            "copy-image",
+        ),
+        (
+            "a deleted DR subnet",
+            "failover",
+            Box::new(|p: &mut Value| p["instances"][0]["subnetIds"] = json!([deleted_subnet])),
+            "subnet",
+            deleted_subnet.clone(),
+            "create it again",
+        ),
+        (
+            "a missing DB subnet group",
+            "failover",
+            Box::new(|p: &mut Value| {
+                p["resources"][2]["rds"]["dbSubnetGroupName"] = json!("dr-db-subnets-gone")
+            }),
+            "db-subnet-group",
+            "dr-db-subnets-gone".into(),
+            "create-db-subnet-group",
+        ),
+        (
+            "a planned KMS key that does not exist in the DR region",
+            "failover",
+            Box::new(|p: &mut Value| p["resources"][0]["ebs"]["kmsKeyId"] = json!(missing_key)),
+            "kms-key",
+            "app-data".into(),
+            "KMS key of",
+        ),
+        (
+            "a resource without a DR copy",
+            "drill",
+            Box::new(|p: &mut Value| {
+                p["resources"].as_array_mut().unwrap().push(json!({
+                    "name": "uncopied", "kind": "ebs",
+                    "arn": format!("arn:aws:ec2:{PRIMARY_REGION}:{}:volume/vol-0123456789abcdef0", seed["account"].as_str().unwrap()),
+                    "ebs": { "availabilityZone": format!("{DR_REGION}a") }
+                }))
+            }),
+            "dr-copy",
+            "uncopied".into(),
+            "copy rule",
+        ),
+        (
+            "an unsafe drill record (outside its zone)",
+            "drill",
+            Box::new(|p: &mut Value| {
+                p["dns"][0]["drillRecordName"] = json!("drill.app.elsewhere.example.org")
+            }),
+            "dns-record",
+            "drill.app.elsewhere.example.org".into(),
+            "inside the zone",
+        ),
+    ];
+    for (i, (broken, mode, edit, check, resource, fix)) in cases.iter().enumerate() {
+        let mut plan = good.clone();
+        edit(&mut plan);
+        let err = invoke(
+            &emulator,
+            &preflight,
+            &run_payload(&format!("broken-{i}"), mode, &plan, json!({})),
+        )
+        .await
+        .expect_err(broken);
+        assert_eq!(err.0, "Backstop.NotReady", "{broken}: {err:?}");
+        let line = err
+            .1
+            .lines()
+            .find(|l| l.starts_with(&format!("- FAIL {check} {resource}")))
+            .unwrap_or_else(|| {
+                panic!("{broken}: no fail line for {check} {resource} in {}", err.1)
+            });
+        assert!(line.contains(fix), "{broken}: the fix is not given: {line}");
+    }
+
+    // a copy older than the RPO objective (240 min): a warning in a drill, a failure in a
+    // failover, unless the failover accepts it
+    emulator.control(
+        "POST",
+        "recovery-points/backdate",
+        &json!({ "recoveryPointArn": copies[0], "seconds": 10 * 3600 }),
+    );
+    let drill = invoke(
+        &emulator,
+        &preflight,
+        &run_payload("stale-drill", "drill", &good, json!({})),
+    )
+    .await
+    .expect("a stale copy does not stop a drill");
+    assert_eq!(
+        problems(&drill),
+        vec![("dr-copy".into(), "warn".into(), "app-data".into())]
+    );
+    let err = invoke(
+        &emulator,
+        &preflight,
+        &run_payload("stale-failover", "failover", &good, json!({})),
+    )
+    .await
+    .expect_err("a stale copy stops a failover");
+    assert_eq!(err.0, "Backstop.NotReady");
+    assert!(
+        err.1.contains("- FAIL dr-copy app-data") && err.1.contains("acceptWarnings"),
+        "{}",
+        err.1
+    );
+    let accepted = invoke(
+        &emulator,
+        &preflight,
+        &run_payload(
+            "stale-accepted",
+            "failover",
+            &good,
+            json!({ "acceptWarnings": true }),
+        ),
+    )
+    .await
+    .expect("an accepted stale copy does not stop a failover");
+    assert_eq!(
+        problems(&accepted),
+        vec![("dr-copy".into(), "warn".into(), "app-data".into())]
+    );
+
+    // the DR vault's key, scheduled for deletion: the encrypted EFS copy cannot be restored
+    let kms = aws_sdk_kms_key_id(seed["dr"]["backupVault"]["keyArn"].as_str().unwrap());
+    emulator_kms_schedule_deletion(&emulator, &kms).await;
+    let err = invoke(
+        &emulator,
+        &preflight,
+        &run_payload("bad-key", "drill", &good, json!({})),
+    )
+    .await
+    .expect_err("an unusable copy key stops a drill");
+    assert!(
+        err.1.contains("- FAIL kms-key media") && err.1.contains("PendingDeletion"),
+        "{}",
+        err.1
+    );
+
+    // through the state machine: the run fails at Preflight, says why, and starts nothing
+    let mut no_ami = good.clone();
+    no_ami["instances"][0]["ami"] = json!({ "id": seed["primary"]["goldenAmiId"] });
+    let ended = run_to_end(
+        &emulator,
+        &stack.state_machine(),
+        "drill-not-ready",
+        json!({ "mode": "drill", "plan": no_ami, "settings": { "pollIntervalSeconds": 2 } }),
+    )
+    .await;
+    assert_eq!(ended.status().as_str(), "FAILED");
+    assert_eq!(
+        ended.error(),
+        Some("Backstop.NotReady"),
+        "{:?}",
+        ended.cause()
+    );
+    let cause = ended.cause().unwrap_or_default();
+    assert!(
+        cause.contains("golden-ami app") && cause.contains("kms-key media"),
+        "{cause}"
+    );
+    assert_eq!(
+        restore_jobs(&emulator).await,
+        0,
+        "no restore job was started"
+    );
+    let instances = dr.describe_instances().send().await.unwrap();
+    let launched: usize = instances
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter(|i| i.tags().iter().any(|t| t.key() == Some("backstop:run-id")))
+        .count();
+    assert_eq!(launched, 0, "no instance was launched");
+}
+
+fn aws_sdk_kms_key_id(arn: &str) -> String {
+    arn.rsplit('/').next().unwrap().to_string()
+}
+
+async fn emulator_kms_schedule_deletion(emulator: &Emulator, key_id: &str) {
+    let kms = aws_sdk_kms::Client::new(&emulator.sdk_config(DR_REGION).await);
+    kms.schedule_key_deletion()
+        .key_id(key_id)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+}
