@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 # each handler and the AWS clients it builds at init (boto3 names)
 HANDLERS = {
     "resolve-plan": "ssm,backup,route53,stepfunctions,s3",
+    "preflight": "backup,ec2,rds,route53,ssm,kms,s3",
     "start-restore": "backup,s3",
     "poll-restore": "backup,ec2,rds,efs,s3",
     "launch-instances": "ec2,ssm,s3",

@@ -207,3 +207,33 @@ fn emit_copy_ages(plan: &Plan, report: &Readiness) {
     println!("{}", emf_line(&[("Plan", &plan.name)], &metrics));
     println!("{}", emf_line(&[], &metrics));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payload_with_a_run_id_is_a_run_and_anything_else_a_scheduled_check() {
+        let run = PreflightRequest::from_value(serde_json::json!({
+            "runId": "drill-1",
+            "input": { "mode": "drill", "planParameter": "/backstop/plan", "acceptWarnings": true }
+        }))
+        .unwrap();
+        match run {
+            PreflightRequest::Run(request) => assert!(request.input.accept_warnings),
+            other => panic!("{other:?}"),
+        }
+        let scheduled =
+            PreflightRequest::from_value(serde_json::json!({ "planParameter": "/backstop/plan" }))
+                .unwrap();
+        match scheduled {
+            PreflightRequest::Scheduled(check) => assert_eq!(check.mode, Mode::Failover),
+            other => panic!("{other:?}"),
+        }
+        // a scheduled input of the wrong shape names the field
+        let err = PreflightRequest::from_value(serde_json::json!({ "planParameters": "/x" }))
+            .unwrap_err();
+        assert_eq!(err.error_name(), "Backstop.InvalidInput");
+        assert!(err.to_string().contains("planParameters"), "{err}");
+    }
+}

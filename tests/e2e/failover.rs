@@ -217,8 +217,10 @@ async fn a_golden_ami_missing_in_the_dr_region_says_to_copy_it() {
 
     let execution = run_to_end(&emulator, &machine, "drill-no-ami", input("drill", &plan)).await;
     assert_eq!(execution.status().as_str(), "FAILED");
-    assert_eq!(execution.error(), Some("Backstop.NotFound"));
+    // preflight finds it before anything is created, with the fix
+    assert_eq!(execution.error(), Some("Backstop.NotReady"));
     let cause = execution.cause().unwrap_or_default();
+    assert!(cause.contains("- FAIL golden-ami app"), "{cause}");
     assert!(cause.contains("copy the golden AMI"), "{cause}");
     // the hint names the primary region and the AMI to copy from it
     let primary_ami = seed["primary"]["goldenAmiId"].as_str().unwrap();

@@ -25,7 +25,8 @@ async fn a_failed_run_notifies_the_operator_and_ends_with_its_own_error() {
     assert_eq!(refused.error(), Some("Backstop.InvalidPlan"));
     let notice = notices().pop().expect("a notice for the refused run");
     assert_eq!(notice["runId"], "drill-refused");
-    assert_eq!(notice["failedStep"], "ResolvePlan");
+    // the plan is validated by the first step, preflight
+    assert_eq!(notice["failedStep"], "Preflight");
     assert_eq!(notice["error"], "Backstop.InvalidPlan");
     assert!(
         notice["cause"].as_str().unwrap().contains("wildcard"),

@@ -401,3 +401,110 @@ async fn emulator_kms_schedule_deletion(emulator: &Emulator, key_id: &str) {
         .await
         .unwrap();
 }
+
+/// The EMF metrics `preflight` printed since `from` (its log, as CloudWatch Logs receives it).
+fn metrics_logged(emulator: &Emulator, function: &str, from: usize) -> Vec<Value> {
+    let log = emulator.log_dir.join(format!("lambda-{function}.log"));
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .skip(from)
+        .filter(|line| line.contains("\"CloudWatchMetrics\""))
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+fn log_length(emulator: &Emulator, function: &str) -> usize {
+    let log = emulator.log_dir.join(format!("lambda-{function}.log"));
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+/// The account-wide value of `metric` (the one the template's alarms watch: no dimension).
+fn account_wide(metrics: &[Value], metric: &str) -> f64 {
+    metrics
+        .iter()
+        .find(|m| m.get(metric).is_some() && m.get("Plan").is_none())
+        .unwrap_or_else(|| panic!("no account-wide {metric} in {metrics:?}"))[metric]
+        .as_f64()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_scheduled_check_reports_readiness_and_each_copys_age_as_metrics() {
+    let emulator = Emulator::start("readiness-scheduled");
+    let seed = emulator.seed();
+    let arns = workload_arns(&seed);
+    let arns: Vec<&str> = arns.iter().map(String::as_str).collect();
+    let copies = protect(&emulator, &seed, &arns).await;
+    let stack = emulator.deploy_stack();
+    let preflight = stack.function("preflight");
+    let ssm = aws_sdk_ssm::Client::new(&emulator.sdk_config(DR_REGION).await);
+    ssm.put_parameter()
+        .name("/backstop/plan")
+        .value(plan_for(&seed).to_string())
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+
+    // what the template's schedule delivers: its rule's constant input
+    let events = aws_sdk_eventbridge_input(&emulator, &preflight).await;
+    assert_eq!(events.0, "rate(1 hour)");
+    let scheduled: Value = serde_json::from_str(&events.1).unwrap();
+    assert_eq!(scheduled, json!({ "planParameter": "/backstop/plan" }));
+
+    let from = log_length(&emulator, &preflight);
+    let output = invoke(&emulator, &preflight, &scheduled).await.unwrap();
+    assert_eq!(output["ready"], true, "{output}");
+    let metrics = metrics_logged(&emulator, &preflight, from);
+    assert_eq!(account_wide(&metrics, "Ready"), 1.0);
+    assert_eq!(account_wide(&metrics, "StaleOrMissingCopies"), 0.0);
+    let ages: Vec<&Value> = metrics
+        .iter()
+        .filter(|m| m.get("RpoSeconds").is_some())
+        .collect();
+    assert_eq!(ages.len(), 4, "one RPO per protected resource: {ages:?}");
+
+    // copies stop arriving: the oldest goes past the RPO objective; a failover would stop
+    emulator.control(
+        "POST",
+        "recovery-points/backdate",
+        &json!({ "recoveryPointArn": copies[3], "seconds": 6 * 3600 }),
+    );
+    let from = log_length(&emulator, &preflight);
+    let output = invoke(&emulator, &preflight, &scheduled).await.unwrap();
+    assert_eq!(output["ready"], false, "{output}");
+    assert_eq!(
+        problems(&output),
+        vec![("dr-copy".into(), "fail".into(), "media".into())]
+    );
+    let metrics = metrics_logged(&emulator, &preflight, from);
+    assert_eq!(account_wide(&metrics, "Ready"), 0.0);
+    assert_eq!(account_wide(&metrics, "FailingChecks"), 1.0);
+    assert_eq!(account_wide(&metrics, "StaleOrMissingCopies"), 1.0);
+    let media = metrics
+        .iter()
+        .find(|m| m["Resource"] == "media")
+        .expect("the media file system's RPO");
+    assert!(
+        media["RpoSeconds"].as_f64().unwrap() >= 6.0 * 3600.0,
+        "{media}"
+    );
+    assert_eq!(media["RpoBreached"], 1.0);
+}
+
+/// The schedule expression and constant input of the rule that targets `function`.
+async fn aws_sdk_eventbridge_input(emulator: &Emulator, function: &str) -> (String, String) {
+    let listed = emulator.control("POST", "events/schedules", &json!({ "function": function }));
+    (
+        listed["scheduleExpression"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        listed["input"].as_str().unwrap_or_default().to_string(),
+    )
+}

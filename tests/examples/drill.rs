@@ -116,6 +116,12 @@ async fn main() {
         execution.status().as_str()
     );
 
+    // what preflight checked before anything was created (kept in the run store)
+    let readiness = stack.stored(&emulator, &run_id, "preflight").await;
+    match serde_json::from_value::<backstop::readiness::Readiness>(readiness) {
+        Ok(readiness) => println!("\n{}", readiness.table(60)),
+        Err(err) => println!("\nno readiness report stored ({err})"),
+    }
     // the report: the execution output of a run that ended, the evidence of one that failed
     let bucket = stack.output("EvidenceBucketName");
     let s3_config = aws_sdk_s3::config::Builder::from(&emulator.sdk_config(DR_REGION).await)

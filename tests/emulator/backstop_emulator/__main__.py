@@ -162,6 +162,25 @@ class ControlApp:
             from . import backup_jobs
 
             return backup_jobs.backdate_recovery_point(body["recoveryPointArn"], float(body["seconds"]))
+        if route == "events/schedules" and method == "POST":
+            # the scheduled rule that targets a function, read through EventBridge's own API
+            # (the emulator does not fire schedules: a test delivers the rule's input itself)
+            from .internal import client
+
+            events = client("events", body.get("region", "us-west-2"))
+            function = body["function"]
+            if not function.startswith("arn:"):
+                function = client("lambda", body.get("region", "us-west-2")).get_function(FunctionName=function)[
+                    "Configuration"
+                ]["FunctionArn"]
+            for name in events.list_rule_names_by_target(TargetArn=function)["RuleNames"]:
+                rule = events.describe_rule(Name=name)
+                if rule.get("ScheduleExpression"):
+                    target = next(
+                        t for t in events.list_targets_by_rule(Rule=name)["Targets"] if t["Arn"] == function
+                    )
+                    return {"rule": name, "scheduleExpression": rule["ScheduleExpression"], "input": target.get("Input")}
+            return {}
         if route == "sns/messages" and method == "POST":
             # what a subscriber of the topic would have received
             from moto.sns.models import sns_backends

@@ -81,3 +81,31 @@ def test_an_undeclared_parameter_is_refused(emulator, world):
             "POST", "deploy", {"template": str(TEMPLATE), "region": DR, "parameters": {"NoSuchParameter": "x"}, "binaryDir": _handler_binaries()}
         )
     assert "NoSuchParameter" in json.loads(refused.value.read())["error"]
+
+
+@pytest.mark.parametrize("interval, schedule, period", [("Hourly", "rate(1 hour)", 3600), ("Daily", "rate(1 day)", 86400)])
+def test_the_readiness_schedule_and_its_alarms_follow_the_interval_parameter(emulator, world, interval, schedule, period):
+    """Fn::FindInMap as CloudFormation resolves it: the schedule and the alarms' period agree."""
+    deployed = emulator.control(
+        "POST",
+        "deploy",
+        {"template": str(TEMPLATE), "region": DR, "stackName": "backstop", "parameters": {"ReadinessInterval": interval}, "binaryDir": _handler_binaries()},
+    )
+    function = deployed["resources"]["PreflightFunction"]["ref"]
+    found = emulator.control("POST", "events/schedules", {"function": function})
+    assert found["scheduleExpression"] == schedule
+    assert json.loads(found["input"]) == {"planParameter": "/backstop/plan"}
+    alarms = emulator.client("cloudwatch", DR).describe_alarms()["MetricAlarms"]
+    by_metric = {a["MetricName"]: a for a in alarms}
+    for metric in ("Ready", "StaleOrMissingCopies"):
+        assert by_metric[metric]["Period"] == period, by_metric[metric]
+        assert by_metric[metric]["TreatMissingData"] == "breaching"
+        assert by_metric[metric]["AlarmActions"] == [deployed["outputs"]["NoticeTopicArn"]]
+
+
+def test_an_unknown_mapping_key_is_refused(emulator, world):
+    with pytest.raises(Exception) as refused:
+        emulator.control(
+            "POST", "deploy", {"template": str(TEMPLATE), "region": DR, "parameters": {"ReadinessInterval": "Weekly"}, "binaryDir": _handler_binaries()}
+        )
+    assert "Weekly" in json.loads(refused.value.read())["error"]
