@@ -5,6 +5,7 @@
 //! fields default to empty) so that [`Plan::validate`] can report *every*
 //! problem at once with its field path, instead of stopping at the first.
 
+pub mod skeleton;
 mod source;
 mod validate;
 
