@@ -201,7 +201,7 @@ def run_one(n: int, time_scale: float, binary_dir: str) -> dict:
         arns = protect_volumes(emulator, seed, n)
         deployed = emulator.control(
             "POST", "deploy",
-            {"template": os.path.join(ROOT, "template.yaml"), "region": DR, "stackName": "backstop", "parameters": {}, "binaryDir": binary_dir},
+            {"template": os.path.join(ROOT, "template.yaml"), "region": DR, "stackName": "backstop", "parameters": {"CreateBackupVault": "false"}, "binaryDir": binary_dir},
         )
         bucket = deployed["outputs"]["RunStateBucketName"]
         machine = deployed["outputs"]["RecoveryStateMachineArn"]

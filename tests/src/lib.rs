@@ -184,8 +184,13 @@ impl Emulator {
         self.deploy_stack_with(json!({}))
     }
 
-    /// `deploy_stack` with template parameters (e.g. `{"FailoverAlarmNames": "a,b"}`).
+    /// `deploy_stack` with template parameters (e.g. `{"FailoverAlarmNames": "a,b"}`). The
+    /// seeded world has its DR vault already, so the stack uses it unless told otherwise.
     pub fn deploy_stack_with(&self, parameters: Value) -> Stack {
+        let mut parameters = parameters;
+        if parameters.get("CreateBackupVault").is_none() {
+            parameters["CreateBackupVault"] = json!("false");
+        }
         let deployed = self.deploy_template("template.yaml", DR_REGION, "backstop", parameters);
         Stack { deployed }
     }

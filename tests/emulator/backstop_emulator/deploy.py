@@ -424,6 +424,15 @@ def _bucket(stack: Stack, logical: str, properties: dict, metadata: dict) -> tup
     return name, {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com"}
 
 
+def _backup_vault(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
+    # AWS refuses a name that exists (AlreadyExistsException), and so does the stack
+    params: dict[str, Any] = {"BackupVaultName": properties["BackupVaultName"]}
+    if properties.get("EncryptionKeyArn"):
+        params["EncryptionKeyArn"] = properties["EncryptionKeyArn"]
+    created = client("backup", stack.region).create_backup_vault(**params)
+    return created["BackupVaultName"], {"BackupVaultArn": created["BackupVaultArn"], "BackupVaultName": created["BackupVaultName"]}
+
+
 def _table(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
     name = properties.get("TableName") or stack.physical_name(logical, 255)
     params: dict[str, Any] = {
@@ -484,6 +493,7 @@ CREATORS = {
     "AWS::SNS::Topic": _topic,
     "AWS::SNS::Subscription": _subscription,
     "AWS::S3::Bucket": _bucket,
+    "AWS::Backup::BackupVault": _backup_vault,
     "AWS::DynamoDB::Table": _table,
     "AWS::SQS::Queue": _queue,
     "AWS::Logs::LogGroup": _log_group,

@@ -12,6 +12,8 @@ from conftest import DR, HERE
 
 REPO = HERE.parent.parent.parent
 TEMPLATE = REPO / "template.yaml"
+# the seeded world has its DR vault: the stack uses it instead of creating one
+USE_SEEDED_VAULT = {"CreateBackupVault": "false"}
 
 
 def _handler_binaries() -> str:
@@ -43,7 +45,7 @@ def _declared_functions():
 
 def test_every_function_of_the_template_is_deployed_with_its_timeout_memory_and_environment(emulator, world):
     deployed = emulator.control(
-        "POST", "deploy", {"template": str(TEMPLATE), "region": DR, "stackName": "backstop", "binaryDir": _handler_binaries()}
+        "POST", "deploy", {"template": str(TEMPLATE), "region": DR, "stackName": "backstop", "parameters": USE_SEEDED_VAULT, "binaryDir": _handler_binaries()}
     )
     lam = emulator.client("lambda", DR)
     declared = _declared_functions()
@@ -78,7 +80,7 @@ def test_a_template_resource_the_emulator_cannot_create_is_refused_by_type(emula
 def test_an_undeclared_parameter_is_refused(emulator, world):
     with pytest.raises(Exception) as refused:
         emulator.control(
-            "POST", "deploy", {"template": str(TEMPLATE), "region": DR, "parameters": {"NoSuchParameter": "x"}, "binaryDir": _handler_binaries()}
+            "POST", "deploy", {"template": str(TEMPLATE), "region": DR, "parameters": {**USE_SEEDED_VAULT, "NoSuchParameter": "x"}, "binaryDir": _handler_binaries()}
         )
     assert "NoSuchParameter" in json.loads(refused.value.read())["error"]
 
@@ -89,7 +91,7 @@ def test_the_readiness_schedule_and_its_alarms_follow_the_interval_parameter(emu
     deployed = emulator.control(
         "POST",
         "deploy",
-        {"template": str(TEMPLATE), "region": DR, "stackName": "backstop", "parameters": {"ReadinessInterval": interval}, "binaryDir": _handler_binaries()},
+        {"template": str(TEMPLATE), "region": DR, "stackName": "backstop", "parameters": {**USE_SEEDED_VAULT, "ReadinessInterval": interval}, "binaryDir": _handler_binaries()},
     )
     function = deployed["resources"]["PreflightFunction"]["ref"]
     found = emulator.control("POST", "events/schedules", {"function": function})
@@ -106,6 +108,30 @@ def test_the_readiness_schedule_and_its_alarms_follow_the_interval_parameter(emu
 def test_an_unknown_mapping_key_is_refused(emulator, world):
     with pytest.raises(Exception) as refused:
         emulator.control(
-            "POST", "deploy", {"template": str(TEMPLATE), "region": DR, "parameters": {"ReadinessInterval": "Weekly"}, "binaryDir": _handler_binaries()}
+            "POST", "deploy", {"template": str(TEMPLATE), "region": DR, "parameters": {**USE_SEEDED_VAULT, "ReadinessInterval": "Weekly"}, "binaryDir": _handler_binaries()}
         )
     assert "Weekly" in json.loads(refused.value.read())["error"]
+
+
+def test_the_stack_creates_the_dr_vault_with_its_key_and_refuses_one_that_exists(emulator, world):
+    key = emulator.client("kms", DR).create_key()["KeyMetadata"]["Arn"]
+    deployed = emulator.control(
+        "POST",
+        "deploy",
+        {"template": str(TEMPLATE), "region": DR, "stackName": "backstop",
+         "parameters": {"BackupVaultName": "backstop-dr-new", "BackupVaultKeyArn": key, "KmsKeyArns": key},
+         "binaryDir": _handler_binaries()},
+    )
+    vault = emulator.client("backup", DR).describe_backup_vault(BackupVaultName="backstop-dr-new")
+    assert vault["BackupVaultArn"] == deployed["resources"]["DrBackupVault"]["BackupVaultArn"]
+    restore_role = deployed["resources"]["RestoreRole"]["ref"]
+    attached = emulator.client("iam", DR).list_attached_role_policies(RoleName=restore_role)["AttachedPolicies"]
+    assert any(p["PolicyArn"] == deployed["resources"]["KmsKeyUse"]["ref"] for p in attached), attached
+    assert deployed["outputs"]["BackupVaultName"] == "backstop-dr-new"
+    assert "start-execution" in deployed["outputs"]["StartDrillCommand"]
+
+    with pytest.raises(Exception) as refused:
+        emulator.control(
+            "POST", "deploy", {"template": str(TEMPLATE), "region": DR, "stackName": "again", "binaryDir": _handler_binaries()}
+        )
+    assert "already exists" in json.loads(refused.value.read())["error"]
