@@ -268,9 +268,10 @@ def main(argv: list[str] | None = None) -> None:
     from backstop_emulator import sfn_history
 
     sfn_history.install()
-    from backstop_emulator import alarms
+    from backstop_emulator import alarms, events
 
     alarms.install()
+    events.install()
     aws_time.install(args.time_scale)
     # outermost: a repeated token returns the first launch without touching its lifecycle
     ec2_tokens.install()

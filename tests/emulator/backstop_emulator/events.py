@@ -109,3 +109,19 @@ def aws_envelope(event: dict) -> dict:
         delivered["time"] = datetime.fromtimestamp(when, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     delivered.setdefault("version", "0")
     return delivered
+
+
+def install() -> None:
+    """A scheduled rule (ScheduleExpression, no EventPattern) never matches events on its bus,
+    as in EventBridge; moto lets a rule without a pattern match every event, so a schedule's
+    target would be invoked by any event put on the bus."""
+    from moto.events.models import Rule
+
+    original = Rule.send_to_targets
+
+    def send_to_targets(self, original_event, transform_input=True):  # type: ignore[no-untyped-def]
+        if self.scheduled_expression and not self.event_pattern._pattern:
+            return
+        original(self, original_event, transform_input)
+
+    Rule.send_to_targets = send_to_targets

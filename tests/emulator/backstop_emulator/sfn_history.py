@@ -82,6 +82,25 @@ def install() -> None:
         return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
 
     StepFunctionResponse.get_execution_history = get_execution_history
+    _stop_is_synchronous()
+
+
+def _stop_is_synchronous() -> None:
+    """StopExecution as AWS answers it: once it returns, the execution is ABORTED (moto marks it
+    only when its worker finishes the state it is in, so a reader right after the stop, e.g.
+    "is a failover of this plan running?", still saw it RUNNING)."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    original = Execution.stop
+
+    def stop(self, stop_date, error, cause):  # type: ignore[no-untyped-def]
+        original(self, stop_date=stop_date, error=error, cause=cause)
+        if self.exec_status == ExecutionStatus.RUNNING:
+            self.exec_status = ExecutionStatus.ABORTED
+            self.stop_date = stop_date
+
+    Execution.stop = stop
 
 
 def _json_default(value):  # type: ignore[no-untyped-def]

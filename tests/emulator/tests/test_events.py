@@ -6,6 +6,7 @@ import json
 import os
 import re
 import tempfile
+import time
 
 from conftest import DR, PRIMARY, deploy_fake_function, dr_metadata, protect, restore, wait_for
 
@@ -77,3 +78,18 @@ def test_restore_events_carry_status_and_a_numeric_percent(emulator, world):
     assert done["detail"]["createdResourceArn"] == job["CreatedResourceArn"]
     assert done["resources"][0] == copy
     assert dr_metadata
+
+
+def test_a_scheduled_rule_is_not_matched_by_events_on_its_bus(emulator, world):
+    """EventBridge: a rule with a ScheduleExpression runs on its schedule only; the events put on
+    the bus go to the rules whose pattern they match."""
+    read = _record_events(emulator, DR, ["Backup Job State Change"])
+    events = emulator.client("events", DR)
+    recorder = events.list_targets_by_rule(Rule="backup-jobs")["Targets"][0]["Arn"]
+    events.put_rule(Name="hourly", ScheduleExpression="rate(1 hour)")
+    events.put_targets(Rule="hourly", Targets=[{"Id": "scheduled", "Arn": recorder, "Input": json.dumps({"scheduled": True})}])
+    events.put_events(Entries=[{"Source": "aws.backup", "DetailType": "Backup Job State Change", "Detail": json.dumps({"state": "COMPLETED"})}])
+    received = wait_for("the backup event", lambda: read())
+    assert received[0]["source"] == "aws.backup", received
+    time.sleep(1)  # what the same put would also have delivered
+    assert [event.get("source") for event in read()] == ["aws.backup"], read()

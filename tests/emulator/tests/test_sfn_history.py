@@ -1,8 +1,12 @@
 """GetExecutionHistory pages as Step Functions does (moto answers everything at once)."""
 
+import json
+import time
+
 import pytest
 
 from backstop_emulator import sfn_history
+from conftest import DR, deploy_fake_function
 
 
 def events(n):
@@ -53,3 +57,24 @@ def test_the_history_of_a_real_execution_pages_through_the_api(emulator, world):
     rest = sfn.get_execution_history(executionArn=execution, maxResults=1000, nextToken=first["nextToken"])
     assert [e["id"] for e in rest["events"]] == list(range(4, 9))
     assert "output" in rest["events"][1]["stateExitedEventDetails"]
+
+
+def test_a_stopped_execution_is_aborted_as_soon_as_stop_execution_returns(emulator, world):
+    """AWS: after StopExecution an execution is ABORTED, even while a task of it is running."""
+    function = deploy_fake_function(emulator, "slow-stop", timeout=600)
+    sfn = emulator.client("stepfunctions", DR)
+    machine = sfn.create_state_machine(
+        name="stop-me",
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+        definition=json.dumps({
+            "StartAt": "Slow",
+            "States": {"Slow": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                                "Parameters": {"FunctionName": function, "Payload": {"sleepSeconds": 3}}, "End": True}},
+        }),
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine, name="stopped")["executionArn"]
+    time.sleep(0.5)
+    sfn.stop_execution(executionArn=execution)
+    assert sfn.describe_execution(executionArn=execution)["status"] == "ABORTED"
+    listed = sfn.list_executions(stateMachineArn=machine)["executions"]
+    assert [e["status"] for e in listed] == ["ABORTED"]
