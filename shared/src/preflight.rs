@@ -102,6 +102,7 @@ pub async fn preflight(
     store: Option<&RunStore>,
     region: &str,
     request: PreflightRequest,
+    invocation_deadline: Option<std::time::SystemTime>,
 ) -> Result<PreflightOutput, BackstopError> {
     let now = DateTime::from(std::time::SystemTime::now());
     match request {
@@ -122,6 +123,7 @@ pub async fn preflight(
                 accept_warnings: input.accept_warnings,
                 point_in_time,
                 resumed: input.resume_run_id.is_some(),
+                invocation_deadline,
             };
             let report = check_readiness(clients, &plan, &checks).await?;
             tracing::info!("{}", report.table(LOGGED_LINES));
@@ -141,6 +143,7 @@ pub async fn preflight(
                 accept_warnings: false,
                 point_in_time: now,
                 resumed: false,
+                invocation_deadline,
             };
             let report = check_readiness(clients, &plan, &checks).await?;
             if report.ready() {

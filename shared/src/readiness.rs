@@ -27,7 +27,7 @@ pub enum Status {
 }
 
 impl Status {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Status::Pass => "pass",
             Status::Warn => "warn",
@@ -221,6 +221,8 @@ pub struct ReadinessRequest {
     pub point_in_time: DateTime,
     /// The run resumes an earlier one, which already judged its copies' age.
     pub resumed: bool,
+    /// The invocation's deadline: a slow Route 53 check gives up well before it.
+    pub invocation_deadline: Option<std::time::SystemTime>,
 }
 
 /// Checks `plan` against the DR region. AWS errors that retrying can fix (throttling, 5xx)
@@ -240,7 +242,20 @@ pub async fn check_readiness(
     check_volume_zones(plan, &instances, &subnet_zones, &mut lines);
     check_golden_amis(clients, plan, &instances, &mut lines).await?;
     check_instance_types(clients.ec2, plan, &instances, &subnet_zones, &mut lines).await?;
-    check_dns(clients.route53, plan, request.mode, &mut lines).await?;
+    let route53_limit = request
+        .invocation_deadline
+        .and_then(|deadline| deadline.duration_since(std::time::SystemTime::now()).ok())
+        .map_or(ROUTE53_CHECK_LIMIT, |left| {
+            ROUTE53_CHECK_LIMIT.min(left / 4)
+        });
+    check_dns(
+        clients.route53,
+        plan,
+        request.mode,
+        route53_limit,
+        &mut lines,
+    )
+    .await?;
     check_instance_limit(clients.ec2, plan, &mut lines).await?;
 
     let copy_ages = plan
@@ -974,6 +989,11 @@ async fn check_instance_types(
     Ok(())
 }
 
+/// How long the hosted-zone check may take: Route 53's control plane is in us-east-1, and a
+/// failover out of a failed us-east-1 must not wait on it (it warns and goes on; a drill's
+/// preflight fails as transient and the state machine retries it).
+const ROUTE53_CHECK_LIMIT: std::time::Duration = std::time::Duration::from_secs(8);
+
 /// Hosted zones and records: the zone exists and holds the record; in a drill the drill
 /// record is a safe name. In a failover a Route 53 error is a warning, not a failure: the
 /// control plane is in us-east-1 and the failover must not depend on it to start.
@@ -981,12 +1001,27 @@ async fn check_dns(
     route53: &aws_sdk_route53::Client,
     plan: &Plan,
     mode: Mode,
+    limit: std::time::Duration,
     lines: &mut Vec<CheckLine>,
 ) -> Result<(), BackstopError> {
     if plan.dns.is_empty() {
         return Ok(());
     }
-    let problems = match crate::dns::record_problems(route53, plan, mode == Mode::Drill).await {
+    let checked = tokio::time::timeout(
+        limit,
+        crate::dns::record_problems(route53, plan, mode == Mode::Drill),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(BackstopError::Transient {
+            action: "reading the hosted zones".into(),
+            message: format!(
+                "Route 53 did not answer within {:.1} s",
+                limit.as_secs_f64()
+            ),
+        })
+    });
+    let problems = match checked {
         Ok(problems) => problems,
         Err(err) if mode == Mode::Failover => {
             lines.push(

@@ -624,8 +624,11 @@ impl Report {
             ));
             for line in &readiness.problems {
                 out.push_str(&format!(
-                    "     {:?} {} {}: {}\n",
-                    line.status, line.check, line.resource, line.detail
+                    "     {} {} {}: {}\n",
+                    line.status.as_str(),
+                    line.check,
+                    line.resource,
+                    line.detail
                 ));
             }
         }

@@ -508,3 +508,46 @@ async fn aws_sdk_eventbridge_input(emulator: &Emulator, function: &str) -> (Stri
         listed["input"].as_str().unwrap_or_default().to_string(),
     )
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failovers_preflight_does_not_wait_on_a_slow_route53_control_plane() {
+    let emulator = Emulator::start("readiness-route53-slow");
+    let seed = emulator.seed();
+    let arns = workload_arns(&seed);
+    let arns: Vec<&str> = arns.iter().map(String::as_str).collect();
+    protect(&emulator, &seed, &arns).await;
+    let stack = emulator.deploy_stack();
+    let preflight = stack.function("preflight");
+    // us-east-1's control plane hangs (a regional disaster there): far past the invocation
+    emulator.inject(json!({ "latency": [{ "service": "route53", "ms": 30000 }] }));
+
+    let output = invoke(
+        &emulator,
+        &preflight,
+        &run_payload("failover-slow-dns", "failover", &plan_for(&seed), json!({})),
+    )
+    .await
+    .expect("a failover's preflight warns and goes on");
+    assert_eq!(output["ready"], true, "{output}");
+    assert_eq!(
+        problems(&output),
+        vec![("dns-record".into(), "warn".into(), "dns".into())]
+    );
+    assert!(
+        output["problems"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer"),
+        "{output}"
+    );
+    // a drill must know its record is safe: the check fails as transient (the state machine
+    // retries it), within the invocation
+    let err = invoke(
+        &emulator,
+        &preflight,
+        &run_payload("drill-slow-dns", "drill", &plan_for(&seed), json!({})),
+    )
+    .await
+    .expect_err("a drill does not go on without checking its record");
+    assert_eq!(err.0, "Backstop.Transient", "{err:?}");
+}

@@ -26,6 +26,7 @@ async fn handler(
     clients: &Clients,
     event: LambdaEvent<Value>,
 ) -> Result<PreflightOutput, BackstopError> {
+    let deadline = event.context.deadline();
     let request = PreflightRequest::from_value(event.payload)?;
     let span = match &request {
         PreflightRequest::Run(run) => telemetry::run_span("preflight", run.run_id.as_str()),
@@ -40,9 +41,16 @@ async fn handler(
         kms: &clients.kms,
     };
     let store = Some(&clients.store);
-    preflight(&aws, clients.store.s3(), store, &clients.region, request)
-        .instrument(span)
-        .await
+    preflight(
+        &aws,
+        clients.store.s3(),
+        store,
+        &clients.region,
+        request,
+        Some(deadline),
+    )
+    .instrument(span)
+    .await
 }
 
 #[tokio::main]
