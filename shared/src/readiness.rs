@@ -536,6 +536,36 @@ impl Named {
     fn ids(&self) -> Vec<String> {
         self.0.keys().cloned().collect()
     }
+
+    /// A pass line for each id `found` describes, a fail line with `fix` for the others; each
+    /// says who in the plan names it.
+    fn report(
+        &self,
+        check: &str,
+        found: impl Fn(&str) -> Option<String>,
+        missing: &str,
+        fix: impl Fn(&str) -> String,
+        lines: &mut Vec<CheckLine>,
+    ) {
+        for (id, users) in &self.0 {
+            let users = users.join(", ");
+            lines.push(match found(id) {
+                Some(how) => line(
+                    check,
+                    Status::Pass,
+                    id.as_str(),
+                    format!("{how} (used by {users})"),
+                ),
+                None => line(
+                    check,
+                    Status::Fail,
+                    id.as_str(),
+                    format!("{missing} (named by {users})"),
+                )
+                .fix(fix(id)),
+            });
+        }
+    }
 }
 
 /// Subnets, security groups, DB subnet groups and AZs the run uses exist in the DR region.
@@ -618,23 +648,13 @@ async fn check_network(
                         subnet_zones.insert(id.to_string(), zone.to_string());
                     }
                 }
-                for (id, users) in &subnets.0 {
-                    lines.push(match subnet_zones.get(id) {
-                        Some(zone) => line(
-                            "subnet",
-                            Status::Pass,
-                            id.as_str(),
-                            format!("exists in {zone} (used by {})", users.join(", ")),
-                        ),
-                        None => line(
-                            "subnet",
-                            Status::Fail,
-                            id.as_str(),
-                            format!("does not exist in {region} (named by {})", users.join(", ")),
-                        )
-                        .fix("create it again (or the DR network stack), or name an existing DR subnet there"),
-                    });
-                }
+                subnets.report(
+                    "subnet",
+                    |id| subnet_zones.get(id).map(|zone| format!("exists in {zone}")),
+                    &format!("does not exist in {region}"),
+                    |_| "create it again (or the DR network stack), or name an existing DR subnet there".into(),
+                    lines,
+                );
             }
             Err(err) => lines.push(unchecked(
                 "subnet",
@@ -662,24 +682,16 @@ async fn check_network(
                     .iter()
                     .filter_map(|g| g.group_id())
                     .collect();
-                for (id, users) in &groups.0 {
-                    lines.push(if existing.contains(id.as_str()) {
-                        line(
-                            "security-group",
-                            Status::Pass,
-                            id.as_str(),
-                            format!("exists (used by {})", users.join(", ")),
-                        )
-                    } else {
-                        line(
-                            "security-group",
-                            Status::Fail,
-                            id.as_str(),
-                            format!("does not exist in {region} (named by {})", users.join(", ")),
-                        )
-                        .fix("create it in the DR VPC, or name an existing DR security group there")
-                    });
-                }
+                groups.report(
+                    "security-group",
+                    |id| existing.contains(id).then(|| "exists".to_string()),
+                    &format!("does not exist in {region}"),
+                    |_| {
+                        "create it in the DR VPC, or name an existing DR security group there"
+                            .into()
+                    },
+                    lines,
+                );
             }
             Err(err) => lines.push(unchecked(
                 "security-group",
@@ -712,24 +724,13 @@ async fn check_network(
         match failed {
             Some(err) => lines.push(unchecked("db-subnet-group", "DB subnet groups", err)?),
             None => {
-                for (name, users) in &db_groups.0 {
-                    lines.push(if existing.contains(name) {
-                        line(
-                            "db-subnet-group",
-                            Status::Pass,
-                            name.as_str(),
-                            format!("exists (used by {})", users.join(", ")),
-                        )
-                    } else {
-                        line(
-                            "db-subnet-group",
-                            Status::Fail,
-                            name.as_str(),
-                            format!("does not exist in {region} (named by {}): the database cannot be restored into the DR VPC", users.join(", ")),
-                        )
-                        .fix(format!("create it: aws rds create-db-subnet-group --db-subnet-group-name {name} --db-subnet-group-description DR --subnet-ids <two DR subnets in different AZs> --region {region}"))
-                    });
-                }
+                db_groups.report(
+                    "db-subnet-group",
+                    |name| existing.contains(name).then(|| "exists".to_string()),
+                    &format!("does not exist in {region}: the database cannot be restored into the DR VPC"),
+                    |name| format!("create it: aws rds create-db-subnet-group --db-subnet-group-name {name} --db-subnet-group-description DR --subnet-ids <two DR subnets in different AZs> --region {region}"),
+                    lines,
+                );
             }
         }
     }
@@ -742,24 +743,13 @@ async fn check_network(
                     .filter(|z| z.state().map(|s| s.as_str()) == Some("available"))
                     .filter_map(|z| z.zone_name())
                     .collect();
-                for (zone, users) in &zones.0 {
-                    lines.push(if available.contains(zone.as_str()) {
-                        line(
-                            "availability-zone",
-                            Status::Pass,
-                            zone.as_str(),
-                            format!("available (used by {})", users.join(", ")),
-                        )
-                    } else {
-                        line(
-                            "availability-zone",
-                            Status::Fail,
-                            zone.as_str(),
-                            format!("is not an available AZ of {region} (named by {})", users.join(", ")),
-                        )
-                        .fix(format!("use an AZ of {region} (aws ec2 describe-availability-zones --region {region})"))
-                    });
-                }
+                zones.report(
+                    "availability-zone",
+                    |zone| available.contains(zone).then(|| "available".to_string()),
+                    &format!("is not an available AZ of {region}"),
+                    |_| format!("use an AZ of {region} (aws ec2 describe-availability-zones --region {region})"),
+                    lines,
+                );
             }
             Err(err) => lines.push(unchecked(
                 "availability-zone",

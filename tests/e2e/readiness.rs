@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 
 use backstop_tests::{
-    invoke, plan_for, protect, run_to_end, workload_arns, Emulator, DR_REGION, PRIMARY_REGION,
+    invoke, plan_for, protect, protected_workload, run_to_end, workload_arns, Emulator, DR_REGION,
+    PRIMARY_REGION,
 };
 use serde_json::{json, Value};
 
@@ -58,11 +59,7 @@ fn handler_calls(emulator: &Emulator) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_healthy_setup_passes_every_check_and_its_calls_do_not_grow_with_the_resources() {
-    let emulator = Emulator::start("readiness-healthy");
-    let seed = emulator.seed();
-    let arns = workload_arns(&seed);
-    let arns: Vec<&str> = arns.iter().map(String::as_str).collect();
-    protect(&emulator, &seed, &arns).await;
+    let (emulator, seed) = protected_workload("readiness-healthy").await;
     let stack = emulator.deploy_stack();
     let preflight = stack.function("preflight");
     let plan = plan_for(&seed);
@@ -511,11 +508,7 @@ async fn aws_sdk_eventbridge_input(emulator: &Emulator, function: &str) -> (Stri
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failovers_preflight_does_not_wait_on_a_slow_route53_control_plane() {
-    let emulator = Emulator::start("readiness-route53-slow");
-    let seed = emulator.seed();
-    let arns = workload_arns(&seed);
-    let arns: Vec<&str> = arns.iter().map(String::as_str).collect();
-    protect(&emulator, &seed, &arns).await;
+    let (emulator, seed) = protected_workload("readiness-route53-slow").await;
     let stack = emulator.deploy_stack();
     let preflight = stack.function("preflight");
     // us-east-1's control plane hangs (a regional disaster there): far past the invocation
