@@ -18,7 +18,7 @@ import uuid
 import zipfile
 from typing import Any
 
-from .internal import client
+from .internal import ClientError, client
 
 ACCOUNT = "123456789012"
 CODE_BUCKET = "backstop-emulator-code"
@@ -224,6 +224,28 @@ class Stack:
             visit(logical)
         return ordered
 
+    def record_stack(self, outputs: dict[str, Any]) -> None:
+        """Leaves the stack in CloudFormation as `sam deploy` does, so `aws cloudformation
+        describe-stacks` shows its outputs (with their descriptions). The resources themselves were
+        created above; the recorded template stands in for them with one no-op resource."""
+        described = self.template.get("Outputs", {})
+        record = {
+            "Description": str(self.template.get("Description", "")).strip()[:1024],
+            "Resources": {"Deployed": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+            "Outputs": {
+                name: {"Value": str(value), "Description": str(described[name].get("Description", ""))}
+                for name, value in outputs.items()
+            },
+        }
+        cloudformation = client("cloudformation", self.region)
+        body = json.dumps(record)
+        try:
+            cloudformation.create_stack(StackName=self.name, TemplateBody=body)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "AlreadyExistsException":
+                raise
+            cloudformation.update_stack(StackName=self.name, TemplateBody=body)
+
     def physical_name(self, logical: str, limit: int = 64) -> str:
         suffix = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.name}/{logical}").hex[:12].upper()
         return f"{self.name}-{logical}"[: limit - 13] + f"-{suffix}"
@@ -246,6 +268,7 @@ class Stack:
             if "Condition" in output and not self.condition(output["Condition"]):
                 continue
             outputs[name] = self.resolve(output["Value"])
+        self.record_stack(outputs)
         return {
             "stackName": self.name,
             "resources": {k: {"type": v["type"], "ref": v["ref"], **v["attributes"]} for k, v in self.resources.items()},

@@ -65,6 +65,14 @@ def test_every_function_of_the_template_is_deployed_with_its_timeout_memory_and_
     assert "${" not in definition
     assert deployed["resources"]["ResolvePlanFunction"]["Arn"] in definition
 
+    # as after `sam deploy`, the stack and its outputs are what describe-stacks shows
+    stack = emulator.client("cloudformation", DR).describe_stacks(StackName="backstop")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    shown = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert shown == {k: str(v) for k, v in deployed["outputs"].items()}
+    described = {o["OutputKey"]: o.get("Description", "") for o in stack["Outputs"]}
+    assert "backupVault must be this name" in described["BackupVaultName"]
+
 
 def test_a_template_resource_the_emulator_cannot_create_is_refused_by_type(emulator, world, tmp_path):
     template = tmp_path / "template.yaml"

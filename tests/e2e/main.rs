@@ -1,0 +1,15 @@
+//! End-to-end scenarios: the real handlers and state machine against the local AWS emulator.
+//!
+//! One test binary with a module per scenario file: each binary links the whole AWS SDK
+//! (about 55 MB in a debug build), so ten of them cost CI half a gigabyte of disk and ten links.
+
+mod drill;
+mod emulator;
+mod entry_points;
+mod failover;
+mod failure;
+mod hardening;
+mod plan_cli;
+mod quickstart;
+mod readiness;
+mod restore;
