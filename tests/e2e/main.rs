@@ -9,6 +9,7 @@ mod entry_points;
 mod failover;
 mod failure;
 mod hardening;
+mod malformed;
 mod plan_cli;
 mod quickstart;
 mod readiness;

@@ -35,11 +35,20 @@ impl PlanSource {
         }
         match (plan, plan_parameter, plan_object) {
             (Some(plan), _, _) => Ok(Self::Inline(plan)),
-            (_, Some(name), _) if !name.trim().is_empty() => Ok(Self::SsmParameter(name)),
-            (_, Some(_), _) => Err(BackstopError::invalid_input(
+            (_, Some(name), _) if name.trim().is_empty() => Err(BackstopError::invalid_input(
                 "planParameter",
                 "is empty; give the name of the SSM parameter holding the plan JSON",
             )),
+            (_, Some(name), _) => match ssm_parameter_name_problem(&name) {
+                None => Ok(Self::SsmParameter(name)),
+                Some(problem) => Err(BackstopError::invalid_input(
+                    "planParameter",
+                    format!(
+                        "{:?} {problem}; give the SSM parameter's name (e.g. \"/backstop/plan\") or ARN",
+                        crate::error::shorten(&name, 80)
+                    ),
+                )),
+            },
             (_, _, Some(uri)) => Self::s3_object(&uri),
             (None, None, None) => Err(BackstopError::invalid_input(
                 "plan",
@@ -75,6 +84,37 @@ impl PlanSource {
             )),
         }
     }
+}
+
+/// Why `name` cannot name an SSM parameter (GetParameter would refuse it or miss), if it
+/// cannot: a name of letters, digits and `_.-/` (an optional `:version` or `:label` selector),
+/// or the parameter's ARN, at most 1011 characters in all.
+fn ssm_parameter_name_problem(name: &str) -> Option<&'static str> {
+    if name.len() > 1011 {
+        return Some("is longer than the 1011 characters an SSM parameter name may have");
+    }
+    let bare = match name.strip_prefix("arn:") {
+        Some(rest) => match rest.split_once(":parameter") {
+            Some((scope, bare)) if scope.split(':').count() == 4 && scope.contains(":ssm:") => bare,
+            _ => {
+                return Some(
+                    "is not an SSM parameter ARN (arn:aws:ssm:<region>:<account>:parameter/<name>)",
+                )
+            }
+        },
+        None => name,
+    };
+    let (path, selector) = bare.split_once(':').unwrap_or((bare, ""));
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c);
+    if path.is_empty()
+        || !path.chars().all(|c| allowed(c) || c == '/')
+        || !selector.chars().all(allowed)
+    {
+        return Some(
+            "holds characters an SSM parameter name cannot (letters, digits and _.-/ only)",
+        );
+    }
+    None
 }
 
 /// Loads and validates the plan. An SSM parameter is read with decryption (SecureString allowed).
@@ -132,6 +172,30 @@ pub async fn plan_from_ssm(ssm: &SsmClient, name: &str) -> Result<Plan, Backstop
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plan_parameter_must_be_a_name_or_arn_ssm_would_accept() {
+        for good in [
+            "/backstop/plan",
+            "backstop-plan_v2.json",
+            "/backstop/plan:3",
+            "/backstop/plan:prod",
+            "arn:aws:ssm:us-west-2:123456789012:parameter/backstop/plan",
+        ] {
+            assert_eq!(ssm_parameter_name_problem(good), None, "{good}");
+        }
+        for bad in [
+            "/backstop/plan\u{0}",
+            "/backstop/plan; rm -rf /",
+            "/backstop/plän",
+            "arn:aws:s3:::bucket/plan",
+            &format!("/{}", "p".repeat(1011)),
+        ] {
+            let err = PlanSource::from_input(None, Some(bad.to_string()), None).unwrap_err();
+            assert_eq!(err.error_name(), "Backstop.InvalidInput", "{bad}");
+            assert!(err.to_string().contains("planParameter"), "{err}");
+        }
+    }
 
     #[test]
     fn a_plan_comes_from_exactly_one_source() {

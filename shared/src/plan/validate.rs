@@ -1048,6 +1048,13 @@ pub fn normalize_dns_name(name: &str) -> Result<String, String> {
                 labels.push(String::new());
                 continue;
             }
+            // Route 53 takes other characters (spaces, control characters, non-ASCII) only
+            // as \ddd escapes; an internationalized name goes in its punycode form
+            other if !other.is_ascii_graphic() => {
+                return Err(format!(
+                    "holds {other:?}, which a DNS name may carry only as an octal escape (\\ddd); use its ASCII (punycode) form"
+                ))
+            }
             other => other,
         };
         let label = labels.last_mut().expect("at least one label");
