@@ -31,6 +31,33 @@ pub struct ReportRequest {
     pub state: Value,
 }
 
+/// Optional resources whose last restore attempt failed: the run went on without them.
+fn skipped_optional(
+    restores: &[crate::restore::RestoreItem],
+    progress: Option<&RestoreState>,
+) -> Vec<String> {
+    let jobs = progress.map(|p| p.jobs.as_slice()).unwrap_or_default();
+    restores
+        .iter()
+        .filter(|item| item.optional)
+        .filter_map(|item| {
+            jobs.iter()
+                .filter(|job| job.resource == item.resource)
+                .max_by_key(|job| job.attempt)
+                .filter(|job| matches!(job.status.as_str(), "FAILED" | "ABORTED"))
+        })
+        .map(|job| {
+            format!(
+                "{} (optional) was not restored: restore job {} {}: {}",
+                job.resource,
+                job.restore_job_id,
+                job.status,
+                job.status_message.as_deref().unwrap_or("no message")
+            )
+        })
+        .collect()
+}
+
 /// The run's state as the report reads it: every part optional, since a run can fail anywhere.
 /// The payload gives the small parts (DNS, notice); the run, its jobs, its instances and its
 /// teardown come from the run store ([`gather_state`]).
@@ -448,7 +475,13 @@ pub fn build_report(
             .as_ref()
             .map(|d| d.records.clone())
             .unwrap_or_default(),
-        warnings: run.map(|r| r.warnings.clone()).unwrap_or_default(),
+        warnings: run
+            .map(|r| {
+                let mut warnings = r.warnings.clone();
+                warnings.extend(skipped_optional(&r.restores, state.restore.as_ref()));
+                warnings
+            })
+            .unwrap_or_default(),
         failure,
         teardown: state.teardown.clone(),
         readiness: state.readiness.as_ref().map(|r| ReadinessSummary {

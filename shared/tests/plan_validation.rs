@@ -595,3 +595,24 @@ fn a_drill_block_reusing_production_ids_is_not_isolated() {
         "production DB subnet group",
     );
 }
+
+#[test]
+fn a_dns_record_cannot_point_at_an_optional_resource() {
+    let plan = example();
+    let Some(rds) = plan["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|r| r["kind"] == "rds")
+    else {
+        panic!("the example plan has an rds resource")
+    };
+    let name = plan["resources"][rds]["name"].as_str().unwrap().to_string();
+    let problems = problems_after(|plan| {
+        set(plan, &format!("/resources/{rds}/optional"), json!(true));
+        let dns = plan["dns"].as_array_mut().unwrap();
+        dns[0]["target"] = json!({ "resource": name });
+        dns[0]["recordType"] = json!("CNAME");
+    });
+    assert_problem(&problems, "dns[0].target.resource", "optional");
+}

@@ -607,3 +607,147 @@ async fn a_resource_restored_after_its_branch_was_cancelled_is_found_by_its_job_
         report["teardown"]
     );
 }
+
+/// `n` more EBS volumes in the primary region, backed up and copied to the DR vault.
+async fn more_protected_volumes(emulator: &Emulator, seed: &Value, n: usize) -> Vec<String> {
+    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(backstop_tests::PRIMARY_REGION).await);
+    let zone = seed["primary"]["subnets"][0]["availabilityZone"]
+        .as_str()
+        .unwrap();
+    let mut arns = Vec::new();
+    for _ in 0..n {
+        let volume = ec2
+            .create_volume()
+            .availability_zone(zone)
+            .size(10)
+            .send()
+            .await
+            .expect("create a volume");
+        arns.push(format!(
+            "arn:aws:ec2:{}:{}:volume/{}",
+            backstop_tests::PRIMARY_REGION,
+            seed["account"].as_str().unwrap(),
+            volume.volume_id().unwrap()
+        ));
+    }
+    let borrowed: Vec<&str> = arns.iter().map(String::as_str).collect();
+    backstop_tests::protect(emulator, seed, &borrowed).await;
+    arns
+}
+
+/// Restore jobs per source resource, across the emulator's DR region.
+async fn restore_jobs_per_resource(
+    emulator: &Emulator,
+) -> std::collections::BTreeMap<String, usize> {
+    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let mut counts = std::collections::BTreeMap::new();
+    for job in backup
+        .list_restore_jobs()
+        .send()
+        .await
+        .unwrap()
+        .restore_jobs()
+    {
+        let point = job.recovery_point_arn().unwrap_or_default().to_string();
+        *counts.entry(point).or_default() += 1;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_failed_restore_of_twenty_is_a_warning_when_optional_and_fails_the_drill_when_required()
+{
+    let (emulator, seed) = protected_workload("one-of-twenty").await;
+    let extra = more_protected_volumes(&emulator, &seed, 16).await;
+    let machine = emulator.deploy_stack().state_machine();
+    let dr_az = seed["dr"]["subnets"][0]["availabilityZone"].clone();
+    let mut plan = plan_for(&seed);
+    for (i, arn) in extra.iter().enumerate() {
+        plan["resources"].as_array_mut().unwrap().push(json!({
+            "name": format!("scratch-{i}"), "kind": "ebs", "arn": arn,
+            "ebs": { "availabilityZone": dr_az }
+        }));
+    }
+    assert_eq!(plan["resources"].as_array().unwrap().len(), 20);
+    let failing = 7;
+    emulator.inject(json!({
+        "failJobs": [{ "jobType": "restore", "resourceArn": extra[failing],
+                       "message": "Snapshot is in an unusable state (injected)" }]
+    }));
+
+    // optional: the other 19 restore, the drill passes with a warning naming it
+    plan["resources"][4 + failing]["optional"] = json!(true);
+    let watched = run_watching(
+        &emulator,
+        &machine,
+        "drill-20-optional",
+        input("drill", &plan),
+    )
+    .await;
+    let report: Value = serde_json::from_str(watched.execution.output().unwrap_or("null")).unwrap();
+    assert_succeeded(&watched.execution);
+    assert_eq!(report["verdict"], "PASS", "{report:#}");
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains(&format!("scratch-{failing} (optional) was not restored"))
+            && warnings.contains("unusable state"),
+        "{warnings}"
+    );
+    // (the execution output lists the first few jobs; AWS Backup has them all)
+    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let jobs = backup.list_restore_jobs().send().await.unwrap();
+    let statuses: Vec<&str> = jobs
+        .restore_jobs()
+        .iter()
+        .map(|job| job.status().map(|s| s.as_str()).unwrap_or_default())
+        .collect();
+    assert_eq!(statuses.len(), 20, "one job per resource");
+    assert_eq!(statuses.iter().filter(|s| **s == "COMPLETED").count(), 19);
+    let created: Vec<String> = jobs
+        .restore_jobs()
+        .iter()
+        .filter_map(|job| job.created_resource_arn().map(str::to_string))
+        .collect();
+    let left = leftovers(&emulator, "drill-20-optional", &created).await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+
+    // required: the same failure fails the drill, which still leaves nothing behind
+    plan["resources"][4 + failing]
+        .as_object_mut()
+        .unwrap()
+        .remove("optional");
+    let watched = run_watching(
+        &emulator,
+        &machine,
+        "drill-20-required",
+        input("drill", &plan),
+    )
+    .await;
+    assert_eq!(watched.execution.status().as_str(), "FAILED");
+    assert_eq!(watched.execution.error(), Some("Backstop.RestoreFailed"));
+    assert!(
+        watched
+            .execution
+            .cause()
+            .unwrap_or_default()
+            .contains(&format!("scratch-{failing}")),
+        "{:?}",
+        watched.execution.cause()
+    );
+    let created: Vec<String> = backup
+        .list_restore_jobs()
+        .send()
+        .await
+        .unwrap()
+        .restore_jobs()
+        .iter()
+        .filter_map(|job| job.created_resource_arn().map(str::to_string))
+        .collect();
+    let left = leftovers(&emulator, "drill-20-required", &created).await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+
+    // nothing duplicated: each recovery point was restored once per drill
+    let per_point = restore_jobs_per_resource(&emulator).await;
+    assert_eq!(per_point.len(), 20, "{per_point:?}");
+    assert!(per_point.values().all(|n| *n == 2), "{per_point:?}");
+}

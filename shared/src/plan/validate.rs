@@ -954,6 +954,11 @@ fn check_dns_target(
                 "an RDS endpoint is a host name",
                 "use type CNAME for an rds target",
             ),
+            Some(r) if r.optional => p.add(
+                format!("{field}.resource"),
+                format!("\"{resource}\" is optional: a run may go on without it, and the record would point nowhere"),
+                "make the resource required (remove optional), or point the record elsewhere",
+            ),
             Some(_) => {}
         },
         _ => p.add(

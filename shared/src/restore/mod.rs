@@ -36,6 +36,10 @@ pub struct RestoreItem {
     pub rpo_seconds: i64,
     /// The RPO is above the plan's objective.
     pub rpo_breached: bool,
+    /// The plan marks the resource optional: a failed restore of it is a warning, not the
+    /// run's failure.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
 }
 
 /// A restore job of the run, as last seen.
@@ -233,6 +237,7 @@ pub async fn select_recovery_points(
             copied_at: Some(format_time(copy.created)),
             rpo_seconds,
             rpo_breached: rpo_seconds > rpo_objective,
+            optional: resource.optional,
         });
     }
     if !missing.is_empty() {
@@ -621,6 +626,12 @@ pub struct PollSummary {
     /// "resource: message" of each failed job, for the operator.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<String>,
+    /// Optional resources whose restore failed: the run goes on without them.
+    #[serde(default)]
+    pub skipped: usize,
+    /// "resource: message" of each of those, for the report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -770,36 +781,43 @@ fn summarize(restores: &[RestoreItem], jobs: &[RestoreJob], resume: bool) -> Pol
         .iter()
         .filter(|job| job.status == "COMPLETED")
         .count();
-    let failed = latest
+    let optional = |job: &RestoreJob| {
+        restores
+            .iter()
+            .any(|item| item.resource == job.resource && item.optional)
+    };
+    let (skipped, failed): (Vec<&RestoreJob>, Vec<&RestoreJob>) = latest
         .iter()
+        .copied()
         .filter(|job| job.did_not_complete() && !will_retry(job, jobs, resume))
-        .count();
+        .partition(|job| optional(job));
     let running = latest.iter().filter(|job| !job.is_finished()).count();
     let not_started = restores
         .iter()
         .filter(|item| !jobs.iter().any(|job| job.resource == item.resource))
         .count()
         + retrying;
-    let failures = latest
-        .iter()
-        .filter(|job| job.did_not_complete() && !will_retry(job, jobs, resume))
-        .map(|job| {
-            format!(
-                "{}: restore job {} {}: {}",
-                job.resource,
-                job.restore_job_id,
-                job.status,
-                job.status_message.as_deref().unwrap_or("no message")
-            )
-        })
-        .collect();
+    let line = |job: &&RestoreJob| {
+        format!(
+            "{}: restore job {} {}: {}",
+            job.resource,
+            job.restore_job_id,
+            job.status,
+            job.status_message.as_deref().unwrap_or("no message")
+        )
+    };
     PollSummary {
         completed,
         running,
-        failed,
+        failed: failed.len(),
         not_started,
         done: running == 0 && not_started == 0,
-        failures,
+        failures: failed.iter().map(line).collect(),
+        skipped: skipped.len(),
+        warnings: skipped
+            .iter()
+            .map(|job| format!("{}; optional, the run goes on without it", line(job)))
+            .collect(),
     }
 }
 

@@ -65,6 +65,7 @@ fn item(resource: &str, kind: ResourceKind, recovery_point_arn: &str) -> Restore
         copied_at: None,
         rpo_seconds: 60,
         rpo_breached: false,
+        optional: false,
     }
 }
 
@@ -354,6 +355,50 @@ fn job(resource: &str, attempt: u32, status: &str) -> RestoreJob {
         created_resource_arn: None,
         endpoint: None,
     }
+}
+
+#[test]
+fn a_failed_restore_of_an_optional_resource_is_a_warning_and_the_others_go_on() {
+    let mut logs = item(
+        "app-logs",
+        ResourceKind::Ebs,
+        "arn:aws:ec2:us-west-2::snapshot/logs",
+    );
+    logs.optional = true;
+    let data = item(
+        "app-data",
+        ResourceKind::Ebs,
+        "arn:aws:ec2:us-west-2::snapshot/data",
+    );
+    let restores = vec![data, logs];
+    let jobs = vec![job("app-data", 0, "RUNNING"), job("app-logs", 0, "FAILED")];
+    let summary = summarize(&restores, &jobs, false);
+    assert_eq!(
+        (
+            summary.failed,
+            summary.skipped,
+            summary.running,
+            summary.done
+        ),
+        (0, 1, 1, false)
+    );
+    assert!(summary.failures.is_empty());
+    assert!(
+        summary.warnings[0].starts_with("app-logs: restore job"),
+        "{:?}",
+        summary.warnings
+    );
+
+    // a required resource's failure still fails the run
+    let jobs = vec![
+        job("app-data", 0, "FAILED"),
+        job("app-logs", 0, "COMPLETED"),
+    ];
+    let summary = summarize(&restores, &jobs, false);
+    assert_eq!(
+        (summary.failed, summary.skipped, summary.done),
+        (1, 0, true)
+    );
 }
 
 #[test]
