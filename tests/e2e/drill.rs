@@ -17,7 +17,11 @@ fn input(mode: &str, plan: &Value) -> Value {
 
 /// Everything of `run_id` still in the DR region: resources tagged with it (instances not
 /// terminated), and resources its restore jobs created (`created`) that still exist.
-async fn leftovers(emulator: &Emulator, run_id: &str, created: &[String]) -> Vec<String> {
+pub(crate) async fn leftovers(
+    emulator: &Emulator,
+    run_id: &str,
+    created: &[String],
+) -> Vec<String> {
     let config = emulator.sdk_config(DR_REGION).await;
     let ec2 = aws_sdk_ec2::Client::new(&config);
     let rds = aws_sdk_rds::Client::new(&config);
@@ -636,7 +640,7 @@ async fn more_protected_volumes(emulator: &Emulator, seed: &Value, n: usize) -> 
 }
 
 /// Restore jobs per source resource, across the emulator's DR region.
-async fn restore_jobs_per_resource(
+pub(crate) async fn restore_jobs_per_resource(
     emulator: &Emulator,
 ) -> std::collections::BTreeMap<String, usize> {
     let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);

@@ -8,6 +8,7 @@ mod emulator;
 mod entry_points;
 mod failover;
 mod failure;
+mod faults;
 mod hardening;
 mod malformed;
 mod plan_cli;

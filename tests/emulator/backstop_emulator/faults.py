@@ -84,7 +84,12 @@ class FaultState:
                 )
             for delay in spec.get("latency", []):
                 self.latency.append(
-                    {"service": delay["service"], "operation": delay.get("operation", "*"), "ms": float(delay["ms"])}
+                    {
+                        "service": delay["service"],
+                        "operation": delay.get("operation", "*"),
+                        "ms": float(delay["ms"]),
+                        "remaining": delay.get("count"),
+                    }
                 )
             self.unreachable_regions.update(spec.get("unreachableRegions", []))
             for kill in spec.get("killHandler", []):
@@ -140,7 +145,16 @@ class FaultState:
 
     def latency_ms(self, service: str, operation: str) -> float:
         with self.lock:
-            return sum(d["ms"] for d in self.latency if d["service"] == service and d["operation"] in ("*", operation))
+            total = 0.0
+            for delay in self.latency:
+                if delay["service"] != service or delay["operation"] not in ("*", operation):
+                    continue
+                if delay["remaining"] is not None:
+                    if delay["remaining"] <= 0:
+                        continue
+                    delay["remaining"] -= 1
+                total += delay["ms"]
+            return total
 
     def region_unreachable(self, region: str) -> bool:
         with self.lock:
@@ -162,7 +176,7 @@ class FaultState:
     def should_throttle(self, service: str, operation: str) -> bool:
         with self.lock:
             for throttle in self.throttles:
-                if throttle["service"] != service or throttle["operation"] != operation:
+                if throttle["service"] != service or throttle["operation"] not in ("*", operation):
                     continue
                 if throttle["remaining"] is not None and throttle["remaining"] <= 0:
                     continue

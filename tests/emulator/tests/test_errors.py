@@ -2,7 +2,7 @@
 
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
 from conftest import DR, PRIMARY
 
@@ -107,6 +107,26 @@ def test_added_latency_delays_the_answer(emulator, world):
     started = time.time()
     ec2.describe_vpcs()
     assert time.time() - started < 0.4
+
+
+def test_latency_with_a_count_delays_only_that_many_calls(emulator, world):
+    emulator.control("POST", "faults", {"latency": [{"service": "ec2", "operation": "*", "ms": 5_000, "count": 1}]})
+    ec2 = emulator.client("ec2", DR)
+    # the first call is held (the client gives up first); the next one is not
+    slow = emulator.client("ec2", DR, read_timeout=1)
+    with pytest.raises(ReadTimeoutError):
+        slow.describe_vpcs()
+    assert ec2.describe_vpcs()["Vpcs"] is not None
+
+
+def test_every_operation_of_a_service_can_be_throttled(emulator, world):
+    emulator.control("POST", "faults", {"throttle": [{"service": "rds", "operation": "*", "probability": 1.0}]})
+    rds = emulator.client("rds", DR)
+    for call in (rds.describe_db_instances, rds.describe_db_subnet_groups):
+        with pytest.raises(ClientError) as raised:
+            call()
+        assert raised.value.response["Error"]["Code"] == "Throttling"
+    assert emulator.client("ec2", DR).describe_vpcs()["Vpcs"] is not None
 
 
 def test_a_job_failure_can_be_keyed_by_recovery_point(emulator, world):

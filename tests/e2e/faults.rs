@@ -1,0 +1,150 @@
+//! The faults a disaster brings, through the real state machine: random throttling and server
+//! errors on every service, a handler killed mid-work, a Lambda timing out mid-call. Each run
+//! completes, and nothing is duplicated (one restore job per recovery point, one instance) or
+//! left behind (a drill's teardown removes everything it created).
+
+use backstop_tests::{
+    assert_succeeded, instances_of_run, plan_for, protected_workload, run_to_end, Emulator,
+};
+use serde_json::{json, Value};
+
+use crate::drill::{leftovers, restore_jobs_per_resource};
+
+fn input(mode: &str, plan: &Value) -> Value {
+    json!({ "mode": mode, "plan": plan, "settings": { "pollIntervalSeconds": 2 } })
+}
+
+/// One restore job per protected resource and one instance for `run_id`: the retries
+/// converged on what the first attempt created.
+async fn assert_nothing_duplicated(emulator: &Emulator, run_id: &str) {
+    let per_point = restore_jobs_per_resource(emulator).await;
+    assert_eq!(per_point.len(), 4, "{per_point:?}");
+    assert!(per_point.values().all(|n| *n == 1), "{per_point:?}");
+    // terminated ones included: a duplicate launched and terminated is still a duplicate
+    let instances = instances_of_run(emulator, run_id).await;
+    assert_eq!(instances.len(), 1, "instances launched for {run_id}");
+}
+
+/// The created resources a run's restore jobs name (AWS Backup's record of them).
+async fn created_by_restores(emulator: &Emulator) -> Vec<String> {
+    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(backstop_tests::DR_REGION).await);
+    backup
+        .list_restore_jobs()
+        .send()
+        .await
+        .unwrap()
+        .restore_jobs()
+        .iter()
+        .filter_map(|job| job.created_resource_arn().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drill_under_random_throttling_and_server_errors_on_every_service_completes_and_cleans_up(
+) {
+    let (emulator, seed) = protected_workload("faults-random").await;
+    let machine = emulator.deploy_stack().state_machine();
+    // 30% of calls throttled and 5% answered with a 5xx, on each service a run calls
+    let services = ["backup", "ec2", "rds", "elasticfilesystem", "route53"];
+    let throttle: Vec<Value> = services
+        .iter()
+        .map(|s| json!({ "service": s, "operation": "*", "probability": 0.3 }))
+        .collect();
+    let errors: Vec<Value> = services
+        .iter()
+        .map(|s| json!({ "service": s, "operation": "*", "error": "InternalFailure", "probability": 0.05 }))
+        .collect();
+    emulator.inject(json!({ "throttle": throttle, "apiErrors": errors }));
+
+    let execution = run_to_end(
+        &emulator,
+        &machine,
+        "drill-random-faults",
+        input("drill", &plan_for(&seed)),
+    )
+    .await;
+    assert_succeeded(&execution);
+    let report: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
+    assert_eq!(report["verdict"], "PASS", "{report:#}");
+    let faults = emulator.fault_report();
+    let throttled: u64 = faults["throttledCalls"]
+        .as_object()
+        .map(|calls| calls.values().filter_map(Value::as_u64).sum())
+        .unwrap_or_default();
+    let failed: u64 = faults["injectedCalls"]
+        .as_object()
+        .map(|calls| calls.values().filter_map(Value::as_u64).sum())
+        .unwrap_or_default();
+    assert!(throttled >= 10 && failed >= 1, "faults injected: {faults}");
+    println!("faults injected: {throttled} throttled, {failed} server errors");
+
+    emulator.control("DELETE", "faults", &json!({}));
+    assert_nothing_duplicated(&emulator, "drill-random-faults").await;
+    let left = leftovers(
+        &emulator,
+        "drill-random-faults",
+        &created_by_restores(&emulator).await,
+    )
+    .await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_handler_killed_after_it_started_its_aws_work_converges_on_retry() {
+    let (emulator, seed) = protected_workload("faults-killed").await;
+    let stack = emulator.deploy_stack();
+    let machine = stack.state_machine();
+    // each process dies a moment into its first invocation, its calls made or in flight
+    let kill = |binary: &str| json!({ "function": stack.function(binary), "afterSeconds": 0.4, "count": 1 });
+    emulator.inject(json!({ "killHandler": [
+        kill("start-restore"), kill("launch-instances"), kill("attach-volumes"), kill("switch-dns")
+    ] }));
+
+    let execution = run_to_end(
+        &emulator,
+        &machine,
+        "failover-killed",
+        input("failover", &plan_for(&seed)),
+    )
+    .await;
+    assert_succeeded(&execution);
+    let errors = emulator.control("GET", "lambda/errors", &json!({}));
+    let killed = [
+        "start-restore",
+        "launch-instances",
+        "attach-volumes",
+        "switch-dns",
+    ]
+    .iter()
+    .filter(|binary| errors.get(stack.function(binary)).is_some())
+    .count();
+    assert!(killed >= 2, "processes killed mid-invocation: {errors}");
+    assert_nothing_duplicated(&emulator, "failover-killed").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lambda_timing_out_in_the_middle_of_a_call_converges_on_retry() {
+    let (emulator, seed) = protected_workload("faults-timeout").await;
+    let machine = emulator.deploy_stack().state_machine();
+    // the first RunInstances and StartRestoreJob answer after the function's timeout; AWS
+    // still does the work
+    emulator.inject(json!({ "latency": [
+        { "service": "ec2", "operation": "RunInstances", "ms": 8000, "count": 1 },
+        { "service": "backup", "operation": "StartRestoreJob", "ms": 8000, "count": 1 }
+    ] }));
+
+    let execution = run_to_end(
+        &emulator,
+        &machine,
+        "failover-timeout",
+        input("failover", &plan_for(&seed)),
+    )
+    .await;
+    assert_succeeded(&execution);
+    let errors = emulator.control("GET", "lambda/errors", &json!({}));
+    assert!(
+        errors.to_string().contains("Sandbox.Timedout"),
+        "a function timed out: {errors}"
+    );
+    assert_nothing_duplicated(&emulator, "failover-timeout").await;
+}
