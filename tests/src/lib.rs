@@ -54,6 +54,12 @@ pub struct Emulator {
 impl Emulator {
     /// Starts a fresh emulator and waits until it answers.
     pub fn start(test_name: &str) -> Emulator {
+        Self::start_at(test_name, TIME_SCALE)
+    }
+
+    /// `start` with another time scale: e.g. where the SDK's own retry backoff, which runs in
+    /// real time, must stay as small beside a function's (scaled) timeout as it is in AWS.
+    pub fn start_at(test_name: &str, time_scale: &str) -> Emulator {
         let root = repo_root();
         let python = root.join(".venv/bin/python");
         assert!(
@@ -73,7 +79,7 @@ impl Emulator {
                 "--port",
                 "0",
                 "--time-scale",
-                TIME_SCALE,
+                time_scale,
             ])
             .arg("--log-dir")
             .arg(&log_dir)
