@@ -92,7 +92,8 @@ async fn a_drill_under_random_throttling_and_server_errors_on_every_service_comp
         .as_object()
         .map(|calls| calls.values().filter_map(Value::as_u64).sum())
         .unwrap_or_default();
-    assert!(throttled >= 10 && failed >= 1, "faults injected: {faults}");
+    // (about 60 throttled and 4 server errors per run; a run with no server error is possible)
+    assert!(throttled >= 10, "faults injected: {faults}");
     println!("faults injected: {throttled} throttled, {failed} server errors");
 
     emulator.control("DELETE", "faults", &json!({}));

@@ -626,12 +626,10 @@ pub struct PollSummary {
     /// "resource: message" of each failed job, for the operator.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<String>,
-    /// Optional resources whose restore failed: the run goes on without them.
+    /// Optional resources whose restore failed: the run goes on without them (the report
+    /// names each; the payload carries only the count, whatever N).
     #[serde(default)]
     pub skipped: usize,
-    /// "resource: message" of each of those, for the report.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -797,27 +795,26 @@ fn summarize(restores: &[RestoreItem], jobs: &[RestoreJob], resume: bool) -> Pol
         .filter(|item| !jobs.iter().any(|job| job.resource == item.resource))
         .count()
         + retrying;
-    let line = |job: &&RestoreJob| {
-        format!(
-            "{}: restore job {} {}: {}",
-            job.resource,
-            job.restore_job_id,
-            job.status,
-            job.status_message.as_deref().unwrap_or("no message")
-        )
-    };
+    let failures = failed
+        .iter()
+        .map(|job| {
+            format!(
+                "{}: restore job {} {}: {}",
+                job.resource,
+                job.restore_job_id,
+                job.status,
+                job.status_message.as_deref().unwrap_or("no message")
+            )
+        })
+        .collect();
     PollSummary {
         completed,
         running,
         failed: failed.len(),
         not_started,
         done: running == 0 && not_started == 0,
-        failures: failed.iter().map(line).collect(),
+        failures,
         skipped: skipped.len(),
-        warnings: skipped
-            .iter()
-            .map(|job| format!("{}; optional, the run goes on without it", line(job)))
-            .collect(),
     }
 }
 

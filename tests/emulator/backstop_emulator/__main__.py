@@ -197,6 +197,11 @@ class ControlApp:
             cloudwatch = client("cloudwatch", body.get("region", "us-west-2"))
             operation = {"PutMetricAlarm": cloudwatch.put_metric_alarm, "SetAlarmState": cloudwatch.set_alarm_state, "DescribeAlarms": cloudwatch.describe_alarms}[body["action"]]
             return json.loads(json.dumps(operation(**body.get("params", {})), default=str))
+        if route == "dns/resolve" and method == "POST":
+            # what Route 53's data plane answers for the name now (failover routing included)
+            from . import dns
+
+            return dns.resolve(body["name"], body.get("type", "A"))
         if route == "calls" and method == "GET":
             return CALLS.snapshot()
         if route == "calls" and method == "DELETE":
@@ -268,9 +273,10 @@ def main(argv: list[str] | None = None) -> None:
     from backstop_emulator import sfn_history
 
     sfn_history.install()
-    from backstop_emulator import alarms, events
+    from backstop_emulator import alarms, dns, events
 
     alarms.install()
+    dns.install()
     events.install()
     aws_time.install(args.time_scale)
     # outermost: a repeated token returns the first launch without touching its lifecycle

@@ -10,7 +10,8 @@ EventBridge" and "Lambda alarm actions"):
   `alarmData`) - only if the function's resource policy lets `lambda.alarms.cloudwatch.amazonaws.com`
   invoke it, as AWS checks.
 
-Timestamps are as CloudWatch writes them: `2019-10-02T17:04:40.985+0000`.
+A new alarm starts in INSUFFICIENT_DATA, and PutMetricAlarm on an existing one keeps its state,
+as the API reference says. Timestamps are as CloudWatch writes them: `2019-10-02T17:04:40.985+0000`.
 """
 
 from __future__ import annotations
@@ -136,7 +137,29 @@ def _invoke_action(function_arn: str, alarm_arn: str, payload: dict[str, Any]) -
 
 
 def install() -> None:
-    from moto.cloudwatch.models import Alarm
+    from moto.cloudwatch.models import Alarm, CloudWatchBackend
+
+    # PutMetricAlarm (API reference): a new alarm starts in INSUFFICIENT_DATA (moto: OK); an
+    # update "completely overwrites the previous configuration" but leaves the state unchanged
+    # (moto: replaces the alarm, state and all)
+    original_init = Alarm.__init__
+
+    def init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        original_init(self, *args, **kwargs)
+        self.state_value = "INSUFFICIENT_DATA"
+
+    Alarm.__init__ = init
+    original_put = CloudWatchBackend.put_metric_alarm
+
+    def put_metric_alarm(self, name, *args, **kwargs):  # type: ignore[no-untyped-def]
+        existing = self.alarms.get(name)
+        alarm = original_put(self, name, *args, **kwargs)
+        if existing is not None:
+            for kept in ("state_value", "state_reason", "state_reason_data", "state_updated_timestamp", "history"):
+                setattr(alarm, kept, getattr(existing, kept))
+        return alarm
+
+    CloudWatchBackend.put_metric_alarm = put_metric_alarm
 
     original = Alarm.update_state
 

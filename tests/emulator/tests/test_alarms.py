@@ -58,7 +58,8 @@ def test_a_state_change_is_an_event_and_a_permitted_lambda_action(emulator):
     assert event["resources"] == [f"arn:aws:cloudwatch:{DR}:123456789012:alarm:primary-down"]
     detail = event["detail"]
     assert detail["alarmName"] == "primary-down"
-    assert (detail["previousState"]["value"], detail["state"]["value"]) == ("OK", "ALARM")
+    # a new alarm starts in INSUFFICIENT_DATA (PutMetricAlarm, API reference)
+    assert (detail["previousState"]["value"], detail["state"]["value"]) == ("INSUFFICIENT_DATA", "ALARM")
     assert CLOUDWATCH_TIME.match(detail["state"]["timestamp"]), detail["state"]["timestamp"]
     assert detail["configuration"]["metrics"][0]["metricStat"]["metric"]["name"] == "Down"
 
@@ -76,3 +77,13 @@ def test_a_state_change_is_an_event_and_a_permitted_lambda_action(emulator):
     # OK has no actions here, and the function without the alarms' permission was never called
     assert len(actions()) == 1
     assert refused() == []
+
+
+def test_a_new_alarm_has_insufficient_data_and_an_update_keeps_its_state(emulator):
+    cloudwatch = emulator.client("cloudwatch", DR)
+    _alarm(cloudwatch, "state-kept", [])
+    state = lambda: cloudwatch.describe_alarms(AlarmNames=["state-kept"])["MetricAlarms"][0]["StateValue"]
+    assert state() == "INSUFFICIENT_DATA"
+    cloudwatch.set_alarm_state(AlarmName="state-kept", StateValue="ALARM", StateReason="down")
+    _alarm(cloudwatch, "state-kept", [])  # PutMetricAlarm again: the configuration changes, not the state
+    assert state() == "ALARM"
