@@ -369,19 +369,7 @@ async fn a_drill_whose_restore_fails_after_its_instance_launched_is_torn_down_an
         .send()
         .await
         .unwrap();
-    let mut created = Vec::new();
-    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
-    for job in backup
-        .list_restore_jobs()
-        .send()
-        .await
-        .unwrap()
-        .restore_jobs()
-    {
-        if let Some(arn) = job.created_resource_arn() {
-            created.push(arn.to_string());
-        }
-    }
+    let created = created_by_restores(&emulator).await;
     assert_eq!(
         created.len(),
         3,
@@ -639,7 +627,21 @@ async fn more_protected_volumes(emulator: &Emulator, seed: &Value, n: usize) -> 
     arns
 }
 
-/// Restore jobs per source resource, across the emulator's DR region.
+/// The resources restore jobs created in the DR region (AWS Backup's record of them).
+pub(crate) async fn created_by_restores(emulator: &Emulator) -> Vec<String> {
+    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
+    backup
+        .list_restore_jobs()
+        .send()
+        .await
+        .unwrap()
+        .restore_jobs()
+        .iter()
+        .filter_map(|job| job.created_resource_arn().map(str::to_string))
+        .collect()
+}
+
+/// Restore jobs per recovery point, across the emulator's DR region.
 pub(crate) async fn restore_jobs_per_resource(
     emulator: &Emulator,
 ) -> std::collections::BTreeMap<String, usize> {
@@ -738,15 +740,7 @@ async fn one_failed_restore_of_twenty_is_a_warning_when_optional_and_fails_the_d
         "{:?}",
         watched.execution.cause()
     );
-    let created: Vec<String> = backup
-        .list_restore_jobs()
-        .send()
-        .await
-        .unwrap()
-        .restore_jobs()
-        .iter()
-        .filter_map(|job| job.created_resource_arn().map(str::to_string))
-        .collect();
+    let created = created_by_restores(&emulator).await;
     let left = leftovers(&emulator, "drill-20-required", &created).await;
     assert!(left.is_empty(), "left behind: {left:?}");
 

@@ -9,7 +9,7 @@ use backstop_tests::{
 };
 use serde_json::{json, Value};
 
-use crate::drill::{leftovers, restore_jobs_per_resource};
+use crate::drill::{created_by_restores, leftovers, restore_jobs_per_resource};
 
 fn input(mode: &str, plan: &Value) -> Value {
     json!({ "mode": mode, "plan": plan, "settings": { "pollIntervalSeconds": 2 } })
@@ -24,20 +24,6 @@ async fn assert_nothing_duplicated(emulator: &Emulator, run_id: &str) {
     // terminated ones included: a duplicate launched and terminated is still a duplicate
     let instances = instances_of_run(emulator, run_id).await;
     assert_eq!(instances.len(), 1, "instances launched for {run_id}");
-}
-
-/// The created resources a run's restore jobs name (AWS Backup's record of them).
-async fn created_by_restores(emulator: &Emulator) -> Vec<String> {
-    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(backstop_tests::DR_REGION).await);
-    backup
-        .list_restore_jobs()
-        .send()
-        .await
-        .unwrap()
-        .restore_jobs()
-        .iter()
-        .filter_map(|job| job.created_resource_arn().map(str::to_string))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
