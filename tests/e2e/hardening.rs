@@ -331,7 +331,12 @@ async fn a_failed_run_resumed_by_its_run_id_converges_without_duplicates() {
     )
     .await;
     assert_eq!(first.status().as_str(), "FAILED");
-    assert_eq!(first.error(), Some("Backstop.RestoreFailed"));
+    assert_eq!(
+        first.error(),
+        Some("Backstop.RestoreFailed"),
+        "{:?}",
+        first.cause()
+    );
 
     // the cause is gone; the operator resumes the run instead of starting from scratch
     emulator.control("DELETE", "faults", &json!({}));

@@ -83,6 +83,27 @@ def install() -> None:
 
     StepFunctionResponse.get_execution_history = get_execution_history
     _stop_is_synchronous()
+    _log_unhandled_state_errors()
+
+
+def _log_unhandled_state_errors() -> None:
+    """moto turns any Python exception inside a state into the execution's `States.Runtime`
+    error with one line of warning; the traceback says whether the emulator or the definition
+    is at fault (a CI run once failed this way and could not be diagnosed)."""
+    import logging
+
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
+    from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+
+    log = logging.getLogger("backstop.sfn")
+    original = ExecutionState._from_error
+
+    def from_error(self, env, ex):  # type: ignore[no-untyped-def]
+        if not isinstance(ex, FailureEventException):
+            log.error("state %s: unhandled %s becomes States.Runtime", getattr(self, "name", "?"), type(ex).__name__, exc_info=ex)
+        return original(self, env, ex)
+
+    ExecutionState._from_error = from_error
 
 
 def _stop_is_synchronous() -> None:
