@@ -84,6 +84,34 @@ def install() -> None:
     StepFunctionResponse.get_execution_history = get_execution_history
     _stop_is_synchronous()
     _log_unhandled_state_errors()
+    _lambda_transport_errors_are_sdk_client_exceptions()
+
+
+def _lambda_transport_errors_are_sdk_client_exceptions() -> None:
+    """Step Functions reports a Lambda call that failed in transport (connection refused or
+    reset, no response) as `Lambda.SdkClientException`, which a Retry can match; moto's own
+    call to the emulator's Lambda (a fresh connection, no retries) turned it into an
+    uncatchable `States.Runtime`."""
+    import logging
+
+    from botocore.exceptions import BotoCoreError, ClientError
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_lambda import (
+        StateTaskServiceLambda,
+    )
+
+    log = logging.getLogger("backstop.sfn")
+    original = StateTaskServiceLambda._from_error
+
+    def from_error(self, env, ex):  # type: ignore[no-untyped-def]
+        if isinstance(ex, BotoCoreError):
+            log.warning("Lambda call from Step Functions failed in transport: %s", ex)
+            ex = ClientError(
+                {"Error": {"Code": "SdkClientException", "Message": str(ex)}, "ResponseMetadata": {"HTTPStatusCode": 0, "RequestId": ""}},
+                "Invoke",
+            )
+        return original(self, env, ex)
+
+    StateTaskServiceLambda._from_error = from_error
 
 
 def _log_unhandled_state_errors() -> None:
