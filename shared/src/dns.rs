@@ -9,10 +9,14 @@ use serde::{Deserialize, Serialize};
 use crate::compute::LaunchedInstance;
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::kinds::{self, Health, Removal};
-use crate::plan::{is_wildcard, normalize_dns_name, DnsRecordPlan, Plan, PlanProblem};
+use crate::failover_alarm;
+use crate::plan::{is_wildcard, normalize_dns_name, DnsMethod, DnsRecordPlan, Plan, PlanProblem};
 use crate::restore::RestoreJob;
 use crate::run::Mode;
 use crate::wait::{wait_until, WaitPolicy};
+
+/// The TTL of a switched record the plan gives none: short, so clients follow a failover.
+const DEFAULT_TTL: i64 = 60;
 
 /// One record as switched (or found already switched).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +33,10 @@ pub struct SwitchedRecord {
     pub previous_ttl: Option<i64>,
     /// False when the record already pointed there (a re-run).
     pub changed: bool,
+    /// How it was switched when not by UPSERT (a failover-alarm record: the alarm and the
+    /// Elastic IP; Route 53 itself was not called).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// A Route 53 change this run submitted, not yet known to be INSYNC.
@@ -65,6 +73,7 @@ pub struct DnsClients {
     pub route53: aws_sdk_route53::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub rds: aws_sdk_rds::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 /// Checks the DR side is healthy (instances running with passing status checks, restored
@@ -91,7 +100,16 @@ pub async fn switch_dns(
     let healthy_at = healthy_at.or_else(|| Some(now()));
     let mut records = Vec::new();
     let mut changes: Vec<PendingChange> = Vec::new();
+    let mut alarms_to_wait: Vec<String> = Vec::new();
     for record in &plan.dns {
+        if mode == Mode::Failover && record.method == DnsMethod::FailoverAlarm {
+            let (switched, in_alarm) = switch_by_alarm(clients, record, instances).await?;
+            if !in_alarm {
+                alarms_to_wait.extend(record.alarm_name.clone());
+            }
+            records.push(switched);
+            continue;
+        }
         let name = record_to_write(record, mode)?;
         let value = target_value(record, instances, jobs)?;
         let (mut switched, submitted) = upsert(&clients.route53, record, name, &value).await?;
@@ -117,11 +135,18 @@ pub async fn switch_dns(
         }
         records.push(switched);
     }
-    let in_sync = match wait_in_sync(&clients.route53, &changes, wait).await {
+    let mut in_sync = match wait_in_sync(&clients.route53, &changes, wait).await {
         Ok(()) => true,
         Err(BackstopError::StillWaiting { .. }) => false,
         Err(other) => return Err(other),
     };
+    if in_sync {
+        in_sync = match wait_in_alarm(&clients.cloudwatch, &alarms_to_wait, wait).await {
+            Ok(()) => true,
+            Err(BackstopError::StillWaiting { .. }) => false,
+            Err(other) => return Err(other),
+        };
+    }
     if in_sync {
         changes.clear();
     }
@@ -166,6 +191,54 @@ async fn wait_in_sync(
         )
         .await?;
         tracing::info!(record = %name, change = %change.change_id, "record in sync");
+    }
+    Ok(())
+}
+
+/// A failover-alarm record: the Elastic IP moved to the target instance and the alarm's
+/// datapoint put (DR-region EC2 and CloudWatch only). The second value: the alarm is in
+/// ALARM already.
+async fn switch_by_alarm(
+    clients: &DnsClients,
+    record: &DnsRecordPlan,
+    instances: &[LaunchedInstance],
+) -> Result<(SwitchedRecord, bool), BackstopError> {
+    let instance = target_instance(record, instances)?;
+    let done = failover_alarm::switch(&clients.ec2, &clients.cloudwatch, record, instance).await?;
+    let alarm = record.alarm_name.as_deref().unwrap_or_default();
+    let allocation = record.elastic_ip_allocation_id.as_deref().unwrap_or_default();
+    Ok((
+        SwitchedRecord {
+            hosted_zone_id: record.hosted_zone_id.clone(),
+            record_name: record.record_name.clone(),
+            record_type: record.record_type.clone(),
+            value: done.public_ip,
+            ttl: record.ttl.unwrap_or(DEFAULT_TTL),
+            previous_values: Vec::new(),
+            previous_ttl: None,
+            changed: done.address_moved || done.datapoint_put,
+            via: Some(format!(
+                "failover routing: alarm {alarm} set, Elastic IP {allocation} on {} (no Route 53 control-plane call)",
+                instance.instance_id
+            )),
+        },
+        done.in_alarm,
+    ))
+}
+
+/// Waits (within the deadline) for each alarm to be in ALARM: Route 53's health check then
+/// reports the PRIMARY unhealthy and answers with the SECONDARY.
+async fn wait_in_alarm(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    alarms: &[String],
+    wait: WaitPolicy,
+) -> Result<(), BackstopError> {
+    for alarm in alarms {
+        wait_until(wait, &format!("alarm {alarm} to be in ALARM"), || async {
+            Ok(failover_alarm::in_alarm(cloudwatch, alarm).await?.then_some(()))
+        })
+        .await?;
+        tracing::info!(%alarm, "failover alarm in ALARM: Route 53 answers with the SECONDARY");
     }
     Ok(())
 }
@@ -340,22 +413,29 @@ pub async fn remove_drill_record(
     }
 }
 
+fn target_instance<'a>(
+    record: &DnsRecordPlan,
+    instances: &'a [LaunchedInstance],
+) -> Result<&'a LaunchedInstance, BackstopError> {
+    let name = record.target.instance.as_deref().unwrap_or_default();
+    instances.iter().find(|i| i.name == name).ok_or_else(|| {
+        BackstopError::not_found(
+            format!("instance {name}"),
+            format!(
+                "{} points at it, but it was not launched",
+                record.record_name
+            ),
+        )
+    })
+}
+
 fn target_value(
     record: &DnsRecordPlan,
     instances: &[LaunchedInstance],
     jobs: &[RestoreJob],
 ) -> Result<String, BackstopError> {
-    if let Some(name) = &record.target.instance {
-        let instance = instances.iter().find(|i| &i.name == name).ok_or_else(|| {
-            BackstopError::not_found(
-                format!("instance {name}"),
-                format!(
-                    "{} points at it, but it was not launched",
-                    record.record_name
-                ),
-            )
-        })?;
-        return Ok(instance.private_ip.clone());
+    if record.target.instance.is_some() {
+        return Ok(target_instance(record, instances)?.private_ip.clone());
     }
     if let Some(resource) = &record.target.resource {
         let job = jobs
@@ -430,7 +510,7 @@ async fn upsert(
     name: &str,
     value: &str,
 ) -> Result<(SwitchedRecord, Option<String>), BackstopError> {
-    let ttl = record.ttl.unwrap_or(60);
+    let ttl = record.ttl.unwrap_or(DEFAULT_TTL);
     let record_type = RrType::from(record.record_type.as_str());
     let fqdn = format!("{}.", name.trim_end_matches('.'));
     let existing = route53
@@ -466,6 +546,7 @@ async fn upsert(
         previous_values: previous_values.clone(),
         previous_ttl,
         changed: false,
+        via: None,
     };
     if previous_values == [value.to_string()] && previous_ttl == Some(ttl) {
         return Ok((switched, None));
@@ -535,6 +616,7 @@ mod tests {
                 instance: Some("app".into()),
                 resource: None,
             },
+            ..Default::default()
         }
     }
 

@@ -23,6 +23,7 @@ pub mod compute;
 pub mod dns;
 pub mod error;
 pub mod executions;
+pub mod failover_alarm;
 pub mod history;
 pub mod kinds;
 pub mod plan;

@@ -42,7 +42,7 @@ impl Status {
 pub struct CheckLine {
     /// What was checked: `vault`, `dr-copy`, `kms-key`, `subnet`, `security-group`,
     /// `db-subnet-group`, `availability-zone`, `volume-az`, `golden-ami`, `instance-type`,
-    /// `dns-record`, `account-limit`.
+    /// `dns-record`, `failover-alarm`, `elastic-ip`, `account-limit`.
     pub check: String,
     pub status: Status,
     /// The plan's name for what the line is about (a resource, an instance, a record, an id).
@@ -209,6 +209,7 @@ pub struct ReadinessClients<'a> {
     pub route53: &'a aws_sdk_route53::Client,
     pub ssm: &'a aws_sdk_ssm::Client,
     pub kms: &'a aws_sdk_kms::Client,
+    pub cloudwatch: &'a aws_sdk_cloudwatch::Client,
 }
 
 /// What the check is for.
@@ -256,6 +257,7 @@ pub async fn check_readiness(
         &mut lines,
     )
     .await?;
+    check_failover_alarms(clients, plan, &mut lines).await?;
     check_instance_limit(clients.ec2, plan, &mut lines).await?;
 
     let copy_ages = plan
@@ -1068,6 +1070,122 @@ async fn check_dns(
                 .fix(problem.fix.clone()),
             );
         }
+    }
+    Ok(())
+}
+
+/// Each failoverAlarm record's alarm and Elastic IP, in the DR region (one call for all
+/// alarms, one for all addresses): the alarm exists, watches one metric against a static
+/// threshold and keeps ALARM without new data; the Elastic IP exists (attached elsewhere is
+/// a warning: the failover moves it).
+async fn check_failover_alarms(
+    clients: &ReadinessClients<'_>,
+    plan: &Plan,
+    lines: &mut Vec<CheckLine>,
+) -> Result<(), BackstopError> {
+    let records: Vec<_> = plan
+        .dns
+        .iter()
+        .filter(|r| r.method == crate::plan::DnsMethod::FailoverAlarm)
+        .collect();
+    if records.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = records.iter().filter_map(|r| r.alarm_name.clone()).collect();
+    let alarms = match crate::failover_alarm::describe_alarms(clients.cloudwatch, &names).await {
+        Ok(alarms) => alarms,
+        Err(err) => {
+            lines.push(unchecked("failover-alarm", &names.join(", "), err)?);
+            return Ok(());
+        }
+    };
+    for record in &records {
+        let name = record.alarm_name.clone().unwrap_or_default();
+        let found = alarms.get(&name).ok_or_else(|| {
+            (
+                format!("alarm {name} does not exist in {}", plan.dr_region),
+                "create it in the DR region before a failover needs it (README: DNS without us-east-1)".to_string(),
+            )
+        });
+        lines.push(match found.and_then(crate::failover_alarm::trigger) {
+            Ok(trigger) => line(
+                "failover-alarm",
+                Status::Pass,
+                record.record_name.as_str(),
+                format!(
+                    "alarm {name} on {}/{}, state {}; the failover puts {}",
+                    trigger.namespace,
+                    trigger.metric_name,
+                    if trigger.in_alarm { "ALARM (the DR side already answers)" } else { "not ALARM" },
+                    trigger.breaching_value
+                ),
+            ),
+            Err((why, fix)) => line("failover-alarm", Status::Fail, record.record_name.as_str(), why).fix(fix),
+        });
+    }
+    let allocations: Vec<String> = records
+        .iter()
+        .filter_map(|r| r.elastic_ip_allocation_id.clone())
+        .collect();
+    let answer = clients
+        .ec2
+        .describe_addresses()
+        .set_allocation_ids(Some(allocations.clone()))
+        .send()
+        .await;
+    let addresses = match answer {
+        Ok(found) => found.addresses().to_vec(),
+        Err(err) => match classify_sdk_error("reading the Elastic IPs", err) {
+            // one unknown id fails the whole call: read them one by one to name it
+            BackstopError::NotFound { .. } | BackstopError::Aws { .. } if allocations.len() > 1 => {
+                let mut found = Vec::new();
+                for id in &allocations {
+                    if let Ok(one) = clients.ec2.describe_addresses().allocation_ids(id).send().await {
+                        found.extend(one.addresses().iter().cloned());
+                    }
+                }
+                found
+            }
+            BackstopError::NotFound { .. } | BackstopError::Aws { .. } => Vec::new(),
+            other => {
+                lines.push(unchecked("elastic-ip", &allocations.join(", "), other)?);
+                return Ok(());
+            }
+        },
+    };
+    for record in &records {
+        let id = record.elastic_ip_allocation_id.clone().unwrap_or_default();
+        let address = addresses.iter().find(|a| a.allocation_id() == Some(id.as_str()));
+        lines.push(match address {
+            None => line(
+                "elastic-ip",
+                Status::Fail,
+                id.as_str(),
+                format!("{} holds it, but it does not exist in {}", record.record_name, plan.dr_region),
+            )
+            .fix("allocate an Elastic IP in the DR region, point the SECONDARY record at it, and put its allocation id in the plan"),
+            Some(address) => match address.instance_id() {
+                Some(other) => line(
+                    "elastic-ip",
+                    Status::Warn,
+                    id.as_str(),
+                    format!(
+                        "{} is attached to {other}: a failover moves it to the launched instance",
+                        address.public_ip().unwrap_or_default()
+                    ),
+                ),
+                None => line(
+                    "elastic-ip",
+                    Status::Pass,
+                    id.as_str(),
+                    format!(
+                        "{} for {}, free until a failover attaches it",
+                        address.public_ip().unwrap_or_default(),
+                        record.record_name
+                    ),
+                ),
+            },
+        });
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! One test binary with a module per scenario file: each binary links the whole AWS SDK
 //! (about 55 MB in a debug build), so ten of them cost CI half a gigabyte of disk and ten links.
 
+mod blackout;
 mod drill;
 mod emulator;
 mod entry_points;

@@ -18,6 +18,7 @@ struct Clients {
     route53: aws_sdk_route53::Client,
     ssm: aws_sdk_ssm::Client,
     kms: aws_sdk_kms::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
     store: RunStore,
     region: String,
 }
@@ -39,6 +40,7 @@ async fn handler(
         route53: &clients.route53,
         ssm: &clients.ssm,
         kms: &clients.kms,
+        cloudwatch: &clients.cloudwatch,
     };
     let store = Some(&clients.store);
     preflight(
@@ -64,6 +66,7 @@ async fn main() -> Result<(), Error> {
         route53: aws_sdk_route53::Client::new(&config),
         ssm: aws_sdk_ssm::Client::new(&config),
         kms: aws_sdk_kms::Client::new(&config),
+        cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
         store: RunStore::from_env(&config)?,
         region: config.region().map(|r| r.to_string()).unwrap_or_default(),
     };

@@ -30,6 +30,7 @@ async fn main() -> Result<(), Error> {
         route53: aws_sdk_route53::Client::new(&config),
         ec2: aws_sdk_ec2::Client::new(&config),
         rds: aws_sdk_rds::Client::new(&config),
+        cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
     };
     let store = RunStore::from_env(&config)?;
     run(service_fn(|event| {

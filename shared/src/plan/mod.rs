@@ -363,6 +363,29 @@ pub struct DnsRecordPlan {
     pub drill_record_name: String,
     #[serde(default)]
     pub target: DnsTarget,
+    /// How a failover moves the record; a drill always writes its drill record (UPSERT).
+    #[serde(default)]
+    pub method: DnsMethod,
+    /// `failoverAlarm`: the DR-region CloudWatch alarm the PRIMARY record's health check follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm_name: Option<String>,
+    /// `failoverAlarm`: the DR-region Elastic IP the SECONDARY record holds; the failover
+    /// associates it with the target instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elastic_ip_allocation_id: Option<String>,
+}
+
+/// How a failover moves a record to the DR region.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DnsMethod {
+    /// ChangeResourceRecordSets (UPSERT): simple, but Route 53's control plane is in us-east-1.
+    #[default]
+    Upsert,
+    /// A failover-routing pair set up ahead of time: the failover associates the SECONDARY's
+    /// Elastic IP and puts the metric that sets the PRIMARY's health-check alarm, calling only
+    /// DR-region APIs (EC2, CloudWatch); Route 53's data plane then answers with the SECONDARY.
+    FailoverAlarm,
 }
 
 /// Where the record points in the DR region: an instance's private IP or a restored RDS endpoint.

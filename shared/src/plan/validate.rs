@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{
-    AmiRef, DnsRecordPlan, EbsRestore, EfsRestore, InstancePlan, Plan, PlanProblem,
+    AmiRef, DnsMethod, DnsRecordPlan, EbsRestore, EfsRestore, InstancePlan, Plan, PlanProblem,
     ProtectedResource, RdsRestore, ResourceKind,
 };
 
@@ -907,6 +907,70 @@ fn check_dns(plan: &Plan, instance_names: &HashSet<String>, p: &mut Problems) {
             }
         }
         check_dns_target(plan, &at, record, instance_names, p);
+        check_dns_method(&at, record, p);
+    }
+}
+
+/// A failover-alarm record needs its alarm and Elastic IP, and can only point at an instance
+/// (the SECONDARY record holds the Elastic IP's address, set ahead of time).
+fn check_dns_method(at: &str, record: &DnsRecordPlan, p: &mut Problems) {
+    match record.method {
+        DnsMethod::Upsert => {
+            for (field, set) in [
+                ("alarmName", record.alarm_name.is_some()),
+                ("elasticIpAllocationId", record.elastic_ip_allocation_id.is_some()),
+            ] {
+                if set {
+                    p.add(
+                        format!("{at}.{field}"),
+                        "is only used with method \"failoverAlarm\"",
+                        "set method to \"failoverAlarm\" (a failover-routing pair set up ahead of time), or remove the field",
+                    );
+                }
+            }
+        }
+        DnsMethod::FailoverAlarm => {
+            match record.alarm_name.as_deref().map(str::trim) {
+                None | Some("") => p.add(
+                    format!("{at}.alarmName"),
+                    "is missing",
+                    "name the DR-region CloudWatch alarm the PRIMARY record's health check follows (README: DNS without us-east-1)",
+                ),
+                Some(name) if name.len() > 255 || name.chars().any(|c| c.is_control() || !c.is_ascii()) => p.add(
+                    format!("{at}.alarmName"),
+                    "must be 1 to 255 printable ASCII characters",
+                    "use the alarm's exact name, e.g. \"backstop-app-failover\"",
+                ),
+                Some(_) => {}
+            }
+            match record.elastic_ip_allocation_id.as_deref() {
+                None | Some("") => p.add(
+                    format!("{at}.elasticIpAllocationId"),
+                    "is missing",
+                    "allocate an Elastic IP in the DR region, point the SECONDARY record at it, and give its allocation id, e.g. \"eipalloc-0123456789abcdef0\"",
+                ),
+                Some(id) if !is_aws_id(id, "eipalloc-") => p.add(
+                    format!("{at}.elasticIpAllocationId"),
+                    format!("\"{id}\" is not an Elastic IP allocation id"),
+                    "use the AllocationId of the DR-region Elastic IP, e.g. \"eipalloc-0123456789abcdef0\"",
+                ),
+                Some(_) => {}
+            }
+            if record.target.instance.is_none() || record.target.resource.is_some() {
+                p.add(
+                    format!("{at}.target.instance"),
+                    "a failoverAlarm record must point at an instance",
+                    "set target.instance: the failover moves the Elastic IP the SECONDARY record holds to that instance",
+                );
+            }
+            if !record.record_type.is_empty() && record.record_type != "A" {
+                p.add(
+                    format!("{at}.recordType"),
+                    format!("a failoverAlarm record is type A (an Elastic IP), got \"{}\"", record.record_type),
+                    "use type A",
+                );
+            }
+        }
     }
 }
 

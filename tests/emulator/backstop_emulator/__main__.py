@@ -109,7 +109,7 @@ class ControlApp:
         return response(environ, start_response)
 
     def aws_call(self, environ, start_response):  # type: ignore[no-untyped-def]
-        from . import faults
+        from . import cbor_front, faults
         from .internal import INTERNAL_USER_AGENT
 
         headers = {"Authorization": environ.get("HTTP_AUTHORIZATION", "")}
@@ -118,11 +118,14 @@ class ControlApp:
         if "aws-sdk-rust" in agent:
             # what the handlers cost in AWS calls (a benchmark reads this)
             CALLS.count(faults.signing_service(headers))
-        if external and faults.STATE.region_unreachable(faults.signing_region(headers)):
+        if external and faults.STATE.region_unreachable(faults.serving_region(headers)):
             faults.reset_connection(environ)
             return []
         faults.CURRENT.environ = environ
         try:
+            target = cbor_front.operation(environ)
+            if target is not None:
+                return cbor_front.serve(environ, start_response, self.moto_app, target)
             return self.moto_app(environ, start_response)
         except faults.ConnectionResetByFault:
             return []

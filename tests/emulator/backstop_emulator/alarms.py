@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -147,6 +148,7 @@ def install() -> None:
     def init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         original_init(self, *args, **kwargs)
         self.state_value = "INSUFFICIENT_DATA"
+        self.backstop_created = time.time()
 
     Alarm.__init__ = init
     original_put = CloudWatchBackend.put_metric_alarm
@@ -174,3 +176,112 @@ def install() -> None:
         _deliver(self, account, previous, current)
 
     Alarm.update_state = update_state
+    _evaluate_on_metric_data()
+
+
+# Metric alarms evaluated on the data put to their metric (CloudWatch user guide, "Evaluating
+# an alarm"): about once a minute (scaled), over the last EvaluationPeriods x Period; a
+# breach sets ALARM, data within the threshold sets OK, and no data in the window does what
+# TreatMissingData says (missing: INSUFFICIENT_DATA, breaching: ALARM, notBreaching: OK,
+# ignore: the state is kept). Only alarms whose metric has received data are evaluated, so an
+# alarm a test sets with SetAlarmState keeps that state (AWS would re-evaluate it).
+_DATA: dict[tuple, list[tuple[float, float]]] = {}
+_DATA_LOCK = threading.Lock()
+_EVALUATOR: list[threading.Thread] = []
+_LAST_EVALUATION: dict[str, float] = {}
+EVALUATION_INTERVAL_SECONDS = 60.0
+
+_COMPARE = {
+    "GreaterThanOrEqualToThreshold": lambda v, t: v >= t,
+    "GreaterThanThreshold": lambda v, t: v > t,
+    "LessThanThreshold": lambda v, t: v < t,
+    "LessThanOrEqualToThreshold": lambda v, t: v <= t,
+}
+_STATISTIC = {
+    "Maximum": max,
+    "Minimum": min,
+    "Sum": sum,
+    "SampleCount": len,
+    "Average": lambda values: sum(values) / len(values),
+}
+
+
+def _metric_key(account: str, region: str, namespace: str, name: str, dimensions: Any) -> tuple:
+    dims = frozenset((d["Name"], d["Value"]) if isinstance(d, dict) else (d.name, d.value) for d in dimensions or [])
+    return (account, region, namespace, name, dims)
+
+
+def _evaluate_on_metric_data() -> None:
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    original = CloudWatchBackend.put_metric_data
+
+    def put_metric_data(self, namespace, metric_data):  # type: ignore[no-untyped-def]
+        original(self, namespace, metric_data)
+        now = time.time()
+        with _DATA_LOCK:
+            for datum in metric_data:
+                values = datum.get("Values") or ([datum["Value"]] if datum.get("Value") is not None else [])
+                key = _metric_key(self.account_id, self.region_name, namespace, datum["MetricName"], datum.get("Dimensions"))
+                _DATA.setdefault(key, []).extend((now, float(v)) for v in values)
+        with _DATA_LOCK:
+            if not _EVALUATOR:
+                thread = threading.Thread(target=_evaluate_forever, daemon=True)
+                _EVALUATOR.append(thread)
+                thread.start()
+
+    CloudWatchBackend.put_metric_data = put_metric_data
+
+
+def _evaluate_forever() -> None:
+    from . import aws_time
+
+    while True:
+        time.sleep(EVALUATION_INTERVAL_SECONDS * aws_time.SCALE)
+        try:
+            evaluate_alarms()
+        except Exception:  # the evaluator must outlive one bad alarm
+            LOG.exception("alarm evaluation failed")
+
+
+def evaluate_alarms() -> None:
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    from . import aws_time
+
+    now = time.time()
+    with _DATA_LOCK:
+        metrics = {key: list(points) for key, points in _DATA.items()}
+    for account, region, namespace, name, dims in metrics:
+        backend = cloudwatch_backends[account][region]
+        for alarm in list(backend.alarms.values()):
+            if getattr(alarm, "rule", None) or alarm.namespace != namespace or alarm.metric_name != name:
+                continue
+            if _metric_key(account, region, namespace, name, alarm.dimensions) != (account, region, namespace, name, dims):
+                continue
+            window = float(alarm.period or 60) * int(alarm.evaluation_periods or 1) * aws_time.SCALE
+            # every datapoint is seen by at least one evaluation, however late the tick
+            last = _LAST_EVALUATION.get(alarm.alarm_arn, getattr(alarm, "backstop_created", now))
+            since = min(now - window, last)
+            _LAST_EVALUATION[alarm.alarm_arn] = now
+            values = [v for at, v in metrics[(account, region, namespace, name, dims)] if at > since]
+            compare = _COMPARE.get(alarm.comparison_operator)
+            if compare is None:
+                continue  # anomaly-detection bands are not evaluated
+            if values:
+                statistic = _STATISTIC.get(alarm.statistic or "Average", _STATISTIC["Average"])
+                value = float(statistic(values))
+                breached = compare(value, float(alarm.threshold))
+                state = "ALARM" if breached else "OK"
+                reason = (
+                    f"Threshold Crossed: 1 datapoint [{value}] was "
+                    f"{'' if breached else 'not '}{alarm.comparison_operator} the threshold ({alarm.threshold})."
+                )
+            else:
+                missing = alarm.treat_missing_data or "missing"
+                state = {"breaching": "ALARM", "notBreaching": "OK", "missing": "INSUFFICIENT_DATA"}.get(missing)
+                if state is None:  # ignore: the alarm keeps its state
+                    continue
+                reason = f"no datapoints in the evaluation window (TreatMissingData: {missing})"
+            if state != alarm.state_value:
+                alarm.update_state(reason, json.dumps({"version": "1.0", "evaluatedDatapoints": len(values)}), state)

@@ -240,6 +240,16 @@ def signing_region(headers) -> str:  # type: ignore[no-untyped-def]
         return ""
 
 
+# Global services answer from one region whatever a client signs for: Route 53's control
+# plane is in us-east-1 (an SDK given a custom endpoint signs it with its own region).
+_HOME_REGIONS = {"route53": "us-east-1"}
+
+
+def serving_region(headers) -> str:  # type: ignore[no-untyped-def]
+    """The region whose endpoint answers the call: a global service's home, else the signed one."""
+    return _HOME_REGIONS.get(signing_service(headers), signing_region(headers))
+
+
 def signing_service(headers) -> str:
     """The service name the SDK signed for (`Credential=KEY/DATE/REGION/SERVICE/aws4_request`)."""
     authorization = headers.get("Authorization", "")

@@ -1,0 +1,173 @@
+//! Static stability: while every call signed for the primary region (us-east-1, where Route
+//! 53's control plane also lives) fails as unreachable, a failover whose record is planned as
+//! a failover-routing pair completes in the DR region, and DNS answers move to the DR side
+//! through Route 53's data plane.
+
+use aws_sdk_route53::types::{
+    AlarmIdentifier, Change, ChangeAction, ChangeBatch, CloudWatchRegion, HealthCheckConfig,
+    HealthCheckType, InsufficientDataHealthStatus, ResourceRecord, ResourceRecordSet, RrType,
+    ResourceRecordSetFailover,
+};
+use backstop_tests::{
+    assert_succeeded, instances_of_run, plan_for, protected_workload, run_to_end, Emulator,
+    DR_REGION, PRIMARY_REGION,
+};
+use serde_json::{json, Value};
+
+const RECORD: &str = "app.shop.example.com";
+const ALARM: &str = "app-failover";
+
+fn resolve(emulator: &Emulator, name: &str) -> Value {
+    emulator.control("POST", "dns/resolve", &json!({ "name": name, "type": "A" }))
+}
+
+/// What the README's "DNS without us-east-1" sets up ahead of time: a DR-region Elastic IP,
+/// an alarm in the DR region, a health check that follows it, and the PRIMARY / SECONDARY
+/// pair in place of the simple record. Returns the Elastic IP's allocation id and address.
+async fn failover_pair(emulator: &Emulator, seed: &Value) -> (String, String) {
+    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let address = ec2
+        .allocate_address()
+        .domain(aws_sdk_ec2::types::DomainType::Vpc)
+        .send()
+        .await
+        .unwrap();
+    let (allocation, public_ip) = (
+        address.allocation_id().unwrap().to_string(),
+        address.public_ip().unwrap().to_string(),
+    );
+    emulator.control(
+        "POST",
+        "cloudwatch",
+        &json!({ "region": DR_REGION, "action": "PutMetricAlarm", "params": {
+            "AlarmName": ALARM, "Namespace": "Backstop", "MetricName": "FailoverActive",
+            "Dimensions": [{ "Name": "Record", "Value": RECORD }], "Statistic": "Maximum",
+            "Period": 60, "EvaluationPeriods": 1, "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold", "TreatMissingData": "ignore"
+        } }),
+    );
+    let route53 = aws_sdk_route53::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
+    let check = route53
+        .create_health_check()
+        .caller_reference("backstop-app-failover")
+        .health_check_config(
+            HealthCheckConfig::builder()
+                .r#type(HealthCheckType::CloudwatchMetric)
+                .alarm_identifier(
+                    AlarmIdentifier::builder()
+                        .region(CloudWatchRegion::from(DR_REGION))
+                        .name(ALARM)
+                        .build()
+                        .unwrap(),
+                )
+                .insufficient_data_health_status(InsufficientDataHealthStatus::Healthy)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let check_id = check.health_check().unwrap().id().to_string();
+    let primary_ip = seed["primary"]["appPrivateIp"].as_str().unwrap();
+    let record = |role: ResourceRecordSetFailover, ip: &str, health: Option<&str>| {
+        ResourceRecordSet::builder()
+            .name(RECORD)
+            .r#type(RrType::A)
+            .set_identifier(role.as_str().to_ascii_lowercase())
+            .failover(role)
+            .ttl(60)
+            .resource_records(ResourceRecord::builder().value(ip).build().unwrap())
+            .set_health_check_id(health.map(str::to_string))
+            .build()
+            .unwrap()
+    };
+    let simple = ResourceRecordSet::builder()
+        .name(RECORD)
+        .r#type(RrType::A)
+        .ttl(300)
+        .resource_records(ResourceRecord::builder().value(primary_ip).build().unwrap())
+        .build()
+        .unwrap();
+    let changes = [
+        (ChangeAction::Delete, simple),
+        (
+            ChangeAction::Create,
+            record(ResourceRecordSetFailover::Primary, primary_ip, Some(&check_id)),
+        ),
+        (
+            ChangeAction::Create,
+            record(ResourceRecordSetFailover::Secondary, &public_ip, None),
+        ),
+    ];
+    let mut batch = ChangeBatch::builder();
+    for (action, set) in changes {
+        batch = batch.changes(
+            Change::builder()
+                .action(action)
+                .resource_record_set(set)
+                .build()
+                .unwrap(),
+        );
+    }
+    route53
+        .change_resource_record_sets()
+        .hosted_zone_id(seed["dns"]["hostedZoneId"].as_str().unwrap())
+        .change_batch(batch.build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    (allocation, public_ip)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failover_during_a_primary_region_blackout_moves_dns_by_the_failover_alarm() {
+    let (emulator, seed) = protected_workload("blackout").await;
+    let machine = emulator.deploy_stack().state_machine();
+    let (allocation, public_ip) = failover_pair(&emulator, &seed).await;
+    let primary_ip = seed["primary"]["appPrivateIp"].as_str().unwrap();
+    assert_eq!(resolve(&emulator, RECORD)["answer"], json!([primary_ip]));
+
+    let mut plan = plan_for(&seed);
+    plan["dns"][0]["method"] = json!("failoverAlarm");
+    plan["dns"][0]["alarmName"] = json!(ALARM);
+    plan["dns"][0]["elasticIpAllocationId"] = json!(allocation);
+
+    // the primary region goes dark: its endpoints and Route 53's control plane (us-east-1)
+    emulator.inject(json!({ "unreachableRegions": [PRIMARY_REGION] }));
+    let execution = run_to_end(
+        &emulator,
+        &machine,
+        "failover-blackout",
+        json!({ "mode": "failover", "plan": plan, "settings": { "pollIntervalSeconds": 2 } }),
+    )
+    .await;
+    assert_succeeded(&execution);
+
+    // DNS answers with the SECONDARY, the Elastic IP now on the instance the run launched
+    let answer = resolve(&emulator, RECORD);
+    assert_eq!(answer["record"], "SECONDARY", "{answer}");
+    assert_eq!(answer["answer"], json!([public_ip]), "{answer}");
+    let instances = instances_of_run(&emulator, "failover-blackout").await;
+    assert_eq!(instances.len(), 1);
+    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let addresses = ec2
+        .describe_addresses()
+        .allocation_ids(&allocation)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        addresses.addresses()[0].instance_id(),
+        instances[0].instance_id()
+    );
+
+    // the report names how the record moved; the blackout was real (calls to it were refused)
+    let output: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
+    let text = output.to_string();
+    assert!(text.contains("no Route 53 control-plane call"), "{text}");
+    let injected = emulator.control("GET", "faults", &json!({}));
+    assert!(
+        injected.to_string().contains("unreachable:us-east-1"),
+        "nothing tried the primary region: {injected}"
+    );
+}
