@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::compute::LaunchedInstance;
 use crate::error::{classify_sdk_error, BackstopError};
-use crate::kinds::{self, Health, Removal};
 use crate::failover_alarm;
+use crate::kinds::{self, Health, Removal};
 use crate::plan::{is_wildcard, normalize_dns_name, DnsMethod, DnsRecordPlan, Plan, PlanProblem};
 use crate::restore::RestoreJob;
 use crate::run::Mode;
@@ -206,7 +206,10 @@ async fn switch_by_alarm(
     let instance = target_instance(record, instances)?;
     let done = failover_alarm::switch(&clients.ec2, &clients.cloudwatch, record, instance).await?;
     let alarm = record.alarm_name.as_deref().unwrap_or_default();
-    let allocation = record.elastic_ip_allocation_id.as_deref().unwrap_or_default();
+    let allocation = record
+        .elastic_ip_allocation_id
+        .as_deref()
+        .unwrap_or_default();
     Ok((
         SwitchedRecord {
             hosted_zone_id: record.hosted_zone_id.clone(),
@@ -235,7 +238,9 @@ async fn wait_in_alarm(
 ) -> Result<(), BackstopError> {
     for alarm in alarms {
         wait_until(wait, &format!("alarm {alarm} to be in ALARM"), || async {
-            Ok(failover_alarm::in_alarm(cloudwatch, alarm).await?.then_some(()))
+            Ok(failover_alarm::in_alarm(cloudwatch, alarm)
+                .await?
+                .then_some(()))
         })
         .await?;
         tracing::info!(%alarm, "failover alarm in ALARM: Route 53 answers with the SECONDARY");

@@ -4,7 +4,9 @@
 //! Elastic IP with the launched instance and puts the datapoint that sets the alarm (EC2 and
 //! CloudWatch in the DR region only); Route 53's data plane then answers with the SECONDARY.
 
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricAlarm, MetricDatum, StateValue};
+use aws_sdk_cloudwatch::types::{
+    ComparisonOperator, Dimension, MetricAlarm, MetricDatum, StateValue,
+};
 
 use crate::compute::LaunchedInstance;
 use crate::error::{classify_sdk_error, BackstopError};
@@ -128,7 +130,10 @@ pub async fn switch(
     let address = addresses.addresses().first().ok_or_else(|| {
         BackstopError::not_found(
             format!("Elastic IP {allocation}"),
-            format!("{} holds it, but it does not exist in the DR region", record.record_name),
+            format!(
+                "{} holds it, but it does not exist in the DR region",
+                record.record_name
+            ),
         )
     })?;
     let public_ip = address.public_ip().unwrap_or_default().to_string();
@@ -142,7 +147,10 @@ pub async fn switch(
             .await
             .map_err(|err| {
                 classify_sdk_error(
-                    format!("associating Elastic IP {allocation} with {}", instance.instance_id),
+                    format!(
+                        "associating Elastic IP {allocation} with {}",
+                        instance.instance_id
+                    ),
                     err,
                 )
             })?;
@@ -198,7 +206,10 @@ async fn put_breaching_datapoint(
         .await
         .map_err(|err| {
             classify_sdk_error(
-                format!("putting {}/{} for alarm {}", trigger.namespace, trigger.metric_name, trigger.alarm_name),
+                format!(
+                    "putting {}/{} for alarm {}",
+                    trigger.namespace, trigger.metric_name, trigger.alarm_name
+                ),
                 err,
             )
         })?;
@@ -227,7 +238,12 @@ mod tests {
             .alarm_name("app-failover")
             .namespace("Backstop")
             .metric_name("FailoverActive")
-            .dimensions(Dimension::builder().name("Record").value("app.example.com").build())
+            .dimensions(
+                Dimension::builder()
+                    .name("Record")
+                    .value("app.example.com")
+                    .build(),
+            )
             .comparison_operator(operator)
             .threshold(1.0)
             .treat_missing_data(missing)
@@ -237,9 +253,16 @@ mod tests {
 
     #[test]
     fn the_datapoint_breaches_the_alarms_own_threshold() {
-        let at_least = trigger(&alarm(ComparisonOperator::GreaterThanOrEqualToThreshold, "ignore")).unwrap();
+        let at_least = trigger(&alarm(
+            ComparisonOperator::GreaterThanOrEqualToThreshold,
+            "ignore",
+        ))
+        .unwrap();
         assert_eq!(at_least.breaching_value, 1.0);
-        assert_eq!(at_least.dimensions, vec![("Record".into(), "app.example.com".into())]);
+        assert_eq!(
+            at_least.dimensions,
+            vec![("Record".into(), "app.example.com".into())]
+        );
         let above = trigger(&alarm(ComparisonOperator::GreaterThanThreshold, "ignore")).unwrap();
         assert_eq!(above.breaching_value, 2.0);
         let below = trigger(&alarm(ComparisonOperator::LessThanThreshold, "ignore")).unwrap();
@@ -248,12 +271,26 @@ mod tests {
 
     #[test]
     fn an_alarm_that_would_fall_back_to_ok_or_cannot_be_breached_is_refused_with_the_fix() {
-        let (why, fix) = trigger(&alarm(ComparisonOperator::GreaterThanOrEqualToThreshold, "notBreaching")).unwrap_err();
+        let (why, fix) = trigger(&alarm(
+            ComparisonOperator::GreaterThanOrEqualToThreshold,
+            "notBreaching",
+        ))
+        .unwrap_err();
         assert!(why.contains("notBreaching"), "{why}");
         assert!(fix.contains("TreatMissingData to ignore"), "{fix}");
-        let (why, _) = trigger(&alarm(ComparisonOperator::LessThanLowerOrGreaterThanUpperThreshold, "ignore")).unwrap_err();
-        assert!(why.contains("LessThanLowerOrGreaterThanUpperThreshold"), "{why}");
-        let math = MetricAlarm::builder().alarm_name("math").treat_missing_data("ignore").build();
+        let (why, _) = trigger(&alarm(
+            ComparisonOperator::LessThanLowerOrGreaterThanUpperThreshold,
+            "ignore",
+        ))
+        .unwrap_err();
+        assert!(
+            why.contains("LessThanLowerOrGreaterThanUpperThreshold"),
+            "{why}"
+        );
+        let math = MetricAlarm::builder()
+            .alarm_name("math")
+            .treat_missing_data("ignore")
+            .build();
         assert!(trigger(&math).unwrap_err().0.contains("single metric"));
     }
 }

@@ -1091,7 +1091,10 @@ async fn check_failover_alarms(
     if records.is_empty() {
         return Ok(());
     }
-    let names: Vec<String> = records.iter().filter_map(|r| r.alarm_name.clone()).collect();
+    let names: Vec<String> = records
+        .iter()
+        .filter_map(|r| r.alarm_name.clone())
+        .collect();
     let alarms = match crate::failover_alarm::describe_alarms(clients.cloudwatch, &names).await {
         Ok(alarms) => alarms,
         Err(err) => {
@@ -1116,11 +1119,21 @@ async fn check_failover_alarms(
                     "alarm {name} on {}/{}, state {}; the failover puts {}",
                     trigger.namespace,
                     trigger.metric_name,
-                    if trigger.in_alarm { "ALARM (the DR side already answers)" } else { "not ALARM" },
+                    if trigger.in_alarm {
+                        "ALARM (the DR side already answers)"
+                    } else {
+                        "not ALARM"
+                    },
                     trigger.breaching_value
                 ),
             ),
-            Err((why, fix)) => line("failover-alarm", Status::Fail, record.record_name.as_str(), why).fix(fix),
+            Err((why, fix)) => line(
+                "failover-alarm",
+                Status::Fail,
+                record.record_name.as_str(),
+                why,
+            )
+            .fix(fix),
         });
     }
     let allocations: Vec<String> = records
@@ -1140,7 +1153,13 @@ async fn check_failover_alarms(
             BackstopError::NotFound { .. } | BackstopError::Aws { .. } if allocations.len() > 1 => {
                 let mut found = Vec::new();
                 for id in &allocations {
-                    if let Ok(one) = clients.ec2.describe_addresses().allocation_ids(id).send().await {
+                    if let Ok(one) = clients
+                        .ec2
+                        .describe_addresses()
+                        .allocation_ids(id)
+                        .send()
+                        .await
+                    {
                         found.extend(one.addresses().iter().cloned());
                     }
                 }
@@ -1155,7 +1174,9 @@ async fn check_failover_alarms(
     };
     for record in &records {
         let id = record.elastic_ip_allocation_id.clone().unwrap_or_default();
-        let address = addresses.iter().find(|a| a.allocation_id() == Some(id.as_str()));
+        let address = addresses
+            .iter()
+            .find(|a| a.allocation_id() == Some(id.as_str()));
         lines.push(match address {
             None => line(
                 "elastic-ip",

@@ -616,3 +616,43 @@ fn a_dns_record_cannot_point_at_an_optional_resource() {
     });
     assert_problem(&problems, "dns[0].target.resource", "optional");
 }
+
+#[test]
+fn a_failover_alarm_record_names_its_alarm_and_elastic_ip_and_points_at_an_instance() {
+    let mut good = example();
+    set(&mut good, "/dns/0/method", json!("failoverAlarm"));
+    set(&mut good, "/dns/0/alarmName", json!("app-failover"));
+    set(
+        &mut good,
+        "/dns/0/elasticIpAllocationId",
+        json!("eipalloc-0123456789abcdef0"),
+    );
+    Plan::from_value(good).expect("a complete failoverAlarm record is valid");
+
+    let problems = problems_after(|p| set(p, "/dns/0/method", json!("failoverAlarm")));
+    assert_problem(&problems, "dns[0].alarmName", "is missing");
+    assert_problem(&problems, "dns[0].elasticIpAllocationId", "is missing");
+
+    // an RDS endpoint has no address to hold ahead of time
+    let problems = problems_after(|p| {
+        set(p, "/dns/1/method", json!("failoverAlarm"));
+        set(p, "/dns/1/alarmName", json!("db-failover\u{7}"));
+        set(p, "/dns/1/elasticIpAllocationId", json!("eip-123"));
+    });
+    assert_problem(
+        &problems,
+        "dns[1].target.instance",
+        "must point at an instance",
+    );
+    assert_problem(&problems, "dns[1].recordType", "type A");
+    assert_problem(&problems, "dns[1].alarmName", "printable ASCII");
+    assert_problem(
+        &problems,
+        "dns[1].elasticIpAllocationId",
+        "not an Elastic IP allocation id",
+    );
+
+    // the settings of the method only with the method
+    let problems = problems_after(|p| set(p, "/dns/0/alarmName", json!("app-failover")));
+    assert_problem(&problems, "dns[0].alarmName", "only used with method");
+}

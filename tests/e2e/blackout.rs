@@ -5,8 +5,8 @@
 
 use aws_sdk_route53::types::{
     AlarmIdentifier, Change, ChangeAction, ChangeBatch, CloudWatchRegion, HealthCheckConfig,
-    HealthCheckType, InsufficientDataHealthStatus, ResourceRecord, ResourceRecordSet, RrType,
-    ResourceRecordSetFailover,
+    HealthCheckType, InsufficientDataHealthStatus, ResourceRecord, ResourceRecordSet,
+    ResourceRecordSetFailover, RrType,
 };
 use backstop_tests::{
     assert_succeeded, instances_of_run, plan_for, protected_workload, run_to_end, Emulator,
@@ -92,7 +92,11 @@ async fn failover_pair(emulator: &Emulator, seed: &Value) -> (String, String) {
         (ChangeAction::Delete, simple),
         (
             ChangeAction::Create,
-            record(ResourceRecordSetFailover::Primary, primary_ip, Some(&check_id)),
+            record(
+                ResourceRecordSetFailover::Primary,
+                primary_ip,
+                Some(&check_id),
+            ),
         ),
         (
             ChangeAction::Create,

@@ -918,7 +918,10 @@ fn check_dns_method(at: &str, record: &DnsRecordPlan, p: &mut Problems) {
         DnsMethod::Upsert => {
             for (field, set) in [
                 ("alarmName", record.alarm_name.is_some()),
-                ("elasticIpAllocationId", record.elastic_ip_allocation_id.is_some()),
+                (
+                    "elasticIpAllocationId",
+                    record.elastic_ip_allocation_id.is_some(),
+                ),
             ] {
                 if set {
                     p.add(
@@ -966,7 +969,10 @@ fn check_dns_method(at: &str, record: &DnsRecordPlan, p: &mut Problems) {
             if !record.record_type.is_empty() && record.record_type != "A" {
                 p.add(
                     format!("{at}.recordType"),
-                    format!("a failoverAlarm record is type A (an Elastic IP), got \"{}\"", record.record_type),
+                    format!(
+                        "a failoverAlarm record is type A (an Elastic IP), got \"{}\"",
+                        record.record_type
+                    ),
                     "use type A",
                 );
             }
