@@ -9,7 +9,7 @@ use aws_sdk_route53::types::{
     ResourceRecordSetFailover, RrType,
 };
 use backstop_tests::{
-    assert_succeeded, instances_of_run, plan_for, protected_workload, run_to_end, Emulator,
+    assert_succeeded, instances_of_run, invoke, plan_for, protected_workload, run_to_end, Emulator,
     DR_REGION, PRIMARY_REGION,
 };
 use serde_json::{json, Value};
@@ -19,6 +19,21 @@ const ALARM: &str = "app-failover";
 
 fn resolve(emulator: &Emulator, name: &str) -> Value {
     emulator.control("POST", "dns/resolve", &json!({ "name": name, "type": "A" }))
+}
+
+/// The DR-region alarm the PRIMARY's health check follows (README: `ignore` keeps ALARM).
+fn put_failover_alarm(emulator: &Emulator, treat_missing_data: &str) {
+    emulator.control(
+        "POST",
+        "cloudwatch",
+        &json!({ "region": DR_REGION, "action": "PutMetricAlarm", "params": {
+            "AlarmName": ALARM, "Namespace": "Backstop", "MetricName": "FailoverActive",
+            "Dimensions": [{ "Name": "Record", "Value": RECORD }], "Statistic": "Maximum",
+            "Period": 60, "EvaluationPeriods": 1, "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": treat_missing_data
+        } }),
+    );
 }
 
 /// What the README's "DNS without us-east-1" sets up ahead of time: a DR-region Elastic IP,
@@ -36,16 +51,7 @@ async fn failover_pair(emulator: &Emulator, seed: &Value) -> (String, String) {
         address.allocation_id().unwrap().to_string(),
         address.public_ip().unwrap().to_string(),
     );
-    emulator.control(
-        "POST",
-        "cloudwatch",
-        &json!({ "region": DR_REGION, "action": "PutMetricAlarm", "params": {
-            "AlarmName": ALARM, "Namespace": "Backstop", "MetricName": "FailoverActive",
-            "Dimensions": [{ "Name": "Record", "Value": RECORD }], "Statistic": "Maximum",
-            "Period": 60, "EvaluationPeriods": 1, "Threshold": 1,
-            "ComparisonOperator": "GreaterThanOrEqualToThreshold", "TreatMissingData": "ignore"
-        } }),
-    );
+    put_failover_alarm(emulator, "ignore");
     let route53 = aws_sdk_route53::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
     let check = route53
         .create_health_check()
@@ -174,4 +180,49 @@ async fn a_failover_during_a_primary_region_blackout_moves_dns_by_the_failover_a
         injected.to_string().contains("unreachable:us-east-1"),
         "nothing tried the primary region: {injected}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failover_alarm_that_would_not_hold_or_a_missing_elastic_ip_stops_the_failover_up_front()
+{
+    let (emulator, seed) = protected_workload("failover-alarm-readiness").await;
+    let stack = emulator.deploy_stack();
+    let (allocation, _) = failover_pair(&emulator, &seed).await;
+    let mut plan = plan_for(&seed);
+    plan["dns"][0]["method"] = json!("failoverAlarm");
+    plan["dns"][0]["alarmName"] = json!(ALARM);
+    plan["dns"][0]["elasticIpAllocationId"] = json!(allocation);
+    let payload = |run_id: &str, plan: &Value| json!({ "runId": run_id, "input": { "mode": "failover", "plan": plan } });
+    let preflight = stack.function("preflight");
+    let ready = invoke(&emulator, &preflight, &payload("alarm-ok", &plan))
+        .await
+        .expect("a sound failover pair passes");
+    assert_eq!(ready["counts"]["fail"], 0, "{ready}");
+
+    // the alarm would fall back to OK minutes after the failover's datapoint
+    put_failover_alarm(&emulator, "notBreaching");
+    let (error, message) = invoke(&emulator, &preflight, &payload("alarm-bad", &plan))
+        .await
+        .expect_err("an alarm that would not hold stops the failover");
+    assert_eq!(error, "Backstop.NotReady");
+    assert!(
+        message.contains("FAIL failover-alarm app.shop.example.com")
+            && message.contains("TreatMissingData to ignore"),
+        "{message}"
+    );
+
+    // an Elastic IP released since, and an alarm deleted since
+    plan["dns"][0]["elasticIpAllocationId"] = json!("eipalloc-0123456789abcdef0");
+    plan["dns"][0]["alarmName"] = json!("deleted-alarm");
+    let (_, message) = invoke(&emulator, &preflight, &payload("gone", &plan))
+        .await
+        .expect_err("a missing alarm and Elastic IP stop the failover");
+    assert!(
+        message.contains("FAIL elastic-ip eipalloc-0123456789abcdef0")
+            && message.contains("alarm deleted-alarm does not exist"),
+        "{message}"
+    );
+    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let jobs = backup.list_restore_jobs().send().await.unwrap();
+    assert!(jobs.restore_jobs().is_empty(), "nothing was started");
 }
