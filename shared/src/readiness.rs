@@ -1023,7 +1023,11 @@ async fn check_dns(
                     "dns",
                     format!("could not be checked: {err}"),
                 )
-                .fix("check the hosted zones by hand; the switch will be retried"),
+                .fix(if plan.dns.iter().all(|r| r.method == crate::plan::DnsMethod::FailoverAlarm) {
+                    "none needed to fail over: every record switches by its failover alarm, without Route 53's control plane"
+                } else {
+                    "check the hosted zones by hand; the switch will be retried (a failoverAlarm record would not need Route 53: README, DNS without us-east-1)"
+                }),
             );
             return Ok(());
         }
@@ -1185,7 +1189,8 @@ async fn check_failover_alarms(
                 format!("{} holds it, but it does not exist in {}", record.record_name, plan.dr_region),
             )
             .fix("allocate an Elastic IP in the DR region, point the SECONDARY record at it, and put its allocation id in the plan"),
-            Some(address) => match address.instance_id() {
+            // an unattached address may come back with an empty instance id
+            Some(address) => match address.instance_id().filter(|id| !id.is_empty()) {
                 Some(other) => line(
                     "elastic-ip",
                     Status::Warn,
