@@ -276,9 +276,10 @@ def main(argv: list[str] | None = None) -> None:
     from backstop_emulator import sfn_history
 
     sfn_history.install()
-    from backstop_emulator import alarms, dns, events
+    from backstop_emulator import alarms, cloudformation, dns, events
 
     alarms.install()
+    cloudformation.install()
     dns.install()
     events.install()
     aws_time.install(args.time_scale)
