@@ -1144,37 +1144,26 @@ async fn check_failover_alarms(
         .iter()
         .filter_map(|r| r.elastic_ip_allocation_id.clone())
         .collect();
-    let answer = clients
-        .ec2
-        .describe_addresses()
-        .set_allocation_ids(Some(allocations.clone()))
-        .send()
-        .await;
-    let addresses = match answer {
-        Ok(found) => found.addresses().to_vec(),
-        Err(err) => match classify_sdk_error("reading the Elastic IPs", err) {
-            // one unknown id fails the whole call: read them one by one to name it
-            BackstopError::NotFound { .. } | BackstopError::Aws { .. } if allocations.len() > 1 => {
-                let mut found = Vec::new();
-                for id in &allocations {
-                    if let Ok(one) = clients
-                        .ec2
-                        .describe_addresses()
-                        .allocation_ids(id)
-                        .send()
-                        .await
-                    {
-                        found.extend(one.addresses().iter().cloned());
+    let addresses = match describe_addresses(clients.ec2, &allocations).await {
+        Ok(Some(found)) => found,
+        // one unknown id fails the whole call: read them one by one to name it
+        Ok(None) => {
+            let mut found = Vec::new();
+            for id in &allocations {
+                match describe_addresses(clients.ec2, std::slice::from_ref(id)).await {
+                    Ok(one) => found.extend(one.unwrap_or_default()),
+                    Err(err) => {
+                        lines.push(unchecked("elastic-ip", id, err)?);
+                        return Ok(());
                     }
                 }
-                found
             }
-            BackstopError::NotFound { .. } | BackstopError::Aws { .. } => Vec::new(),
-            other => {
-                lines.push(unchecked("elastic-ip", &allocations.join(", "), other)?);
-                return Ok(());
-            }
-        },
+            found
+        }
+        Err(err) => {
+            lines.push(unchecked("elastic-ip", &allocations.join(", "), err)?);
+            return Ok(());
+        }
     };
     for record in &records {
         let id = record.elastic_ip_allocation_id.clone().unwrap_or_default();
@@ -1214,6 +1203,27 @@ async fn check_failover_alarms(
         });
     }
     Ok(())
+}
+
+/// The Elastic IPs with these allocation ids; `None` when EC2 says one of them does not exist
+/// (other errors, e.g. access denied or throttling, are errors: not "missing").
+async fn describe_addresses(
+    ec2: &aws_sdk_ec2::Client,
+    allocations: &[String],
+) -> Result<Option<Vec<aws_sdk_ec2::types::Address>>, BackstopError> {
+    match ec2
+        .describe_addresses()
+        .set_allocation_ids(Some(allocations.to_vec()))
+        .send()
+        .await
+    {
+        Ok(found) => Ok(Some(found.addresses().to_vec())),
+        Err(err) => match classify_sdk_error("reading the Elastic IPs", err) {
+            BackstopError::NotFound { .. } => Ok(None),
+            BackstopError::Aws { code, .. } if code.starts_with("InvalidAllocationID") => Ok(None),
+            other => Err(other),
+        },
+    }
 }
 
 /// The instances the run launches fit under the account's On-Demand instance limit

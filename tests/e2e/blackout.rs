@@ -222,7 +222,10 @@ async fn a_failover_alarm_that_would_not_hold_or_a_missing_elastic_ip_stops_the_
             && message.contains("alarm deleted-alarm does not exist"),
         "{message}"
     );
-    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
-    let jobs = backup.list_restore_jobs().send().await.unwrap();
-    assert!(jobs.restore_jobs().is_empty(), "nothing was started");
+    assert!(
+        backstop_tests::restore_jobs_in_dr(&emulator)
+            .await
+            .is_empty(),
+        "nothing was started"
+    );
 }

@@ -629,13 +629,8 @@ async fn more_protected_volumes(emulator: &Emulator, seed: &Value, n: usize) -> 
 
 /// The resources restore jobs created in the DR region (AWS Backup's record of them).
 pub(crate) async fn created_by_restores(emulator: &Emulator) -> Vec<String> {
-    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
-    backup
-        .list_restore_jobs()
-        .send()
+    backstop_tests::restore_jobs_in_dr(emulator)
         .await
-        .unwrap()
-        .restore_jobs()
         .iter()
         .filter_map(|job| job.created_resource_arn().map(str::to_string))
         .collect()
@@ -645,15 +640,8 @@ pub(crate) async fn created_by_restores(emulator: &Emulator) -> Vec<String> {
 pub(crate) async fn restore_jobs_per_resource(
     emulator: &Emulator,
 ) -> std::collections::BTreeMap<String, usize> {
-    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
     let mut counts = std::collections::BTreeMap::new();
-    for job in backup
-        .list_restore_jobs()
-        .send()
-        .await
-        .unwrap()
-        .restore_jobs()
-    {
+    for job in backstop_tests::restore_jobs_in_dr(emulator).await {
         let point = job.recovery_point_arn().unwrap_or_default().to_string();
         *counts.entry(point).or_default() += 1;
     }

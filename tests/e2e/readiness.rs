@@ -35,14 +35,7 @@ fn problems(output: &Value) -> Vec<(String, String, String)> {
 }
 
 async fn restore_jobs(emulator: &Emulator) -> usize {
-    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
-    backup
-        .list_restore_jobs()
-        .send()
-        .await
-        .unwrap()
-        .restore_jobs()
-        .len()
+    backstop_tests::restore_jobs_in_dr(emulator).await.len()
 }
 
 /// Handler AWS calls by service since the last reset, without the test's own Lambda invoke.

@@ -19,14 +19,7 @@ fn drill_input(plan: &Value) -> Value {
 }
 
 async fn count_restore_jobs(emulator: &Emulator) -> usize {
-    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
-    backup
-        .list_restore_jobs()
-        .send()
-        .await
-        .unwrap()
-        .restore_jobs()
-        .len()
+    backstop_tests::restore_jobs_in_dr(emulator).await.len()
 }
 
 /// Polls through the poll-restore function until every job has finished; returns the last

@@ -553,6 +553,21 @@ pub async fn run_to_end(
     run_ended(emulator, &execution, Duration::from_secs(120)).await
 }
 
+/// Every restore job in the DR region, as AWS Backup lists them (what the runs really started).
+pub async fn restore_jobs_in_dr(
+    emulator: &Emulator,
+) -> Vec<aws_sdk_backup::types::RestoreJobsListMember> {
+    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
+    backup
+        .list_restore_jobs()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .expect("list restore jobs")
+}
+
 /// The JSON messages published to an SNS topic so far (what a subscriber received).
 pub fn topic_messages(emulator: &Emulator, topic_arn: &str) -> Vec<Value> {
     emulator

@@ -19,7 +19,8 @@ from typing import Any, Callable
 import cbor2
 
 PREFIX = "/service/"
-_SERVICES = {"GraniteServiceVersion20100801": "GraniteServiceVersion20100801"}
+# the services this front serves, by their target prefix
+_SERVICES = {"GraniteServiceVersion20100801"}
 
 
 def operation(environ: dict[str, Any]) -> tuple[str, str] | None:
@@ -30,7 +31,7 @@ def operation(environ: dict[str, Any]) -> tuple[str, str] | None:
     parts = path[len(PREFIX) :].split("/")
     if len(parts) != 3 or parts[1] != "operation" or parts[0] not in _SERVICES:
         return None
-    return _SERVICES[parts[0]], parts[2]
+    return parts[0], parts[2]
 
 
 def _to_json(value: Any) -> Any:
@@ -42,10 +43,6 @@ def _to_json(value: Any) -> Any:
         return {key: _to_json(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_to_json(item) for item in value]
-    if isinstance(value, bytes):
-        import base64
-
-        return base64.b64encode(value).decode()
     return value
 
 
