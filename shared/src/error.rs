@@ -62,6 +62,10 @@ pub enum BackstopError {
     #[error("{0}")]
     NotReady(String),
 
+    /// The DR network stack could not be built (or is broken): nothing that needs it starts.
+    #[error("the DR network stack {stack} failed: {message}")]
+    NetworkFailed { stack: String, message: String },
+
     /// Any other AWS error: the code and message as AWS returned them.
     #[error("AWS error while {action}: {code}: {message}")]
     Aws {
@@ -87,6 +91,7 @@ impl BackstopError {
             Self::AccessDenied { .. } => "Backstop.AccessDenied",
             Self::Conflict(_) => "Backstop.Conflict",
             Self::NotReady(_) => "Backstop.NotReady",
+            Self::NetworkFailed { .. } => "Backstop.NetworkFailed",
             Self::Aws { .. } => "Backstop.AwsError",
         }
     }

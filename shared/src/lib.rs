@@ -6,6 +6,7 @@
 //! - [`readiness`]: what would break a run, checked before it creates anything
 //! - [`preflight`]: the readiness step of a run, and the scheduled readiness check
 //! - [`restore`]: AWS Backup restore jobs, one module per resource kind
+//! - [`network`]: the DR network stack (CloudFormation) the run creates or reuses
 //! - [`compute`]: golden-AMI launch and volume attachment
 //! - [`dns`]: health gate and Route 53 switch
 //! - [`steps`]: the run's steps as the state machine calls them (store in, counts out)
@@ -26,6 +27,7 @@ pub mod executions;
 pub mod failover_alarm;
 pub mod history;
 pub mod kinds;
+pub mod network;
 pub mod plan;
 pub mod preflight;
 pub mod readiness;

@@ -210,6 +210,9 @@ pub struct ReadinessClients<'a> {
     pub ssm: &'a aws_sdk_ssm::Client,
     pub kms: &'a aws_sdk_kms::Client,
     pub cloudwatch: &'a aws_sdk_cloudwatch::Client,
+    pub cloudformation: &'a aws_sdk_cloudformation::Client,
+    /// Reads the network template (`network.template`).
+    pub s3: &'a aws_sdk_s3::Client,
 }
 
 /// What the check is for.
@@ -234,6 +237,8 @@ pub async fn check_readiness(
     request: &ReadinessRequest,
 ) -> Result<Readiness, BackstopError> {
     let mut lines = Vec::new();
+    // settings that come from the network stack are checked where their values are known
+    let plan = &check_network_stack(clients, plan, request.mode, &mut lines).await?;
     let drill = plan.drill.as_ref().filter(|_| request.mode == Mode::Drill);
     let instances: Vec<InstancePlan> = plan.instances.iter().map(|i| i.for_run(drill)).collect();
 
@@ -278,6 +283,196 @@ pub async fn check_readiness(
         lines,
         copy_ages,
     })
+}
+
+/// The plan's network stack: its template can be read and declares every output and
+/// parameter the plan uses; a failover's existing stack is usable. Returns the plan to check
+/// further: references filled from the existing stack a failover reuses as it is, left out
+/// where the values exist only once the run builds the stack.
+async fn check_network_stack(
+    clients: &ReadinessClients<'_>,
+    plan: &Plan,
+    mode: Mode,
+    lines: &mut Vec<CheckLine>,
+) -> Result<Plan, BackstopError> {
+    use crate::network::{describe, TemplateAnatomy};
+    use crate::plan::stack_output::Unknown;
+    let Some(network) = &plan.network else {
+        return Ok(plan.clone());
+    };
+    const CHECK: &str = "network-stack";
+    let name = &network.stack_name;
+    let existing = match describe(clients.cloudformation, name).await {
+        Ok(stack) => stack,
+        Err(err) => {
+            lines.push(unchecked(CHECK, name, err)?);
+            return Ok(without_references(plan));
+        }
+    };
+    let status = existing
+        .as_ref()
+        .and_then(|s| s.stack_status())
+        .map(|s| s.as_str().to_string());
+    // the template the run will deploy (or the existing stack's own)
+    let body = match (&network.template, &existing) {
+        (Some(uri), _) => {
+            let (bucket, key) = crate::plan::parse_s3_uri(uri).unwrap_or_default();
+            match crate::store::read_object(clients.s3, bucket, key).await {
+                Ok(Some(bytes)) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+                Ok(None) => {
+                    lines.push(
+                        line(
+                            CHECK,
+                            Status::Fail,
+                            name,
+                            format!("the template {uri} does not exist"),
+                        )
+                        .fix("upload the network template there (a bucket in the DR region)"),
+                    );
+                    None
+                }
+                Err(err) => {
+                    lines.push(unchecked(CHECK, uri, err)?);
+                    None
+                }
+            }
+        }
+        (None, Some(_)) => {
+            let template = clients
+                .cloudformation
+                .get_template()
+                .stack_name(name)
+                .send()
+                .await;
+            match template {
+                Ok(out) => out.template_body,
+                Err(err) => {
+                    let err =
+                        classify_sdk_error(format!("reading the template of stack {name}"), err);
+                    lines.push(unchecked(CHECK, name, err)?);
+                    None
+                }
+            }
+        }
+        (None, None) => {
+            lines.push(
+                line(
+                    CHECK,
+                    Status::Fail,
+                    name,
+                    format!("stack {name} does not exist and the plan gives no network.template to create it from"),
+                )
+                .fix("upload the network template to S3 in the DR region and set network.template to s3://bucket/key"),
+            );
+            None
+        }
+    };
+    if let Some(body) = &body {
+        let anatomy = TemplateAnatomy::parse(body);
+        let referenced = plan.referenced_outputs();
+        let missing: Vec<&String> = referenced
+            .iter()
+            .filter(|o| !anatomy.outputs.contains(*o))
+            .collect();
+        let unknown: Vec<&String> = network
+            .parameters
+            .keys()
+            .filter(|p| !anatomy.parameters.contains(*p))
+            .collect();
+        for output in &missing {
+            lines.push(
+                line(
+                    CHECK,
+                    Status::Fail,
+                    name,
+                    format!("the template has no output {output}, which the plan references"),
+                )
+                .fix(format!(
+                    "add {output} to the template's Outputs, or reference one it has: {}",
+                    join(&anatomy.outputs)
+                )),
+            );
+        }
+        for parameter in &unknown {
+            lines.push(
+                line(
+                    CHECK,
+                    Status::Fail,
+                    name,
+                    format!("network.parameters.{parameter} is not a parameter of the template"),
+                )
+                .fix(format!("use one of: {}", join(&anatomy.parameters))),
+            );
+        }
+        if missing.is_empty() && unknown.is_empty() {
+            lines.push(line(
+                CHECK,
+                Status::Pass,
+                name,
+                format!(
+                    "the template declares the {} output{} the plan references",
+                    referenced.len(),
+                    if referenced.len() == 1 { "" } else { "s" }
+                ),
+            ));
+        }
+    }
+    let usable = matches!(
+        status.as_deref(),
+        Some(
+            "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "UPDATE_ROLLBACK_COMPLETE" | "IMPORT_COMPLETE"
+        )
+    );
+    match (mode, status.as_deref()) {
+        (Mode::Failover, Some(status)) if !usable && !status.ends_with("_IN_PROGRESS") => lines.push(
+            line(CHECK, Status::Fail, name, format!("the existing stack is {status}: a failover would not use or delete it"))
+                .fix(format!("look at its events (aws cloudformation describe-stack-events --stack-name {name}), then fix or delete it")),
+        ),
+        (Mode::Failover, Some(_)) => lines.push(line(
+            CHECK,
+            Status::Pass,
+            name,
+            format!(
+                "exists; a failover {}",
+                if network.template.is_some() { "updates it to the plan's template" } else { "reuses it" }
+            ),
+        )),
+        (Mode::Failover, None) => lines.push(line(CHECK, Status::Pass, name, "does not exist yet; a failover creates it".into())),
+        (Mode::Drill, _) => lines.push(line(
+            CHECK,
+            Status::Pass,
+            name,
+            "a drill creates its own copy of it, and its teardown deletes the copy".into(),
+        )),
+    }
+    // a failover that reuses the stack as it is: its outputs are the values the run will use
+    if let (Mode::Failover, true, None, Some(stack)) = (mode, usable, &network.template, &existing)
+    {
+        let outputs = stack
+            .outputs()
+            .iter()
+            .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
+            .collect();
+        return plan.with_stack_outputs(name, &outputs, Unknown::Drop);
+    }
+    Ok(without_references(plan))
+}
+
+/// The plan with its stack-output references left out (their values are not known yet).
+fn without_references(plan: &Plan) -> Plan {
+    plan.with_stack_outputs(
+        "",
+        &BTreeMap::new(),
+        crate::plan::stack_output::Unknown::Drop,
+    )
+    .unwrap_or_else(|_| plan.clone())
+}
+
+fn join(names: &BTreeSet<String>) -> String {
+    if names.is_empty() {
+        return "(none)".into();
+    }
+    names.iter().cloned().collect::<Vec<_>>().join(", ")
 }
 
 /// An AWS error on a check: retryable ones end the check (retried), the rest are a fail line.

@@ -76,6 +76,8 @@ pub struct RunState {
     pub teardown: Option<TeardownOutcome>,
     #[serde(skip)]
     pub readiness: Option<crate::readiness::Readiness>,
+    #[serde(skip)]
+    pub network: Option<NetworkState>,
     /// Set by the failure path.
     #[serde(default)]
     pub notice: Option<Value>,
@@ -179,6 +181,9 @@ pub struct Report {
     pub rpo: Objective,
     pub rpo_by_resource: Vec<ResourceRpo>,
     pub timeline: Vec<StepSpan>,
+    /// The DR network stack the run created, updated or reused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkUsed>,
     pub restored: Vec<Restored>,
     pub launched: Vec<LaunchedInstance>,
     pub dns: Vec<SwitchedRecord>,
@@ -199,6 +204,56 @@ pub struct Report {
     /// (the evidence in S3 has them all).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub omitted: BTreeMap<String, usize>,
+}
+
+/// The network stack in the report (its outputs are in the run store).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkUsed {
+    pub stack_name: String,
+    pub stack_id: String,
+    pub action: crate::network::StackAction,
+    pub requested_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_at: Option<String>,
+}
+
+/// The timeline's entry for the network stack: from the request to the stack being ready.
+const NETWORK_STEP: &str = "NetworkStack";
+
+fn with_network_step(mut timeline: Vec<StepSpan>, network: Option<&NetworkState>) -> Vec<StepSpan> {
+    let Some(network) = network else {
+        return timeline;
+    };
+    let seconds = match (
+        parse_time(&network.requested_at),
+        network.ready_at.as_deref().and_then(parse_time),
+    ) {
+        (Some(start), Some(end)) => end.secs() - start.secs(),
+        _ => 0,
+    };
+    timeline.push(StepSpan {
+        step: format!("{NETWORK_STEP} ({})", action_word(network.action)),
+        started_at: network.requested_at.clone(),
+        ended_at: network.ready_at.clone(),
+        seconds,
+        rounds: 1,
+    });
+    // in order of start, as the other steps are
+    timeline.sort_by_key(|step| {
+        parse_time(&step.started_at)
+            .map(|t| t.secs())
+            .unwrap_or(i64::MAX)
+    });
+    timeline
+}
+
+fn action_word(action: crate::network::StackAction) -> &'static str {
+    match action {
+        crate::network::StackAction::Created => "created",
+        crate::network::StackAction::Updated => "updated",
+        crate::network::StackAction::Reused => "reused",
+    }
 }
 
 /// Preflight's verdict in the report: the counts and the lines that needed attention.
@@ -242,6 +297,7 @@ impl Report {
     }
 }
 
+use crate::network::NetworkState;
 use crate::restore::parse_time;
 
 /// The run's state when it ended: the payload's own parts, and from the store whatever the
@@ -281,6 +337,10 @@ pub async fn gather_state(store: &RunStore, payload: &Value) -> RunState {
     match store.get(execution, Part::Restore).await {
         Ok(jobs) => state.restore = jobs.map(|jobs| RestoreState { jobs }),
         Err(err) => tracing::warn!(%err, "the stored restore jobs are not readable"),
+    }
+    match store.get(execution, Part::Network).await {
+        Ok(network) => state.network = network,
+        Err(err) => tracing::warn!(%err, "the stored network stack is not readable"),
     }
     match store.get(execution, Part::Launch).await {
         Ok(instances) => state.launch = instances.map(|instances| LaunchState { instances }),
@@ -463,7 +523,14 @@ pub fn build_report(
         },
         rpo,
         rpo_by_resource,
-        timeline,
+        timeline: with_network_step(timeline, state.network.as_ref()),
+        network: state.network.as_ref().map(|n| NetworkUsed {
+            stack_name: n.stack_name.clone(),
+            stack_id: n.stack_id.clone(),
+            action: n.action,
+            requested_at: n.requested_at.clone(),
+            ready_at: n.ready_at.clone(),
+        }),
         restored,
         launched: state
             .launch
@@ -617,6 +684,14 @@ impl Report {
         if let Some(trigger) = &self.trigger {
             out.push_str(&format!("started by {trigger}\n"));
         }
+        if let Some(network) = &self.network {
+            let ready = network.ready_at.as_deref().unwrap_or("not ready");
+            out.push_str(&format!(
+                "network: stack {} {} (ready {ready})\n",
+                network.stack_name,
+                action_word(network.action)
+            ));
+        }
         out.push('\n');
         let start = parse_time(&self.started_at).map(|t| t.secs());
         let offset = |time: &str| match (start, parse_time(time)) {
@@ -624,12 +699,12 @@ impl Report {
             _ => "-".into(),
         };
         out.push_str(&format!(
-            "{:<18} {:>8} {:>8} {:>8} {:>6}\n",
+            "{:<24} {:>8} {:>8} {:>8} {:>6}\n",
             "step", "start", "end", "seconds", "rounds"
         ));
         for step in &self.timeline {
             out.push_str(&format!(
-                "{:<18} {:>8} {:>8} {:>8} {:>6}\n",
+                "{:<24} {:>8} {:>8} {:>8} {:>6}\n",
                 step.step,
                 offset(&step.started_at),
                 step.ended_at.as_deref().map(offset).unwrap_or("-".into()),

@@ -264,6 +264,9 @@ pub struct ResolveClients<'a> {
     pub backup: &'a aws_sdk_backup::Client,
     pub route53: &'a aws_sdk_route53::Client,
     pub sfn: &'a aws_sdk_sfn::Client,
+    pub cloudformation: &'a aws_sdk_cloudformation::Client,
+    /// The role CloudFormation builds the DR network with, when the stack deploys one.
+    pub network_stack_role_arn: Option<&'a str>,
 }
 
 /// Loads and validates the plan, checks it is meant for this region, and picks a recovery
@@ -530,6 +533,20 @@ pub async fn resolve_and_store(
     let execution = request.run_id.clone();
     let run = resolve_plan(clients, region, request).await?;
     store.put(&execution, crate::store::Part::Run, &run).await?;
+    // the DR network is asked for now: it builds while the restores that need none of it run
+    if run.plan.network.is_some() {
+        let stack = crate::network::StackRequest {
+            plan: &run.plan,
+            mode: run.mode,
+            run_id: &run.run_id,
+            role_arn: clients.network_stack_role_arn,
+            region,
+        };
+        let network = crate::network::ensure_stack(clients.cloudformation, &stack).await?;
+        store
+            .put(&execution, crate::store::Part::Network, &network)
+            .await?;
+    }
     Ok(crate::store::RunRef::of(&run, execution))
 }
 

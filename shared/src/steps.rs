@@ -10,7 +10,11 @@ use serde_json::Value;
 use crate::compute::{account_of, attach_volumes, launch_instances, LaunchContext, VolumeOwner};
 use crate::dns::{switch_dns, DnsClients, PendingChange, SwitchOutcome};
 use crate::error::BackstopError;
-use crate::restore::{poll_restores, start_restores, PollClients, PollSummary, RestoreProgress};
+use crate::plan::{Plan, ResourceKind};
+use crate::resolve::ResolvedRun;
+use crate::restore::{
+    poll_restores, start_restores, PollClients, PollSummary, RestoreItem, RestoreProgress,
+};
 use crate::store::{Part, RunRef, RunStore};
 use crate::wait::{work_deadline, WaitPolicy};
 
@@ -53,9 +57,52 @@ pub struct AttachCounts {
     pub attachments: usize,
 }
 
+/// The run with its network stack's outputs filled into the plan, or `None` while the stack is
+/// still being built. The first step to see the stack ready stores its outputs (the restore
+/// and launch rounds may both do so; they store the same thing).
+async fn with_network(
+    cf: &aws_sdk_cloudformation::Client,
+    store: &RunStore,
+    run_ref: &RunRef,
+    mut run: ResolvedRun,
+) -> Result<(ResolvedRun, bool), BackstopError> {
+    if run.plan.network.is_none() {
+        return Ok((run, true));
+    }
+    let state = store.network(run_ref).await?.ok_or_else(|| {
+        BackstopError::invalid_input(
+            "run",
+            "the plan has a network stack but the run never asked for it: start the run again",
+        )
+    })?;
+    let Some(ready) = crate::network::check(cf, &state).await? else {
+        return Ok((run, false));
+    };
+    if state.outputs.is_none() {
+        store.put(&run_ref.execution, Part::Network, &ready).await?;
+    }
+    if let Some(resolved) = ready.resolve(&run.plan) {
+        run.plan = resolved?;
+    }
+    Ok((run, true))
+}
+
+/// Whether a restore must wait for the network stack (it names a subnet, security group, DB
+/// subnet group or AZ the stack provides, itself or through the drill's isolation block).
+fn waits_for_network(run: &ResolvedRun, item: &RestoreItem) -> bool {
+    let Some(resource) = run.plan.resource(&item.resource) else {
+        return false;
+    };
+    let drill_block = run.mode == crate::run::Mode::Drill
+        && matches!(item.kind, ResourceKind::Rds | ResourceKind::Ec2)
+        && run.plan.drill.as_ref().is_some_and(Plan::needs_stack);
+    Plan::needs_stack(resource) || drill_block
+}
+
 /// `StartRestores`: starts the restores that have no job yet, within the concurrency cap.
+/// While the network stack is being built, only the restores that need nothing from it start.
 pub async fn start_round(
-    backup: &aws_sdk_backup::Client,
+    clients: &StartClients<'_>,
     store: &RunStore,
     run_ref: &RunRef,
     restore_role_arn: Option<String>,
@@ -63,6 +110,18 @@ pub async fn start_round(
 ) -> Result<StartCounts, BackstopError> {
     let run = store.load_run(run_ref).await?;
     let jobs = store.jobs(run_ref).await?;
+    let (mut run, network_ready) =
+        with_network(clients.cloudformation, store, run_ref, run).await?;
+    let mut withheld = 0;
+    if !network_ready {
+        let before = run.restores.len();
+        let restores = std::mem::take(&mut run.restores);
+        run.restores = restores
+            .into_iter()
+            .filter(|item| !waits_for_network(&run, item))
+            .collect();
+        withheld = before - run.restores.len();
+    }
     let mut ctx = run.restore_context(restore_role_arn);
     ctx.invocation_deadline = Some(work_deadline(deadline));
     let max_running = run.settings.max_concurrent_restores as usize;
@@ -70,15 +129,28 @@ pub async fn start_round(
         restores: run.restores,
         jobs,
     };
-    let outcome =
-        start_restores(backup, &run.plan, &ctx, progress, max_running, ctx.resume).await?;
+    let outcome = start_restores(
+        clients.backup,
+        &run.plan,
+        &ctx,
+        progress,
+        max_running,
+        ctx.resume,
+    )
+    .await?;
     store
         .put(&run_ref.execution, Part::Restore, &outcome.jobs)
         .await?;
     Ok(StartCounts {
         jobs: outcome.jobs.len(),
-        not_started: outcome.not_started,
+        not_started: outcome.not_started + withheld,
     })
+}
+
+/// What `StartRestores` calls.
+pub struct StartClients<'a> {
+    pub backup: &'a aws_sdk_backup::Client,
+    pub cloudformation: &'a aws_sdk_cloudformation::Client,
 }
 
 /// `PollRestores`: one look at every pending job.
@@ -122,11 +194,20 @@ fn cap_failures(failures: &mut Vec<String>) {
 pub async fn launch_round(
     ec2: &aws_sdk_ec2::Client,
     ssm: &aws_sdk_ssm::Client,
+    cloudformation: &aws_sdk_cloudformation::Client,
     store: &RunStore,
     run_ref: &RunRef,
     wait: WaitPolicy,
 ) -> Result<LaunchCounts, BackstopError> {
     let run = store.load_run(run_ref).await?;
+    let (run, network_ready) = with_network(cloudformation, store, run_ref, run).await?;
+    if !network_ready {
+        // the state machine runs the launch again after a pause (Backstop.StillWaiting)
+        return Err(BackstopError::StillWaiting {
+            what: "the DR network stack".into(),
+            message: "its subnets and security groups are not created yet".into(),
+        });
+    }
     let ctx = LaunchContext {
         run_id: &run.run_id,
         mode: run.mode,
@@ -151,7 +232,7 @@ pub async fn attach_round(
     invoked_arn: &str,
     wait: WaitPolicy,
 ) -> Result<AttachCounts, BackstopError> {
-    let run = store.load_run(run_ref).await?;
+    let run = store.load_run_resolved(run_ref).await?;
     let jobs = store.jobs(run_ref).await?;
     let instances = store.instances(run_ref).await?;
     let account = account_of(invoked_arn);
@@ -193,7 +274,7 @@ pub async fn switch_round(
     input: SwitchInput,
     wait: WaitPolicy,
 ) -> Result<SwitchOutcome, BackstopError> {
-    let run = store.load_run(&input.run).await?;
+    let run = store.load_run_resolved(&input.run).await?;
     // never switch a gated failover's DNS without the operator's yes, whatever led here
     run.approval.let_through(input.approval.as_ref())?;
     let jobs = store.jobs(&input.run).await?;

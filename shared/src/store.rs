@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::compute::{Attachment, LaunchedInstance};
 use crate::error::{classify_sdk_error, BackstopError};
+use crate::network::NetworkState;
 use crate::resolve::{ApprovalGate, ResolvedRun, RunSettings};
 use crate::restore::RestoreJob;
 use crate::run::{Mode, RunId};
@@ -35,6 +36,8 @@ pub enum Part {
     Teardown,
     /// The readiness report preflight made before the run (`Readiness`).
     Preflight,
+    /// The run's DR network stack, and its outputs once ready (`NetworkState`).
+    Network,
 }
 
 impl Part {
@@ -46,6 +49,7 @@ impl Part {
             Part::Attach => "attach.json",
             Part::Teardown => "teardown.json",
             Part::Preflight => "preflight.json",
+            Part::Network => "network.json",
         }
     }
 }
@@ -208,6 +212,26 @@ impl RunStore {
             ));
         }
         stored.checked()
+    }
+
+    pub async fn network(&self, run: &RunRef) -> Result<Option<NetworkState>, BackstopError> {
+        self.get(&run.execution, Part::Network).await
+    }
+
+    /// The run with the plan's stack-output references filled in, once the network stack is
+    /// ready (steps after the launch, which waits for it).
+    pub async fn load_run_resolved(&self, run: &RunRef) -> Result<ResolvedRun, BackstopError> {
+        let mut stored = self.load_run(run).await?;
+        if stored.plan.network.is_some() {
+            if let Some(resolved) = self
+                .network(run)
+                .await?
+                .and_then(|n| n.resolve(&stored.plan))
+            {
+                stored.plan = resolved?;
+            }
+        }
+        Ok(stored)
     }
 
     pub async fn jobs(&self, run: &RunRef) -> Result<Vec<RestoreJob>, BackstopError> {

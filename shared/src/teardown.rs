@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::dns::remove_drill_record;
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::kinds::{self, Owned, Removal};
+use crate::network::{self, NetworkState, StackRemoval};
 use crate::plan::ResourceKind;
 use crate::resolve::ResolvedRun;
 use crate::restore::format_time;
@@ -24,6 +25,9 @@ use crate::run::{Mode, RunId};
 use crate::store::{Part, RunStore};
 use crate::tags::RUN_ID;
 use crate::wait::time_left;
+
+/// The `Owned` kind of a drill's network stack (its id is the stack's name).
+pub const STACK: &str = "stack";
 
 /// Deletions still pending this long after teardown began are reported as left behind.
 const TEARDOWN_BOUND_SECONDS: i64 = 2 * 60 * 60;
@@ -111,6 +115,7 @@ pub struct TeardownClients {
     pub rds: aws_sdk_rds::Client,
     pub efs: aws_sdk_efs::Client,
     pub route53: aws_sdk_route53::Client,
+    pub cloudformation: aws_sdk_cloudformation::Client,
     /// Where the run's steps stored what they did.
     pub store: RunStore,
 }
@@ -199,7 +204,8 @@ pub async fn teardown(
     let mut confirmed_gone = Vec::new();
     for item in previous.iter().flat_map(|p| &p.pending) {
         let key = (item.owned.kind.clone(), item.owned.id.clone());
-        if owned.contains_key(&key) || item.owned.kind == "restore-job" {
+        if owned.contains_key(&key) || item.owned.kind == "restore-job" || item.owned.kind == STACK
+        {
             continue;
         }
         match kinds::run_tag_of_owned(clients.resources(), &item.owned).await? {
@@ -294,6 +300,35 @@ pub async fn teardown(
         }
         let removal = kinds::remove(clients.resources(), &resource).await?;
         file(removal, resource, &mut deleted, &mut pending, &mut left);
+    }
+    // a drill's own network stack goes last: what ran inside it must be gone first, or
+    // CloudFormation could not delete its subnets and security groups
+    let network: Option<NetworkState> = clients.store.get(&execution, Part::Network).await?;
+    let mode = run.as_ref().map(|r| r.mode);
+    if let Some(network) = network.filter(|n| mode.is_some_and(|m| n.deleted_by_teardown(m))) {
+        let stack = Owned {
+            kind: STACK.into(),
+            id: network.stack_name.clone(),
+            resource: None,
+        };
+        if pending.is_empty() && !out_of_time {
+            let run_id = RunId::try_from(run_id.clone())
+                .map_err(|err| BackstopError::invalid_input("runId", err.to_string()))?;
+            let removal =
+                match network::remove_drill_stack(&clients.cloudformation, &network, &run_id)
+                    .await?
+                {
+                    StackRemoval::Gone => Removal::Gone,
+                    StackRemoval::Pending(why) => Removal::Pending(why),
+                    StackRemoval::Kept(why) => Removal::Kept(why),
+                };
+            file(removal, stack, &mut deleted, &mut pending, &mut left);
+        } else {
+            pending.push(Leftover {
+                owned: stack,
+                reason: "deleted once the run's resources inside it are gone".into(),
+            });
+        }
     }
 
     let started_at = previous

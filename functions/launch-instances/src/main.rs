@@ -13,6 +13,7 @@ use tracing::Instrument;
 struct Clients {
     ec2: aws_sdk_ec2::Client,
     ssm: aws_sdk_ssm::Client,
+    cloudformation: aws_sdk_cloudformation::Client,
     store: RunStore,
 }
 
@@ -23,7 +24,8 @@ async fn handler(
     let wait = WaitPolicy::until(event.context.deadline());
     let StepInput { run } = parse_input(event.payload)?;
     let span = telemetry::run_span("launch-instances", run.run_id.as_str());
-    launch_round(&clients.ec2, &clients.ssm, &clients.store, &run, wait)
+    let (ec2, ssm, cf) = (&clients.ec2, &clients.ssm, &clients.cloudformation);
+    launch_round(ec2, ssm, cf, &clients.store, &run, wait)
         .instrument(span)
         .await
 }
@@ -34,6 +36,7 @@ async fn main() -> Result<(), Error> {
     let config = aws::load_config().await;
     let clients = Clients {
         ec2: aws_sdk_ec2::Client::new(&config),
+        cloudformation: aws_sdk_cloudformation::Client::new(&config),
         ssm: aws_sdk_ssm::Client::new(&config),
         store: RunStore::from_env(&config)?,
     };

@@ -19,6 +19,7 @@ struct Clients {
     ssm: aws_sdk_ssm::Client,
     kms: aws_sdk_kms::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
+    cloudformation: aws_sdk_cloudformation::Client,
     store: RunStore,
     region: String,
 }
@@ -41,6 +42,8 @@ async fn handler(
         ssm: &clients.ssm,
         kms: &clients.kms,
         cloudwatch: &clients.cloudwatch,
+        cloudformation: &clients.cloudformation,
+        s3: clients.store.s3(),
     };
     let store = Some(&clients.store);
     preflight(
@@ -67,6 +70,7 @@ async fn main() -> Result<(), Error> {
         ssm: aws_sdk_ssm::Client::new(&config),
         kms: aws_sdk_kms::Client::new(&config),
         cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+        cloudformation: aws_sdk_cloudformation::Client::new(&config),
         store: RunStore::from_env(&config)?,
         region: config.region().map(|r| r.to_string()).unwrap_or_default(),
     };

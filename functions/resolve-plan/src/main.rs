@@ -14,6 +14,9 @@ struct Clients {
     backup: aws_sdk_backup::Client,
     route53: aws_sdk_route53::Client,
     sfn: aws_sdk_sfn::Client,
+    cloudformation: aws_sdk_cloudformation::Client,
+    /// The role CloudFormation builds the DR network with (`NETWORK_STACK_ROLE_ARN`).
+    network_stack_role_arn: Option<String>,
     store: RunStore,
     region: String,
 }
@@ -27,6 +30,8 @@ async fn handler(clients: &Clients, event: LambdaEvent<Value>) -> Result<RunRef,
         backup: &clients.backup,
         route53: &clients.route53,
         sfn: &clients.sfn,
+        cloudformation: &clients.cloudformation,
+        network_stack_role_arn: clients.network_stack_role_arn.as_deref(),
     };
     resolve_and_store(&aws, &clients.store, &clients.region, request)
         .instrument(span)
@@ -42,6 +47,10 @@ async fn main() -> Result<(), Error> {
         backup: aws_sdk_backup::Client::new(&config),
         route53: aws_sdk_route53::Client::new(&config),
         sfn: aws_sdk_sfn::Client::new(&config),
+        cloudformation: aws_sdk_cloudformation::Client::new(&config),
+        network_stack_role_arn: std::env::var("NETWORK_STACK_ROLE_ARN")
+            .ok()
+            .filter(|arn| !arn.is_empty()),
         store: RunStore::from_env(&config)?,
         region: config.region().map(|r| r.to_string()).unwrap_or_default(),
     };

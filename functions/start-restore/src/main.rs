@@ -2,7 +2,7 @@
 //! concurrency cap. Re-running it with the same run id starts no second job.
 
 use backstop::resolve::parse_input;
-use backstop::steps::{start_round, StartCounts, StepInput};
+use backstop::steps::{start_round, StartClients, StartCounts, StepInput};
 use backstop::store::RunStore;
 use backstop::{aws, telemetry, BackstopError};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
@@ -11,6 +11,7 @@ use tracing::Instrument;
 
 struct Clients {
     backup: aws_sdk_backup::Client,
+    cloudformation: aws_sdk_cloudformation::Client,
     store: RunStore,
     /// The role AWS Backup assumes to create the restored resources.
     restore_role_arn: Option<String>,
@@ -24,7 +25,11 @@ async fn handler(
     let StepInput { run } = parse_input(event.payload)?;
     let span = telemetry::run_span("start-restore", run.run_id.as_str());
     let role = clients.restore_role_arn.clone();
-    start_round(&clients.backup, &clients.store, &run, role, deadline)
+    let aws = StartClients {
+        backup: &clients.backup,
+        cloudformation: &clients.cloudformation,
+    };
+    start_round(&aws, &clients.store, &run, role, deadline)
         .instrument(span)
         .await
 }
@@ -35,6 +40,7 @@ async fn main() -> Result<(), Error> {
     let config = aws::load_config().await;
     let clients = Clients {
         backup: aws_sdk_backup::Client::new(&config),
+        cloudformation: aws_sdk_cloudformation::Client::new(&config),
         store: RunStore::from_env(&config)?,
         restore_role_arn: std::env::var("BACKSTOP_RESTORE_ROLE_ARN")
             .ok()

@@ -35,6 +35,7 @@ async fn main() -> Result<(), Error> {
         rds: aws_sdk_rds::Client::new(&config),
         efs: aws_sdk_efs::Client::new(&config),
         route53: aws_sdk_route53::Client::new(&config),
+        cloudformation: aws_sdk_cloudformation::Client::new(&config),
         store: RunStore::from_env(&config)?,
     };
     run(service_fn(|event| {

@@ -7,6 +7,7 @@
 
 pub mod skeleton;
 mod source;
+pub mod stack_output;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::BackstopError;
 
-pub use source::{load_plan, plan_from_ssm, PlanSource};
+pub use source::{load_plan, parse_s3_uri, plan_from_ssm, PlanSource};
 pub use validate::{is_wildcard, normalize_dns_name, MAX_RESOURCES};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -51,6 +52,25 @@ pub struct Plan {
     /// Verification drills started by completed copies into the DR vault.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<VerificationSettings>,
+    /// The DR network as a CloudFormation stack; settings may reference its outputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkPlan>,
+}
+
+/// The DR network from CloudFormation. A failover reuses the stack `stackName` (updating it
+/// when a template is given) or creates it; a drill always creates its own copy, named for
+/// the run, and its teardown deletes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkPlan {
+    #[serde(default)]
+    pub stack_name: String,
+    /// `s3://bucket/key` of the template, in the DR region. Without it, a failover needs the
+    /// stack to exist and a drill copies the existing stack's template and parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    #[serde(default)]
+    pub parameters: BTreeMap<String, String>,
 }
 
 /// Who decides the DNS switch of a failover.
@@ -102,17 +122,21 @@ impl VerificationSettings {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DrillIsolation {
-    #[serde(default)]
+    #[serde(default, with = "stack_output::many")]
     pub subnet_ids: Vec<String>,
-    #[serde(default)]
+    #[serde(default, with = "stack_output::many")]
     pub security_group_ids: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_profile: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_data: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "stack_output::one"
+    )]
     pub db_subnet_group_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, with = "stack_output::many")]
     pub rds_security_group_ids: Vec<String>,
 }
 
@@ -249,7 +273,11 @@ pub struct ProtectedResource {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EbsRestore {
     /// AZ in the DR region; must be the AZ of the instance the volume attaches to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "stack_output::one"
+    )]
     pub availability_zone: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_type: Option<String>,
@@ -279,9 +307,13 @@ pub struct RdsRestore {
     pub db_instance_identifier: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub db_instance_class: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "stack_output::one"
+    )]
     pub db_subnet_group_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, with = "stack_output::many")]
     pub vpc_security_group_ids: Vec<String>,
     /// Multi-AZ in a failover; drills always restore single-AZ.
     #[serde(default)]
@@ -305,9 +337,13 @@ pub struct EfsRestore {
 pub struct Ec2Restore {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "stack_output::one"
+    )]
     pub subnet_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, with = "stack_output::many")]
     pub security_group_ids: Vec<String>,
 }
 
@@ -323,9 +359,9 @@ pub struct InstancePlan {
     #[serde(default)]
     pub instance_types: Vec<String>,
     /// Tried in order (the first whose AZ has capacity wins).
-    #[serde(default)]
+    #[serde(default, with = "stack_output::many")]
     pub subnet_ids: Vec<String>,
-    #[serde(default)]
+    #[serde(default, with = "stack_output::many")]
     pub security_group_ids: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_profile: Option<String>,

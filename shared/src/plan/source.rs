@@ -58,18 +58,7 @@ impl PlanSource {
     }
 
     fn s3_object(uri: &str) -> Result<Self, BackstopError> {
-        let parsed = uri
-            .strip_prefix("s3://")
-            .and_then(|rest| rest.split_once('/'))
-            .filter(|(bucket, key)| {
-                (3..=63).contains(&bucket.len())
-                    && bucket.chars().all(|c| {
-                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'
-                    })
-                    && !key.is_empty()
-                    && key.len() <= 1024
-                    && !key.chars().any(char::is_control)
-            });
+        let parsed = parse_s3_uri(uri);
         match parsed {
             Some((bucket, key)) => Ok(Self::S3Object {
                 bucket: bucket.to_string(),
@@ -84,6 +73,21 @@ impl PlanSource {
             )),
         }
     }
+}
+
+/// `(bucket, key)` of an `s3://bucket/key` address, if it is one S3 would accept.
+pub fn parse_s3_uri(uri: &str) -> Option<(&str, &str)> {
+    uri.strip_prefix("s3://")
+        .and_then(|rest| rest.split_once('/'))
+        .filter(|(bucket, key)| {
+            (3..=63).contains(&bucket.len())
+                && bucket
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+                && !key.is_empty()
+                && key.len() <= 1024
+                && !key.chars().any(char::is_control)
+        })
 }
 
 /// Why `name` cannot name an SSM parameter (GetParameter would refuse it or miss), if it

@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::stack_output::referenced;
 use super::{
     AmiRef, DnsMethod, DnsRecordPlan, EbsRestore, EfsRestore, InstancePlan, Plan, PlanProblem,
     ProtectedResource, RdsRestore, ResourceKind,
@@ -51,7 +52,80 @@ pub(super) fn problems(plan: &Plan) -> Vec<PlanProblem> {
     check_instance_zones(plan, &mut p);
     check_drill(plan, &mut p);
     check_triggers(plan, &mut p);
+    check_network(plan, &mut p);
     p.0
+}
+
+/// CloudFormation stack names: a letter, then letters, digits and hyphens, 128 at most.
+pub const MAX_STACK_NAME_LEN: usize = 128;
+/// A drill's stack is `<stackName>-drill-<10 hex>`: this leaves room for the suffix.
+const MAX_NETWORK_STACK_NAME_LEN: usize = MAX_STACK_NAME_LEN - 17;
+
+/// The network block, and the stack-output references that need it.
+fn check_network(plan: &Plan, p: &mut Problems) {
+    let references =
+        super::stack_output::references_in(&serde_json::to_value(plan).unwrap_or_default());
+    for (field, name) in &references {
+        // logical ids and output names are alphanumeric (CloudFormation template anatomy)
+        if name.is_empty() || name.len() > 255 || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
+            p.add(
+                field.trim_start_matches("plan."),
+                format!("stackOutput {name:?} is not an output name"),
+                "give the output's logical name from the template's Outputs (letters and digits)",
+            );
+        }
+    }
+    let Some(network) = &plan.network else {
+        if let Some((field, name)) = references.first() {
+            p.add(
+                field.trim_start_matches("plan."),
+                format!(
+                    "references stack output {name:?}, but the plan has no network stack ({} reference{} in all)",
+                    references.len(),
+                    if references.len() == 1 { "" } else { "s" }
+                ),
+                "add network.stackName (and network.template) naming the DR network stack, or give the id itself",
+            );
+        }
+        return;
+    };
+    let name = &network.stack_name;
+    if name.is_empty() {
+        p.add(
+            "network.stackName",
+            "is missing",
+            "name the DR network stack, e.g. \"backstop-dr-network\"",
+        );
+    } else if !is_stack_name(name) || name.len() > MAX_NETWORK_STACK_NAME_LEN {
+        p.add(
+            "network.stackName",
+            format!("\"{name}\" is not a usable stack name"),
+            format!("start with a letter, then letters, digits and hyphens, at most {MAX_NETWORK_STACK_NAME_LEN} characters (a drill's copy appends -drill-<run>)"),
+        );
+    }
+    if let Some(template) = &network.template {
+        if super::parse_s3_uri(template).is_none() {
+            p.add(
+                "network.template",
+                format!("\"{template}\" is not an s3://bucket/key address"),
+                "upload the template to a bucket in the DR region and give s3://bucket/key",
+            );
+        }
+    }
+    for key in network.parameters.keys() {
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric()) {
+            p.add(
+                format!("network.parameters.{key}"),
+                "is not a template parameter name",
+                "use the parameter's logical name from the template (letters and digits)",
+            );
+        }
+    }
+}
+
+fn is_stack_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 /// The approval gate's timeout and the verification drills' interval.
@@ -401,7 +475,8 @@ fn check_instance(at: &str, instance: &InstancePlan, p: &mut Problems) {
 
 fn check_ids(at: &str, ids: &[String], prefix: &str, p: &mut Problems) {
     for (j, id) in ids.iter().enumerate() {
-        if !is_aws_id(id, prefix) {
+        // a stack output is checked once the stack is ready (check_network checks the name)
+        if referenced(id).is_none() && !is_aws_id(id, prefix) {
             p.add(
                 format!("{at}[{j}]"),
                 format!("\"{id}\" is not a {prefix}... id"),
@@ -664,11 +739,15 @@ fn check_instance_zones(plan: &Plan, p: &mut Problems) {
         let (Some(attach), Some(zone)) = (&ebs.attach_to, &ebs.availability_zone) else {
             continue;
         };
+        // two outputs may name one AZ: the launch step checks the resolved zones
+        if referenced(zone).is_some() {
+            continue;
+        }
         match first_zone.get(attach.instance.as_str()) {
             None => {
                 first_zone.insert(&attach.instance, (i, zone));
             }
-            Some((first, first_az)) if first_az != zone => p.add(
+            Some((first, first_az)) if first_az != zone && referenced(first_az).is_none() => p.add(
                 format!("resources[{i}].ebs.availabilityZone"),
                 format!(
                     "is {zone}, but resources[{first}] attached to the same instance \"{}\" is restored into {first_az}",
@@ -708,7 +787,7 @@ fn check_settings_block(at: &str, resource: &ProtectedResource, p: &mut Problems
 
 fn check_ebs(plan: &Plan, at: &str, ebs: &EbsRestore, p: &mut Problems) {
     if let Some(az) = &ebs.availability_zone {
-        if !is_az_of(az, &plan.dr_region) {
+        if referenced(az).is_none() && !is_az_of(az, &plan.dr_region) {
             p.add(
                 format!("{at}.ebs.availabilityZone"),
                 format!(

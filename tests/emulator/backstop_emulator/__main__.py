@@ -280,6 +280,7 @@ def main(argv: list[str] | None = None) -> None:
 
     alarms.install()
     cloudformation.install()
+    cloudformation.install_lifecycle()
     dns.install()
     events.install()
     aws_time.install(args.time_scale)

@@ -10,6 +10,8 @@ Lifecycles added to moto (which makes everything ready at once):
 - EBS attachment `attaching` -> `attached` (volume `in-use` from the start, as AWS reports)
 - an RDS instance restored by AWS Backup `creating` -> `backing-up` -> `available`
 - a Route 53 change `PENDING` -> `INSYNC`
+- a CloudFormation stack `CREATE_IN_PROGRESS` -> `CREATE_COMPLETE` (no outputs before), and
+  `DELETE_IN_PROGRESS` -> `DELETE_COMPLETE` (see cloudformation.py)
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ DEFAULTS: dict[str, Any] = {
         "rds.creating": 240,  # restored DB: creating -> backing-up
         "rds.backingUp": 180,  # backing-up -> available
         "route53.propagation": 45,  # PENDING -> INSYNC
+        # a VPC, two subnets, two security groups and a DB subnet group: about two minutes
+        "cloudformation.create": 120,  # CREATE_IN_PROGRESS -> CREATE_COMPLETE
+        "cloudformation.delete": 90,  # DELETE_IN_PROGRESS -> DELETE_COMPLETE
     },
 }
 

@@ -41,3 +41,131 @@ def install() -> None:
     from moto.rds.models import DBSubnetGroup
 
     DBSubnetGroup.physical_resource_id = property(lambda self: self.name)
+
+
+# --- the stack lifecycle, as AWS takes it ---------------------------------------------------
+#
+# moto creates and deletes a stack's resources during the call and answers CREATE_COMPLETE at
+# once. AWS takes minutes: DescribeStacks answers CREATE_IN_PROGRESS without outputs, and the
+# stack's CREATE_COMPLETE event appears when it is done. The resources themselves exist from the
+# start here (nothing can find them without the outputs). A DeleteStack whose subnets still hold
+# instances, or whose DB subnet group a database uses, ends DELETE_FAILED as on AWS, and deletes
+# nothing.
+
+
+def _phase_status(stack, raw: str) -> str:  # type: ignore[no-untyped-def]
+    import time
+
+    from . import aws_time
+
+    created = stack.__dict__.get("_backstop_created")
+    if raw == "CREATE_COMPLETE" and created is not None:
+        if time.time() - created < aws_time.lifecycle_seconds("cloudformation.create"):
+            return "CREATE_IN_PROGRESS"
+    deleted = stack.__dict__.get("_backstop_deleted")
+    if raw == "DELETE_COMPLETE" and deleted is not None:
+        if time.time() - deleted < aws_time.lifecycle_seconds("cloudformation.delete"):
+            return "DELETE_IN_PROGRESS"
+    return raw
+
+
+def _dependents(stack) -> str | None:  # type: ignore[no-untyped-def]
+    """Why AWS could not delete the stack's resources now, if it could not."""
+    from moto.ec2.models import ec2_backends
+    from moto.rds.models import rds_backends
+
+    ec2 = ec2_backends[stack.account_id][stack.region_name]
+    rds = rds_backends[stack.account_id][stack.region_name]
+    for resource in stack.resource_map.values():
+        kind = type(resource).__name__
+        if kind == "Subnet":
+            for reservation in ec2.reservations.values():
+                for instance in reservation.instances:
+                    if instance.subnet_id == resource.id and instance.state != "terminated":
+                        return f"The subnet '{resource.id}' has dependencies and cannot be deleted."
+        if kind == "DBSubnetGroup":
+            for database in rds.databases.values():
+                group = getattr(database, "db_subnet_group", None)
+                if getattr(group, "subnet_name", None) == resource.subnet_name:
+                    return "Cannot delete the subnet group because at least one database instance is still using it."
+    return None
+
+
+def install_lifecycle() -> None:
+    import time
+    from datetime import timedelta
+
+    from moto.cloudformation.models import CloudFormationBackend, Stack
+
+    from . import aws_time
+
+    def get_status(self):  # type: ignore[no-untyped-def]
+        return _phase_status(self, self.__dict__.get("_status"))
+
+    def set_status(self, value):  # type: ignore[no-untyped-def]
+        self.__dict__["_status"] = value
+
+    Stack.status = property(get_status, set_status)
+
+    original_outputs = Stack.outputs
+
+    def outputs(self):  # type: ignore[no-untyped-def]
+        if self.status == "CREATE_IN_PROGRESS":
+            return None
+        return original_outputs.fget(self)
+
+    Stack.outputs = property(outputs)
+
+    original_add_event = Stack._add_stack_event
+
+    def add_stack_event(self, resource_status, *args, **kwargs):  # type: ignore[no-untyped-def]
+        original_add_event(self, resource_status, *args, **kwargs)
+        event = self.events[-1]
+        # the stack's own CREATE_COMPLETE / DELETE_COMPLETE happen when the lifecycle ends
+        if resource_status == "CREATE_COMPLETE" and "_backstop_created" in self.__dict__:
+            event.timestamp += timedelta(seconds=aws_time.lifecycle_seconds("cloudformation.create"))
+        if resource_status == "DELETE_COMPLETE" and "_backstop_deleted" in self.__dict__:
+            event.timestamp += timedelta(seconds=aws_time.lifecycle_seconds("cloudformation.delete"))
+
+    Stack._add_stack_event = add_stack_event
+
+    original_create_resources = Stack.create_resources
+
+    def create_resources(self):  # type: ignore[no-untyped-def]
+        self.__dict__["_backstop_created"] = time.time()
+        original_create_resources(self)
+
+    Stack.create_resources = create_resources
+
+    original_describe_events = CloudFormationBackend.describe_stack_events
+
+    def describe_stack_events(self, stack_name):  # type: ignore[no-untyped-def]
+        from moto.core.utils import utcnow
+
+        now = utcnow()
+        return [event for event in original_describe_events(self, stack_name) if event.timestamp <= now]
+
+    CloudFormationBackend.describe_stack_events = describe_stack_events
+
+    original_delete = CloudFormationBackend.delete_stack
+
+    def delete_stack(self, name_or_stack_id):  # type: ignore[no-untyped-def]
+        stack = next(
+            (s for s in self.stacks.values() if name_or_stack_id in (s.stack_id, s.name)),
+            None,
+        )
+        if stack is None:
+            return original_delete(self, name_or_stack_id)
+        if stack.status == "CREATE_IN_PROGRESS":
+            # AWS cancels the creation and deletes; here the resources are all there already
+            stack.__dict__.pop("_backstop_created", None)
+        why = _dependents(stack)
+        if why is not None:
+            stack._add_stack_event("DELETE_IN_PROGRESS", resource_status_reason="User Initiated")
+            stack.status = "DELETE_FAILED"
+            stack._add_stack_event("DELETE_FAILED", resource_status_reason=why)
+            return None
+        stack.__dict__["_backstop_deleted"] = time.time()
+        return original_delete(self, name_or_stack_id)
+
+    CloudFormationBackend.delete_stack = delete_stack

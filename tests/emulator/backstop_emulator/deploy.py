@@ -245,6 +245,10 @@ class Stack:
             if error.response["Error"]["Code"] != "AlreadyExistsException":
                 raise
             cloudformation.update_stack(StackName=self.name, TemplateBody=body)
+        # `sam deploy` returns once the stack is complete (creation takes scaled minutes here)
+        cloudformation.get_waiter("stack_create_complete").wait(
+            StackName=self.name, WaiterConfig={"Delay": 1, "MaxAttempts": 600}
+        )
 
     def physical_name(self, logical: str, limit: int = 64) -> str:
         suffix = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.name}/{logical}").hex[:12].upper()
