@@ -412,11 +412,10 @@ async fn first_failure(cf: &Client, stack_id: &str) -> Option<String> {
     events
         .stack_events()
         .iter()
-        .filter(|e| {
+        .rfind(|e| {
             e.resource_status()
                 .is_some_and(|s| s.as_str().ends_with("_FAILED"))
         })
-        .next_back()
         .map(|e| {
             format!(
                 "{} ({}): {}",
