@@ -12,6 +12,7 @@ mod failure;
 mod faults;
 mod hardening;
 mod malformed;
+mod network;
 mod plan_cli;
 mod quickstart;
 mod readiness;

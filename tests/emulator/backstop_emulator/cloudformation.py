@@ -50,7 +50,8 @@ def install() -> None:
 # stack's CREATE_COMPLETE event appears when it is done. The resources themselves exist from the
 # start here (nothing can find them without the outputs). A DeleteStack whose subnets still hold
 # instances, or whose DB subnet group a database uses, ends DELETE_FAILED as on AWS, and deletes
-# nothing.
+# nothing. A resource AWS refuses during creation ends the stack ROLLBACK_COMPLETE (moto raised
+# from CreateStack instead).
 
 
 def _phase_status(stack, raw: str) -> str:  # type: ignore[no-untyped-def]
@@ -59,7 +60,7 @@ def _phase_status(stack, raw: str) -> str:  # type: ignore[no-untyped-def]
     from . import aws_time
 
     created = stack.__dict__.get("_backstop_created")
-    if raw == "CREATE_COMPLETE" and created is not None:
+    if raw in ("CREATE_COMPLETE", "ROLLBACK_COMPLETE") and created is not None:
         if time.time() - created < aws_time.lifecycle_seconds("cloudformation.create"):
             return "CREATE_IN_PROGRESS"
     deleted = stack.__dict__.get("_backstop_deleted")
@@ -76,7 +77,8 @@ def _dependents(stack) -> str | None:  # type: ignore[no-untyped-def]
 
     ec2 = ec2_backends[stack.account_id][stack.region_name]
     rds = rds_backends[stack.account_id][stack.region_name]
-    for resource in stack.resource_map.values():
+    # only what was created: iterating the resource map itself would create what is missing
+    for resource in list(stack.resource_map._parsed_resources.values()):
         kind = type(resource).__name__
         if kind == "Subnet":
             for reservation in ec2.reservations.values():
@@ -110,7 +112,8 @@ def install_lifecycle() -> None:
     original_outputs = Stack.outputs
 
     def outputs(self):  # type: ignore[no-untyped-def]
-        if self.status == "CREATE_IN_PROGRESS":
+        # a stack being created, rolled back or deleted has no outputs to show
+        if self.status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"):
             return None
         return original_outputs.fget(self)
 
@@ -122,7 +125,8 @@ def install_lifecycle() -> None:
         original_add_event(self, resource_status, *args, **kwargs)
         event = self.events[-1]
         # the stack's own CREATE_COMPLETE / DELETE_COMPLETE happen when the lifecycle ends
-        if resource_status == "CREATE_COMPLETE" and "_backstop_created" in self.__dict__:
+        ends_creation = ("CREATE_COMPLETE", "CREATE_FAILED", "ROLLBACK_COMPLETE")
+        if resource_status in ends_creation and "_backstop_created" in self.__dict__:
             event.timestamp += timedelta(seconds=aws_time.lifecycle_seconds("cloudformation.create"))
         if resource_status == "DELETE_COMPLETE" and "_backstop_deleted" in self.__dict__:
             event.timestamp += timedelta(seconds=aws_time.lifecycle_seconds("cloudformation.delete"))
@@ -133,7 +137,19 @@ def install_lifecycle() -> None:
 
     def create_resources(self):  # type: ignore[no-untyped-def]
         self.__dict__["_backstop_created"] = time.time()
-        original_create_resources(self)
+        try:
+            original_create_resources(self)
+        except Exception as error:  # noqa: BLE001 - any resource AWS would refuse
+            # AWS accepts the CreateStack call; the resource fails later and the stack rolls
+            # back (the default OnFailure): CREATE_FAILED, then ROLLBACK_COMPLETE, no resources
+            reason = getattr(error, "message", None) or str(error)
+            self._add_stack_event("CREATE_FAILED", resource_status_reason=reason)
+            try:
+                self.resource_map.delete()
+            except Exception:  # noqa: BLE001 - best effort, as a rollback
+                pass
+            self.status = "ROLLBACK_COMPLETE"
+            self._add_stack_event("ROLLBACK_COMPLETE")
 
     Stack.create_resources = create_resources
 
@@ -166,6 +182,19 @@ def install_lifecycle() -> None:
             stack._add_stack_event("DELETE_FAILED", resource_status_reason=why)
             return None
         stack.__dict__["_backstop_deleted"] = time.time()
-        return original_delete(self, name_or_stack_id)
+        if stack.__dict__.get("_status") == "ROLLBACK_COMPLETE":
+            # the rollback removed the resources already: only the stack itself goes
+            stack._add_stack_event("DELETE_IN_PROGRESS", resource_status_reason="User Initiated")
+            stack._add_stack_event("DELETE_COMPLETE")
+            stack.status = "DELETE_COMPLETE"
+            self.deleted_stacks[stack.stack_id] = self.stacks.pop(stack.stack_id)
+            return None
+        try:
+            return original_delete(self, name_or_stack_id)
+        except Exception as error:  # noqa: BLE001 - AWS reports it on the stack, not the call
+            stack.__dict__.pop("_backstop_deleted", None)
+            stack.status = "DELETE_FAILED"
+            stack._add_stack_event("DELETE_FAILED", resource_status_reason=getattr(error, "message", None) or str(error))
+            return None
 
     CloudFormationBackend.delete_stack = delete_stack

@@ -1,0 +1,389 @@
+//! The DR network from CloudFormation as a step of the run: a drill builds its own copy of the
+//! network from the plan's template, restores and launches into it, and its teardown deletes
+//! the copy after what ran inside it; a failover reuses the existing DR network stack, or
+//! creates it, and never deletes it. The example template is the repository's own
+//! (`dr-region/network.yaml`), deployed by the emulator's CloudFormation.
+
+use aws_sdk_cloudformation::types::Parameter;
+use backstop_tests::{
+    a_record, assert_succeeded, plan_for, protected_workload, repo_root, restore_jobs_in_dr,
+    run_to_end, Emulator, Stack, DR_REGION,
+};
+use serde_json::{json, Value};
+
+use crate::drill::{created_by_restores, leftovers};
+
+const PRODUCTION_NETWORK: &str = "shop-dr-network";
+const TEMPLATE_KEY: &str = "templates/network.yaml";
+
+fn input(mode: &str, plan: &Value) -> Value {
+    json!({ "mode": mode, "plan": plan, "settings": { "pollIntervalSeconds": 2 } })
+}
+
+async fn cloudformation(emulator: &Emulator) -> aws_sdk_cloudformation::Client {
+    aws_sdk_cloudformation::Client::new(&emulator.sdk_config(DR_REGION).await)
+}
+
+fn template_body() -> String {
+    std::fs::read_to_string(repo_root().join("dr-region/network.yaml")).unwrap()
+}
+
+/// Uploads the example template next to the run state and returns its `s3://` address.
+async fn upload_template(emulator: &Emulator, stack: &Stack) -> String {
+    stack
+        .put_object(emulator, TEMPLATE_KEY, &template_body())
+        .await;
+    format!("s3://{}/{TEMPLATE_KEY}", stack.output("RunStateBucketName"))
+}
+
+/// The DR network a failover would use, deployed ahead of time (as an operator would).
+async fn deploy_production_network(emulator: &Emulator, name: &str) -> Value {
+    let cf = cloudformation(emulator).await;
+    cf.create_stack()
+        .stack_name(name)
+        .template_body(template_body())
+        .set_parameters(Some(
+            [
+                ("VpcCidr", "10.30.0.0/16"),
+                ("SubnetACidr", "10.30.1.0/24"),
+                ("SubnetBCidr", "10.30.2.0/24"),
+            ]
+            .into_iter()
+            .map(|(key, value)| {
+                Parameter::builder()
+                    .parameter_key(key)
+                    .parameter_value(value)
+                    .build()
+            })
+            .collect(),
+        ))
+        .send()
+        .await
+        .expect("create the DR network stack");
+    backstop_tests::wait_for(
+        "the DR network stack",
+        std::time::Duration::from_secs(60),
+        || async {
+            let stack = describe(emulator, name).await?;
+            (stack["status"] == "CREATE_COMPLETE").then_some(stack)
+        },
+    )
+    .await
+}
+
+/// A stack's status and outputs (by name or id), `None` if it does not exist.
+async fn describe(emulator: &Emulator, name_or_id: &str) -> Option<Value> {
+    let cf = cloudformation(emulator).await;
+    let stacks = cf
+        .describe_stacks()
+        .stack_name(name_or_id)
+        .send()
+        .await
+        .ok()?;
+    let stack = stacks.stacks().first()?.clone();
+    let outputs: serde_json::Map<String, Value> = stack
+        .outputs()
+        .iter()
+        .map(|o| {
+            (
+                o.output_key().unwrap_or_default().to_string(),
+                json!(o.output_value()),
+            )
+        })
+        .collect();
+    Some(json!({
+        "id": stack.stack_id(),
+        "status": stack.stack_status().map(|s| s.as_str()),
+        "outputs": outputs,
+    }))
+}
+
+/// The seeded plan with its network settings taken from the stack's outputs: the instance's
+/// subnet and security group, one volume's AZ, the database's subnet group and security group.
+/// The other volume keeps a literal AZ and the file system needs no network: those restores
+/// start before the stack is ready.
+fn plan_on_stack(seed: &Value, network: Value) -> Value {
+    let mut plan = plan_for(seed);
+    plan["network"] = network;
+    plan["instances"][0]["subnetIds"] = json!([{ "stackOutput": "PrivateSubnetA" }]);
+    plan["instances"][0]["securityGroupIds"] = json!([{ "stackOutput": "AppSecurityGroup" }]);
+    plan["resources"][0]["ebs"]["availabilityZone"] = json!({ "stackOutput": "AvailabilityZoneA" });
+    plan["resources"][2]["rds"]["dbSubnetGroupName"] =
+        json!({ "stackOutput": "DbSubnetGroupName" });
+    plan["resources"][2]["rds"]["vpcSecurityGroupIds"] =
+        json!([{ "stackOutput": "DbSecurityGroup" }]);
+    plan
+}
+
+fn report_of(
+    execution: &aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput,
+) -> Value {
+    serde_json::from_str(execution.output().unwrap_or("null")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drill_builds_its_own_network_runs_inside_it_and_leaves_neither_behind() {
+    let (emulator, seed) = protected_workload("network-drill").await;
+    let stack = emulator.deploy_stack();
+    let machine = stack.state_machine();
+    let production = deploy_production_network(&emulator, PRODUCTION_NETWORK).await;
+    let template = upload_template(&emulator, &stack).await;
+    let production_record = a_record(&emulator, &seed, "app.shop.example.com").await;
+
+    // an output the template does not declare stops the drill before anything is created
+    let mut broken = plan_on_stack(
+        &seed,
+        json!({ "stackName": PRODUCTION_NETWORK, "template": template }),
+    );
+    broken["instances"][0]["subnetIds"] = json!([{ "stackOutput": "PublicSubnetA" }]);
+    let refused = run_to_end(
+        &emulator,
+        &machine,
+        "network-broken",
+        input("drill", &broken),
+    )
+    .await;
+    assert_eq!(refused.status().as_str(), "FAILED");
+    assert_eq!(refused.error(), Some("Backstop.NotReady"));
+    let cause = refused.cause().unwrap_or_default();
+    assert!(cause.contains("PublicSubnetA"), "{cause}");
+    assert!(restore_jobs_in_dr(&emulator).await.is_empty());
+    let stacks = cloudformation(&emulator)
+        .await
+        .list_stacks()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stacks.stack_summaries().len(),
+        2,
+        "only the Backstop stack and the DR network: {:?}",
+        stacks.stack_summaries()
+    );
+
+    let plan = plan_on_stack(
+        &seed,
+        json!({ "stackName": PRODUCTION_NETWORK, "template": template }),
+    );
+    let execution = run_to_end(
+        &emulator,
+        &machine,
+        "network-drill-1",
+        input("drill", &plan),
+    )
+    .await;
+    assert_succeeded(&execution);
+    let report = report_of(&execution);
+
+    // the drill's own stack, named for the run, its outputs used by the restores and launch
+    let network = stack.stored(&emulator, "network-drill-1", "network").await;
+    let drill_stack = network["stackName"].as_str().unwrap();
+    assert!(
+        drill_stack.starts_with("shop-dr-network-drill-"),
+        "{network:#}"
+    );
+    assert_eq!(report["network"]["action"], "created", "{report:#}");
+    let outputs = &network["outputs"];
+    assert_ne!(outputs["VpcId"], production["outputs"]["VpcId"]);
+    assert_eq!(report["launched"][0]["subnetId"], outputs["PrivateSubnetA"]);
+    let timeline: Vec<&str> = report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["step"].as_str())
+        .collect();
+    assert!(timeline.contains(&"NetworkStack (created)"), "{timeline:?}");
+    // what needs nothing from the stack started before it was ready; the rest after
+    let ready_at = aws_smithy_types::DateTime::from_str(
+        network["readyAt"].as_str().unwrap(),
+        aws_smithy_types::date_time::Format::DateTime,
+    )
+    .unwrap();
+    let jobs = restore_jobs_in_dr(&emulator).await;
+    let started = |kind: &str| -> Vec<bool> {
+        jobs.iter()
+            .filter(|j| j.resource_type() == Some(kind))
+            .map(|j| j.creation_date().unwrap().secs() < ready_at.secs())
+            .collect()
+    };
+    assert_eq!(started("EFS"), [true], "the file system waits for nothing");
+    assert_eq!(
+        started("RDS"),
+        [false],
+        "the database needs the stack's subnet group"
+    );
+    let mut volumes = started("EBS");
+    volumes.sort();
+    assert_eq!(
+        volumes,
+        [false, true],
+        "one volume's AZ comes from the stack"
+    );
+
+    // torn down: the stack after what ran inside it, nothing of the run left
+    let teardown = &report["teardown"];
+    assert_eq!(teardown["finished"], true, "{teardown:#}");
+    assert!(
+        teardown["deleted"].to_string().contains(drill_stack),
+        "{teardown:#}"
+    );
+    let gone = describe(&emulator, network["stackId"].as_str().unwrap())
+        .await
+        .expect("a deleted stack is described by its id");
+    assert_eq!(gone["status"], "DELETE_COMPLETE");
+    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let vpc = outputs["VpcId"].as_str().unwrap();
+    assert!(
+        ec2.describe_vpcs().vpc_ids(vpc).send().await.is_err(),
+        "the drill's VPC {vpc} is gone"
+    );
+    let created: Vec<String> = report["restored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|j| j["createdResourceArn"].as_str().map(str::to_string))
+        .collect();
+    let left = leftovers(&emulator, "network-drill-1", &created).await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+    // production's network and DNS untouched
+    let after = describe(&emulator, PRODUCTION_NETWORK).await.unwrap();
+    assert_eq!(after, production);
+    assert_eq!(
+        a_record(&emulator, &seed, "app.shop.example.com").await,
+        production_record
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failover_reuses_the_existing_dr_network_as_it_is() {
+    let (emulator, seed) = protected_workload("network-reuse").await;
+    let stack = emulator.deploy_stack();
+    let production = deploy_production_network(&emulator, PRODUCTION_NETWORK).await;
+    let plan = plan_on_stack(&seed, json!({ "stackName": PRODUCTION_NETWORK }));
+
+    let execution = run_to_end(
+        &emulator,
+        &stack.state_machine(),
+        "network-failover-reuse",
+        input("failover", &plan),
+    )
+    .await;
+    assert_succeeded(&execution);
+    let report = report_of(&execution);
+    assert_eq!(report["network"]["action"], "reused", "{report:#}");
+    assert_eq!(report["network"]["stackName"], PRODUCTION_NETWORK);
+    assert_eq!(
+        report["launched"][0]["subnetId"],
+        production["outputs"]["PrivateSubnetA"]
+    );
+    let rds = aws_sdk_rds::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let db = rds
+        .describe_db_instances()
+        .db_instance_identifier("orders")
+        .send()
+        .await
+        .unwrap();
+    let group = db.db_instances()[0]
+        .db_subnet_group()
+        .and_then(|g| g.db_subnet_group_name());
+    assert_eq!(group, production["outputs"]["DbSubnetGroupName"].as_str());
+    assert_eq!(
+        describe(&emulator, PRODUCTION_NETWORK).await.unwrap(),
+        production
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failover_without_a_dr_network_creates_it_shows_it_in_the_timeline_and_keeps_it() {
+    let (emulator, seed) = protected_workload("network-create").await;
+    let stack = emulator.deploy_stack();
+    let template = upload_template(&emulator, &stack).await;
+    let plan = plan_on_stack(
+        &seed,
+        json!({ "stackName": PRODUCTION_NETWORK, "template": template,
+                "parameters": { "VpcCidr": "10.40.0.0/16", "SubnetACidr": "10.40.1.0/24",
+                                "SubnetBCidr": "10.40.2.0/24" } }),
+    );
+
+    let execution = run_to_end(
+        &emulator,
+        &stack.state_machine(),
+        "network-failover-create",
+        input("failover", &plan),
+    )
+    .await;
+    assert_succeeded(&execution);
+    let report = report_of(&execution);
+    assert_eq!(report["network"]["action"], "created", "{report:#}");
+    let step = report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "NetworkStack (created)")
+        .unwrap_or_else(|| panic!("no network step: {:#}", report["timeline"]));
+    assert!(step["endedAt"].is_string(), "{step:#}");
+    // a failover never deletes its network: the stack stays, serving what was launched in it
+    let network = describe(&emulator, PRODUCTION_NETWORK).await.unwrap();
+    assert_eq!(network["status"], "CREATE_COMPLETE");
+    assert_eq!(
+        report["launched"][0]["subnetId"],
+        network["outputs"]["PrivateSubnetA"]
+    );
+    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let vpcs = ec2
+        .describe_vpcs()
+        .vpc_ids(network["outputs"]["VpcId"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(vpcs.vpcs()[0].cidr_block(), Some("10.40.0.0/16"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drill_whose_network_fails_to_build_stops_names_the_cause_and_deletes_what_it_started() {
+    let (emulator, seed) = protected_workload("network-fails").await;
+    let stack = emulator.deploy_stack();
+    let template = upload_template(&emulator, &stack).await;
+    // a subnet outside its VPC: CloudFormation accepts the stack, the subnet fails, it rolls back
+    let plan = plan_on_stack(
+        &seed,
+        json!({ "stackName": PRODUCTION_NETWORK, "template": template,
+                "parameters": { "SubnetACidr": "10.99.1.0/24" } }),
+    );
+    let execution = run_to_end(
+        &emulator,
+        &stack.state_machine(),
+        "network-fails-1",
+        input("drill", &plan),
+    )
+    .await;
+    assert_eq!(execution.status().as_str(), "FAILED");
+    assert_eq!(execution.error(), Some("Backstop.NetworkFailed"));
+    let cause = execution.cause().unwrap_or_default();
+    assert!(
+        cause.contains("ROLLBACK_COMPLETE") && cause.contains("10.99.1.0/24"),
+        "{cause}"
+    );
+    // nothing needing the network started; what did start (the file system, one volume) and
+    // the rolled-back stack are deleted
+    let kinds: Vec<String> = restore_jobs_in_dr(&emulator)
+        .await
+        .iter()
+        .filter_map(|j| j.resource_type().map(str::to_string))
+        .collect();
+    assert!(!kinds.iter().any(|k| k == "RDS"), "{kinds:?}");
+    let teardown = stack.stored(&emulator, "network-fails-1", "teardown").await;
+    assert_eq!(teardown["finished"], true, "{teardown:#}");
+    assert!(
+        teardown["left"].as_array().unwrap().is_empty(),
+        "{teardown:#}"
+    );
+    let network = stack.stored(&emulator, "network-fails-1", "network").await;
+    let gone = describe(&emulator, network["stackId"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(gone["status"], "DELETE_COMPLETE");
+    let created = created_by_restores(&emulator).await;
+    let left = leftovers(&emulator, "network-fails-1", &created).await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
