@@ -425,7 +425,7 @@ async fn restored_by_job(
     let (Some(arn), Some(resource_type)) = (job.created_resource_arn(), job.resource_type()) else {
         return Ok(JobResource::Other(None));
     };
-    let kind = ResourceKind::from(resource_type.to_ascii_lowercase());
+    let kind = ResourceKind::from_backup_resource_type(resource_type);
     let Some(resource) = Owned::restored(&kind, arn, None) else {
         return Ok(JobResource::Other(Some(format!(
             "{arn}: resource type {resource_type} is not one Backstop restores"

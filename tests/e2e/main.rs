@@ -17,3 +17,4 @@ mod plan_cli;
 mod quickstart;
 mod readiness;
 mod restore;
+mod storage_gateway;

@@ -6,6 +6,7 @@ pub mod ebs;
 pub mod ec2;
 pub mod efs;
 pub mod rds;
+pub mod storage_gateway;
 
 use std::collections::HashMap;
 
@@ -34,6 +35,7 @@ pub(crate) fn restore_metadata(
         ResourceKind::Rds => rds::metadata(base, resource, ctx),
         ResourceKind::Efs => efs::metadata(base, resource, ctx),
         ResourceKind::Ec2 => ec2::metadata(base, resource, ctx),
+        ResourceKind::StorageGateway => storage_gateway::metadata(base, resource, ctx),
         ResourceKind::Unknown(ref kind) => Err(BackstopError::invalid_input(
             format!("plan.resources[{}].kind", resource.name),
             format!("unknown kind {kind}"),
@@ -54,7 +56,9 @@ pub(crate) async fn run_tag_of(
 ) -> Result<Option<String>, BackstopError> {
     let id = id_of(arn);
     match kind {
-        ResourceKind::Ebs | ResourceKind::Ec2 => ec2::run_tag(clients.ec2, id).await,
+        ResourceKind::Ebs | ResourceKind::Ec2 | ResourceKind::StorageGateway => {
+            ec2::run_tag(clients.ec2, id).await
+        }
         ResourceKind::Rds => rds::run_tag(clients.rds, arn).await,
         ResourceKind::Efs => efs::run_tag(clients.efs, id).await,
         ResourceKind::Unknown(_) => Ok(None),
@@ -71,7 +75,9 @@ pub(crate) async fn tag(
 ) -> Result<(), BackstopError> {
     let id = id_of(arn);
     match kind {
-        ResourceKind::Ebs | ResourceKind::Ec2 => ec2::tag(clients.ec2, id, tags, action).await,
+        ResourceKind::Ebs | ResourceKind::Ec2 | ResourceKind::StorageGateway => {
+            ec2::tag(clients.ec2, id, tags, action).await
+        }
         ResourceKind::Rds => rds::tag(clients.rds, arn, tags, action).await,
         ResourceKind::Efs => efs::tag(clients.efs, id, tags, action).await,
         ResourceKind::Unknown(_) => Ok(()),
@@ -119,7 +125,8 @@ impl Owned {
     /// What a restore of `kind` created at `arn`.
     pub fn restored(kind: &ResourceKind, arn: &str, resource: Option<String>) -> Option<Owned> {
         let owned_kind = match kind {
-            ResourceKind::Ebs => Self::VOLUME,
+            // restored as an EBS volume
+            ResourceKind::Ebs | ResourceKind::StorageGateway => Self::VOLUME,
             ResourceKind::Ec2 => Self::INSTANCE,
             ResourceKind::Rds => Self::DB_INSTANCE,
             ResourceKind::Efs => Self::FILE_SYSTEM,

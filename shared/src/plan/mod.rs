@@ -183,12 +183,15 @@ pub enum ResourceKind {
     Rds,
     Efs,
     Ec2,
+    /// An AWS Storage Gateway (Volume Gateway) volume: its DR copy is an EBS snapshot, restored
+    /// as an EBS volume (no gateway needed in the DR region), with the `ebs` settings block.
+    StorageGateway,
     /// Kept (not rejected by serde) so validation can report it with the others.
     Unknown(String),
 }
 
 impl ResourceKind {
-    pub const KNOWN: [&'static str; 4] = ["ebs", "rds", "efs", "ec2"];
+    pub const KNOWN: [&'static str; 5] = ["ebs", "rds", "efs", "ec2", "storage-gateway"];
 
     pub fn as_str(&self) -> &str {
         match self {
@@ -196,6 +199,7 @@ impl ResourceKind {
             Self::Rds => "rds",
             Self::Efs => "efs",
             Self::Ec2 => "ec2",
+            Self::StorageGateway => "storage-gateway",
             Self::Unknown(other) => other,
         }
     }
@@ -207,7 +211,33 @@ impl ResourceKind {
             Self::Rds => Some("RDS"),
             Self::Efs => Some("EFS"),
             Self::Ec2 => Some("EC2"),
+            Self::StorageGateway => Some("Storage Gateway"),
             Self::Unknown(_) => None,
+        }
+    }
+
+    /// The `ResourceType` of the restore: a Storage Gateway volume is restored as an EBS volume.
+    pub fn restore_resource_type(&self) -> Option<&'static str> {
+        match self {
+            Self::StorageGateway => Some("EBS"),
+            other => other.backup_resource_type(),
+        }
+    }
+
+    /// The kind of a resource type as AWS Backup names it (`EBS`, `Storage Gateway`, …).
+    pub fn from_backup_resource_type(resource_type: &str) -> ResourceKind {
+        match resource_type {
+            "Storage Gateway" => Self::StorageGateway,
+            other => Self::from(other.to_ascii_lowercase()),
+        }
+    }
+
+    /// The plan's settings block for the kind: a Storage Gateway volume restores as an EBS
+    /// volume, so its settings are the `ebs` block.
+    pub fn settings_block(&self) -> &str {
+        match self {
+            Self::StorageGateway => "ebs",
+            other => other.as_str(),
         }
     }
 }
@@ -219,6 +249,7 @@ impl From<String> for ResourceKind {
             "rds" => Self::Rds,
             "efs" => Self::Efs,
             "ec2" => Self::Ec2,
+            "storage-gateway" => Self::StorageGateway,
             _ => Self::Unknown(value),
         }
     }

@@ -35,6 +35,7 @@ pub fn skeleton(
             "RDS" => "rds",
             "EFS" => "efs",
             "EC2" => "ec2",
+            "Storage Gateway" => "storage-gateway",
             other => {
                 *skipped.0.entry(other.to_string()).or_default() += 1;
                 continue;
@@ -50,7 +51,8 @@ pub fn skeleton(
         });
         let todo = |what: &str| format!("TODO: {what}");
         match kind {
-            "ebs" => {
+            // a gateway volume restores as an EBS volume: the same settings
+            "ebs" | "storage-gateway" => {
                 entry["ebs"] = json!({
                     "availabilityZone": todo(&format!("the AZ of {dr_region} to restore into (e.g. {dr_region}a), the one of the instance it attaches to")),
                 })

@@ -646,6 +646,11 @@ fn check_arn(plan: &Plan, at: &str, kind: &ResourceKind, arn: &str, p: &mut Prob
             "file-system/",
             "arn:aws:elasticfilesystem:REGION:ACCOUNT:file-system/fs-...",
         )),
+        ResourceKind::StorageGateway => Some((
+            "storagegateway",
+            "gateway/",
+            "arn:aws:storagegateway:REGION:ACCOUNT:gateway/sgw-.../volume/vol-...",
+        )),
         ResourceKind::Unknown(_) => None,
     };
     if let Some((want_service, want_prefix, example)) = expected {
@@ -685,7 +690,7 @@ fn check_arn(plan: &Plan, at: &str, kind: &ResourceKind, arn: &str, p: &mut Prob
 /// primary region's AZ, subnet and DB subnet group): missing, every restore would be refused.
 fn check_required_dr_settings(at: &str, resource: &ProtectedResource, p: &mut Problems) {
     match resource.kind {
-        ResourceKind::Ebs => {
+        ResourceKind::Ebs | ResourceKind::StorageGateway => {
             if resource
                 .ebs
                 .as_ref()
@@ -772,14 +777,12 @@ fn check_settings_block(at: &str, resource: &ProtectedResource, p: &mut Problems
         return;
     }
     for (block, present) in blocks {
-        if present && block != resource.kind.as_str() {
+        let expected = resource.kind.settings_block();
+        if present && block != expected {
             p.add(
                 format!("{at}.{block}"),
                 format!("{block} settings on a resource of kind {}", resource.kind),
-                format!(
-                    "move these settings under {} or correct kind",
-                    resource.kind
-                ),
+                format!("move these settings under {expected} or correct kind"),
             );
         }
     }

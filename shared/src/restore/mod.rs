@@ -571,7 +571,7 @@ async fn start_one(
         .recovery_point_arn(&item.recovery_point_arn)
         .set_metadata(Some(metadata))
         .set_iam_role_arn(ctx.restore_role_arn.clone())
-        .set_resource_type(resource.kind.backup_resource_type().map(str::to_string))
+        .set_resource_type(resource.kind.restore_resource_type().map(str::to_string))
         .idempotency_token(restore_token(ctx, item, attempt))
         .send()
         .await

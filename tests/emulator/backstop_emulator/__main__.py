@@ -292,6 +292,9 @@ def main(argv: list[str] | None = None) -> None:
     def reset(self):  # type: ignore[no-untyped-def]
         original_reset(self)
         backup_jobs.STORE.reset()
+        from backstop_emulator import storage_gateway
+
+        storage_gateway.reset()
         faults.STATE.reset()
         aws_time.reset()
         ec2_tokens.reset()

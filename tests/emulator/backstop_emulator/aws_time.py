@@ -28,18 +28,21 @@ SCALE = 1.0
 DEFAULTS: dict[str, Any] = {
     # job type -> resource type -> {"base": AWS seconds, "perGiB": AWS seconds per GiB of the backup}
     "backup": {
+        "Storage Gateway": {"base": 300, "perGiB": 2.0},
         "EBS": {"base": 300, "perGiB": 2.0},
         "RDS": {"base": 600, "perGiB": 3.0},
         "EFS": {"base": 600, "perGiB": 4.0},
         "EC2": {"base": 420, "perGiB": 2.0},
     },
     "copy": {
+        "Storage Gateway": {"base": 600, "perGiB": 6.0},
         "EBS": {"base": 600, "perGiB": 6.0},
         "RDS": {"base": 900, "perGiB": 6.0},
         "EFS": {"base": 900, "perGiB": 8.0},
         "EC2": {"base": 720, "perGiB": 6.0},
     },
     "restore": {
+        "Storage Gateway": {"base": 180, "perGiB": 0.5},
         "EBS": {"base": 180, "perGiB": 0.5},
         "RDS": {"base": 900, "perGiB": 3.0},
         "EFS": {"base": 600, "perGiB": 6.0},

@@ -30,7 +30,7 @@ from moto.backup.models import backup_backends
 from moto.backup.responses import BackupResponse
 from moto.core.exceptions import JsonRESTError
 
-from . import aws_time, faults, internal, restores
+from . import aws_time, faults, internal, restores, storage_gateway
 
 # A job leaves its first state (CREATED / PENDING) after this share of its duration.
 START_FRACTION = 0.2
@@ -253,8 +253,10 @@ def resource_type_of(arn: str) -> str:
         return "RDS"
     if service == "elasticfilesystem" and resource.startswith("file-system/"):
         return "EFS"
+    if service == "storagegateway" and resource.startswith("gateway/") and "/volume/" in resource:
+        return "Storage Gateway"
     raise InvalidParameterValueException(
-        f"Resource type of {arn} is not supported by this emulator (EBS, EC2, RDS, EFS)"
+        f"Resource type of {arn} is not supported by this emulator (EBS, EC2, RDS, EFS, Storage Gateway)"
     )
 
 
@@ -262,6 +264,9 @@ def _source_size(resource_arn: str) -> int:
     """Bytes a backup of the resource holds, which its job's duration grows with."""
     parts = resource_arn.split(":", 5)
     region, resource = parts[3], parts[5]
+    gateway_volume = storage_gateway.get(resource_arn)
+    if gateway_volume is not None:
+        return gateway_volume.size_gib * 1024**3
     try:
         if resource.startswith("volume/"):
             volume = internal.client("ec2", region).describe_volumes(VolumeIds=[resource.split("/", 1)[1]])
@@ -318,6 +323,22 @@ def _complete_backup(job: Job) -> None:
         # the real ARN of an EBS recovery point is the snapshot's
         new_arn = f"arn:aws:ec2:{src_region}::snapshot/{snap['SnapshotId']}"
         _rename_recovery_point(job, rp, new_arn)
+    elif job.resource_type == "Storage Gateway":
+        gateway_volume = storage_gateway.get(job.resource_arn)
+        if gateway_volume is None:
+            raise JobFailed(f"The gateway volume {job.resource_arn} does not exist")
+        snap = internal.client("ec2", src_region).create_snapshot(
+            VolumeId=gateway_volume.backing_volume_id, Description=f"AWS Backup job {job.job_id}"
+        )
+        rp.underlying = {"snapshotId": snap["SnapshotId"], "region": src_region}
+        rp.size_bytes = gateway_volume.size_gib * 1024**3
+        rp.restore_metadata = {
+            "gatewayArn": gateway_volume.gateway_arn,
+            "targetName": gateway_volume.target_name,
+            "volumeSizeInBytes": str(rp.size_bytes),
+        }
+        # a gateway volume's recovery point is an EBS snapshot too
+        _rename_recovery_point(job, rp, f"arn:aws:ec2:{src_region}::snapshot/{snap['SnapshotId']}")
     elif job.resource_type == "RDS":
         rds = internal.client("rds", src_region)
         db_id = job.resource_arn.split(":db:", 1)[1]
@@ -397,7 +418,7 @@ def _complete_copy(job: Job) -> None:
     source = STORE.recovery_points[job.recovery_point_arn]
     dest_region, dest_account, dest_vault = _vault_by_arn(job.destination_vault_arn or "")
     underlying: dict[str, Any] = {"region": dest_region}
-    if source.resource_type == "EBS":
+    if source.resource_type in ("EBS", "Storage Gateway"):
         ec2 = internal.client("ec2", dest_region)
         snap = ec2.copy_snapshot(
             SourceSnapshotId=source.underlying["snapshotId"],
@@ -468,7 +489,8 @@ def _complete_restore(job: Job) -> None:
     meta = dict(job.request.get("Metadata", {}))
     region, account = job.region, job.account
     _require_usable_key(rp, region)
-    if rp.resource_type == "EBS":
+    # a gateway volume's copy restored as an EBS volume is an EBS restore
+    if job.resource_type == "EBS":
         ec2 = internal.client("ec2", region)
         az = meta["availabilityZone"]
         params: dict[str, Any] = {
@@ -825,8 +847,21 @@ def start_restore_job(self: BackupResponse) -> str:
     metadata = params.get("Metadata")
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise InvalidParameterValueException("Metadata must be a map of strings")
+    # a gateway volume's copy restores to a gateway, or (ResourceType EBS) as an EBS volume
+    target_type = rp.resource_type
+    if rp.resource_type == "Storage Gateway" and params.get("ResourceType") == "EBS":
+        target_type = "EBS"
+    elif params.get("ResourceType") not in (None, rp.resource_type):
+        raise InvalidParameterValueException(
+            f"ResourceType {params.get('ResourceType')} does not match the recovery point's {rp.resource_type}"
+        )
     # AWS restores with exactly the metadata of the request: what it lacks is not taken from the source
-    problems = restores.missing_or_malformed(rp.resource_type, metadata)
+    problems = restores.missing_or_malformed(target_type, metadata)
+    if target_type == "EBS" and rp.resource_type == "Storage Gateway":
+        size = metadata.get("volumeSize", "")
+        source_gib = -(-rp.size_bytes // 1024**3)
+        if not size.isdigit() or int(size) < source_gib:
+            problems.append(f"volumeSize must be at least the gateway volume's size, {source_gib} GiB, not {size!r}")
     if problems:
         raise InvalidParameterValueException(f"Invalid restore metadata for {rp.arn}: {'; '.join(problems)}")
     job_id = str(uuid.uuid4()).upper()
@@ -835,10 +870,10 @@ def start_restore_job(self: BackupResponse) -> str:
         job_id=job_id,
         account=account,
         region=region,
-        resource_type=rp.resource_type,
+        resource_type=target_type,
         resource_arn=rp.resource_arn,
         iam_role_arn=params.get("IamRoleArn", ""),
-        duration=STORE.duration("restore", rp.resource_type, rp.resource_arn, rp.size_bytes, rp.arn),
+        duration=STORE.duration("restore", target_type, rp.resource_arn, rp.size_bytes, rp.arn),
         recovery_point_arn=rp.arn,
         request=params,
         vault_name=rp.vault_name,

@@ -21,12 +21,15 @@ REQUIRED_KEYS = {
     "RDS": ["DBInstanceIdentifier"],
     "EFS": ["file-system-id", "newFileSystem"],
     "EC2": [],
+    # restored to a gateway (as an EBS volume, a gateway volume's copy needs the EBS keys)
+    "Storage Gateway": ["gatewayArn", "targetName"],
 }
 BOOLEAN_KEYS = {
     "EBS": ["encrypted"],
     "RDS": ["MultiAZ", "PubliclyAccessible"],
     "EFS": ["newFileSystem", "Encrypted"],
     "EC2": [],
+    "Storage Gateway": [],
 }
 
 
@@ -135,6 +138,11 @@ def check_region(resource_type: str, region: str, metadata: dict[str, str]) -> N
                 ) from None
         if metadata.get("KmsKeyId"):
             _check_kms_key(region, metadata["KmsKeyId"])
+    elif resource_type == "Storage Gateway":
+        # the emulator has no gateways: as AWS for a gateway it cannot find in the region
+        raise RestoreFailed(
+            f"InvalidGatewayRequestException: The specified gateway was not found: {metadata.get('gatewayArn')}"
+        )
     elif resource_type == "EC2":
         vpc_id, subnet_zone = None, None
         if metadata.get("SubnetId"):

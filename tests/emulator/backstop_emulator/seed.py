@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import aws_time
+from . import aws_time, storage_gateway
 from .deploy import bootstrap_zip
 from .internal import client
 
@@ -78,6 +78,9 @@ def seed_workload(primary_region: str, dr_region: str) -> dict[str, Any]:
             "size": size,
             "volumeType": volume_type,
         }
+
+    # an on-premises file server's iSCSI volume on a Volume Gateway (cached), protected by AWS Backup
+    archive = storage_gateway.create_volume(primary_region, "sgw-12A3456B", "archive", 150, zone)
 
     rds = client("rds", primary_region)
     db = rds.create_db_instance(
@@ -156,6 +159,7 @@ def seed_workload(primary_region: str, dr_region: str) -> dict[str, Any]:
             "appInstanceId": app["InstanceId"],
             "appPrivateIp": app["PrivateIpAddress"],
             "volumes": volumes,
+            "gatewayVolume": {"arn": archive.arn, "size": archive.size_gib, "targetName": archive.target_name},
             "db": {
                 "identifier": "orders",
                 "arn": db["DBInstanceArn"],
