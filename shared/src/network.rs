@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::plan::{parse_s3_uri, NetworkPlan, Plan};
 use crate::run::{Mode, RunId};
+use crate::store::{Part, RunStore};
 use crate::tags;
 
 /// What the run did with the network stack.
@@ -138,6 +139,10 @@ pub struct StackRequest<'a> {
     pub role_arn: Option<&'a str>,
     /// The DR region, for the template's S3 address.
     pub region: &'a str,
+    /// Where the run records the stack before asking for it, so that whatever happens after
+    /// the request, the stack is accounted for (a drill's teardown finds it there).
+    pub store: &'a RunStore,
+    pub execution: &'a RunId,
 }
 
 /// Creates, updates or reuses the run's network stack; safe to call again (an earlier call's
@@ -181,6 +186,12 @@ pub async fn ensure_stack(
         return Ok(state(id, action));
     }
     let template = template_source(cf, network, request.region).await?;
+    // recorded by name first: the stack's id is known only once CloudFormation answers
+    let planned = state(name.clone(), StackAction::Created);
+    request
+        .store
+        .put(request.execution, Part::Network, &planned)
+        .await?;
     let mut create = cf
         .create_stack()
         .stack_name(&name)
@@ -231,11 +242,26 @@ async fn reuse_for_failover(
         return Ok((id, StackAction::Reused));
     };
     let url = template_url(uri, request.region)?;
+    // what the plan does not set keeps its value: a failover changes only what the plan says
+    let mut parameters = parameters(&[], &network.parameters);
+    parameters.extend(
+        stack
+            .parameters()
+            .iter()
+            .filter_map(|p| p.parameter_key())
+            .filter(|key| !network.parameters.contains_key(*key))
+            .map(|key| {
+                Parameter::builder()
+                    .parameter_key(key)
+                    .use_previous_value(true)
+                    .build()
+            }),
+    );
     let update = cf
         .update_stack()
         .stack_name(&id)
         .template_url(url)
-        .set_parameters(Some(parameters(&[], &network.parameters)))
+        .set_parameters(Some(parameters))
         .capabilities(Capability::CapabilityIam)
         .client_request_token(tags::token(
             request.run_id,

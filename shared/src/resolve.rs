@@ -541,11 +541,17 @@ pub async fn resolve_and_store(
             run_id: &run.run_id,
             role_arn: clients.network_stack_role_arn,
             region,
+            store,
+            execution: &execution,
         };
         let network = crate::network::ensure_stack(clients.cloudformation, &stack).await?;
-        store
+        // the stack is recorded by name already: not recording its id is no reason to fail
+        if let Err(err) = store
             .put(&execution, crate::store::Part::Network, &network)
-            .await?;
+            .await
+        {
+            tracing::warn!(%err, stack = %network.stack_name, "the network stack's id is not recorded; its name is");
+        }
     }
     Ok(crate::store::RunRef::of(&run, execution))
 }

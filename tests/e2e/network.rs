@@ -387,3 +387,58 @@ async fn a_drill_whose_network_fails_to_build_stops_names_the_cause_and_deletes_
     let left = leftovers(&emulator, "network-fails-1", &created).await;
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failover_with_a_template_updates_the_existing_network_keeping_what_the_plan_does_not_set(
+) {
+    let (emulator, seed) = protected_workload("network-update").await;
+    let stack = emulator.deploy_stack();
+    let production = deploy_production_network(&emulator, PRODUCTION_NETWORK).await;
+    let template = upload_template(&emulator, &stack).await;
+    // the plan sets one parameter; the stack's CIDRs were set when it was deployed
+    let plan = plan_on_stack(
+        &seed,
+        json!({ "stackName": PRODUCTION_NETWORK, "template": template,
+                "parameters": { "AppPort": "8443" } }),
+    );
+
+    let execution = run_to_end(
+        &emulator,
+        &stack.state_machine(),
+        "network-failover-update",
+        input("failover", &plan),
+    )
+    .await;
+    assert_succeeded(&execution);
+    let report = report_of(&execution);
+    assert_eq!(report["network"]["action"], "updated", "{report:#}");
+    let after = describe(&emulator, PRODUCTION_NETWORK).await.unwrap();
+    assert_eq!(after["outputs"]["VpcId"], production["outputs"]["VpcId"]);
+    let cf = cloudformation(&emulator).await;
+    let described = cf
+        .describe_stacks()
+        .stack_name(PRODUCTION_NETWORK)
+        .send()
+        .await
+        .unwrap();
+    let parameters: std::collections::BTreeMap<String, String> = described.stacks()[0]
+        .parameters()
+        .iter()
+        .map(|p| {
+            (
+                p.parameter_key().unwrap_or_default().to_string(),
+                p.parameter_value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(parameters.get("AppPort").map(String::as_str), Some("8443"));
+    assert_eq!(
+        parameters.get("VpcCidr").map(String::as_str),
+        Some("10.30.0.0/16"),
+        "{parameters:?}"
+    );
+    assert_eq!(
+        report["launched"][0]["subnetId"],
+        after["outputs"]["PrivateSubnetA"]
+    );
+}

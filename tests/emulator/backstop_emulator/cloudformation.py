@@ -198,3 +198,39 @@ def install_lifecycle() -> None:
             return None
 
     CloudFormationBackend.delete_stack = delete_stack
+
+    def resolve_update_parameters(self, instance, incoming_params):  # type: ignore[no-untyped-def]
+        # AWS: UsePreviousValue takes the value the stack has, also one it took from the
+        # template's Default (DescribeStacks lists those too); moto knew only those passed in
+        known = dict(getattr(instance, "stack_parameters", None) or {})
+        known.update(instance.parameters or {})
+        parameters = {p["ParameterKey"]: p["ParameterValue"] for p in incoming_params if "ParameterValue" in p}
+        for parameter in incoming_params:
+            if parameter.get("UsePreviousValue", False):
+                key = parameter["ParameterKey"]
+                if key not in known:
+                    from moto.cloudformation.exceptions import ValidationError
+
+                    raise ValidationError(message=f"Invalid input for parameter key {key}. Cannot specify usePreviousValue as true for a parameter key not in the previous template")
+                parameters[key] = known[key]
+        return parameters
+
+    CloudFormationBackend._resolve_update_parameters = resolve_update_parameters
+
+    from moto.cloudformation.parsing import ResourceMap
+
+    original_diff = ResourceMap.build_resource_diff
+
+    def build_resource_diff(self, other_template, parameters=None):  # type: ignore[no-untyped-def]
+        # a parameter is changed only if its value changes: one that kept its template Default
+        # (never passed in) is not changed by passing the same value
+        previous = {key: str(value) for key, value in (getattr(self, "resolved_parameters", None) or {}).items()}
+        previous.update({key: str(value) for key, value in (self.input_parameters or {}).items()})
+        saved, self.input_parameters = self.input_parameters, previous
+        try:
+            compared = {key: str(value) for key, value in parameters.items()} if parameters else parameters
+            return original_diff(self, other_template, compared)
+        finally:
+            self.input_parameters = saved
+
+    ResourceMap.build_resource_diff = build_resource_diff
