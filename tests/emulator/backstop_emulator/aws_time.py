@@ -153,6 +153,18 @@ def _install_ec2() -> None:
         return property(getter)
 
     Instance._state = property(get_state, set_state)
+
+    original_terminate = Instance.terminate
+
+    def terminate(self):  # type: ignore[no-untyped-def]
+        # moto sets the state object's name in place: while `pending` is shown, that object is
+        # a stand-in and the instance would stay as it was. EC2 terminates a pending instance.
+        previous = get_state(self)
+        self.__dict__.pop("_backstop_launched", None)
+        original_terminate(self)
+        return previous
+
+    Instance.terminate = terminate
     Instance.instance_status = status("instance")
     Instance.system_status = status("system")
     InstanceBackend.run_instances = run_instances

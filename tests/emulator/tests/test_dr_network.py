@@ -71,7 +71,6 @@ def test_a_stack_whose_subnet_still_holds_an_instance_fails_to_delete_then_delet
     reasons = [e.get("ResourceStatusReason", "") for e in cloudformation.describe_stack_events(StackName=stack["StackId"])["StackEvents"]]
     assert any("has dependencies" in r for r in reasons), reasons
 
-    ec2.get_waiter("instance_running").wait(InstanceIds=[instance], WaiterConfig={"Delay": 1})
     ec2.terminate_instances(InstanceIds=[instance])
     ec2.get_waiter("instance_terminated").wait(InstanceIds=[instance], WaiterConfig={"Delay": 1})
     cloudformation.delete_stack(StackName=stack["StackId"])

@@ -37,6 +37,17 @@ def test_an_instance_is_pending_then_running_then_its_status_checks_pass(emulato
     assert _sequence(status, ("ok", "ok")) == [("initializing", "initializing"), ("ok", "ok")]
 
 
+def test_an_instance_terminated_while_pending_is_terminated(emulator, world):
+    """EC2 terminates an instance in any state, `pending` included."""
+    ec2 = emulator.client("ec2", DR)
+    launched = ec2.run_instances(ImageId=world["dr"]["goldenAmiId"], InstanceType="t3.micro", MinCount=1, MaxCount=1)
+    instance_id = launched["Instances"][0]["InstanceId"]
+    answer = ec2.terminate_instances(InstanceIds=[instance_id])["TerminatingInstances"][0]
+    assert answer["PreviousState"]["Name"] == "pending", answer
+    described = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    assert described["State"]["Name"] in ("shutting-down", "terminated"), described["State"]
+
+
 def test_a_volume_is_attaching_before_it_is_attached_and_cannot_attach_to_a_pending_instance(emulator, world):
     ec2 = emulator.client("ec2", DR)
     zone = world["dr"]["subnets"][0]["availabilityZone"]
