@@ -290,7 +290,7 @@ async fn reuse_for_failover(
 }
 
 /// A stack in this state serves its resources (an update rolled back keeps the previous ones).
-fn is_usable(status: &str) -> bool {
+pub fn is_usable(status: &str) -> bool {
     matches!(
         status,
         "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "UPDATE_ROLLBACK_COMPLETE" | "IMPORT_COMPLETE"
@@ -395,6 +395,15 @@ fn stack_tags(request: &StackRequest<'_>) -> Vec<Tag> {
         .collect()
 }
 
+/// A stack's outputs by name.
+pub fn outputs_of(stack: &Stack) -> BTreeMap<String, String> {
+    stack
+        .outputs()
+        .iter()
+        .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
+        .collect()
+}
+
 /// One look at the stack; a failed one says which resource failed and why.
 pub async fn readiness(cf: &Client, state: &NetworkState) -> Result<Readiness, BackstopError> {
     let Some(stack) = describe(cf, &state.stack_id).await? else {
@@ -405,11 +414,7 @@ pub async fn readiness(cf: &Client, state: &NetworkState) -> Result<Readiness, B
     };
     let status = status_of(&stack);
     if is_usable(&status) {
-        let outputs = stack
-            .outputs()
-            .iter()
-            .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
-            .collect();
+        let outputs = outputs_of(&stack);
         return Ok(Readiness::Ready { outputs, status });
     }
     if status.ends_with("_IN_PROGRESS")
@@ -427,16 +432,25 @@ pub async fn readiness(cf: &Client, state: &NetworkState) -> Result<Readiness, B
     Ok(Readiness::Failed { status, reason })
 }
 
-/// The first resource that failed, from the stack's events (newest first, so the last found).
-async fn first_failure(cf: &Client, stack_id: &str) -> Option<String> {
-    let events = cf
+/// The stack's latest events, newest first (one page: a network stack's creation fits in it);
+/// `None` if they cannot be read (the callers only enrich a message or a time with them).
+async fn stack_events(
+    cf: &Client,
+    stack_id: &str,
+) -> Option<Vec<aws_sdk_cloudformation::types::StackEvent>> {
+    let out = cf
         .describe_stack_events()
         .stack_name(stack_id)
         .send()
         .await
         .ok()?;
-    events
-        .stack_events()
+    Some(out.stack_events.unwrap_or_default())
+}
+
+/// The first resource that failed, from the stack's events (newest first, so the last found).
+async fn first_failure(cf: &Client, stack_id: &str) -> Option<String> {
+    stack_events(cf, stack_id)
+        .await?
         .iter()
         .rfind(|e| {
             e.resource_status()
@@ -454,14 +468,8 @@ async fn first_failure(cf: &Client, stack_id: &str) -> Option<String> {
 
 /// When the stack last became ready: its own newest CREATE/UPDATE_COMPLETE event.
 pub async fn ready_time(cf: &Client, stack_id: &str) -> Option<String> {
-    let events = cf
-        .describe_stack_events()
-        .stack_name(stack_id)
-        .send()
-        .await
-        .ok()?;
-    events
-        .stack_events()
+    stack_events(cf, stack_id)
+        .await?
         .iter()
         .find(|e| {
             e.resource_type() == Some("AWS::CloudFormation::Stack")

@@ -417,12 +417,7 @@ async fn check_network_stack(
             ));
         }
     }
-    let usable = matches!(
-        status.as_deref(),
-        Some(
-            "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "UPDATE_ROLLBACK_COMPLETE" | "IMPORT_COMPLETE"
-        )
-    );
+    let usable = status.as_deref().is_some_and(crate::network::is_usable);
     match (mode, status.as_deref()) {
         (Mode::Failover, Some(status)) if !usable && !status.ends_with("_IN_PROGRESS") => lines.push(
             line(CHECK, Status::Fail, name, format!("the existing stack is {status}: a failover would not use or delete it"))
@@ -448,11 +443,7 @@ async fn check_network_stack(
     // a failover that reuses the stack as it is: its outputs are the values the run will use
     if let (Mode::Failover, true, None, Some(stack)) = (mode, usable, &network.template, &existing)
     {
-        let outputs = stack
-            .outputs()
-            .iter()
-            .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
-            .collect();
+        let outputs = crate::network::outputs_of(stack);
         return plan.with_stack_outputs(name, &outputs, Unknown::Drop);
     }
     Ok(without_references(plan))
