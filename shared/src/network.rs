@@ -25,6 +25,10 @@ use crate::tags;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum StackAction {
+    /// The run asked CloudFormation to create it and has no answer yet: recorded before the
+    /// request, so that a stack created by a request whose answer was lost is accounted for.
+    /// A run that stops here was refused (the run's error says why) or lost the answer.
+    Requested,
     /// The run created it (a drill's copy, or a failover's first network).
     Created,
     /// A failover updated the existing stack to the plan's template and parameters.
@@ -54,7 +58,7 @@ pub struct NetworkState {
 impl NetworkState {
     /// Whether the run owns the stack and its teardown may delete it: only a drill's copy.
     pub fn deleted_by_teardown(&self, mode: Mode) -> bool {
-        mode == Mode::Drill && self.action == StackAction::Created
+        mode == Mode::Drill && matches!(self.action, StackAction::Created | StackAction::Requested)
     }
 
     /// The plan with the stack's outputs filled in (`None` until the stack is ready).
@@ -187,7 +191,7 @@ pub async fn ensure_stack(
     }
     let template = template_source(cf, network, request.region).await?;
     // recorded by name first: the stack's id is known only once CloudFormation answers
-    let planned = state(name.clone(), StackAction::Created);
+    let planned = state(name.clone(), StackAction::Requested);
     request
         .store
         .put(request.execution, Part::Network, &planned)
@@ -675,6 +679,12 @@ mod tests {
         };
         assert!(state.deleted_by_teardown(Mode::Drill));
         assert!(!state.deleted_by_teardown(Mode::Failover));
+        // no answer recorded: the request may have created it
+        let requested = NetworkState {
+            action: StackAction::Requested,
+            ..state.clone()
+        };
+        assert!(requested.deleted_by_teardown(Mode::Drill));
         let reused = NetworkState {
             action: StackAction::Reused,
             ..state

@@ -250,6 +250,7 @@ fn with_network_step(mut timeline: Vec<StepSpan>, network: Option<&NetworkState>
 
 fn action_word(action: crate::network::StackAction) -> &'static str {
     match action {
+        crate::network::StackAction::Requested => "requested",
         crate::network::StackAction::Created => "created",
         crate::network::StackAction::Updated => "updated",
         crate::network::StackAction::Reused => "reused",
