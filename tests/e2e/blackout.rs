@@ -36,11 +36,52 @@ fn put_failover_alarm(emulator: &Emulator, treat_missing_data: &str) {
     );
 }
 
+/// The DR VPC's internet gateway and a default route to it from its main route table (the
+/// instance's subnets have no table of their own): an Elastic IP needs both.
+async fn public_subnets(ec2: &aws_sdk_ec2::Client, seed: &Value) -> (String, String) {
+    let vpc = seed["dr"]["vpcId"].as_str().unwrap();
+    let gateway = ec2.create_internet_gateway().send().await.unwrap();
+    let gateway = gateway
+        .internet_gateway()
+        .unwrap()
+        .internet_gateway_id()
+        .unwrap();
+    ec2.attach_internet_gateway()
+        .internet_gateway_id(gateway)
+        .vpc_id(vpc)
+        .send()
+        .await
+        .unwrap();
+    let main = main_route_table(ec2, vpc).await;
+    ec2.create_route()
+        .route_table_id(&main)
+        .destination_cidr_block("0.0.0.0/0")
+        .gateway_id(gateway)
+        .send()
+        .await
+        .unwrap();
+    (gateway.to_string(), main)
+}
+
+async fn main_route_table(ec2: &aws_sdk_ec2::Client, vpc: &str) -> String {
+    let tables = ec2.describe_route_tables().send().await.unwrap();
+    tables
+        .route_tables()
+        .iter()
+        .find(|t| {
+            t.vpc_id() == Some(vpc) && t.associations().iter().any(|a| a.main() == Some(true))
+        })
+        .and_then(|t| t.route_table_id())
+        .expect("the VPC's main route table")
+        .to_string()
+}
+
 /// What the README's "DNS without us-east-1" sets up ahead of time: a DR-region Elastic IP,
 /// an alarm in the DR region, a health check that follows it, and the PRIMARY / SECONDARY
 /// pair in place of the simple record. Returns the Elastic IP's allocation id and address.
 async fn failover_pair(emulator: &Emulator, seed: &Value) -> (String, String) {
     let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
+    public_subnets(&ec2, seed).await;
     let address = ec2
         .allocate_address()
         .domain(aws_sdk_ec2::types::DomainType::Vpc)
@@ -198,6 +239,10 @@ async fn a_failover_alarm_that_would_not_hold_or_a_missing_elastic_ip_stops_the_
         .await
         .expect("a sound failover pair passes");
     assert_eq!(ready["counts"]["fail"], 0, "{ready}");
+    assert!(
+        !ready["problems"].to_string().contains("internet-route"),
+        "the DR subnets route to the internet gateway: {ready}"
+    );
 
     // the alarm would fall back to OK minutes after the failover's datapoint
     put_failover_alarm(&emulator, "notBreaching");
@@ -220,6 +265,65 @@ async fn a_failover_alarm_that_would_not_hold_or_a_missing_elastic_ip_stops_the_
     assert!(
         message.contains("FAIL elastic-ip eipalloc-0123456789abcdef0")
             && message.contains("alarm deleted-alarm does not exist"),
+        "{message}"
+    );
+
+    // the DR VPC loses its default route, then its internet gateway: unreachable (a warning,
+    // an appliance might carry it), then refused by EC2 (a fail, before anything is created)
+    plan["dns"][0]["elasticIpAllocationId"] = json!(allocation);
+    plan["dns"][0]["alarmName"] = json!(ALARM);
+    put_failover_alarm(&emulator, "ignore");
+    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let vpc = seed["dr"]["vpcId"].as_str().unwrap();
+    let main = main_route_table(&ec2, vpc).await;
+    ec2.delete_route()
+        .route_table_id(&main)
+        .destination_cidr_block("0.0.0.0/0")
+        .send()
+        .await
+        .unwrap();
+    let unreachable = invoke(&emulator, &preflight, &payload("no-route", &plan))
+        .await
+        .expect("a missing route is a warning");
+    let subnet = seed["dr"]["subnets"][0]["id"].as_str().unwrap();
+    let warned = unreachable["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["check"] == "internet-route" && l["resource"] == subnet)
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(warned["status"], "warn", "{unreachable}");
+    assert!(
+        warned["fix"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("create-route --route-table-id {main}")),
+        "{warned}"
+    );
+    let gateways = ec2.describe_internet_gateways().send().await.unwrap();
+    for gateway in gateways.internet_gateways() {
+        if gateway
+            .attachments()
+            .iter()
+            .any(|a| a.vpc_id() == Some(vpc))
+        {
+            ec2.detach_internet_gateway()
+                .internet_gateway_id(gateway.internet_gateway_id().unwrap())
+                .vpc_id(vpc)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    let (error, message) = invoke(&emulator, &preflight, &payload("no-gateway", &plan))
+        .await
+        .expect_err("a VPC without an internet gateway stops the failover");
+    assert_eq!(error, "Backstop.NotReady");
+    assert!(
+        message.contains(&format!("FAIL internet-route {subnet}"))
+            && message.contains(&format!("{vpc} has no internet gateway attached"))
+            && message.contains("attach-internet-gateway"),
         "{message}"
     );
     assert!(

@@ -286,6 +286,9 @@ def main(argv: list[str] | None = None) -> None:
     aws_time.install(args.time_scale)
     # outermost: a repeated token returns the first launch without touching its lifecycle
     ec2_tokens.install()
+    from backstop_emulator import ec2_addresses
+
+    ec2_addresses.install()
 
     original_reset = MotoAPIBackend.reset
 
