@@ -1472,10 +1472,7 @@ async fn check_internet_routes(
         let (Some(id), Some(vpc)) = (subnet.subnet_id(), subnet.vpc_id()) else {
             continue;
         };
-        let records = subnet_records
-            .get(id)
-            .map(join)
-            .unwrap_or_default();
+        let records = subnet_records.get(id).map(join).unwrap_or_default();
         lines.push(internet_route_line(id, vpc, &records, &gateways, &tables));
     }
     Ok(())

@@ -6,15 +6,14 @@
 
 use aws_sdk_cloudformation::types::Parameter;
 use backstop_tests::{
-    a_record, assert_succeeded, plan_for, protected_workload, repo_root, restore_jobs_in_dr,
-    run_to_end, Emulator, Stack, DR_REGION,
+    a_record, assert_succeeded, network_template, plan_on_network_stack, protected_workload,
+    restore_jobs_in_dr, run_to_end, upload_network_template, Emulator, DR_REGION,
 };
 use serde_json::{json, Value};
 
 use crate::drill::{created_by_restores, leftovers};
 
 const PRODUCTION_NETWORK: &str = "shop-dr-network";
-const TEMPLATE_KEY: &str = "templates/network.yaml";
 
 fn input(mode: &str, plan: &Value) -> Value {
     json!({ "mode": mode, "plan": plan, "settings": { "pollIntervalSeconds": 2 } })
@@ -24,24 +23,12 @@ async fn cloudformation(emulator: &Emulator) -> aws_sdk_cloudformation::Client {
     aws_sdk_cloudformation::Client::new(&emulator.sdk_config(DR_REGION).await)
 }
 
-fn template_body() -> String {
-    std::fs::read_to_string(repo_root().join("dr-region/network.yaml")).unwrap()
-}
-
-/// Uploads the example template next to the run state and returns its `s3://` address.
-async fn upload_template(emulator: &Emulator, stack: &Stack) -> String {
-    stack
-        .put_object(emulator, TEMPLATE_KEY, &template_body())
-        .await;
-    format!("s3://{}/{TEMPLATE_KEY}", stack.output("RunStateBucketName"))
-}
-
 /// The DR network a failover would use, deployed ahead of time (as an operator would).
 async fn deploy_production_network(emulator: &Emulator, name: &str) -> Value {
     let cf = cloudformation(emulator).await;
     cf.create_stack()
         .stack_name(name)
-        .template_body(template_body())
+        .template_body(network_template())
         .set_parameters(Some(
             [
                 ("VpcCidr", "10.30.0.0/16"),
@@ -98,23 +85,6 @@ async fn describe(emulator: &Emulator, name_or_id: &str) -> Option<Value> {
     }))
 }
 
-/// The seeded plan with its network settings taken from the stack's outputs: the instance's
-/// subnet and security group, one volume's AZ, the database's subnet group and security group.
-/// The other volume keeps a literal AZ and the file system needs no network: those restores
-/// start before the stack is ready.
-fn plan_on_stack(seed: &Value, network: Value) -> Value {
-    let mut plan = plan_for(seed);
-    plan["network"] = network;
-    plan["instances"][0]["subnetIds"] = json!([{ "stackOutput": "PrivateSubnetA" }]);
-    plan["instances"][0]["securityGroupIds"] = json!([{ "stackOutput": "AppSecurityGroup" }]);
-    plan["resources"][0]["ebs"]["availabilityZone"] = json!({ "stackOutput": "AvailabilityZoneA" });
-    plan["resources"][2]["rds"]["dbSubnetGroupName"] =
-        json!({ "stackOutput": "DbSubnetGroupName" });
-    plan["resources"][2]["rds"]["vpcSecurityGroupIds"] =
-        json!([{ "stackOutput": "DbSecurityGroup" }]);
-    plan
-}
-
 fn report_of(
     execution: &aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput,
 ) -> Value {
@@ -127,11 +97,11 @@ async fn a_drill_builds_its_own_network_runs_inside_it_and_leaves_neither_behind
     let stack = emulator.deploy_stack();
     let machine = stack.state_machine();
     let production = deploy_production_network(&emulator, PRODUCTION_NETWORK).await;
-    let template = upload_template(&emulator, &stack).await;
+    let template = upload_network_template(&emulator, &stack).await;
     let production_record = a_record(&emulator, &seed, "app.shop.example.com").await;
 
     // an output the template does not declare stops the drill before anything is created
-    let mut broken = plan_on_stack(
+    let mut broken = plan_on_network_stack(
         &seed,
         json!({ "stackName": PRODUCTION_NETWORK, "template": template }),
     );
@@ -161,7 +131,7 @@ async fn a_drill_builds_its_own_network_runs_inside_it_and_leaves_neither_behind
         stacks.stack_summaries()
     );
 
-    let plan = plan_on_stack(
+    let plan = plan_on_network_stack(
         &seed,
         json!({ "stackName": PRODUCTION_NETWORK, "template": template }),
     );
@@ -259,7 +229,7 @@ async fn a_failover_reuses_the_existing_dr_network_as_it_is() {
     let (emulator, seed) = protected_workload("network-reuse").await;
     let stack = emulator.deploy_stack();
     let production = deploy_production_network(&emulator, PRODUCTION_NETWORK).await;
-    let plan = plan_on_stack(&seed, json!({ "stackName": PRODUCTION_NETWORK }));
+    let plan = plan_on_network_stack(&seed, json!({ "stackName": PRODUCTION_NETWORK }));
 
     let execution = run_to_end(
         &emulator,
@@ -297,8 +267,8 @@ async fn a_failover_reuses_the_existing_dr_network_as_it_is() {
 async fn a_failover_without_a_dr_network_creates_it_shows_it_in_the_timeline_and_keeps_it() {
     let (emulator, seed) = protected_workload("network-create").await;
     let stack = emulator.deploy_stack();
-    let template = upload_template(&emulator, &stack).await;
-    let plan = plan_on_stack(
+    let template = upload_network_template(&emulator, &stack).await;
+    let plan = plan_on_network_stack(
         &seed,
         json!({ "stackName": PRODUCTION_NETWORK, "template": template,
                 "parameters": { "VpcCidr": "10.40.0.0/16", "SubnetACidr": "10.40.1.0/24",
@@ -343,9 +313,9 @@ async fn a_failover_without_a_dr_network_creates_it_shows_it_in_the_timeline_and
 async fn a_drill_whose_network_fails_to_build_stops_names_the_cause_and_deletes_what_it_started() {
     let (emulator, seed) = protected_workload("network-fails").await;
     let stack = emulator.deploy_stack();
-    let template = upload_template(&emulator, &stack).await;
+    let template = upload_network_template(&emulator, &stack).await;
     // a subnet outside its VPC: CloudFormation accepts the stack, the subnet fails, it rolls back
-    let plan = plan_on_stack(
+    let plan = plan_on_network_stack(
         &seed,
         json!({ "stackName": PRODUCTION_NETWORK, "template": template,
                 "parameters": { "SubnetACidr": "10.99.1.0/24" } }),
@@ -394,9 +364,9 @@ async fn a_failover_with_a_template_updates_the_existing_network_keeping_what_th
     let (emulator, seed) = protected_workload("network-update").await;
     let stack = emulator.deploy_stack();
     let production = deploy_production_network(&emulator, PRODUCTION_NETWORK).await;
-    let template = upload_template(&emulator, &stack).await;
+    let template = upload_network_template(&emulator, &stack).await;
     // the plan sets one parameter; the stack's CIDRs were set when it was deployed
-    let plan = plan_on_stack(
+    let plan = plan_on_network_stack(
         &seed,
         json!({ "stackName": PRODUCTION_NETWORK, "template": template,
                 "parameters": { "AppPort": "8443" } }),

@@ -1,13 +1,17 @@
 //! `make demo`: a DR drill on this machine. Starts the local AWS emulator, seeds a
 //! primary-region workload, lets AWS Backup copy it to the DR region, then runs the real
 //! state machine with the real handlers, printing each step as it starts and ends, then the
-//! run's report (timeline, RTO/RPO, verdict, teardown). `make demo MODE=failover` runs a full
-//! failover instead (production DNS switched, nothing torn down).
+//! run's report (timeline, RTO/RPO, verdict, teardown). The plan builds the DR network from
+//! the repository's CloudFormation template (`dr-region/network.yaml`): a drill in a copy of
+//! its own, deleted by its teardown. `make demo MODE=failover` runs a full failover instead
+//! (the network stack created and kept, production DNS switched, nothing torn down).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use backstop_tests::{a_record, plan_for, protected_workload, DR_REGION};
+use backstop_tests::{
+    a_record, plan_on_network_stack, protected_workload, upload_network_template, DR_REGION,
+};
 use serde_json::{json, Value};
 
 #[tokio::main]
@@ -24,8 +28,13 @@ async fn main() {
     let stack = emulator.deploy_stack();
     let machine = stack.state_machine();
     let production_before = a_record(&emulator, &seed, "app.shop.example.com").await;
-    let input =
-        json!({ "mode": mode, "plan": plan_for(&seed), "settings": { "pollIntervalSeconds": 2 } });
+    // the DR network comes from CloudFormation, as the plan's `network` block says
+    let template = upload_network_template(&emulator, &stack).await;
+    let plan = plan_on_network_stack(
+        &seed,
+        json!({ "stackName": "shop-dr-network", "template": template }),
+    );
+    let input = json!({ "mode": mode, "plan": plan, "settings": { "pollIntervalSeconds": 2 } });
 
     let run_id = format!("demo-{mode}");
     println!(

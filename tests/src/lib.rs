@@ -349,6 +349,36 @@ where
 
 /// A DR plan for the seeded workload: its two data volumes, database and file system,
 /// the app instance from the golden AMI, and its DNS records.
+/// The repository's example DR network template (`dr-region/network.yaml`).
+pub fn network_template() -> String {
+    std::fs::read_to_string(repo_root().join("dr-region/network.yaml"))
+        .expect("dr-region/network.yaml")
+}
+
+/// Uploads the example network template next to the run state; its `s3://` address.
+pub async fn upload_network_template(emulator: &Emulator, stack: &Stack) -> String {
+    const KEY: &str = "templates/network.yaml";
+    stack.put_object(emulator, KEY, &network_template()).await;
+    format!("s3://{}/{KEY}", stack.output("RunStateBucketName"))
+}
+
+/// The seeded plan with a `network` block and its network settings taken from the stack's
+/// outputs: the instance's subnet and security group, one volume's AZ, the database's subnet
+/// group and security group. The other volume keeps a literal AZ and the file system needs no
+/// network: those restores start before the stack is ready.
+pub fn plan_on_network_stack(seed: &Value, network: Value) -> Value {
+    let mut plan = plan_for(seed);
+    plan["network"] = network;
+    plan["instances"][0]["subnetIds"] = json!([{ "stackOutput": "PrivateSubnetA" }]);
+    plan["instances"][0]["securityGroupIds"] = json!([{ "stackOutput": "AppSecurityGroup" }]);
+    plan["resources"][0]["ebs"]["availabilityZone"] = json!({ "stackOutput": "AvailabilityZoneA" });
+    plan["resources"][2]["rds"]["dbSubnetGroupName"] =
+        json!({ "stackOutput": "DbSubnetGroupName" });
+    plan["resources"][2]["rds"]["vpcSecurityGroupIds"] =
+        json!([{ "stackOutput": "DbSecurityGroup" }]);
+    plan
+}
+
 pub fn plan_for(seed: &Value) -> Value {
     let primary = &seed["primary"];
     let dr = &seed["dr"];
