@@ -3,15 +3,21 @@
 //! action (metric and composite alarms alike). Exactly one failover runs per incident: the
 //! execution name derives from the alarm and the time it changed state (duplicate deliveries
 //! of one change start nothing new), and no failover starts while one for the same plan runs
-//! (flapping alarms, several alarms for one outage).
+//! (flapping alarms, several alarms for one outage). Step Functions lists executions eventually
+//! consistently, so the failover this function last started is also recorded in the run-state
+//! bucket and asked after by its ARN: a second alarm a moment after the first sees it even
+//! before `ListExecutions` does.
 
 use aws_lambda_events::event::cloudwatch_alarms::{CloudWatchAlarm, CloudWatchAlarmData};
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use serde::Serialize;
+use aws_smithy_types::date_time::Format;
+use aws_smithy_types::DateTime;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::error::BackstopError;
+use crate::error::{classify_sdk_error, BackstopError};
 use crate::resolve::parse_input;
+use crate::store::RunStore;
 use crate::tags::digest;
 
 const DETAIL_TYPE: &str = "CloudWatch Alarm State Change";
@@ -218,10 +224,62 @@ pub fn execution_input(trigger: &FailoverTrigger, transition: &AlarmTransition) 
     })
 }
 
+/// The failover `start-failover` last started for a plan (`failovers/<plan digest>.json` in
+/// the run-state bucket).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastFailover {
+    pub plan_parameter: String,
+    pub execution_name: String,
+    pub execution_arn: String,
+    /// RFC 3339.
+    pub started_at: String,
+}
+
+/// Where the last failover of a plan is recorded.
+pub fn last_failover_key(plan_parameter: &str) -> String {
+    format!("failovers/{}.json", digest(&[plan_parameter]))
+}
+
+/// How long an execution just started may be unknown to DescribeExecution (eventual
+/// consistency); after that, an unknown execution is not running.
+const NOT_YET_VISIBLE_SECONDS: i64 = 300;
+
+/// Whether the recorded failover still runs (or was started too recently to be described).
+async fn still_running(
+    sfn: &aws_sdk_sfn::Client,
+    last: &LastFailover,
+) -> Result<bool, BackstopError> {
+    match sfn
+        .describe_execution()
+        .execution_arn(&last.execution_arn)
+        .send()
+        .await
+    {
+        Ok(described) => Ok(described.status() == &aws_sdk_sfn::types::ExecutionStatus::Running),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_execution_does_not_exist()) =>
+        {
+            let started = DateTime::from_str(&last.started_at, Format::DateTime)
+                .map(|t| t.secs())
+                .unwrap_or(0);
+            let now = DateTime::from(std::time::SystemTime::now()).secs();
+            Ok(now - started < NOT_YET_VISIBLE_SECONDS)
+        }
+        Err(err) => Err(classify_sdk_error(
+            format!("reading failover {}", last.execution_name),
+            err,
+        )),
+    }
+}
+
 /// Starts at most one failover for the transition: only a move into ALARM of a configured
 /// alarm, and only if no failover of the same plan is running.
 pub async fn start_failover(
     sfn: &aws_sdk_sfn::Client,
+    store: &RunStore,
     trigger: &FailoverTrigger,
     transition: AlarmTransition,
 ) -> Result<TriggerOutcome, BackstopError> {
@@ -274,10 +332,41 @@ pub async fn start_failover(
         };
         return ignored(reason, Some(running), transition);
     }
+    // started a moment ago, perhaps not listed yet
+    let marker = last_failover_key(&trigger.plan_parameter);
+    let last: Option<LastFailover> = store.get_at(&marker).await?;
+    if let Some(last) = last.filter(|l| l.plan_parameter == trigger.plan_parameter) {
+        if still_running(sfn, &last).await? {
+            let reason = if last.execution_name == name {
+                format!(
+                    "failover {name} for this alarm change is already running (a repeated delivery)"
+                )
+            } else {
+                format!(
+                    "failover {} of plan {}, started at {}, is still running; one failover per incident",
+                    last.execution_name, trigger.plan_parameter, last.started_at
+                )
+            };
+            return ignored(reason, Some(last.execution_name), transition);
+        }
+    }
     let input = execution_input(trigger, &transition);
+    let requested_at = DateTime::from(std::time::SystemTime::now())
+        .fmt(Format::DateTime)
+        .unwrap_or_default();
     match crate::executions::start(sfn, &trigger.state_machine_arn, &name, &input).await? {
         Some(arn) => {
             tracing::info!(execution = %name, alarm = %transition.alarm_name, "failover started");
+            let started = LastFailover {
+                plan_parameter: trigger.plan_parameter.clone(),
+                execution_name: name.clone(),
+                execution_arn: arn.clone(),
+                started_at: requested_at,
+            };
+            // the run has started: a failed write only weakens the guard for the next alarm
+            if let Err(err) = store.put_at(&marker, &started).await {
+                tracing::warn!(%err, key = %marker, "the started failover could not be recorded");
+            }
             Ok(TriggerOutcome {
                 action: "started",
                 execution_arn: Some(arn),

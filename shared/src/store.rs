@@ -149,14 +149,18 @@ impl RunStore {
         part: Part,
         value: &T,
     ) -> Result<(), BackstopError> {
-        let key = key(execution, part);
+        self.put_at(&key(execution, part), value).await
+    }
+
+    /// Writes `value` as JSON at `key` of the bucket.
+    pub async fn put_at<T: Serialize>(&self, key: &str, value: &T) -> Result<(), BackstopError> {
         let body = serde_json::to_vec(value).map_err(|err| {
-            BackstopError::invalid_input(part.file(), format!("cannot be written: {err}"))
+            BackstopError::invalid_input(key, format!("cannot be written: {err}"))
         })?;
         self.s3
             .put_object()
             .bucket(&self.bucket)
-            .key(&key)
+            .key(key)
             .content_type("application/json")
             .body(body.into())
             .send()
@@ -173,8 +177,12 @@ impl RunStore {
         execution: &RunId,
         part: Part,
     ) -> Result<Option<T>, BackstopError> {
-        let key = key(execution, part);
-        let Some(bytes) = read_object(&self.s3, &self.bucket, &key).await? else {
+        self.get_at(&key(execution, part)).await
+    }
+
+    /// The JSON at `key` of the bucket, or `None` when there is none.
+    pub async fn get_at<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, BackstopError> {
+        let Some(bytes) = read_object(&self.s3, &self.bucket, key).await? else {
             return Ok(None);
         };
         let value = serde_json::from_slice(&bytes).map_err(|err| {

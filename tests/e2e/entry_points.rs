@@ -112,7 +112,9 @@ async fn alarms_start_exactly_one_failover_per_incident() {
     let lambda = aws_sdk_lambda::Client::new(&emulator.sdk_config(DR_REGION).await);
 
     // one incident: the alarm fires (the rule and its own action both deliver), its event is
-    // delivered again 8 times, and a second alarm for the same outage fires too
+    // delivered again 8 times, and a second alarm for the same outage fires too; meanwhile
+    // ListExecutions does not list the failover yet (it is eventually consistent)
+    emulator.inject(json!({ "staleListExecutionsSeconds": 600 }));
     set_state(&emulator, "primary-down", "ALARM");
     let described = cloudwatch(
         &emulator,
@@ -148,6 +150,12 @@ async fn alarms_start_exactly_one_failover_per_incident() {
     set_state(&emulator, "primary-5xx", "ALARM");
     // 2 + 8 + 1 deliveries
     finished(&emulator, &function, 11).await;
+    let stale = emulator.control("GET", "faults", &json!({}));
+    assert!(
+        stale["injectedCalls"]["staleListExecutions"].as_u64() > Some(0),
+        "the deliveries after the first did not list a stale view: {stale}"
+    );
+    emulator.control("DELETE", "faults", &json!({}));
     let runs = executions(&emulator, &machine).await;
     assert_eq!(runs.len(), 1, "one failover per incident: {runs:?}");
     let (first, status) = &runs[0];

@@ -4,6 +4,7 @@
 //! failover runs are logged and ignored.
 
 use backstop::alarm::{parse_alarm_event, start_failover, FailoverTrigger, TriggerOutcome};
+use backstop::store::RunStore;
 use backstop::{aws, telemetry, BackstopError};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
@@ -12,6 +13,8 @@ struct Clients {
     sfn: aws_sdk_sfn::Client,
     /// Read once at init; a missing setting fails every event with the same clear error.
     trigger: Result<FailoverTrigger, String>,
+    /// Where the last failover started is recorded (`RUN_STATE_BUCKET`).
+    store: Result<RunStore, String>,
 }
 
 async fn handler(
@@ -23,7 +26,11 @@ async fn handler(
         .trigger
         .as_ref()
         .map_err(|message| BackstopError::invalid_input("environment", message.clone()))?;
-    start_failover(&clients.sfn, trigger, transition).await
+    let store = clients
+        .store
+        .as_ref()
+        .map_err(|message| BackstopError::invalid_input("environment", message.clone()))?;
+    start_failover(&clients.sfn, store, trigger, transition).await
 }
 
 #[tokio::main]
@@ -33,6 +40,7 @@ async fn main() -> Result<(), Error> {
     let clients = Clients {
         sfn: aws_sdk_sfn::Client::new(&config),
         trigger: FailoverTrigger::from_env().map_err(|err| err.to_string()),
+        store: RunStore::from_env(&config).map_err(|err| err.to_string()),
     };
     run(service_fn(|event| {
         telemetry::logged("start-failover", handler(&clients, event))

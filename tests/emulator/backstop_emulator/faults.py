@@ -11,6 +11,9 @@
 - unreachable regions: every call signed for a region has its connection reset, like an
   endpoint that cannot be reached (static stability tests)
 - handler crashes: a function's process is killed mid-invocation
+- stale listings: ListExecutions leaves out executions started in the last N seconds (Step
+  Functions API reference: ListExecutions is eventually consistent, "may not reflect very
+  recent updates and changes")
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class FaultState:
         self.unreachable_regions: set[str] = set()
         self.handler_kills: list[dict[str, Any]] = []
         self.injected_calls: dict[str, int] = {}
+        self.stale_executions_seconds = 0.0
 
     def configure(self, spec: dict[str, Any]) -> None:
         """Adds the faults in `spec` (see the README of tests/emulator)."""
@@ -92,6 +96,8 @@ class FaultState:
                     }
                 )
             self.unreachable_regions.update(spec.get("unreachableRegions", []))
+            if "staleListExecutionsSeconds" in spec:
+                self.stale_executions_seconds = float(spec["staleListExecutionsSeconds"])
             for kill in spec.get("killHandler", []):
                 self.handler_kills.append(
                     {"function": kill["function"], "afterSeconds": float(kill.get("afterSeconds", 0.05)), "remaining": int(kill.get("count", 1))}
@@ -194,6 +200,10 @@ class FaultState:
                 c["instanceType"] == instance_type and c["availabilityZone"] in ("*", availability_zone)
                 for c in self.capacity
             )
+
+    def count_injected(self, key: str) -> None:
+        with self.lock:
+            self.injected_calls[key] = self.injected_calls.get(key, 0) + 1
 
     def report(self) -> dict[str, Any]:
         with self.lock:
@@ -340,8 +350,36 @@ def _capacity_run_instances(original):
     return run_instances
 
 
+def _stale_list_executions(original):
+    """Wraps the backend's paginated ListExecutions: (executions, next token)."""
+
+    def list_executions(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        executions, next_token = original(self, *args, **kwargs)
+        with STATE.lock:
+            lag = STATE.stale_executions_seconds
+        if lag <= 0:
+            return executions, next_token
+        from datetime import datetime, timedelta, timezone
+
+        newest = datetime.now(timezone.utc) - timedelta(seconds=lag)
+
+        def started(execution) -> datetime:  # type: ignore[no-untyped-def]
+            start = execution.start_date
+            return start if start.tzinfo else start.replace(tzinfo=timezone.utc)
+
+        visible = [e for e in executions if started(e) <= newest]
+        if len(visible) < len(executions):
+            STATE.count_injected("staleListExecutions")
+        return visible, next_token
+
+    return list_executions
+
+
 def install() -> None:
     from moto.ec2.models.instances import InstanceBackend
+    from moto.stepfunctions.models import StepFunctionBackend
+
+    StepFunctionBackend.list_executions = _stale_list_executions(StepFunctionBackend.list_executions)
 
     BaseResponse.call_action = _throttling_call_action(BaseResponse.call_action)
     InstanceBackend.run_instances = _capacity_run_instances(InstanceBackend.run_instances)
