@@ -4,7 +4,7 @@
 in the same run, with a Python reference handler (bench/reference_handler.py) that builds the
 same boto3 clients at init.
 
-    .venv/bin/python bench/handler_startup.py [--runs 20] [--profile release|debug]
+    .venv/bin/python bench/handler_startup.py [--runs 20] [--profile release|debug] [--handlers a,b]
 
 Needs the binaries built (`cargo build --release --bins`, or the debug build) and boto3 (the
 project's .venv). Prints one line per handler: binary size, median and max milliseconds and
@@ -23,16 +23,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 # each handler and the AWS clients it builds at init (boto3 names)
 HANDLERS = {
-    "resolve-plan": "ssm,backup,route53,stepfunctions,s3",
-    "preflight": "backup,ec2,rds,route53,ssm,kms,s3",
-    "start-restore": "backup,s3",
+    "resolve-plan": "ssm,backup,route53,stepfunctions,cloudformation,s3",
+    "preflight": "backup,ec2,rds,route53,ssm,kms,cloudwatch,cloudformation,s3",
+    "start-restore": "backup,cloudformation,s3",
     "poll-restore": "backup,ec2,rds,efs,s3",
-    "launch-instances": "ec2,ssm,s3",
+    "launch-instances": "ec2,ssm,cloudformation,s3",
     "attach-volumes": "ec2,s3",
-    "switch-dns": "route53,ec2,rds,s3",
-    "teardown": "backup,ec2,rds,efs,route53,s3",
+    "switch-dns": "route53,ec2,rds,cloudwatch,s3",
+    "teardown": "backup,ec2,rds,efs,route53,cloudformation,s3",
     "report": "stepfunctions,s3",
-    "start-failover": "stepfunctions",
+    "start-failover": "stepfunctions,s3",
     "on-backup-event": "ssm,backup,stepfunctions,sns",
 }
 REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference_handler.py")
@@ -119,12 +119,18 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--profile", default="release", choices=["debug", "release"])
+    parser.add_argument("--handlers", default=",".join(HANDLERS), help="comma-separated subset")
     args = parser.parse_args()
+    chosen = [name for name in args.handlers.split(",") if name]
+    unknown = sorted(set(chosen) - set(HANDLERS))
+    if unknown:
+        parser.error(f"unknown handlers {unknown}; known: {', '.join(HANDLERS)}")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target"))
     print(f"handler cold start (spawn -> first /next), {args.runs} cold starts each, Rust {args.profile} build vs Python {sys.version.split()[0]} + boto3")
     print(f"{'handler':<17}{'size MiB':>9} | {'Rust med ms':>11}{'max':>7}{'RSS MiB':>8} | {'Py med ms':>9}{'max':>7}{'RSS MiB':>8} | {'time x':>6}{'RSS x':>6}")
-    for name, clients in HANDLERS.items():
+    for name in chosen:
+        clients = HANDLERS[name]
         binary = os.path.join(target, args.profile, name)
         if not os.path.isfile(binary):
             print(f"{name:<17} missing: build it first", file=sys.stderr)
