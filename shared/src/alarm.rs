@@ -275,6 +275,21 @@ async fn still_running(
     }
 }
 
+/// The name of the failover this function last started for the plan, if it still runs.
+async fn recorded_failover(
+    sfn: &aws_sdk_sfn::Client,
+    store: &RunStore,
+    trigger: &FailoverTrigger,
+) -> Result<Option<String>, BackstopError> {
+    let last: Option<LastFailover> = store
+        .get_at(&last_failover_key(&trigger.plan_parameter))
+        .await?;
+    match last.filter(|l| l.plan_parameter == trigger.plan_parameter) {
+        Some(last) if still_running(sfn, &last).await? => Ok(Some(last.execution_name)),
+        _ => Ok(None),
+    }
+}
+
 /// Starts at most one failover for the transition: only a move into ALARM of a configured
 /// alarm, and only if no failover of the same plan is running.
 pub async fn start_failover(
@@ -319,7 +334,12 @@ pub async fn start_failover(
         ));
     }
     let name = execution_name(&transition);
-    if let Some(running) = running_failover(sfn, trigger).await? {
+    // listed as running, or recorded as started a moment ago (perhaps not listed yet)
+    let running = match running_failover(sfn, trigger).await? {
+        Some(listed) => Some(listed),
+        None => recorded_failover(sfn, store, trigger).await?,
+    };
+    if let Some(running) = running {
         let reason = if running == name {
             format!(
                 "failover {running} for this alarm change is already running (a repeated delivery)"
@@ -332,24 +352,7 @@ pub async fn start_failover(
         };
         return ignored(reason, Some(running), transition);
     }
-    // started a moment ago, perhaps not listed yet
     let marker = last_failover_key(&trigger.plan_parameter);
-    let last: Option<LastFailover> = store.get_at(&marker).await?;
-    if let Some(last) = last.filter(|l| l.plan_parameter == trigger.plan_parameter) {
-        if still_running(sfn, &last).await? {
-            let reason = if last.execution_name == name {
-                format!(
-                    "failover {name} for this alarm change is already running (a repeated delivery)"
-                )
-            } else {
-                format!(
-                    "failover {} of plan {}, started at {}, is still running; one failover per incident",
-                    last.execution_name, trigger.plan_parameter, last.started_at
-                )
-            };
-            return ignored(reason, Some(last.execution_name), transition);
-        }
-    }
     let input = execution_input(trigger, &transition);
     let requested_at = DateTime::from(std::time::SystemTime::now())
         .fmt(Format::DateTime)
