@@ -250,28 +250,42 @@ async fn still_running(
     sfn: &aws_sdk_sfn::Client,
     last: &LastFailover,
 ) -> Result<bool, BackstopError> {
-    match sfn
+    let status = match sfn
         .describe_execution()
         .execution_arn(&last.execution_arn)
         .send()
         .await
     {
-        Ok(described) => Ok(described.status() == &aws_sdk_sfn::types::ExecutionStatus::Running),
+        Ok(described) => Some(described.status().clone()),
         Err(err)
             if err
                 .as_service_error()
                 .is_some_and(|e| e.is_execution_does_not_exist()) =>
         {
-            let started = DateTime::from_str(&last.started_at, Format::DateTime)
-                .map(|t| t.secs())
-                .unwrap_or(0);
-            let now = DateTime::from(std::time::SystemTime::now()).secs();
-            Ok(now - started < NOT_YET_VISIBLE_SECONDS)
+            None
         }
-        Err(err) => Err(classify_sdk_error(
-            format!("reading failover {}", last.execution_name),
-            err,
-        )),
+        Err(err) => {
+            return Err(classify_sdk_error(
+                format!("reading failover {}", last.execution_name),
+                err,
+            ))
+        }
+    };
+    let now = DateTime::from(std::time::SystemTime::now()).secs();
+    Ok(counts_as_running(status.as_ref(), &last.started_at, now))
+}
+
+/// A recorded failover runs while Step Functions says RUNNING; one it does not know (yet)
+/// runs only if it was started within the time an execution may take to become visible.
+fn counts_as_running(
+    status: Option<&aws_sdk_sfn::types::ExecutionStatus>,
+    started_at: &str,
+    now: i64,
+) -> bool {
+    match status {
+        Some(status) => *status == aws_sdk_sfn::types::ExecutionStatus::Running,
+        None => DateTime::from_str(started_at, Format::DateTime)
+            .is_ok_and(|started| now - started.secs() < NOT_YET_VISIBLE_SECONDS),
     }
 }
 
@@ -521,5 +535,45 @@ mod tests {
                 "{event}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn a_recorded_failover_runs_while_running_or_just_started_and_unknown() {
+        use aws_sdk_sfn::types::ExecutionStatus;
+        let started = "2026-12-02T03:00:00Z";
+        let at = DateTime::from_str(started, Format::DateTime)
+            .unwrap()
+            .secs();
+        assert!(counts_as_running(
+            Some(&ExecutionStatus::Running),
+            started,
+            at + 3600
+        ));
+        assert!(!counts_as_running(
+            Some(&ExecutionStatus::Succeeded),
+            started,
+            at + 1
+        ));
+        assert!(!counts_as_running(
+            Some(&ExecutionStatus::Aborted),
+            started,
+            at + 1
+        ));
+        // not visible yet a moment after its start; unknown long after: not running
+        assert!(counts_as_running(None, started, at + 2));
+        assert!(!counts_as_running(
+            None,
+            started,
+            at + NOT_YET_VISIBLE_SECONDS
+        ));
+        assert!(!counts_as_running(None, "not a time", at));
+        assert_eq!(
+            last_failover_key("/backstop/shop/plan"),
+            last_failover_key("/backstop/shop/plan")
+        );
+        assert_ne!(
+            last_failover_key("/backstop/shop/plan"),
+            last_failover_key("/backstop/other/plan")
+        );
     }
 }
