@@ -1391,6 +1391,8 @@ async fn check_failover_alarms(
     check_internet_routes(clients.ec2, plan, &records, lines).await
 }
 
+const INTERNET_ROUTE: &str = "internet-route";
+
 /// An Elastic IP answers through an internet gateway: EC2 refuses to associate one with an
 /// instance whose VPC has none attached (`Gateway.NotAttached`), and a subnet whose route
 /// table sends 0.0.0.0/0 elsewhere leaves the address unreachable (a warning: an inspection
@@ -1401,7 +1403,6 @@ async fn check_internet_routes(
     records: &[&crate::plan::DnsRecordPlan],
     lines: &mut Vec<CheckLine>,
 ) -> Result<(), BackstopError> {
-    const CHECK: &str = "internet-route";
     // the subnets a failover may launch each record's instance into
     let mut subnet_records: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for record in records {
@@ -1432,7 +1433,7 @@ async fn check_internet_routes(
         Ok(found) => found.subnets().to_vec(),
         Err(err) => {
             let err = classify_sdk_error("describing the failover instances' subnets", err);
-            lines.push(unchecked(CHECK, &ids.join(", "), err)?);
+            lines.push(unchecked(INTERNET_ROUTE, &ids.join(", "), err)?);
             return Ok(());
         }
     };
@@ -1459,12 +1460,12 @@ async fn check_internet_routes(
         (Ok(g), Ok(t)) => (g.internet_gateways().to_vec(), t.route_tables().to_vec()),
         (Err(err), _) => {
             let err = classify_sdk_error("describing the DR internet gateways", err);
-            lines.push(unchecked(CHECK, &vpc_ids.join(", "), err)?);
+            lines.push(unchecked(INTERNET_ROUTE, &vpc_ids.join(", "), err)?);
             return Ok(());
         }
         (_, Err(err)) => {
             let err = classify_sdk_error("describing the DR route tables", err);
-            lines.push(unchecked(CHECK, &vpc_ids.join(", "), err)?);
+            lines.push(unchecked(INTERNET_ROUTE, &vpc_ids.join(", "), err)?);
             return Ok(());
         }
     };
@@ -1494,7 +1495,6 @@ fn internet_route_line(
     gateways: &[aws_sdk_ec2::types::InternetGateway],
     tables: &[aws_sdk_ec2::types::RouteTable],
 ) -> CheckLine {
-    const CHECK: &str = "internet-route";
     let gateway = gateways.iter().find(|g| {
         g.attachments().iter().any(|a| {
             a.vpc_id() == Some(vpc)
@@ -1504,7 +1504,7 @@ fn internet_route_line(
     });
     let Some(gateway) = gateway.and_then(|g| g.internet_gateway_id()) else {
         return line(
-            CHECK,
+            INTERNET_ROUTE,
             Status::Fail,
             subnet,
             format!(
@@ -1524,7 +1524,7 @@ fn internet_route_line(
     let main = || in_vpc().find(|t| t.associations().iter().any(|a| a.main() == Some(true)));
     let Some(table) = own.or_else(main) else {
         return line(
-            CHECK,
+            INTERNET_ROUTE,
             Status::Warn,
             subnet,
             format!("no route table of {vpc} applies to it: the Elastic IP of {records} may not be reachable"),
@@ -1547,13 +1547,13 @@ fn internet_route_line(
     });
     match target {
         Some(target) if target == gateway => line(
-            CHECK,
+            INTERNET_ROUTE,
             Status::Pass,
             subnet,
             format!("{table_id} routes 0.0.0.0/0 to {gateway}: the Elastic IP of {records} is reachable"),
         ),
         other => line(
-            CHECK,
+            INTERNET_ROUTE,
             Status::Warn,
             subnet,
             format!(
