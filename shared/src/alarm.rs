@@ -295,10 +295,27 @@ async fn recorded_failover(
     store: &RunStore,
     trigger: &FailoverTrigger,
 ) -> Result<Option<String>, BackstopError> {
-    let last: Option<LastFailover> = store
-        .get_at(&last_failover_key(&trigger.plan_parameter))
-        .await?;
-    match last.filter(|l| l.plan_parameter == trigger.plan_parameter) {
+    let key = last_failover_key(&trigger.plan_parameter);
+    // the record only adds to the listing: one that cannot be read, or that names another
+    // plan or state machine, must not block a failover at 3 a.m.
+    let last: Option<LastFailover> = match store.get_at(&key).await {
+        Ok(last) => last,
+        Err(err @ BackstopError::InvalidInput { .. }) => {
+            tracing::warn!(%err, %key, "the failover record is unreadable: ignored");
+            None
+        }
+        Err(err) => return Err(err),
+    };
+    let executions_of_machine =
+        trigger
+            .state_machine_arn
+            .replacen(":stateMachine:", ":execution:", 1)
+            + ":";
+    let ours = |l: &LastFailover| {
+        l.plan_parameter == trigger.plan_parameter
+            && l.execution_arn.starts_with(&executions_of_machine)
+    };
+    match last.filter(ours) {
         Some(last) if still_running(sfn, &last).await? => Ok(Some(last.execution_name)),
         _ => Ok(None),
     }

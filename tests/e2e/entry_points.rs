@@ -115,6 +115,14 @@ async fn alarms_start_exactly_one_failover_per_incident() {
     // delivered again 8 times, and a second alarm for the same outage fires too; meanwhile
     // ListExecutions does not list the failover yet (it is eventually consistent)
     emulator.inject(json!({ "staleListExecutionsSeconds": 600 }));
+    // a failover record left unreadable (by hand, or an older version) blocks nothing
+    stack
+        .put_object(
+            &emulator,
+            &backstop::alarm::last_failover_key(PLAN_PARAMETER),
+            "{ not a record",
+        )
+        .await;
     set_state(&emulator, "primary-down", "ALARM");
     let described = cloudwatch(
         &emulator,
