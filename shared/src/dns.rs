@@ -7,6 +7,7 @@ use aws_sdk_route53::types::{
 use serde::{Deserialize, Serialize};
 
 use crate::compute::LaunchedInstance;
+use crate::drill_record::{self, Ownership};
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::failover_alarm;
 use crate::kinds::{self, Health, Removal};
@@ -112,7 +113,10 @@ pub async fn switch_dns(
         }
         let name = record_to_write(record, mode)?;
         let value = target_value(record, instances, jobs)?;
-        let (mut switched, submitted) = upsert(&clients.route53, record, name, &value).await?;
+        // a drill's record is written with its ownership mark, in one change batch
+        let owner = (mode == Mode::Drill).then_some(plan.name.as_str());
+        let (mut switched, submitted) =
+            upsert(&clients.route53, record, name, &value, owner).await?;
         let earlier = pending
             .iter()
             .find(|c| c.record_name.eq_ignore_ascii_case(name));
@@ -326,6 +330,23 @@ pub async fn record_problems(
                 ),
                 fix: format!("use a dedicated name inside the zone, e.g. drill.{zone}"),
             });
+        } else if drill {
+            // a drill writes, then deletes, its record: never a name Backstop did not create
+            let seen = drill_record::observe(route53, &zone_id, &drill_name).await?;
+            if let Ownership::Foreign(why) = drill_record::judge(&plan.name, &seen) {
+                problems.push(PlanProblem {
+                    field: format!("dns[{i}].drillRecordName"),
+                    message: format!(
+                        "{} is not a drill record of plan {}: {why}; a drill would overwrite it, then delete it",
+                        record.drill_record_name, plan.name
+                    ),
+                    fix: format!(
+                        "use a name that does not exist yet (e.g. drill-{}.{zone}); Backstop marks the records it creates ({})",
+                        plan.name,
+                        drill_record::mark_name(&drill_name)
+                    ),
+                });
+            }
         }
     }
     Ok(problems)
@@ -352,67 +373,78 @@ fn record_to_write(record: &DnsRecordPlan, mode: Mode) -> Result<&str, BackstopE
     }
 }
 
-/// Deletes a drill record a drill wrote, if it still points only at what the run created
-/// (`endpoints`: its instances' IPs and databases' addresses); a record pointing anywhere else
-/// is not this run's and is left alone. Production records are never touched.
+/// Deletes a drill record a drill of `plan` wrote, with its ownership mark, if the mark names
+/// the plan and the record still points only at what the run created (`endpoints`: its
+/// instances' IPs and databases' addresses). Anything else is not this run's and is left
+/// alone; production records are never touched. `None`: no record of the plan there (never
+/// written, or deleted by an earlier pass), nothing to count.
 pub async fn remove_drill_record(
     route53: &aws_sdk_route53::Client,
+    plan: &str,
     record: &DnsRecordPlan,
     endpoints: &std::collections::BTreeSet<String>,
-) -> Result<Removal, BackstopError> {
+) -> Result<Option<Removal>, BackstopError> {
     let name = record_to_write(record, Mode::Drill)?;
-    let fqdn = format!("{}.", name.trim_end_matches('.'));
+    let zone = &record.hosted_zone_id;
+    let seen = drill_record::observe(route53, zone, name).await?;
     let record_type = RrType::from(record.record_type.as_str());
-    let listed = route53
-        .list_resource_record_sets()
-        .hosted_zone_id(&record.hosted_zone_id)
-        .start_record_name(&fqdn)
-        .start_record_type(record_type.clone())
-        .max_items(1)
-        .send()
-        .await
-        .map_err(|err| classify_sdk_error(format!("reading drill record {name}"), err))?;
-    let Some(set) = listed.resource_record_sets().iter().find(|set| {
-        set.name()
-            .trim_end_matches('.')
-            .eq_ignore_ascii_case(name.trim_end_matches('.'))
-            && set.r#type() == &record_type
-    }) else {
-        return Ok(Removal::Gone);
+    let ours = match drill_record::judge(plan, &seen) {
+        Ownership::Free => return Ok(None),
+        Ownership::Foreign(why) => {
+            let held = seen
+                .at_name
+                .iter()
+                .any(|set| set.record_type == record_type.as_str());
+            return Ok(held.then(|| {
+                Removal::Kept(format!(
+                    "drill record {name} is not one Backstop created for plan {plan} ({why}): left alone"
+                ))
+            }));
+        }
+        Ownership::Ours => drill_record::sets_at(route53, zone, name, Some(&record_type)).await?,
     };
-    let normalize = |value: &str| value.trim_end_matches('.').to_ascii_lowercase();
-    let values: Vec<&str> = set.resource_records().iter().map(|r| r.value()).collect();
-    let ours = !values.is_empty() && values.iter().all(|v| endpoints.contains(&normalize(v)));
-    if !ours {
-        return Ok(Removal::Kept(format!(
-            "drill record {name} points at {}, not at this run's resources: left alone",
-            values.join(", ")
-        )));
+    let mut changes = Vec::new();
+    if let Some(set) = ours.into_iter().next() {
+        let normalize = |value: &str| value.trim_end_matches('.').to_ascii_lowercase();
+        let values: Vec<&str> = set.resource_records().iter().map(|r| r.value()).collect();
+        let points_at_run =
+            !values.is_empty() && values.iter().all(|v| endpoints.contains(&normalize(v)));
+        if !points_at_run {
+            return Ok(Some(Removal::Kept(format!(
+                "drill record {name} points at {}, not at this run's resources: left alone",
+                values.join(", ")
+            ))));
+        }
+        changes.push(
+            Change::builder()
+                .action(ChangeAction::Delete)
+                .resource_record_set(set)
+                .build()
+                .map_err(|e| BackstopError::invalid_input("dns", e.to_string()))?,
+        );
     }
-    let change = Change::builder()
-        .action(ChangeAction::Delete)
-        .resource_record_set(set.clone())
-        .build()
-        .map_err(|e| BackstopError::invalid_input("dns", e.to_string()))?;
+    changes.extend(drill_record::delete_mark(route53, zone, name).await?);
     let batch = ChangeBatch::builder()
         .comment("Backstop drill teardown")
-        .changes(change)
+        .set_changes(Some(changes))
         .build()
         .map_err(|e| BackstopError::invalid_input("dns", e.to_string()))?;
     match route53
         .change_resource_record_sets()
-        .hosted_zone_id(&record.hosted_zone_id)
+        .hosted_zone_id(zone)
         .change_batch(batch)
         .send()
         .await
     {
         Ok(_) => {
-            tracing::info!(record = name, "drill record deleted");
-            Ok(Removal::Gone)
+            tracing::info!(record = name, "drill record and its ownership mark deleted");
+            Ok(Some(Removal::Gone))
         }
         Err(err) => match classify_sdk_error(format!("deleting drill record {name}"), err) {
             // deleted in the meantime (a DELETE of a missing record is InvalidChangeBatch)
-            BackstopError::Aws { code, .. } if code == "InvalidChangeBatch" => Ok(Removal::Gone),
+            BackstopError::Aws { code, .. } if code == "InvalidChangeBatch" => {
+                Ok(Some(Removal::Gone))
+            }
             other => Err(other),
         },
     }
@@ -509,11 +541,13 @@ async fn check_health(
 }
 
 /// Points the record at `value` unless it already does; returns the change id it submitted.
+/// With `owner` (a drill's plan), the record's ownership mark is written in the same batch.
 async fn upsert(
     route53: &aws_sdk_route53::Client,
     record: &DnsRecordPlan,
     name: &str,
     value: &str,
+    owner: Option<&str>,
 ) -> Result<(SwitchedRecord, Option<String>), BackstopError> {
     let ttl = record.ttl.unwrap_or(DEFAULT_TTL);
     let record_type = RrType::from(record.record_type.as_str());
@@ -573,9 +607,13 @@ async fn upsert(
         .resource_record_set(set)
         .build()
         .map_err(|e| BackstopError::invalid_input("dns", e.to_string()))?;
-    let batch = ChangeBatch::builder()
+    let mut batch = ChangeBatch::builder()
         .comment("Backstop DR switch")
-        .changes(change)
+        .changes(change);
+    if let Some(plan) = owner {
+        batch = batch.changes(drill_record::upsert_mark(name, plan)?);
+    }
+    let batch = batch
         .build()
         .map_err(|e| BackstopError::invalid_input("dns", e.to_string()))?;
     let submitted = route53
@@ -690,6 +728,7 @@ mod tests {
             &record(),
             "drill.app.shop.example.com",
             "10.1.0.10",
+            Some("shop"),
         )
         .await
         .unwrap();

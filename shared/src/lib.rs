@@ -22,6 +22,7 @@ pub mod aws;
 pub mod backup_events;
 pub mod compute;
 pub mod dns;
+pub mod drill_record;
 pub mod error;
 pub mod executions;
 pub mod failover_alarm;

@@ -17,4 +17,5 @@ mod plan_cli;
 mod quickstart;
 mod readiness;
 mod restore;
+mod safety;
 mod storage_gateway;

@@ -364,7 +364,12 @@ fn instance_tags(ctx: &LaunchContext<'_>, name: &str, fallbacks: &[String]) -> T
 
 /// At most 64 ASCII characters (EC2's limit), unique per run, instance and attempt (type and
 /// subnet), however long the run id or the names.
-fn client_token(run_id: &RunId, name: &str, instance_type: &str, subnet: &str) -> String {
+pub(crate) fn client_token(
+    run_id: &RunId,
+    name: &str,
+    instance_type: &str,
+    subnet: &str,
+) -> String {
     token(run_id, "launch", &[name, instance_type, subnet])
 }
 

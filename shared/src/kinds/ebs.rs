@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use crate::restore::{require_settings, RestoreContext};
 use aws_sdk_ec2::types::{VolumeAttachmentState, VolumeState};
 
-use super::{ec2::run_filter, tag_value, Found, Owned, Removal};
+use super::{ec2::run_filter, epoch, tag_value, Found, Owned, Removal};
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::plan::ProtectedResource;
-use crate::tags::RESOURCE;
+use crate::tags::{MODE, RESOURCE};
 
 /// AWS Backup's EBS metadata keys (camelCase in the API).
 pub(crate) fn metadata(
@@ -62,17 +62,21 @@ pub(crate) async fn tagged_volumes(
     while let Some(page) = pages.next().await {
         let page = page.map_err(|err| classify_sdk_error("listing the run's volumes", err))?;
         for volume in page.volumes() {
-            let tags = volume
-                .tags()
-                .iter()
-                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()));
+            let tags = || {
+                volume
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
+            };
             found.push(Found {
                 owned: Owned {
                     kind: Owned::VOLUME.into(),
                     id: volume.volume_id().unwrap_or_default().to_string(),
-                    resource: tag_value(tags, RESOURCE).map(str::to_string),
+                    resource: tag_value(tags(), RESOURCE).map(str::to_string),
                 },
-                endpoint: None,
+                mode: tag_value(tags(), MODE).map(str::to_string),
+                created: epoch(volume.create_time()),
+                ..Found::default()
             });
         }
     }

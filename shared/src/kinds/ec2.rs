@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use crate::restore::{require_settings, RestoreContext};
 use aws_sdk_ec2::types::{Filter, InstanceStateName, Tag};
 
-use super::{tag_value, Found, Health, Owned, Removal};
+use super::{epoch, tag_value, Found, Health, Owned, Removal};
 use crate::compute::LaunchedInstance;
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::plan::ProtectedResource;
-use crate::tags::{RESOURCE, RUN_ID};
+use crate::run::RunId;
+use crate::tags::{MODE, RESOURCE, RUN_ID};
 
 /// AWS Backup's EC2 metadata keys.
 pub(crate) fn metadata(
@@ -102,17 +103,39 @@ pub(crate) async fn tagged_instances(
             if state == Some(&InstanceStateName::Terminated) {
                 continue;
             }
-            let tags = instance
-                .tags()
-                .iter()
-                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()));
+            let tags = || {
+                instance
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
+            };
+            let resource = tag_value(tags(), RESOURCE).map(str::to_string);
+            // the token this run's launch derives for the instance's name, type and subnet
+            let launched_by_run = match (&resource, RunId::try_from(run_id.to_string())) {
+                (Some(name), Ok(run)) => {
+                    let expected = crate::compute::launch::client_token(
+                        &run,
+                        name,
+                        instance
+                            .instance_type()
+                            .map(|t| t.as_str())
+                            .unwrap_or_default(),
+                        instance.subnet_id().unwrap_or_default(),
+                    );
+                    instance.client_token() == Some(expected.as_str())
+                }
+                _ => false,
+            };
             found.push(Found {
                 owned: Owned {
                     kind: Owned::INSTANCE.into(),
                     id: instance.instance_id().unwrap_or_default().to_string(),
-                    resource: tag_value(tags, RESOURCE).map(str::to_string),
+                    resource,
                 },
                 endpoint: instance.private_ip_address().map(str::to_string),
+                mode: tag_value(tags(), MODE).map(str::to_string),
+                created: epoch(instance.launch_time()),
+                launched_by_run,
             });
         }
     }

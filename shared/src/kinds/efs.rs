@@ -6,7 +6,7 @@ use super::{tag_value, Found, Owned, Removal};
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::plan::ProtectedResource;
 use crate::restore::RestoreContext;
-use crate::tags::{token, RESOURCE, RUN_ID};
+use crate::tags::{token, MODE, RESOURCE, RUN_ID};
 
 /// AWS Backup's EFS metadata keys.
 pub(crate) fn metadata(
@@ -99,7 +99,9 @@ pub(crate) async fn tagged(
                     id: fs.file_system_id().to_string(),
                     resource: tag_value(tags(), RESOURCE).map(str::to_string),
                 },
-                endpoint: None,
+                mode: tag_value(tags(), MODE).map(str::to_string),
+                created: Some(fs.creation_time().secs()),
+                ..Found::default()
             });
         }
     }

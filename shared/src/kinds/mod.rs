@@ -105,7 +105,7 @@ pub enum Removal {
 }
 
 /// A resource of the run to delete: its kind and id.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Owned {
     /// `instance`, `volume`, `db-instance`, `file-system`.
@@ -141,11 +141,23 @@ impl Owned {
 }
 
 /// A resource found carrying the run's tag, and where clients reached it (a drill record may
-/// point there).
-#[derive(Debug, Clone)]
+/// point there), with what teardown needs to prove the run created it.
+#[derive(Debug, Clone, Default)]
 pub struct Found {
     pub owned: Owned,
     pub endpoint: Option<String>,
+    /// Its `backstop:mode` tag.
+    pub mode: Option<String>,
+    /// When AWS says it was created (seconds since the epoch), when it says.
+    pub created: Option<i64>,
+    /// An instance launched with the ClientToken this run derives for its name, type and
+    /// subnet: EC2's own record that this run's launch created it.
+    pub launched_by_run: bool,
+}
+
+/// Seconds since the epoch of an SDK time.
+fn epoch(time: Option<&aws_smithy_types::DateTime>) -> Option<i64> {
+    time.map(|t| t.secs())
 }
 
 /// The value of `key` among `tags` (`(key, value)` pairs).
@@ -192,12 +204,17 @@ pub async fn run_tag_of_owned(
     }
 }
 
-/// One teardown pass over `owned`: starts (or checks) its deletion. Idempotent.
-pub async fn remove(clients: Clients<'_>, owned: &Owned) -> Result<Removal, BackstopError> {
+/// One teardown pass over `owned`: starts (or checks) its deletion. Idempotent. A database of
+/// a failover gets a final snapshot (`final_snapshot`).
+pub async fn remove(
+    clients: Clients<'_>,
+    owned: &Owned,
+    final_snapshot: bool,
+) -> Result<Removal, BackstopError> {
     match owned.kind.as_str() {
         Owned::INSTANCE => ec2::remove_instance(clients.ec2, &owned.id).await,
         Owned::VOLUME => ebs::remove_volume(clients.ec2, &owned.id).await,
-        Owned::DB_INSTANCE => rds::remove(clients.rds, &owned.id).await,
+        Owned::DB_INSTANCE => rds::remove(clients.rds, &owned.id, final_snapshot).await,
         Owned::FILE_SYSTEM => efs::remove(clients.efs, &owned.id).await,
         other => Ok(Removal::Kept(format!("unknown resource kind {other}"))),
     }

@@ -2,13 +2,13 @@
 
 use std::collections::HashMap;
 
-use super::{tag_value, Found, Health, Owned, Removal};
+use super::{epoch, tag_value, Found, Health, Owned, Removal};
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::plan::ProtectedResource;
 use crate::restore::RestoreJob;
 use crate::restore::{require_settings, RestoreContext};
 use crate::run::Mode;
-use crate::tags::{run_suffix, RESOURCE, RUN_ID};
+use crate::tags::{run_suffix, MODE, RESOURCE, RUN_ID};
 
 /// AWS Backup's RDS metadata keys (the RestoreDBInstanceFromDBSnapshot parameter names).
 pub(crate) fn metadata(
@@ -194,6 +194,9 @@ pub(crate) async fn tagged(
                     resource: tag_value(tags(), RESOURCE).map(str::to_string),
                 },
                 endpoint: db.endpoint().and_then(|e| e.address()).map(str::to_string),
+                mode: tag_value(tags(), MODE).map(str::to_string),
+                created: epoch(db.instance_create_time()),
+                launched_by_run: false,
             });
         }
     }
@@ -227,9 +230,15 @@ pub(crate) async fn db_run_tag(
 /// Deletes the DB instance without a final snapshot (a drill's copy of data that is backed up
 /// already). Deletion protection is never lifted: Backstop does not set it, so whoever did
 /// decides.
+/// The final snapshot of a failover's database deleted by teardown (at most 255 characters).
+pub fn final_snapshot_id(identifier: &str) -> String {
+    format!("backstop-final-{identifier}")
+}
+
 pub(crate) async fn remove(
     rds: &aws_sdk_rds::Client,
     identifier: &str,
+    final_snapshot: bool,
 ) -> Result<Removal, BackstopError> {
     let described = match rds
         .describe_db_instances()
@@ -257,13 +266,20 @@ pub(crate) async fn remove(
             "deletion protection is on and Backstop did not set it: turn it off (aws rds modify-db-instance --db-instance-identifier {identifier} --no-deletion-protection --apply-immediately) and run teardown again"
         )));
     }
-    let deleted = rds
-        .delete_db_instance()
-        .db_instance_identifier(identifier)
-        .skip_final_snapshot(true)
-        .delete_automated_backups(true)
-        .send()
-        .await;
+    let mut request = rds.delete_db_instance().db_instance_identifier(identifier);
+    request = if final_snapshot {
+        // a failover's database held production data: keep it (the identifier is already a
+        // valid DB identifier, so the snapshot's is too)
+        request
+            .skip_final_snapshot(false)
+            .final_db_snapshot_identifier(final_snapshot_id(identifier))
+            .delete_automated_backups(false)
+    } else {
+        request
+            .skip_final_snapshot(true)
+            .delete_automated_backups(true)
+    };
+    let deleted = request.send().await;
     match deleted {
         Ok(_) => {
             tracing::info!(db = identifier, "DB instance deleting");

@@ -838,12 +838,15 @@ fn pending_names(restores: &[RestoreItem], jobs: &[RestoreJob], resume: bool) ->
         .collect()
 }
 
-struct SeenJob {
-    status: String,
-    status_message: Option<String>,
-    created_resource_arn: Option<String>,
-    recovery_point_arn: Option<String>,
-    created: Option<DateTime>,
+/// A restore job as AWS Backup reports it.
+#[derive(Debug, Clone)]
+pub struct SeenJob {
+    pub status: String,
+    pub status_message: Option<String>,
+    pub created_resource_arn: Option<String>,
+    pub resource_type: Option<String>,
+    pub recovery_point_arn: Option<String>,
+    pub created: Option<DateTime>,
 }
 
 async fn list_restore_jobs(
@@ -851,11 +854,20 @@ async fn list_restore_jobs(
     ctx: &RestoreContext,
     jobs: &[RestoreJob],
 ) -> Result<HashMap<String, SeenJob>, BackstopError> {
-    let mut seen = HashMap::new();
     if jobs.iter().all(RestoreJob::is_finished) {
-        return Ok(seen);
+        return Ok(HashMap::new());
     }
-    let since = DateTime::from_secs(ctx.started_at.secs() - CLOCK_SKEW_SECONDS);
+    restore_jobs_since(backup, ctx.started_at).await
+}
+
+/// Every restore job AWS Backup created since `started_at` (less the clock skew allowed), by
+/// id: AWS Backup's own record of what a run's jobs did.
+pub async fn restore_jobs_since(
+    backup: &aws_sdk_backup::Client,
+    started_at: DateTime,
+) -> Result<HashMap<String, SeenJob>, BackstopError> {
+    let mut seen = HashMap::new();
+    let since = DateTime::from_secs(started_at.secs() - CLOCK_SKEW_SECONDS);
     let mut pages = backup
         .list_restore_jobs()
         .by_created_after(since)
@@ -874,6 +886,7 @@ async fn list_restore_jobs(
                             .unwrap_or_default(),
                         status_message: job.status_message().map(str::to_string),
                         created_resource_arn: job.created_resource_arn().map(str::to_string),
+                        resource_type: job.resource_type().map(str::to_string),
                         recovery_point_arn: job.recovery_point_arn().map(str::to_string),
                         created: job.creation_date().copied(),
                     },
@@ -884,7 +897,7 @@ async fn list_restore_jobs(
     Ok(seen)
 }
 
-async fn describe_restore_job(
+pub async fn describe_restore_job(
     backup: &aws_sdk_backup::Client,
     id: &str,
 ) -> Result<SeenJob, BackstopError> {
@@ -901,6 +914,7 @@ async fn describe_restore_job(
             .unwrap_or_default(),
         status_message: job.status_message().map(str::to_string),
         created_resource_arn: job.created_resource_arn().map(str::to_string),
+        resource_type: job.resource_type().map(str::to_string),
         recovery_point_arn: job.recovery_point_arn().map(str::to_string),
         created: job.creation_date().copied(),
     })

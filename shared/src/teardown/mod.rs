@@ -1,0 +1,544 @@
+//! Teardown: delete exactly what a run created, and say what could not be deleted.
+//!
+//! What the run created is found two ways: by the run-id tag (instances, volumes, DB
+//! instances, file systems), and by the run's own restore jobs as its steps stored them
+//! (`CreatedResourceArn`): a resource restored after its branch was cancelled
+//! carries no tag yet. Nothing else is ever deleted. One invocation makes one pass (start or
+//! check each deletion) and returns; the state machine calls it again until nothing is pending.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_smithy_types::date_time::Format;
+use aws_smithy_types::DateTime;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::dns::remove_drill_record;
+use crate::error::BackstopError;
+use crate::kinds::{self, Owned, Removal};
+use crate::network::{self, NetworkState, StackRemoval};
+use crate::plan::ResourceKind;
+use crate::resolve::ResolvedRun;
+use crate::restore::{describe_restore_job, format_time, restore_jobs_since, RestoreJob};
+use crate::run::{Mode, RunId};
+use crate::store::{Part, RunStore};
+use crate::tags::run_tags;
+use crate::wait::time_left;
+
+pub mod decide;
+
+use decide::{Action, Candidate, Origin, Refusal, RunFacts};
+
+/// The `Owned` kind of a drill's network stack (its id is the stack's name).
+pub const STACK: &str = "stack";
+
+/// Deletions still pending this long after teardown began are reported as left behind.
+const TEARDOWN_BOUND_SECONDS: i64 = 2 * 60 * 60;
+
+/// What starts a teardown: the state machine (after a drill) or an operator (any run id).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TeardownRequest {
+    /// The run to tear down: its execution name.
+    pub run_id: RunId,
+    /// Its execution ARN; by default the execution of that name of this stack's state machine.
+    #[serde(default)]
+    pub execution_arn: Option<String>,
+    /// A failover's resources are production: tearing one down needs this set to true.
+    #[serde(default)]
+    pub allow_failover: bool,
+    /// The previous pass's summary (the state machine's loop): the pass itself is read from
+    /// the run store. Absent or null: a first pass.
+    #[serde(default)]
+    pub previous: Option<Value>,
+}
+
+/// A resource teardown did not delete, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Leftover {
+    #[serde(flatten)]
+    pub owned: Owned,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TeardownOutcome {
+    pub run_id: String,
+    /// Nothing is pending any more: everything is deleted, or reported in `left`.
+    pub finished: bool,
+    pub started_at: String,
+    pub rounds: u32,
+    /// Deleted by this teardown (or found already gone), across passes.
+    pub deleted: Vec<Owned>,
+    /// Deletions under way.
+    pub pending: Vec<Leftover>,
+    /// Not deleted: not this run's to delete, refused, or still pending past the bound.
+    pub left: Vec<Leftover>,
+}
+
+/// What a pass hands back to the state machine: counts, and the first few left-behind items
+/// (the whole pass is stored, and the report lists everything).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TeardownSummary {
+    pub run_id: String,
+    pub finished: bool,
+    pub started_at: String,
+    pub rounds: u32,
+    pub deleted: usize,
+    pub pending: usize,
+    pub left: usize,
+    /// Up to [`MAX_LEFT_SHOWN`] of the items left behind, with why.
+    #[serde(default)]
+    pub left_items: Vec<Leftover>,
+}
+
+const MAX_LEFT_SHOWN: usize = 20;
+
+impl TeardownOutcome {
+    pub fn summary(&self) -> TeardownSummary {
+        TeardownSummary {
+            run_id: self.run_id.clone(),
+            finished: self.finished,
+            started_at: self.started_at.clone(),
+            rounds: self.rounds,
+            deleted: self.deleted.len(),
+            pending: self.pending.len(),
+            left: self.left.len(),
+            left_items: self.left.iter().take(MAX_LEFT_SHOWN).cloned().collect(),
+        }
+    }
+}
+
+pub struct TeardownClients {
+    pub backup: aws_sdk_backup::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub efs: aws_sdk_efs::Client,
+    pub route53: aws_sdk_route53::Client,
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    /// Where the run's steps stored what they did.
+    pub store: RunStore,
+}
+
+impl TeardownClients {
+    fn resources(&self) -> kinds::Clients<'_> {
+        kinds::Clients {
+            ec2: &self.ec2,
+            rds: &self.rds,
+            efs: &self.efs,
+        }
+    }
+}
+
+/// One pass of the teardown of `request.run_id`: gather what may be the run's, decide
+/// ([`decide::decide`]), then delete what the decision allows.
+pub async fn teardown(
+    clients: &TeardownClients,
+    request: TeardownRequest,
+    now: DateTime,
+    deadline: Option<std::time::SystemTime>,
+) -> Result<TeardownOutcome, BackstopError> {
+    let requested = request.run_id.as_str().to_string();
+    // the run's state is stored under its execution's name (the ARN's last part)
+    let execution = match &request.execution_arn {
+        Some(arn) => arn.rsplit(':').next().unwrap_or_default().to_string(),
+        None => requested.clone(),
+    };
+    let execution = RunId::try_from(execution)
+        .map_err(|err| BackstopError::invalid_input("executionArn", err.to_string()))?;
+    let stored: Option<Value> = clients.store.get(&execution, Part::Run).await?;
+    // the loop's previous pass, as it stored itself (a first pass, or one by hand, has none)
+    let previous: Option<TeardownOutcome> = match request.previous.as_ref() {
+        Some(summary) if !summary.is_null() => {
+            clients.store.get(&execution, Part::Teardown).await?
+        }
+        _ => None,
+    };
+    let run: Option<ResolvedRun> = stored
+        .clone()
+        .and_then(|value| serde_json::from_value(value).ok());
+    // read from the raw state too: a run whose plan no longer parses is still a failover
+    let stored_failover = stored
+        .as_ref()
+        .and_then(|value| value.get("mode"))
+        .and_then(|mode| mode.as_str())
+        == Some("failover");
+    // a resumed run tags with the run id of the run it resumes
+    let run_id = run
+        .as_ref()
+        .map(|r| r.run_id.as_str().to_string())
+        .unwrap_or_else(|| requested.clone());
+    let facts = run.as_ref().map(|r| RunFacts {
+        run_id: run_id.clone(),
+        mode: r.mode,
+        started_at: DateTime::from_str(&r.started_at, Format::DateTime)
+            .map(|t| t.secs())
+            .unwrap_or(i64::MAX),
+    });
+
+    let mut left = Vec::new();
+    let mut pending = Vec::new();
+    let deleted_before: BTreeSet<(String, String)> = previous
+        .iter()
+        .flat_map(|p| &p.deleted)
+        .map(|o| (o.kind.clone(), o.id.clone()))
+        .collect();
+    let mut deleted: Vec<Owned> = previous
+        .as_ref()
+        .map(|p| p.deleted.clone())
+        .unwrap_or_default();
+
+    // what AWS Backup says the run's restore jobs created
+    let restored = match (&run, &facts) {
+        (Some(run), Some(facts)) => {
+            restored_by_run(clients, &execution, run, facts, &mut pending).await?
+        }
+        _ => BTreeMap::new(),
+    };
+    // everything tagged with the run, and what the run restored that carries no tag yet
+    let mut candidates: BTreeMap<(String, String), Candidate> = BTreeMap::new();
+    let mut endpoints: BTreeMap<(String, String), String> = BTreeMap::new();
+    for found in kinds::tagged_with_run(clients.resources(), &run_id).await? {
+        let key = (found.owned.kind.clone(), found.owned.id.clone());
+        if let Some(endpoint) = &found.endpoint {
+            endpoints.insert(
+                key.clone(),
+                endpoint.trim_end_matches('.').to_ascii_lowercase(),
+            );
+        }
+        let origin = match restored.get(&key) {
+            Some(job) => job.origin.clone(),
+            None if found.launched_by_run => Origin::Launched,
+            None => Origin::Unproven,
+        };
+        candidates.insert(
+            key,
+            Candidate {
+                owned: found.owned,
+                run_tag: Some(run_id.clone()),
+                mode_tag: found.mode,
+                created: found.created,
+                origin,
+            },
+        );
+    }
+    let mut out_of_time = false;
+    for (key, job) in &restored {
+        if candidates.contains_key(key) || deleted_before.contains(key) {
+            continue;
+        }
+        if !time_left(deadline) {
+            out_of_time = true;
+            break;
+        }
+        match kinds::run_tag_of(clients.resources(), &job.kind, &job.arn).await {
+            Ok(run_tag) => {
+                candidates.insert(
+                    key.clone(),
+                    Candidate {
+                        owned: job.owned.clone(),
+                        run_tag,
+                        mode_tag: None,
+                        created: None,
+                        origin: job.origin.clone(),
+                    },
+                );
+            }
+            // restored, and deleted already
+            Err(BackstopError::NotFound { .. }) => push_unique(&mut deleted, job.owned.clone()),
+            Err(other) => return Err(other),
+        }
+    }
+    // what the last pass left deleting and no longer shows up by tag (a terminated instance,
+    // a deleted database) is gone; an id there that is not this run's is left alone
+    for item in previous.iter().flat_map(|p| &p.pending) {
+        let key = (item.owned.kind.clone(), item.owned.id.clone());
+        if candidates.contains_key(&key)
+            || item.owned.kind == "restore-job"
+            || item.owned.kind == STACK
+        {
+            continue;
+        }
+        match kinds::run_tag_of_owned(clients.resources(), &item.owned).await? {
+            kinds::Tagged::Gone => push_unique(&mut deleted, item.owned.clone()),
+            kinds::Tagged::With(tag) if tag == run_id => {
+                push_unique(&mut deleted, item.owned.clone())
+            }
+            _ => {
+                tracing::warn!(id = %item.owned.id, "a pending item of the previous pass is not this run's: left alone")
+            }
+        }
+    }
+
+    let candidates: Vec<Candidate> = candidates.into_values().collect();
+    let decision = decide::decide(
+        facts.as_ref(),
+        stored_failover,
+        request.allow_failover,
+        &candidates,
+    )
+    .map_err(|refusal| refused(&requested, refusal))?;
+    left.extend(decision.refused);
+    let mode = run.as_ref().map(|r| r.mode);
+
+    // drill records first: they point at the instances and databases deleted next
+    if let Some(run) = run.as_ref().filter(|r| r.mode == Mode::Drill) {
+        let ours: BTreeSet<String> = decision
+            .delete
+            .iter()
+            .filter_map(|(owned, _)| endpoints.get(&(owned.kind.clone(), owned.id.clone())))
+            .cloned()
+            .collect();
+        for record in &run.plan.dns {
+            let name = Owned {
+                kind: "dns-record".into(),
+                id: record.drill_record_name.clone(),
+                resource: None,
+            };
+            // a record never written (or deleted by an earlier pass) is not counted again
+            if let Some(removal) =
+                remove_drill_record(&clients.route53, &run.plan.name, record, &ours).await?
+            {
+                file(removal, name, &mut deleted, &mut pending, &mut left);
+            }
+        }
+    }
+    // one deletion after the other while the invocation has time; the rest are found again
+    // (by tag) in the next pass
+    for (resource, action) in decision.delete {
+        if !time_left(deadline) {
+            out_of_time = true;
+            break;
+        }
+        let final_snapshot = match action {
+            Action::Delete { final_snapshot } => final_snapshot,
+            Action::TagThenDelete => {
+                let key = (resource.kind.clone(), resource.id.clone());
+                let Some(job) = restored.get(&key) else {
+                    continue;
+                };
+                let (Some(run), Some(facts)) = (&run, &facts) else {
+                    continue;
+                };
+                // restored after its branch was cancelled: tagged like everything the run
+                // creates, so it is accounted for (and the teardown role may delete it)
+                let run_id = RunId::try_from(facts.run_id.clone())?;
+                let tags = run_tags(&run_id, facts.mode, &run.plan.name, &job.resource);
+                let action = format!(
+                    "tagging {} (restored by job {}) for teardown",
+                    job.arn, job.job_id
+                );
+                match kinds::tag(clients.resources(), &job.kind, &job.arn, &tags, action).await {
+                    Ok(()) | Err(BackstopError::NotFound { .. }) => false,
+                    Err(other) => return Err(other),
+                }
+            }
+        };
+        let removal = kinds::remove(clients.resources(), &resource, final_snapshot).await?;
+        file(removal, resource, &mut deleted, &mut pending, &mut left);
+    }
+    // a drill's own network stack goes last: what ran inside it must be gone first, or
+    // CloudFormation could not delete its subnets and security groups
+    let network: Option<NetworkState> = clients.store.get(&execution, Part::Network).await?;
+    if let Some(network) = network.filter(|n| mode.is_some_and(|m| n.deleted_by_teardown(m))) {
+        let stack = Owned {
+            kind: STACK.into(),
+            id: network.stack_name.clone(),
+            resource: None,
+        };
+        if pending.is_empty() && !out_of_time {
+            let run_id = RunId::try_from(run_id.clone())
+                .map_err(|err| BackstopError::invalid_input("runId", err.to_string()))?;
+            let removal =
+                match network::remove_drill_stack(&clients.cloudformation, &network, &run_id)
+                    .await?
+                {
+                    StackRemoval::Gone => Removal::Gone,
+                    StackRemoval::Pending(why) => Removal::Pending(why),
+                    StackRemoval::Kept(why) => Removal::Kept(why),
+                };
+            file(removal, stack, &mut deleted, &mut pending, &mut left);
+        } else {
+            pending.push(Leftover {
+                owned: stack,
+                reason: "deleted once the run's resources inside it are gone".into(),
+            });
+        }
+    }
+
+    let started_at = previous
+        .as_ref()
+        .map(|p| p.started_at.clone())
+        .unwrap_or_else(|| format_time(now));
+    let began = DateTime::from_str(&started_at, Format::DateTime).unwrap_or(now);
+    if !pending.is_empty() && now.secs() - began.secs() > TEARDOWN_BOUND_SECONDS {
+        for item in pending.drain(..) {
+            left.push(Leftover {
+                reason: format!("{} for more than 2 hours: check it by hand", item.reason),
+                owned: item.owned,
+            });
+        }
+    }
+    let outcome = TeardownOutcome {
+        run_id,
+        finished: pending.is_empty() && !out_of_time,
+        started_at,
+        rounds: previous.as_ref().map_or(0, |p| p.rounds) + 1,
+        deleted,
+        pending,
+        left,
+    };
+    tracing::info!(
+        deleted = outcome.deleted.len(),
+        pending = outcome.pending.len(),
+        left = outcome.left.len(),
+        finished = outcome.finished,
+        "teardown pass"
+    );
+    clients
+        .store
+        .put(&execution, Part::Teardown, &outcome)
+        .await?;
+    Ok(outcome)
+}
+
+/// The error of a teardown that refuses the whole run.
+fn refused(run_id: &str, refusal: Refusal) -> BackstopError {
+    match refusal {
+        Refusal::Failover(why) => BackstopError::invalid_input(
+            "allowFailover",
+            format!(
+                "run {run_id} is a failover ({why}): its resources may be serving production. Nothing was deleted; set allowFailover to true to delete them (databases keep a final snapshot)"
+            ),
+        ),
+        Refusal::NoState(tagged) => BackstopError::invalid_input(
+            "runId",
+            format!(
+                "run {run_id} has no stored state (never ran under this name, the executionArn names another execution, or its state expired): teardown deletes only what it can prove a run created, so the {tagged} resources tagged backstop:run-id={run_id} were left alone; delete them by hand if they are not production's"
+            ),
+        ),
+    }
+}
+
+/// A resource one of the run's restore jobs created, as AWS Backup reports it.
+struct RestoredByJob {
+    owned: Owned,
+    kind: ResourceKind,
+    arn: String,
+    job_id: String,
+    /// The plan entry it was restored for.
+    resource: String,
+    origin: Origin,
+}
+
+/// What the run's restore jobs created, by AWS Backup's own record (the jobs created since the
+/// run started, restoring the run's recovery points). A job still running is pending.
+async fn restored_by_run(
+    clients: &TeardownClients,
+    execution: &RunId,
+    run: &ResolvedRun,
+    facts: &RunFacts,
+    pending: &mut Vec<Leftover>,
+) -> Result<BTreeMap<(String, String), RestoredByJob>, BackstopError> {
+    // every restore job the run started, as its steps stored them (a branch cancelled by a
+    // failure still stored the jobs it started: its last invocation ran to the end)
+    let stored_jobs: Vec<RestoreJob> = clients
+        .store
+        .get(&execution.clone(), Part::Restore)
+        .await?
+        .unwrap_or_default();
+    let mut restored = BTreeMap::new();
+    if stored_jobs.is_empty() {
+        return Ok(restored);
+    }
+    let mut listed =
+        restore_jobs_since(&clients.backup, DateTime::from_secs(facts.started_at)).await?;
+    let recovery_points: BTreeSet<&str> = run
+        .restores
+        .iter()
+        .map(|r| r.recovery_point_arn.as_str())
+        .collect();
+    for job in &stored_jobs {
+        let job_id = &job.restore_job_id;
+        let seen = match listed.remove(job_id) {
+            Some(seen) => seen,
+            // not in the listing (listing lag, or not this run's): ask AWS Backup directly
+            None => match describe_restore_job(&clients.backup, job_id).await {
+                Ok(seen) => seen,
+                Err(BackstopError::NotFound { .. }) => continue,
+                Err(other) => return Err(other),
+            },
+        };
+        let of_run = seen
+            .recovery_point_arn
+            .as_deref()
+            .is_some_and(|arn| recovery_points.contains(arn));
+        if !of_run {
+            tracing::warn!(job = %job_id, "a stored restore job does not restore one of the run's recovery points: not the run's");
+            continue;
+        }
+        if matches!(seen.status.as_str(), "PENDING" | "RUNNING" | "CREATED") {
+            pending.push(Leftover {
+                owned: Owned {
+                    kind: "restore-job".into(),
+                    id: job_id.clone(),
+                    resource: None,
+                },
+                reason: format!(
+                    "restore job still {}: what it creates is deleted once it exists (AWS Backup cannot cancel a restore)",
+                    seen.status
+                ),
+            });
+            continue;
+        }
+        let (Some(arn), Some(resource_type)) = (seen.created_resource_arn, seen.resource_type)
+        else {
+            continue;
+        };
+        let kind = ResourceKind::from_backup_resource_type(&resource_type);
+        let Some(owned) = Owned::restored(&kind, &arn, Some(job.resource.clone())) else {
+            tracing::warn!(%arn, %resource_type, "not a resource type Backstop restores");
+            continue;
+        };
+        let origin = Origin::Restored {
+            job_id: job_id.clone(),
+            job_created: seen.created.map_or(i64::MIN, |t| t.secs()),
+        };
+        restored.insert(
+            (owned.kind.clone(), owned.id.clone()),
+            RestoredByJob {
+                owned,
+                kind,
+                arn,
+                job_id: job_id.clone(),
+                resource: job.resource.clone(),
+                origin,
+            },
+        );
+    }
+    Ok(restored)
+}
+
+/// Files one removal's outcome under deleted, pending or left.
+fn file(
+    removal: Removal,
+    owned: Owned,
+    deleted: &mut Vec<Owned>,
+    pending: &mut Vec<Leftover>,
+    left: &mut Vec<Leftover>,
+) {
+    match removal {
+        Removal::Gone => push_unique(deleted, owned),
+        Removal::Pending(reason) => pending.push(Leftover { owned, reason }),
+        Removal::Kept(reason) => left.push(Leftover { owned, reason }),
+    }
+}
+
+fn push_unique(list: &mut Vec<Owned>, item: Owned) {
+    if !list.iter().any(|o| o.kind == item.kind && o.id == item.id) {
+        list.push(item);
+    }
+}

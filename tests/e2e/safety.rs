@@ -1,0 +1,271 @@
+//! First, do no harm: tried as an attacker or a tired operator would, no input, trigger or
+//! stored state lets a run write a DNS name it does not own or delete what it did not create.
+
+use backstop_tests::{
+    a_record, assert_succeeded, instances_of_run, invoke, plan_for, protected_workload, run_to_end,
+    Emulator, DR_REGION, PRIMARY_REGION,
+};
+use serde_json::{json, Value};
+
+use crate::hardening::dr_inventory;
+
+fn input(mode: &str, plan: &Value) -> Value {
+    json!({ "mode": mode, "plan": plan, "settings": { "pollIntervalSeconds": 2 } })
+}
+
+/// Creates (UPSERTs) an A record in the seeded zone, as production's own tooling would.
+async fn put_a_record(emulator: &Emulator, seed: &Value, name: &str, value: &str) {
+    use aws_sdk_route53::types::{
+        Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+    };
+    let route53 = aws_sdk_route53::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
+    let set = ResourceRecordSet::builder()
+        .name(format!("{name}."))
+        .r#type(RrType::A)
+        .ttl(300)
+        .resource_records(ResourceRecord::builder().value(value).build().unwrap())
+        .build()
+        .unwrap();
+    let change = Change::builder()
+        .action(ChangeAction::Upsert)
+        .resource_record_set(set)
+        .build()
+        .unwrap();
+    route53
+        .change_resource_record_sets()
+        .hosted_zone_id(seed["dns"]["hostedZoneId"].as_str().unwrap())
+        .change_batch(ChangeBatch::builder().changes(change).build().unwrap())
+        .send()
+        .await
+        .expect("create the production record");
+}
+
+/// Every record set name in the seeded zone.
+async fn record_names(emulator: &Emulator, seed: &Value) -> Vec<String> {
+    let route53 = aws_sdk_route53::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
+    route53
+        .list_resource_record_sets()
+        .hosted_zone_id(seed["dns"]["hostedZoneId"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .resource_record_sets()
+        .iter()
+        .map(|set| format!("{} {}", set.name(), set.r#type().as_str()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drill_never_takes_over_a_dns_name_it_did_not_create() {
+    let (emulator, seed) = protected_workload("drill-record-owner").await;
+    let machine = emulator.deploy_stack().state_machine();
+    // production names the plan does not list: a sibling of the production record, and a
+    // name beside it
+    put_a_record(&emulator, &seed, "www.shop.example.com", "203.0.113.10").await;
+    put_a_record(&emulator, &seed, "api.shop.example.com", "203.0.113.20").await;
+    let before = dr_inventory(&emulator, &seed).await;
+
+    for (index, taken) in ["www.shop.example.com", "api.shop.example.com"]
+        .iter()
+        .enumerate()
+    {
+        let mut plan = plan_for(&seed);
+        plan["dns"][0]["drillRecordName"] = json!(taken);
+        let execution = run_to_end(
+            &emulator,
+            &machine,
+            &format!("drill-taken-name-{index}"),
+            input("drill", &plan),
+        )
+        .await;
+        // refused in preflight, before anything is created, naming the field and the fix
+        assert_eq!(execution.status().as_str(), "FAILED");
+        assert_eq!(execution.error(), Some("Backstop.NotReady"));
+        let cause = execution.cause().unwrap_or_default();
+        assert!(cause.contains("dns[0].drillRecordName"), "{cause}");
+        assert!(cause.contains("did not create it"), "{cause}");
+    }
+    assert_eq!(dr_inventory(&emulator, &seed).await, before);
+    assert_eq!(
+        a_record(&emulator, &seed, "www.shop.example.com").await,
+        Some((vec!["203.0.113.10".to_string()], 300))
+    );
+    assert_eq!(
+        a_record(&emulator, &seed, "api.shop.example.com").await,
+        Some((vec!["203.0.113.20".to_string()], 300))
+    );
+
+    // a free name is written with its ownership mark, and both are gone after the drill
+    let execution = run_to_end(
+        &emulator,
+        &machine,
+        "drill-own-name",
+        input("drill", &plan_for(&seed)),
+    )
+    .await;
+    assert_succeeded(&execution);
+    let names = record_names(&emulator, &seed).await;
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("drill.app.shop.example.com")),
+        "{names:?}"
+    );
+    let report: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
+    let deleted = report["teardown"]["deleted"].to_string();
+    assert!(deleted.contains("drill.app.shop.example.com"), "{report:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn teardown_never_deletes_a_failovers_resources_without_consent() {
+    let (emulator, seed) = protected_workload("teardown-failover").await;
+    let stack = emulator.deploy_stack();
+    let machine = stack.state_machine();
+    let execution = run_to_end(
+        &emulator,
+        &machine,
+        "failover-prod",
+        input("failover", &plan_for(&seed)),
+    )
+    .await;
+    assert_succeeded(&execution);
+    let before = dr_inventory(&emulator, &seed).await;
+    let teardown = stack.function("teardown");
+
+    // (a) an executionArn naming an execution that does not exist: no stored state to read
+    let bogus = machine.replace(":stateMachine:", ":execution:") + ":no-such-run";
+    let refused = invoke(
+        &emulator,
+        &teardown,
+        &json!({ "runId": "failover-prod", "executionArn": bogus }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.0, "Backstop.InvalidInput");
+    // the resources' own backstop:mode tag says failover, whatever the state says
+    assert!(refused.1.contains("allowFailover"), "{}", refused.1);
+    assert!(
+        refused.1.contains("backstop:mode=failover"),
+        "{}",
+        refused.1
+    );
+
+    // (b) the run's state expired (the bucket expires state/ after 90 days)
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&emulator.sdk_config(DR_REGION).await)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = stack.output("RunStateBucketName");
+    let listed = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix("state/failover-prod/")
+        .send()
+        .await
+        .unwrap();
+    for object in listed.contents() {
+        s3.delete_object()
+            .bucket(&bucket)
+            .key(object.key().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    for request in [
+        json!({ "runId": "failover-prod" }),
+        // consent cannot stand in for proof
+        json!({ "runId": "failover-prod", "allowFailover": true }),
+    ] {
+        let refused = invoke(&emulator, &teardown, &request).await.unwrap_err();
+        assert_eq!(refused.0, "Backstop.InvalidInput", "{request}");
+    }
+    let refused = invoke(
+        &emulator,
+        &teardown,
+        &json!({ "runId": "failover-prod", "allowFailover": true }),
+    )
+    .await
+    .unwrap_err();
+    assert!(refused.1.contains("no stored state"), "{}", refused.1);
+
+    // nothing was deleted: the failover's instance runs, its database and file system exist
+    assert_eq!(dr_inventory(&emulator, &seed).await, before);
+    let instances = instances_of_run(&emulator, "failover-prod").await;
+    assert_eq!(
+        instances[0]
+            .state()
+            .and_then(|s| s.name())
+            .map(|s| s.as_str()),
+        Some("running")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn teardown_leaves_alone_what_carries_a_drills_tag_but_was_not_created_by_it() {
+    let (emulator, seed) = protected_workload("teardown-forged-tag").await;
+    let stack = emulator.deploy_stack();
+    let machine = stack.state_machine();
+    let execution = run_to_end(
+        &emulator,
+        &machine,
+        "drill-forged",
+        input("drill", &plan_for(&seed)),
+    )
+    .await;
+    assert_succeeded(&execution);
+
+    // someone who may tag writes the drill's tags on a volume the drill never created
+    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let zone = seed["dr"]["subnets"][0]["availabilityZone"]
+        .as_str()
+        .unwrap();
+    let volume = ec2
+        .create_volume()
+        .availability_zone(zone)
+        .size(8)
+        .send()
+        .await
+        .unwrap()
+        .volume_id()
+        .unwrap()
+        .to_string();
+    ec2.create_tags()
+        .resources(&volume)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("backstop:run-id")
+                .value("drill-forged")
+                .build(),
+        )
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("backstop:mode")
+                .value("drill")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let pass = invoke(
+        &emulator,
+        &stack.function("teardown"),
+        &json!({ "runId": "drill-forged" }),
+    )
+    .await
+    .expect("a teardown pass");
+    assert_eq!(pass["finished"], true, "{pass:#}");
+    let left = pass["leftItems"].to_string();
+    assert!(left.contains(&volume), "{pass:#}");
+    assert!(left.contains("did not launch it"), "{pass:#}");
+    let described = ec2
+        .describe_volumes()
+        .volume_ids(&volume)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        described.volumes()[0].state().map(|s| s.as_str()),
+        Some("available")
+    );
+}
