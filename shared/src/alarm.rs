@@ -36,6 +36,11 @@ pub struct AlarmTransition {
     pub composite: bool,
     /// `eventbridge` or `alarm-action`.
     pub delivered_by: &'static str,
+    /// The account and region the event says it comes from (`account`/`accountId`, `region`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 type AlarmData = CloudWatchAlarmData<Value, Value>;
@@ -84,7 +89,10 @@ pub fn parse_alarm_event(event: Value) -> Result<AlarmTransition, BackstopError>
                     "names no alarm ARN (arn:aws:cloudwatch:…:alarm:…)",
                 )
             })?;
-        transition(data, arn, "detail", "eventbridge")
+        let mut transition = transition(data, arn, "detail", "eventbridge")?;
+        transition.account = envelope.account;
+        transition.region = envelope.region;
+        Ok(transition)
     } else if object.contains_key("alarmData") {
         let payload: CloudWatchAlarm<Value, Value> = parse_input(event)?;
         let arn = payload
@@ -93,7 +101,10 @@ pub fn parse_alarm_event(event: Value) -> Result<AlarmTransition, BackstopError>
             .ok_or_else(|| {
                 BackstopError::invalid_input("alarmArn", "is missing or not an alarm ARN")
             })?;
-        transition(payload.alarm_data, arn, "alarmData", "alarm-action")
+        let mut transition = transition(payload.alarm_data, arn, "alarmData", "alarm-action")?;
+        transition.account = payload.account_id;
+        transition.region = payload.region;
+        Ok(transition)
     } else {
         Err(BackstopError::invalid_input(
             "detail-type",
@@ -129,6 +140,8 @@ fn transition(
         changed_at: state.timestamp.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
         composite,
         delivered_by,
+        account: None,
+        region: None,
     })
 }
 
@@ -140,12 +153,15 @@ fn state_name(value: &impl Serialize) -> String {
 }
 
 /// Where failovers start: the state machine, the plan they recover and the alarms that may
-/// start them (by name). From the function's environment.
+/// start them (by name, in the stack's own account and region). From the function's
+/// environment.
 #[derive(Debug, Clone)]
 pub struct FailoverTrigger {
     pub state_machine_arn: String,
     pub plan_parameter: String,
     pub alarm_names: Vec<String>,
+    /// `arn:<partition>:cloudwatch:<region>:<account>:alarm:`: the stack's own alarms.
+    pub alarm_arn_prefix: String,
 }
 
 impl FailoverTrigger {
@@ -167,8 +183,104 @@ impl FailoverTrigger {
                 .filter(|name| !name.is_empty())
                 .map(str::to_string)
                 .collect(),
+            alarm_arn_prefix: var("FAILOVER_ALARM_ARN_PREFIX")?,
         })
     }
+
+    /// The ARN of the configured alarm `name`.
+    pub fn alarm_arn(&self, name: &str) -> String {
+        format!("{}{name}", self.alarm_arn_prefix)
+    }
+
+    /// The stack's account and region, from the alarm ARN prefix.
+    fn account_and_region(&self) -> (&str, &str) {
+        let mut parts = self.alarm_arn_prefix.split(':');
+        let region = parts.nth(3).unwrap_or_default();
+        let account = parts.next().unwrap_or_default();
+        (account, region)
+    }
+}
+
+/// Why an event is not an authentic move of a configured alarm, naming the field: only the
+/// stack's own alarms (by ARN: same account and region, the configured name) start a failover.
+/// A same-named alarm of another account or region, or an action payload whose ARN names
+/// another alarm, is refused.
+pub fn check_authentic(
+    trigger: &FailoverTrigger,
+    transition: &AlarmTransition,
+) -> Result<(), BackstopError> {
+    if !trigger.alarm_names.contains(&transition.alarm_name) {
+        return Err(BackstopError::invalid_input(
+            "alarmName",
+            format!(
+                "alarm {:?} is not one that starts a failover of {} (configured: {}); add it to the stack's FailoverAlarmNames, or remove this function from the alarm's actions",
+                transition.alarm_name,
+                trigger.plan_parameter,
+                if trigger.alarm_names.is_empty() { "none".to_string() } else { trigger.alarm_names.join(", ") }
+            ),
+        ));
+    }
+    let (account, region) = trigger.account_and_region();
+    let (account_field, arn_field) = match transition.delivered_by {
+        "eventbridge" => ("account", "resources"),
+        _ => ("accountId", "alarmArn"),
+    };
+    if transition.account.as_deref() != Some(account) {
+        return Err(BackstopError::invalid_input(
+            account_field,
+            format!(
+                "is {:?}: only alarms of this stack's account ({account}) start its failover; route only this account's alarm events to this function",
+                transition.account.as_deref().unwrap_or("missing")
+            ),
+        ));
+    }
+    if transition.region.as_deref() != Some(region) {
+        return Err(BackstopError::invalid_input(
+            "region",
+            format!(
+                "is {:?}: only alarms of this stack's region ({region}) start its failover; create the alarm in {region}",
+                transition.region.as_deref().unwrap_or("missing")
+            ),
+        ));
+    }
+    let expected = trigger.alarm_arn(&transition.alarm_name);
+    if transition.alarm_arn != expected {
+        return Err(BackstopError::invalid_input(
+            arn_field,
+            format!(
+                "names {}, not the configured alarm {expected}: the event does not come from the alarm it names",
+                transition.alarm_arn
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The alarm's state now, as CloudWatch says (`None`: no such alarm).
+async fn current_state(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    name: &str,
+) -> Result<Option<String>, BackstopError> {
+    use aws_sdk_cloudwatch::types::AlarmType;
+    let described = cloudwatch
+        .describe_alarms()
+        .alarm_names(name)
+        .alarm_types(AlarmType::MetricAlarm)
+        .alarm_types(AlarmType::CompositeAlarm)
+        .send()
+        .await
+        .map_err(|err| classify_sdk_error(format!("reading alarm {name}"), err))?;
+    let metric = described
+        .metric_alarms()
+        .iter()
+        .find(|a| a.alarm_name() == Some(name))
+        .and_then(|a| a.state_value().map(|s| s.as_str().to_string()));
+    let composite = described
+        .composite_alarms()
+        .iter()
+        .find(|a| a.alarm_name() == Some(name))
+        .and_then(|a| a.state_value().map(|s| s.as_str().to_string()));
+    Ok(metric.or(composite))
 }
 
 /// What `start-failover` did with one alarm event.
@@ -322,9 +434,11 @@ async fn recorded_failover(
 }
 
 /// Starts at most one failover for the transition: only a move into ALARM of a configured
-/// alarm, and only if no failover of the same plan is running.
+/// alarm of the stack's account and region that CloudWatch says is in ALARM now, and only if
+/// no failover of the same plan is running.
 pub async fn start_failover(
     sfn: &aws_sdk_sfn::Client,
+    cloudwatch: &aws_sdk_cloudwatch::Client,
     store: &RunStore,
     trigger: &FailoverTrigger,
     transition: AlarmTransition,
@@ -353,17 +467,7 @@ pub async fn start_failover(
         );
         return ignored(reason, None, transition);
     }
-    if !trigger.alarm_names.contains(&transition.alarm_name) {
-        return Err(BackstopError::invalid_input(
-            "alarmName",
-            format!(
-                "alarm {:?} is not one that starts a failover of {} (configured: {}); add it to the stack's FailoverAlarmNames, or remove this function from the alarm's actions",
-                transition.alarm_name,
-                trigger.plan_parameter,
-                if trigger.alarm_names.is_empty() { "none".to_string() } else { trigger.alarm_names.join(", ") }
-            ),
-        ));
-    }
+    check_authentic(trigger, &transition)?;
     let name = execution_name(&transition);
     // listed as running, or recorded as started a moment ago (perhaps not listed yet)
     let running = match running_failover(sfn, trigger).await? {
@@ -382,6 +486,21 @@ pub async fn start_failover(
             )
         };
         return ignored(reason, Some(running), transition);
+    }
+    // the event's word is not enough: CloudWatch itself must say the alarm is in ALARM now
+    match current_state(cloudwatch, &transition.alarm_name)
+        .await?
+        .as_deref()
+    {
+        Some("ALARM") => {}
+        state => {
+            let reason = format!(
+                "alarm {} is {} now (DescribeAlarms), not ALARM: the event is stale or not CloudWatch's; nothing started",
+                transition.alarm_name,
+                state.unwrap_or("not found")
+            );
+            return ignored(reason, None, transition);
+        }
     }
     let marker = last_failover_key(&trigger.plan_parameter);
     let input = execution_input(trigger, &transition);
@@ -552,6 +671,65 @@ mod tests {
                 "{event}: {err}"
             );
         }
+    }
+
+    fn trigger() -> FailoverTrigger {
+        FailoverTrigger {
+            state_machine_arn:
+                "arn:aws:states:us-west-2:123456789012:stateMachine:backstop-recovery".into(),
+            plan_parameter: "/backstop/plan".into(),
+            alarm_names: vec!["ServerCpuTooHigh".into(), "lambda-demo-metric-alarm".into()],
+            alarm_arn_prefix: "arn:aws:cloudwatch:us-west-2:123456789012:alarm:".into(),
+        }
+    }
+
+    /// The fixture, as the stack's own account and region would deliver it.
+    fn ours(name: &str) -> AlarmTransition {
+        let text = crate::test_events::fixture(name)
+            .to_string()
+            .replace("us-east-1", "us-west-2")
+            .replace("444455556666", "123456789012");
+        parse_alarm_event(serde_json::from_str(&text).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn only_the_stacks_own_configured_alarms_are_authentic() {
+        let trigger = trigger();
+        for fixture in [
+            "cloudwatch-alarm-state-change-metric.json",
+            "cloudwatch-alarm-action-metric.json",
+        ] {
+            check_authentic(&trigger, &ours(fixture)).unwrap();
+        }
+        let field_of = |t: &AlarmTransition| {
+            let err = check_authentic(&trigger, t).unwrap_err();
+            assert_eq!(err.error_name(), "Backstop.InvalidInput");
+            err.to_string()
+        };
+        // the documented examples come from us-east-1 (and another account)
+        let other_region =
+            parse_alarm_event(fixture("cloudwatch-alarm-state-change-metric.json")).unwrap();
+        assert!(field_of(&other_region).contains("`region`"));
+        let other_account =
+            parse_alarm_event(fixture("cloudwatch-alarm-action-metric.json")).unwrap();
+        assert!(field_of(&other_account).contains("`accountId`"));
+        // same account and region, but the event's ARN names another alarm
+        let forged = AlarmTransition {
+            alarm_arn: "arn:aws:cloudwatch:us-west-2:123456789012:alarm:disk-full".into(),
+            ..ours("cloudwatch-alarm-action-metric.json")
+        };
+        assert!(field_of(&forged).contains("`alarmArn`"));
+        let forged = AlarmTransition {
+            alarm_arn: "arn:aws:cloudwatch:us-west-2:123456789012:alarm:disk-full".into(),
+            ..ours("cloudwatch-alarm-state-change-metric.json")
+        };
+        assert!(field_of(&forged).contains("`resources`"));
+        // an event that does not say where it comes from
+        let unsourced = AlarmTransition {
+            account: None,
+            ..ours("cloudwatch-alarm-state-change-metric.json")
+        };
+        assert!(field_of(&unsourced).contains("`account`"));
     }
 
     #[test]

@@ -182,6 +182,9 @@ pub struct BackupWatch {
     pub topic_arn: Option<String>,
     pub state_machine_arn: Option<String>,
     pub region: String,
+    /// The stack's account: a copy into a same-named vault of another account is not the
+    /// plan's DR copy.
+    pub account: Option<String>,
 }
 
 pub struct WatchClients<'a> {
@@ -260,16 +263,21 @@ pub async fn handle_job_change(
     }
     let into_dr_vault = change.kind == JobKind::Copy
         && change.state == "COMPLETED"
-        && change
-            .vault_arn
-            .as_deref()
-            .is_some_and(|arn| is_vault(arn, &plan.dr_region, &plan.backup_vault));
+        && change.vault_arn.as_deref().is_some_and(|arn| {
+            is_vault(
+                arn,
+                &plan.dr_region,
+                watch.account.as_deref(),
+                &plan.backup_vault,
+            )
+        });
     if !into_dr_vault {
         let reason = format!(
-            "a {} job {} of {name}: only a completed copy into vault {} in {} changes the RPO",
+            "a {} job {} of {name}: only a completed copy into vault {} of account {} in {} changes the RPO",
             kind_name(change.kind),
             change.state,
             plan.backup_vault,
+            watch.account.as_deref().unwrap_or("(this stack's)"),
             plan.dr_region
         );
         tracing::debug!("ignored: {reason}");
@@ -339,15 +347,19 @@ fn kind_name(kind: JobKind) -> &'static str {
     }
 }
 
-/// `arn:<partition>:backup:<region>:<account>:backup-vault:<name>`
-fn is_vault(arn: &str, region: &str, name: &str) -> bool {
+/// `arn:<partition>:backup:<region>:<account>:backup-vault:<name>`, of `account` when known.
+fn is_vault(arn: &str, region: &str, account: Option<&str>, name: &str) -> bool {
     let parts: Vec<&str> = arn.splitn(7, ':').collect();
     parts.len() == 7
         && parts[2] == "backup"
         && parts[3] == region
+        && account.is_none_or(|account| parts[4] == account)
         && parts[5] == "backup-vault"
         && parts[6] == name
 }
+
+/// The longest job message a notice carries (an SNS message is at most 256 KB).
+const MAX_REASON_CHARS: usize = 4_000;
 
 /// A failed job: an error line naming the resource and reason, a failure metric and a notice.
 async fn alert(
@@ -358,10 +370,14 @@ async fn alert(
     change: &JobChange,
 ) -> Result<(), BackstopError> {
     let kind = kind_name(change.kind);
-    let reason = change
-        .status_message
-        .as_deref()
-        .unwrap_or("AWS Backup gave no reason");
+    // AWS Backup's message can be long; an SNS message holds at most 256 KB
+    let reason = crate::tags::truncate_chars(
+        change
+            .status_message
+            .as_deref()
+            .unwrap_or("AWS Backup gave no reason"),
+        MAX_REASON_CHARS,
+    );
     tracing::error!(resource, job = %change.job_id, state = %change.state, "{kind} job of {resource} {}: {reason}", change.state);
     let metric = match change.kind {
         JobKind::Backup => "BackupJobFailed",
@@ -476,9 +492,25 @@ mod tests {
             change.resource_arn,
             "arn:aws:ec2:us-east-1:123456789012:volume/vol-0123456789abcdef0"
         );
+        let vault = change.vault_arn.as_deref().unwrap();
+        assert!(is_vault(vault, "us-west-2", None, "backstop-dr"));
         assert!(is_vault(
-            change.vault_arn.as_deref().unwrap(),
+            vault,
             "us-west-2",
+            Some("123456789012"),
+            "backstop-dr"
+        ));
+        // a same-named vault of another account, or region, is not the DR vault
+        assert!(!is_vault(
+            vault,
+            "us-west-2",
+            Some("210987654321"),
+            "backstop-dr"
+        ));
+        assert!(!is_vault(
+            vault,
+            "eu-west-1",
+            Some("123456789012"),
             "backstop-dr"
         ));
         assert!(change.recovery_point_arn.unwrap().contains(":snapshot/"));

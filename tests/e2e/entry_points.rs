@@ -543,6 +543,16 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// An alarm fixture as the stack's own account and region deliver it (the documented examples
+/// come from us-east-1, and one from another account).
+fn fixture_here(name: &str) -> Value {
+    let text = fixture(name)
+        .to_string()
+        .replace("us-east-1", DR_REGION)
+        .replace("444455556666", "123456789012");
+    serde_json::from_str(&text).unwrap()
+}
+
 /// AWS's documented example events (tests/events, sources in its README), fed to the deployed
 /// handlers as EventBridge or an alarm would deliver them.
 #[tokio::test(flavor = "multi_thread")]
@@ -562,12 +572,59 @@ async fn the_documented_example_events_reach_the_deployed_handlers() {
     store_plan(&emulator, &plan).await;
 
     let start_failover = stack.function("start-failover");
+    let machine = stack.state_machine();
     let outcome = |event: &str| {
         let function = start_failover.clone();
         let emulator = &emulator;
-        let event = fixture(event);
+        let event = fixture_here(event);
         async move { invoke(emulator, &function, &event).await.expect("handled") }
     };
+
+    // only an authentic trigger starts a failover: the stack's own alarm, in ALARM now
+    alarm(&emulator, "ServerCpuTooHigh", &[]);
+    let not_in_alarm = outcome("cloudwatch-alarm-state-change-metric.json").await;
+    assert_eq!(not_in_alarm["action"], "ignored", "{not_in_alarm}");
+    let reason = not_in_alarm["reason"].as_str().unwrap();
+    assert!(reason.contains("INSUFFICIENT_DATA now"), "{reason}");
+    let mut other_account = fixture_here("cloudwatch-alarm-state-change-metric.json");
+    other_account["account"] = json!("210987654321");
+    let mut other_alarm = fixture_here("cloudwatch-alarm-action-metric.json");
+    other_alarm["alarmArn"] = json!("arn:aws:cloudwatch:us-west-2:123456789012:alarm:disk-full");
+    for (event, field) in [
+        // as documented: from us-east-1, not the stack's region
+        (
+            fixture("cloudwatch-alarm-state-change-metric.json"),
+            "region",
+        ),
+        // the same alarm name in another account
+        (other_account, "account"),
+        (fixture("cloudwatch-alarm-action-metric.json"), "accountId"),
+        // an alarm-action payload whose ARN names another alarm
+        (other_alarm, "alarmArn"),
+    ] {
+        let (error, message) = invoke(&emulator, &start_failover, &event)
+            .await
+            .unwrap_err();
+        assert_eq!(error, "Backstop.InvalidInput", "{field}: {message}");
+        assert!(
+            message.contains(&format!("`{field}`")),
+            "{field}: {message}"
+        );
+    }
+    assert!(executions(&emulator, &machine).await.is_empty());
+    // the alarm fires: its own event, through the stack's rule, starts a failover; once that
+    // is stopped, the documented event of a later change starts the next
+    set_state(&emulator, "ServerCpuTooHigh", "ALARM");
+    finished(&emulator, &start_failover, 6).await;
+    let fired = executions(&emulator, &machine).await;
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    sfn(&emulator)
+        .await
+        .stop_execution()
+        .execution_arn(machine.replace(":stateMachine:", ":execution:") + ":" + &fired[0].0)
+        .send()
+        .await
+        .unwrap();
     let started = outcome("cloudwatch-alarm-state-change-metric.json").await;
     assert_eq!(started["action"], "started", "{started}");
     assert_eq!(started["alarm"]["alarmName"], "ServerCpuTooHigh");
@@ -596,7 +653,7 @@ async fn the_documented_example_events_reach_the_deployed_handlers() {
             .contains("already in ALARM"),
         "{same}"
     );
-    assert_eq!(executions(&emulator, &stack.state_machine()).await.len(), 1);
+    assert_eq!(executions(&emulator, &machine).await.len(), 2);
 
     let on_backup_event = stack.function("on-backup-event");
     let handled = |event: &str| {

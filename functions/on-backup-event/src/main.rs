@@ -45,6 +45,7 @@ fn watch_from_env(region: String) -> Result<BackupWatch, String> {
         topic_arn: setting("NOTICE_TOPIC_ARN"),
         state_machine_arn: setting("STATE_MACHINE_ARN"),
         region,
+        account: setting("STACK_ACCOUNT"),
     })
 }
 

@@ -11,6 +11,8 @@ use serde_json::Value;
 
 struct Clients {
     sfn: aws_sdk_sfn::Client,
+    /// To confirm the alarm is in ALARM before starting anything.
+    cloudwatch: aws_sdk_cloudwatch::Client,
     /// Read once at init; a missing setting fails every event with the same clear error.
     trigger: Result<FailoverTrigger, String>,
     /// Where the last failover started is recorded (`RUN_STATE_BUCKET`).
@@ -30,7 +32,14 @@ async fn handler(
         .store
         .as_ref()
         .map_err(|message| BackstopError::invalid_input("environment", message.clone()))?;
-    start_failover(&clients.sfn, store, trigger, transition).await
+    start_failover(
+        &clients.sfn,
+        &clients.cloudwatch,
+        store,
+        trigger,
+        transition,
+    )
+    .await
 }
 
 #[tokio::main]
@@ -39,6 +48,7 @@ async fn main() -> Result<(), Error> {
     let config = aws::load_config().await;
     let clients = Clients {
         sfn: aws_sdk_sfn::Client::new(&config),
+        cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
         trigger: FailoverTrigger::from_env().map_err(|err| err.to_string()),
         store: RunStore::from_env(&config).map_err(|err| err.to_string()),
     };
