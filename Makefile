@@ -4,7 +4,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: setup test lint run-tests emulator-tests build bench demo fmt clean
+.PHONY: setup setup-lint test lint lint-template run-tests emulator-tests build bench demo fmt clean
 
 ## The emulator's Python environment (moto, pinned), project-local.
 setup: $(VENV)/.installed
@@ -15,8 +15,19 @@ $(VENV)/.installed: tests/emulator/requirements.txt tests/emulator/constraints.t
 		-r tests/emulator/requirements.txt -c tests/emulator/constraints.txt
 	touch $@
 
-## Run every check CI runs: format, clippy, all tests (unit and end-to-end against the emulator).
-test: setup lint build run-tests
+## The template linters' environment (cfn-lint with the serverless rules, checkov, parliament), pinned.
+LINT_VENV := .venv-lint
+setup-lint: $(LINT_VENV)/.installed
+
+$(LINT_VENV)/.installed: tests/lint/requirements.txt tests/lint/constraints.txt
+	$(PYTHON) -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/pip install --quiet --disable-pip-version-check \
+		-r tests/lint/requirements.txt -c tests/lint/constraints.txt
+	touch $@
+
+## Run every check CI runs: format, clippy, the template linters, all tests (unit and end-to-end
+## against the emulator).
+test: setup lint lint-template build run-tests
 
 lint:
 	$(CARGO) fmt --all --check
@@ -26,6 +37,10 @@ lint:
 # tests run the handler binaries, so build them first.
 run-tests: build emulator-tests
 	$(CARGO) test --workspace
+
+## template.yaml and its SAM expansion: every finding fixed or listed in tests/lint/skips.yaml with why.
+lint-template: setup-lint
+	$(LINT_VENV)/bin/python tests/lint/lint_template.py
 
 emulator-tests: setup
 	cd tests/emulator && ../../$(VENV)/bin/python -m pytest -q tests
@@ -50,4 +65,4 @@ fmt:
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(LINT_VENV)

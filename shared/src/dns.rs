@@ -320,6 +320,17 @@ pub async fn record_problems(
                 fix: "use a record of the zone, or correct hostedZoneId".into(),
             });
         }
+        if record_name == *zone && record.record_type.eq_ignore_ascii_case("CNAME") {
+            // RFC 1034: a CNAME can share its name with no other record, and the apex has SOA
+            // and NS; Route 53 would refuse the switch after everything was restored
+            problems.push(PlanProblem {
+                field: format!("dns[{i}].recordType"),
+                message: format!(
+                    "a CNAME at the zone apex {zone}: Route 53 refuses it (the apex holds the zone's SOA and NS records)"
+                ),
+                fix: "point the apex with an A record (the instance's IP), or switch a name inside the zone such as www".into(),
+            });
+        }
         let drill_name = normalize_dns_name(&record.drill_record_name).unwrap_or_default();
         if drill && (!inside(&drill_name) || is_wildcard(&drill_name)) {
             problems.push(PlanProblem {

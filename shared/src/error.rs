@@ -297,7 +297,11 @@ pub fn classify_code(action: String, code: String, message: String) -> BackstopE
         BackstopError::Throttled { action, message }
     } else if CAPACITY_CODES.contains(&code.as_str()) {
         BackstopError::InsufficientCapacity { action, message }
-    } else if code.contains("NotFound") || code == "NoSuchHostedZone" || code == "ParameterNotFound"
+    } else if code.contains("NotFound")
+        || code == "NoSuchHostedZone"
+        || code == "ParameterNotFound"
+        // Step Functions: ExecutionDoesNotExist, StateMachineDoesNotExist
+        || code.ends_with("DoesNotExist")
     {
         BackstopError::NotFound {
             what: action,
@@ -349,6 +353,10 @@ mod tests {
         );
         assert_eq!(
             classify("DBInstanceNotFound").error_name(),
+            "Backstop.NotFound"
+        );
+        assert_eq!(
+            classify("ExecutionDoesNotExist").error_name(),
             "Backstop.NotFound"
         );
         assert_eq!(

@@ -46,6 +46,10 @@ pub async fn describe_alarms(
     Ok(found)
 }
 
+/// The only namespace `switch-dns` may put metric data in (the template's condition on
+/// `cloudwatch:PutMetricData`).
+pub const METRIC_NAMESPACE: &str = "Backstop";
+
 /// Why an alarm cannot carry a failover, with the fix; `Ok` the metric and breaching value.
 /// The alarm must watch one metric against a static threshold and keep its state while no
 /// data arrives (`TreatMissingData: ignore`): otherwise it would return to OK a few minutes
@@ -58,6 +62,14 @@ pub fn trigger(alarm: &MetricAlarm) -> Result<FailoverTrigger, (String, String)>
             "create it on one metric, e.g. namespace Backstop, metric FailoverActive, Maximum over 60 s, >= 1".into(),
         ));
     };
+    if namespace != METRIC_NAMESPACE {
+        return Err((
+            format!(
+                "alarm {name} watches a metric in namespace {namespace}: Backstop may put data only in namespace {METRIC_NAMESPACE} (its role is limited to it)"
+            ),
+            format!("watch a metric of namespace {METRIC_NAMESPACE}, e.g. FailoverActive, Maximum over 60 s, >= 1"),
+        ));
+    }
     let threshold = alarm.threshold().unwrap_or(0.0);
     let breaching_value = match alarm.comparison_operator() {
         Some(ComparisonOperator::GreaterThanOrEqualToThreshold)
@@ -292,5 +304,15 @@ mod tests {
             .treat_missing_data("ignore")
             .build();
         assert!(trigger(&math).unwrap_err().0.contains("single metric"));
+        // Backstop's role may put data only in its own namespace
+        let elsewhere = MetricAlarm::builder()
+            .namespace("Shop/Health")
+            .metric_name("Down")
+            .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+            .treat_missing_data("ignore")
+            .build();
+        let (why, fix) = trigger(&elsewhere).unwrap_err();
+        assert!(why.contains("Shop/Health"), "{why}");
+        assert!(fix.contains("namespace Backstop"), "{fix}");
     }
 }

@@ -15,7 +15,7 @@ use crate::readiness::{
     MAX_LISTED_LINES,
 };
 use crate::resolve::{parse_input, RunRequest};
-use crate::run::Mode;
+use crate::run::{Mode, StackSite};
 use crate::store::{Part, RunStore};
 use crate::telemetry::emf_line;
 
@@ -100,7 +100,7 @@ pub async fn preflight(
     clients: &ReadinessClients<'_>,
     s3: &aws_sdk_s3::Client,
     store: Option<&RunStore>,
-    region: &str,
+    site: &StackSite,
     request: PreflightRequest,
     invocation_deadline: Option<std::time::SystemTime>,
 ) -> Result<PreflightOutput, BackstopError> {
@@ -109,10 +109,11 @@ pub async fn preflight(
         PreflightRequest::Run(request) => {
             let input = request.input;
             input.check()?;
+            input.check_failover_plan_source(site.plan_parameter.as_deref())?;
             let source =
                 PlanSource::from_input(input.plan, input.plan_parameter, input.plan_object)?;
             let plan = load_plan(clients.ssm, s3, source).await?;
-            require_region(&plan, region)?;
+            require_region(&plan, &site.region)?;
             let point_in_time = input
                 .point_in_time
                 .as_deref()
@@ -137,7 +138,7 @@ pub async fn preflight(
         PreflightRequest::Scheduled(check) => {
             let source = PlanSource::from_input(None, check.plan_parameter, check.plan_object)?;
             let plan = load_plan(clients.ssm, s3, source).await?;
-            require_region(&plan, region)?;
+            require_region(&plan, &site.region)?;
             let checks = ReadinessRequest {
                 mode: check.mode,
                 accept_warnings: false,

@@ -41,7 +41,8 @@ pub struct ExecutionInput {
     /// Recover to this time (RFC 3339); default now.
     #[serde(default)]
     pub point_in_time: Option<String>,
-    #[serde(default)]
+    /// An object (`settings: []` is not read as the defaults).
+    #[serde(default, deserialize_with = "settings_object")]
     pub settings: RunSettings,
     /// Resume this earlier, failed run (its execution name): reuse what it created and give
     /// its failed restores another attempt.
@@ -57,7 +58,60 @@ pub struct ExecutionInput {
     pub accept_warnings: bool,
 }
 
+/// serde reads a struct from a JSON array too (by position): settings must be an object.
+fn settings_object<'de, D>(deserializer: D) -> Result<RunSettings, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error;
+    let value = Value::deserialize(deserializer)?;
+    if !value.is_object() {
+        return Err(D::Error::custom(format!(
+            "settings must be an object such as {{\"pollIntervalSeconds\": 30}}, not {value}"
+        )));
+    }
+    serde_json::from_value(value).map_err(D::Error::custom)
+}
+
 impl ExecutionInput {
+    /// A failover recovers production, so starting one must not be a way to point it at any
+    /// record, Elastic IP or role: it reads its plan only from the stack's own plan parameter
+    /// (`configured`, the template's PlanParameterName). Inline plans and plan objects are for
+    /// drills.
+    pub fn check_failover_plan_source(
+        &self,
+        configured: Option<&str>,
+    ) -> Result<(), BackstopError> {
+        if self.mode != Mode::Failover {
+            return Ok(());
+        }
+        let configured = configured.unwrap_or("(none: PLAN_PARAMETER is not set)");
+        let how = format!(
+            "put the plan in the stack's plan parameter {configured} (output PutPlanCommand) and start the failover with {{\"mode\": \"failover\", \"planParameter\": \"{configured}\"}}"
+        );
+        if self.plan.is_some() {
+            return Err(BackstopError::invalid_input(
+                "plan",
+                format!("a failover does not take an inline plan (only a drill does): {how}"),
+            ));
+        }
+        if self.plan_object.is_some() {
+            return Err(BackstopError::invalid_input(
+                "planObject",
+                format!("a failover does not read a plan object (only a drill does): {how}"),
+            ));
+        }
+        match &self.plan_parameter {
+            Some(name) if name != configured => Err(BackstopError::invalid_input(
+                "planParameter",
+                format!(
+                    "is {name}, but this stack fails over only the plan in {configured}: {how}"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The rules of `statemachine/input.schema.json`, checked before anything is read or
     /// created: one plan source, a plan that is an object, an RFC 3339 point in time, settings
     /// in range, a resumable run id.
@@ -76,7 +130,19 @@ impl ExecutionInput {
             }
         }
         if let Some(text) = &self.point_in_time {
-            parse_time("pointInTime", text)?;
+            let when = parse_time("pointInTime", text)?;
+            let now = DateTime::from(std::time::SystemTime::now());
+            // a recovery to a moment that has not come yet would pick today's copies and
+            // report a made-up RPO
+            if when.secs() > now.secs() + FUTURE_SKEW_SECONDS {
+                return Err(BackstopError::invalid_input(
+                    "pointInTime",
+                    format!(
+                        "{text} is in the future (now is {}): give a past time, or leave it out to recover to now",
+                        format_time(now)
+                    ),
+                ));
+            }
         }
         check_settings(&self.settings)?;
         if let Some(earlier) = &self.resume_run_id {
@@ -86,13 +152,14 @@ impl ExecutionInput {
         // carried in every state and the report: small, flat, strings only
         if let Some(trigger) = &self.trigger {
             let flat = trigger.len() <= MAX_TRIGGER_FIELDS
-                && trigger
-                    .values()
-                    .all(|v| v.as_str().is_some_and(|s| s.chars().count() <= 256));
+                && trigger.values().all(|v| {
+                    v.as_str()
+                        .is_some_and(|s| s.chars().count() <= MAX_TRIGGER_VALUE_CHARS)
+                });
             if !flat {
                 return Err(BackstopError::invalid_input(
                     "trigger",
-                    format!("must be at most {MAX_TRIGGER_FIELDS} fields whose values are strings of at most 256 characters"),
+                    format!("must be at most {MAX_TRIGGER_FIELDS} fields whose values are strings of at most {MAX_TRIGGER_VALUE_CHARS} characters"),
                 ));
             }
         }
@@ -101,6 +168,10 @@ impl ExecutionInput {
 }
 
 const MAX_TRIGGER_FIELDS: usize = 10;
+/// An alarm name may have 255 characters, so its ARN about 320: room for both.
+const MAX_TRIGGER_VALUE_CHARS: usize = 1024;
+/// How far a pointInTime may be ahead of this clock (the operator's clock may run ahead).
+const FUTURE_SKEW_SECONDS: i64 = 300;
 
 /// The pause before a failover's DNS switch, when the plan asks for an operator's approval.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -267,6 +338,8 @@ pub struct ResolveClients<'a> {
     pub cloudformation: &'a aws_sdk_cloudformation::Client,
     /// The role CloudFormation builds the DR network with, when the stack deploys one.
     pub network_stack_role_arn: Option<&'a str>,
+    /// The stack's plan parameter: the only plan a failover reads.
+    pub plan_parameter: Option<&'a str>,
 }
 
 /// Loads and validates the plan, checks it is meant for this region, and picks a recovery
@@ -279,6 +352,7 @@ pub async fn resolve_plan(
     let (ssm, backup) = (clients.ssm, clients.backup);
     let input = request.input;
     input.check()?;
+    input.check_failover_plan_source(clients.plan_parameter)?;
     let now = DateTime::from(std::time::SystemTime::now());
     let requested_time = input
         .point_in_time
@@ -647,6 +721,63 @@ mod tests {
             let err = checked(input).expect_err(&path);
             assert_eq!(err.error_name(), "Backstop.InvalidInput", "{path}: {err}");
         }
+    }
+
+    #[test]
+    fn a_failover_reads_its_plan_only_from_the_stacks_plan_parameter() {
+        let input = |value: Value| parse_input::<ExecutionInput>(value).unwrap();
+        let configured = Some("/backstop/plan");
+        let field = |value: Value| {
+            let err = input(value)
+                .check_failover_plan_source(configured)
+                .unwrap_err();
+            assert_eq!(err.error_name(), "Backstop.InvalidInput");
+            err.to_string()
+        };
+        assert!(
+            field(serde_json::json!({"mode": "failover", "plan": {"name": "shop"}}))
+                .contains("`plan`")
+        );
+        assert!(
+            field(serde_json::json!({"mode": "failover", "planObject": "s3://b-1/plan.json"}))
+                .contains("`planObject`")
+        );
+        let other = field(serde_json::json!({"mode": "failover", "planParameter": "/other/plan"}));
+        assert!(
+            other.contains("`planParameter`") && other.contains("/backstop/plan"),
+            "{other}"
+        );
+        input(serde_json::json!({"mode": "failover", "planParameter": "/backstop/plan"}))
+            .check_failover_plan_source(configured)
+            .unwrap();
+        // drills take any source
+        input(serde_json::json!({"mode": "drill", "plan": {"name": "shop"}}))
+            .check_failover_plan_source(configured)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_point_in_time_in_the_future_is_refused() {
+        let soon = DateTime::from_secs(DateTime::from(std::time::SystemTime::now()).secs() + 3600);
+        let err = checked(serde_json::json!({
+            "mode": "drill", "planParameter": "/backstop/plan", "pointInTime": format_time(soon)
+        }))
+        .unwrap_err();
+        assert!(err.to_string().contains("`pointInTime`"), "{err}");
+        assert!(err.to_string().contains("future"), "{err}");
+    }
+
+    #[test]
+    fn an_alarm_arn_of_the_longest_alarm_name_fits_the_trigger() {
+        let arn = format!(
+            "arn:aws:cloudwatch:us-west-2:123456789012:alarm:{}",
+            "a".repeat(255)
+        );
+        checked(serde_json::json!({
+            "mode": "failover", "planParameter": "/backstop/plan",
+            "trigger": { "alarmName": "a".repeat(255), "alarmArn": arn }
+        }))
+        .unwrap();
     }
 
     #[test]

@@ -131,6 +131,7 @@ struct Watched {
 /// Runs the drill to its end, watching (every 200 ms) for the moment its side is healthy.
 async fn run_watching(emulator: &Emulator, machine: &str, run_id: &str, input: Value) -> Watched {
     let sfn = aws_sdk_sfn::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let input = backstop_tests::as_operator_starts_it(emulator, input).await;
     let arn = sfn
         .start_execution()
         .state_machine_arn(machine)

@@ -7,24 +7,10 @@
 use std::time::Duration;
 
 use backstop_tests::{
-    a_record, back_up, invoke, plan_for, protected_workload, topic_messages, wait_for, Emulator,
-    Stack, DR_REGION, PRIMARY_REGION,
+    a_record, back_up, invoke, plan_for, protected_workload, put_plan, topic_messages, wait_for,
+    Emulator, Stack, DR_REGION, PLAN_PARAMETER, PRIMARY_REGION,
 };
 use serde_json::{json, Value};
-
-const PLAN_PARAMETER: &str = "/backstop/plan";
-
-async fn store_plan(emulator: &Emulator, plan: &Value) {
-    let ssm = aws_sdk_ssm::Client::new(&emulator.sdk_config(DR_REGION).await);
-    ssm.put_parameter()
-        .name(PLAN_PARAMETER)
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .value(plan.to_string())
-        .overwrite(true)
-        .send()
-        .await
-        .expect("store the plan");
-}
 
 async fn sfn(emulator: &Emulator) -> aws_sdk_sfn::Client {
     aws_sdk_sfn::Client::new(&emulator.sdk_config(DR_REGION).await)
@@ -96,7 +82,7 @@ async fn alarm_stack(test: &str) -> (Emulator, Value, Stack) {
     let (emulator, seed) = protected_workload(test).await;
     let stack =
         emulator.deploy_stack_with(json!({ "FailoverAlarmNames": "primary-down,primary-5xx" }));
-    store_plan(&emulator, &plan_for(&seed)).await;
+    put_plan(&emulator, &plan_for(&seed)).await;
     let function_arn = stack.output("StartFailoverFunctionArn");
     alarm(&emulator, "primary-down", &[&function_arn]);
     alarm(&emulator, "primary-5xx", &[]);
@@ -379,20 +365,6 @@ async fn a_rejected_or_unanswered_failover_stops_with_production_dns_untouched()
         json!({ "mode": "failover", "plan": gated_plan(&seed, 60), "settings": settings }),
     )
     .await;
-    // one minute at the emulator's time scale: nobody answers
-    // (another plan: one failover of a plan at a time; and its own DB name: a failover's
-    // database keeps the name the plan gives it)
-    let mut second = gated_plan(&seed, 1);
-    second["name"] = json!("shop-b");
-    second["resources"][2]["rds"]["dbInstanceIdentifier"] = json!("orders-b");
-    let unanswered = start(
-        &emulator,
-        &machine,
-        "failover-unanswered",
-        json!({ "mode": "failover", "plan": second, "settings": settings }),
-    )
-    .await;
-
     let (token, _) = approval_request(&emulator, &stack, "failover-rejected").await;
     sfn(&emulator)
         .await
@@ -406,6 +378,19 @@ async fn a_rejected_or_unanswered_failover_stops_with_production_dns_untouched()
     let rejected = ended(&emulator, &rejected).await;
     assert_eq!(rejected.status().as_str(), "FAILED");
     assert_eq!(rejected.error(), Some("Backstop.Rejected"));
+
+    // then the plan with a one-minute gate (the emulator's time scale): nobody answers. Its
+    // own DB name: a failover's database keeps the name the plan gives it, and the rejected
+    // failover's is still there
+    let mut second = gated_plan(&seed, 1);
+    second["resources"][2]["rds"]["dbInstanceIdentifier"] = json!("orders-b");
+    let unanswered = start(
+        &emulator,
+        &machine,
+        "failover-unanswered",
+        json!({ "mode": "failover", "plan": second, "settings": settings }),
+    )
+    .await;
 
     let unanswered = ended(&emulator, &unanswered).await;
     assert_eq!(unanswered.status().as_str(), "FAILED");
@@ -447,7 +432,7 @@ async fn backup_events_keep_the_rpo_and_announce_failed_copies() {
     );
     let mut plan = plan_for(&seed);
     plan["verification"] = json!({ "drillAfterCopy": true, "minIntervalHours": 24 });
-    store_plan(&emulator, &plan).await;
+    put_plan(&emulator, &plan).await;
     let function = stack.function("on-backup-event");
     let log = emulator.log_dir.join(format!("lambda-{function}.log"));
     let lines = |needle: &str| -> Vec<Value> {
@@ -569,7 +554,7 @@ async fn the_documented_example_events_reach_the_deployed_handlers() {
     plan["resources"][2]["arn"] = json!("arn:aws:rds:us-east-1:123456789012:db:orders");
     plan["resources"][3]["arn"] =
         json!("arn:aws:elasticfilesystem:us-east-1:123456789012:file-system/fs-0123456789abcdef0");
-    store_plan(&emulator, &plan).await;
+    put_plan(&emulator, &plan).await;
 
     let start_failover = stack.function("start-failover");
     let machine = stack.state_machine();

@@ -84,7 +84,7 @@ fn plan_cases(plan: &Value) -> Vec<Case> {
         cases.push(Case {
             what,
             field,
-            to: Entry::Execution(json!({ "mode": "failover", "plan": plan })),
+            to: Entry::Execution(json!({ "mode": "drill", "plan": plan })),
         })
     };
     // wrong types

@@ -2,8 +2,8 @@
 //! stored state lets a run write a DNS name it does not own or delete what it did not create.
 
 use backstop_tests::{
-    a_record, assert_succeeded, instances_of_run, invoke, plan_for, protected_workload, run_to_end,
-    Emulator, DR_REGION, PRIMARY_REGION,
+    a_record, assert_succeeded, instances_of_run, invoke, plan_for, protected_workload, put_plan,
+    run_ended, run_to_end, topic_messages, Emulator, DR_REGION, PLAN_PARAMETER, PRIMARY_REGION,
 };
 use serde_json::{json, Value};
 
@@ -268,4 +268,141 @@ async fn teardown_leaves_alone_what_carries_a_drills_tag_but_was_not_created_by_
         described.volumes()[0].state().map(|s| s.as_str()),
         Some("available")
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn starting_a_run_is_not_a_way_around_the_stacks_plan_or_its_input_rules() {
+    let (emulator, seed) = protected_workload("bad-input").await;
+    let stack = emulator.deploy_stack();
+    let machine = stack.state_machine();
+    let plan = plan_for(&seed);
+    // the stack's own plan, and a truncated copy in another parameter
+    put_plan(&emulator, &plan).await;
+    let text = plan.to_string();
+    aws_sdk_ssm::Client::new(&emulator.sdk_config(DR_REGION).await)
+        .put_parameter()
+        .name("/backstop/truncated")
+        .value(&text[..text.len() / 2])
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    let before = dr_inventory(&emulator, &seed).await;
+
+    let soon = (std::time::SystemTime::now() + std::time::Duration::from_secs(86_400))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let tomorrow = aws_smithy_types::DateTime::from_secs(soon as i64)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap();
+    let mut long_user_data = plan.clone();
+    long_user_data["instances"][0]["userData"] = json!("#!/bin/sh\n".repeat(2000));
+    let mut apex_cname = plan.clone();
+    apex_cname["dns"][0] = json!({
+        "hostedZoneId": seed["dns"]["hostedZoneId"], "recordName": "shop.example.com",
+        "recordType": "CNAME", "drillRecordName": "drill-db.shop.example.com",
+        "target": { "resource": "orders-db" }
+    });
+    let cases: Vec<(&str, Value, &str, &str)> = vec![
+        // a failover reads its plan only from the stack's plan parameter
+        (
+            "failover-inline",
+            json!({ "mode": "failover", "plan": plan }),
+            "Backstop.InvalidInput",
+            "`plan`",
+        ),
+        (
+            "failover-object",
+            json!({ "mode": "failover", "planObject": "s3://somebody-else/plan.json" }),
+            "Backstop.InvalidInput",
+            "`planObject`",
+        ),
+        (
+            "failover-other-parameter",
+            json!({ "mode": "failover", "planParameter": "/backstop/truncated" }),
+            "Backstop.InvalidInput",
+            "`planParameter`",
+        ),
+        (
+            "drill-truncated-plan",
+            json!({ "mode": "drill", "planParameter": "/backstop/truncated" }),
+            "Backstop.InvalidInput",
+            "`planParameter`",
+        ),
+        (
+            "drill-future",
+            json!({ "mode": "drill", "planParameter": PLAN_PARAMETER, "pointInTime": tomorrow }),
+            "Backstop.InvalidInput",
+            "`pointInTime`",
+        ),
+        (
+            "drill-settings-array",
+            json!({ "mode": "drill", "planParameter": PLAN_PARAMETER, "settings": [] }),
+            "Backstop.InvalidInput",
+            "settings",
+        ),
+        (
+            "drill-resume-unknown",
+            json!({ "mode": "drill", "planParameter": PLAN_PARAMETER, "resumeRunId": "drill-never-ran" }),
+            "Backstop.InvalidInput",
+            "`resumeRunId`",
+        ),
+        (
+            "drill-user-data",
+            json!({ "mode": "drill", "plan": long_user_data }),
+            "Backstop.InvalidPlan",
+            "instances[0].userData",
+        ),
+        (
+            "drill-apex-cname",
+            json!({ "mode": "drill", "plan": apex_cname }),
+            "Backstop.NotReady",
+            "dns[0].recordType",
+        ),
+        // not an object at all: a notice, not States.Runtime
+        (
+            "input-array",
+            json!(["drill"]),
+            "Backstop.InvalidInput",
+            "not a JSON object",
+        ),
+        (
+            "input-string",
+            json!("drill"),
+            "Backstop.InvalidInput",
+            "not a JSON object",
+        ),
+    ];
+    let sfn = aws_sdk_sfn::Client::new(&emulator.sdk_config(DR_REGION).await);
+    for (run_id, input, error, field) in &cases {
+        // started as given (no harness help): what anyone allowed to StartExecution could do
+        let arn = sfn
+            .start_execution()
+            .state_machine_arn(&machine)
+            .name(*run_id)
+            .input(input.to_string())
+            .send()
+            .await
+            .unwrap()
+            .execution_arn;
+        let ended = run_ended(&emulator, &arn, std::time::Duration::from_secs(120)).await;
+        assert_eq!(ended.status().as_str(), "FAILED", "{run_id}");
+        assert_eq!(ended.error(), Some(*error), "{run_id}: {:?}", ended.cause());
+        let cause = ended.cause().unwrap_or_default();
+        assert!(cause.contains(field), "{run_id}: {cause}");
+    }
+    assert_eq!(
+        dr_inventory(&emulator, &seed).await,
+        before,
+        "nothing created"
+    );
+    // every refusal was announced, the malformed inputs too
+    let noticed: Vec<String> = topic_messages(&emulator, &stack.output("NoticeTopicArn"))
+        .iter()
+        .filter_map(|m| m["runId"].as_str().map(str::to_string))
+        .collect();
+    for (run_id, ..) in &cases {
+        assert!(noticed.iter().any(|n| n == run_id), "{run_id}: {noticed:?}");
+    }
 }

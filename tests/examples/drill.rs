@@ -10,7 +10,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use backstop_tests::{
-    a_record, plan_on_network_stack, protected_workload, upload_network_template, DR_REGION,
+    a_record, as_operator_starts_it, plan_on_network_stack, protected_workload,
+    upload_network_template, DR_REGION,
 };
 use serde_json::{json, Value};
 
@@ -34,7 +35,9 @@ async fn main() {
         &seed,
         json!({ "stackName": "shop-dr-network", "template": template }),
     );
+    // a drill takes its plan inline; a failover only from the stack's plan parameter
     let input = json!({ "mode": mode, "plan": plan, "settings": { "pollIntervalSeconds": 2 } });
+    let input = as_operator_starts_it(&emulator, input).await;
 
     let run_id = format!("demo-{mode}");
     println!(

@@ -540,8 +540,39 @@ pub async fn protect(emulator: &Emulator, seed: &Value, arns: &[&str]) -> Vec<St
     copies
 }
 
+/// The stack's plan parameter (the template's default PlanParameterName).
+pub const PLAN_PARAMETER: &str = "/backstop/plan";
+
+/// Stores `plan` in the stack's plan parameter, as an operator does (output PutPlanCommand).
+pub async fn put_plan(emulator: &Emulator, plan: &Value) {
+    aws_sdk_ssm::Client::new(&emulator.sdk_config(DR_REGION).await)
+        .put_parameter()
+        .name(PLAN_PARAMETER)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .value(plan.to_string())
+        .overwrite(true)
+        .send()
+        .await
+        .expect("store the plan");
+}
+
+/// A failover reads its plan only from the stack's plan parameter: an input written with the
+/// plan inline (as tests write them) is started as an operator would start it, with the plan
+/// put in the parameter first. Drills keep their inline plan.
+pub async fn as_operator_starts_it(emulator: &Emulator, input: Value) -> Value {
+    let mut input = input;
+    let inline_failover = input["mode"] == "failover" && input["plan"].is_object();
+    if inline_failover {
+        let plan = input.as_object_mut().unwrap().remove("plan").unwrap();
+        put_plan(emulator, &plan).await;
+        input["planParameter"] = json!(PLAN_PARAMETER);
+    }
+    input
+}
+
 /// Starts an execution named `run_id`; returns its ARN.
 pub async fn start_run(emulator: &Emulator, machine: &str, run_id: &str, input: Value) -> String {
+    let input = as_operator_starts_it(emulator, input).await;
     let sfn = aws_sdk_sfn::Client::new(&emulator.sdk_config(DR_REGION).await);
     sfn.start_execution()
         .state_machine_arn(machine)
@@ -617,6 +648,11 @@ pub async fn invoke(
     function: &str,
     payload: &Value,
 ) -> Result<Value, (String, String)> {
+    // a step's payload carries the execution input: a failover's as an operator starts it
+    let mut payload = payload.clone();
+    if payload["input"].is_object() {
+        payload["input"] = as_operator_starts_it(emulator, payload["input"].take()).await;
+    }
     let lambda = aws_sdk_lambda::Client::new(&emulator.sdk_config(DR_REGION).await);
     let output = lambda
         .invoke()

@@ -5,6 +5,7 @@
 
 use backstop::preflight::{preflight, PreflightOutput, PreflightRequest};
 use backstop::readiness::ReadinessClients;
+use backstop::run::StackSite;
 use backstop::store::RunStore;
 use backstop::{aws, telemetry, BackstopError};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
@@ -21,7 +22,7 @@ struct Clients {
     cloudwatch: aws_sdk_cloudwatch::Client,
     cloudformation: aws_sdk_cloudformation::Client,
     store: RunStore,
-    region: String,
+    site: StackSite,
 }
 
 async fn handler(
@@ -50,7 +51,7 @@ async fn handler(
         &aws,
         clients.store.s3(),
         store,
-        &clients.region,
+        &clients.site,
         request,
         Some(deadline),
     )
@@ -72,7 +73,7 @@ async fn main() -> Result<(), Error> {
         cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
         cloudformation: aws_sdk_cloudformation::Client::new(&config),
         store: RunStore::from_env(&config)?,
-        region: config.region().map(|r| r.to_string()).unwrap_or_default(),
+        site: StackSite::from_env(config.region().map(|r| r.to_string()).unwrap_or_default()),
     };
     run(service_fn(|event| {
         telemetry::logged("preflight", handler(&clients, event))

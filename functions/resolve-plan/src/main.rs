@@ -3,6 +3,7 @@
 //! bucket, and returns the small reference the state machine carries.
 
 use backstop::resolve::{resolve_and_store, ResolveClients, RunRequest};
+use backstop::run::StackSite;
 use backstop::store::{RunRef, RunStore};
 use backstop::{aws, telemetry, BackstopError};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
@@ -18,7 +19,7 @@ struct Clients {
     /// The role CloudFormation builds the DR network with (`NETWORK_STACK_ROLE_ARN`).
     network_stack_role_arn: Option<String>,
     store: RunStore,
-    region: String,
+    site: StackSite,
 }
 
 async fn handler(clients: &Clients, event: LambdaEvent<Value>) -> Result<RunRef, BackstopError> {
@@ -32,8 +33,9 @@ async fn handler(clients: &Clients, event: LambdaEvent<Value>) -> Result<RunRef,
         sfn: &clients.sfn,
         cloudformation: &clients.cloudformation,
         network_stack_role_arn: clients.network_stack_role_arn.as_deref(),
+        plan_parameter: clients.site.plan_parameter.as_deref(),
     };
-    resolve_and_store(&aws, &clients.store, &clients.region, request)
+    resolve_and_store(&aws, &clients.store, &clients.site.region, request)
         .instrument(span)
         .await
 }
@@ -52,7 +54,7 @@ async fn main() -> Result<(), Error> {
             .ok()
             .filter(|arn| !arn.is_empty()),
         store: RunStore::from_env(&config)?,
-        region: config.region().map(|r| r.to_string()).unwrap_or_default(),
+        site: StackSite::from_env(config.region().map(|r| r.to_string()).unwrap_or_default()),
     };
     run(service_fn(|event| {
         telemetry::logged("resolve-plan", handler(&clients, event))

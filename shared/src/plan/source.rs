@@ -144,7 +144,11 @@ pub async fn load_plan(
                     "the object is not UTF-8 text: store the plan as JSON",
                 )
             })?;
-            Plan::from_json(&text)
+            Plan::from_value(json_of(
+                "planObject",
+                &format!("s3://{bucket}/{key}"),
+                &text,
+            )?)
         }
         PlanSource::SsmParameter(name) => plan_from_ssm(ssm, &name).await,
     }
@@ -170,7 +174,25 @@ pub async fn plan_from_ssm(ssm: &SsmClient, name: &str) -> Result<Plan, Backstop
                 "the parameter has no value; store the plan JSON in it",
             )
         })?;
-    Plan::from_json(&text)
+    Plan::from_value(json_of(
+        "planParameter",
+        &format!("SSM parameter {name}"),
+        &text,
+    )?)
+}
+
+/// The JSON a stored plan holds; text that is not JSON (truncated by a size limit, say) is the
+/// source's problem, named by `field`, not a field of the plan's.
+fn json_of(field: &str, source: &str, text: &str) -> Result<serde_json::Value, BackstopError> {
+    serde_json::from_str(text).map_err(|err| {
+        BackstopError::invalid_input(
+            field,
+            format!(
+                "{source} does not hold valid JSON ({err}; {} characters): store the whole plan there (a plan over 4 KB needs --tier Advanced, over 8 KB an S3 object)",
+                text.chars().count()
+            ),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -199,6 +221,15 @@ mod tests {
             assert_eq!(err.error_name(), "Backstop.InvalidInput", "{bad}");
             assert!(err.to_string().contains("planParameter"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_stored_plan_that_is_not_json_is_the_sources_problem() {
+        let truncated = r#"{"name": "shop", "drRegion": "us-west-2", "backupV"#;
+        let err = json_of("planParameter", "SSM parameter /backstop/plan", truncated).unwrap_err();
+        assert_eq!(err.error_name(), "Backstop.InvalidInput");
+        assert!(err.to_string().contains("planParameter"), "{err}");
+        assert!(!err.to_string().contains("drRegion"), "{err}");
     }
 
     #[test]

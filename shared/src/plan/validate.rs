@@ -168,6 +168,7 @@ fn check_drill(plan: &Plan, p: &mut Problems) {
         return;
     };
     check_ids("plan.drill.subnetIds", &drill.subnet_ids, "subnet-", p);
+    check_user_data("plan.drill.userData", drill.user_data.as_deref(), p);
     check_ids(
         "plan.drill.securityGroupIds",
         &drill.security_group_ids,
@@ -392,8 +393,26 @@ fn check_instances(plan: &Plan, p: &mut Problems) -> HashSet<String> {
         }
         check_ami(&format!("{at}.ami"), &instance.ami, p);
         check_instance(&at, instance, p);
+        check_user_data(&format!("{at}.userData"), instance.user_data.as_deref(), p);
     }
     names
+}
+
+/// EC2 takes at most 16 KB of user data, before its base64 encoding: more fails the launch,
+/// after the restores started.
+const MAX_USER_DATA_BYTES: usize = 16 * 1024;
+
+fn check_user_data(field: &str, user_data: Option<&str>, p: &mut Problems) {
+    if let Some(text) = user_data.filter(|t| t.len() > MAX_USER_DATA_BYTES) {
+        p.add(
+            field,
+            format!(
+                "is {} bytes; EC2 takes at most {MAX_USER_DATA_BYTES} (16 KB)",
+                text.len()
+            ),
+            "keep the script short: fetch the rest from S3 or SSM at boot",
+        );
+    }
 }
 
 fn check_ami(at: &str, ami: &AmiRef, p: &mut Problems) {
@@ -1237,4 +1256,27 @@ pub fn normalize_dns_name(name: &str) -> Result<String, String> {
 /// the leftmost label, but no drill name should carry one anywhere.
 pub fn is_wildcard(normalized: &str) -> bool {
     normalized.split('.').any(|label| label.contains('*'))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use crate::plan::Plan;
+
+    fn example() -> Value {
+        serde_json::from_str(include_str!("../../../tests/plans/example.json")).unwrap()
+    }
+
+    #[test]
+    fn user_data_over_ec2s_16_kb_is_refused_before_anything_starts() {
+        let mut plan = example();
+        plan["instances"][0]["userData"] = json!("#!/bin/sh\n".repeat(2000));
+        let err = Plan::from_value(plan).unwrap_err();
+        assert_eq!(err.error_name(), "Backstop.InvalidPlan");
+        assert!(err.to_string().contains("instances[0].userData"), "{err}");
+        let mut plan = example();
+        plan["instances"][0]["userData"] = json!("#!/bin/sh\necho ready\n");
+        Plan::from_value(plan).unwrap();
+    }
 }

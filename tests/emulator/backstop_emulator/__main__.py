@@ -289,6 +289,9 @@ def main(argv: list[str] | None = None) -> None:
     from backstop_emulator import ec2_addresses
 
     ec2_addresses.install()
+    from backstop_emulator import bucket_policies
+
+    bucket_policies.install()
 
     original_reset = MotoAPIBackend.reset
 

@@ -426,10 +426,41 @@ def _rule(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple
 
 def _topic(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
     name = properties.get("TopicName") or stack.physical_name(logical, 256)
-    arn = client("sns", stack.region).create_topic(Name=name)["TopicArn"]
+    attributes = {"KmsMasterKeyId": properties["KmsMasterKeyId"]} if properties.get("KmsMasterKeyId") else {}
+    arn = client("sns", stack.region).create_topic(Name=name, Attributes=attributes)["TopicArn"]
     for subscription in properties.get("Subscription", []):
         client("sns", stack.region).subscribe(TopicArn=arn, Protocol=subscription["Protocol"], Endpoint=subscription["Endpoint"])
     return arn, {"TopicArn": arn, "TopicName": name}
+
+
+def _topic_policy(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
+    sns = client("sns", stack.region)
+    for topic in properties["Topics"]:
+        sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(properties["PolicyDocument"]))
+    return stack.physical_name(logical), {}
+
+
+def _key(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
+    kms = client("kms", stack.region)
+    key = kms.create_key(
+        Description=properties.get("Description", ""), Policy=json.dumps(properties["KeyPolicy"])
+    )["KeyMetadata"]
+    if properties.get("EnableKeyRotation"):
+        kms.enable_key_rotation(KeyId=key["KeyId"])
+    return key["KeyId"], {"Arn": key["Arn"], "KeyId": key["KeyId"]}
+
+
+def _event_invoke_config(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
+    params = {k: properties[k] for k in ("FunctionName", "Qualifier", "MaximumRetryAttempts", "DestinationConfig") if k in properties}
+    if "MaximumRetryAttempts" in params:
+        params["MaximumRetryAttempts"] = int(params["MaximumRetryAttempts"])
+    client("lambda", stack.region).put_function_event_invoke_config(**params)
+    return stack.physical_name(logical), {}
+
+
+def _bucket_policy(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
+    client("s3", stack.region).put_bucket_policy(Bucket=properties["Bucket"], Policy=json.dumps(properties["PolicyDocument"]))
+    return stack.physical_name(logical), {}
 
 
 def _subscription(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
@@ -445,9 +476,18 @@ def _bucket(stack: Stack, logical: str, properties: dict, metadata: dict) -> tup
     params: dict[str, Any] = {"Bucket": name}
     if stack.region != "us-east-1":
         params["CreateBucketConfiguration"] = {"LocationConstraint": stack.region}
+    if properties.get("ObjectLockEnabled") in (True, "true"):
+        params["ObjectLockEnabledForBucket"] = True
     s3.create_bucket(**params)
     if (properties.get("VersioningConfiguration") or {}).get("Status") == "Enabled":
         s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    lock = properties.get("ObjectLockConfiguration")
+    if lock:
+        retention = ((lock.get("Rule") or {}).get("DefaultRetention")) or {}
+        for key in ("Days", "Years"):
+            if key in retention:
+                retention[key] = int(retention[key])
+        s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration=lock)
     return name, {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com"}
 
 
@@ -456,7 +496,13 @@ def _backup_vault(stack: Stack, logical: str, properties: dict, metadata: dict) 
     params: dict[str, Any] = {"BackupVaultName": properties["BackupVaultName"]}
     if properties.get("EncryptionKeyArn"):
         params["EncryptionKeyArn"] = properties["EncryptionKeyArn"]
-    created = client("backup", stack.region).create_backup_vault(**params)
+    backup = client("backup", stack.region)
+    created = backup.create_backup_vault(**params)
+    lock = properties.get("LockConfiguration")
+    if lock:
+        backup.put_backup_vault_lock_configuration(
+            BackupVaultName=created["BackupVaultName"], **{k: int(v) for k, v in lock.items()}
+        )
     return created["BackupVaultName"], {"BackupVaultArn": created["BackupVaultArn"], "BackupVaultName": created["BackupVaultName"]}
 
 
@@ -519,6 +565,10 @@ CREATORS = {
     "AWS::Events::Rule": _rule,
     "AWS::SNS::Topic": _topic,
     "AWS::SNS::Subscription": _subscription,
+    "AWS::SNS::TopicPolicy": _topic_policy,
+    "AWS::KMS::Key": _key,
+    "AWS::Lambda::EventInvokeConfig": _event_invoke_config,
+    "AWS::S3::BucketPolicy": _bucket_policy,
     "AWS::S3::Bucket": _bucket,
     "AWS::Backup::BackupVault": _backup_vault,
     "AWS::DynamoDB::Table": _table,

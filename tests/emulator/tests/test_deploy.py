@@ -143,3 +143,44 @@ def test_the_stack_creates_the_dr_vault_with_its_key_and_refuses_one_that_exists
             "POST", "deploy", {"template": str(TEMPLATE), "region": DR, "stackName": "again", "binaryDir": _handler_binaries()}
         )
     assert "already exists" in json.loads(refused.value.read())["error"]
+
+
+def test_evidence_cannot_be_deleted_and_alerts_are_encrypted_but_runs_still_write_their_state(emulator, world):
+    deployed = emulator.control(
+        "POST",
+        "deploy",
+        {"template": str(TEMPLATE), "region": DR, "stackName": "backstop",
+         "parameters": {**USE_SEEDED_VAULT, "EvidenceRetentionDays": "30"}, "binaryDir": _handler_binaries()},
+    )
+    s3 = emulator.client("s3", DR)
+    evidence = deployed["outputs"]["EvidenceBucketName"]
+    # reports are written (over TLS, as the SDK always is) and then locked: S3 refuses to delete
+    s3.put_object(Bucket=evidence, Key="runs/shop/drill-1/report.json", Body=b"{}")
+    lock = s3.get_object_lock_configuration(Bucket=evidence)["ObjectLockConfiguration"]
+    retention = lock["Rule"]["DefaultRetention"]
+    assert (retention["Mode"], retention["Days"]) == ("GOVERNANCE", 30), retention
+    with pytest.raises(Exception) as denied:
+        s3.delete_object(Bucket=evidence, Key="runs/shop/drill-1/report.json")
+    assert "AccessDenied" in str(denied.value) or "403" in str(denied.value)
+    # the run-state bucket's TLS-only policy lets the SDK's requests through
+    state = deployed["outputs"]["RunStateBucketName"]
+    s3.put_object(Bucket=state, Key="state/drill-1/run.json", Body=b"{}")
+    assert s3.get_object(Bucket=state, Key="state/drill-1/run.json")["Body"].read() == b"{}"
+    # the notice topic is encrypted with the stack's own key
+    topic = deployed["outputs"]["NoticeTopicArn"]
+    attributes = emulator.client("sns", DR).get_topic_attributes(TopicArn=topic)["Attributes"]
+    assert attributes.get("KmsMasterKeyId") == deployed["resources"]["NoticeKey"]["ref"], attributes
+
+
+def test_a_vault_the_stack_creates_can_be_locked(emulator, world):
+    deployed = emulator.control(
+        "POST",
+        "deploy",
+        {"template": str(TEMPLATE), "region": DR, "stackName": "backstop",
+         "parameters": {"BackupVaultName": "backstop-dr-locked", "VaultLock": "governance",
+                        "VaultLockMinRetentionDays": "7", "VaultLockMaxRetentionDays": "90"},
+         "binaryDir": _handler_binaries()},
+    )
+    vault = emulator.client("backup", DR).describe_backup_vault(BackupVaultName="backstop-dr-locked")
+    assert vault["BackupVaultArn"] == deployed["resources"]["DrBackupVault"]["BackupVaultArn"]
+    assert vault.get("Locked") is True or vault.get("MinRetentionDays") == 7, vault

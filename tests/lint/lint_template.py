@@ -1,0 +1,258 @@
+"""Lints `template.yaml` as it deploys, with the tools a reviewer would use, not by reading:
+
+- cfn-lint with the serverless rules (cfn-lint-serverless) on the SAM template, and cfn-lint on
+  its CloudFormation expansion (what SAM makes of it: the functions' roles, event sources);
+- checkov on the SAM template;
+- parliament on every IAM policy of the expansion, its intrinsics resolved with example
+  parameters (a hosted zone, an instance role, a KMS key, an alarm) so that every conditional
+  statement is checked too.
+
+A finding passes only when `tests/lint/skips.yaml` lists it with a written reason; a skip that
+matches no finding fails as well (it would hide the next one). Exit status 1 on either.
+Run: `.venv-lint/bin/python tests/lint/lint_template.py` (`make lint-template`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+REGION = "us-west-2"
+ACCOUNT = "123456789012"
+# example parameters: every conditional statement is present and resolvable
+LINT_PARAMETERS = {
+    "HostedZoneIds": "Z0123456789ABCDEFGHIJ",
+    "InstanceRoleArns": f"arn:aws:iam::{ACCOUNT}:role/shop-app",
+    "KmsKeyArns": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    "BackupVaultKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    "FailoverAlarmNames": "primary-down",
+    "VaultLock": "governance",
+}
+
+
+def expand_sam(template: Path) -> dict[str, Any]:
+    """The SAM template as CloudFormation (local code and definitions as SAM would upload them)."""
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    sam = yaml_parse(template.read_text())
+    for name, resource in sam.get("Resources", {}).items():
+        properties = resource.setdefault("Properties", {})
+        if resource["Type"] == "AWS::Serverless::Function":
+            properties["CodeUri"] = f"s3://backstop-artifacts/{name}.zip"
+        if resource["Type"] == "AWS::Serverless::StateMachine" and isinstance(properties.get("DefinitionUri"), str):
+            properties["Definition"] = json.loads((template.parent / properties.pop("DefinitionUri")).read_text())
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    return transform(sam, {}, NoManagedPolicies())
+
+
+# --- a small CloudFormation intrinsic resolver, enough for the policies --------------------
+
+_NO_VALUE = object()
+_ARNS = {
+    "AWS::IAM::Role": "arn:aws:iam::{account}:role/{name}",
+    "AWS::IAM::ManagedPolicy": "arn:aws:iam::{account}:policy/{name}",
+    "AWS::S3::Bucket": "arn:aws:s3:::{lower}",
+    "AWS::SNS::Topic": "arn:aws:sns:{region}:{account}:{name}",
+    "AWS::KMS::Key": "arn:aws:kms:{region}:{account}:key/1234abcd-0000-0000-0000-{name12}",
+    "AWS::Lambda::Function": "arn:aws:lambda:{region}:{account}:function:{name}",
+    "AWS::StepFunctions::StateMachine": "arn:aws:states:{region}:{account}:stateMachine:{name}",
+    "AWS::Logs::LogGroup": "arn:aws:logs:{region}:{account}:log-group:{name}:*",
+    "AWS::Events::Rule": "arn:aws:events:{region}:{account}:rule/{name}",
+    "AWS::SQS::Queue": "arn:aws:sqs:{region}:{account}:{name}",
+}
+
+
+class Resolver:
+    def __init__(self, template: dict[str, Any], parameters: dict[str, str]):
+        self.template = template
+        self.values: dict[str, Any] = {}
+        for name, spec in template.get("Parameters", {}).items():
+            value = parameters.get(name, spec.get("Default", ""))
+            value = str(value)
+            self.values[name] = value.split(",") if spec.get("Type") == "CommaDelimitedList" else value
+        self.values.update({
+            "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
+            "AWS::StackName": "backstop", "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": _NO_VALUE,
+        })
+
+    def arn(self, logical: str) -> str:
+        kind = self.template["Resources"][logical]["Type"]
+        pattern = _ARNS.get(kind, "arn:aws:unknown:{region}:{account}:{name}")
+        return pattern.format(account=ACCOUNT, region=REGION, name=logical, lower=logical.lower(), name12=f"{abs(hash(logical)) % 10**12:012d}")
+
+    def ref(self, name: str) -> Any:
+        if name in self.values:
+            return self.values[name]
+        kind = self.template["Resources"][name]["Type"]
+        if kind in ("AWS::SNS::Topic", "AWS::StepFunctions::StateMachine"):
+            return self.arn(name)
+        return name.lower() if kind == "AWS::S3::Bucket" else name
+
+    def condition(self, name: str) -> bool:
+        return bool(self.resolve(self.template["Conditions"][name]))
+
+    def resolve(self, node: Any) -> Any:
+        if isinstance(node, list):
+            items = [self.resolve(item) for item in node]
+            return [item for item in items if item is not _NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            (key, arg), = node.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Fn::GetAtt":
+                logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+                return self.arn(logical) if attribute.endswith("Arn") else logical
+            if key == "Fn::Sub":
+                text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
+                for name, value in extra.items():
+                    text = text.replace("${" + name + "}", str(value))
+                while "${" in text:
+                    start = text.index("${")
+                    end = text.index("}", start)
+                    inner = text[start + 2:end]
+                    value = (self.arn(inner.split(".")[0]) if "." in inner and not inner.startswith("AWS::") else self.ref(inner))
+                    text = text[:start] + str(value) + text[end + 1:]
+                return text
+            if key == "Fn::Join":
+                return arg[0].join(str(v) for v in self.resolve(arg[1]))
+            if key == "Fn::Split":
+                return str(self.resolve(arg[1])).split(arg[0])
+            if key == "Fn::Select":
+                return self.resolve(arg[1])[int(self.resolve(arg[0]))]
+            if key == "Fn::If":
+                return self.resolve(arg[1] if self.condition(arg[0]) else arg[2])
+            if key == "Fn::Equals":
+                return self.resolve(arg[0]) == self.resolve(arg[1])
+            if key == "Fn::Not":
+                return not self.resolve(arg[0])
+            if key == "Fn::And":
+                return all(self.resolve(a) for a in arg)
+            if key == "Fn::Or":
+                return any(self.resolve(a) for a in arg)
+            if key == "Condition":
+                return self.condition(arg)
+            if key == "Fn::FindInMap":
+                name, first, second = (self.resolve(a) for a in arg)
+                return self.template["Mappings"][name][first][second]
+        resolved = {key: self.resolve(value) for key, value in node.items()}
+        return {key: value for key, value in resolved.items() if value is not _NO_VALUE}
+
+
+def identity_policies(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(where, policy document) of every IAM policy a role or managed policy grants."""
+    resolver = Resolver(template, LINT_PARAMETERS)
+    found = []
+    for logical, resource in template["Resources"].items():
+        if "Condition" in resource and not resolver.condition(resource["Condition"]):
+            continue
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in properties.get("Policies", []):
+                found.append((f"{logical}/{policy.get('PolicyName', '?')}", resolver.resolve(policy["PolicyDocument"])))
+        elif resource["Type"] == "AWS::IAM::ManagedPolicy":
+            found.append((logical, resolver.resolve(properties["PolicyDocument"])))
+    return found
+
+
+# --- the tools ------------------------------------------------------------------------------
+
+def cfn_lint(path: Path, label: str, serverless: bool) -> list[dict[str, str]]:
+    command = [str(BIN / "cfn-lint"), "--format", "json"]
+    if serverless:
+        command += ["--append-rules", "cfn_lint_serverless.rules"]
+    run = subprocess.run(command + ["--", str(path)], capture_output=True, text=True, cwd=path.parent)
+    if run.returncode not in (0, 2, 4, 6, 8, 10, 12, 14) or not run.stdout.strip():
+        if run.returncode == 0:
+            return []
+        raise SystemExit(f"cfn-lint failed to run on {label}: {run.stderr or run.stdout}")
+    findings = []
+    for match in json.loads(run.stdout):
+        location = match.get("Location", {}).get("Path") or []
+        resource = location[1] if len(location) > 1 and location[0] == "Resources" else ""
+        findings.append({"tool": "cfn-lint", "rule": match["Rule"]["Id"], "resource": str(resource), "where": label, "message": match["Message"]})
+    return findings
+
+
+def checkov(path: Path) -> list[dict[str, str]]:
+    run = subprocess.run(
+        [str(BIN / "checkov"), "-f", str(path), "--framework", "cloudformation", "--skip-download", "--quiet", "-o", "json"],
+        capture_output=True, text=True, cwd=path.parent,
+    )
+    report = json.loads(run.stdout or "{}")
+    reports = report if isinstance(report, list) else [report]
+    findings = []
+    for one in reports:
+        for check in one.get("results", {}).get("failed_checks", []):
+            findings.append({"tool": "checkov", "rule": check["check_id"], "resource": check["resource"].split(".", 1)[-1], "where": "template.yaml", "message": check["check_name"]})
+    return findings
+
+
+def parliament(template: dict[str, Any]) -> list[dict[str, str]]:
+    from parliament import analyze_policy_string
+
+    findings = []
+    for where, document in identity_policies(template):
+        for finding in analyze_policy_string(json.dumps(document)).findings:
+            findings.append({"tool": "parliament", "rule": finding.issue, "resource": where.split("/")[0], "where": where, "message": f"{finding.detail}"})
+    return findings
+
+
+def main() -> int:
+    template = ROOT / "template.yaml"
+    skips = yaml.safe_load((Path(__file__).parent / "skips.yaml").read_text()) or []
+    for skip in skips:
+        if not skip.get("reason", "").strip():
+            raise SystemExit(f"skip {skip} has no reason: every skipped finding needs one")
+    expanded = expand_sam(template)
+    with tempfile.TemporaryDirectory() as tmp:
+        expanded_path = Path(tmp) / "template.expanded.json"
+        expanded_path.write_text(json.dumps(expanded, indent=1))
+        findings = (
+            cfn_lint(template, "template.yaml", serverless=True)
+            + cfn_lint(expanded_path, "SAM expansion", serverless=False)
+            + checkov(template)
+            + parliament(expanded)
+        )
+    used = [0] * len(skips)
+    unexplained = []
+    for finding in findings:
+        matched = False
+        for index, skip in enumerate(skips):
+            if skip["tool"] == finding["tool"] and skip["rule"] == finding["rule"] and fnmatch.fnmatchcase(finding["resource"], skip.get("resource", "*")):
+                used[index] += 1
+                matched = True
+        if not matched:
+            unexplained.append(finding)
+    counts: dict[str, int] = {}
+    for finding in findings:
+        counts[finding["tool"]] = counts.get(finding["tool"], 0) + 1
+    print(f"template lint: {len(findings)} findings ({', '.join(f'{k} {v}' for k, v in sorted(counts.items())) or 'none'}), "
+          f"{len(findings) - len(unexplained)} skipped with a reason, {len(identity_policies(expanded))} IAM policies checked")
+    for finding in unexplained:
+        print(f"  {finding['tool']} {finding['rule']} {finding['resource']} ({finding['where']}): {finding['message']}")
+    stale = [skip for skip, count in zip(skips, used) if count == 0]
+    for skip in stale:
+        print(f"  stale skip (matches nothing): {skip['tool']} {skip['rule']} {skip.get('resource', '*')}")
+    return 1 if unexplained or stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
