@@ -70,7 +70,9 @@ where
             "settings must be an object such as {{\"pollIntervalSeconds\": 30}}, not {value}"
         )));
     }
-    serde_json::from_value(value).map_err(D::Error::custom)
+    // the field inside settings is named, as for any other input field
+    serde_path_to_error::deserialize(value)
+        .map_err(|err| D::Error::custom(format!("{}: {}", err.path(), err.inner())))
 }
 
 impl ExecutionInput {

@@ -382,6 +382,18 @@ async fn a_drill_whose_restore_fails_after_its_instance_launched_is_torn_down_an
         a_record(&emulator, &seed, "app.shop.example.com").await,
         production
     );
+    // the drill never reached its DNS switch: teardown counts no drill record it never wrote
+    let torn_down = stack.stored(&emulator, "drill-fails-1", "teardown").await;
+    let deleted = torn_down["deleted"].as_array().expect("a teardown pass");
+    assert!(
+        deleted.iter().all(|item| item["kind"] != "dns-record"),
+        "{torn_down:#}"
+    );
+    assert_eq!(
+        deleted.len(),
+        4,
+        "the instance, two volumes, the file system: {torn_down:#}"
+    );
     let entered: Vec<&str> = history
         .events()
         .iter()

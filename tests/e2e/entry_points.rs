@@ -673,12 +673,40 @@ async fn the_documented_example_events_reach_the_deployed_handlers() {
         assert_eq!(alerted["action"], "alerted", "{alerted}");
         assert_eq!(alerted["resource"], resource);
     }
+    // a copy into a vault of the same name in another account is not the plan's DR copy
+    let mut elsewhere = fixture("backup-copy-job-completed.json");
+    let vault = elsewhere["detail"]["destinationBackupVaultArn"]
+        .as_str()
+        .unwrap()
+        .replace(":123456789012:", ":210987654321:");
+    elsewhere["detail"]["destinationBackupVaultArn"] = json!(vault);
+    let ignored = invoke(&emulator, &on_backup_event, &elsewhere)
+        .await
+        .expect("handled");
+    assert_eq!(ignored["action"], "ignored", "{ignored}");
+    assert!(
+        ignored["reason"]
+            .as_str()
+            .unwrap()
+            .contains("of account 123456789012"),
+        "{ignored}"
+    );
+    // a failed job whose message nearly fills an event (256 KB): its notice would not fit an
+    // SNS message (256 KB), and is still announced
+    let mut long = fixture("backup-job-failed.json");
+    long["detail"]["statusMessage"] = json!("Access denied. ".repeat(16_500));
+    let alerted = invoke(&emulator, &on_backup_event, &long)
+        .await
+        .expect("announced, not lost");
+    assert_eq!(alerted["action"], "alerted", "{alerted}");
+
     let topic = stack.output("NoticeTopicArn");
     let reasons: Vec<String> = topic_messages(&emulator, &topic)
         .iter()
         .filter_map(|m| m["reason"].as_str().map(str::to_string))
         .collect();
-    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
     assert!(reasons.iter().any(|r| r.contains("KMS key")));
     assert!(reasons.iter().any(|r| r.contains("Access denied")));
+    assert!(reasons.iter().all(|r| r.chars().count() <= 4_000));
 }

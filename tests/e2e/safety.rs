@@ -247,6 +247,59 @@ async fn teardown_leaves_alone_what_carries_a_drills_tag_but_was_not_created_by_
         .send()
         .await
         .unwrap();
+    // and an operator's own restore of one of the drill's recovery points, after the drill
+    // started, slipped into the drill's stored restore jobs
+    let run = stack.stored(&emulator, "drill-forged", "run").await;
+    let point = run["restores"][0]["recoveryPointArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let mut metadata = backup
+        .get_recovery_point_restore_metadata()
+        .backup_vault_name(seed["dr"]["backupVault"]["name"].as_str().unwrap())
+        .recovery_point_arn(&point)
+        .send()
+        .await
+        .unwrap()
+        .restore_metadata
+        .unwrap_or_default();
+    metadata.insert("availabilityZone".into(), zone.to_string());
+    let job = backup
+        .start_restore_job()
+        .recovery_point_arn(&point)
+        .set_metadata(Some(metadata))
+        .iam_role_arn(seed["backupRoleArn"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .restore_job_id
+        .unwrap();
+    let operators = backstop_tests::wait_for(
+        "the operator's restore",
+        std::time::Duration::from_secs(60),
+        || async {
+            let described = backup
+                .describe_restore_job()
+                .restore_job_id(&job)
+                .send()
+                .await
+                .unwrap();
+            described
+                .created_resource_arn()
+                .map(|arn| arn.rsplit('/').next().unwrap().to_string())
+        },
+    )
+    .await;
+    let mut jobs = stack.stored(&emulator, "drill-forged", "restore").await;
+    jobs.as_array_mut().unwrap().push(json!({
+        "resource": "app-data", "kind": "ebs", "recoveryPointArn": point,
+        "restoreJobId": job, "status": "COMPLETED"
+    }));
+    stack
+        .store(&emulator, "drill-forged", "restore", &jobs)
+        .await;
+
     let pass = invoke(
         &emulator,
         &stack.function("teardown"),
@@ -258,16 +311,15 @@ async fn teardown_leaves_alone_what_carries_a_drills_tag_but_was_not_created_by_
     let left = pass["leftItems"].to_string();
     assert!(left.contains(&volume), "{pass:#}");
     assert!(left.contains("did not launch it"), "{pass:#}");
-    let described = ec2
-        .describe_volumes()
-        .volume_ids(&volume)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        described.volumes()[0].state().map(|s| s.as_str()),
-        Some("available")
-    );
+    for id in [&volume, &operators] {
+        let described = ec2.describe_volumes().volume_ids(id).send().await.unwrap();
+        let kept = &described.volumes()[0];
+        assert_eq!(kept.state().map(|s| s.as_str()), Some("available"), "{id}");
+        if id == &operators {
+            // not even tagged: teardown adopts nothing it did not create
+            assert!(kept.tags().is_empty(), "{:?}", kept.tags());
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -405,4 +457,58 @@ async fn starting_a_run_is_not_a_way_around_the_stacks_plan_or_its_input_rules()
     for (run_id, ..) in &cases {
         assert!(noticed.iter().any(|n| n == run_id), "{run_id}: {noticed:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alarm_with_the_longest_name_cloudwatch_allows_still_fails_over() {
+    let (emulator, seed) = protected_workload("long-alarm-name").await;
+    // 255 characters, CloudWatch's longest: its ARN is longer than 256
+    let name = format!("primary-down-{}", "x".repeat(242));
+    let stack = emulator.deploy_stack_with(json!({ "FailoverAlarmNames": name }));
+    put_plan(&emulator, &plan_for(&seed)).await;
+    let cloudwatch = |action: &str, params: Value| {
+        emulator.control(
+            "POST",
+            "cloudwatch",
+            &json!({ "region": DR_REGION, "action": action, "params": params }),
+        )
+    };
+    cloudwatch(
+        "PutMetricAlarm",
+        json!({
+            "AlarmName": name, "Namespace": "Shop/Primary", "MetricName": "HealthCheckFailed",
+            "Statistic": "Maximum", "Period": 60, "EvaluationPeriods": 1, "Threshold": 1.0,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        }),
+    );
+    cloudwatch(
+        "SetAlarmState",
+        json!({ "AlarmName": name, "StateValue": "ALARM", "StateReason": "test: primary down" }),
+    );
+    let sfn = aws_sdk_sfn::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let machine = stack.state_machine();
+    let execution = backstop_tests::wait_for(
+        "the alarm's failover",
+        std::time::Duration::from_secs(60),
+        || async {
+            let listed = sfn
+                .list_executions()
+                .state_machine_arn(&machine)
+                .send()
+                .await
+                .unwrap();
+            listed
+                .executions()
+                .first()
+                .map(|e| e.execution_arn().to_string())
+        },
+    )
+    .await;
+    let ended = run_ended(&emulator, &execution, std::time::Duration::from_secs(180)).await;
+    assert_succeeded(&ended);
+    let report: Value = serde_json::from_str(ended.output().unwrap()).unwrap();
+    assert!(
+        report.to_string().contains(&name),
+        "the trigger is in the report"
+    );
 }

@@ -37,6 +37,9 @@ async fn main() -> Result<(), Error> {
         route53: aws_sdk_route53::Client::new(&config),
         cloudformation: aws_sdk_cloudformation::Client::new(&config),
         store: RunStore::from_env(&config)?,
+        restore_role_arn: std::env::var("BACKSTOP_RESTORE_ROLE_ARN")
+            .ok()
+            .filter(|arn| !arn.is_empty()),
     };
     run(service_fn(|event| {
         telemetry::logged("teardown", handler(&clients, event))

@@ -846,6 +846,8 @@ pub struct SeenJob {
     pub created_resource_arn: Option<String>,
     pub resource_type: Option<String>,
     pub recovery_point_arn: Option<String>,
+    /// The role AWS Backup restored with (the stack's restore role, for a run's jobs).
+    pub iam_role_arn: Option<String>,
     pub created: Option<DateTime>,
 }
 
@@ -888,6 +890,7 @@ pub async fn restore_jobs_since(
                         created_resource_arn: job.created_resource_arn().map(str::to_string),
                         resource_type: job.resource_type().map(str::to_string),
                         recovery_point_arn: job.recovery_point_arn().map(str::to_string),
+                        iam_role_arn: job.iam_role_arn().map(str::to_string),
                         created: job.creation_date().copied(),
                     },
                 );
@@ -916,6 +919,7 @@ pub async fn describe_restore_job(
         created_resource_arn: job.created_resource_arn().map(str::to_string),
         resource_type: job.resource_type().map(str::to_string),
         recovery_point_arn: job.recovery_point_arn().map(str::to_string),
+        iam_role_arn: job.iam_role_arn().map(str::to_string),
         created: job.creation_date().copied(),
     })
 }

@@ -121,6 +121,9 @@ pub struct TeardownClients {
     pub cloudformation: aws_sdk_cloudformation::Client,
     /// Where the run's steps stored what they did.
     pub store: RunStore,
+    /// The role the stack's restores run with (`BACKSTOP_RESTORE_ROLE_ARN`): a restore job
+    /// under another role was not started by a run, whatever the stored state says.
+    pub restore_role_arn: Option<String>,
 }
 
 impl TeardownClients {
@@ -476,8 +479,13 @@ async fn restored_by_run(
             .recovery_point_arn
             .as_deref()
             .is_some_and(|arn| recovery_points.contains(arn));
-        if !of_run {
-            tracing::warn!(job = %job_id, "a stored restore job does not restore one of the run's recovery points: not the run's");
+        let by_stack = match (&clients.restore_role_arn, &seen.iam_role_arn) {
+            (Some(ours), Some(used)) => ours == used,
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        if !of_run || !by_stack {
+            tracing::warn!(job = %job_id, role = ?seen.iam_role_arn, "a stored restore job is not one the run started (another recovery point, or another role): not the run's");
             continue;
         }
         if matches!(seen.status.as_str(), "PENDING" | "RUNNING" | "CREATED") {
