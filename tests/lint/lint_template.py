@@ -215,6 +215,20 @@ def parliament(template: dict[str, Any]) -> list[dict[str, str]]:
     return findings
 
 
+def linters_see(expanded: dict[str, Any]) -> None:
+    """A lint that finds nothing proves nothing unless it can find something: a misspelled
+    action slipped into a copy of the expansion must be reported."""
+    import copy
+
+    broken = copy.deepcopy(expanded)
+    policy = next(r for r in broken["Resources"].values() if r["Type"] == "AWS::IAM::ManagedPolicy")
+    policy["Properties"]["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": "ec2:TerminateInstance", "Resource": "*"}
+    )
+    if not any(f["rule"] == "UNKNOWN_ACTION" for f in parliament(broken)):
+        raise SystemExit("parliament did not report a misspelled action: the lint is not working")
+
+
 def main() -> int:
     template = ROOT / "template.yaml"
     skips = yaml.safe_load((Path(__file__).parent / "skips.yaml").read_text()) or []
@@ -222,6 +236,7 @@ def main() -> int:
         if not skip.get("reason", "").strip():
             raise SystemExit(f"skip {skip} has no reason: every skipped finding needs one")
     expanded = expand_sam(template)
+    linters_see(expanded)
     with tempfile.TemporaryDirectory() as tmp:
         expanded_path = Path(tmp) / "template.expanded.json"
         expanded_path.write_text(json.dumps(expanded, indent=1))

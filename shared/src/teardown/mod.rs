@@ -1,10 +1,13 @@
 //! Teardown: delete exactly what a run created, and say what could not be deleted.
 //!
-//! What the run created is found two ways: by the run-id tag (instances, volumes, DB
-//! instances, file systems), and by the run's own restore jobs as its steps stored them
-//! (`CreatedResourceArn`): a resource restored after its branch was cancelled
-//! carries no tag yet. Nothing else is ever deleted. One invocation makes one pass (start or
-//! check each deletion) and returns; the state machine calls it again until nothing is pending.
+//! Gather, decide, execute. What may be the run's is gathered two ways: by the run-id tag
+//! (instances, volumes, DB instances, file systems), and by the run's own restore jobs as AWS
+//! Backup reports them (jobs the run stored, created since the run started, restoring one of
+//! its recovery points under the stack's restore role): a resource restored after its branch
+//! was cancelled carries no tag yet. [`decide::decide`] then says, from those facts alone,
+//! what is deleted and what is refused (and why); nothing else is ever deleted. One invocation
+//! makes one pass (start or check each deletion) and returns; the state machine calls it
+//! again until nothing is pending.
 
 use std::collections::{BTreeMap, BTreeSet};
 
