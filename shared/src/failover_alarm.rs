@@ -14,7 +14,7 @@ use crate::plan::DnsRecordPlan;
 
 /// The alarm as the switch needs it: the metric to put and a value that breaches it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FailoverTrigger {
+pub struct AlarmBreach {
     pub alarm_name: String,
     pub namespace: String,
     pub metric_name: String,
@@ -54,7 +54,7 @@ pub const METRIC_NAMESPACE: &str = "Backstop";
 /// The alarm must watch one metric against a static threshold and keep its state while no
 /// data arrives (`TreatMissingData: ignore`): otherwise it would return to OK a few minutes
 /// after the failover and Route 53 would send clients back to the failed region.
-pub fn trigger(alarm: &MetricAlarm) -> Result<FailoverTrigger, (String, String)> {
+pub fn trigger(alarm: &MetricAlarm) -> Result<AlarmBreach, (String, String)> {
     let name = alarm.alarm_name().unwrap_or_default().to_string();
     let (Some(namespace), Some(metric_name)) = (alarm.namespace(), alarm.metric_name()) else {
         return Err((
@@ -95,7 +95,7 @@ pub fn trigger(alarm: &MetricAlarm) -> Result<FailoverTrigger, (String, String)>
             "set TreatMissingData to ignore (the alarm keeps its state until the next datapoint)".into(),
         ));
     }
-    Ok(FailoverTrigger {
+    Ok(AlarmBreach {
         alarm_name: name,
         namespace: namespace.to_string(),
         metric_name: metric_name.to_string(),
@@ -194,7 +194,7 @@ pub async fn switch(
 
 async fn put_breaching_datapoint(
     cloudwatch: &aws_sdk_cloudwatch::Client,
-    trigger: &FailoverTrigger,
+    trigger: &AlarmBreach,
 ) -> Result<(), BackstopError> {
     let datum = MetricDatum::builder()
         .metric_name(&trigger.metric_name)

@@ -88,7 +88,7 @@ pub fn stack_name_for(network: &NetworkPlan, mode: Mode, run_id: &RunId) -> Stri
 
 /// Where the stack stands, after one DescribeStacks.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Readiness {
+pub enum StackReadiness {
     Ready {
         outputs: BTreeMap<String, String>,
         status: String,
@@ -409,9 +409,9 @@ pub fn outputs_of(stack: &Stack) -> BTreeMap<String, String> {
 }
 
 /// One look at the stack; a failed one says which resource failed and why.
-pub async fn readiness(cf: &Client, state: &NetworkState) -> Result<Readiness, BackstopError> {
+pub async fn readiness(cf: &Client, state: &NetworkState) -> Result<StackReadiness, BackstopError> {
     let Some(stack) = describe(cf, &state.stack_id).await? else {
-        return Ok(Readiness::Failed {
+        return Ok(StackReadiness::Failed {
             status: "DOES_NOT_EXIST".into(),
             reason: "the stack is gone (deleted outside the run)".into(),
         });
@@ -419,13 +419,13 @@ pub async fn readiness(cf: &Client, state: &NetworkState) -> Result<Readiness, B
     let status = status_of(&stack);
     if is_usable(&status) {
         let outputs = outputs_of(&stack);
-        return Ok(Readiness::Ready { outputs, status });
+        return Ok(StackReadiness::Ready { outputs, status });
     }
     if status.ends_with("_IN_PROGRESS")
         && !status.contains("ROLLBACK")
         && !status.starts_with("DELETE")
     {
-        return Ok(Readiness::InProgress(status));
+        return Ok(StackReadiness::InProgress(status));
     }
     let reason = first_failure(cf, &state.stack_id).await.unwrap_or_else(|| {
         stack
@@ -433,7 +433,7 @@ pub async fn readiness(cf: &Client, state: &NetworkState) -> Result<Readiness, B
             .unwrap_or("no reason given")
             .to_string()
     });
-    Ok(Readiness::Failed { status, reason })
+    Ok(StackReadiness::Failed { status, reason })
 }
 
 /// The stack's latest events, newest first (one page: a network stack's creation fits in it);
@@ -496,7 +496,7 @@ pub async fn check(
         return Ok(Some(state.clone()));
     }
     match readiness(cf, state).await? {
-        Readiness::Ready { outputs, .. } => {
+        StackReadiness::Ready { outputs, .. } => {
             let ready_at = match state.action {
                 StackAction::Reused => Some(state.requested_at.clone()),
                 _ => ready_time(cf, &state.stack_id).await,
@@ -507,11 +507,11 @@ pub async fn check(
                 ..state.clone()
             }))
         }
-        Readiness::InProgress(status) => {
+        StackReadiness::InProgress(status) => {
             tracing::info!(stack = %state.stack_name, %status, "network stack not ready yet");
             Ok(None)
         }
-        Readiness::Failed { status, reason } => Err(BackstopError::NetworkFailed {
+        StackReadiness::Failed { status, reason } => Err(BackstopError::NetworkFailed {
             stack: state.stack_name.clone(),
             message: format!("{status}: {reason}"),
         }),
