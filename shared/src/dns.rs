@@ -343,8 +343,8 @@ pub async fn record_problems(
             });
         } else if drill {
             // a drill writes, then deletes, its record: never a name Backstop did not create
-            let seen = drill_record::observe(route53, &zone_id, &drill_name).await?;
-            if let Ownership::Foreign(why) = drill_record::judge(&plan.name, &seen) {
+            let observed = drill_record::observe(route53, &zone_id, &drill_name).await?;
+            if let Ownership::Foreign(why) = drill_record::judge(&plan.name, &observed.seen) {
                 problems.push(PlanProblem {
                     field: format!("dns[{i}].drillRecordName"),
                     message: format!(
@@ -397,12 +397,13 @@ pub async fn remove_drill_record(
 ) -> Result<Option<Removal>, BackstopError> {
     let name = record_to_write(record, Mode::Drill)?;
     let zone = &record.hosted_zone_id;
-    let seen = drill_record::observe(route53, zone, name).await?;
+    let observed = drill_record::observe(route53, zone, name).await?;
     let record_type = RrType::from(record.record_type.as_str());
-    let ours = match drill_record::judge(plan, &seen) {
+    match drill_record::judge(plan, &observed.seen) {
         Ownership::Free => return Ok(None),
         Ownership::Foreign(why) => {
-            let held = seen
+            let held = observed
+                .seen
                 .at_name
                 .iter()
                 .any(|set| set.record_type == record_type.as_str());
@@ -412,10 +413,14 @@ pub async fn remove_drill_record(
                 ))
             }));
         }
-        Ownership::Ours => drill_record::sets_at(route53, zone, name, Some(&record_type)).await?,
-    };
+        Ownership::Ours => {}
+    }
     let mut changes = Vec::new();
-    if let Some(set) = ours.into_iter().next() {
+    let record_set = observed
+        .sets
+        .into_iter()
+        .find(|set| set.r#type() == &record_type);
+    if let Some(set) = record_set {
         let normalize = |value: &str| value.trim_end_matches('.').to_ascii_lowercase();
         let values: Vec<&str> = set.resource_records().iter().map(|r| r.value()).collect();
         let points_at_run =
@@ -426,15 +431,11 @@ pub async fn remove_drill_record(
                 values.join(", ")
             ))));
         }
-        changes.push(
-            Change::builder()
-                .action(ChangeAction::Delete)
-                .resource_record_set(set)
-                .build()
-                .map_err(|e| BackstopError::invalid_input("dns", e.to_string()))?,
-        );
+        changes.push(drill_record::delete(set)?);
     }
-    changes.extend(drill_record::delete_mark(route53, zone, name).await?);
+    if let Some(mark) = observed.mark {
+        changes.push(drill_record::delete(mark)?);
+    }
     let batch = ChangeBatch::builder()
         .comment("Backstop drill teardown")
         .set_changes(Some(changes))

@@ -116,26 +116,36 @@ fn values(set: &ResourceRecordSet) -> Vec<String> {
         .collect()
 }
 
-/// Reads what Route 53 holds at `drill_name` and at its mark.
+/// What Route 53 holds at a drill name and its mark: the facts [`judge`] reads, and the
+/// record sets as Route 53 has them (a DELETE must match them exactly).
+pub struct Observed {
+    pub seen: Seen,
+    pub sets: Vec<ResourceRecordSet>,
+    pub mark: Option<ResourceRecordSet>,
+}
+
+/// Reads what Route 53 holds at `drill_name` and at its mark (two calls).
 pub async fn observe(
     route53: &aws_sdk_route53::Client,
     zone_id: &str,
     drill_name: &str,
-) -> Result<Seen, BackstopError> {
-    let at_name = sets_at(route53, zone_id, drill_name, None)
-        .await?
-        .iter()
-        .map(|set| SeenSet {
-            record_type: set.r#type().as_str().to_string(),
-            values: values(set),
-        })
-        .collect();
+) -> Result<Observed, BackstopError> {
+    let sets = sets_at(route53, zone_id, drill_name, None).await?;
     let mark = sets_at(route53, zone_id, &mark_name(drill_name), Some(&RrType::Txt))
         .await?
-        .iter()
-        .flat_map(values)
-        .collect();
-    Ok(Seen { at_name, mark })
+        .into_iter()
+        .next();
+    let seen = Seen {
+        at_name: sets
+            .iter()
+            .map(|set| SeenSet {
+                record_type: set.r#type().as_str().to_string(),
+                values: values(set),
+            })
+            .collect(),
+        mark: mark.iter().flat_map(values).collect(),
+    };
+    Ok(Observed { seen, sets, mark })
 }
 
 /// The UPSERT of the mark, for the change batch that writes the drill record.
@@ -148,21 +158,12 @@ pub fn upsert_mark(drill_name: &str, plan: &str) -> Result<Change, BackstopError
     )
 }
 
-/// The DELETE of the mark as Route 53 holds it (a DELETE must match the set exactly).
-pub async fn delete_mark(
-    route53: &aws_sdk_route53::Client,
-    zone_id: &str,
-    drill_name: &str,
-) -> Result<Option<Change>, BackstopError> {
-    let sets = sets_at(route53, zone_id, &mark_name(drill_name), Some(&RrType::Txt)).await?;
-    let Some(set) = sets.into_iter().next() else {
-        return Ok(None);
-    };
+/// The DELETE of a record set as Route 53 holds it (the drill record, or its mark).
+pub fn delete(set: ResourceRecordSet) -> Result<Change, BackstopError> {
     Change::builder()
         .action(ChangeAction::Delete)
         .resource_record_set(set)
         .build()
-        .map(Some)
         .map_err(|e| BackstopError::invalid_input("dns", e.to_string()))
 }
 

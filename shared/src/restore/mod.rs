@@ -940,17 +940,22 @@ async fn finish_completed(
         });
     };
     let resources = clients.resources();
-    if let Some(other) = kinds::run_tag_of(resources, &job.kind, &arn).await? {
-        if other != ctx.run_id.as_str() {
+    match kinds::run_tag_of(resources, &job.kind, &arn).await? {
+        Some(other) if other != ctx.run_id.as_str() => {
             return Err(BackstopError::Conflict(format!(
                 "{arn} restored by job {} already belongs to run {other}: refusing to claim it for run {}",
                 job.restore_job_id, ctx.run_id
             )));
         }
+        // tagged by an earlier round of this run (its state write was lost): the role may
+        // tag only what carries no run's tag yet, so it is not tagged again
+        Some(_) => {}
+        None => {
+            let tags = run_tags(&ctx.run_id, ctx.mode, &ctx.plan_name, &job.resource);
+            let action = format!("tagging the restored {} of {}", job.kind, job.resource);
+            kinds::tag(resources, &job.kind, &arn, &tags, action).await?;
+        }
     }
-    let tags = run_tags(&ctx.run_id, ctx.mode, &ctx.plan_name, &job.resource);
-    let action = format!("tagging the restored {} of {}", job.kind, job.resource);
-    kinds::tag(resources, &job.kind, &arn, &tags, action).await?;
     if job.kind == ResourceKind::Rds {
         job.endpoint = kinds::rds::endpoint(&clients.rds, kinds::id_of(&arn)).await?;
     }

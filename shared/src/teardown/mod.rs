@@ -453,7 +453,7 @@ async fn restored_by_run(
     // failure still stored the jobs it started: its last invocation ran to the end)
     let stored_jobs: Vec<RestoreJob> = clients
         .store
-        .get(&execution.clone(), Part::Restore)
+        .get(execution, Part::Restore)
         .await?
         .unwrap_or_default();
     let mut restored = BTreeMap::new();
