@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use backstop::plan::skeleton::{skeleton, CopiedResource};
 use backstop::plan::Plan;
-use backstop::preflight::require_region;
+use backstop::steps::preflight::require_region;
 use backstop::BackstopError;
 
 const USAGE: &str = "usage:

@@ -12,7 +12,7 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use lambda_runtime::Diagnostic;
 
-use crate::plan::PlanProblem;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackstopError {
@@ -321,6 +321,29 @@ pub fn classify_code(action: String, code: String, message: String) -> BackstopE
     }
 }
 
+/// One validation problem: where it is, what is wrong, how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanProblem {
+    pub field: String,
+    pub message: String,
+    pub fix: String,
+}
+
+impl fmt::Display for PlanProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} (fix: {})", self.field, self.message, self.fix)
+    }
+}
+
+/// The first `max` characters of `text` (never splitting a character).
+pub fn truncate_chars(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => &text[..cut],
+        None => text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,5 +439,11 @@ mod tests {
         let diagnostic: Diagnostic = classify("ThrottlingException").into();
         assert_eq!(diagnostic.error_type, "Backstop.Throttled");
         assert!(diagnostic.error_message.contains("testing"));
+    }
+
+    #[test]
+    fn truncation_never_splits_a_character() {
+        assert_eq!(truncate_chars("ünïcödé", 3), "ünï");
+        assert_eq!(truncate_chars("ab", 5), "ab");
     }
 }

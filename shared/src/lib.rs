@@ -1,47 +1,24 @@
-//! Backstop's domain library, shared by every Lambda handler.
+//! Backstop's domain library, shared by every Lambda handler. Its layers, each importing only
+//! the ones below it (`../shared/tools/module-cycles --top shared/src` checks there is no cycle):
 //!
+//! - [`steps`]: one module per state-machine step and entry point (preflight, resolve, restore,
+//!   launch and attach, DNS switch, teardown, report, start-failover, on-backup-event)
+//! - [`kinds`]: one module per resource kind (EBS, RDS, EFS, EC2, Storage Gateway): restore
+//!   metadata, tags, health, endpoint, removal
+//! - [`aws`]: adapters to AWS: SDK configuration, the run store, tags, waiting, executions, the
+//!   network stack, the failover alarm, drill records, reading a stored plan
+//! - [`model`]: the run's data: run id and mode, jobs, instances, attachments, network state, time
 //! - [`plan`]: the DR plan model and its validation
-//! - [`run`]: run id and mode (failover or drill)
-//! - [`resolve`]: the run's input, plan and recovery points
-//! - [`readiness`]: what would break a run, checked before it creates anything
-//! - [`preflight`]: the readiness step of a run, and the scheduled readiness check
-//! - [`restore`]: AWS Backup restore jobs, one module per resource kind
-//! - [`network`]: the DR network stack (CloudFormation) the run creates or reuses
-//! - [`compute`]: golden-AMI launch and volume attachment
-//! - [`dns`]: health gate and Route 53 switch
-//! - [`steps`]: the run's steps as the state machine calls them (store in, counts out)
-//! - [`store`]: the run's state in S3 (the payload carries ids and counts)
-//! - [`tags`]: the tags everything a run creates carries
 //! - [`error`]: the `Backstop.*` error taxonomy and SDK error classification
-//! - [`aws`]: SDK configuration, built once per process
-//! - [`wait`]: the one polling helper
 //! - [`telemetry`]: JSON tracing with the run id on every line
 
-pub mod alarm;
 pub mod aws;
-pub mod backup_events;
-pub mod compute;
-pub mod dns;
-pub mod drill_record;
 pub mod error;
-pub mod executions;
-pub mod failover_alarm;
-pub mod history;
 pub mod kinds;
-pub mod network;
+pub mod model;
 pub mod plan;
-pub mod preflight;
-pub mod readiness;
-pub mod report;
-pub mod resolve;
-pub mod restore;
-pub mod run;
 pub mod steps;
-pub mod store;
-pub mod tags;
-pub mod teardown;
 pub mod telemetry;
-pub mod wait;
 
 pub use error::BackstopError;
 

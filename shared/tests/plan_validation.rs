@@ -1,7 +1,8 @@
 //! The DR plan an operator writes: a good one parses, every kind of mistake is
 //! reported with the field that holds it and a fix, all at once.
 
-use backstop::plan::{Plan, PlanProblem, ResourceKind};
+use backstop::error::PlanProblem;
+use backstop::plan::{Plan, ResourceKind};
 use backstop::BackstopError;
 use serde_json::{json, Value};
 

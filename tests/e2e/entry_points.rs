@@ -105,7 +105,7 @@ async fn alarms_start_exactly_one_failover_per_incident() {
     stack
         .put_object(
             &emulator,
-            &backstop::alarm::last_failover_key(PLAN_PARAMETER),
+            &backstop::steps::start_failover::last_failover_key(PLAN_PARAMETER),
             "{ not a record",
         )
         .await;

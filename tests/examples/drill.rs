@@ -130,7 +130,7 @@ async fn main() {
 
     // what preflight checked before anything was created (kept in the run store)
     let readiness = stack.stored(&emulator, &run_id, "preflight").await;
-    match serde_json::from_value::<backstop::readiness::Readiness>(readiness) {
+    match serde_json::from_value::<backstop::steps::readiness::Readiness>(readiness) {
         Ok(readiness) => println!("\n{}", readiness.table(60)),
         Err(err) => println!("\nno readiness report stored ({err})"),
     }

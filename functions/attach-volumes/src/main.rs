@@ -1,9 +1,9 @@
 //! `attach-volumes`: attaches each restored EBS volume to its planned instance and device.
 
-use backstop::resolve::parse_input;
+use backstop::aws::store::RunStore;
+use backstop::aws::wait::WaitPolicy;
+use backstop::steps::resolve::parse_input;
 use backstop::steps::{attach_round, AttachCounts, StepInput};
-use backstop::store::RunStore;
-use backstop::wait::WaitPolicy;
 use backstop::{aws, telemetry, BackstopError};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;

@@ -1,10 +1,10 @@
 //! `launch-instances`: launches the plan's instances from the golden AMI in the DR network,
 //! idempotently, falling back through the plan's instance types and subnets on capacity errors.
 
-use backstop::resolve::parse_input;
+use backstop::aws::store::RunStore;
+use backstop::aws::wait::WaitPolicy;
+use backstop::steps::resolve::parse_input;
 use backstop::steps::{launch_round, LaunchCounts, StepInput};
-use backstop::store::RunStore;
-use backstop::wait::WaitPolicy;
 use backstop::{aws, telemetry, BackstopError};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;

@@ -3,7 +3,7 @@
 //! start a verification drill; a failed, aborted or expired job is logged, counted and
 //! announced on the notice topic.
 
-use backstop::backup_events::{
+use backstop::steps::on_backup_event::{
     handle_job_change, parse_backup_event, BackupWatch, EventOutcome, WatchClients,
 };
 use backstop::{aws, telemetry, BackstopError};

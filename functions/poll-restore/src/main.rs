@@ -1,10 +1,10 @@
 //! `poll-restore`: one look at all the run's restore jobs: which completed (with the
 //! created resource and its endpoint), which still run, which failed and why.
 
-use backstop::resolve::parse_input;
-use backstop::restore::PollClients;
+use backstop::aws::store::RunStore;
+use backstop::steps::resolve::parse_input;
+use backstop::steps::restore::PollClients;
 use backstop::steps::{poll_round, PollCounts, StepInput};
-use backstop::store::RunStore;
 use backstop::{aws, telemetry, BackstopError};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;

@@ -3,10 +3,10 @@
 //! instance types, DNS, account limits) and stops a run with `Backstop.NotReady` before
 //! anything is created; on a schedule, reports the same as metrics.
 
-use backstop::preflight::{preflight, PreflightOutput, PreflightRequest};
-use backstop::readiness::ReadinessClients;
-use backstop::run::StackSite;
-use backstop::store::RunStore;
+use backstop::aws::store::RunStore;
+use backstop::model::run::StackSite;
+use backstop::steps::preflight::{preflight, PreflightOutput, PreflightRequest};
+use backstop::steps::readiness::ReadinessClients;
 use backstop::{aws, telemetry, BackstopError};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;

@@ -2,10 +2,10 @@
 //! its state and its execution history, prints it as CloudWatch Embedded Metric Format lines,
 //! stores it (JSON and text) in the evidence bucket, and returns it as the execution output.
 
-use backstop::history::read_execution;
-use backstop::report::{build_report, gather_state, store_evidence, Report, ReportRequest};
-use backstop::resolve::parse_input;
-use backstop::store::{s3_client, RunStore};
+use backstop::aws::store::{s3_client, RunStore};
+use backstop::steps::history::read_execution;
+use backstop::steps::report::{build_report, gather_state, store_evidence, Report, ReportRequest};
+use backstop::steps::resolve::parse_input;
 use backstop::{aws, telemetry, BackstopError};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;

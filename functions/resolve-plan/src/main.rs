@@ -2,9 +2,9 @@
 //! (with its RPO) for every protected resource, stores the resolved run in the run-state
 //! bucket, and returns the small reference the state machine carries.
 
-use backstop::resolve::{resolve_and_store, ResolveClients, RunRequest};
-use backstop::run::StackSite;
-use backstop::store::{RunRef, RunStore};
+use backstop::aws::store::{RunRef, RunStore};
+use backstop::model::run::StackSite;
+use backstop::steps::resolve::{resolve_and_store, ResolveClients, RunRequest};
 use backstop::{aws, telemetry, BackstopError};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;

@@ -3,8 +3,10 @@
 //! alarm's Lambda action alike; duplicates, other transitions and a second incident while a
 //! failover runs are logged and ignored.
 
-use backstop::alarm::{parse_alarm_event, start_failover, FailoverTrigger, TriggerOutcome};
-use backstop::store::RunStore;
+use backstop::aws::store::RunStore;
+use backstop::steps::start_failover::{
+    parse_alarm_event, start_failover, FailoverTrigger, TriggerOutcome,
+};
 use backstop::{aws, telemetry, BackstopError};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;

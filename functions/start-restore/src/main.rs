@@ -1,9 +1,9 @@
 //! `start-restore`: starts the run's restore jobs not started yet, under the run's
 //! concurrency cap. Re-running it with the same run id starts no second job.
 
-use backstop::resolve::parse_input;
+use backstop::aws::store::RunStore;
+use backstop::steps::resolve::parse_input;
 use backstop::steps::{start_round, StartClients, StartCounts, StepInput};
-use backstop::store::RunStore;
 use backstop::{aws, telemetry, BackstopError};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;

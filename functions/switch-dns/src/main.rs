@@ -1,10 +1,10 @@
 //! `switch-dns`: health gate, then Route 53 records to the DR endpoints (drill: drill records only).
 
-use backstop::dns::{DnsClients, SwitchOutcome};
-use backstop::resolve::parse_input;
+use backstop::aws::store::RunStore;
+use backstop::aws::wait::WaitPolicy;
+use backstop::steps::resolve::parse_input;
+use backstop::steps::switch_dns::{DnsClients, SwitchOutcome};
 use backstop::steps::{switch_round, SwitchInput};
-use backstop::store::RunStore;
-use backstop::wait::WaitPolicy;
 use backstop::{aws, telemetry, BackstopError};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;

@@ -2,10 +2,10 @@
 //! every drill (success or failure) until nothing is pending; an operator can invoke it with
 //! `{"runId": "<execution name>"}` for any run (a failover also needs `"allowFailover": true`).
 
-use backstop::resolve::parse_input;
-use backstop::store::RunStore;
-use backstop::teardown::{teardown, TeardownClients, TeardownRequest, TeardownSummary};
-use backstop::wait::work_deadline;
+use backstop::aws::store::RunStore;
+use backstop::aws::wait::work_deadline;
+use backstop::steps::resolve::parse_input;
+use backstop::steps::teardown::{teardown, TeardownClients, TeardownRequest, TeardownSummary};
 use backstop::{aws, telemetry, BackstopError};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;

@@ -2,13 +2,13 @@
 
 use std::collections::HashMap;
 
-use crate::restore::{require_settings, RestoreContext};
+use crate::kinds::{require_settings, RestoreContext};
 use aws_sdk_ec2::types::{VolumeAttachmentState, VolumeState};
 
 use super::{ec2::run_filter, epoch, tag_value, Found, Owned, Removal};
+use crate::aws::tags::{MODE, RESOURCE};
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::plan::ProtectedResource;
-use crate::tags::{MODE, RESOURCE};
 
 /// AWS Backup's EBS metadata keys (camelCase in the API).
 pub(crate) fn metadata(
@@ -101,7 +101,7 @@ pub(crate) async fn volume_run_tag(
         .tags()
         .iter()
         .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()));
-    Ok(tag_value(tags, crate::tags::RUN_ID).map(str::to_string))
+    Ok(tag_value(tags, crate::aws::tags::RUN_ID).map(str::to_string))
 }
 
 /// Detaches the volume if attached, then deletes it once `available`.
@@ -165,8 +165,8 @@ pub(crate) async fn remove_volume(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::run::Mode;
     use crate::plan::{EbsRestore, ResourceKind};
-    use crate::run::Mode;
 
     fn volume(ebs: EbsRestore) -> ProtectedResource {
         ProtectedResource {

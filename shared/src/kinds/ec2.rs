@@ -3,15 +3,15 @@
 
 use std::collections::HashMap;
 
-use crate::restore::{require_settings, RestoreContext};
+use crate::kinds::{require_settings, RestoreContext};
 use aws_sdk_ec2::types::{Filter, InstanceStateName, Tag};
 
 use super::{epoch, tag_value, Found, Health, Owned, Removal};
-use crate::compute::LaunchedInstance;
+use crate::aws::tags::{MODE, RESOURCE, RUN_ID};
 use crate::error::{classify_sdk_error, BackstopError};
+use crate::model::instances::LaunchedInstance;
+use crate::model::run::RunId;
 use crate::plan::ProtectedResource;
-use crate::run::RunId;
-use crate::tags::{MODE, RESOURCE, RUN_ID};
 
 /// AWS Backup's EC2 metadata keys.
 pub(crate) fn metadata(
@@ -113,7 +113,7 @@ pub(crate) async fn tagged_instances(
             // the token this run's launch derives for the instance's name, type and subnet
             let launched_by_run = match (&resource, RunId::try_from(run_id.to_string())) {
                 (Some(name), Ok(run)) => {
-                    let expected = crate::compute::launch::client_token(
+                    let expected = crate::aws::tags::launch_token(
                         &run,
                         name,
                         instance
@@ -268,8 +268,8 @@ pub(crate) async fn health(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::run::Mode;
     use crate::plan::{Ec2Restore, ResourceKind};
-    use crate::run::Mode;
 
     #[test]
     fn an_instance_is_restored_into_the_dr_subnet_with_dr_security_groups() {

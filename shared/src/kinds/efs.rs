@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 
 use super::{tag_value, Found, Owned, Removal};
+use crate::aws::tags::{token, MODE, RESOURCE, RUN_ID};
 use crate::error::{classify_sdk_error, BackstopError};
+use crate::kinds::RestoreContext;
 use crate::plan::ProtectedResource;
-use crate::restore::RestoreContext;
-use crate::tags::{token, MODE, RESOURCE, RUN_ID};
 
 /// AWS Backup's EFS metadata keys.
 pub(crate) fn metadata(
@@ -163,8 +163,8 @@ pub(crate) async fn remove(efs: &aws_sdk_efs::Client, id: &str) -> Result<Remova
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::run::Mode;
     use crate::plan::{EfsRestore, ResourceKind};
-    use crate::run::Mode;
 
     #[test]
     fn a_file_system_is_restored_new_and_encrypted_unless_the_plan_says_otherwise() {
@@ -184,7 +184,7 @@ mod tests {
         assert_eq!(metadata["Encrypted"], "true");
         assert_eq!(
             metadata["CreationToken"],
-            crate::tags::token(&ctx.run_id, "efs", &["media"])
+            crate::aws::tags::token(&ctx.run_id, "efs", &["media"])
         );
         assert_eq!(metadata["file-system-id"], "fs-1");
 

@@ -14,7 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::BackstopError;
 use crate::plan::{ProtectedResource, ResourceKind};
-use crate::restore::RestoreContext;
+use aws_smithy_types::date_time::Format;
+use aws_smithy_types::DateTime;
+
+use crate::model::run::{Mode, ResolvedRun, RunId};
 
 /// The services that own the resources Backstop restores and launches.
 #[derive(Clone, Copy)]
@@ -218,4 +221,81 @@ pub async fn remove(
         Owned::FILE_SYSTEM => efs::remove(clients.efs, &owned.id).await,
         other => Ok(Removal::Kept(format!("unknown resource kind {other}"))),
     }
+}
+
+/// What a run's restore steps need to know about the run.
+#[derive(Debug, Clone)]
+pub struct RestoreContext {
+    pub run_id: RunId,
+    pub mode: Mode,
+    pub plan_name: String,
+    pub dr_region: String,
+    pub backup_vault: String,
+    /// The role AWS Backup assumes to restore (the deployment's restore role).
+    pub restore_role_arn: Option<String>,
+    /// When the run started: its restore jobs are created after this.
+    pub started_at: DateTime,
+    /// The run resumes a failed one: failed restores get another attempt.
+    pub resume: bool,
+    /// The run's bound: past it, a poll ends the run with `Backstop.Timeout`.
+    pub deadline: Option<DateTime>,
+    /// A drill's isolation block (never set in a failover).
+    pub drill: Option<crate::plan::DrillIsolation>,
+    /// The invocation's deadline: a round starts or finishes no more jobs once it is near (the
+    /// rest wait for the next round), so a large run never outlasts the function's Timeout.
+    pub invocation_deadline: Option<std::time::SystemTime>,
+}
+
+impl RestoreContext {
+    /// The context of `run`'s restores, AWS Backup assuming `restore_role_arn`.
+    pub fn for_run(run: &ResolvedRun, restore_role_arn: Option<String>) -> RestoreContext {
+        let time = |text: &str| DateTime::from_str(text, Format::DateTime).ok();
+        RestoreContext {
+            started_at: time(&run.started_at).unwrap_or(DateTime::from_secs(0)),
+            resume: run.resumed,
+            deadline: time(&run.deadline),
+            run_id: run.run_id.clone(),
+            mode: run.mode,
+            plan_name: run.plan.name.clone(),
+            dr_region: run.plan.dr_region.clone(),
+            backup_vault: run.plan.backup_vault.clone(),
+            restore_role_arn,
+            drill: run.plan.drill.clone().filter(|_| run.mode == Mode::Drill),
+            invocation_deadline: None,
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn for_test(mode: Mode) -> Self {
+        RestoreContext {
+            run_id: RunId::try_from("test-1".to_string()).unwrap(),
+            mode,
+            plan_name: "shop".into(),
+            dr_region: "us-west-2".into(),
+            backup_vault: "backstop-dr".into(),
+            restore_role_arn: None,
+            started_at: DateTime::from_secs(0),
+            resume: false,
+            deadline: None,
+            drill: None,
+            invocation_deadline: None,
+        }
+    }
+}
+
+/// The per-kind settings block of a resource, or a clear error naming what is missing.
+pub(crate) fn require_settings<'a, T>(
+    resource: &ProtectedResource,
+    settings: Option<&'a T>,
+    needed: &str,
+) -> Result<&'a T, BackstopError> {
+    settings.ok_or_else(|| {
+        BackstopError::invalid_input(
+            format!("plan.resources[{}].{needed}", resource.name),
+            format!(
+                "{} ({}) needs `{needed}` to be restored in the DR region",
+                resource.name, resource.kind
+            ),
+        )
+    })
 }

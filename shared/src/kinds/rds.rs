@@ -3,12 +3,12 @@
 use std::collections::HashMap;
 
 use super::{epoch, tag_value, Found, Health, Owned, Removal};
+use crate::aws::tags::{run_suffix, MODE, RESOURCE, RUN_ID};
 use crate::error::{classify_sdk_error, BackstopError};
+use crate::kinds::{require_settings, RestoreContext};
+use crate::model::jobs::RestoreJob;
+use crate::model::run::Mode;
 use crate::plan::ProtectedResource;
-use crate::restore::RestoreJob;
-use crate::restore::{require_settings, RestoreContext};
-use crate::run::Mode;
-use crate::tags::{run_suffix, MODE, RESOURCE, RUN_ID};
 
 /// AWS Backup's RDS metadata keys (the RestoreDBInstanceFromDBSnapshot parameter names).
 pub(crate) fn metadata(

@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 
 use crate::error::BackstopError;
+use crate::kinds::RestoreContext;
 use crate::plan::ProtectedResource;
-use crate::restore::RestoreContext;
 
 /// Restore-to-gateway keys of the recovery point's metadata: a restore as an EBS volume must
 /// not carry them (they name the primary region's gateway).
@@ -75,7 +75,7 @@ mod tests {
     }
 
     fn ctx() -> RestoreContext {
-        RestoreContext::for_test(crate::run::Mode::Drill)
+        RestoreContext::for_test(crate::model::run::Mode::Drill)
     }
 
     #[test]

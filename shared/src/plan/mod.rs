@@ -15,9 +15,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::BackstopError;
+use crate::error::{BackstopError, PlanProblem};
 
-pub use source::{load_plan, parse_s3_uri, plan_from_ssm, PlanSource};
+pub use source::{json_of, parse_s3_uri, PlanSource};
 pub use validate::{is_wildcard, normalize_dns_name, MAX_RESOURCES};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -463,21 +463,6 @@ pub struct DnsTarget {
     pub instance: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
-}
-
-/// One validation problem: where it is, what is wrong, how to fix it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PlanProblem {
-    pub field: String,
-    pub message: String,
-    pub fix: String,
-}
-
-impl fmt::Display for PlanProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} (fix: {})", self.field, self.message, self.fix)
-    }
 }
 
 impl Plan {

@@ -1,12 +1,10 @@
 //! Where a run gets its plan: inline in the execution input, from an SSM parameter, or from
-//! an S3 object (any size: an SSM parameter holds 4 KB, or 8 KB advanced), all in the DR
-//! region (so a failover never reads the primary region).
+//! an S3 object, all in the DR region (so a failover never reads the primary region). Reading a
+//! stored plan is `aws::plan_source`'s.
 
-use aws_sdk_ssm::Client as SsmClient;
 use serde_json::Value;
 
-use super::Plan;
-use crate::error::{classify_sdk_error, BackstopError};
+use crate::error::BackstopError;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum PlanSource {
@@ -68,7 +66,7 @@ impl PlanSource {
                 "planObject",
                 format!(
                     "\"{}\" is not an S3 object URI; use s3://<bucket>/<key>, e.g. s3://my-run-state-bucket/plans/shop.json",
-                    crate::tags::truncate_chars(uri, 100)
+                    crate::error::truncate_chars(uri, 100)
                 ),
             )),
         }
@@ -121,69 +119,9 @@ fn ssm_parameter_name_problem(name: &str) -> Option<&'static str> {
     None
 }
 
-/// Loads and validates the plan. An SSM parameter is read with decryption (SecureString allowed).
-pub async fn load_plan(
-    ssm: &SsmClient,
-    s3: &aws_sdk_s3::Client,
-    source: PlanSource,
-) -> Result<Plan, BackstopError> {
-    match source {
-        PlanSource::Inline(value) => Plan::from_value(value),
-        PlanSource::S3Object { bucket, key } => {
-            let bytes = crate::store::read_object(s3, &bucket, &key)
-                .await?
-                .ok_or_else(|| {
-                    BackstopError::not_found(
-                        format!("plan object s3://{bucket}/{key}"),
-                        "there is no such object in the DR region; upload the plan JSON there, or correct planObject",
-                    )
-                })?;
-            let text = String::from_utf8(bytes).map_err(|_| {
-                BackstopError::invalid_input(
-                    "planObject",
-                    "the object is not UTF-8 text: store the plan as JSON",
-                )
-            })?;
-            Plan::from_value(json_of(
-                "planObject",
-                &format!("s3://{bucket}/{key}"),
-                &text,
-            )?)
-        }
-        PlanSource::SsmParameter(name) => plan_from_ssm(ssm, &name).await,
-    }
-}
-
-/// The plan stored in an SSM parameter of this region.
-pub async fn plan_from_ssm(ssm: &SsmClient, name: &str) -> Result<Plan, BackstopError> {
-    let output = ssm
-        .get_parameter()
-        .name(name)
-        .with_decryption(true)
-        .send()
-        .await
-        .map_err(|err| {
-            classify_sdk_error(format!("reading the plan from SSM parameter {name}"), err)
-        })?;
-    let text = output
-        .parameter
-        .and_then(|parameter| parameter.value)
-        .ok_or_else(|| {
-            BackstopError::not_found(
-                format!("SSM parameter {name}"),
-                "the parameter has no value; store the plan JSON in it",
-            )
-        })?;
-    Plan::from_value(json_of(
-        "planParameter",
-        &format!("SSM parameter {name}"),
-        &text,
-    )?)
-}
-
 /// The JSON a stored plan holds; text that is not JSON (truncated by a size limit, say) is the
 /// source's problem, named by `field`, not a field of the plan's.
-fn json_of(field: &str, source: &str, text: &str) -> Result<serde_json::Value, BackstopError> {
+pub fn json_of(field: &str, source: &str, text: &str) -> Result<serde_json::Value, BackstopError> {
     serde_json::from_str(text).map_err(|err| {
         BackstopError::invalid_input(
             field,

@@ -12,8 +12,9 @@ use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Plan, PlanProblem};
+use super::Plan;
 use crate::error::BackstopError;
+use crate::error::PlanProblem;
 
 const MARKER_OPEN: &str = "{{stackOutput:";
 const MARKER_CLOSE: &str = "}}";

@@ -4,9 +4,10 @@ use std::collections::{HashMap, HashSet};
 
 use super::stack_output::referenced;
 use super::{
-    AmiRef, DnsMethod, DnsRecordPlan, EbsRestore, EfsRestore, InstancePlan, Plan, PlanProblem,
+    AmiRef, DnsMethod, DnsRecordPlan, EbsRestore, EfsRestore, InstancePlan, Plan,
     ProtectedResource, RdsRestore, ResourceKind,
 };
+use crate::error::PlanProblem;
 
 const VOLUME_TYPES: [&str; 7] = ["gp3", "gp2", "io2", "io1", "st1", "sc1", "standard"];
 const EFS_PERFORMANCE_MODES: [&str; 2] = ["generalPurpose", "maxIO"];
@@ -372,7 +373,7 @@ fn check_instance_name(field: &str, name: &str, p: &mut Problems) {
             field,
             format!(
                 "\"{}\" is not a valid instance name",
-                crate::tags::truncate_chars(name, 80)
+                crate::error::truncate_chars(name, 80)
             ),
             "use letters, digits, '-', '_' or '.', at most 64 characters",
         );
@@ -1265,7 +1266,11 @@ mod tests {
     use crate::plan::Plan;
 
     fn example() -> Value {
-        serde_json::from_str(include_str!("../../../tests/plans/example.json")).unwrap()
+        serde_json::from_str(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/plans/example.json"
+        )))
+        .unwrap()
     }
 
     #[test]

@@ -3,25 +3,13 @@
 use aws_sdk_ec2::types::{VolumeAttachmentState, VolumeState};
 use serde::{Deserialize, Serialize};
 
-use super::launch::LaunchedInstance;
+use crate::aws::wait::{wait_until, WaitPolicy};
 use crate::error::{classify_sdk_error, BackstopError};
+use crate::model::instances::Attachment;
+use crate::model::instances::LaunchedInstance;
+use crate::model::jobs::RestoreJob;
+use crate::model::run::RunId;
 use crate::plan::Plan;
-use crate::restore::RestoreJob;
-use crate::run::RunId;
-use crate::wait::{wait_until, WaitPolicy};
-
-/// A restored volume attached to its planned instance and device.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Attachment {
-    pub resource: String,
-    pub volume_id: String,
-    pub instance: String,
-    pub instance_id: String,
-    pub device: String,
-    /// False when the volume was already attached there (a re-run).
-    pub newly_attached: bool,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -73,7 +61,7 @@ pub(super) fn owned_volume_id(
                 format!("jobs[{resource}].createdResourceArn"),
                 format!(
                     "\"{}\" is not a volume of account {} in {}: only volumes this run restored are attached",
-                    crate::tags::truncate_chars(arn, 200),
+                    crate::error::truncate_chars(arn, 200),
                     owner.account.unwrap_or("(this account)"),
                     owner.region
                 ),
@@ -162,13 +150,13 @@ pub(super) async fn attach_one(
             .find(|t| t.key() == Some(key))
             .and_then(|t| t.value())
     };
-    if tag(crate::tags::RUN_ID) != Some(run_id.as_str())
-        || tag(crate::tags::RESOURCE) != Some(resource)
+    if tag(crate::aws::tags::RUN_ID) != Some(run_id.as_str())
+        || tag(crate::aws::tags::RESOURCE) != Some(resource)
     {
         return Err(BackstopError::Conflict(format!(
             "volume {volume_id} was not restored by run {run_id} for {resource} (its {} tag is {:?}): refusing to attach it",
-            crate::tags::RUN_ID,
-            tag(crate::tags::RUN_ID).unwrap_or("missing")
+            crate::aws::tags::RUN_ID,
+            tag(crate::aws::tags::RUN_ID).unwrap_or("missing")
         )));
     }
     if let Some(existing) = volume.attachments().first() {

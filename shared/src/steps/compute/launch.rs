@@ -5,32 +5,17 @@ use aws_sdk_ec2::types::{Filter, InstanceStateName, ResourceType, Tag, TagSpecif
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+use crate::aws::tags::{launch_token, run_tags};
+use crate::aws::wait::{wait_until, WaitPolicy};
 use crate::error::{classify_sdk_error, BackstopError};
+use crate::model::instances::LaunchedInstance;
+use crate::model::run::{Mode, RunId};
 use crate::plan::{AmiRef, InstancePlan, Plan};
-use crate::run::{Mode, RunId};
-use crate::tags::{run_tags, token};
-use crate::wait::{wait_until, WaitPolicy};
 
 pub const INSTANCE_TAG: &str = "backstop:instance";
 /// The type/subnet pairs tried before the launch that succeeded, so a later round that finds
 /// the instance still reports its fallbacks.
 pub const FALLBACKS_TAG: &str = "backstop:fallbacks";
-
-/// An instance of the plan, running in the DR region.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LaunchedInstance {
-    pub name: String,
-    pub instance_id: String,
-    pub image_id: String,
-    pub instance_type: String,
-    pub subnet_id: String,
-    pub availability_zone: String,
-    pub private_ip: String,
-    /// Type/subnet pairs tried before this one, with why they failed (capacity).
-    #[serde(default)]
-    pub fallbacks: Vec<String>,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -273,7 +258,7 @@ async fn launch_one(
                 .set_security_group_ids(Some(instance.security_group_ids.clone()))
                 .min_count(1)
                 .max_count(1)
-                .client_token(client_token(
+                .client_token(launch_token(
                     ctx.run_id,
                     &instance.name,
                     instance_type,
@@ -347,7 +332,7 @@ fn instance_tags(ctx: &LaunchContext<'_>, name: &str, fallbacks: &[String]) -> T
             .collect();
         tags.push((
             FALLBACKS_TAG.to_string(),
-            crate::tags::truncate_chars(&tried.join("; "), 256).to_string(),
+            crate::error::truncate_chars(&tried.join("; "), 256).to_string(),
         ));
     }
     tags.push((INSTANCE_TAG.to_string(), name.to_string()));
@@ -360,17 +345,6 @@ fn instance_tags(ctx: &LaunchContext<'_>, name: &str, fallbacks: &[String]) -> T
         spec = spec.tags(Tag::builder().key(key).value(value).build());
     }
     spec.build()
-}
-
-/// At most 64 ASCII characters (EC2's limit), unique per run, instance and attempt (type and
-/// subnet), however long the run id or the names.
-pub(crate) fn client_token(
-    run_id: &RunId,
-    name: &str,
-    instance_type: &str,
-    subnet: &str,
-) -> String {
-    token(run_id, "launch", &[name, instance_type, subnet])
 }
 
 fn base64(text: &str) -> String {
@@ -386,7 +360,7 @@ async fn find_launched(
         .describe_instances()
         .filters(
             Filter::builder()
-                .name(format!("tag:{}", crate::tags::RUN_ID))
+                .name(format!("tag:{}", crate::aws::tags::RUN_ID))
                 .values(run_id.as_str())
                 .build(),
         )

@@ -1,7 +1,7 @@
 //! The one tagging convention: everything a run creates carries its run id, mode and plan,
 //! so a drill's teardown can find (and delete) exactly what it made.
 
-use crate::run::{Mode, RunId};
+use crate::model::run::{Mode, RunId};
 
 pub const RUN_ID: &str = "backstop:run-id";
 pub const MODE: &str = "backstop:mode";
@@ -56,12 +56,10 @@ pub fn run_suffix(run_id: &RunId) -> String {
     digest(&[run_id.as_str()])[..10].to_string()
 }
 
-/// The first `max` characters of `text` (never splitting a character).
-pub fn truncate_chars(text: &str, max: usize) -> &str {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => &text[..cut],
-        None => text,
-    }
+/// The ClientToken of one launch attempt: at most 64 ASCII characters (EC2's limit), unique
+/// per run, instance and attempt (type and subnet), however long the run id or the names.
+pub fn launch_token(run_id: &RunId, name: &str, instance_type: &str, subnet: &str) -> String {
+    token(run_id, "launch", &[name, instance_type, subnet])
 }
 
 #[cfg(test)]
@@ -95,11 +93,5 @@ mod tests {
         assert!(first.len() <= 64 && first.is_ascii(), "{first}");
         // parts are delimited: ("ab", "c") is not ("a", "bc")
         assert_ne!(digest(&["ab", "c"]), digest(&["a", "bc"]));
-    }
-
-    #[test]
-    fn truncation_never_splits_a_character() {
-        assert_eq!(truncate_chars("ünïcödé", 3), "ünï");
-        assert_eq!(truncate_chars("ab", 5), "ab");
     }
 }

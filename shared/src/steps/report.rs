@@ -9,15 +9,16 @@ use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::compute::LaunchedInstance;
-use crate::dns::SwitchedRecord;
+use crate::aws::store::{Part, RunRef, RunStore};
 use crate::error::BackstopError;
-use crate::history::StepSpan;
-use crate::resolve::ResolvedRun;
-use crate::restore::{format_time, RestoreJob};
-use crate::run::{Mode, RunId};
-use crate::store::{Part, RunRef, RunStore};
-use crate::teardown::TeardownOutcome;
+use crate::model::instances::LaunchedInstance;
+use crate::model::jobs::RestoreJob;
+use crate::model::run::ResolvedRun;
+use crate::model::run::{Mode, RunId};
+use crate::model::time::format_time;
+use crate::steps::history::StepSpan;
+use crate::steps::switch_dns::SwitchedRecord;
+use crate::steps::teardown::TeardownOutcome;
 
 /// What the state machine hands the report step: the execution's identity and its whole state.
 #[derive(Debug, Clone, Deserialize)]
@@ -33,7 +34,7 @@ pub struct ReportRequest {
 
 /// Optional resources whose last restore attempt failed: the run went on without them.
 fn skipped_optional(
-    restores: &[crate::restore::RestoreItem],
+    restores: &[crate::model::jobs::RestoreItem],
     progress: Option<&RestoreState>,
 ) -> Vec<String> {
     let jobs = progress.map(|p| p.jobs.as_slice()).unwrap_or_default();
@@ -75,7 +76,7 @@ pub struct RunState {
     #[serde(skip)]
     pub teardown: Option<TeardownOutcome>,
     #[serde(skip)]
-    pub readiness: Option<crate::readiness::Readiness>,
+    pub readiness: Option<crate::steps::readiness::Readiness>,
     #[serde(skip)]
     pub network: Option<NetworkState>,
     /// Set by the failure path.
@@ -212,7 +213,7 @@ pub struct Report {
 pub struct NetworkUsed {
     pub stack_name: String,
     pub stack_id: String,
-    pub action: crate::network::StackAction,
+    pub action: crate::model::network::StackAction,
     pub requested_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_at: Option<String>,
@@ -248,12 +249,12 @@ fn with_network_step(mut timeline: Vec<StepSpan>, network: Option<&NetworkState>
     timeline
 }
 
-fn action_word(action: crate::network::StackAction) -> &'static str {
+fn action_word(action: crate::model::network::StackAction) -> &'static str {
     match action {
-        crate::network::StackAction::Requested => "requested",
-        crate::network::StackAction::Created => "created",
-        crate::network::StackAction::Updated => "updated",
-        crate::network::StackAction::Reused => "reused",
+        crate::model::network::StackAction::Requested => "requested",
+        crate::model::network::StackAction::Created => "created",
+        crate::model::network::StackAction::Updated => "updated",
+        crate::model::network::StackAction::Reused => "reused",
     }
 }
 
@@ -262,8 +263,8 @@ fn action_word(action: crate::network::StackAction) -> &'static str {
 #[serde(rename_all = "camelCase")]
 pub struct ReadinessSummary {
     pub ready: bool,
-    pub counts: crate::readiness::Counts,
-    pub problems: Vec<crate::readiness::CheckLine>,
+    pub counts: crate::steps::readiness::Counts,
+    pub problems: Vec<crate::steps::readiness::CheckLine>,
 }
 
 /// The execution output and the failure notice list at most this many entries per list, so
@@ -298,8 +299,8 @@ impl Report {
     }
 }
 
-use crate::network::NetworkState;
-use crate::restore::parse_time;
+use crate::model::network::NetworkState;
+use crate::model::time::parse_time;
 
 /// The run's state when it ended: the payload's own parts, and from the store whatever the
 /// run got to write (nothing, if it stopped before its plan was resolved). A part that cannot

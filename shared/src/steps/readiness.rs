@@ -14,9 +14,10 @@ use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{classify_sdk_error, BackstopError};
+use crate::model::run::Mode;
+use crate::model::time::format_time;
 use crate::plan::{InstancePlan, Plan};
-use crate::restore::{dr_copies, format_time, DrCopy};
-use crate::run::Mode;
+use crate::steps::restore::{dr_copies, DrCopy};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -295,7 +296,7 @@ async fn check_network_stack(
     mode: Mode,
     lines: &mut Vec<CheckLine>,
 ) -> Result<Plan, BackstopError> {
-    use crate::network::{describe, TemplateAnatomy};
+    use crate::aws::cloudformation::{describe, TemplateAnatomy};
     use crate::plan::stack_output::Unknown;
     let Some(network) = &plan.network else {
         return Ok(plan.clone());
@@ -317,7 +318,7 @@ async fn check_network_stack(
     let body = match (&network.template, &existing) {
         (Some(uri), _) => {
             let (bucket, key) = crate::plan::parse_s3_uri(uri).unwrap_or_default();
-            match crate::store::read_object(clients.s3, bucket, key).await {
+            match crate::aws::store::read_object(clients.s3, bucket, key).await {
                 Ok(Some(bytes)) => Some(String::from_utf8_lossy(&bytes).into_owned()),
                 Ok(None) => {
                     lines.push(
@@ -417,7 +418,9 @@ async fn check_network_stack(
             ));
         }
     }
-    let usable = status.as_deref().is_some_and(crate::network::is_usable);
+    let usable = status
+        .as_deref()
+        .is_some_and(crate::aws::cloudformation::is_usable);
     match (mode, status.as_deref()) {
         (Mode::Failover, Some(status)) if !usable && !status.ends_with("_IN_PROGRESS") => lines.push(
             line(CHECK, Status::Fail, name, format!("the existing stack is {status}: a failover would not use or delete it"))
@@ -443,7 +446,7 @@ async fn check_network_stack(
     // a failover that reuses the stack as it is: its outputs are the values the run will use
     if let (Mode::Failover, true, None, Some(stack)) = (mode, usable, &network.template, &existing)
     {
-        let outputs = crate::network::outputs_of(stack);
+        let outputs = crate::aws::cloudformation::outputs_of(stack);
         return plan.with_stack_outputs(name, &outputs, Unknown::Drop);
     }
     Ok(without_references(plan))
@@ -1019,7 +1022,7 @@ async fn check_golden_amis(
             lines.push(same);
             continue;
         }
-        let checked = match crate::compute::launch::golden_ami(
+        let checked = match crate::steps::compute::launch::golden_ami(
             clients.ec2,
             clients.ssm,
             instance,
@@ -1061,7 +1064,7 @@ async fn check_golden_amis(
                         plan.dr_region
                     ),
                 )
-                .fix(crate::compute::launch::ami_copy_hint(instance, plan))
+                .fix(crate::steps::compute::launch::ami_copy_hint(instance, plan))
             }
             Err(other) => unchecked("golden-ami", &instance.name, other)?,
         };
@@ -1187,7 +1190,7 @@ async fn check_dns(
     }
     let checked = tokio::time::timeout(
         limit,
-        crate::dns::record_problems(route53, plan, mode == Mode::Drill),
+        crate::steps::switch_dns::record_problems(route53, plan, mode == Mode::Drill),
     )
     .await
     .unwrap_or_else(|_| {
@@ -1285,7 +1288,8 @@ async fn check_failover_alarms(
         .iter()
         .filter_map(|r| r.alarm_name.clone())
         .collect();
-    let alarms = match crate::failover_alarm::describe_alarms(clients.cloudwatch, &names).await {
+    let alarms = match crate::aws::failover_alarm::describe_alarms(clients.cloudwatch, &names).await
+    {
         Ok(alarms) => alarms,
         Err(err) => {
             lines.push(unchecked("failover-alarm", &names.join(", "), err)?);
@@ -1300,7 +1304,7 @@ async fn check_failover_alarms(
                 "create it in the DR region before a failover needs it (README: DNS without us-east-1)".to_string(),
             )
         });
-        lines.push(match found.and_then(crate::failover_alarm::trigger) {
+        lines.push(match found.and_then(crate::aws::failover_alarm::trigger) {
             Ok(trigger) => line(
                 "failover-alarm",
                 Status::Pass,

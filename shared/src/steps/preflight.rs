@@ -8,15 +8,17 @@ use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::aws::plan_source::load_plan;
+use crate::aws::store::{Part, RunStore};
 use crate::error::BackstopError;
-use crate::plan::{load_plan, Plan, PlanProblem, PlanSource};
-use crate::readiness::{
+use crate::error::PlanProblem;
+use crate::model::run::{Mode, StackSite};
+use crate::plan::{Plan, PlanSource};
+use crate::steps::readiness::{
     check_readiness, CheckLine, Counts, Readiness, ReadinessClients, ReadinessRequest, Status,
     MAX_LISTED_LINES,
 };
-use crate::resolve::{parse_input, RunRequest};
-use crate::run::{Mode, StackSite};
-use crate::store::{Part, RunStore};
+use crate::steps::resolve::{parse_input, RunRequest};
 use crate::telemetry::emf_line;
 
 /// A scheduled readiness check (the EventBridge schedule's constant input).
@@ -117,7 +119,7 @@ pub async fn preflight(
             let point_in_time = input
                 .point_in_time
                 .as_deref()
-                .and_then(crate::restore::parse_time)
+                .and_then(crate::model::time::parse_time)
                 .unwrap_or(now);
             let checks = ReadinessRequest {
                 mode: input.mode,

@@ -2,21 +2,36 @@
 //! store, does its work, stores what it produced and hands back counts only, so the payload
 //! stays the same size whatever the number of resources.
 
+pub mod compute;
+pub mod history;
+pub mod on_backup_event;
+pub mod preflight;
+pub mod readiness;
+pub mod report;
+pub mod resolve;
+pub mod restore;
+pub mod start_failover;
+pub mod switch_dns;
+pub mod teardown;
+
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::compute::{account_of, attach_volumes, launch_instances, LaunchContext, VolumeOwner};
-use crate::dns::{switch_dns, DnsClients, PendingChange, SwitchOutcome};
+use crate::aws::store::{Part, RunRef, RunStore};
+use crate::aws::wait::{work_deadline, WaitPolicy};
 use crate::error::BackstopError;
+use crate::model::jobs::RestoreItem;
+use crate::model::run::ResolvedRun;
 use crate::plan::{Plan, ResourceKind};
-use crate::resolve::ResolvedRun;
-use crate::restore::{
-    poll_restores, start_restores, PollClients, PollSummary, RestoreItem, RestoreProgress,
+use crate::steps::compute::{
+    account_of, attach_volumes, launch_instances, LaunchContext, VolumeOwner,
 };
-use crate::store::{Part, RunRef, RunStore};
-use crate::wait::{work_deadline, WaitPolicy};
+use crate::steps::restore::{
+    poll_restores, start_restores, PollClients, PollSummary, RestoreProgress,
+};
+use crate::steps::switch_dns::{switch_dns, DnsClients, PendingChange, SwitchOutcome};
 
 /// At most this many failure lines travel in the payload (and into a `Fail` state's cause);
 /// the report lists them all.
@@ -75,7 +90,7 @@ async fn with_network(
             "the plan has a network stack but the run never asked for it: start the run again",
         )
     })?;
-    let Some(ready) = crate::network::check(cf, &state).await? else {
+    let Some(ready) = crate::aws::cloudformation::check(cf, &state).await? else {
         return Ok((run, false));
     };
     if state.outputs.is_none() {
@@ -93,7 +108,7 @@ fn waits_for_network(run: &ResolvedRun, item: &RestoreItem) -> bool {
     let Some(resource) = run.plan.resource(&item.resource) else {
         return false;
     };
-    let drill_block = run.mode == crate::run::Mode::Drill
+    let drill_block = run.mode == crate::model::run::Mode::Drill
         && matches!(item.kind, ResourceKind::Rds | ResourceKind::Ec2)
         && run.plan.drill.as_ref().is_some_and(Plan::needs_stack);
     Plan::needs_stack(resource) || drill_block
@@ -122,7 +137,7 @@ pub async fn start_round(
             .collect();
         withheld = before - run.restores.len();
     }
-    let mut ctx = run.restore_context(restore_role_arn);
+    let mut ctx = crate::kinds::RestoreContext::for_run(&run, restore_role_arn);
     ctx.invocation_deadline = Some(work_deadline(deadline));
     let max_running = run.settings.max_concurrent_restores as usize;
     let progress = RestoreProgress {
@@ -162,7 +177,7 @@ pub async fn poll_round(
 ) -> Result<PollCounts, BackstopError> {
     let run = store.load_run(run_ref).await?;
     let jobs = store.jobs(run_ref).await?;
-    let mut ctx = run.restore_context(None);
+    let mut ctx = crate::kinds::RestoreContext::for_run(&run, None);
     ctx.invocation_deadline = Some(work_deadline(deadline));
     let progress = RestoreProgress {
         restores: run.restores,

@@ -15,10 +15,10 @@ use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::aws::store::RunStore;
+use crate::aws::tags::digest;
 use crate::error::{classify_sdk_error, BackstopError};
-use crate::resolve::parse_input;
-use crate::store::RunStore;
-use crate::tags::digest;
+use crate::steps::resolve::parse_input;
 
 const DETAIL_TYPE: &str = "CloudWatch Alarm State Change";
 
@@ -507,7 +507,7 @@ pub async fn start_failover(
     let requested_at = DateTime::from(std::time::SystemTime::now())
         .fmt(Format::DateTime)
         .unwrap_or_default();
-    match crate::executions::start(sfn, &trigger.state_machine_arn, &name, &input).await? {
+    match crate::aws::executions::start(sfn, &trigger.state_machine_arn, &name, &input).await? {
         Some(arn) => {
             tracing::info!(execution = %name, alarm = %transition.alarm_name, "failover started");
             let started = LastFailover {
@@ -545,11 +545,11 @@ async fn running_failover(
     sfn: &aws_sdk_sfn::Client,
     trigger: &FailoverTrigger,
 ) -> Result<Option<String>, BackstopError> {
-    let running = crate::executions::running(sfn, &trigger.state_machine_arn).await?;
+    let running = crate::aws::executions::running(sfn, &trigger.state_machine_arn).await?;
     Ok(running
         .into_iter()
         .find(|execution| {
-            crate::executions::failover_plan(&execution.input)
+            crate::aws::executions::failover_plan(&execution.input)
                 == Some(format!("ssm:{}", trigger.plan_parameter))
         })
         .map(|execution| execution.name))
@@ -615,7 +615,7 @@ mod tests {
             "{name}"
         );
         assert!(name.len() <= 80);
-        crate::run::RunId::try_from(name.clone()).expect("a valid run id");
+        crate::model::run::RunId::try_from(name.clone()).expect("a valid run id");
         let later = AlarmTransition {
             changed_at: "2019-10-02T17:09:40.985Z".into(),
             ..eventbridge
@@ -626,7 +626,7 @@ mod tests {
             alarm_name: "prod / api: 5xx > 1% {ü}".repeat(5),
             ..later
         };
-        crate::run::RunId::try_from(execution_name(&odd)).expect("a valid run id");
+        crate::model::run::RunId::try_from(execution_name(&odd)).expect("a valid run id");
     }
 
     #[test]

@@ -11,12 +11,12 @@ use aws_config::SdkConfig;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::compute::{Attachment, LaunchedInstance};
 use crate::error::{classify_sdk_error, BackstopError};
-use crate::network::NetworkState;
-use crate::resolve::{ApprovalGate, ResolvedRun, RunSettings};
-use crate::restore::RestoreJob;
-use crate::run::{Mode, RunId};
+use crate::model::instances::{Attachment, LaunchedInstance};
+use crate::model::jobs::RestoreJob;
+use crate::model::network::NetworkState;
+use crate::model::run::{ApprovalGate, ResolvedRun, RunSettings};
+use crate::model::run::{Mode, RunId};
 
 /// The environment variable naming the bucket (the stack's `RunStateBucket`).
 pub const BUCKET_VARIABLE: &str = "RUN_STATE_BUCKET";

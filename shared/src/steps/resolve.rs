@@ -1,15 +1,18 @@
 //! Step 0 of a run: load the plan and decide what to recover, from which recovery point.
 
-use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
-use crate::dns::check_records_in_zones;
+use crate::aws::plan_source::load_plan;
 use crate::error::{classify_sdk_error, BackstopError};
-use crate::plan::{load_plan, Approval, FailoverSettings, Plan, PlanSource};
-use crate::restore::{format_time, select_recovery_points, RestoreContext, RestoreItem};
-use crate::run::{Mode, RunId};
+use crate::model::run::{check_settings, ApprovalGate, ResolvedRun, RunSettings};
+use crate::model::run::{Mode, RunId};
+use crate::model::time::format_time;
+use crate::model::time::parse_time_field;
+use crate::plan::PlanSource;
+use crate::steps::restore::select_recovery_points;
+use crate::steps::switch_dns::check_records_in_zones;
 
 /// What the state machine passes to `resolve-plan`: the run id and the execution input as given.
 #[derive(Debug, Clone, Deserialize)]
@@ -132,7 +135,7 @@ impl ExecutionInput {
             }
         }
         if let Some(text) = &self.point_in_time {
-            let when = parse_time("pointInTime", text)?;
+            let when = parse_time_field("pointInTime", text)?;
             let now = DateTime::from(std::time::SystemTime::now());
             // a recovery to a moment that has not come yet would pick today's copies and
             // report a made-up RPO
@@ -174,146 +177,6 @@ const MAX_TRIGGER_FIELDS: usize = 10;
 const MAX_TRIGGER_VALUE_CHARS: usize = 1024;
 /// How far a pointInTime may be ahead of this clock (the operator's clock may run ahead).
 const FUTURE_SKEW_SECONDS: i64 = 300;
-
-/// The pause before a failover's DNS switch, when the plan asks for an operator's approval.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ApprovalGate {
-    pub required: bool,
-    /// No answer within this is a rejection (Step Functions' task timeout).
-    pub timeout_seconds: u64,
-}
-
-impl ApprovalGate {
-    /// Whether `answer` (the operator's task output) lets the DNS switch go ahead: anything
-    /// passes an ungated run; a gated one needs `true` or `{"approved": true}`.
-    pub fn let_through(&self, answer: Option<&Value>) -> Result<(), BackstopError> {
-        let approved = match answer {
-            Some(Value::Bool(yes)) => *yes,
-            Some(answer) => answer.get("approved") == Some(&Value::Bool(true)),
-            None => false,
-        };
-        if self.required && !approved {
-            return Err(BackstopError::Conflict(
-                "the plan asks for an operator's approval before the DNS switch and this run has none: production DNS is left as it is; resume the run to ask again".into(),
-            ));
-        }
-        Ok(())
-    }
-
-    /// A failover whose plan asks for approval waits; a drill never does.
-    pub fn for_run(plan: &Plan, mode: Mode) -> ApprovalGate {
-        let settings = plan.failover.clone().unwrap_or_default();
-        if mode != Mode::Failover || settings.approval != Approval::Operator {
-            return ApprovalGate::default();
-        }
-        let minutes = settings
-            .approval_timeout_minutes
-            .unwrap_or(FailoverSettings::DEFAULT_APPROVAL_TIMEOUT_MINUTES);
-        ApprovalGate {
-            required: true,
-            timeout_seconds: u64::from(minutes) * 60,
-        }
-    }
-}
-
-/// How the run paces itself; the defaults suit AWS, tests shorten the poll interval.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RunSettings {
-    #[serde(default = "RunSettings::default_poll_interval")]
-    pub poll_interval_seconds: u32,
-    #[serde(default = "RunSettings::default_max_concurrent_restores")]
-    pub max_concurrent_restores: u32,
-    /// The run's bound; past it the run ends with `Backstop.Timeout` naming what was pending.
-    /// Default: twice the plan's RTO, at least 30 minutes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run_timeout_minutes: Option<u32>,
-}
-
-impl RunSettings {
-    fn default_poll_interval() -> u32 {
-        30
-    }
-    fn default_max_concurrent_restores() -> u32 {
-        20
-    }
-}
-
-impl Default for RunSettings {
-    fn default() -> Self {
-        RunSettings {
-            poll_interval_seconds: Self::default_poll_interval(),
-            max_concurrent_restores: Self::default_max_concurrent_restores(),
-            run_timeout_minutes: None,
-        }
-    }
-}
-
-/// The resolved run: what every later step reads.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ResolvedRun {
-    pub run_id: RunId,
-    pub mode: Mode,
-    pub plan: Plan,
-    pub point_in_time: String,
-    pub settings: RunSettings,
-    pub restores: Vec<RestoreItem>,
-    #[serde(default)]
-    pub warnings: Vec<String>,
-    /// RFC 3339; when the run began (its restore jobs are created after it).
-    pub started_at: String,
-    /// RFC 3339; the run's bound (see `RunSettings::run_timeout_minutes`).
-    pub deadline: String,
-    /// This execution resumes the run `run_id` (an earlier execution).
-    #[serde(default)]
-    pub resumed: bool,
-    /// Whether the run pauses for an operator before switching DNS.
-    #[serde(default)]
-    pub approval: ApprovalGate,
-    /// What started the run (an alarm, a copy), from the execution input.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trigger: Option<serde_json::Map<String, Value>>,
-}
-
-impl ResolvedRun {
-    /// Re-checks what protects production, whatever the state input says: every step calls
-    /// this, so a plan edited between steps (a negative TTL, a drill record equal to the
-    /// production one, a root device) is refused there too.
-    pub fn checked(self) -> Result<Self, BackstopError> {
-        self.plan.validate()?;
-        check_settings(&self.settings)?;
-        // the run's start and bound decide which jobs are its own and when it must stop
-        parse_time("run.startedAt", &self.started_at)?;
-        parse_time("run.deadline", &self.deadline)?;
-        // the gate follows from the plan: a state edited to skip it is refused
-        if self.approval != ApprovalGate::for_run(&self.plan, self.mode) {
-            return Err(BackstopError::invalid_input(
-                "run.approval",
-                "does not match the plan's failover.approval for this mode: the run state was edited; start the run again",
-            ));
-        }
-        Ok(self)
-    }
-
-    pub fn restore_context(&self, restore_role_arn: Option<String>) -> RestoreContext {
-        let time = |text: &str| DateTime::from_str(text, Format::DateTime).ok();
-        RestoreContext {
-            started_at: time(&self.started_at).unwrap_or(DateTime::from_secs(0)),
-            resume: self.resumed,
-            deadline: time(&self.deadline),
-            run_id: self.run_id.clone(),
-            mode: self.mode,
-            plan_name: self.plan.name.clone(),
-            dr_region: self.plan.dr_region.clone(),
-            backup_vault: self.plan.backup_vault.clone(),
-            restore_role_arn,
-            drill: self.plan.drill.clone().filter(|_| self.mode == Mode::Drill),
-            invocation_deadline: None,
-        }
-    }
-}
 
 /// Parses a step's raw input; a wrong shape names the field at fault.
 pub fn parse_input<T: serde::de::DeserializeOwned>(input: Value) -> Result<T, BackstopError> {
@@ -359,7 +222,7 @@ pub async fn resolve_plan(
     let requested_time = input
         .point_in_time
         .as_deref()
-        .map(|text| parse_time("pointInTime", text))
+        .map(|text| parse_time_field("pointInTime", text))
         .transpose()?;
     let request_name = request.run_id.to_string();
     let (run_id, started_at, point_in_time, resumed) = match &input.resume_run_id {
@@ -384,7 +247,7 @@ pub async fn resolve_plan(
             let started = request
                 .started_at
                 .as_deref()
-                .and_then(crate::restore::parse_time)
+                .and_then(crate::model::time::parse_time)
                 .unwrap_or(now);
             let this = (started, request_name.as_str());
             refuse_a_second_failover(clients.sfn, machine, this, &input).await?;
@@ -393,7 +256,7 @@ pub async fn resolve_plan(
     let source = PlanSource::from_input(input.plan, input.plan_parameter, input.plan_object)?;
     let plan = load_plan(ssm, clients.s3, source).await?;
     // Statically stable: a run reads and writes only its own (DR) region.
-    crate::preflight::require_region(&plan, region)?;
+    crate::steps::preflight::require_region(&plan, region)?;
     // A drill record must be a plain name inside its zone, as Route 53 has the zone. Only a
     // drill needs this (a failover writes production records by design), so a failover does
     // not depend on Route 53's control plane here.
@@ -447,18 +310,6 @@ pub async fn resolve_plan(
     })
 }
 
-fn parse_time(field: &str, text: &str) -> Result<DateTime, BackstopError> {
-    crate::restore::parse_time(text).ok_or_else(|| {
-        BackstopError::invalid_input(
-            field,
-            format!(
-                "\"{}\" is not an RFC 3339 time; use e.g. 2026-11-25T03:00:00Z",
-                crate::tags::truncate_chars(text, 100)
-            ),
-        )
-    })
-}
-
 /// One failover of a plan at a time: a second one (started twice from the console, or from
 /// the console while an alarm's runs) stops here, before it creates anything, unless it is the
 /// earliest of those running.
@@ -468,7 +319,7 @@ async fn refuse_a_second_failover(
     (started, name): (DateTime, &str),
     input: &ExecutionInput,
 ) -> Result<(), BackstopError> {
-    let ours = crate::executions::failover_plan(&serde_json::json!({
+    let ours = crate::aws::executions::failover_plan(&serde_json::json!({
         "mode": "failover",
         "planParameter": input.plan_parameter,
         "planObject": input.plan_object,
@@ -477,11 +328,11 @@ async fn refuse_a_second_failover(
     let Some(ours) = ours else {
         return Ok(());
     };
-    for other in crate::executions::running(sfn, machine).await? {
+    for other in crate::aws::executions::running(sfn, machine).await? {
         let earlier = (other.started.as_nanos(), other.name.as_str()) < (started.as_nanos(), name);
         if other.name != name
             && earlier
-            && crate::executions::failover_plan(&other.input).as_ref() == Some(&ours)
+            && crate::aws::executions::failover_plan(&other.input).as_ref() == Some(&ours)
         {
             return Err(BackstopError::Conflict(format!(
                 "failover {} of the same plan is already running: one failover at a time; this run stopped before creating anything (watch that one, or stop it and start again)",
@@ -562,7 +413,7 @@ async fn earlier_run(
     let point_in_time = earlier_input
         .get("pointInTime")
         .and_then(Value::as_str)
-        .map(|text| parse_time("pointInTime", text))
+        .map(|text| parse_time_field("pointInTime", text))
         .transpose()?;
     Ok(EarlierRun {
         run_id,
@@ -571,47 +422,22 @@ async fn earlier_run(
     })
 }
 
-/// A run may not outlive this, whatever its settings (Step Functions itself allows a year).
-pub const MAX_RUN_MINUTES: u32 = 7 * 24 * 60;
-
-fn check_settings(settings: &RunSettings) -> Result<(), BackstopError> {
-    if !(1..=3600).contains(&settings.poll_interval_seconds) {
-        return Err(BackstopError::invalid_input(
-            "settings.pollIntervalSeconds",
-            "must be between 1 and 3600",
-        ));
-    }
-    if !(1..=200).contains(&settings.max_concurrent_restores) {
-        return Err(BackstopError::invalid_input(
-            "settings.maxConcurrentRestores",
-            "must be between 1 and 200",
-        ));
-    }
-    if let Some(minutes) = settings.run_timeout_minutes {
-        if !(1..=MAX_RUN_MINUTES).contains(&minutes) {
-            return Err(BackstopError::invalid_input(
-                "settings.runTimeoutMinutes",
-                format!("must be between 1 and {MAX_RUN_MINUTES} (7 days)"),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Resolves the run and stores it (`state/<execution>/run.json`); what the state machine
 /// carries from here on is the small reference.
 pub async fn resolve_and_store(
     clients: &ResolveClients<'_>,
-    store: &crate::store::RunStore,
+    store: &crate::aws::store::RunStore,
     region: &str,
     request: RunRequest,
-) -> Result<crate::store::RunRef, BackstopError> {
+) -> Result<crate::aws::store::RunRef, BackstopError> {
     let execution = request.run_id.clone();
     let run = resolve_plan(clients, region, request).await?;
-    store.put(&execution, crate::store::Part::Run, &run).await?;
+    store
+        .put(&execution, crate::aws::store::Part::Run, &run)
+        .await?;
     // the DR network is asked for now: it builds while the restores that need none of it run
     if run.plan.network.is_some() {
-        let stack = crate::network::StackRequest {
+        let stack = crate::aws::cloudformation::StackRequest {
             plan: &run.plan,
             mode: run.mode,
             run_id: &run.run_id,
@@ -620,21 +446,23 @@ pub async fn resolve_and_store(
             store,
             execution: &execution,
         };
-        let network = crate::network::ensure_stack(clients.cloudformation, &stack).await?;
+        let network =
+            crate::aws::cloudformation::ensure_stack(clients.cloudformation, &stack).await?;
         // the stack is recorded by name already: not recording its id is no reason to fail
         if let Err(err) = store
-            .put(&execution, crate::store::Part::Network, &network)
+            .put(&execution, crate::aws::store::Part::Network, &network)
             .await
         {
             tracing::warn!(%err, stack = %network.stack_name, "the network stack's id is not recorded; its name is");
         }
     }
-    Ok(crate::store::RunRef::of(&run, execution))
+    Ok(crate::aws::store::RunRef::of(&run, execution))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Plan;
 
     /// The same example inputs the schema test (tests/emulator/tests/test_input_schema.py) reads.
     fn inputs(kind: &str) -> Vec<(String, Value)> {
@@ -683,8 +511,11 @@ mod tests {
 
     #[test]
     fn a_run_state_edited_to_skip_the_approval_gate_is_refused() {
-        let mut plan: Value =
-            serde_json::from_str(include_str!("../../tests/plans/example.json")).unwrap();
+        let mut plan: Value = serde_json::from_str(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/plans/example.json"
+        )))
+        .unwrap();
         plan["failover"] = serde_json::json!({"approval": "operator"});
         let plan = Plan::from_value(plan).unwrap();
         let run = |approval: ApprovalGate| ResolvedRun {
@@ -784,8 +615,11 @@ mod tests {
 
     #[test]
     fn a_step_refuses_a_run_whose_start_or_bound_is_not_a_time() {
-        let plan: Value =
-            serde_json::from_str(include_str!("../../tests/plans/example.json")).unwrap();
+        let plan: Value = serde_json::from_str(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/plans/example.json"
+        )))
+        .unwrap();
         let run = |started_at: &str, deadline: &str| ResolvedRun {
             run_id: RunId::try_from("drill-1".to_string()).unwrap(),
             mode: Mode::Drill,

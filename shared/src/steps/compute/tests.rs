@@ -17,14 +17,18 @@ use aws_smithy_types::body::SdkBody;
 
 use super::attach::{attach_one, owned_volume_id};
 use super::*;
+use crate::model::instances::LaunchedInstance;
 use aws_sdk_ec2::types::{InstanceStateName, Tag, VolumeAttachmentState, VolumeState};
 
+use crate::aws::wait::WaitPolicy;
 use crate::error::BackstopError;
+use crate::model::run::{Mode, RunId};
 use crate::plan::{AmiRef, Plan};
-use crate::run::{Mode, RunId};
-use crate::wait::WaitPolicy;
 
-const PLAN: &str = include_str!("../../../tests/plans/example.json");
+const PLAN: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/plans/example.json"
+));
 const FAST: WaitPolicy = WaitPolicy {
     interval: Duration::from_millis(1),
     max_attempts: 3,
@@ -189,13 +193,13 @@ fn restored_by(run_id: &str) -> aws_sdk_ec2::types::builders::VolumeBuilder {
     Volume::builder()
         .tags(
             Tag::builder()
-                .key(crate::tags::RUN_ID)
+                .key(crate::aws::tags::RUN_ID)
                 .value(run_id)
                 .build(),
         )
         .tags(
             Tag::builder()
-                .key(crate::tags::RESOURCE)
+                .key(crate::aws::tags::RESOURCE)
                 .value("app-data")
                 .build(),
         )

@@ -7,111 +7,17 @@
 
 use std::collections::HashMap;
 
-use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
 
+use crate::aws::tags::{run_tags, token};
+use crate::aws::wait::time_left;
 use crate::error::{classify_sdk_error, shorten, BackstopError, MAX_MESSAGE_CHARS};
 use crate::kinds;
+use crate::kinds::RestoreContext;
+use crate::model::jobs::{RestoreItem, RestoreJob};
+use crate::model::time::format_time;
 use crate::plan::{Plan, ProtectedResource, ResourceKind};
-use crate::run::{Mode, RunId};
-use crate::tags::{run_tags, token};
-use crate::wait::time_left;
-
-/// One protected resource and the recovery point it is restored from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RestoreItem {
-    pub resource: String,
-    pub kind: ResourceKind,
-    pub source_arn: String,
-    pub recovery_point_arn: String,
-    /// RFC 3339; when the data was captured: the initiation of the backup job the DR copy
-    /// comes from (a copy made hours later still holds data of that time).
-    pub recovery_point_created_at: String,
-    /// RFC 3339; when the DR copy itself was created.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub copied_at: Option<String>,
-    /// Data lost if the run recovers to this point: point in time − data capture.
-    pub rpo_seconds: i64,
-    /// The RPO is above the plan's objective.
-    pub rpo_breached: bool,
-    /// The plan marks the resource optional: a failed restore of it is a warning, not the
-    /// run's failure.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub optional: bool,
-}
-
-/// A restore job of the run, as last seen.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RestoreJob {
-    pub resource: String,
-    pub kind: ResourceKind,
-    pub recovery_point_arn: String,
-    pub restore_job_id: String,
-    /// 0 for the first restore of the resource in this run; a resumed run retries a FAILED
-    /// restore as attempt 1, 2, ... (each with its own idempotency token).
-    #[serde(default)]
-    pub attempt: u32,
-    /// AWS Backup's status: PENDING, RUNNING, COMPLETED, FAILED, ABORTED.
-    pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status_message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_resource_arn: Option<String>,
-    /// Where clients connect, for kinds that have one (the RDS address).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<String>,
-}
-
-impl RestoreJob {
-    pub fn is_finished(&self) -> bool {
-        matches!(self.status.as_str(), "COMPLETED" | "FAILED" | "ABORTED")
-    }
-}
-
-/// What a run's restore steps need to know about the run.
-#[derive(Debug, Clone)]
-pub struct RestoreContext {
-    pub run_id: RunId,
-    pub mode: Mode,
-    pub plan_name: String,
-    pub dr_region: String,
-    pub backup_vault: String,
-    /// The role AWS Backup assumes to restore (the deployment's restore role).
-    pub restore_role_arn: Option<String>,
-    /// When the run started: its restore jobs are created after this.
-    pub started_at: DateTime,
-    /// The run resumes a failed one: failed restores get another attempt.
-    pub resume: bool,
-    /// The run's bound: past it, a poll ends the run with `Backstop.Timeout`.
-    pub deadline: Option<DateTime>,
-    /// A drill's isolation block (never set in a failover).
-    pub drill: Option<crate::plan::DrillIsolation>,
-    /// The invocation's deadline: a round starts or finishes no more jobs once it is near (the
-    /// rest wait for the next round), so a large run never outlasts the function's Timeout.
-    pub invocation_deadline: Option<std::time::SystemTime>,
-}
-
-impl RestoreContext {
-    #[cfg(test)]
-    pub(crate) fn for_test(mode: Mode) -> Self {
-        RestoreContext {
-            run_id: RunId::try_from("test-1".to_string()).unwrap(),
-            mode,
-            plan_name: "shop".into(),
-            dr_region: "us-west-2".into(),
-            backup_vault: "backstop-dr".into(),
-            restore_role_arn: None,
-            started_at: DateTime::from_secs(0),
-            resume: false,
-            deadline: None,
-            drill: None,
-            invocation_deadline: None,
-        }
-    }
-}
 
 /// The idempotency token of one restore: the run, the resource, the recovery point and the
 /// attempt, so a retried or re-run start returns the same job and a new attempt a new one.
@@ -125,50 +31,6 @@ fn restore_token(ctx: &RestoreContext, item: &RestoreItem, attempt: u32) -> Stri
             &attempt.to_string(),
         ],
     )
-}
-
-/// The per-kind settings block of a resource, or a clear error naming what is missing.
-pub(crate) fn require_settings<'a, T>(
-    resource: &ProtectedResource,
-    settings: Option<&'a T>,
-    needed: &str,
-) -> Result<&'a T, BackstopError> {
-    settings.ok_or_else(|| {
-        BackstopError::invalid_input(
-            format!("plan.resources[{}].{needed}", resource.name),
-            format!(
-                "{} ({}) needs `{needed}` to be restored in the DR region",
-                resource.name, resource.kind
-            ),
-        )
-    })
-}
-
-/// An RFC 3339 time, with `Z` or a numeric offset (`+00:00`, as some services write
-/// `$$.Execution.StartTime`).
-pub fn parse_time(text: &str) -> Option<DateTime> {
-    if let Ok(time) = DateTime::from_str(text, Format::DateTime) {
-        return Some(time);
-    }
-    let (base, offset) = text.split_at(text.len().checked_sub(6)?);
-    let sign = match offset.as_bytes().first()? {
-        b'+' => 1,
-        b'-' => -1,
-        _ => return None,
-    };
-    let (hours, minutes) = offset[1..].split_once(':')?;
-    let offset_secs =
-        sign * (hours.parse::<i64>().ok()? * 3600 + minutes.parse::<i64>().ok()? * 60);
-    let utc = DateTime::from_str(&format!("{base}Z"), Format::DateTime).ok()?;
-    Some(DateTime::from_fractional_secs(
-        utc.secs() - offset_secs,
-        utc.subsec_nanos() as f64 / 1e9,
-    ))
-}
-
-pub fn format_time(time: DateTime) -> String {
-    time.fmt(Format::DateTime)
-        .unwrap_or_else(|_| time.secs().to_string())
 }
 
 /// A COMPLETED copy in the DR vault.
@@ -378,12 +240,6 @@ pub struct StartOutcome {
 
 /// How many times a resumed run may restore one resource (the first attempt included).
 pub const MAX_RESTORE_ATTEMPTS: u32 = 3;
-
-impl RestoreJob {
-    fn did_not_complete(&self) -> bool {
-        matches!(self.status.as_str(), "FAILED" | "ABORTED")
-    }
-}
 
 /// The attempt to start for `item` this round, if any: the first one, or (resuming a run)
 /// the next one after a failed attempt, within [`MAX_RESTORE_ATTEMPTS`].

@@ -16,17 +16,20 @@ use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::dns::remove_drill_record;
+use crate::aws::cloudformation::{self, StackRemoval};
+use crate::aws::store::{Part, RunStore};
+use crate::aws::tags::run_tags;
+use crate::aws::wait::time_left;
 use crate::error::BackstopError;
 use crate::kinds::{self, Owned, Removal};
-use crate::network::{self, NetworkState, StackRemoval};
+use crate::model::jobs::RestoreJob;
+use crate::model::network::NetworkState;
+use crate::model::run::ResolvedRun;
+use crate::model::run::{Mode, RunId};
+use crate::model::time::format_time;
 use crate::plan::ResourceKind;
-use crate::resolve::ResolvedRun;
-use crate::restore::{describe_restore_job, format_time, restore_jobs_since, RestoreJob};
-use crate::run::{Mode, RunId};
-use crate::store::{Part, RunStore};
-use crate::tags::run_tags;
-use crate::wait::time_left;
+use crate::steps::restore::{describe_restore_job, restore_jobs_since};
+use crate::steps::switch_dns::remove_drill_record;
 
 pub mod decide;
 
@@ -358,14 +361,17 @@ pub async fn teardown(
         if pending.is_empty() && !out_of_time {
             let run_id = RunId::try_from(run_id.clone())
                 .map_err(|err| BackstopError::invalid_input("runId", err.to_string()))?;
-            let removal =
-                match network::remove_drill_stack(&clients.cloudformation, &network, &run_id)
-                    .await?
-                {
-                    StackRemoval::Gone => Removal::Gone,
-                    StackRemoval::Pending(why) => Removal::Pending(why),
-                    StackRemoval::Kept(why) => Removal::Kept(why),
-                };
+            let removal = match cloudformation::remove_drill_stack(
+                &clients.cloudformation,
+                &network,
+                &run_id,
+            )
+            .await?
+            {
+                StackRemoval::Gone => Removal::Gone,
+                StackRemoval::Pending(why) => Removal::Pending(why),
+                StackRemoval::Kept(why) => Removal::Kept(why),
+            };
             file(removal, stack, &mut deleted, &mut pending, &mut left);
         } else {
             pending.push(Leftover {

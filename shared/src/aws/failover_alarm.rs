@@ -8,8 +8,8 @@ use aws_sdk_cloudwatch::types::{
     ComparisonOperator, Dimension, MetricAlarm, MetricDatum, StateValue,
 };
 
-use crate::compute::LaunchedInstance;
 use crate::error::{classify_sdk_error, BackstopError};
+use crate::model::instances::LaunchedInstance;
 use crate::plan::DnsRecordPlan;
 
 /// The alarm as the switch needs it: the metric to put and a value that breaches it.

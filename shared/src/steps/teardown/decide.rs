@@ -11,7 +11,7 @@
 
 use super::Leftover;
 use crate::kinds::Owned;
-use crate::run::Mode;
+use crate::model::run::Mode;
 
 /// How far AWS's clocks may be ahead of the run's start.
 const CLOCK_SKEW_SECONDS: i64 = 300;

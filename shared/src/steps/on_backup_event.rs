@@ -7,11 +7,13 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::aws::plan_source::plan_from_ssm;
+use crate::aws::tags::digest;
 use crate::error::{classify_sdk_error, BackstopError};
-use crate::plan::{plan_from_ssm, Plan, VerificationSettings};
-use crate::resolve::parse_input;
-use crate::restore::{format_time, freshest_copy};
-use crate::tags::digest;
+use crate::model::time::format_time;
+use crate::plan::{Plan, VerificationSettings};
+use crate::steps::resolve::parse_input;
+use crate::steps::restore::freshest_copy;
 use crate::telemetry::emf_line;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -216,7 +218,7 @@ pub async fn handle_job_change(
 ) -> Result<EventOutcome, BackstopError> {
     let plan = plan_from_ssm(clients.ssm, &watch.plan_parameter).await?;
     if plan.dr_region != watch.region {
-        return Err(BackstopError::InvalidPlan(vec![crate::plan::PlanProblem {
+        return Err(BackstopError::InvalidPlan(vec![crate::error::PlanProblem {
             field: "drRegion".into(),
             message: format!(
                 "is {}, but this Backstop runs in {}: its copies would be looked for in the wrong region",
@@ -371,7 +373,7 @@ async fn alert(
 ) -> Result<(), BackstopError> {
     let kind = kind_name(change.kind);
     // AWS Backup's message can be long; an SNS message holds at most 256 KB
-    let reason = crate::tags::truncate_chars(
+    let reason = crate::error::truncate_chars(
         change
             .status_message
             .as_deref()
@@ -407,7 +409,7 @@ async fn alert(
             plan.backup_vault, plan.dr_region
         ),
     });
-    let subject = crate::tags::truncate_chars(
+    let subject = crate::error::truncate_chars(
         &format!(
             "Backstop: {kind} job {} for {resource} ({})",
             change.state, plan.name
@@ -470,7 +472,7 @@ async fn start_verification_drill(
         "planParameter": watch.plan_parameter,
         "trigger": { "copyJobId": change.job_id, "resourceArn": change.resource_arn },
     });
-    let started = crate::executions::start(sfn, machine, &name, &input).await?;
+    let started = crate::aws::executions::start(sfn, machine, &name, &input).await?;
     if started.is_some() {
         tracing::info!(drill = %name, "verification drill started");
     }

@@ -12,9 +12,13 @@ use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
 
 use super::*;
+use crate::model::run::{Mode, RunId};
 use crate::plan::Plan;
 
-const PLAN: &str = include_str!("../../../tests/plans/example.json");
+const PLAN: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/plans/example.json"
+));
 
 fn plan() -> Plan {
     Plan::from_json(PLAN).unwrap()

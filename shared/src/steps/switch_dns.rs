@@ -6,15 +6,16 @@ use aws_sdk_route53::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::compute::LaunchedInstance;
-use crate::drill_record::{self, Ownership};
+use crate::aws::drill_record::{self, Ownership};
+use crate::aws::failover_alarm;
+use crate::aws::wait::{wait_until, WaitPolicy};
+use crate::error::PlanProblem;
 use crate::error::{classify_sdk_error, BackstopError};
-use crate::failover_alarm;
 use crate::kinds::{self, Health, Removal};
-use crate::plan::{is_wildcard, normalize_dns_name, DnsMethod, DnsRecordPlan, Plan, PlanProblem};
-use crate::restore::RestoreJob;
-use crate::run::Mode;
-use crate::wait::{wait_until, WaitPolicy};
+use crate::model::instances::LaunchedInstance;
+use crate::model::jobs::RestoreJob;
+use crate::model::run::Mode;
+use crate::plan::{is_wildcard, normalize_dns_name, DnsMethod, DnsRecordPlan, Plan};
 
 /// The TTL of a switched record the plan gives none: short, so clients follow a failover.
 const DEFAULT_TTL: i64 = 60;
@@ -165,7 +166,7 @@ pub async fn switch_dns(
 }
 
 fn now() -> String {
-    crate::restore::format_time(std::time::SystemTime::now().into())
+    crate::model::time::format_time(std::time::SystemTime::now().into())
 }
 
 async fn wait_in_sync(

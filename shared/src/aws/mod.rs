@@ -5,6 +5,20 @@
 //! `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`. So the same binary talks to AWS in
 //! Lambda and to the local emulator in tests, with no code path of its own.
 
+//!
+//! The adapters to AWS services that know Backstop's data but not its steps: the run store,
+//! tags, waiting, Step Functions executions, the DR network stack, the failover alarm, and the
+//! ownership mark of drill records.
+
+pub mod cloudformation;
+pub mod drill_record;
+pub mod executions;
+pub mod failover_alarm;
+pub mod plan_source;
+pub mod store;
+pub mod tags;
+pub mod wait;
+
 use std::time::Duration;
 
 use aws_config::{timeout::TimeoutConfig, BehaviorVersion, SdkConfig};

@@ -7,7 +7,7 @@ use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{classify_sdk_error, BackstopError};
-use crate::restore::format_time;
+use crate::model::time::format_time;
 
 /// One state of the run: first entered, last left, and how many times it ran (a polling loop
 /// enters the same state many times).
