@@ -10,10 +10,13 @@ use aws_sdk_backup::Client;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::DateTime;
 
+use super::poll::{check_jobs_belong_to_run, summarize};
 use super::*;
 use crate::model::run::{Mode, RunId};
 use crate::plan::Plan;
+use crate::plan::ResourceKind;
 
 const PLAN: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),

@@ -1,0 +1,458 @@
+//! Plan validation: every rule adds a problem with a field path and a fix; none stops the others.
+
+use std::collections::HashSet;
+
+use crate::error::PlanProblem;
+use crate::plan::stack_output::referenced;
+use crate::plan::Plan;
+use dns::check_dns;
+use instances::{check_instance_zones, check_instances, check_user_data};
+use resources::check_resources;
+
+mod dns;
+pub use dns::{is_wildcard, normalize_dns_name};
+mod instances;
+mod resources;
+
+/// Names end up in tags, idempotency tokens and DB identifiers, which limit length and characters.
+const MAX_NAME_LEN: usize = 40;
+/// What one run is measured to carry (bench/RESULTS.md: 1,000 resources with the payload of
+/// 10): the run's state is stored in S3, not carried in the Step Functions payload.
+pub const MAX_RESOURCES: usize = 2000;
+pub const MAX_INSTANCES: usize = 50;
+pub const MAX_RECORDS: usize = 50;
+/// A week: a larger RTO is a typo, and it sizes the run's bound.
+pub const MAX_RTO_MINUTES: i64 = 7 * 24 * 60;
+/// A year: a larger RPO is a typo (and would overflow when turned into seconds).
+pub const MAX_RPO_MINUTES: i64 = 365 * 24 * 60;
+
+#[derive(Default)]
+struct Problems(Vec<PlanProblem>);
+
+impl Problems {
+    fn add(
+        &mut self,
+        field: impl Into<String>,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
+        self.0.push(PlanProblem {
+            field: field.into(),
+            message: message.into(),
+            fix: fix.into(),
+        });
+    }
+}
+
+pub(super) fn problems(plan: &Plan) -> Vec<PlanProblem> {
+    let mut p = Problems::default();
+    check_top_level(plan, &mut p);
+    let instance_names = check_instances(plan, &mut p);
+    check_resources(plan, &instance_names, &mut p);
+    check_dns(plan, &instance_names, &mut p);
+    check_instance_zones(plan, &mut p);
+    check_drill(plan, &mut p);
+    check_triggers(plan, &mut p);
+    check_network(plan, &mut p);
+    p.0
+}
+
+/// CloudFormation stack names: a letter, then letters, digits and hyphens, 128 at most.
+pub const MAX_STACK_NAME_LEN: usize = 128;
+/// A drill's stack is `<stackName>-drill-<10 hex>`: this leaves room for the suffix.
+const MAX_NETWORK_STACK_NAME_LEN: usize = MAX_STACK_NAME_LEN - 17;
+
+/// The network block, and the stack-output references that need it.
+fn check_network(plan: &Plan, p: &mut Problems) {
+    let references =
+        super::stack_output::references_in(&serde_json::to_value(plan).unwrap_or_default());
+    for (field, name) in &references {
+        // logical ids and output names are alphanumeric (CloudFormation template anatomy)
+        if name.is_empty() || name.len() > 255 || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
+            p.add(
+                field.trim_start_matches("plan."),
+                format!("stackOutput {name:?} is not an output name"),
+                "give the output's logical name from the template's Outputs (letters and digits)",
+            );
+        }
+    }
+    let Some(network) = &plan.network else {
+        if let Some((field, name)) = references.first() {
+            p.add(
+                field.trim_start_matches("plan."),
+                format!(
+                    "references stack output {name:?}, but the plan has no network stack ({} reference{} in all)",
+                    references.len(),
+                    if references.len() == 1 { "" } else { "s" }
+                ),
+                "add network.stackName (and network.template) naming the DR network stack, or give the id itself",
+            );
+        }
+        return;
+    };
+    let name = &network.stack_name;
+    if name.is_empty() {
+        p.add(
+            "network.stackName",
+            "is missing",
+            "name the DR network stack, e.g. \"backstop-dr-network\"",
+        );
+    } else if !is_stack_name(name) || name.len() > MAX_NETWORK_STACK_NAME_LEN {
+        p.add(
+            "network.stackName",
+            format!("\"{name}\" is not a usable stack name"),
+            format!("start with a letter, then letters, digits and hyphens, at most {MAX_NETWORK_STACK_NAME_LEN} characters (a drill's copy appends -drill-<run>)"),
+        );
+    }
+    if let Some(template) = &network.template {
+        if super::parse_s3_uri(template).is_none() {
+            p.add(
+                "network.template",
+                format!("\"{template}\" is not an s3://bucket/key address"),
+                "upload the template to a bucket in the DR region and give s3://bucket/key",
+            );
+        }
+    }
+    for key in network.parameters.keys() {
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric()) {
+            p.add(
+                format!("network.parameters.{key}"),
+                "is not a template parameter name",
+                "use the parameter's logical name from the template (letters and digits)",
+            );
+        }
+    }
+}
+
+fn is_stack_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// The approval gate's timeout and the verification drills' interval.
+fn check_triggers(plan: &Plan, p: &mut Problems) {
+    use super::{FailoverSettings, VerificationSettings};
+    if let Some(minutes) = plan
+        .failover
+        .as_ref()
+        .and_then(|f| f.approval_timeout_minutes)
+    {
+        let max = FailoverSettings::MAX_APPROVAL_TIMEOUT_MINUTES;
+        if !(1..=max).contains(&minutes) {
+            p.add(
+                "plan.failover.approvalTimeoutMinutes",
+                format!("is {minutes}; it must be between 1 and {max} (a day)"),
+                "give the minutes an operator has to approve the DNS switch",
+            );
+        }
+    }
+    if let Some(hours) = plan
+        .verification
+        .as_ref()
+        .and_then(|v| v.min_interval_hours)
+    {
+        let max = VerificationSettings::MAX_MIN_INTERVAL_HOURS;
+        if !(1..=max).contains(&hours) {
+            p.add(
+                "plan.verification.minIntervalHours",
+                format!("is {hours}; it must be between 1 and {max} (90 days)"),
+                "give the hours between two verification drills",
+            );
+        }
+    }
+}
+
+/// A drill's isolation block: well-formed ids, and none that production uses (a drill
+/// launched into a production subnet or security group is not isolated).
+fn check_drill(plan: &Plan, p: &mut Problems) {
+    let Some(drill) = &plan.drill else {
+        return;
+    };
+    check_ids("plan.drill.subnetIds", &drill.subnet_ids, "subnet-", p);
+    check_user_data("plan.drill.userData", drill.user_data.as_deref(), p);
+    check_ids(
+        "plan.drill.securityGroupIds",
+        &drill.security_group_ids,
+        "sg-",
+        p,
+    );
+    check_ids(
+        "plan.drill.rdsSecurityGroupIds",
+        &drill.rds_security_group_ids,
+        "sg-",
+        p,
+    );
+    let production_subnets: HashSet<&String> =
+        plan.instances.iter().flat_map(|i| &i.subnet_ids).collect();
+    let production_groups: HashSet<&String> = plan
+        .instances
+        .iter()
+        .flat_map(|i| &i.security_group_ids)
+        .chain(
+            plan.resources
+                .iter()
+                .filter_map(|r| r.rds.as_ref())
+                .flat_map(|r| &r.vpc_security_group_ids),
+        )
+        .chain(
+            plan.resources
+                .iter()
+                .filter_map(|r| r.ec2.as_ref())
+                .flat_map(|r| &r.security_group_ids),
+        )
+        .collect();
+    let fix =
+        "give the drill its own, isolated network: ids no production instance or database uses";
+    for (j, id) in drill.subnet_ids.iter().enumerate() {
+        if production_subnets.contains(id) {
+            p.add(
+                format!("plan.drill.subnetIds[{j}]"),
+                format!("{id} is a production subnet (an instance's subnetIds)"),
+                fix,
+            );
+        }
+    }
+    for (field, ids) in [
+        ("securityGroupIds", &drill.security_group_ids),
+        ("rdsSecurityGroupIds", &drill.rds_security_group_ids),
+    ] {
+        for (j, id) in ids.iter().enumerate() {
+            if production_groups.contains(id) {
+                p.add(
+                    format!("plan.drill.{field}[{j}]"),
+                    format!("{id} is a production security group"),
+                    fix,
+                );
+            }
+        }
+    }
+    if let Some(group) = &drill.db_subnet_group_name {
+        let production = plan
+            .resources
+            .iter()
+            .filter_map(|r| r.rds.as_ref())
+            .any(|r| r.db_subnet_group_name.as_ref() == Some(group));
+        if production || group.trim().is_empty() {
+            p.add(
+                "plan.drill.dbSubnetGroupName",
+                format!("\"{group}\" is empty or the production DB subnet group"),
+                fix,
+            );
+        }
+    }
+}
+
+fn check_top_level(plan: &Plan, p: &mut Problems) {
+    check_name("name", &plan.name, p);
+
+    if plan.dr_region.is_empty() {
+        p.add(
+            "drRegion",
+            "is missing",
+            "set the region Backstop restores into, e.g. \"us-west-2\"",
+        );
+    } else if !is_region(&plan.dr_region) {
+        p.add(
+            "drRegion",
+            format!("\"{}\" is not an AWS region name", plan.dr_region),
+            "use a region code such as \"us-west-2\" or \"eu-central-1\"",
+        );
+    }
+    if let Some(primary) = &plan.primary_region {
+        if !is_region(primary) {
+            p.add(
+                "primaryRegion",
+                format!("\"{primary}\" is not an AWS region name"),
+                "use a region code such as \"us-east-1\", or remove the field",
+            );
+        } else if *primary == plan.dr_region {
+            p.add(
+                "primaryRegion",
+                "is the same as drRegion",
+                "a DR region must differ from the region it protects",
+            );
+        }
+    }
+
+    if plan.backup_vault.trim().is_empty() {
+        p.add(
+            "backupVault",
+            "is missing",
+            "name the backup vault in the DR region that receives the copies",
+        );
+    } else if !plan
+        .backup_vault
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        || plan.backup_vault.len() > 50
+    {
+        p.add(
+            "backupVault",
+            format!("\"{}\" is not a valid vault name", plan.backup_vault),
+            "use the vault's name (letters, digits, hyphens, underscores; 2-50 characters), not its ARN",
+        );
+    }
+
+    match plan.objectives.rto_minutes {
+        None => p.add(
+            "objectives.rtoMinutes",
+            "is missing",
+            "set the recovery time objective in minutes, e.g. 60",
+        ),
+        Some(rto) if !(1..=MAX_RTO_MINUTES).contains(&rto) => p.add(
+            "objectives.rtoMinutes",
+            format!("must be between 1 and {MAX_RTO_MINUTES} (a week), got {rto}"),
+            "set the recovery time objective in minutes, e.g. 60",
+        ),
+        Some(_) => {}
+    }
+    match plan.objectives.rpo_minutes {
+        None => p.add(
+            "objectives.rpoMinutes",
+            "is missing",
+            "set the recovery point objective in minutes, e.g. 240",
+        ),
+        Some(rpo) if !(1..=MAX_RPO_MINUTES).contains(&rpo) => p.add(
+            "objectives.rpoMinutes",
+            format!("must be between 1 and {MAX_RPO_MINUTES} (a year), got {rpo}"),
+            "set the recovery point objective in minutes, e.g. 240",
+        ),
+        Some(_) => {}
+    }
+
+    for (field, count, max) in [
+        ("resources", plan.resources.len(), MAX_RESOURCES),
+        ("instances", plan.instances.len(), MAX_INSTANCES),
+        ("dns", plan.dns.len(), MAX_RECORDS),
+    ] {
+        if count > max {
+            p.add(
+                field,
+                format!("has {count} entries; one plan may hold at most {max}"),
+                "split the workload into several plans (one run each)",
+            );
+        }
+    }
+
+    if plan.resources.is_empty() && plan.instances.is_empty() {
+        p.add(
+            "resources",
+            "the plan recovers nothing: no resources and no instances",
+            "list the protected resources to restore and/or the instances to launch",
+        );
+    }
+}
+
+fn check_name(field: &str, name: &str, p: &mut Problems) {
+    if name.is_empty() {
+        p.add(field, "is missing", "give a short name such as \"shop-db\"");
+    } else if name.len() > MAX_NAME_LEN
+        || !name.starts_with(|c: char| c.is_ascii_lowercase())
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        p.add(
+            field,
+            format!("\"{name}\" is not a valid name"),
+            format!("use lowercase letters, digits and hyphens, starting with a letter, at most {MAX_NAME_LEN} characters"),
+        );
+    }
+}
+
+/// An instance name only labels things (tags, the Name tag, reports); tokens derive from its
+/// digest, so any letters are fine, as in an EC2 tag value.
+fn check_instance_name(field: &str, name: &str, p: &mut Problems) {
+    let valid = name
+        .chars()
+        .all(|c| c.is_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if name.is_empty() {
+        p.add(field, "is missing", "give a short name such as \"app\"");
+    } else if name.chars().count() > 64 || !valid {
+        p.add(
+            field,
+            format!(
+                "\"{}\" is not a valid instance name",
+                crate::error::truncate_chars(name, 80)
+            ),
+            "use letters, digits, '-', '_' or '.', at most 64 characters",
+        );
+    }
+}
+
+fn check_ids(at: &str, ids: &[String], prefix: &str, p: &mut Problems) {
+    for (j, id) in ids.iter().enumerate() {
+        // a stack output is checked once the stack is ready (check_network checks the name)
+        if referenced(id).is_none() && !is_aws_id(id, prefix) {
+            p.add(
+                format!("{at}[{j}]"),
+                format!("\"{id}\" is not a {prefix}... id"),
+                format!("use the id of a resource in the DR region, e.g. \"{prefix}0abc1234\""),
+            );
+        }
+    }
+}
+
+fn is_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
+}
+
+fn is_az_of(az: &str, region: &str) -> bool {
+    !region.is_empty()
+        && az.len() > region.len()
+        && az.starts_with(region)
+        && az.ends_with(|c: char| c.is_ascii_lowercase())
+}
+
+fn is_aws_id(id: &str, prefix: &str) -> bool {
+    id.strip_prefix(prefix)
+        .is_some_and(|rest| rest.len() >= 8 && rest.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+fn is_instance_type(instance_type: &str) -> bool {
+    match instance_type.split_once('.') {
+        Some((family, size)) => {
+            !family.is_empty()
+                && !size.is_empty()
+                && family
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && size.chars().all(|c| c.is_ascii_alphanumeric())
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use crate::plan::Plan;
+
+    fn example() -> Value {
+        serde_json::from_str(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/plans/example.json"
+        )))
+        .unwrap()
+    }
+
+    #[test]
+    fn user_data_over_ec2s_16_kb_is_refused_before_anything_starts() {
+        let mut plan = example();
+        plan["instances"][0]["userData"] = json!("#!/bin/sh\n".repeat(2000));
+        let err = Plan::from_value(plan).unwrap_err();
+        assert_eq!(err.error_name(), "Backstop.InvalidPlan");
+        assert!(err.to_string().contains("instances[0].userData"), "{err}");
+        let mut plan = example();
+        plan["instances"][0]["userData"] = json!("#!/bin/sh\necho ready\n");
+        Plan::from_value(plan).unwrap();
+    }
+}

@@ -1,0 +1,750 @@
+//! The DR network a run uses: its stack's template and outputs, the subnets, security groups,
+//! DB subnet groups and AZs the plan names, and the internet route of every Elastic IP.
+
+use super::{join, line, unchecked, CheckLine, ReadinessClients, Status};
+use crate::error::{classify_sdk_error, BackstopError};
+use crate::model::run::Mode;
+use crate::plan::{InstancePlan, Plan};
+use aws_sdk_ec2::types::Filter;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// The plan's network stack: its template can be read and declares every output and
+/// parameter the plan uses; a failover's existing stack is usable. Returns the plan to check
+/// further: references filled from the existing stack a failover reuses as it is, left out
+/// where the values exist only once the run builds the stack.
+pub(super) async fn check_network_stack(
+    clients: &ReadinessClients<'_>,
+    plan: &Plan,
+    mode: Mode,
+    lines: &mut Vec<CheckLine>,
+) -> Result<Plan, BackstopError> {
+    use crate::aws::cloudformation::{describe, TemplateAnatomy};
+    use crate::plan::stack_output::Unknown;
+    let Some(network) = &plan.network else {
+        return Ok(plan.clone());
+    };
+    const CHECK: &str = "network-stack";
+    let name = &network.stack_name;
+    let existing = match describe(clients.cloudformation, name).await {
+        Ok(stack) => stack,
+        Err(err) => {
+            lines.push(unchecked(CHECK, name, err)?);
+            return Ok(without_references(plan));
+        }
+    };
+    let status = existing
+        .as_ref()
+        .and_then(|s| s.stack_status())
+        .map(|s| s.as_str().to_string());
+    // the template the run will deploy (or the existing stack's own)
+    let body = match (&network.template, &existing) {
+        (Some(uri), _) => {
+            let (bucket, key) = crate::plan::parse_s3_uri(uri).unwrap_or_default();
+            match crate::aws::store::read_object(clients.s3, bucket, key).await {
+                Ok(Some(bytes)) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+                Ok(None) => {
+                    lines.push(
+                        line(
+                            CHECK,
+                            Status::Fail,
+                            name,
+                            format!("the template {uri} does not exist"),
+                        )
+                        .fix("upload the network template there (a bucket in the DR region)"),
+                    );
+                    None
+                }
+                Err(err) => {
+                    lines.push(unchecked(CHECK, uri, err)?);
+                    None
+                }
+            }
+        }
+        (None, Some(_)) => {
+            let template = clients
+                .cloudformation
+                .get_template()
+                .stack_name(name)
+                .send()
+                .await;
+            match template {
+                Ok(out) => out.template_body,
+                Err(err) => {
+                    let err =
+                        classify_sdk_error(format!("reading the template of stack {name}"), err);
+                    lines.push(unchecked(CHECK, name, err)?);
+                    None
+                }
+            }
+        }
+        (None, None) => {
+            lines.push(
+                line(
+                    CHECK,
+                    Status::Fail,
+                    name,
+                    format!("stack {name} does not exist and the plan gives no network.template to create it from"),
+                )
+                .fix("upload the network template to S3 in the DR region and set network.template to s3://bucket/key"),
+            );
+            None
+        }
+    };
+    if let Some(body) = &body {
+        let anatomy = TemplateAnatomy::parse(body);
+        let referenced = plan.referenced_outputs();
+        let missing: Vec<&String> = referenced
+            .iter()
+            .filter(|o| !anatomy.outputs.contains(*o))
+            .collect();
+        let unknown: Vec<&String> = network
+            .parameters
+            .keys()
+            .filter(|p| !anatomy.parameters.contains(*p))
+            .collect();
+        for output in &missing {
+            lines.push(
+                line(
+                    CHECK,
+                    Status::Fail,
+                    name,
+                    format!("the template has no output {output}, which the plan references"),
+                )
+                .fix(format!(
+                    "add {output} to the template's Outputs, or reference one it has: {}",
+                    join(&anatomy.outputs)
+                )),
+            );
+        }
+        for parameter in &unknown {
+            lines.push(
+                line(
+                    CHECK,
+                    Status::Fail,
+                    name,
+                    format!("network.parameters.{parameter} is not a parameter of the template"),
+                )
+                .fix(format!("use one of: {}", join(&anatomy.parameters))),
+            );
+        }
+        if missing.is_empty() && unknown.is_empty() {
+            lines.push(line(
+                CHECK,
+                Status::Pass,
+                name,
+                format!(
+                    "the template declares the {} output{} the plan references",
+                    referenced.len(),
+                    if referenced.len() == 1 { "" } else { "s" }
+                ),
+            ));
+        }
+    }
+    let usable = status
+        .as_deref()
+        .is_some_and(crate::aws::cloudformation::is_usable);
+    match (mode, status.as_deref()) {
+        (Mode::Failover, Some(status)) if !usable && !status.ends_with("_IN_PROGRESS") => lines.push(
+            line(CHECK, Status::Fail, name, format!("the existing stack is {status}: a failover would not use or delete it"))
+                .fix(format!("look at its events (aws cloudformation describe-stack-events --stack-name {name}), then fix or delete it")),
+        ),
+        (Mode::Failover, Some(_)) => lines.push(line(
+            CHECK,
+            Status::Pass,
+            name,
+            format!(
+                "exists; a failover {}",
+                if network.template.is_some() { "updates it to the plan's template" } else { "reuses it" }
+            ),
+        )),
+        (Mode::Failover, None) => lines.push(line(CHECK, Status::Pass, name, "does not exist yet; a failover creates it".into())),
+        (Mode::Drill, _) => lines.push(line(
+            CHECK,
+            Status::Pass,
+            name,
+            "a drill creates its own copy of it, and its teardown deletes the copy".into(),
+        )),
+    }
+    // a failover that reuses the stack as it is: its outputs are the values the run will use
+    if let (Mode::Failover, true, None, Some(stack)) = (mode, usable, &network.template, &existing)
+    {
+        let outputs = crate::aws::cloudformation::outputs_of(stack);
+        return plan.with_stack_outputs(name, &outputs, Unknown::Drop);
+    }
+    Ok(without_references(plan))
+}
+
+/// The plan with its stack-output references left out (their values are not known yet).
+pub(super) fn without_references(plan: &Plan) -> Plan {
+    plan.with_stack_outputs(
+        "",
+        &BTreeMap::new(),
+        crate::plan::stack_output::Unknown::Drop,
+    )
+    .unwrap_or_else(|_| plan.clone())
+}
+
+/// Ids the plan names in the DR region, with who names them (in plan order).
+#[derive(Default)]
+pub(super) struct Named(BTreeMap<String, Vec<String>>);
+
+impl Named {
+    fn add(&mut self, id: &str, who: String) {
+        let users = self.0.entry(id.to_string()).or_default();
+        if !users.contains(&who) {
+            users.push(who);
+        }
+    }
+    fn ids(&self) -> Vec<String> {
+        self.0.keys().cloned().collect()
+    }
+
+    /// A pass line for each id `found` describes, a fail line with `fix` for the others; each
+    /// says who in the plan names it.
+    fn report(
+        &self,
+        check: &str,
+        found: impl Fn(&str) -> Option<String>,
+        missing: &str,
+        fix: impl Fn(&str) -> String,
+        lines: &mut Vec<CheckLine>,
+    ) {
+        for (id, users) in &self.0 {
+            let users = users.join(", ");
+            lines.push(match found(id) {
+                Some(how) => line(
+                    check,
+                    Status::Pass,
+                    id.as_str(),
+                    format!("{how} (used by {users})"),
+                ),
+                None => line(
+                    check,
+                    Status::Fail,
+                    id.as_str(),
+                    format!("{missing} (named by {users})"),
+                )
+                .fix(fix(id)),
+            });
+        }
+    }
+}
+
+/// Subnets, security groups, DB subnet groups and AZs the run uses exist in the DR region.
+/// Returns each existing subnet's AZ.
+pub(super) async fn check_network(
+    clients: &ReadinessClients<'_>,
+    plan: &Plan,
+    instances: &[InstancePlan],
+    mode: Mode,
+    lines: &mut Vec<CheckLine>,
+) -> Result<HashMap<String, String>, BackstopError> {
+    let region = &plan.dr_region;
+    let drill = plan.drill.as_ref().filter(|_| mode == Mode::Drill);
+    let (mut subnets, mut groups, mut db_groups, mut zones) = (
+        Named::default(),
+        Named::default(),
+        Named::default(),
+        Named::default(),
+    );
+    for instance in instances {
+        for id in &instance.subnet_ids {
+            subnets.add(id, format!("instances[{}].subnetIds", instance.name));
+        }
+        for id in &instance.security_group_ids {
+            groups.add(id, format!("instances[{}].securityGroupIds", instance.name));
+        }
+    }
+    for resource in &plan.resources {
+        let at = |field: &str| format!("resources[{}].{field}", resource.name);
+        if let Some(rds) = &resource.rds {
+            let group = drill
+                .and_then(|d| d.db_subnet_group_name.as_ref())
+                .or(rds.db_subnet_group_name.as_ref());
+            if let Some(group) = group {
+                db_groups.add(group, at("rds.dbSubnetGroupName"));
+            }
+            let sgs = match drill {
+                Some(d) if !d.rds_security_group_ids.is_empty() => &d.rds_security_group_ids,
+                _ => &rds.vpc_security_group_ids,
+            };
+            for id in sgs {
+                groups.add(id, at("rds.vpcSecurityGroupIds"));
+            }
+        }
+        if let Some(ec2) = &resource.ec2 {
+            if let Some(id) = &ec2.subnet_id {
+                subnets.add(id, at("ec2.subnetId"));
+            }
+            for id in &ec2.security_group_ids {
+                groups.add(id, at("ec2.securityGroupIds"));
+            }
+        }
+        if let Some(zone) = resource
+            .ebs
+            .as_ref()
+            .and_then(|e| e.availability_zone.as_ref())
+        {
+            zones.add(zone, at("ebs.availabilityZone"));
+        }
+    }
+
+    let mut subnet_zones = HashMap::new();
+    if !subnets.0.is_empty() {
+        let found = clients
+            .ec2
+            .describe_subnets()
+            .filters(
+                Filter::builder()
+                    .name("subnet-id")
+                    .set_values(Some(subnets.ids()))
+                    .build(),
+            )
+            .send()
+            .await;
+        match found {
+            Ok(found) => {
+                for subnet in found.subnets() {
+                    if let (Some(id), Some(zone)) = (subnet.subnet_id(), subnet.availability_zone())
+                    {
+                        subnet_zones.insert(id.to_string(), zone.to_string());
+                    }
+                }
+                subnets.report(
+                    "subnet",
+                    |id| subnet_zones.get(id).map(|zone| format!("exists in {zone}")),
+                    &format!("does not exist in {region}"),
+                    |_| "create it again (or the DR network stack), or name an existing DR subnet there".into(),
+                    lines,
+                );
+            }
+            Err(err) => lines.push(unchecked(
+                "subnet",
+                "subnets",
+                classify_sdk_error("describing the DR subnets", err),
+            )?),
+        }
+    }
+    if !groups.0.is_empty() {
+        let found = clients
+            .ec2
+            .describe_security_groups()
+            .filters(
+                Filter::builder()
+                    .name("group-id")
+                    .set_values(Some(groups.ids()))
+                    .build(),
+            )
+            .send()
+            .await;
+        match found {
+            Ok(found) => {
+                let existing: BTreeSet<&str> = found
+                    .security_groups()
+                    .iter()
+                    .filter_map(|g| g.group_id())
+                    .collect();
+                groups.report(
+                    "security-group",
+                    |id| existing.contains(id).then(|| "exists".to_string()),
+                    &format!("does not exist in {region}"),
+                    |_| {
+                        "create it in the DR VPC, or name an existing DR security group there"
+                            .into()
+                    },
+                    lines,
+                );
+            }
+            Err(err) => lines.push(unchecked(
+                "security-group",
+                "security groups",
+                classify_sdk_error("describing the DR security groups", err),
+            )?),
+        }
+    }
+    if !db_groups.0.is_empty() {
+        let mut existing = BTreeSet::new();
+        let mut pages = clients
+            .rds
+            .describe_db_subnet_groups()
+            .into_paginator()
+            .send();
+        let mut failed = None;
+        while let Some(page) = pages.next().await {
+            match page {
+                Ok(page) => existing.extend(
+                    page.db_subnet_groups()
+                        .iter()
+                        .filter_map(|g| g.db_subnet_group_name().map(str::to_string)),
+                ),
+                Err(err) => {
+                    failed = Some(classify_sdk_error("listing the DR DB subnet groups", err));
+                    break;
+                }
+            }
+        }
+        match failed {
+            Some(err) => lines.push(unchecked("db-subnet-group", "DB subnet groups", err)?),
+            None => {
+                db_groups.report(
+                    "db-subnet-group",
+                    |name| existing.contains(name).then(|| "exists".to_string()),
+                    &format!("does not exist in {region}: the database cannot be restored into the DR VPC"),
+                    |name| format!("create it: aws rds create-db-subnet-group --db-subnet-group-name {name} --db-subnet-group-description DR --subnet-ids <two DR subnets in different AZs> --region {region}"),
+                    lines,
+                );
+            }
+        }
+    }
+    if !zones.0.is_empty() {
+        match clients.ec2.describe_availability_zones().send().await {
+            Ok(found) => {
+                let available: BTreeSet<&str> = found
+                    .availability_zones()
+                    .iter()
+                    .filter(|z| z.state().map(|s| s.as_str()) == Some("available"))
+                    .filter_map(|z| z.zone_name())
+                    .collect();
+                zones.report(
+                    "availability-zone",
+                    |zone| available.contains(zone).then(|| "available".to_string()),
+                    &format!("is not an available AZ of {region}"),
+                    |_| format!("use an AZ of {region} (aws ec2 describe-availability-zones --region {region})"),
+                    lines,
+                );
+            }
+            Err(err) => lines.push(unchecked(
+                "availability-zone",
+                "AZs",
+                classify_sdk_error("describing the DR availability zones", err),
+            )?),
+        }
+    }
+    Ok(subnet_zones)
+}
+
+/// A volume restored into one AZ attaches only to an instance in that AZ: the instance must
+/// have a subnet there.
+pub(super) fn check_volume_zones(
+    plan: &Plan,
+    instances: &[InstancePlan],
+    subnet_zones: &HashMap<String, String>,
+    lines: &mut Vec<CheckLine>,
+) {
+    for resource in &plan.resources {
+        let Some(ebs) = &resource.ebs else { continue };
+        let (Some(zone), Some(attach)) = (&ebs.availability_zone, &ebs.attach_to) else {
+            continue;
+        };
+        let Some(instance) = instances.iter().find(|i| i.name == attach.instance) else {
+            continue; // validation names an unknown instance
+        };
+        let instance_zones: BTreeSet<&String> = instance
+            .subnet_ids
+            .iter()
+            .filter_map(|s| subnet_zones.get(s))
+            .collect();
+        if instance_zones.is_empty() {
+            continue; // its subnets are reported missing above
+        }
+        if instance_zones.contains(zone) {
+            lines.push(line(
+                "volume-az",
+                Status::Pass,
+                resource.name.as_str(),
+                format!("restored into {zone}, where {} has a subnet", instance.name),
+            ));
+        } else {
+            let theirs: Vec<&str> = instance_zones.iter().map(|z| z.as_str()).collect();
+            lines.push(
+                line(
+                    "volume-az",
+                    Status::Fail,
+                    resource.name.as_str(),
+                    format!(
+                        "is restored into {zone}, but {} launches into subnets in {}: the volume could not be attached",
+                        instance.name,
+                        theirs.join(", ")
+                    ),
+                )
+                .fix(format!(
+                    "set ebs.availabilityZone to {}, or give {} a subnet in {zone}",
+                    theirs[0], instance.name
+                )),
+            );
+        }
+    }
+}
+
+pub(super) const INTERNET_ROUTE: &str = "internet-route";
+
+/// An Elastic IP answers through an internet gateway: EC2 refuses to associate one with an
+/// instance whose VPC has none attached (`Gateway.NotAttached`), and a subnet whose route
+/// table sends 0.0.0.0/0 elsewhere leaves the address unreachable (a warning: an inspection
+/// appliance may route it). Three calls, whatever the number of records.
+pub(super) async fn check_internet_routes(
+    ec2: &aws_sdk_ec2::Client,
+    plan: &Plan,
+    records: &[&crate::plan::DnsRecordPlan],
+    lines: &mut Vec<CheckLine>,
+) -> Result<(), BackstopError> {
+    // the subnets a failover may launch each record's instance into
+    let mut subnet_records: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for record in records {
+        let target = record.target.instance.as_deref();
+        for instance in plan
+            .instances
+            .iter()
+            .filter(|i| Some(i.name.as_str()) == target)
+        {
+            for subnet in &instance.subnet_ids {
+                subnet_records
+                    .entry(subnet.clone())
+                    .or_default()
+                    .insert(record.record_name.clone());
+            }
+        }
+    }
+    if subnet_records.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = subnet_records.keys().cloned().collect();
+    let subnets = match ec2
+        .describe_subnets()
+        .filters(id_filter("subnet-id", &ids))
+        .send()
+        .await
+    {
+        Ok(found) => found.subnets().to_vec(),
+        Err(err) => {
+            let err = classify_sdk_error("describing the failover instances' subnets", err);
+            lines.push(unchecked(INTERNET_ROUTE, &ids.join(", "), err)?);
+            return Ok(());
+        }
+    };
+    let vpcs: BTreeSet<String> = subnets
+        .iter()
+        .filter_map(|s| s.vpc_id().map(str::to_string))
+        .collect();
+    if vpcs.is_empty() {
+        // the subnet check names the missing subnets
+        return Ok(());
+    }
+    let vpc_ids: Vec<String> = vpcs.into_iter().collect();
+    let gateways = ec2
+        .describe_internet_gateways()
+        .filters(id_filter("attachment.vpc-id", &vpc_ids))
+        .send()
+        .await;
+    let tables = ec2
+        .describe_route_tables()
+        .filters(id_filter("vpc-id", &vpc_ids))
+        .send()
+        .await;
+    let (gateways, tables) = match (gateways, tables) {
+        (Ok(g), Ok(t)) => (g.internet_gateways().to_vec(), t.route_tables().to_vec()),
+        (Err(err), _) => {
+            let err = classify_sdk_error("describing the DR internet gateways", err);
+            lines.push(unchecked(INTERNET_ROUTE, &vpc_ids.join(", "), err)?);
+            return Ok(());
+        }
+        (_, Err(err)) => {
+            let err = classify_sdk_error("describing the DR route tables", err);
+            lines.push(unchecked(INTERNET_ROUTE, &vpc_ids.join(", "), err)?);
+            return Ok(());
+        }
+    };
+    for subnet in &subnets {
+        let (Some(id), Some(vpc)) = (subnet.subnet_id(), subnet.vpc_id()) else {
+            continue;
+        };
+        let records = subnet_records.get(id).map(join).unwrap_or_default();
+        lines.push(internet_route_line(id, vpc, &records, &gateways, &tables));
+    }
+    Ok(())
+}
+
+pub(super) fn id_filter(name: &str, values: &[String]) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.to_vec()))
+        .build()
+}
+
+/// The line for one subnet: its VPC's internet gateway, and the default route of the route
+/// table it uses (its own association, else the VPC's main table).
+pub(super) fn internet_route_line(
+    subnet: &str,
+    vpc: &str,
+    records: &str,
+    gateways: &[aws_sdk_ec2::types::InternetGateway],
+    tables: &[aws_sdk_ec2::types::RouteTable],
+) -> CheckLine {
+    let gateway = gateways.iter().find(|g| {
+        g.attachments().iter().any(|a| {
+            a.vpc_id() == Some(vpc)
+                && a.state()
+                    .is_some_and(|s| s.as_str() == "available" || s.as_str() == "attached")
+        })
+    });
+    let Some(gateway) = gateway.and_then(|g| g.internet_gateway_id()) else {
+        return line(
+            INTERNET_ROUTE,
+            Status::Fail,
+            subnet,
+            format!(
+                "{vpc} has no internet gateway attached: EC2 refuses to associate the Elastic IP of {records} with an instance there (Gateway.NotAttached)"
+            ),
+        )
+        .fix(format!(
+            "aws ec2 create-internet-gateway, then aws ec2 attach-internet-gateway --vpc-id {vpc} --internet-gateway-id <igw-id>, and route 0.0.0.0/0 to it from {subnet}'s route table"
+        ));
+    };
+    let in_vpc = || tables.iter().filter(|t| t.vpc_id() == Some(vpc));
+    let own = in_vpc().find(|t| {
+        t.associations()
+            .iter()
+            .any(|a| a.subnet_id() == Some(subnet))
+    });
+    let main = || in_vpc().find(|t| t.associations().iter().any(|a| a.main() == Some(true)));
+    let Some(table) = own.or_else(main) else {
+        return line(
+            INTERNET_ROUTE,
+            Status::Warn,
+            subnet,
+            format!("no route table of {vpc} applies to it: the Elastic IP of {records} may not be reachable"),
+        )
+        .fix(format!("associate a route table with 0.0.0.0/0 -> {gateway} with {subnet}"));
+    };
+    let table_id = table.route_table_id().unwrap_or_default();
+    let default_route = table.routes().iter().find(|r| {
+        r.destination_cidr_block() == Some("0.0.0.0/0")
+            && r.state().is_none_or(|s| s.as_str() != "blackhole")
+    });
+    // whatever carries it: an internet gateway, a NAT gateway, an appliance, a peering
+    let target = default_route.and_then(|r| {
+        r.gateway_id()
+            .or(r.nat_gateway_id())
+            .or(r.transit_gateway_id())
+            .or(r.network_interface_id())
+            .or(r.instance_id())
+            .or(r.vpc_peering_connection_id())
+    });
+    match target {
+        Some(target) if target == gateway => line(
+            INTERNET_ROUTE,
+            Status::Pass,
+            subnet,
+            format!("{table_id} routes 0.0.0.0/0 to {gateway}: the Elastic IP of {records} is reachable"),
+        ),
+        other => line(
+            INTERNET_ROUTE,
+            Status::Warn,
+            subnet,
+            format!(
+                "{table_id} routes 0.0.0.0/0 to {}, not to {gateway}: the Elastic IP of {records} would not answer from the internet",
+                other.unwrap_or("nothing")
+            ),
+        )
+        .fix(format!(
+            "aws ec2 create-route --route-table-id {table_id} --destination-cidr-block 0.0.0.0/0 --gateway-id {gateway} (or launch the instance into a public subnet)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::types::{
+        AttachmentStatus, InternetGateway, InternetGatewayAttachment, Route, RouteState,
+        RouteTable, RouteTableAssociation,
+    };
+
+    fn gateway(vpc: &str) -> InternetGateway {
+        InternetGateway::builder()
+            .internet_gateway_id("igw-1")
+            .attachments(
+                InternetGatewayAttachment::builder()
+                    .vpc_id(vpc)
+                    .state(AttachmentStatus::from("available"))
+                    .build(),
+            )
+            .build()
+    }
+
+    fn table(id: &str, subnet: Option<&str>, main: bool, default_to: Option<&str>) -> RouteTable {
+        let mut association = RouteTableAssociation::builder().main(main);
+        if let Some(subnet) = subnet {
+            association = association.subnet_id(subnet);
+        }
+        let mut table = RouteTable::builder()
+            .route_table_id(id)
+            .vpc_id("vpc-1")
+            .associations(association.build())
+            .routes(
+                Route::builder()
+                    .destination_cidr_block("10.1.0.0/16")
+                    .gateway_id("local")
+                    .build(),
+            );
+        if let Some(target) = default_to {
+            let route = Route::builder()
+                .destination_cidr_block("0.0.0.0/0")
+                .state(RouteState::Active);
+            let route = if target.starts_with("nat-") {
+                route.nat_gateway_id(target)
+            } else {
+                route.gateway_id(target)
+            };
+            table = table.routes(route.build());
+        }
+        table.build()
+    }
+
+    #[test]
+    fn a_vpc_without_an_internet_gateway_fails_as_ec2_would_refuse_the_association() {
+        let l = internet_route_line("subnet-a", "vpc-1", "app.example.com", &[], &[]);
+        assert_eq!(l.status, Status::Fail);
+        assert!(l.detail.contains("Gateway.NotAttached"), "{}", l.detail);
+        assert!(l
+            .fix
+            .unwrap()
+            .contains("attach-internet-gateway --vpc-id vpc-1"));
+        // a gateway attached to another VPC does not count
+        let l = internet_route_line("subnet-a", "vpc-1", "r", &[gateway("vpc-2")], &[]);
+        assert_eq!(l.status, Status::Fail);
+    }
+
+    #[test]
+    fn the_subnets_own_route_table_wins_over_the_main_one_and_needs_a_default_route_to_the_gateway()
+    {
+        let gateways = [gateway("vpc-1")];
+        let main_public = table("rtb-main", None, true, Some("igw-1"));
+        let own_private = table("rtb-own", Some("subnet-a"), false, None);
+        let l = internet_route_line(
+            "subnet-a",
+            "vpc-1",
+            "r",
+            &gateways,
+            &[main_public.clone(), own_private],
+        );
+        assert_eq!(l.status, Status::Warn, "{l:?}");
+        assert!(
+            l.detail.contains("rtb-own routes 0.0.0.0/0 to nothing"),
+            "{}",
+            l.detail
+        );
+        assert!(l
+            .fix
+            .unwrap()
+            .contains("create-route --route-table-id rtb-own"));
+        // no table of its own: the main table's route applies
+        let l = internet_route_line("subnet-b", "vpc-1", "r", &gateways, &[main_public]);
+        assert_eq!(l.status, Status::Pass, "{l:?}");
+        // a default route through a NAT gateway does not carry an Elastic IP's traffic
+        let nat = table("rtb-nat", Some("subnet-a"), false, Some("nat-1"));
+        let l = internet_route_line("subnet-a", "vpc-1", "r", &gateways, &[nat]);
+        assert_eq!(l.status, Status::Warn);
+        assert!(l.detail.contains("to nat-1"), "{}", l.detail);
+    }
+}

@@ -1,0 +1,280 @@
+//! How a report reads: the text an SRE reads in the logs and the evidence bucket, the
+//! CloudWatch Embedded Metric Format lines, and the notice of a failed run.
+
+use super::{action_word, Objective, Report};
+use crate::model::run::Mode;
+use crate::model::time::parse_time;
+use serde_json::{json, Value};
+
+impl Report {
+    /// The failure notice: the failure path's own notice (run, step, error, cause, what it
+    /// left), with what teardown did in a drill, the verdict and where the evidence is.
+    pub fn failure_notice(&self, notice: &Value) -> String {
+        let mut notice = notice.clone();
+        if let Some(object) = notice.as_object_mut() {
+            if self.mode == Some(Mode::Drill) {
+                object.remove("leftInPlace");
+                object.insert(
+                    "tornDown".into(),
+                    json!(match &self.teardown {
+                        Some(t) => format!(
+                            "drill torn down: {} deleted, {} left{}",
+                            t.deleted.len(),
+                            t.left.len() + t.pending.len(),
+                            if t.left.is_empty() && t.pending.is_empty() { "" } else { " (see teardown.left)" }
+                        ),
+                        None => "teardown did not run: delete by the tag backstop:run-id (invoke the teardown function with this runId)".into(),
+                    }),
+                );
+                if let Some(teardown) = &self.teardown {
+                    object.insert("teardown".into(), json!({"deleted": teardown.deleted, "left": teardown.left, "pending": teardown.pending}));
+                }
+            }
+            if !self.omitted.is_empty() {
+                object.insert("omitted".into(), json!(self.omitted));
+            }
+            object.insert("verdict".into(), json!(self.verdict));
+            object.insert("reasons".into(), json!(self.reasons));
+            if let Some(evidence) = &self.evidence {
+                object.insert(
+                    "report".into(),
+                    json!(format!("s3://{}/{}", evidence.bucket, evidence.text_key)),
+                );
+            }
+        }
+        crate::error::shorten(&notice.to_string(), 250_000)
+    }
+
+    /// Where the evidence of this run goes: `runs/<plan>/<run id>/report.{json,txt}`, so an
+    /// auditor lists a plan's runs by prefix.
+    pub fn evidence_keys(&self) -> (String, String) {
+        let plan = self.plan.as_deref().unwrap_or("unresolved");
+        let prefix = format!("runs/{plan}/{}", self.run_id);
+        (
+            format!("{prefix}/report.json"),
+            format!("{prefix}/report.txt"),
+        )
+    }
+
+    /// CloudWatch Embedded Metric Format lines: the run's RTO, worst RPO and verdict, and one
+    /// line per step with its duration.
+    pub fn metric_lines(&self, now_millis: i64) -> Vec<String> {
+        let plan = self.plan.clone().unwrap_or_else(|| "unresolved".into());
+        let mode = self.mode.map(|m| m.to_string()).unwrap_or_default();
+        let mut run_metrics = vec![json!({"Name": "RunPassed", "Unit": "Count"})];
+        let mut line = json!({
+            "Plan": plan,
+            "Mode": mode,
+            "RunId": self.run_id,
+            "RunPassed": if self.verdict == "PASS" { 1 } else { 0 },
+        });
+        if let Some(rto) = self.rto.measured_seconds {
+            run_metrics.push(json!({"Name": "RtoSeconds", "Unit": "Seconds"}));
+            line["RtoSeconds"] = json!(rto);
+        }
+        if let Some(rpo) = self.rpo.measured_seconds {
+            run_metrics.push(json!({"Name": "WorstRpoSeconds", "Unit": "Seconds"}));
+            line["WorstRpoSeconds"] = json!(rpo);
+        }
+        if self.mode == Some(Mode::Drill) {
+            run_metrics.push(json!({"Name": "DrillPassed", "Unit": "Count"}));
+            line["DrillPassed"] = line["RunPassed"].clone();
+        }
+        line["_aws"] = json!({
+            "Timestamp": now_millis,
+            "CloudWatchMetrics": [{
+                "Namespace": "Backstop",
+                "Dimensions": [["Plan", "Mode"]],
+                "Metrics": run_metrics,
+            }],
+        });
+        let mut lines = vec![line.to_string()];
+        for step in &self.timeline {
+            lines.push(
+                json!({
+                    "_aws": {
+                        "Timestamp": now_millis,
+                        "CloudWatchMetrics": [{
+                            "Namespace": "Backstop",
+                            "Dimensions": [["Plan", "Mode", "Step"]],
+                            "Metrics": [{"Name": "StepSeconds", "Unit": "Seconds"}],
+                        }],
+                    },
+                    "Plan": plan,
+                    "Mode": mode,
+                    "Step": step.step,
+                    "RunId": self.run_id,
+                    "StepSeconds": step.seconds,
+                })
+                .to_string(),
+            );
+        }
+        lines
+    }
+
+    /// The report as an operator reads it.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let mode = self.mode.map(|m| m.to_string()).unwrap_or("run".into());
+        let plan = self.plan.as_deref().unwrap_or("(plan not resolved)");
+        out.push_str(&format!(
+            "Backstop {mode} {} of plan {plan}: {} ({})\n",
+            self.run_id, self.verdict, self.outcome
+        ));
+        out.push_str(&format!(
+            "started {}, ended {}\n",
+            self.started_at, self.ended_at
+        ));
+        if let Some(trigger) = &self.trigger {
+            out.push_str(&format!("started by {trigger}\n"));
+        }
+        if let Some(network) = &self.network {
+            let ready = network.ready_at.as_deref().unwrap_or("not ready");
+            out.push_str(&format!(
+                "network: stack {} {} (ready {ready})\n",
+                network.stack_name,
+                action_word(network.action)
+            ));
+        }
+        out.push('\n');
+        let start = parse_time(&self.started_at).map(|t| t.secs());
+        let offset = |time: &str| match (start, parse_time(time)) {
+            (Some(start), Some(t)) => format!("+{}s", t.secs() - start),
+            _ => "-".into(),
+        };
+        out.push_str(&format!(
+            "{:<24} {:>8} {:>8} {:>8} {:>6}\n",
+            "step", "start", "end", "seconds", "rounds"
+        ));
+        for step in &self.timeline {
+            out.push_str(&format!(
+                "{:<24} {:>8} {:>8} {:>8} {:>6}\n",
+                step.step,
+                offset(&step.started_at),
+                step.ended_at.as_deref().map(offset).unwrap_or("-".into()),
+                step.seconds,
+                step.rounds
+            ));
+        }
+        let objective = |o: &Objective| {
+            let measured = o
+                .measured_seconds
+                .map(|s| format!("{s} s"))
+                .unwrap_or("not reached".into());
+            let target = o
+                .objective_seconds
+                .map(|s| format!("objective {s} s"))
+                .unwrap_or("no objective".into());
+            let met = if o.met { "met" } else { "NOT met" };
+            format!("{measured} ({target}): {met} [{}]", o.measure)
+        };
+        if let Some(readiness) = &self.readiness {
+            let c = &readiness.counts;
+            out.push_str(&format!(
+                "\nReadiness: {} pass, {} warn, {} fail\n",
+                c.pass, c.warn, c.fail
+            ));
+            for line in &readiness.problems {
+                out.push_str(&format!(
+                    "     {} {} {}: {}\n",
+                    line.status.as_str(),
+                    line.check,
+                    line.resource,
+                    line.detail
+                ));
+            }
+        }
+        out.push_str(&format!("\nRTO  {}\n", objective(&self.rto)));
+        out.push_str(&format!("RPO  {}\n", objective(&self.rpo)));
+        for rpo in &self.rpo_by_resource {
+            out.push_str(&format!(
+                "     {:<16} {:>8} s  data of {}{}\n",
+                rpo.resource,
+                rpo.seconds,
+                rpo.data_captured_at,
+                if rpo.met { "" } else { "  NOT met" }
+            ));
+        }
+        if !self.restored.is_empty() {
+            out.push_str("\nRestored\n");
+            for item in &self.restored {
+                out.push_str(&format!(
+                    "     {:<16} {:<4} {:<10} {}\n",
+                    item.resource,
+                    item.kind,
+                    item.status,
+                    item.created_resource_arn.as_deref().unwrap_or("-")
+                ));
+            }
+        }
+        if !self.launched.is_empty() {
+            out.push_str("\nLaunched\n");
+            for instance in &self.launched {
+                out.push_str(&format!(
+                    "     {:<16} {} {} in {} ({}){}\n",
+                    instance.name,
+                    instance.instance_id,
+                    instance.instance_type,
+                    instance.availability_zone,
+                    instance.private_ip,
+                    if instance.fallbacks.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; capacity fallbacks: {}", instance.fallbacks.join("; "))
+                    }
+                ));
+            }
+        }
+        if !self.dns.is_empty() {
+            out.push_str("\nDNS\n");
+            for record in &self.dns {
+                out.push_str(&format!(
+                    "     {} {} -> {} (was {})\n",
+                    record.record_name,
+                    record.record_type,
+                    record.value,
+                    if record.previous_values.is_empty() {
+                        "absent".into()
+                    } else {
+                        record.previous_values.join(", ")
+                    }
+                ));
+            }
+        }
+        for warning in &self.warnings {
+            out.push_str(&format!("\nwarning: {warning}"));
+        }
+        if let Some(failure) = &self.failure {
+            out.push_str(&format!(
+                "\nFailed at {}: {}\n     {}\n",
+                failure.step,
+                failure.error,
+                crate::error::shorten(&failure.cause, 2000)
+            ));
+        }
+        if let Some(teardown) = &self.teardown {
+            out.push_str(&format!(
+                "\nTeardown: {} deleted, {} left{}\n",
+                teardown.deleted.len(),
+                teardown.left.len() + teardown.pending.len(),
+                if teardown.finished {
+                    ""
+                } else {
+                    " (still pending)"
+                }
+            ));
+            for item in teardown.left.iter().chain(&teardown.pending) {
+                out.push_str(&format!(
+                    "     left: {} {}: {}\n",
+                    item.owned.kind, item.owned.id, item.reason
+                ));
+            }
+        }
+        out.push_str(&format!(
+            "\nVerdict: {} ({})\n",
+            self.verdict,
+            self.reasons.join("; ")
+        ));
+        out
+    }
+}

@@ -1,0 +1,389 @@
+//! Polling a run's restore jobs: which are its own (started by its role, after it began, for its
+//! recovery points), which finished, which a resumed run retries, and what is still pending.
+
+use super::{RestoreProgress, MAX_RESTORE_ATTEMPTS};
+use crate::aws::tags::run_tags;
+use crate::aws::wait::time_left;
+use crate::error::{classify_sdk_error, shorten, BackstopError, MAX_MESSAGE_CHARS};
+use crate::kinds;
+use crate::kinds::RestoreContext;
+use crate::model::jobs::{RestoreItem, RestoreJob};
+use crate::model::time::format_time;
+use crate::plan::ResourceKind;
+use aws_smithy_types::DateTime;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// The clients a poll needs: Backup for the jobs, and each kind's service to tag what was created.
+pub struct PollClients {
+    pub backup: aws_sdk_backup::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub efs: aws_sdk_efs::Client,
+}
+
+impl PollClients {
+    fn resources(&self) -> kinds::Clients<'_> {
+        kinds::Clients {
+            ec2: &self.ec2,
+            rds: &self.rds,
+            efs: &self.efs,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PollSummary {
+    pub completed: usize,
+    pub running: usize,
+    pub failed: usize,
+    pub not_started: usize,
+    /// Every resource has a finished job.
+    pub done: bool,
+    /// "resource: message" of each failed job, for the operator.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<String>,
+    /// Optional resources whose restore failed: the run goes on without them (the report
+    /// names each; the payload carries only the count, whatever N).
+    #[serde(default)]
+    pub skipped: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PollOutcome {
+    pub jobs: Vec<RestoreJob>,
+    pub summary: PollSummary,
+}
+
+/// Clock skew allowed between the run's start (Lambda's clock) and a job's CreationDate.
+pub(super) const CLOCK_SKEW_SECONDS: i64 = 300;
+
+/// Looks at every pending job of the run with one listing of the restore jobs created since
+/// the run started, whatever their number; tags the resources of newly completed jobs. A job
+/// that is not this run's (another recovery point, created before the run) is refused, never
+/// tagged. Past the run's deadline, unfinished work ends the run with `Backstop.Timeout`.
+pub async fn poll_restores(
+    clients: &PollClients,
+    ctx: &RestoreContext,
+    progress: RestoreProgress,
+) -> Result<PollOutcome, BackstopError> {
+    let mut jobs = progress.jobs;
+    check_jobs_belong_to_run(&progress.restores, &jobs)?;
+    let mut latest = list_restore_jobs(&clients.backup, ctx, &jobs).await?;
+    for job in jobs.iter_mut().filter(|job| !job.is_finished()) {
+        if !time_left(ctx.invocation_deadline) {
+            // the jobs not looked at keep their last status: the next round sees them
+            tracing::info!("out of time this round: the other jobs are looked at next round");
+            break;
+        }
+        let seen = match latest.remove(&job.restore_job_id) {
+            Some(seen) => seen,
+            // not in the listing (listing lag): ask for it directly
+            None => describe_restore_job(&clients.backup, &job.restore_job_id).await?,
+        };
+        check_seen_job(ctx, job, &seen)?;
+        job.status = seen.status;
+        job.status_message = seen.status_message;
+        job.created_resource_arn = seen.created_resource_arn;
+        if job.status == "COMPLETED" {
+            finish_completed(clients, ctx, job).await?;
+            tracing::info!(resource = %job.resource, created = ?job.created_resource_arn, "restore completed");
+        } else if job.is_finished() {
+            tracing::error!(resource = %job.resource, status = %job.status, message = ?job.status_message, attempt = job.attempt, "restore did not complete");
+        }
+    }
+    let summary = summarize(&progress.restores, &jobs, ctx.resume);
+    if let Some(deadline) = ctx.deadline {
+        let now = DateTime::from(std::time::SystemTime::now());
+        if !summary.done && now.secs() > deadline.secs() {
+            return Err(BackstopError::Timeout {
+                action: "restoring the run's resources".into(),
+                message: shorten(
+                    &format!(
+                        "the run passed its bound ({}) with restores still pending: {}",
+                        format_time(deadline),
+                        pending_names(&progress.restores, &jobs, ctx.resume).join(", ")
+                    ),
+                    MAX_MESSAGE_CHARS,
+                ),
+            });
+        }
+    }
+    Ok(PollOutcome { jobs, summary })
+}
+
+/// Each job in the input names a resource of the run, once per attempt, and restores the
+/// recovery point the run chose for it.
+pub(super) fn check_jobs_belong_to_run(
+    restores: &[RestoreItem],
+    jobs: &[RestoreJob],
+) -> Result<(), BackstopError> {
+    let mut seen = std::collections::HashSet::new();
+    for (index, job) in jobs.iter().enumerate() {
+        let planned = restores.iter().find(|item| item.resource == job.resource);
+        let matches = planned.is_some_and(|item| item.recovery_point_arn == job.recovery_point_arn);
+        if !matches || !seen.insert((job.resource.as_str(), job.attempt)) {
+            return Err(BackstopError::invalid_input(
+                format!("jobs[{index}]"),
+                format!(
+                    "restore job {} ({}) is not a restore this run started: its resource and recovery point are not the run's, or it is listed twice",
+                    job.restore_job_id, job.resource
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// AWS's view of a job must match the run's: same recovery point, created after the run began.
+pub(super) fn check_seen_job(
+    ctx: &RestoreContext,
+    job: &RestoreJob,
+    seen: &SeenJob,
+) -> Result<(), BackstopError> {
+    let same_point = seen
+        .recovery_point_arn
+        .as_deref()
+        .is_none_or(|arn| arn == job.recovery_point_arn);
+    let after_start = seen
+        .created
+        .is_none_or(|created| created.secs() + CLOCK_SKEW_SECONDS >= ctx.started_at.secs());
+    if same_point && after_start {
+        Ok(())
+    } else {
+        Err(BackstopError::invalid_input(
+            "jobs",
+            format!(
+                "restore job {} is not a job of run {}: it restores {} and was created {}; refusing to track or tag it",
+                job.restore_job_id,
+                ctx.run_id,
+                seen.recovery_point_arn.as_deref().unwrap_or("?"),
+                seen.created.map(format_time).unwrap_or_else(|| "?".into())
+            ),
+        ))
+    }
+}
+
+/// A failed job that a resumed run will retry is not final yet.
+pub(super) fn will_retry(job: &RestoreJob, jobs: &[RestoreJob], resume: bool) -> bool {
+    resume
+        && job.did_not_complete()
+        && job.attempt + 1 < MAX_RESTORE_ATTEMPTS
+        && !jobs
+            .iter()
+            .any(|other| other.resource == job.resource && other.attempt > job.attempt)
+}
+
+/// The latest attempt per resource decides its state.
+pub(super) fn latest_attempts(jobs: &[RestoreJob]) -> Vec<&RestoreJob> {
+    jobs.iter()
+        .filter(|job| {
+            !jobs
+                .iter()
+                .any(|other| other.resource == job.resource && other.attempt > job.attempt)
+        })
+        .collect()
+}
+
+pub(super) fn summarize(
+    restores: &[RestoreItem],
+    jobs: &[RestoreJob],
+    resume: bool,
+) -> PollSummary {
+    let latest = latest_attempts(jobs);
+    let retrying = latest
+        .iter()
+        .filter(|job| will_retry(job, jobs, resume))
+        .count();
+    let completed = latest
+        .iter()
+        .filter(|job| job.status == "COMPLETED")
+        .count();
+    let optional = |job: &RestoreJob| {
+        restores
+            .iter()
+            .any(|item| item.resource == job.resource && item.optional)
+    };
+    let (skipped, failed): (Vec<&RestoreJob>, Vec<&RestoreJob>) = latest
+        .iter()
+        .copied()
+        .filter(|job| job.did_not_complete() && !will_retry(job, jobs, resume))
+        .partition(|job| optional(job));
+    let running = latest.iter().filter(|job| !job.is_finished()).count();
+    let not_started = restores
+        .iter()
+        .filter(|item| !jobs.iter().any(|job| job.resource == item.resource))
+        .count()
+        + retrying;
+    let failures = failed
+        .iter()
+        .map(|job| {
+            format!(
+                "{}: restore job {} {}: {}",
+                job.resource,
+                job.restore_job_id,
+                job.status,
+                job.status_message.as_deref().unwrap_or("no message")
+            )
+        })
+        .collect();
+    PollSummary {
+        completed,
+        running,
+        failed: failed.len(),
+        not_started,
+        done: running == 0 && not_started == 0,
+        failures,
+        skipped: skipped.len(),
+    }
+}
+
+pub(super) fn pending_names(
+    restores: &[RestoreItem],
+    jobs: &[RestoreJob],
+    resume: bool,
+) -> Vec<String> {
+    let latest = latest_attempts(jobs);
+    restores
+        .iter()
+        .filter_map(
+            |item| match latest.iter().find(|job| job.resource == item.resource) {
+                None => Some(format!("{} (not started)", item.resource)),
+                Some(job) if !job.is_finished() => Some(format!(
+                    "{} (job {} {})",
+                    item.resource, job.restore_job_id, job.status
+                )),
+                Some(job) if will_retry(job, jobs, resume) => {
+                    Some(format!("{} (to retry)", item.resource))
+                }
+                Some(_) => None,
+            },
+        )
+        .collect()
+}
+
+/// A restore job as AWS Backup reports it.
+#[derive(Debug, Clone)]
+pub struct SeenJob {
+    pub status: String,
+    pub status_message: Option<String>,
+    pub created_resource_arn: Option<String>,
+    pub resource_type: Option<String>,
+    pub recovery_point_arn: Option<String>,
+    /// The role AWS Backup restored with (the stack's restore role, for a run's jobs).
+    pub iam_role_arn: Option<String>,
+    pub created: Option<DateTime>,
+}
+
+pub(super) async fn list_restore_jobs(
+    backup: &aws_sdk_backup::Client,
+    ctx: &RestoreContext,
+    jobs: &[RestoreJob],
+) -> Result<HashMap<String, SeenJob>, BackstopError> {
+    if jobs.iter().all(RestoreJob::is_finished) {
+        return Ok(HashMap::new());
+    }
+    restore_jobs_since(backup, ctx.started_at).await
+}
+
+/// Every restore job AWS Backup created since `started_at` (less the clock skew allowed), by
+/// id: AWS Backup's own record of what a run's jobs did.
+pub async fn restore_jobs_since(
+    backup: &aws_sdk_backup::Client,
+    started_at: DateTime,
+) -> Result<HashMap<String, SeenJob>, BackstopError> {
+    let mut seen = HashMap::new();
+    let since = DateTime::from_secs(started_at.secs() - CLOCK_SKEW_SECONDS);
+    let mut pages = backup
+        .list_restore_jobs()
+        .by_created_after(since)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| classify_sdk_error("listing restore jobs", err))?;
+        for job in page.restore_jobs() {
+            if let Some(id) = job.restore_job_id() {
+                seen.insert(
+                    id.to_string(),
+                    SeenJob {
+                        status: job
+                            .status()
+                            .map(|s| s.as_str().to_string())
+                            .unwrap_or_default(),
+                        status_message: job.status_message().map(str::to_string),
+                        created_resource_arn: job.created_resource_arn().map(str::to_string),
+                        resource_type: job.resource_type().map(str::to_string),
+                        recovery_point_arn: job.recovery_point_arn().map(str::to_string),
+                        iam_role_arn: job.iam_role_arn().map(str::to_string),
+                        created: job.creation_date().copied(),
+                    },
+                );
+            }
+        }
+    }
+    Ok(seen)
+}
+
+pub async fn describe_restore_job(
+    backup: &aws_sdk_backup::Client,
+    id: &str,
+) -> Result<SeenJob, BackstopError> {
+    let job = backup
+        .describe_restore_job()
+        .restore_job_id(id)
+        .send()
+        .await
+        .map_err(|err| classify_sdk_error(format!("describing restore job {id}"), err))?;
+    Ok(SeenJob {
+        status: job
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        status_message: job.status_message().map(str::to_string),
+        created_resource_arn: job.created_resource_arn().map(str::to_string),
+        resource_type: job.resource_type().map(str::to_string),
+        recovery_point_arn: job.recovery_point_arn().map(str::to_string),
+        iam_role_arn: job.iam_role_arn().map(str::to_string),
+        created: job.creation_date().copied(),
+    })
+}
+
+/// Tags the restored resource with the run (teardown finds it by tag) and records its endpoint.
+pub(super) async fn finish_completed(
+    clients: &PollClients,
+    ctx: &RestoreContext,
+    job: &mut RestoreJob,
+) -> Result<(), BackstopError> {
+    let Some(arn) = job.created_resource_arn.clone() else {
+        return Err(BackstopError::RestoreFailed {
+            resource: job.resource.clone(),
+            message: format!(
+                "restore job {} completed without a created resource",
+                job.restore_job_id
+            ),
+        });
+    };
+    let resources = clients.resources();
+    match kinds::run_tag_of(resources, &job.kind, &arn).await? {
+        Some(other) if other != ctx.run_id.as_str() => {
+            return Err(BackstopError::Conflict(format!(
+                "{arn} restored by job {} already belongs to run {other}: refusing to claim it for run {}",
+                job.restore_job_id, ctx.run_id
+            )));
+        }
+        // tagged by an earlier round of this run (its state write was lost): the role may
+        // tag only what carries no run's tag yet, so it is not tagged again
+        Some(_) => {}
+        None => {
+            let tags = run_tags(&ctx.run_id, ctx.mode, &ctx.plan_name, &job.resource);
+            let action = format!("tagging the restored {} of {}", job.kind, job.resource);
+            kinds::tag(resources, &job.kind, &arn, &tags, action).await?;
+        }
+    }
+    if job.kind == ResourceKind::Rds {
+        job.endpoint = kinds::rds::endpoint(&clients.rds, kinds::id_of(&arn)).await?;
+    }
+    Ok(())
+}
