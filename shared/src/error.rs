@@ -14,7 +14,7 @@ use lambda_runtime::Diagnostic;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum BackstopError {
     /// The DR plan failed validation; carries every problem found, not just the first.
     #[error("the DR plan is invalid ({} problem{}):\n{}", .0.len(), if .0.len() == 1 { "" } else { "s" }, ProblemList(.0))]

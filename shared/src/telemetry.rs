@@ -2,29 +2,48 @@
 
 use tracing_subscriber::{fmt, EnvFilter};
 
-/// Sets up JSON logging once per process. The level comes from `RUST_LOG`, else
-/// `AWS_LAMBDA_LOG_LEVEL`, else `info`.
+/// Sets up logging once per process, as Lambda's logging configuration asks: JSON lines when
+/// `AWS_LAMBDA_LOG_FORMAT` is `JSON` (the template's; CloudWatch Logs parses them and filters
+/// by their `level`), plain text otherwise (Lambda's default). The level is
+/// `AWS_LAMBDA_LOG_LEVEL` (the function's application log level), else `RUST_LOG`, else info.
 pub fn init_tracing() {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| {
-            EnvFilter::try_new(
-                std::env::var("AWS_LAMBDA_LOG_LEVEL")
-                    .unwrap_or_else(|_| "info".into())
-                    .to_lowercase(),
-            )
-        })
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    // `try_init`: a second call (e.g. from tests) must not panic.
-    let _ = fmt()
-        .json()
+    let setting = |name: &str| std::env::var(name).ok();
+    let filter = log_filter(setting("AWS_LAMBDA_LOG_LEVEL"), setting("RUST_LOG"));
+    let lines = fmt()
         .with_env_filter(filter)
-        .with_current_span(true)
-        .with_span_list(false)
-        .flatten_event(true)
         .with_target(false)
         .with_ansi(false)
-        .without_time()
-        .try_init();
+        // Lambda stamps every line
+        .without_time();
+    // `try_init`: a second call (e.g. from tests) must not panic.
+    let _ = if is_json(setting("AWS_LAMBDA_LOG_FORMAT").as_deref()) {
+        lines
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .flatten_event(true)
+            .try_init()
+    } else {
+        lines.try_init()
+    };
+}
+
+fn is_json(format: Option<&str>) -> bool {
+    format.is_some_and(|format| format.eq_ignore_ascii_case("json"))
+}
+
+/// Lambda's application log levels (TRACE, DEBUG, INFO, WARN, ERROR, FATAL) as a filter; a
+/// level that is not one falls back to `RUST_LOG`, then to info.
+fn log_filter(lambda_level: Option<String>, rust_log: Option<String>) -> EnvFilter {
+    let lambda = lambda_level.and_then(|level| match level.to_ascii_uppercase().as_str() {
+        "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR" => Some(level.to_ascii_lowercase()),
+        "FATAL" => Some("error".to_string()),
+        _ => None,
+    });
+    lambda
+        .or(rust_log)
+        .and_then(|directives| EnvFilter::try_new(directives).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"))
 }
 
 /// The span every log line of a run's step is written in, so each line carries the run id.
@@ -77,4 +96,28 @@ pub fn emf_line(dimensions: &[(&str, &str)], metrics: &[(&str, &str, f64)]) -> S
         }),
     );
     serde_json::Value::Object(line).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_function_log_level_wins_over_rust_log() {
+        let level = |lambda: Option<&str>, rust: Option<&str>| {
+            log_filter(lambda.map(String::from), rust.map(String::from)).to_string()
+        };
+        assert_eq!(level(Some("DEBUG"), Some("warn")), "debug");
+        assert_eq!(level(Some("FATAL"), None), "error");
+        assert_eq!(level(Some("LOUD"), Some("warn")), "warn");
+        assert_eq!(level(None, None), "info");
+    }
+
+    #[test]
+    fn json_only_when_lambda_says_so() {
+        assert!(is_json(Some("JSON")));
+        assert!(is_json(Some("json")));
+        assert!(!is_json(Some("Text")));
+        assert!(!is_json(None));
+    }
 }

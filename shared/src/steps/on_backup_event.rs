@@ -12,9 +12,12 @@ use crate::aws::tags::digest;
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::model::time::format_time;
 use crate::plan::{Plan, VerificationSettings};
+use crate::steps::function::{region_of, setting};
 use crate::steps::resolve::parse_input;
 use crate::steps::restore::freshest_copy;
+use crate::steps::{Invocation, Step};
 use crate::telemetry::emf_line;
+use aws_config::SdkConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -477,6 +480,60 @@ async fn start_verification_drill(
         tracing::info!(drill = %name, "verification drill started");
     }
     Ok(started.map(|_| name))
+}
+
+/// `OnBackupEventFunction`: AWS Backup's job state changes: RPO metrics, verification drills
+/// and notices of failed jobs.
+pub struct OnBackupEventFunction {
+    ssm: aws_sdk_ssm::Client,
+    backup: aws_sdk_backup::Client,
+    sfn: aws_sdk_sfn::Client,
+    sns: aws_sdk_sns::Client,
+    watch: BackupWatch,
+}
+
+impl Step for OnBackupEventFunction {
+    const NAME: &'static str = "on-backup-event";
+    type Input = Value;
+    type Output = EventOutcome;
+
+    fn from_config(config: &SdkConfig) -> Result<Self, BackstopError> {
+        let plan_parameter = setting("PLAN_PARAMETER").ok_or_else(|| {
+            BackstopError::invalid_input(
+                "PLAN_PARAMETER",
+                "is not set in the function's environment (the template sets it)",
+            )
+        })?;
+        Ok(OnBackupEventFunction {
+            ssm: aws_sdk_ssm::Client::new(config),
+            backup: aws_sdk_backup::Client::new(config),
+            sfn: aws_sdk_sfn::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
+            watch: BackupWatch {
+                plan_parameter,
+                topic_arn: setting("NOTICE_TOPIC_ARN"),
+                state_machine_arn: setting("STATE_MACHINE_ARN"),
+                region: region_of(config),
+                account: setting("STACK_ACCOUNT"),
+            },
+        })
+    }
+
+    /// A copy's event starts no run (a verification drill it starts has its own).
+    fn run_id(_: &Value) -> Option<&str> {
+        None
+    }
+
+    async fn run(&self, event: Value, _: &Invocation) -> Result<EventOutcome, BackstopError> {
+        let change = parse_backup_event(event)?;
+        let clients = WatchClients {
+            ssm: &self.ssm,
+            backup: &self.backup,
+            sfn: &self.sfn,
+            sns: &self.sns,
+        };
+        handle_job_change(&clients, &self.watch, change).await
+    }
 }
 
 #[cfg(test)]

@@ -14,12 +14,15 @@ use crate::error::BackstopError;
 use crate::error::PlanProblem;
 use crate::model::run::{Mode, StackSite};
 use crate::plan::{Plan, PlanSource};
+use crate::steps::function::region_of;
 use crate::steps::readiness::{
     check_readiness, CheckLine, Counts, Readiness, ReadinessClients, ReadinessRequest, Status,
     MAX_LISTED_LINES,
 };
 use crate::steps::resolve::{parse_input, RunRequest};
+use crate::steps::{Invocation, Step};
 use crate::telemetry::emf_line;
+use aws_config::SdkConfig;
 
 /// A scheduled readiness check (the EventBridge schedule's constant input).
 #[derive(Debug, Clone, Deserialize)]
@@ -212,6 +215,80 @@ fn emit_copy_ages(plan: &Plan, report: &Readiness) {
     let metrics = [("StaleOrMissingCopies", "Count", stale as f64)];
     println!("{}", emf_line(&[("Plan", &plan.name)], &metrics));
     println!("{}", emf_line(&[], &metrics));
+}
+
+/// `PreflightFunction`: the first state of every run, and the scheduled readiness check.
+pub struct PreflightFunction {
+    backup: aws_sdk_backup::Client,
+    ec2: aws_sdk_ec2::Client,
+    rds: aws_sdk_rds::Client,
+    route53: aws_sdk_route53::Client,
+    ssm: aws_sdk_ssm::Client,
+    kms: aws_sdk_kms::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    cloudformation: aws_sdk_cloudformation::Client,
+    store: RunStore,
+    site: StackSite,
+}
+
+impl Step for PreflightFunction {
+    const NAME: &'static str = "preflight";
+    type Input = Value;
+    type Output = PreflightOutput;
+
+    fn from_config(config: &SdkConfig) -> Result<Self, BackstopError> {
+        Ok(PreflightFunction {
+            backup: aws_sdk_backup::Client::new(config),
+            ec2: aws_sdk_ec2::Client::new(config),
+            rds: aws_sdk_rds::Client::new(config),
+            route53: aws_sdk_route53::Client::new(config),
+            ssm: aws_sdk_ssm::Client::new(config),
+            kms: aws_sdk_kms::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            cloudformation: aws_sdk_cloudformation::Client::new(config),
+            store: RunStore::from_env(config)?,
+            site: StackSite::from_env(region_of(config)),
+        })
+    }
+
+    /// A run's preflight names its run; the scheduled check has none.
+    fn run_id(input: &Value) -> Option<&str> {
+        Some(
+            input
+                .get("runId")
+                .and_then(Value::as_str)
+                .unwrap_or("scheduled"),
+        )
+    }
+
+    async fn run(
+        &self,
+        input: Value,
+        invocation: &Invocation,
+    ) -> Result<PreflightOutput, BackstopError> {
+        let request = PreflightRequest::from_value(input)?;
+        let clients = ReadinessClients {
+            backup: &self.backup,
+            ec2: &self.ec2,
+            rds: &self.rds,
+            route53: &self.route53,
+            ssm: &self.ssm,
+            kms: &self.kms,
+            cloudwatch: &self.cloudwatch,
+            cloudformation: &self.cloudformation,
+            s3: self.store.s3(),
+        };
+        let (s3, store) = (self.store.s3(), Some(&self.store));
+        preflight(
+            &clients,
+            s3,
+            store,
+            &self.site,
+            request,
+            Some(invocation.deadline),
+        )
+        .await
+    }
 }
 
 #[cfg(test)]

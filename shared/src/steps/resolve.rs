@@ -5,14 +5,19 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::aws::plan_source::load_plan;
+use crate::aws::store::{RunRef, RunStore};
 use crate::error::{classify_sdk_error, BackstopError};
+use crate::model::run::StackSite;
 use crate::model::run::{check_settings, ApprovalGate, ResolvedRun, RunSettings};
 use crate::model::run::{Mode, RunId};
 use crate::model::time::format_time;
 use crate::model::time::parse_time_field;
 use crate::plan::PlanSource;
+use crate::steps::function::{region_of, setting};
 use crate::steps::restore::select_recovery_points;
 use crate::steps::switch_dns::check_records_in_zones;
+use crate::steps::{Invocation, Step};
+use aws_config::SdkConfig;
 
 /// What the state machine passes to `resolve-plan`: the run id and the execution input as given.
 #[derive(Debug, Clone, Deserialize)]
@@ -457,6 +462,56 @@ pub async fn resolve_and_store(
         }
     }
     Ok(crate::aws::store::RunRef::of(&run, execution))
+}
+
+/// `ResolvePlanFunction`: step 0 of a run, the plan and a recovery point for every resource.
+pub struct ResolvePlanFunction {
+    ssm: aws_sdk_ssm::Client,
+    backup: aws_sdk_backup::Client,
+    route53: aws_sdk_route53::Client,
+    sfn: aws_sdk_sfn::Client,
+    cloudformation: aws_sdk_cloudformation::Client,
+    /// The role CloudFormation builds the DR network with (`NETWORK_STACK_ROLE_ARN`).
+    network_stack_role_arn: Option<String>,
+    store: RunStore,
+    site: StackSite,
+}
+
+impl Step for ResolvePlanFunction {
+    const NAME: &'static str = "resolve-plan";
+    type Input = RunRequest;
+    type Output = RunRef;
+
+    fn from_config(config: &SdkConfig) -> Result<Self, BackstopError> {
+        Ok(ResolvePlanFunction {
+            ssm: aws_sdk_ssm::Client::new(config),
+            backup: aws_sdk_backup::Client::new(config),
+            route53: aws_sdk_route53::Client::new(config),
+            sfn: aws_sdk_sfn::Client::new(config),
+            cloudformation: aws_sdk_cloudformation::Client::new(config),
+            network_stack_role_arn: setting("NETWORK_STACK_ROLE_ARN"),
+            store: RunStore::from_env(config)?,
+            site: StackSite::from_env(region_of(config)),
+        })
+    }
+
+    fn run_id(request: &RunRequest) -> Option<&str> {
+        Some(request.run_id.as_str())
+    }
+
+    async fn run(&self, request: RunRequest, _: &Invocation) -> Result<RunRef, BackstopError> {
+        let clients = ResolveClients {
+            ssm: &self.ssm,
+            s3: self.store.s3(),
+            backup: &self.backup,
+            route53: &self.route53,
+            sfn: &self.sfn,
+            cloudformation: &self.cloudformation,
+            network_stack_role_arn: self.network_stack_role_arn.as_deref(),
+            plan_parameter: self.site.plan_parameter.as_deref(),
+        };
+        resolve_and_store(&clients, &self.store, &self.site.region, request).await
+    }
 }
 
 #[cfg(test)]

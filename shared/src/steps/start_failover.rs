@@ -19,6 +19,8 @@ use crate::aws::store::RunStore;
 use crate::aws::tags::digest;
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::steps::resolve::parse_input;
+use crate::steps::{Invocation, Step};
+use aws_config::SdkConfig;
 
 const DETAIL_TYPE: &str = "CloudWatch Alarm State Change";
 
@@ -553,6 +555,48 @@ async fn running_failover(
                 == Some(format!("ssm:{}", trigger.plan_parameter))
         })
         .map(|execution| execution.name))
+}
+
+/// `StartFailoverFunction`: a configured alarm's move into ALARM starts a failover.
+pub struct StartFailoverFunction {
+    sfn: aws_sdk_sfn::Client,
+    /// To confirm the alarm is in ALARM before starting anything.
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    trigger: FailoverTrigger,
+    /// Where the last failover started is recorded (`RUN_STATE_BUCKET`).
+    store: RunStore,
+}
+
+impl Step for StartFailoverFunction {
+    const NAME: &'static str = "start-failover";
+    type Input = Value;
+    type Output = TriggerOutcome;
+
+    fn from_config(config: &SdkConfig) -> Result<Self, BackstopError> {
+        Ok(StartFailoverFunction {
+            sfn: aws_sdk_sfn::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            trigger: FailoverTrigger::from_env()?,
+            store: RunStore::from_env(config)?,
+        })
+    }
+
+    /// The run does not exist yet.
+    fn run_id(_: &Value) -> Option<&str> {
+        None
+    }
+
+    async fn run(&self, event: Value, _: &Invocation) -> Result<TriggerOutcome, BackstopError> {
+        let transition = parse_alarm_event(event)?;
+        start_failover(
+            &self.sfn,
+            &self.cloudwatch,
+            &self.store,
+            &self.trigger,
+            transition,
+        )
+        .await
+    }
 }
 
 #[cfg(test)]

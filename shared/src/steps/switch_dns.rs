@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aws::drill_record::{self, Ownership};
 use crate::aws::failover_alarm;
+use crate::aws::store::{RunRef, RunStore};
 use crate::aws::wait::{wait_until, WaitPolicy};
 use crate::error::PlanProblem;
 use crate::error::{classify_sdk_error, BackstopError};
@@ -16,6 +17,9 @@ use crate::model::instances::LaunchedInstance;
 use crate::model::jobs::RestoreJob;
 use crate::model::run::Mode;
 use crate::plan::{is_wildcard, normalize_dns_name, DnsMethod, DnsRecordPlan, Plan};
+use crate::steps::{Invocation, Step};
+use aws_config::SdkConfig;
+use serde_json::Value;
 
 /// The TTL of a switched record the plan gives none: short, so clients follow a failover.
 const DEFAULT_TTL: i64 = 60;
@@ -643,6 +647,85 @@ async fn upsert(
     tracing::info!(record = name, value, ttl, change = %change_id, "record switched");
     switched.changed = true;
     Ok((switched, Some(change_id)))
+}
+
+/// What `SwitchDns` gets: the run, and what its earlier rounds left to finish.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SwitchInput {
+    pub run: RunRef,
+    /// Changes an earlier round submitted that were not yet INSYNC.
+    #[serde(default)]
+    pub changes: Vec<PendingChange>,
+    /// When an earlier round's health gate passed.
+    #[serde(default)]
+    pub healthy_at: Option<String>,
+    /// The operator's answer, when the plan asks for one (`AwaitApproval`'s output).
+    #[serde(default)]
+    pub approval: Option<Value>,
+}
+
+/// `SwitchDns`: the health gate, then the records (a drill: its drill records only).
+pub async fn switch_round(
+    clients: &DnsClients,
+    store: &RunStore,
+    input: SwitchInput,
+    wait: WaitPolicy,
+) -> Result<SwitchOutcome, BackstopError> {
+    let run = store.load_run_resolved(&input.run).await?;
+    // never switch a gated failover's DNS without the operator's yes, whatever led here
+    run.approval.let_through(input.approval.as_ref())?;
+    let jobs = store.jobs(&input.run).await?;
+    let instances = store.instances(&input.run).await?;
+    let wait = wait.within_run(&run.deadline);
+    switch_dns(
+        clients,
+        &run.plan,
+        run.mode,
+        &instances,
+        &jobs,
+        &input.changes,
+        input.healthy_at,
+        wait,
+    )
+    .await
+}
+
+/// `SwitchDnsFunction`: the health gate, then the records.
+pub struct SwitchDnsFunction {
+    clients: DnsClients,
+    store: RunStore,
+}
+
+impl Step for SwitchDnsFunction {
+    const NAME: &'static str = "switch-dns";
+    type Input = SwitchInput;
+    type Output = SwitchOutcome;
+
+    fn from_config(config: &SdkConfig) -> Result<Self, BackstopError> {
+        Ok(SwitchDnsFunction {
+            clients: DnsClients {
+                route53: aws_sdk_route53::Client::new(config),
+                ec2: aws_sdk_ec2::Client::new(config),
+                rds: aws_sdk_rds::Client::new(config),
+                cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            },
+            store: RunStore::from_env(config)?,
+        })
+    }
+
+    fn run_id(input: &SwitchInput) -> Option<&str> {
+        Some(input.run.run_id.as_str())
+    }
+
+    async fn run(
+        &self,
+        input: SwitchInput,
+        invocation: &Invocation,
+    ) -> Result<SwitchOutcome, BackstopError> {
+        let wait = WaitPolicy::until(invocation.deadline);
+        switch_round(&self.clients, &self.store, input, wait).await
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ import uuid
 import zipfile
 from typing import Any
 
+from . import lambda_runner
 from .internal import ClientError, client
 
 ACCOUNT = "123456789012"
@@ -359,6 +360,8 @@ def _function(stack: Stack, logical: str, properties: dict, metadata: dict) -> t
         Architectures=["x86_64"],
         Tags={t["Key"]: t["Value"] for t in _tags(properties)},
     )
+    # moto keeps no logging configuration: the runner sets what Lambda derives from it
+    lambda_runner.LOGGING_CONFIG[created["FunctionArn"]] = dict(properties.get("LoggingConfig") or {})
     if properties.get("ReservedConcurrentExecutions") is not None:
         client("lambda", stack.region).put_function_concurrency(
             FunctionName=name, ReservedConcurrentExecutions=int(properties["ReservedConcurrentExecutions"])

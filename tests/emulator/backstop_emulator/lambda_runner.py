@@ -104,6 +104,20 @@ def _runtime_api_handler(env: "Environment"):
     return Handler
 
 
+# A function's LoggingConfig (LogFormat, ApplicationLogLevel), by function ARN, as deployed.
+LOGGING_CONFIG: dict[str, dict] = {}
+
+
+def logging_variables(config: dict) -> dict[str, str]:
+    """What Lambda sets from a function's logging configuration: the format (Text by default), and
+    with the JSON format the application log level (INFO by default)."""
+    log_format = config.get("LogFormat", "Text")
+    variables = {"AWS_LAMBDA_LOG_FORMAT": log_format}
+    if log_format == "JSON":
+        variables["AWS_LAMBDA_LOG_LEVEL"] = config.get("ApplicationLogLevel", "INFO")
+    return variables
+
+
 class Environment:
     """One warm execution environment: a bootstrap process and its Runtime API."""
 
@@ -134,6 +148,7 @@ class Environment:
             # the function's AWS calls come back to this emulator
             "AWS_ENDPOINT_URL": emulator_endpoint,
             **(function.environment_vars or {}),
+            **logging_variables(LOGGING_CONFIG.get(function.function_arn, {})),
         }
         log_path = os.path.join(log_dir, f"lambda-{function.function_name}.log")
         self.log = open(log_path, "ab", buffering=0)

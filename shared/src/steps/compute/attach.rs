@@ -3,6 +3,7 @@
 use aws_sdk_ec2::types::{VolumeAttachmentState, VolumeState};
 use serde::{Deserialize, Serialize};
 
+use crate::aws::store::{Part, RunRef, RunStore};
 use crate::aws::wait::{wait_until, WaitPolicy};
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::model::instances::Attachment;
@@ -10,6 +11,8 @@ use crate::model::instances::LaunchedInstance;
 use crate::model::jobs::RestoreJob;
 use crate::model::run::RunId;
 use crate::plan::Plan;
+use crate::steps::{Invocation, Step, StepInput};
+use aws_config::SdkConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -244,4 +247,77 @@ async fn describe_volume(
             format!("the restored volume of {resource} is gone"),
         )
     })
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachCounts {
+    pub attachments: usize,
+}
+
+/// `AttachVolumes`: each restored volume to its instance. `invoked_arn`: this function's
+/// ARN, whose account is the only one whose volumes are attached.
+pub async fn attach_round(
+    ec2: &aws_sdk_ec2::Client,
+    store: &RunStore,
+    run_ref: &RunRef,
+    invoked_arn: &str,
+    wait: WaitPolicy,
+) -> Result<AttachCounts, BackstopError> {
+    let run = store.load_run_resolved(run_ref).await?;
+    let jobs = store.jobs(run_ref).await?;
+    let instances = store.instances(run_ref).await?;
+    let account = account_of(invoked_arn);
+    let owner = VolumeOwner {
+        run_id: &run.run_id,
+        account: account.as_deref(),
+        region: &run.plan.dr_region,
+    };
+    let wait = wait.within_run(&run.deadline);
+    let outcome = attach_volumes(ec2, &run.plan, &owner, &jobs, &instances, wait).await?;
+    store
+        .put(&run_ref.execution, Part::Attach, &outcome.attachments)
+        .await?;
+    Ok(AttachCounts {
+        attachments: outcome.attachments.len(),
+    })
+}
+
+/// `AttachVolumesFunction`: each restored EBS volume to its planned instance and device.
+pub struct AttachVolumesFunction {
+    ec2: aws_sdk_ec2::Client,
+    store: RunStore,
+}
+
+impl Step for AttachVolumesFunction {
+    const NAME: &'static str = "attach-volumes";
+    type Input = StepInput;
+    type Output = AttachCounts;
+
+    fn from_config(config: &SdkConfig) -> Result<Self, BackstopError> {
+        Ok(AttachVolumesFunction {
+            ec2: aws_sdk_ec2::Client::new(config),
+            store: RunStore::from_env(config)?,
+        })
+    }
+
+    fn run_id(input: &StepInput) -> Option<&str> {
+        Some(input.run.run_id.as_str())
+    }
+
+    async fn run(
+        &self,
+        input: StepInput,
+        invocation: &Invocation,
+    ) -> Result<AttachCounts, BackstopError> {
+        let wait = WaitPolicy::until(invocation.deadline);
+        attach_round(
+            &self.ec2,
+            &self.store,
+            &input.run,
+            &invocation.function_arn,
+            wait,
+        )
+        .await
+    }
 }

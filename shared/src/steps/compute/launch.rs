@@ -5,12 +5,15 @@ use aws_sdk_ec2::types::{Filter, InstanceStateName, ResourceType, Tag, TagSpecif
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+use crate::aws::store::{Part, RunRef, RunStore};
 use crate::aws::tags::{launch_token, run_tags};
 use crate::aws::wait::{wait_until, WaitPolicy};
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::model::instances::LaunchedInstance;
 use crate::model::run::{Mode, RunId};
 use crate::plan::{AmiRef, InstancePlan, Plan};
+use crate::steps::{with_network, Invocation, Step, StepInput};
+use aws_config::SdkConfig;
 
 pub const INSTANCE_TAG: &str = "backstop:instance";
 /// The type/subnet pairs tried before the launch that succeeded, so a later round that finds
@@ -448,4 +451,80 @@ async fn wait_until_running(
             }))
     })
     .await
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchCounts {
+    pub instances: usize,
+}
+
+/// `LaunchInstances`: every instance of the plan, from the golden AMI.
+pub async fn launch_round(
+    ec2: &aws_sdk_ec2::Client,
+    ssm: &aws_sdk_ssm::Client,
+    cloudformation: &aws_sdk_cloudformation::Client,
+    store: &RunStore,
+    run_ref: &RunRef,
+    wait: WaitPolicy,
+) -> Result<LaunchCounts, BackstopError> {
+    let run = store.load_run(run_ref).await?;
+    let (run, network_ready) = with_network(cloudformation, store, run_ref, run).await?;
+    if !network_ready {
+        // the state machine runs the launch again after a pause (Backstop.StillWaiting)
+        return Err(BackstopError::StillWaiting {
+            what: "the DR network stack".into(),
+            message: "its subnets and security groups are not created yet".into(),
+        });
+    }
+    let ctx = LaunchContext {
+        run_id: &run.run_id,
+        mode: run.mode,
+        plan: &run.plan,
+        wait: wait.within_run(&run.deadline),
+    };
+    let outcome = launch_instances(ec2, ssm, &ctx).await?;
+    store
+        .put(&run_ref.execution, Part::Launch, &outcome.instances)
+        .await?;
+    Ok(LaunchCounts {
+        instances: outcome.instances.len(),
+    })
+}
+
+/// `LaunchInstancesFunction`: every instance of the plan, from the golden AMI.
+pub struct LaunchInstancesFunction {
+    ec2: aws_sdk_ec2::Client,
+    ssm: aws_sdk_ssm::Client,
+    cloudformation: aws_sdk_cloudformation::Client,
+    store: RunStore,
+}
+
+impl Step for LaunchInstancesFunction {
+    const NAME: &'static str = "launch-instances";
+    type Input = StepInput;
+    type Output = LaunchCounts;
+
+    fn from_config(config: &SdkConfig) -> Result<Self, BackstopError> {
+        Ok(LaunchInstancesFunction {
+            ec2: aws_sdk_ec2::Client::new(config),
+            ssm: aws_sdk_ssm::Client::new(config),
+            cloudformation: aws_sdk_cloudformation::Client::new(config),
+            store: RunStore::from_env(config)?,
+        })
+    }
+
+    fn run_id(input: &StepInput) -> Option<&str> {
+        Some(input.run.run_id.as_str())
+    }
+
+    async fn run(
+        &self,
+        input: StepInput,
+        invocation: &Invocation,
+    ) -> Result<LaunchCounts, BackstopError> {
+        let wait = WaitPolicy::until(invocation.deadline);
+        let (ec2, ssm, cf) = (&self.ec2, &self.ssm, &self.cloudformation);
+        launch_round(ec2, ssm, cf, &self.store, &input.run, wait).await
+    }
 }

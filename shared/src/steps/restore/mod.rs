@@ -15,17 +15,24 @@ use crate::error::{classify_sdk_error, shorten, BackstopError, MAX_MESSAGE_CHARS
 use crate::kinds;
 use crate::kinds::RestoreContext;
 use crate::model::jobs::{RestoreItem, RestoreJob};
-use crate::plan::{Plan, ProtectedResource};
+use crate::plan::{Plan, ProtectedResource, ResourceKind};
 use recovery_points::plural;
 
 mod poll;
 mod recovery_points;
 
+use crate::aws::store::{Part, RunRef, RunStore};
+use crate::aws::wait::work_deadline;
+use crate::model::run::ResolvedRun;
+use crate::steps::function::setting;
+use crate::steps::{with_network, Invocation, Step, StepInput};
+use aws_config::SdkConfig;
 pub use poll::{
-    describe_restore_job, poll_restores, restore_jobs_since, PollClients, PollOutcome, PollSummary,
-    SeenJob,
+    describe_restore_job, poll_restores, restore_jobs_since, PollClients, PollCounts, PollOutcome,
+    PollRestoreFunction, PollSummary, SeenJob,
 };
 pub use recovery_points::{dr_copies, freshest_copy, select_recovery_points, DrCopy};
+use std::time::SystemTime;
 
 /// The idempotency token of one restore: the run, the resource, the recovery point and the
 /// attempt, so a retried or re-run start returns the same job and a new attempt a new one.
@@ -270,6 +277,122 @@ async fn start_one(
         created_resource_arn: None,
         endpoint: None,
     })
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartCounts {
+    /// Restore jobs the run has (started now or before).
+    pub jobs: usize,
+    /// Work items not started yet (concurrency cap reached, or throttled): the next round starts them.
+    pub not_started: usize,
+}
+
+/// Whether a restore must wait for the network stack (it names a subnet, security group, DB
+/// subnet group or AZ the stack provides, itself or through the drill's isolation block).
+fn waits_for_network(run: &ResolvedRun, item: &RestoreItem) -> bool {
+    let Some(resource) = run.plan.resource(&item.resource) else {
+        return false;
+    };
+    let drill_block = run.mode == crate::model::run::Mode::Drill
+        && matches!(item.kind, ResourceKind::Rds | ResourceKind::Ec2)
+        && run.plan.drill.as_ref().is_some_and(Plan::needs_stack);
+    Plan::needs_stack(resource) || drill_block
+}
+
+/// `StartRestores`: starts the restores that have no job yet, within the concurrency cap.
+/// While the network stack is being built, only the restores that need nothing from it start.
+pub async fn start_round(
+    clients: &StartClients<'_>,
+    store: &RunStore,
+    run_ref: &RunRef,
+    restore_role_arn: Option<String>,
+    deadline: SystemTime,
+) -> Result<StartCounts, BackstopError> {
+    let run = store.load_run(run_ref).await?;
+    let jobs = store.jobs(run_ref).await?;
+    let (mut run, network_ready) =
+        with_network(clients.cloudformation, store, run_ref, run).await?;
+    let mut withheld = 0;
+    if !network_ready {
+        let before = run.restores.len();
+        let restores = std::mem::take(&mut run.restores);
+        run.restores = restores
+            .into_iter()
+            .filter(|item| !waits_for_network(&run, item))
+            .collect();
+        withheld = before - run.restores.len();
+    }
+    let mut ctx = crate::kinds::RestoreContext::for_run(&run, restore_role_arn);
+    ctx.invocation_deadline = Some(work_deadline(deadline));
+    let max_running = run.settings.max_concurrent_restores as usize;
+    let progress = RestoreProgress {
+        restores: run.restores,
+        jobs,
+    };
+    let outcome = start_restores(
+        clients.backup,
+        &run.plan,
+        &ctx,
+        progress,
+        max_running,
+        ctx.resume,
+    )
+    .await?;
+    store
+        .put(&run_ref.execution, Part::Restore, &outcome.jobs)
+        .await?;
+    Ok(StartCounts {
+        jobs: outcome.jobs.len(),
+        not_started: outcome.not_started + withheld,
+    })
+}
+
+/// What `StartRestores` calls.
+pub struct StartClients<'a> {
+    pub backup: &'a aws_sdk_backup::Client,
+    pub cloudformation: &'a aws_sdk_cloudformation::Client,
+}
+
+/// `StartRestoreFunction`: starts the run's restore jobs not started yet.
+pub struct StartRestoreFunction {
+    backup: aws_sdk_backup::Client,
+    cloudformation: aws_sdk_cloudformation::Client,
+    store: RunStore,
+    /// The role AWS Backup assumes to create the restored resources.
+    restore_role_arn: Option<String>,
+}
+
+impl Step for StartRestoreFunction {
+    const NAME: &'static str = "start-restore";
+    type Input = StepInput;
+    type Output = StartCounts;
+
+    fn from_config(config: &SdkConfig) -> Result<Self, BackstopError> {
+        Ok(StartRestoreFunction {
+            backup: aws_sdk_backup::Client::new(config),
+            cloudformation: aws_sdk_cloudformation::Client::new(config),
+            store: RunStore::from_env(config)?,
+            restore_role_arn: setting("BACKSTOP_RESTORE_ROLE_ARN"),
+        })
+    }
+
+    fn run_id(input: &StepInput) -> Option<&str> {
+        Some(input.run.run_id.as_str())
+    }
+
+    async fn run(
+        &self,
+        input: StepInput,
+        invocation: &Invocation,
+    ) -> Result<StartCounts, BackstopError> {
+        let clients = StartClients {
+            backup: &self.backup,
+            cloudformation: &self.cloudformation,
+        };
+        let role = self.restore_role_arn.clone();
+        start_round(&clients, &self.store, &input.run, role, invocation.deadline).await
+    }
 }
 
 #[cfg(test)]

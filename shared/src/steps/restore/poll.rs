@@ -2,17 +2,22 @@
 //! recovery points), which finished, which a resumed run retries, and what is still pending.
 
 use super::{RestoreProgress, MAX_RESTORE_ATTEMPTS};
+use crate::aws::store::{Part, RunRef, RunStore};
 use crate::aws::tags::run_tags;
 use crate::aws::wait::time_left;
+use crate::aws::wait::work_deadline;
 use crate::error::{classify_sdk_error, shorten, BackstopError, MAX_MESSAGE_CHARS};
 use crate::kinds;
 use crate::kinds::RestoreContext;
 use crate::model::jobs::{RestoreItem, RestoreJob};
 use crate::model::time::format_time;
 use crate::plan::ResourceKind;
+use crate::steps::{Invocation, Step, StepInput};
+use aws_config::SdkConfig;
 use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::time::SystemTime;
 
 /// The clients a poll needs: Backup for the jobs, and each kind's service to tag what was created.
 pub struct PollClients {
@@ -386,4 +391,88 @@ pub(super) async fn finish_completed(
         job.endpoint = kinds::rds::endpoint(&clients.rds, kinds::id_of(&arn)).await?;
     }
     Ok(())
+}
+
+/// At most this many failure lines travel in the payload (and into a `Fail` state's cause);
+/// the report lists them all.
+pub(super) const MAX_FAILURE_LINES: usize = 20;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PollCounts {
+    pub jobs: usize,
+    pub summary: PollSummary,
+}
+
+/// `PollRestores`: one look at every pending job.
+pub async fn poll_round(
+    clients: &PollClients,
+    store: &RunStore,
+    run_ref: &RunRef,
+    deadline: SystemTime,
+) -> Result<PollCounts, BackstopError> {
+    let run = store.load_run(run_ref).await?;
+    let jobs = store.jobs(run_ref).await?;
+    let mut ctx = crate::kinds::RestoreContext::for_run(&run, None);
+    ctx.invocation_deadline = Some(work_deadline(deadline));
+    let progress = RestoreProgress {
+        restores: run.restores,
+        jobs,
+    };
+    let outcome = poll_restores(clients, &ctx, progress).await?;
+    store
+        .put(&run_ref.execution, Part::Restore, &outcome.jobs)
+        .await?;
+    let mut summary = outcome.summary;
+    cap_failures(&mut summary.failures);
+    Ok(PollCounts {
+        jobs: outcome.jobs.len(),
+        summary,
+    })
+}
+
+pub(super) fn cap_failures(failures: &mut Vec<String>) {
+    if failures.len() > MAX_FAILURE_LINES {
+        let more = failures.len() - MAX_FAILURE_LINES;
+        failures.truncate(MAX_FAILURE_LINES);
+        failures.push(format!(
+            "... and {more} more (the run's report lists every one)"
+        ));
+    }
+}
+
+/// `PollRestoreFunction`: one look at every pending restore job.
+pub struct PollRestoreFunction {
+    clients: PollClients,
+    store: RunStore,
+}
+
+impl Step for PollRestoreFunction {
+    const NAME: &'static str = "poll-restore";
+    type Input = StepInput;
+    type Output = PollCounts;
+
+    fn from_config(config: &SdkConfig) -> Result<Self, BackstopError> {
+        Ok(PollRestoreFunction {
+            clients: PollClients {
+                backup: aws_sdk_backup::Client::new(config),
+                ec2: aws_sdk_ec2::Client::new(config),
+                rds: aws_sdk_rds::Client::new(config),
+                efs: aws_sdk_efs::Client::new(config),
+            },
+            store: RunStore::from_env(config)?,
+        })
+    }
+
+    fn run_id(input: &StepInput) -> Option<&str> {
+        Some(input.run.run_id.as_str())
+    }
+
+    async fn run(
+        &self,
+        input: StepInput,
+        invocation: &Invocation,
+    ) -> Result<PollCounts, BackstopError> {
+        poll_round(&self.clients, &self.store, &input.run, invocation.deadline).await
+    }
 }

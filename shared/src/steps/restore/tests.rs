@@ -12,6 +12,7 @@ use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::DateTime;
 
+use super::poll::{cap_failures, MAX_FAILURE_LINES};
 use super::poll::{check_jobs_belong_to_run, summarize};
 use super::*;
 use crate::model::run::{Mode, RunId};
@@ -452,4 +453,15 @@ fn a_job_that_is_not_the_runs_is_refused() {
     let err = check_jobs_belong_to_run(&restores, &[other_point]).unwrap_err();
     assert_eq!(err.error_name(), "Backstop.InvalidInput");
     assert!(check_jobs_belong_to_run(&restores, &[job("orders-db", 0, "RUNNING")]).is_err());
+}
+
+#[test]
+fn the_payload_carries_at_most_twenty_failure_lines() {
+    let mut failures: Vec<String> = (0..25).map(|i| format!("vol-{i}: failed")).collect();
+    cap_failures(&mut failures);
+    assert_eq!(failures.len(), MAX_FAILURE_LINES + 1);
+    assert!(failures.last().unwrap().contains("5 more"));
+    let mut few = vec!["a: failed".to_string()];
+    cap_failures(&mut few);
+    assert_eq!(few, vec!["a: failed".to_string()]);
 }

@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::aws::cloudformation::{self, StackRemoval};
 use crate::aws::store::{Part, RunStore};
 use crate::aws::tags::run_tags;
-use crate::aws::wait::time_left;
+use crate::aws::wait::{time_left, work_deadline};
 use crate::error::BackstopError;
 use crate::kinds::{self, Owned, Removal};
 use crate::model::jobs::RestoreJob;
@@ -28,8 +28,11 @@ use crate::model::run::ResolvedRun;
 use crate::model::run::{Mode, RunId};
 use crate::model::time::format_time;
 use crate::plan::ResourceKind;
+use crate::steps::function::setting;
 use crate::steps::restore::{describe_restore_job, restore_jobs_since};
 use crate::steps::switch_dns::remove_drill_record;
+use crate::steps::{Invocation, Step};
+use aws_config::SdkConfig;
 
 pub mod decide;
 
@@ -557,5 +560,41 @@ fn file(
 fn push_unique(list: &mut Vec<Owned>, item: Owned) {
     if !list.iter().any(|o| o.kind == item.kind && o.id == item.id) {
         list.push(item);
+    }
+}
+
+/// `TeardownFunction`: one pass of deleting what a run created.
+pub struct TeardownFunction(pub TeardownClients);
+
+impl Step for TeardownFunction {
+    const NAME: &'static str = "teardown";
+    type Input = TeardownRequest;
+    type Output = TeardownSummary;
+
+    fn from_config(config: &SdkConfig) -> Result<Self, BackstopError> {
+        Ok(TeardownFunction(TeardownClients {
+            backup: aws_sdk_backup::Client::new(config),
+            ec2: aws_sdk_ec2::Client::new(config),
+            rds: aws_sdk_rds::Client::new(config),
+            efs: aws_sdk_efs::Client::new(config),
+            route53: aws_sdk_route53::Client::new(config),
+            cloudformation: aws_sdk_cloudformation::Client::new(config),
+            store: RunStore::from_env(config)?,
+            restore_role_arn: setting("BACKSTOP_RESTORE_ROLE_ARN"),
+        }))
+    }
+
+    fn run_id(request: &TeardownRequest) -> Option<&str> {
+        Some(request.run_id.as_str())
+    }
+
+    async fn run(
+        &self,
+        request: TeardownRequest,
+        invocation: &Invocation,
+    ) -> Result<TeardownSummary, BackstopError> {
+        let now = DateTime::from(std::time::SystemTime::now());
+        let deadline = Some(work_deadline(invocation.deadline));
+        Ok(teardown(&self.0, request, now, deadline).await?.summary())
     }
 }
