@@ -3,9 +3,9 @@
 //! start a verification drill; a failed, aborted or expired job is logged, counted and
 //! announced on the notice topic.
 
-use backstop::steps::{on_backup_event::OnBackupEventFunction, serve};
+use backstop::steps::{on_backup_event, serve};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    serve::<OnBackupEventFunction>().await
+    serve("on-backup-event", on_backup_event::run).await
 }

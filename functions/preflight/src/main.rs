@@ -3,9 +3,9 @@
 //! instance types, DNS, account limits) and stops a run with `Backstop.NotReady` before
 //! anything is created; on a schedule, reports the same as metrics.
 
-use backstop::steps::{preflight::PreflightFunction, serve};
+use backstop::steps::{preflight, serve};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    serve::<PreflightFunction>().await
+    serve("preflight", preflight::run).await
 }

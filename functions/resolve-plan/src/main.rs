@@ -2,9 +2,9 @@
 //! (with its RPO) for every protected resource, stores the resolved run in the run-state
 //! bucket, and returns the small reference the state machine carries.
 
-use backstop::steps::{resolve::ResolvePlanFunction, serve};
+use backstop::steps::{resolve, serve};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    serve::<ResolvePlanFunction>().await
+    serve("resolve-plan", resolve::run).await
 }

@@ -3,9 +3,9 @@
 //! alarm's Lambda action alike; duplicates, other transitions and a second incident while a
 //! failover runs are logged and ignored.
 
-use backstop::steps::{serve, start_failover::StartFailoverFunction};
+use backstop::steps::{serve, start_failover};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    serve::<StartFailoverFunction>().await
+    serve("start-failover", start_failover::run).await
 }

@@ -1,8 +1,8 @@
 //! `switch-dns`: health gate, then Route 53 records to the DR endpoints (drill: drill records only).
 
-use backstop::steps::{serve, switch_dns::SwitchDnsFunction};
+use backstop::steps::{serve, switch_dns};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    serve::<SwitchDnsFunction>().await
+    serve("switch-dns", switch_dns::run).await
 }

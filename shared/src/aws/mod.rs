@@ -10,6 +10,7 @@
 //! tags, waiting, Step Functions executions, the DR network stack, the failover alarm, and the
 //! ownership mark of drill records.
 
+mod clients;
 pub mod cloudformation;
 pub mod drill_record;
 pub mod executions;
@@ -19,11 +20,13 @@ pub mod store;
 pub mod tags;
 pub mod wait;
 
+pub use clients::{Clients, Settings};
+
 use std::time::Duration;
 
 use aws_config::{timeout::TimeoutConfig, BehaviorVersion, SdkConfig};
 
-/// Loads the shared SDK configuration. Call once in `main`, then build the clients a handler needs.
+/// Loads the shared SDK configuration, once per process; the clients are built from it.
 pub async fn load_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         // A hung endpoint must fail the step (and let Step Functions retry) well

@@ -125,18 +125,6 @@ impl RunStore {
 
     /// The store of this deployment, named by `RUN_STATE_BUCKET`; read at init so a function
     /// deployed without it fails at once, not mid-run.
-    pub fn from_env(config: &SdkConfig) -> Result<RunStore, BackstopError> {
-        let bucket = std::env::var(BUCKET_VARIABLE)
-            .ok()
-            .filter(|bucket| !bucket.trim().is_empty())
-            .ok_or_else(|| {
-                BackstopError::invalid_input(
-                    BUCKET_VARIABLE,
-                    "is not set: deploy the function with the stack's RunStateBucket name in RUN_STATE_BUCKET",
-                )
-            })?;
-        Ok(RunStore::new(s3_client(config), bucket))
-    }
 
     /// The store's S3 client (a plan object is read with it).
     pub fn s3(&self) -> &aws_sdk_s3::Client {

@@ -12,20 +12,13 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::aws::Clients;
 use crate::error::BackstopError;
 use crate::plan::{ProtectedResource, ResourceKind};
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 
 use crate::model::run::{Mode, ResolvedRun, RunId};
-
-/// The services that own the resources Backstop restores and launches.
-#[derive(Clone, Copy)]
-pub struct Clients<'a> {
-    pub ec2: &'a aws_sdk_ec2::Client,
-    pub rds: &'a aws_sdk_rds::Client,
-    pub efs: &'a aws_sdk_efs::Client,
-}
 
 /// The AWS Backup restore metadata of `resource`, from the recovery point's own metadata.
 pub(crate) fn restore_metadata(
@@ -53,24 +46,24 @@ pub fn id_of(arn: &str) -> &str {
 
 /// The run id a resource is tagged with, if any.
 pub(crate) async fn run_tag_of(
-    clients: Clients<'_>,
+    clients: &Clients,
     kind: &ResourceKind,
     arn: &str,
 ) -> Result<Option<String>, BackstopError> {
     let id = id_of(arn);
     match kind {
         ResourceKind::Ebs | ResourceKind::Ec2 | ResourceKind::StorageGateway => {
-            ec2::run_tag(clients.ec2, id).await
+            ec2::run_tag(&clients.ec2, id).await
         }
-        ResourceKind::Rds => rds::run_tag(clients.rds, arn).await,
-        ResourceKind::Efs => efs::run_tag(clients.efs, id).await,
+        ResourceKind::Rds => rds::run_tag(&clients.rds, arn).await,
+        ResourceKind::Efs => efs::run_tag(&clients.efs, id).await,
         ResourceKind::Unknown(_) => Ok(None),
     }
 }
 
 /// Tags a resource the run created; `action` says what for in an error.
 pub(crate) async fn tag(
-    clients: Clients<'_>,
+    clients: &Clients,
     kind: &ResourceKind,
     arn: &str,
     tags: &[(String, String)],
@@ -79,10 +72,10 @@ pub(crate) async fn tag(
     let id = id_of(arn);
     match kind {
         ResourceKind::Ebs | ResourceKind::Ec2 | ResourceKind::StorageGateway => {
-            ec2::tag(clients.ec2, id, tags, action).await
+            ec2::tag(&clients.ec2, id, tags, action).await
         }
-        ResourceKind::Rds => rds::tag(clients.rds, arn, tags, action).await,
-        ResourceKind::Efs => efs::tag(clients.efs, id, tags, action).await,
+        ResourceKind::Rds => rds::tag(&clients.rds, arn, tags, action).await,
+        ResourceKind::Efs => efs::tag(&clients.efs, id, tags, action).await,
         ResourceKind::Unknown(_) => Ok(()),
     }
 }
@@ -169,14 +162,11 @@ fn tag_value<'t>(tags: impl IntoIterator<Item = (&'t str, &'t str)>, key: &str) 
 }
 
 /// Everything carrying the run's tag, across the kinds Backstop creates.
-pub async fn tagged_with_run(
-    clients: Clients<'_>,
-    run_id: &str,
-) -> Result<Vec<Found>, BackstopError> {
-    let mut found = ec2::tagged_instances(clients.ec2, run_id).await?;
-    found.extend(ebs::tagged_volumes(clients.ec2, run_id).await?);
-    found.extend(rds::tagged(clients.rds, run_id).await?);
-    found.extend(efs::tagged(clients.efs, run_id).await?);
+pub async fn tagged_with_run(clients: &Clients, run_id: &str) -> Result<Vec<Found>, BackstopError> {
+    let mut found = ec2::tagged_instances(&clients.ec2, run_id).await?;
+    found.extend(ebs::tagged_volumes(&clients.ec2, run_id).await?);
+    found.extend(rds::tagged(&clients.rds, run_id).await?);
+    found.extend(efs::tagged(&clients.efs, run_id).await?);
     Ok(found)
 }
 
@@ -188,15 +178,12 @@ pub enum Tagged {
 }
 
 /// Reads `owned`'s run tag without changing anything (terminated instances keep their tags).
-pub async fn run_tag_of_owned(
-    clients: Clients<'_>,
-    owned: &Owned,
-) -> Result<Tagged, BackstopError> {
+pub async fn run_tag_of_owned(clients: &Clients, owned: &Owned) -> Result<Tagged, BackstopError> {
     let tag = match owned.kind.as_str() {
-        Owned::INSTANCE => ec2::instance_run_tag(clients.ec2, &owned.id).await,
-        Owned::VOLUME => ebs::volume_run_tag(clients.ec2, &owned.id).await,
-        Owned::DB_INSTANCE => rds::db_run_tag(clients.rds, &owned.id).await,
-        Owned::FILE_SYSTEM => efs::run_tag(clients.efs, &owned.id).await,
+        Owned::INSTANCE => ec2::instance_run_tag(&clients.ec2, &owned.id).await,
+        Owned::VOLUME => ebs::volume_run_tag(&clients.ec2, &owned.id).await,
+        Owned::DB_INSTANCE => rds::db_run_tag(&clients.rds, &owned.id).await,
+        Owned::FILE_SYSTEM => efs::run_tag(&clients.efs, &owned.id).await,
         _ => Ok(None),
     };
     match tag {
@@ -210,15 +197,15 @@ pub async fn run_tag_of_owned(
 /// One teardown pass over `owned`: starts (or checks) its deletion. Idempotent. A database of
 /// a failover gets a final snapshot (`final_snapshot`).
 pub async fn remove(
-    clients: Clients<'_>,
+    clients: &Clients,
     owned: &Owned,
     final_snapshot: bool,
 ) -> Result<Removal, BackstopError> {
     match owned.kind.as_str() {
-        Owned::INSTANCE => ec2::remove_instance(clients.ec2, &owned.id).await,
-        Owned::VOLUME => ebs::remove_volume(clients.ec2, &owned.id).await,
-        Owned::DB_INSTANCE => rds::remove(clients.rds, &owned.id, final_snapshot).await,
-        Owned::FILE_SYSTEM => efs::remove(clients.efs, &owned.id).await,
+        Owned::INSTANCE => ec2::remove_instance(&clients.ec2, &owned.id).await,
+        Owned::VOLUME => ebs::remove_volume(&clients.ec2, &owned.id).await,
+        Owned::DB_INSTANCE => rds::remove(&clients.rds, &owned.id, final_snapshot).await,
+        Owned::FILE_SYSTEM => efs::remove(&clients.efs, &owned.id).await,
         other => Ok(Removal::Kept(format!("unknown resource kind {other}"))),
     }
 }

@@ -30,23 +30,11 @@ impl fmt::Display for Mode {
 }
 
 /// Where this Backstop is deployed: its region, and the plan parameter the stack was given
-/// (the only plan a failover reads). Read once, at a function's start.
+/// (the only plan a failover reads). From the stack's settings (`aws::Settings::site`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StackSite {
     pub region: String,
     pub plan_parameter: Option<String>,
-}
-
-impl StackSite {
-    /// The region (from the SDK's configuration) and `PLAN_PARAMETER` (set by the template).
-    pub fn from_env(region: String) -> Self {
-        StackSite {
-            region,
-            plan_parameter: std::env::var("PLAN_PARAMETER")
-                .ok()
-                .filter(|name| !name.is_empty()),
-        }
-    }
 }
 
 /// The run id is the Step Functions execution name; idempotency tokens and tags derive from it.

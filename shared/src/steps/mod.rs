@@ -15,7 +15,7 @@ pub mod start_failover;
 pub mod switch_dns;
 pub mod teardown;
 
-pub use function::{serve, Invocation, Step};
+pub use function::{serve, Invocation, NamesRun};
 
 use serde::Deserialize;
 
@@ -28,6 +28,12 @@ use crate::model::run::ResolvedRun;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StepInput {
     pub run: RunRef,
+}
+
+impl NamesRun for StepInput {
+    fn run_id(&self) -> Option<&str> {
+        Some(self.run.run_id.as_str())
+    }
 }
 
 /// The run with its network stack's outputs filled into the plan, or `None` while the stack is

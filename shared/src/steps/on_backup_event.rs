@@ -9,15 +9,14 @@ use serde_json::{json, Value};
 
 use crate::aws::plan_source::plan_from_ssm;
 use crate::aws::tags::digest;
+use crate::aws::{Clients, Settings};
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::model::time::format_time;
 use crate::plan::{Plan, VerificationSettings};
-use crate::steps::function::{region_of, setting};
 use crate::steps::resolve::parse_input;
 use crate::steps::restore::freshest_copy;
-use crate::steps::{Invocation, Step};
+use crate::steps::Invocation;
 use crate::telemetry::emf_line;
-use aws_config::SdkConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -192,11 +191,18 @@ pub struct BackupWatch {
     pub account: Option<String>,
 }
 
-pub struct WatchClients<'a> {
-    pub ssm: &'a aws_sdk_ssm::Client,
-    pub backup: &'a aws_sdk_backup::Client,
-    pub sfn: &'a aws_sdk_sfn::Client,
-    pub sns: &'a aws_sdk_sns::Client,
+impl BackupWatch {
+    /// The stack's settings for this function: a missing plan parameter is an error.
+    pub fn from_settings(settings: &Settings) -> Result<BackupWatch, BackstopError> {
+        Ok(BackupWatch {
+            plan_parameter: Settings::required(&settings.plan_parameter, "PLAN_PARAMETER")?
+                .to_string(),
+            topic_arn: settings.notice_topic_arn.clone(),
+            state_machine_arn: settings.state_machine_arn.clone(),
+            region: settings.region.clone(),
+            account: settings.stack_account.clone(),
+        })
+    }
 }
 
 /// What the function did with one event.
@@ -215,11 +221,11 @@ pub struct EventOutcome {
 }
 
 pub async fn handle_job_change(
-    clients: &WatchClients<'_>,
+    clients: &Clients,
     watch: &BackupWatch,
     change: JobChange,
 ) -> Result<EventOutcome, BackstopError> {
-    let plan = plan_from_ssm(clients.ssm, &watch.plan_parameter).await?;
+    let plan = plan_from_ssm(&clients.ssm, &watch.plan_parameter).await?;
     if plan.dr_region != watch.region {
         return Err(BackstopError::InvalidPlan(vec![crate::error::PlanProblem {
             field: "drRegion".into(),
@@ -253,7 +259,7 @@ pub async fn handle_job_change(
     };
     let name = resource.name.clone();
     if change.failed() {
-        alert(clients.sns, watch, &plan, &name, &change).await?;
+        alert(&clients.sns, watch, &plan, &name, &change).await?;
         let reason = format!(
             "{} job {} {}: {}",
             kind_name(change.kind),
@@ -290,7 +296,7 @@ pub async fn handle_job_change(
     }
     // the freshest copy, not this one: copies can complete out of order
     let freshest = freshest_copy(
-        clients.backup,
+        &clients.backup,
         &plan.backup_vault,
         &plan.dr_region,
         &change.resource_arn,
@@ -328,7 +334,7 @@ pub async fn handle_job_change(
     tracing::info!(resource = %name, rpo_seconds, recovery_point = %point, captured = %format_time(captured), "freshest DR copy");
     let drill = match &plan.verification {
         Some(settings) if settings.drill_after_copy => {
-            start_verification_drill(clients.sfn, watch, &plan, settings, &change).await?
+            start_verification_drill(&clients.sfn, watch, &plan, settings, &change).await?
         }
         _ => None,
     };
@@ -484,56 +490,14 @@ async fn start_verification_drill(
 
 /// `OnBackupEventFunction`: AWS Backup's job state changes: RPO metrics, verification drills
 /// and notices of failed jobs.
-pub struct OnBackupEventFunction {
-    ssm: aws_sdk_ssm::Client,
-    backup: aws_sdk_backup::Client,
-    sfn: aws_sdk_sfn::Client,
-    sns: aws_sdk_sns::Client,
-    watch: BackupWatch,
-}
-
-impl Step for OnBackupEventFunction {
-    const NAME: &'static str = "on-backup-event";
-    type Input = Value;
-    type Output = EventOutcome;
-
-    fn from_config(config: &SdkConfig) -> Result<Self, BackstopError> {
-        let plan_parameter = setting("PLAN_PARAMETER").ok_or_else(|| {
-            BackstopError::invalid_input(
-                "PLAN_PARAMETER",
-                "is not set in the function's environment (the template sets it)",
-            )
-        })?;
-        Ok(OnBackupEventFunction {
-            ssm: aws_sdk_ssm::Client::new(config),
-            backup: aws_sdk_backup::Client::new(config),
-            sfn: aws_sdk_sfn::Client::new(config),
-            sns: aws_sdk_sns::Client::new(config),
-            watch: BackupWatch {
-                plan_parameter,
-                topic_arn: setting("NOTICE_TOPIC_ARN"),
-                state_machine_arn: setting("STATE_MACHINE_ARN"),
-                region: region_of(config),
-                account: setting("STACK_ACCOUNT"),
-            },
-        })
-    }
-
-    /// A copy's event starts no run (a verification drill it starts has its own).
-    fn run_id(_: &Value) -> Option<&str> {
-        None
-    }
-
-    async fn run(&self, event: Value, _: &Invocation) -> Result<EventOutcome, BackstopError> {
-        let change = parse_backup_event(event)?;
-        let clients = WatchClients {
-            ssm: &self.ssm,
-            backup: &self.backup,
-            sfn: &self.sfn,
-            sns: &self.sns,
-        };
-        handle_job_change(&clients, &self.watch, change).await
-    }
+pub async fn run(
+    clients: &Clients,
+    event: Value,
+    _: &Invocation,
+) -> Result<EventOutcome, BackstopError> {
+    let change = parse_backup_event(event)?;
+    let watch = BackupWatch::from_settings(&clients.settings)?;
+    handle_job_change(clients, &watch, change).await
 }
 
 #[cfg(test)]

@@ -10,19 +10,17 @@ use serde_json::Value;
 
 use crate::aws::plan_source::load_plan;
 use crate::aws::store::{Part, RunStore};
+use crate::aws::Clients;
 use crate::error::BackstopError;
 use crate::error::PlanProblem;
-use crate::model::run::{Mode, StackSite};
+use crate::model::run::Mode;
 use crate::plan::{Plan, PlanSource};
-use crate::steps::function::region_of;
 use crate::steps::readiness::{
-    check_readiness, CheckLine, Counts, Readiness, ReadinessClients, ReadinessRequest, Status,
-    MAX_LISTED_LINES,
+    check_readiness, CheckLine, Counts, Readiness, ReadinessRequest, Status, MAX_LISTED_LINES,
 };
 use crate::steps::resolve::{parse_input, RunRequest};
-use crate::steps::{Invocation, Step};
+use crate::steps::Invocation;
 use crate::telemetry::emf_line;
-use aws_config::SdkConfig;
 
 /// A scheduled readiness check (the EventBridge schedule's constant input).
 #[derive(Debug, Clone, Deserialize)]
@@ -102,14 +100,13 @@ pub fn require_region(plan: &Plan, region: &str) -> Result<(), BackstopError> {
 const LOGGED_LINES: usize = 60;
 
 pub async fn preflight(
-    clients: &ReadinessClients<'_>,
-    s3: &aws_sdk_s3::Client,
+    clients: &Clients,
     store: Option<&RunStore>,
-    site: &StackSite,
     request: PreflightRequest,
     invocation_deadline: Option<std::time::SystemTime>,
 ) -> Result<PreflightOutput, BackstopError> {
     let now = DateTime::from(std::time::SystemTime::now());
+    let site = clients.settings.site();
     match request {
         PreflightRequest::Run(request) => {
             let input = request.input;
@@ -117,7 +114,7 @@ pub async fn preflight(
             input.check_failover_plan_source(site.plan_parameter.as_deref())?;
             let source =
                 PlanSource::from_input(input.plan, input.plan_parameter, input.plan_object)?;
-            let plan = load_plan(clients.ssm, s3, source).await?;
+            let plan = load_plan(&clients.ssm, &clients.s3, source).await?;
             require_region(&plan, &site.region)?;
             let point_in_time = input
                 .point_in_time
@@ -142,7 +139,7 @@ pub async fn preflight(
         }
         PreflightRequest::Scheduled(check) => {
             let source = PlanSource::from_input(None, check.plan_parameter, check.plan_object)?;
-            let plan = load_plan(clients.ssm, s3, source).await?;
+            let plan = load_plan(&clients.ssm, &clients.s3, source).await?;
             require_region(&plan, &site.region)?;
             let checks = ReadinessRequest {
                 mode: check.mode,
@@ -217,78 +214,15 @@ fn emit_copy_ages(plan: &Plan, report: &Readiness) {
     println!("{}", emf_line(&[], &metrics));
 }
 
-/// `PreflightFunction`: the first state of every run, and the scheduled readiness check.
-pub struct PreflightFunction {
-    backup: aws_sdk_backup::Client,
-    ec2: aws_sdk_ec2::Client,
-    rds: aws_sdk_rds::Client,
-    route53: aws_sdk_route53::Client,
-    ssm: aws_sdk_ssm::Client,
-    kms: aws_sdk_kms::Client,
-    cloudwatch: aws_sdk_cloudwatch::Client,
-    cloudformation: aws_sdk_cloudformation::Client,
-    store: RunStore,
-    site: StackSite,
-}
-
-impl Step for PreflightFunction {
-    const NAME: &'static str = "preflight";
-    type Input = Value;
-    type Output = PreflightOutput;
-
-    fn from_config(config: &SdkConfig) -> Result<Self, BackstopError> {
-        Ok(PreflightFunction {
-            backup: aws_sdk_backup::Client::new(config),
-            ec2: aws_sdk_ec2::Client::new(config),
-            rds: aws_sdk_rds::Client::new(config),
-            route53: aws_sdk_route53::Client::new(config),
-            ssm: aws_sdk_ssm::Client::new(config),
-            kms: aws_sdk_kms::Client::new(config),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
-            cloudformation: aws_sdk_cloudformation::Client::new(config),
-            store: RunStore::from_env(config)?,
-            site: StackSite::from_env(region_of(config)),
-        })
-    }
-
-    /// A run's preflight names its run; the scheduled check has none.
-    fn run_id(input: &Value) -> Option<&str> {
-        Some(
-            input
-                .get("runId")
-                .and_then(Value::as_str)
-                .unwrap_or("scheduled"),
-        )
-    }
-
-    async fn run(
-        &self,
-        input: Value,
-        invocation: &Invocation,
-    ) -> Result<PreflightOutput, BackstopError> {
-        let request = PreflightRequest::from_value(input)?;
-        let clients = ReadinessClients {
-            backup: &self.backup,
-            ec2: &self.ec2,
-            rds: &self.rds,
-            route53: &self.route53,
-            ssm: &self.ssm,
-            kms: &self.kms,
-            cloudwatch: &self.cloudwatch,
-            cloudformation: &self.cloudformation,
-            s3: self.store.s3(),
-        };
-        let (s3, store) = (self.store.s3(), Some(&self.store));
-        preflight(
-            &clients,
-            s3,
-            store,
-            &self.site,
-            request,
-            Some(invocation.deadline),
-        )
-        .await
-    }
+/// `PreflightFunction`: a run's readiness (its input names the run), or the scheduled check.
+pub async fn run(
+    clients: &Clients,
+    input: Value,
+    invocation: &Invocation,
+) -> Result<PreflightOutput, BackstopError> {
+    let request = PreflightRequest::from_value(input)?;
+    let store = clients.store()?;
+    preflight(clients, Some(&store), request, Some(invocation.deadline)).await
 }
 
 #[cfg(test)]

@@ -5,19 +5,17 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::aws::plan_source::load_plan;
-use crate::aws::store::{RunRef, RunStore};
+use crate::aws::store::RunRef;
+use crate::aws::Clients;
 use crate::error::{classify_sdk_error, BackstopError};
-use crate::model::run::StackSite;
 use crate::model::run::{check_settings, ApprovalGate, ResolvedRun, RunSettings};
 use crate::model::run::{Mode, RunId};
 use crate::model::time::format_time;
 use crate::model::time::parse_time_field;
 use crate::plan::PlanSource;
-use crate::steps::function::{region_of, setting};
 use crate::steps::restore::select_recovery_points;
 use crate::steps::switch_dns::check_records_in_zones;
-use crate::steps::{Invocation, Step};
-use aws_config::SdkConfig;
+use crate::steps::{Invocation, NamesRun};
 
 /// What the state machine passes to `resolve-plan`: the run id and the execution input as given.
 #[derive(Debug, Clone, Deserialize)]
@@ -199,30 +197,17 @@ impl RunRequest {
 
 /// The clients `resolve-plan` needs: SSM or S3 (plan), Backup (copies), Route 53 (drill records'
 /// zones), Step Functions (the run being resumed).
-pub struct ResolveClients<'a> {
-    pub ssm: &'a aws_sdk_ssm::Client,
-    pub s3: &'a aws_sdk_s3::Client,
-    pub backup: &'a aws_sdk_backup::Client,
-    pub route53: &'a aws_sdk_route53::Client,
-    pub sfn: &'a aws_sdk_sfn::Client,
-    pub cloudformation: &'a aws_sdk_cloudformation::Client,
-    /// The role CloudFormation builds the DR network with, when the stack deploys one.
-    pub network_stack_role_arn: Option<&'a str>,
-    /// The stack's plan parameter: the only plan a failover reads.
-    pub plan_parameter: Option<&'a str>,
-}
-
 /// Loads and validates the plan, checks it is meant for this region, and picks a recovery
 /// point for every protected resource (for a resumed run, the same ones as before).
 pub async fn resolve_plan(
-    clients: &ResolveClients<'_>,
+    clients: &Clients,
     region: &str,
     request: RunRequest,
 ) -> Result<ResolvedRun, BackstopError> {
-    let (ssm, backup) = (clients.ssm, clients.backup);
+    let (ssm, backup) = (&clients.ssm, &clients.backup);
     let input = request.input;
     input.check()?;
-    input.check_failover_plan_source(clients.plan_parameter)?;
+    input.check_failover_plan_source(clients.settings.plan_parameter.as_deref())?;
     let now = DateTime::from(std::time::SystemTime::now());
     let requested_time = input
         .point_in_time
@@ -234,7 +219,7 @@ pub async fn resolve_plan(
         None => (request.run_id, now, requested_time.unwrap_or(now), false),
         Some(earlier_id) => {
             let earlier = earlier_run(
-                clients.sfn,
+                &clients.sfn,
                 request.state_machine_arn.as_deref(),
                 earlier_id,
                 input.mode,
@@ -255,18 +240,18 @@ pub async fn resolve_plan(
                 .and_then(crate::model::time::parse_time)
                 .unwrap_or(now);
             let this = (started, request_name.as_str());
-            refuse_a_second_failover(clients.sfn, machine, this, &input).await?;
+            refuse_a_second_failover(&clients.sfn, machine, this, &input).await?;
         }
     }
     let source = PlanSource::from_input(input.plan, input.plan_parameter, input.plan_object)?;
-    let plan = load_plan(ssm, clients.s3, source).await?;
+    let plan = load_plan(ssm, &clients.s3, source).await?;
     // Statically stable: a run reads and writes only its own (DR) region.
     crate::steps::preflight::require_region(&plan, region)?;
     // A drill record must be a plain name inside its zone, as Route 53 has the zone. Only a
     // drill needs this (a failover writes production records by design), so a failover does
     // not depend on Route 53's control plane here.
     if input.mode == Mode::Drill {
-        check_records_in_zones(clients.route53, &plan).await?;
+        check_records_in_zones(&clients.route53, &plan).await?;
     }
     let bound_minutes = input
         .settings
@@ -430,7 +415,7 @@ async fn earlier_run(
 /// Resolves the run and stores it (`state/<execution>/run.json`); what the state machine
 /// carries from here on is the small reference.
 pub async fn resolve_and_store(
-    clients: &ResolveClients<'_>,
+    clients: &Clients,
     store: &crate::aws::store::RunStore,
     region: &str,
     request: RunRequest,
@@ -446,13 +431,13 @@ pub async fn resolve_and_store(
             plan: &run.plan,
             mode: run.mode,
             run_id: &run.run_id,
-            role_arn: clients.network_stack_role_arn,
+            role_arn: clients.settings.network_stack_role_arn.as_deref(),
             region,
             store,
             execution: &execution,
         };
         let network =
-            crate::aws::cloudformation::ensure_stack(clients.cloudformation, &stack).await?;
+            crate::aws::cloudformation::ensure_stack(&clients.cloudformation, &stack).await?;
         // the stack is recorded by name already: not recording its id is no reason to fail
         if let Err(err) = store
             .put(&execution, crate::aws::store::Part::Network, &network)
@@ -465,52 +450,18 @@ pub async fn resolve_and_store(
 }
 
 /// `ResolvePlanFunction`: step 0 of a run, the plan and a recovery point for every resource.
-pub struct ResolvePlanFunction {
-    ssm: aws_sdk_ssm::Client,
-    backup: aws_sdk_backup::Client,
-    route53: aws_sdk_route53::Client,
-    sfn: aws_sdk_sfn::Client,
-    cloudformation: aws_sdk_cloudformation::Client,
-    /// The role CloudFormation builds the DR network with (`NETWORK_STACK_ROLE_ARN`).
-    network_stack_role_arn: Option<String>,
-    store: RunStore,
-    site: StackSite,
+pub async fn run(
+    clients: &Clients,
+    request: RunRequest,
+    _: &Invocation,
+) -> Result<RunRef, BackstopError> {
+    let region = clients.settings.region.clone();
+    resolve_and_store(clients, &clients.store()?, &region, request).await
 }
 
-impl Step for ResolvePlanFunction {
-    const NAME: &'static str = "resolve-plan";
-    type Input = RunRequest;
-    type Output = RunRef;
-
-    fn from_config(config: &SdkConfig) -> Result<Self, BackstopError> {
-        Ok(ResolvePlanFunction {
-            ssm: aws_sdk_ssm::Client::new(config),
-            backup: aws_sdk_backup::Client::new(config),
-            route53: aws_sdk_route53::Client::new(config),
-            sfn: aws_sdk_sfn::Client::new(config),
-            cloudformation: aws_sdk_cloudformation::Client::new(config),
-            network_stack_role_arn: setting("NETWORK_STACK_ROLE_ARN"),
-            store: RunStore::from_env(config)?,
-            site: StackSite::from_env(region_of(config)),
-        })
-    }
-
-    fn run_id(request: &RunRequest) -> Option<&str> {
-        Some(request.run_id.as_str())
-    }
-
-    async fn run(&self, request: RunRequest, _: &Invocation) -> Result<RunRef, BackstopError> {
-        let clients = ResolveClients {
-            ssm: &self.ssm,
-            s3: self.store.s3(),
-            backup: &self.backup,
-            route53: &self.route53,
-            sfn: &self.sfn,
-            cloudformation: &self.cloudformation,
-            network_stack_role_arn: self.network_stack_role_arn.as_deref(),
-            plan_parameter: self.site.plan_parameter.as_deref(),
-        };
-        resolve_and_store(&clients, &self.store, &self.site.region, request).await
+impl NamesRun for RunRequest {
+    fn run_id(&self) -> Option<&str> {
+        Some(self.run_id.as_str())
     }
 }
 

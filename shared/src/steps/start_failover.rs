@@ -17,10 +17,10 @@ use serde_json::{json, Value};
 
 use crate::aws::store::RunStore;
 use crate::aws::tags::digest;
+use crate::aws::{Clients, Settings};
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::steps::resolve::parse_input;
-use crate::steps::{Invocation, Step};
-use aws_config::SdkConfig;
+use crate::steps::Invocation;
 
 const DETAIL_TYPE: &str = "CloudWatch Alarm State Change";
 
@@ -167,25 +167,23 @@ pub struct FailoverTrigger {
 }
 
 impl FailoverTrigger {
-    pub fn from_env() -> Result<Self, BackstopError> {
-        let var = |name: &str| {
-            std::env::var(name).map_err(|_| {
-                BackstopError::invalid_input(
-                    name,
-                    "is not set in the function's environment (the template sets it)",
-                )
-            })
-        };
+    /// The stack's settings for this function: each one missing is an error naming it.
+    pub fn from_settings(settings: &Settings) -> Result<Self, BackstopError> {
+        let required = Settings::required;
         Ok(FailoverTrigger {
-            state_machine_arn: var("STATE_MACHINE_ARN")?,
-            plan_parameter: var("PLAN_PARAMETER")?,
-            alarm_names: var("FAILOVER_ALARMS")?
+            state_machine_arn: required(&settings.state_machine_arn, "STATE_MACHINE_ARN")?.into(),
+            plan_parameter: required(&settings.plan_parameter, "PLAN_PARAMETER")?.into(),
+            alarm_names: required(&settings.failover_alarms, "FAILOVER_ALARMS")?
                 .split(',')
                 .map(str::trim)
                 .filter(|name| !name.is_empty())
                 .map(str::to_string)
                 .collect(),
-            alarm_arn_prefix: var("FAILOVER_ALARM_ARN_PREFIX")?,
+            alarm_arn_prefix: required(
+                &settings.failover_alarm_arn_prefix,
+                "FAILOVER_ALARM_ARN_PREFIX",
+            )?
+            .into(),
         })
     }
 
@@ -558,45 +556,15 @@ async fn running_failover(
 }
 
 /// `StartFailoverFunction`: a configured alarm's move into ALARM starts a failover.
-pub struct StartFailoverFunction {
-    sfn: aws_sdk_sfn::Client,
-    /// To confirm the alarm is in ALARM before starting anything.
-    cloudwatch: aws_sdk_cloudwatch::Client,
-    trigger: FailoverTrigger,
-    /// Where the last failover started is recorded (`RUN_STATE_BUCKET`).
-    store: RunStore,
-}
-
-impl Step for StartFailoverFunction {
-    const NAME: &'static str = "start-failover";
-    type Input = Value;
-    type Output = TriggerOutcome;
-
-    fn from_config(config: &SdkConfig) -> Result<Self, BackstopError> {
-        Ok(StartFailoverFunction {
-            sfn: aws_sdk_sfn::Client::new(config),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
-            trigger: FailoverTrigger::from_env()?,
-            store: RunStore::from_env(config)?,
-        })
-    }
-
-    /// The run does not exist yet.
-    fn run_id(_: &Value) -> Option<&str> {
-        None
-    }
-
-    async fn run(&self, event: Value, _: &Invocation) -> Result<TriggerOutcome, BackstopError> {
-        let transition = parse_alarm_event(event)?;
-        start_failover(
-            &self.sfn,
-            &self.cloudwatch,
-            &self.store,
-            &self.trigger,
-            transition,
-        )
-        .await
-    }
+pub async fn run(
+    clients: &Clients,
+    event: Value,
+    _: &Invocation,
+) -> Result<TriggerOutcome, BackstopError> {
+    let transition = parse_alarm_event(event)?;
+    let trigger = FailoverTrigger::from_settings(&clients.settings)?;
+    let (sfn, cloudwatch) = (&clients.sfn, &clients.cloudwatch);
+    start_failover(sfn, cloudwatch, &clients.store()?, &trigger, transition).await
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use crate::aws::drill_record::{self, Ownership};
 use crate::aws::failover_alarm;
 use crate::aws::store::{RunRef, RunStore};
 use crate::aws::wait::{wait_until, WaitPolicy};
+use crate::aws::Clients;
 use crate::error::PlanProblem;
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::kinds::{self, Health, Removal};
@@ -17,8 +18,7 @@ use crate::model::instances::LaunchedInstance;
 use crate::model::jobs::RestoreJob;
 use crate::model::run::Mode;
 use crate::plan::{is_wildcard, normalize_dns_name, DnsMethod, DnsRecordPlan, Plan};
-use crate::steps::{Invocation, Step};
-use aws_config::SdkConfig;
+use crate::steps::{Invocation, NamesRun};
 use serde_json::Value;
 
 /// The TTL of a switched record the plan gives none: short, so clients follow a failover.
@@ -75,13 +75,6 @@ pub struct SwitchOutcome {
     pub in_sync_at: Option<String>,
 }
 
-pub struct DnsClients {
-    pub route53: aws_sdk_route53::Client,
-    pub ec2: aws_sdk_ec2::Client,
-    pub rds: aws_sdk_rds::Client,
-    pub cloudwatch: aws_sdk_cloudwatch::Client,
-}
-
 /// Checks the DR side is healthy (instances running with passing status checks, restored
 /// databases available), then points each planned record at its DR endpoint and waits, while
 /// the invocation's deadline allows, for the changes to be INSYNC. `pending` are the changes
@@ -89,7 +82,7 @@ pub struct DnsClients {
 /// gate passed.
 #[allow(clippy::too_many_arguments)]
 pub async fn switch_dns(
-    clients: &DnsClients,
+    clients: &Clients,
     plan: &Plan,
     mode: Mode,
     instances: &[LaunchedInstance],
@@ -208,7 +201,7 @@ async fn wait_in_sync(
 /// datapoint put (DR-region EC2 and CloudWatch only). The second value: the alarm is in
 /// ALARM already.
 async fn switch_by_alarm(
-    clients: &DnsClients,
+    clients: &Clients,
     record: &DnsRecordPlan,
     instances: &[LaunchedInstance],
 ) -> Result<(SwitchedRecord, bool), BackstopError> {
@@ -515,7 +508,7 @@ fn target_value(
 /// Waits (within the invocation's deadline) until the DR side is healthy; an instance whose
 /// status checks fail, or that is not running, stops the switch at once.
 async fn health_gate(
-    clients: &DnsClients,
+    clients: &Clients,
     instances: &[LaunchedInstance],
     jobs: &[RestoreJob],
     wait: WaitPolicy,
@@ -537,7 +530,7 @@ async fn health_gate(
 }
 
 async fn check_health(
-    clients: &DnsClients,
+    clients: &Clients,
     instances: &[LaunchedInstance],
     jobs: &[RestoreJob],
 ) -> Result<Health, BackstopError> {
@@ -665,9 +658,15 @@ pub struct SwitchInput {
     pub approval: Option<Value>,
 }
 
+impl NamesRun for SwitchInput {
+    fn run_id(&self) -> Option<&str> {
+        Some(self.run.run_id.as_str())
+    }
+}
+
 /// `SwitchDns`: the health gate, then the records (a drill: its drill records only).
 pub async fn switch_round(
-    clients: &DnsClients,
+    clients: &Clients,
     store: &RunStore,
     input: SwitchInput,
     wait: WaitPolicy,
@@ -692,40 +691,13 @@ pub async fn switch_round(
 }
 
 /// `SwitchDnsFunction`: the health gate, then the records.
-pub struct SwitchDnsFunction {
-    clients: DnsClients,
-    store: RunStore,
-}
-
-impl Step for SwitchDnsFunction {
-    const NAME: &'static str = "switch-dns";
-    type Input = SwitchInput;
-    type Output = SwitchOutcome;
-
-    fn from_config(config: &SdkConfig) -> Result<Self, BackstopError> {
-        Ok(SwitchDnsFunction {
-            clients: DnsClients {
-                route53: aws_sdk_route53::Client::new(config),
-                ec2: aws_sdk_ec2::Client::new(config),
-                rds: aws_sdk_rds::Client::new(config),
-                cloudwatch: aws_sdk_cloudwatch::Client::new(config),
-            },
-            store: RunStore::from_env(config)?,
-        })
-    }
-
-    fn run_id(input: &SwitchInput) -> Option<&str> {
-        Some(input.run.run_id.as_str())
-    }
-
-    async fn run(
-        &self,
-        input: SwitchInput,
-        invocation: &Invocation,
-    ) -> Result<SwitchOutcome, BackstopError> {
-        let wait = WaitPolicy::until(invocation.deadline);
-        switch_round(&self.clients, &self.store, input, wait).await
-    }
+pub async fn run(
+    clients: &Clients,
+    input: SwitchInput,
+    invocation: &Invocation,
+) -> Result<SwitchOutcome, BackstopError> {
+    let wait = WaitPolicy::until(invocation.deadline);
+    switch_round(clients, &clients.store()?, input, wait).await
 }
 
 #[cfg(test)]

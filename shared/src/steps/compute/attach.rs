@@ -5,14 +5,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::aws::store::{Part, RunRef, RunStore};
 use crate::aws::wait::{wait_until, WaitPolicy};
+use crate::aws::Clients;
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::model::instances::Attachment;
 use crate::model::instances::LaunchedInstance;
 use crate::model::jobs::RestoreJob;
 use crate::model::run::RunId;
 use crate::plan::Plan;
-use crate::steps::{Invocation, Step, StepInput};
-use aws_config::SdkConfig;
+use crate::steps::{Invocation, StepInput};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -284,40 +284,19 @@ pub async fn attach_round(
 }
 
 /// `AttachVolumesFunction`: each restored EBS volume to its planned instance and device.
-pub struct AttachVolumesFunction {
-    ec2: aws_sdk_ec2::Client,
-    store: RunStore,
-}
-
-impl Step for AttachVolumesFunction {
-    const NAME: &'static str = "attach-volumes";
-    type Input = StepInput;
-    type Output = AttachCounts;
-
-    fn from_config(config: &SdkConfig) -> Result<Self, BackstopError> {
-        Ok(AttachVolumesFunction {
-            ec2: aws_sdk_ec2::Client::new(config),
-            store: RunStore::from_env(config)?,
-        })
-    }
-
-    fn run_id(input: &StepInput) -> Option<&str> {
-        Some(input.run.run_id.as_str())
-    }
-
-    async fn run(
-        &self,
-        input: StepInput,
-        invocation: &Invocation,
-    ) -> Result<AttachCounts, BackstopError> {
-        let wait = WaitPolicy::until(invocation.deadline);
-        attach_round(
-            &self.ec2,
-            &self.store,
-            &input.run,
-            &invocation.function_arn,
-            wait,
-        )
-        .await
-    }
+pub async fn run(
+    clients: &Clients,
+    input: StepInput,
+    invocation: &Invocation,
+) -> Result<AttachCounts, BackstopError> {
+    let wait = WaitPolicy::until(invocation.deadline);
+    let store = clients.store()?;
+    attach_round(
+        &clients.ec2,
+        &store,
+        &input.run,
+        &invocation.function_arn,
+        wait,
+    )
+    .await
 }

@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use crate::aws::store::{Part, RunRef, RunStore};
 use crate::aws::tags::{launch_token, run_tags};
 use crate::aws::wait::{wait_until, WaitPolicy};
+use crate::aws::Clients;
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::model::instances::LaunchedInstance;
 use crate::model::run::{Mode, RunId};
 use crate::plan::{AmiRef, InstancePlan, Plan};
-use crate::steps::{with_network, Invocation, Step, StepInput};
-use aws_config::SdkConfig;
+use crate::steps::{with_network, Invocation, StepInput};
 
 pub const INSTANCE_TAG: &str = "backstop:instance";
 /// The type/subnet pairs tried before the launch that succeeded, so a later round that finds
@@ -493,38 +493,12 @@ pub async fn launch_round(
 }
 
 /// `LaunchInstancesFunction`: every instance of the plan, from the golden AMI.
-pub struct LaunchInstancesFunction {
-    ec2: aws_sdk_ec2::Client,
-    ssm: aws_sdk_ssm::Client,
-    cloudformation: aws_sdk_cloudformation::Client,
-    store: RunStore,
-}
-
-impl Step for LaunchInstancesFunction {
-    const NAME: &'static str = "launch-instances";
-    type Input = StepInput;
-    type Output = LaunchCounts;
-
-    fn from_config(config: &SdkConfig) -> Result<Self, BackstopError> {
-        Ok(LaunchInstancesFunction {
-            ec2: aws_sdk_ec2::Client::new(config),
-            ssm: aws_sdk_ssm::Client::new(config),
-            cloudformation: aws_sdk_cloudformation::Client::new(config),
-            store: RunStore::from_env(config)?,
-        })
-    }
-
-    fn run_id(input: &StepInput) -> Option<&str> {
-        Some(input.run.run_id.as_str())
-    }
-
-    async fn run(
-        &self,
-        input: StepInput,
-        invocation: &Invocation,
-    ) -> Result<LaunchCounts, BackstopError> {
-        let wait = WaitPolicy::until(invocation.deadline);
-        let (ec2, ssm, cf) = (&self.ec2, &self.ssm, &self.cloudformation);
-        launch_round(ec2, ssm, cf, &self.store, &input.run, wait).await
-    }
+pub async fn run(
+    clients: &Clients,
+    input: StepInput,
+    invocation: &Invocation,
+) -> Result<LaunchCounts, BackstopError> {
+    let (ec2, ssm, cf) = (&clients.ec2, &clients.ssm, &clients.cloudformation);
+    let wait = WaitPolicy::until(invocation.deadline);
+    launch_round(ec2, ssm, cf, &clients.store()?, &input.run, wait).await
 }

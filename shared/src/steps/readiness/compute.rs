@@ -1,7 +1,8 @@
 //! What a run launches: golden AMIs, instance types offered in the subnets' AZs, and room under
 //! the account's instance limit.
 
-use super::{line, unchecked, CheckLine, ReadinessClients, Status};
+use super::{line, unchecked, CheckLine, Status};
+use crate::aws::Clients;
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::plan::{InstancePlan, Plan};
 use aws_sdk_ec2::types::{Filter, LocationType};
@@ -9,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 
 /// The golden AMI of every instance exists in the DR region and is `available`.
 pub(super) async fn check_golden_amis(
-    clients: &ReadinessClients<'_>,
+    clients: &Clients,
     plan: &Plan,
     instances: &[InstancePlan],
     lines: &mut Vec<CheckLine>,
@@ -25,8 +26,8 @@ pub(super) async fn check_golden_amis(
             continue;
         }
         let checked = match crate::steps::compute::launch::golden_ami(
-            clients.ec2,
-            clients.ssm,
+            &clients.ec2,
+            &clients.ssm,
             instance,
             plan,
         )

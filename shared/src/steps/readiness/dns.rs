@@ -2,7 +2,8 @@
 //! failoverAlarm record's alarm and Elastic IP.
 
 use super::network::check_internet_routes;
-use super::{line, unchecked, CheckLine, ReadinessClients, Status};
+use super::{line, unchecked, CheckLine, Status};
+use crate::aws::Clients;
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::model::run::Mode;
 use crate::plan::Plan;
@@ -109,7 +110,7 @@ pub(super) async fn check_dns(
 /// threshold and keeps ALARM without new data; the Elastic IP exists (attached elsewhere is
 /// a warning: the failover moves it).
 pub(super) async fn check_failover_alarms(
-    clients: &ReadinessClients<'_>,
+    clients: &Clients,
     plan: &Plan,
     lines: &mut Vec<CheckLine>,
 ) -> Result<(), BackstopError> {
@@ -125,14 +126,14 @@ pub(super) async fn check_failover_alarms(
         .iter()
         .filter_map(|r| r.alarm_name.clone())
         .collect();
-    let alarms = match crate::aws::failover_alarm::describe_alarms(clients.cloudwatch, &names).await
-    {
-        Ok(alarms) => alarms,
-        Err(err) => {
-            lines.push(unchecked("failover-alarm", &names.join(", "), err)?);
-            return Ok(());
-        }
-    };
+    let alarms =
+        match crate::aws::failover_alarm::describe_alarms(&clients.cloudwatch, &names).await {
+            Ok(alarms) => alarms,
+            Err(err) => {
+                lines.push(unchecked("failover-alarm", &names.join(", "), err)?);
+                return Ok(());
+            }
+        };
     for record in &records {
         let name = record.alarm_name.clone().unwrap_or_default();
         let found = alarms.get(&name).ok_or_else(|| {
@@ -171,13 +172,13 @@ pub(super) async fn check_failover_alarms(
         .iter()
         .filter_map(|r| r.elastic_ip_allocation_id.clone())
         .collect();
-    let addresses = match describe_addresses(clients.ec2, &allocations).await {
+    let addresses = match describe_addresses(&clients.ec2, &allocations).await {
         Ok(Some(found)) => found,
         // one unknown id fails the whole call: read them one by one to name it
         Ok(None) => {
             let mut found = Vec::new();
             for id in &allocations {
-                match describe_addresses(clients.ec2, std::slice::from_ref(id)).await {
+                match describe_addresses(&clients.ec2, std::slice::from_ref(id)).await {
                     Ok(one) => found.extend(one.unwrap_or_default()),
                     Err(err) => {
                         lines.push(unchecked("elastic-ip", id, err)?);
@@ -229,7 +230,7 @@ pub(super) async fn check_failover_alarms(
             },
         });
     }
-    check_internet_routes(clients.ec2, plan, &records, lines).await
+    check_internet_routes(&clients.ec2, plan, &records, lines).await
 }
 
 /// The Elastic IPs with these allocation ids; `None` when EC2 says one of them does not exist

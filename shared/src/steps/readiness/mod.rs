@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
 
+use crate::aws::Clients;
 use crate::error::BackstopError;
 use crate::model::run::Mode;
 use crate::model::time::format_time;
@@ -210,20 +211,6 @@ impl Readiness {
     }
 }
 
-/// What a readiness check reads in the DR region.
-pub struct ReadinessClients<'a> {
-    pub backup: &'a aws_sdk_backup::Client,
-    pub ec2: &'a aws_sdk_ec2::Client,
-    pub rds: &'a aws_sdk_rds::Client,
-    pub route53: &'a aws_sdk_route53::Client,
-    pub ssm: &'a aws_sdk_ssm::Client,
-    pub kms: &'a aws_sdk_kms::Client,
-    pub cloudwatch: &'a aws_sdk_cloudwatch::Client,
-    pub cloudformation: &'a aws_sdk_cloudformation::Client,
-    /// Reads the network template (`network.template`).
-    pub s3: &'a aws_sdk_s3::Client,
-}
-
 /// What the check is for.
 #[derive(Debug, Clone)]
 pub struct ReadinessRequest {
@@ -241,7 +228,7 @@ pub struct ReadinessRequest {
 /// Checks `plan` against the DR region. AWS errors that retrying can fix (throttling, 5xx)
 /// end the check with that error (the state machine retries); others become fail lines.
 pub async fn check_readiness(
-    clients: &ReadinessClients<'_>,
+    clients: &Clients,
     plan: &Plan,
     request: &ReadinessRequest,
 ) -> Result<Readiness, BackstopError> {
@@ -251,12 +238,12 @@ pub async fn check_readiness(
     let drill = plan.drill.as_ref().filter(|_| request.mode == Mode::Drill);
     let instances: Vec<InstancePlan> = plan.instances.iter().map(|i| i.for_run(drill)).collect();
 
-    let copies = check_vault_and_copies(clients.backup, plan, request, &mut lines).await?;
-    check_keys(clients.kms, plan, &copies, &mut lines).await?;
+    let copies = check_vault_and_copies(&clients.backup, plan, request, &mut lines).await?;
+    check_keys(&clients.kms, plan, &copies, &mut lines).await?;
     let subnet_zones = check_network(clients, plan, &instances, request.mode, &mut lines).await?;
     check_volume_zones(plan, &instances, &subnet_zones, &mut lines);
     check_golden_amis(clients, plan, &instances, &mut lines).await?;
-    check_instance_types(clients.ec2, plan, &instances, &subnet_zones, &mut lines).await?;
+    check_instance_types(&clients.ec2, plan, &instances, &subnet_zones, &mut lines).await?;
     let route53_limit = request
         .invocation_deadline
         .and_then(|deadline| deadline.duration_since(std::time::SystemTime::now()).ok())
@@ -264,7 +251,7 @@ pub async fn check_readiness(
             ROUTE53_CHECK_LIMIT.min(left / 4)
         });
     check_dns(
-        clients.route53,
+        &clients.route53,
         plan,
         request.mode,
         route53_limit,
@@ -272,7 +259,7 @@ pub async fn check_readiness(
     )
     .await?;
     check_failover_alarms(clients, plan, &mut lines).await?;
-    check_instance_limit(clients.ec2, plan, &mut lines).await?;
+    check_instance_limit(&clients.ec2, plan, &mut lines).await?;
 
     let copy_ages = plan
         .resources

@@ -1,7 +1,8 @@
 //! The DR network a run uses: its stack's template and outputs, the subnets, security groups,
 //! DB subnet groups and AZs the plan names, and the internet route of every Elastic IP.
 
-use super::{join, line, unchecked, CheckLine, ReadinessClients, Status};
+use super::{join, line, unchecked, CheckLine, Status};
+use crate::aws::Clients;
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::model::run::Mode;
 use crate::plan::{InstancePlan, Plan};
@@ -13,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 /// further: references filled from the existing stack a failover reuses as it is, left out
 /// where the values exist only once the run builds the stack.
 pub(super) async fn check_network_stack(
-    clients: &ReadinessClients<'_>,
+    clients: &Clients,
     plan: &Plan,
     mode: Mode,
     lines: &mut Vec<CheckLine>,
@@ -25,7 +26,7 @@ pub(super) async fn check_network_stack(
     };
     const CHECK: &str = "network-stack";
     let name = &network.stack_name;
-    let existing = match describe(clients.cloudformation, name).await {
+    let existing = match describe(&clients.cloudformation, name).await {
         Ok(stack) => stack,
         Err(err) => {
             lines.push(unchecked(CHECK, name, err)?);
@@ -40,7 +41,7 @@ pub(super) async fn check_network_stack(
     let body = match (&network.template, &existing) {
         (Some(uri), _) => {
             let (bucket, key) = crate::plan::parse_s3_uri(uri).unwrap_or_default();
-            match crate::aws::store::read_object(clients.s3, bucket, key).await {
+            match crate::aws::store::read_object(&clients.s3, bucket, key).await {
                 Ok(Some(bytes)) => Some(String::from_utf8_lossy(&bytes).into_owned()),
                 Ok(None) => {
                     lines.push(
@@ -233,7 +234,7 @@ impl Named {
 /// Subnets, security groups, DB subnet groups and AZs the run uses exist in the DR region.
 /// Returns each existing subnet's AZ.
 pub(super) async fn check_network(
-    clients: &ReadinessClients<'_>,
+    clients: &Clients,
     plan: &Plan,
     instances: &[InstancePlan],
     mode: Mode,

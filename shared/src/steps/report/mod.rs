@@ -22,12 +22,11 @@ use crate::steps::switch_dns::SwitchedRecord;
 mod evidence;
 mod render;
 
+use crate::aws::Clients;
 use crate::error::BackstopError;
-use crate::steps::function::setting;
 use crate::steps::history::read_execution;
 use crate::steps::teardown::TeardownOutcome;
-use crate::steps::{Invocation, Step};
-use aws_config::SdkConfig;
+use crate::steps::{Invocation, NamesRun};
 pub use evidence::store_evidence;
 
 /// What the state machine hands the report step: the execution's identity and its whole state.
@@ -571,65 +570,48 @@ pub fn build_report(
     }
 }
 
-/// `ReportFunction`: the last step of every run, successful or failed.
-pub struct ReportFunction {
-    sfn: aws_sdk_sfn::Client,
-    store: RunStore,
-    /// Where the report is kept (`EVIDENCE_BUCKET`); unset, it is only logged and returned.
-    evidence_bucket: Option<String>,
+/// `ReportFunction`: the last step of every run, successful or failed. Builds the report from
+/// the run's state and its execution history, prints it as CloudWatch Embedded Metric Format
+/// lines, stores it (JSON and text) in the evidence bucket, and returns a bounded copy as the
+/// execution's output.
+pub async fn run(
+    clients: &Clients,
+    request: ReportRequest,
+    _: &Invocation,
+) -> Result<Report, BackstopError> {
+    // the state of a failed run can lack any part: read what is there
+    let state = gather_state(&clients.store()?, &request.state).await;
+    let reading = std::time::Instant::now();
+    let record = read_execution(&clients.sfn, &request.execution_arn).await?;
+    let ms = reading.elapsed().as_millis() as u64;
+    tracing::info!(steps = record.steps.len(), ms, "history read");
+    let now = std::time::SystemTime::now();
+    let mut report = build_report(&request, &state, record.steps, now.into());
+    let millis = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default();
+    // EMF: CloudWatch Logs turns each of these stdout lines into metrics
+    for line in report.metric_lines(millis) {
+        println!("{line}");
+    }
+    match &clients.settings.evidence_bucket {
+        Some(bucket) => report.evidence = Some(store_evidence(&clients.s3, bucket, &report).await?),
+        None => tracing::warn!("EVIDENCE_BUCKET is not set: the report is not stored"),
+    }
+    let rto = report.rto.measured_seconds;
+    tracing::info!(verdict = %report.verdict, rto, "report\n{}", report.text());
+    // the execution carries a bounded copy: its size must not grow with the resources
+    let mut answer = report.for_payload();
+    if let Some(notice) = &state.notice {
+        answer.notice = Some(answer.failure_notice(notice));
+    }
+    Ok(answer)
 }
 
-impl Step for ReportFunction {
-    const NAME: &'static str = "report";
-    type Input = ReportRequest;
-    type Output = Report;
-
-    fn from_config(config: &SdkConfig) -> Result<Self, BackstopError> {
-        Ok(ReportFunction {
-            sfn: aws_sdk_sfn::Client::new(config),
-            store: RunStore::from_env(config)?,
-            evidence_bucket: setting("EVIDENCE_BUCKET"),
-        })
-    }
-
-    fn run_id(request: &ReportRequest) -> Option<&str> {
-        Some(&request.run_id)
-    }
-
-    /// Builds the report from the run's state and its execution history, prints it as
-    /// CloudWatch Embedded Metric Format lines, stores it (JSON and text) in the evidence
-    /// bucket, and returns a bounded copy as the execution's output.
-    async fn run(&self, request: ReportRequest, _: &Invocation) -> Result<Report, BackstopError> {
-        // the state of a failed run can lack any part: read what is there
-        let state = gather_state(&self.store, &request.state).await;
-        let reading = std::time::Instant::now();
-        let record = read_execution(&self.sfn, &request.execution_arn).await?;
-        let ms = reading.elapsed().as_millis() as u64;
-        tracing::info!(steps = record.steps.len(), ms, "history read");
-        let now = std::time::SystemTime::now();
-        let mut report = build_report(&request, &state, record.steps, now.into());
-        let millis = now
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or_default();
-        // EMF: CloudWatch Logs turns each of these stdout lines into metrics
-        for line in report.metric_lines(millis) {
-            println!("{line}");
-        }
-        match &self.evidence_bucket {
-            Some(bucket) => {
-                report.evidence = Some(store_evidence(self.store.s3(), bucket, &report).await?)
-            }
-            None => tracing::warn!("EVIDENCE_BUCKET is not set: the report is not stored"),
-        }
-        let rto = report.rto.measured_seconds;
-        tracing::info!(verdict = %report.verdict, rto, "report\n{}", report.text());
-        // the execution carries a bounded copy: its size must not grow with the resources
-        let mut answer = report.for_payload();
-        if let Some(notice) = &state.notice {
-            answer.notice = Some(answer.failure_notice(notice));
-        }
-        Ok(answer)
+impl NamesRun for ReportRequest {
+    fn run_id(&self) -> Option<&str> {
+        Some(&self.run_id)
     }
 }
 

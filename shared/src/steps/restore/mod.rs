@@ -18,18 +18,18 @@ use crate::model::jobs::{RestoreItem, RestoreJob};
 use crate::plan::{Plan, ProtectedResource, ResourceKind};
 use recovery_points::plural;
 
-mod poll;
+pub mod poll;
 mod recovery_points;
 
 use crate::aws::store::{Part, RunRef, RunStore};
 use crate::aws::wait::work_deadline;
 use crate::model::run::ResolvedRun;
-use crate::steps::function::setting;
-use crate::steps::{with_network, Invocation, Step, StepInput};
-use aws_config::SdkConfig;
+
+use crate::aws::Clients;
+use crate::steps::{with_network, Invocation, StepInput};
 pub use poll::{
-    describe_restore_job, poll_restores, restore_jobs_since, PollClients, PollCounts, PollOutcome,
-    PollRestoreFunction, PollSummary, SeenJob,
+    describe_restore_job, poll_restores, restore_jobs_since, PollCounts, PollOutcome, PollSummary,
+    SeenJob,
 };
 pub use recovery_points::{dr_copies, freshest_copy, select_recovery_points, DrCopy};
 use std::time::SystemTime;
@@ -303,16 +303,15 @@ fn waits_for_network(run: &ResolvedRun, item: &RestoreItem) -> bool {
 /// `StartRestores`: starts the restores that have no job yet, within the concurrency cap.
 /// While the network stack is being built, only the restores that need nothing from it start.
 pub async fn start_round(
-    clients: &StartClients<'_>,
+    clients: &Clients,
     store: &RunStore,
     run_ref: &RunRef,
-    restore_role_arn: Option<String>,
     deadline: SystemTime,
 ) -> Result<StartCounts, BackstopError> {
     let run = store.load_run(run_ref).await?;
     let jobs = store.jobs(run_ref).await?;
     let (mut run, network_ready) =
-        with_network(clients.cloudformation, store, run_ref, run).await?;
+        with_network(&clients.cloudformation, store, run_ref, run).await?;
     let mut withheld = 0;
     if !network_ready {
         let before = run.restores.len();
@@ -323,7 +322,8 @@ pub async fn start_round(
             .collect();
         withheld = before - run.restores.len();
     }
-    let mut ctx = crate::kinds::RestoreContext::for_run(&run, restore_role_arn);
+    let mut ctx =
+        crate::kinds::RestoreContext::for_run(&run, clients.settings.restore_role_arn.clone());
     ctx.invocation_deadline = Some(work_deadline(deadline));
     let max_running = run.settings.max_concurrent_restores as usize;
     let progress = RestoreProgress {
@@ -331,7 +331,7 @@ pub async fn start_round(
         jobs,
     };
     let outcome = start_restores(
-        clients.backup,
+        &clients.backup,
         &run.plan,
         &ctx,
         progress,
@@ -348,51 +348,14 @@ pub async fn start_round(
     })
 }
 
-/// What `StartRestores` calls.
-pub struct StartClients<'a> {
-    pub backup: &'a aws_sdk_backup::Client,
-    pub cloudformation: &'a aws_sdk_cloudformation::Client,
-}
-
-/// `StartRestoreFunction`: starts the run's restore jobs not started yet.
-pub struct StartRestoreFunction {
-    backup: aws_sdk_backup::Client,
-    cloudformation: aws_sdk_cloudformation::Client,
-    store: RunStore,
-    /// The role AWS Backup assumes to create the restored resources.
-    restore_role_arn: Option<String>,
-}
-
-impl Step for StartRestoreFunction {
-    const NAME: &'static str = "start-restore";
-    type Input = StepInput;
-    type Output = StartCounts;
-
-    fn from_config(config: &SdkConfig) -> Result<Self, BackstopError> {
-        Ok(StartRestoreFunction {
-            backup: aws_sdk_backup::Client::new(config),
-            cloudformation: aws_sdk_cloudformation::Client::new(config),
-            store: RunStore::from_env(config)?,
-            restore_role_arn: setting("BACKSTOP_RESTORE_ROLE_ARN"),
-        })
-    }
-
-    fn run_id(input: &StepInput) -> Option<&str> {
-        Some(input.run.run_id.as_str())
-    }
-
-    async fn run(
-        &self,
-        input: StepInput,
-        invocation: &Invocation,
-    ) -> Result<StartCounts, BackstopError> {
-        let clients = StartClients {
-            backup: &self.backup,
-            cloudformation: &self.cloudformation,
-        };
-        let role = self.restore_role_arn.clone();
-        start_round(&clients, &self.store, &input.run, role, invocation.deadline).await
-    }
+/// `StartRestoreFunction`: starts the run's restore jobs not started yet, under the run's
+/// concurrency cap. Re-running it with the same run id starts no second job.
+pub async fn run(
+    clients: &Clients,
+    input: StepInput,
+    invocation: &Invocation,
+) -> Result<StartCounts, BackstopError> {
+    start_round(clients, &clients.store()?, &input.run, invocation.deadline).await
 }
 
 #[cfg(test)]

@@ -6,36 +6,18 @@ use crate::aws::store::{Part, RunRef, RunStore};
 use crate::aws::tags::run_tags;
 use crate::aws::wait::time_left;
 use crate::aws::wait::work_deadline;
+use crate::aws::Clients;
 use crate::error::{classify_sdk_error, shorten, BackstopError, MAX_MESSAGE_CHARS};
 use crate::kinds;
 use crate::kinds::RestoreContext;
 use crate::model::jobs::{RestoreItem, RestoreJob};
 use crate::model::time::format_time;
 use crate::plan::ResourceKind;
-use crate::steps::{Invocation, Step, StepInput};
-use aws_config::SdkConfig;
+use crate::steps::{Invocation, StepInput};
 use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::SystemTime;
-
-/// The clients a poll needs: Backup for the jobs, and each kind's service to tag what was created.
-pub struct PollClients {
-    pub backup: aws_sdk_backup::Client,
-    pub ec2: aws_sdk_ec2::Client,
-    pub rds: aws_sdk_rds::Client,
-    pub efs: aws_sdk_efs::Client,
-}
-
-impl PollClients {
-    fn resources(&self) -> kinds::Clients<'_> {
-        kinds::Clients {
-            ec2: &self.ec2,
-            rds: &self.rds,
-            efs: &self.efs,
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -70,7 +52,7 @@ pub(super) const CLOCK_SKEW_SECONDS: i64 = 300;
 /// that is not this run's (another recovery point, created before the run) is refused, never
 /// tagged. Past the run's deadline, unfinished work ends the run with `Backstop.Timeout`.
 pub async fn poll_restores(
-    clients: &PollClients,
+    clients: &Clients,
     ctx: &RestoreContext,
     progress: RestoreProgress,
 ) -> Result<PollOutcome, BackstopError> {
@@ -357,7 +339,7 @@ pub async fn describe_restore_job(
 
 /// Tags the restored resource with the run (teardown finds it by tag) and records its endpoint.
 pub(super) async fn finish_completed(
-    clients: &PollClients,
+    clients: &Clients,
     ctx: &RestoreContext,
     job: &mut RestoreJob,
 ) -> Result<(), BackstopError> {
@@ -370,7 +352,7 @@ pub(super) async fn finish_completed(
             ),
         });
     };
-    let resources = clients.resources();
+    let resources = clients;
     match kinds::run_tag_of(resources, &job.kind, &arn).await? {
         Some(other) if other != ctx.run_id.as_str() => {
             return Err(BackstopError::Conflict(format!(
@@ -406,7 +388,7 @@ pub struct PollCounts {
 
 /// `PollRestores`: one look at every pending job.
 pub async fn poll_round(
-    clients: &PollClients,
+    clients: &Clients,
     store: &RunStore,
     run_ref: &RunRef,
     deadline: SystemTime,
@@ -441,38 +423,11 @@ pub(super) fn cap_failures(failures: &mut Vec<String>) {
     }
 }
 
-/// `PollRestoreFunction`: one look at every pending restore job.
-pub struct PollRestoreFunction {
-    clients: PollClients,
-    store: RunStore,
-}
-
-impl Step for PollRestoreFunction {
-    const NAME: &'static str = "poll-restore";
-    type Input = StepInput;
-    type Output = PollCounts;
-
-    fn from_config(config: &SdkConfig) -> Result<Self, BackstopError> {
-        Ok(PollRestoreFunction {
-            clients: PollClients {
-                backup: aws_sdk_backup::Client::new(config),
-                ec2: aws_sdk_ec2::Client::new(config),
-                rds: aws_sdk_rds::Client::new(config),
-                efs: aws_sdk_efs::Client::new(config),
-            },
-            store: RunStore::from_env(config)?,
-        })
-    }
-
-    fn run_id(input: &StepInput) -> Option<&str> {
-        Some(input.run.run_id.as_str())
-    }
-
-    async fn run(
-        &self,
-        input: StepInput,
-        invocation: &Invocation,
-    ) -> Result<PollCounts, BackstopError> {
-        poll_round(&self.clients, &self.store, &input.run, invocation.deadline).await
-    }
+/// `PollRestoreFunction`: one look at all the run's restore jobs.
+pub async fn run(
+    clients: &Clients,
+    input: StepInput,
+    invocation: &Invocation,
+) -> Result<PollCounts, BackstopError> {
+    poll_round(clients, &clients.store()?, &input.run, invocation.deadline).await
 }

@@ -20,6 +20,7 @@ use crate::aws::cloudformation::{self, StackRemoval};
 use crate::aws::store::{Part, RunStore};
 use crate::aws::tags::run_tags;
 use crate::aws::wait::{time_left, work_deadline};
+use crate::aws::Clients;
 use crate::error::BackstopError;
 use crate::kinds::{self, Owned, Removal};
 use crate::model::jobs::RestoreJob;
@@ -28,11 +29,9 @@ use crate::model::run::ResolvedRun;
 use crate::model::run::{Mode, RunId};
 use crate::model::time::format_time;
 use crate::plan::ResourceKind;
-use crate::steps::function::setting;
 use crate::steps::restore::{describe_restore_job, restore_jobs_since};
 use crate::steps::switch_dns::remove_drill_record;
-use crate::steps::{Invocation, Step};
-use aws_config::SdkConfig;
+use crate::steps::{Invocation, NamesRun};
 
 pub mod decide;
 
@@ -121,34 +120,11 @@ impl TeardownOutcome {
     }
 }
 
-pub struct TeardownClients {
-    pub backup: aws_sdk_backup::Client,
-    pub ec2: aws_sdk_ec2::Client,
-    pub rds: aws_sdk_rds::Client,
-    pub efs: aws_sdk_efs::Client,
-    pub route53: aws_sdk_route53::Client,
-    pub cloudformation: aws_sdk_cloudformation::Client,
-    /// Where the run's steps stored what they did.
-    pub store: RunStore,
-    /// The role the stack's restores run with (`BACKSTOP_RESTORE_ROLE_ARN`): a restore job
-    /// under another role was not started by a run, whatever the stored state says.
-    pub restore_role_arn: Option<String>,
-}
-
-impl TeardownClients {
-    fn resources(&self) -> kinds::Clients<'_> {
-        kinds::Clients {
-            ec2: &self.ec2,
-            rds: &self.rds,
-            efs: &self.efs,
-        }
-    }
-}
-
 /// One pass of the teardown of `request.run_id`: gather what may be the run's, decide
 /// ([`decide::decide`]), then delete what the decision allows.
 pub async fn teardown(
-    clients: &TeardownClients,
+    clients: &Clients,
+    store: &RunStore,
     request: TeardownRequest,
     now: DateTime,
     deadline: Option<std::time::SystemTime>,
@@ -161,12 +137,10 @@ pub async fn teardown(
     };
     let execution = RunId::try_from(execution)
         .map_err(|err| BackstopError::invalid_input("executionArn", err.to_string()))?;
-    let stored: Option<Value> = clients.store.get(&execution, Part::Run).await?;
+    let stored: Option<Value> = store.get(&execution, Part::Run).await?;
     // the loop's previous pass, as it stored itself (a first pass, or one by hand, has none)
     let previous: Option<TeardownOutcome> = match request.previous.as_ref() {
-        Some(summary) if !summary.is_null() => {
-            clients.store.get(&execution, Part::Teardown).await?
-        }
+        Some(summary) if !summary.is_null() => store.get(&execution, Part::Teardown).await?,
         _ => None,
     };
     let run: Option<ResolvedRun> = stored
@@ -206,14 +180,14 @@ pub async fn teardown(
     // what AWS Backup says the run's restore jobs created
     let restored = match (&run, &facts) {
         (Some(run), Some(facts)) => {
-            restored_by_run(clients, &execution, run, facts, &mut pending).await?
+            restored_by_run(clients, store, &execution, run, facts, &mut pending).await?
         }
         _ => BTreeMap::new(),
     };
     // everything tagged with the run, and what the run restored that carries no tag yet
     let mut candidates: BTreeMap<(String, String), Candidate> = BTreeMap::new();
     let mut endpoints: BTreeMap<(String, String), String> = BTreeMap::new();
-    for found in kinds::tagged_with_run(clients.resources(), &run_id).await? {
+    for found in kinds::tagged_with_run(clients, &run_id).await? {
         let key = (found.owned.kind.clone(), found.owned.id.clone());
         if let Some(endpoint) = &found.endpoint {
             endpoints.insert(
@@ -246,7 +220,7 @@ pub async fn teardown(
             out_of_time = true;
             break;
         }
-        match kinds::run_tag_of(clients.resources(), &job.kind, &job.arn).await {
+        match kinds::run_tag_of(clients, &job.kind, &job.arn).await {
             Ok(run_tag) => {
                 candidates.insert(
                     key.clone(),
@@ -274,7 +248,7 @@ pub async fn teardown(
         {
             continue;
         }
-        match kinds::run_tag_of_owned(clients.resources(), &item.owned).await? {
+        match kinds::run_tag_of_owned(clients, &item.owned).await? {
             kinds::Tagged::Gone => push_unique(&mut deleted, item.owned.clone()),
             kinds::Tagged::With(tag) if tag == run_id => {
                 push_unique(&mut deleted, item.owned.clone())
@@ -343,18 +317,18 @@ pub async fn teardown(
                     "tagging {} (restored by job {}) for teardown",
                     job.arn, job.job_id
                 );
-                match kinds::tag(clients.resources(), &job.kind, &job.arn, &tags, action).await {
+                match kinds::tag(clients, &job.kind, &job.arn, &tags, action).await {
                     Ok(()) | Err(BackstopError::NotFound { .. }) => false,
                     Err(other) => return Err(other),
                 }
             }
         };
-        let removal = kinds::remove(clients.resources(), &resource, final_snapshot).await?;
+        let removal = kinds::remove(clients, &resource, final_snapshot).await?;
         file(removal, resource, &mut deleted, &mut pending, &mut left);
     }
     // a drill's own network stack goes last: what ran inside it must be gone first, or
     // CloudFormation could not delete its subnets and security groups
-    let network: Option<NetworkState> = clients.store.get(&execution, Part::Network).await?;
+    let network: Option<NetworkState> = store.get(&execution, Part::Network).await?;
     if let Some(network) = network.filter(|n| mode.is_some_and(|m| n.deleted_by_teardown(m))) {
         let stack = Owned {
             kind: STACK.into(),
@@ -413,10 +387,7 @@ pub async fn teardown(
         finished = outcome.finished,
         "teardown pass"
     );
-    clients
-        .store
-        .put(&execution, Part::Teardown, &outcome)
-        .await?;
+    store.put(&execution, Part::Teardown, &outcome).await?;
     Ok(outcome)
 }
 
@@ -452,7 +423,8 @@ struct RestoredByJob {
 /// What the run's restore jobs created, by AWS Backup's own record (the jobs created since the
 /// run started, restoring the run's recovery points). A job still running is pending.
 async fn restored_by_run(
-    clients: &TeardownClients,
+    clients: &Clients,
+    store: &RunStore,
     execution: &RunId,
     run: &ResolvedRun,
     facts: &RunFacts,
@@ -460,8 +432,7 @@ async fn restored_by_run(
 ) -> Result<BTreeMap<(String, String), RestoredByJob>, BackstopError> {
     // every restore job the run started, as its steps stored them (a branch cancelled by a
     // failure still stored the jobs it started: its last invocation ran to the end)
-    let stored_jobs: Vec<RestoreJob> = clients
-        .store
+    let stored_jobs: Vec<RestoreJob> = store
         .get(execution, Part::Restore)
         .await?
         .unwrap_or_default();
@@ -491,7 +462,7 @@ async fn restored_by_run(
             .recovery_point_arn
             .as_deref()
             .is_some_and(|arn| recovery_points.contains(arn));
-        let by_stack = match (&clients.restore_role_arn, &seen.iam_role_arn) {
+        let by_stack = match (&clients.settings.restore_role_arn, &seen.iam_role_arn) {
             (Some(ours), Some(used)) => ours == used,
             (Some(_), None) => false,
             (None, _) => true,
@@ -564,37 +535,21 @@ fn push_unique(list: &mut Vec<Owned>, item: Owned) {
 }
 
 /// `TeardownFunction`: one pass of deleting what a run created.
-pub struct TeardownFunction(pub TeardownClients);
+pub async fn run(
+    clients: &Clients,
+    request: TeardownRequest,
+    invocation: &Invocation,
+) -> Result<TeardownSummary, BackstopError> {
+    let now = DateTime::from(std::time::SystemTime::now());
+    let deadline = Some(work_deadline(invocation.deadline));
+    let store = clients.store()?;
+    Ok(teardown(clients, &store, request, now, deadline)
+        .await?
+        .summary())
+}
 
-impl Step for TeardownFunction {
-    const NAME: &'static str = "teardown";
-    type Input = TeardownRequest;
-    type Output = TeardownSummary;
-
-    fn from_config(config: &SdkConfig) -> Result<Self, BackstopError> {
-        Ok(TeardownFunction(TeardownClients {
-            backup: aws_sdk_backup::Client::new(config),
-            ec2: aws_sdk_ec2::Client::new(config),
-            rds: aws_sdk_rds::Client::new(config),
-            efs: aws_sdk_efs::Client::new(config),
-            route53: aws_sdk_route53::Client::new(config),
-            cloudformation: aws_sdk_cloudformation::Client::new(config),
-            store: RunStore::from_env(config)?,
-            restore_role_arn: setting("BACKSTOP_RESTORE_ROLE_ARN"),
-        }))
-    }
-
-    fn run_id(request: &TeardownRequest) -> Option<&str> {
-        Some(request.run_id.as_str())
-    }
-
-    async fn run(
-        &self,
-        request: TeardownRequest,
-        invocation: &Invocation,
-    ) -> Result<TeardownSummary, BackstopError> {
-        let now = DateTime::from(std::time::SystemTime::now());
-        let deadline = Some(work_deadline(invocation.deadline));
-        Ok(teardown(&self.0, request, now, deadline).await?.summary())
+impl NamesRun for TeardownRequest {
+    fn run_id(&self) -> Option<&str> {
+        Some(self.run_id.as_str())
     }
 }

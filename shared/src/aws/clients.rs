@@ -1,0 +1,150 @@
+//! What every function is given at init: a client of each AWS service Backstop calls (cheap
+//! handles on one configuration; a function calls only those its step needs, and its role
+//! allows no more) and the stack's settings, read once from the environment the template sets.
+
+use aws_config::SdkConfig;
+
+use super::store::{s3_client, RunStore};
+use crate::error::BackstopError;
+use crate::model::run::StackSite;
+
+/// The stack's settings (each the template's environment variable of that name).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// The function's region: the DR region.
+    pub region: String,
+    /// `PLAN_PARAMETER`: the only plan a failover reads.
+    pub plan_parameter: Option<String>,
+    /// `RUN_STATE_BUCKET`: where a run's steps keep its state.
+    pub run_state_bucket: Option<String>,
+    /// `EVIDENCE_BUCKET`: where reports are kept.
+    pub evidence_bucket: Option<String>,
+    /// `BACKSTOP_RESTORE_ROLE_ARN`: the role AWS Backup restores with.
+    pub restore_role_arn: Option<String>,
+    /// `NETWORK_STACK_ROLE_ARN`: the role CloudFormation builds the DR network with.
+    pub network_stack_role_arn: Option<String>,
+    /// `NOTICE_TOPIC_ARN`: where failed jobs are announced.
+    pub notice_topic_arn: Option<String>,
+    /// `STATE_MACHINE_ARN`: the state machine runs are executions of.
+    pub state_machine_arn: Option<String>,
+    /// `STACK_ACCOUNT`: the stack's account.
+    pub stack_account: Option<String>,
+    /// `FAILOVER_ALARMS`: the names of the alarms that start a failover, comma-separated.
+    pub failover_alarms: Option<String>,
+    /// `FAILOVER_ALARM_ARN_PREFIX`: `arn:<partition>:cloudwatch:<region>:<account>:alarm:`.
+    pub failover_alarm_arn_prefix: Option<String>,
+}
+
+impl Settings {
+    /// The settings `variable` gives (unset and empty are the same).
+    pub fn from_env(region: String, variable: impl Fn(&str) -> Option<String>) -> Settings {
+        let setting = |name: &str| variable(name).filter(|value| !value.trim().is_empty());
+        Settings {
+            region,
+            plan_parameter: setting("PLAN_PARAMETER"),
+            run_state_bucket: setting("RUN_STATE_BUCKET"),
+            evidence_bucket: setting("EVIDENCE_BUCKET"),
+            restore_role_arn: setting("BACKSTOP_RESTORE_ROLE_ARN"),
+            network_stack_role_arn: setting("NETWORK_STACK_ROLE_ARN"),
+            notice_topic_arn: setting("NOTICE_TOPIC_ARN"),
+            state_machine_arn: setting("STATE_MACHINE_ARN"),
+            stack_account: setting("STACK_ACCOUNT"),
+            failover_alarms: setting("FAILOVER_ALARMS"),
+            failover_alarm_arn_prefix: setting("FAILOVER_ALARM_ARN_PREFIX"),
+        }
+    }
+
+    /// A setting the step cannot do without, or the error naming it.
+    pub fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, BackstopError> {
+        value.as_deref().ok_or_else(|| {
+            BackstopError::invalid_input(
+                name,
+                "is not set in the function's environment (the template sets it)",
+            )
+        })
+    }
+
+    /// Where this Backstop is deployed.
+    pub fn site(&self) -> StackSite {
+        StackSite {
+            region: self.region.clone(),
+            plan_parameter: self.plan_parameter.clone(),
+        }
+    }
+}
+
+/// The AWS clients and settings of a function.
+#[derive(Clone)]
+pub struct Clients {
+    pub backup: aws_sdk_backup::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub efs: aws_sdk_efs::Client,
+    pub route53: aws_sdk_route53::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub kms: aws_sdk_kms::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    pub sfn: aws_sdk_sfn::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub settings: Settings,
+}
+
+impl Clients {
+    /// The clients of `config`, with the settings of this process's environment.
+    pub fn from_config(config: &SdkConfig) -> Clients {
+        let region = config.region().map(|r| r.to_string()).unwrap_or_default();
+        Clients::with_settings(
+            config,
+            Settings::from_env(region, |name| std::env::var(name).ok()),
+        )
+    }
+
+    pub fn with_settings(config: &SdkConfig, settings: Settings) -> Clients {
+        Clients {
+            backup: aws_sdk_backup::Client::new(config),
+            ec2: aws_sdk_ec2::Client::new(config),
+            rds: aws_sdk_rds::Client::new(config),
+            efs: aws_sdk_efs::Client::new(config),
+            route53: aws_sdk_route53::Client::new(config),
+            ssm: aws_sdk_ssm::Client::new(config),
+            kms: aws_sdk_kms::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            cloudformation: aws_sdk_cloudformation::Client::new(config),
+            sfn: aws_sdk_sfn::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
+            s3: s3_client(config),
+            settings,
+        }
+    }
+
+    /// The run store (`RUN_STATE_BUCKET`).
+    pub fn store(&self) -> Result<RunStore, BackstopError> {
+        let bucket = self.settings.run_state_bucket.clone().ok_or_else(|| {
+            BackstopError::invalid_input(
+                super::store::BUCKET_VARIABLE,
+                "is not set: deploy the function with the stack's RunStateBucket name in RUN_STATE_BUCKET",
+            )
+        })?;
+        Ok(RunStore::new(self.s3.clone(), bucket))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_setting_is_an_unset_one() {
+        let settings = Settings::from_env("us-west-2".into(), |name| match name {
+            "PLAN_PARAMETER" => Some("/backstop/plan".into()),
+            "EVIDENCE_BUCKET" => Some("  ".into()),
+            _ => None,
+        });
+        assert_eq!(settings.plan_parameter.as_deref(), Some("/backstop/plan"));
+        assert_eq!(settings.evidence_bucket, None);
+        let err = Settings::required(&settings.state_machine_arn, "STATE_MACHINE_ARN").unwrap_err();
+        assert!(err.to_string().contains("STATE_MACHINE_ARN"), "{err}");
+    }
+}
