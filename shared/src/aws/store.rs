@@ -123,9 +123,6 @@ impl RunStore {
         }
     }
 
-    /// The store of this deployment, named by `RUN_STATE_BUCKET`; read at init so a function
-    /// deployed without it fails at once, not mid-run.
-
     /// The store's S3 client (a plan object is read with it).
     pub fn s3(&self) -> &aws_sdk_s3::Client {
         &self.s3

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use crate::kinds::{require_settings, RestoreContext};
 use aws_sdk_ec2::types::{VolumeAttachmentState, VolumeState};
 
-use super::{ec2::run_filter, epoch, tag_value, Found, Owned, Removal};
+use super::{ec2::run_filter, epoch, tag_value, Found, Owned, OwnedKind, Removal};
 use crate::aws::tags::{MODE, RESOURCE};
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::plan::ProtectedResource;
@@ -70,7 +70,7 @@ pub(crate) async fn tagged_volumes(
             };
             found.push(Found {
                 owned: Owned {
-                    kind: Owned::VOLUME.into(),
+                    kind: OwnedKind::Volume,
                     id: volume.volume_id().unwrap_or_default().to_string(),
                     resource: tag_value(tags(), RESOURCE).map(str::to_string),
                 },

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use crate::kinds::{require_settings, RestoreContext};
 use aws_sdk_ec2::types::{Filter, InstanceStateName, Tag};
 
-use super::{epoch, tag_value, Found, Health, Owned, Removal};
+use super::{epoch, tag_value, Found, Health, Owned, OwnedKind, Removal};
 use crate::aws::tags::{MODE, RESOURCE, RUN_ID};
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::model::instances::LaunchedInstance;
@@ -128,7 +128,7 @@ pub(crate) async fn tagged_instances(
             };
             found.push(Found {
                 owned: Owned {
-                    kind: Owned::INSTANCE.into(),
+                    kind: OwnedKind::Instance,
                     id: instance.instance_id().unwrap_or_default().to_string(),
                     resource,
                 },

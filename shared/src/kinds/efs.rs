@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{tag_value, Found, Owned, Removal};
+use super::{tag_value, Found, Owned, OwnedKind, Removal};
 use crate::aws::tags::{token, MODE, RESOURCE, RUN_ID};
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::kinds::RestoreContext;
@@ -95,7 +95,7 @@ pub(crate) async fn tagged(
             }
             found.push(Found {
                 owned: Owned {
-                    kind: Owned::FILE_SYSTEM.into(),
+                    kind: OwnedKind::FileSystem,
                     id: fs.file_system_id().to_string(),
                     resource: tag_value(tags(), RESOURCE).map(str::to_string),
                 },

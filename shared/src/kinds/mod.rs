@@ -104,32 +104,60 @@ pub enum Removal {
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Owned {
-    /// `instance`, `volume`, `db-instance`, `file-system`.
-    pub kind: String,
+    pub kind: OwnedKind,
     pub id: String,
     /// The plan entry it was created for, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
 }
 
-impl Owned {
-    pub const INSTANCE: &'static str = "instance";
-    pub const VOLUME: &'static str = "volume";
-    pub const DB_INSTANCE: &'static str = "db-instance";
-    pub const FILE_SYSTEM: &'static str = "file-system";
+/// What kind of thing a run owns (as written in reports: `instance`, `db-instance`, ...).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum OwnedKind {
+    // in the order of their names (teardown goes through them in this order)
+    DbInstance,
+    /// A drill's DNS record.
+    DnsRecord,
+    FileSystem,
+    #[default]
+    Instance,
+    /// A restore job still running (what it creates is the run's).
+    RestoreJob,
+    /// A drill's copy of the network stack.
+    Stack,
+    Volume,
+}
 
+impl std::fmt::Display for OwnedKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OwnedKind::Instance => "instance",
+            OwnedKind::Volume => "volume",
+            OwnedKind::DbInstance => "db-instance",
+            OwnedKind::FileSystem => "file-system",
+            OwnedKind::DnsRecord => "dns-record",
+            OwnedKind::Stack => "stack",
+            OwnedKind::RestoreJob => "restore-job",
+        })
+    }
+}
+
+impl Owned {
     /// What a restore of `kind` created at `arn`.
     pub fn restored(kind: &ResourceKind, arn: &str, resource: Option<String>) -> Option<Owned> {
         let owned_kind = match kind {
             // restored as an EBS volume
-            ResourceKind::Ebs | ResourceKind::StorageGateway => Self::VOLUME,
-            ResourceKind::Ec2 => Self::INSTANCE,
-            ResourceKind::Rds => Self::DB_INSTANCE,
-            ResourceKind::Efs => Self::FILE_SYSTEM,
+            ResourceKind::Ebs | ResourceKind::StorageGateway => OwnedKind::Volume,
+            ResourceKind::Ec2 => OwnedKind::Instance,
+            ResourceKind::Rds => OwnedKind::DbInstance,
+            ResourceKind::Efs => OwnedKind::FileSystem,
             ResourceKind::Unknown(_) => return None,
         };
         Some(Owned {
-            kind: owned_kind.into(),
+            kind: owned_kind,
             id: id_of(arn).to_string(),
             resource,
         })
@@ -179,12 +207,12 @@ pub enum Tagged {
 
 /// Reads `owned`'s run tag without changing anything (terminated instances keep their tags).
 pub async fn run_tag_of_owned(clients: &Clients, owned: &Owned) -> Result<Tagged, BackstopError> {
-    let tag = match owned.kind.as_str() {
-        Owned::INSTANCE => ec2::instance_run_tag(&clients.ec2, &owned.id).await,
-        Owned::VOLUME => ebs::volume_run_tag(&clients.ec2, &owned.id).await,
-        Owned::DB_INSTANCE => rds::db_run_tag(&clients.rds, &owned.id).await,
-        Owned::FILE_SYSTEM => efs::run_tag(&clients.efs, &owned.id).await,
-        _ => Ok(None),
+    let tag = match owned.kind {
+        OwnedKind::Instance => ec2::instance_run_tag(&clients.ec2, &owned.id).await,
+        OwnedKind::Volume => ebs::volume_run_tag(&clients.ec2, &owned.id).await,
+        OwnedKind::DbInstance => rds::db_run_tag(&clients.rds, &owned.id).await,
+        OwnedKind::FileSystem => efs::run_tag(&clients.efs, &owned.id).await,
+        OwnedKind::DnsRecord | OwnedKind::Stack | OwnedKind::RestoreJob => Ok(None),
     };
     match tag {
         Ok(Some(tag)) => Ok(Tagged::With(tag)),
@@ -201,12 +229,12 @@ pub async fn remove(
     owned: &Owned,
     final_snapshot: bool,
 ) -> Result<Removal, BackstopError> {
-    match owned.kind.as_str() {
-        Owned::INSTANCE => ec2::remove_instance(&clients.ec2, &owned.id).await,
-        Owned::VOLUME => ebs::remove_volume(&clients.ec2, &owned.id).await,
-        Owned::DB_INSTANCE => rds::remove(&clients.rds, &owned.id, final_snapshot).await,
-        Owned::FILE_SYSTEM => efs::remove(&clients.efs, &owned.id).await,
-        other => Ok(Removal::Kept(format!("unknown resource kind {other}"))),
+    match owned.kind {
+        OwnedKind::Instance => ec2::remove_instance(&clients.ec2, &owned.id).await,
+        OwnedKind::Volume => ebs::remove_volume(&clients.ec2, &owned.id).await,
+        OwnedKind::DbInstance => rds::remove(&clients.rds, &owned.id, final_snapshot).await,
+        OwnedKind::FileSystem => efs::remove(&clients.efs, &owned.id).await,
+        other => Ok(Removal::Kept(format!("{other} is not removed here"))),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{epoch, tag_value, Found, Health, Owned, Removal};
+use super::{epoch, tag_value, Found, Health, Owned, OwnedKind, Removal};
 use crate::aws::tags::{run_suffix, MODE, RESOURCE, RUN_ID};
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::kinds::{require_settings, RestoreContext};
@@ -189,7 +189,7 @@ pub(crate) async fn tagged(
             }
             found.push(Found {
                 owned: Owned {
-                    kind: Owned::DB_INSTANCE.into(),
+                    kind: OwnedKind::DbInstance,
                     id: db.db_instance_identifier().unwrap_or_default().to_string(),
                     resource: tag_value(tags(), RESOURCE).map(str::to_string),
                 },

@@ -1,5 +1,7 @@
 //! The restores of a run: what each protected resource is restored from, and its job as last seen.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::plan::ResourceKind;
@@ -40,8 +42,8 @@ pub struct RestoreJob {
     /// restore as attempt 1, 2, ... (each with its own idempotency token).
     #[serde(default)]
     pub attempt: u32,
-    /// AWS Backup's status: PENDING, RUNNING, COMPLETED, FAILED, ABORTED.
-    pub status: String,
+    /// AWS Backup's status of the job.
+    pub status: JobStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,10 +55,107 @@ pub struct RestoreJob {
 
 impl RestoreJob {
     pub fn is_finished(&self) -> bool {
-        matches!(self.status.as_str(), "COMPLETED" | "FAILED" | "ABORTED")
+        self.status.is_finished()
     }
 
     pub fn did_not_complete(&self) -> bool {
-        matches!(self.status.as_str(), "FAILED" | "ABORTED")
+        self.status.did_not_complete()
+    }
+}
+
+/// The state of an AWS Backup job (backup, copy or restore), as AWS Backup writes it
+/// (`COMPLETED`, ...). A state this version does not know is kept as it came.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobStatus {
+    Created,
+    Pending,
+    Running,
+    Aborting,
+    Aborted,
+    Completed,
+    Failed,
+    Expired,
+    Partial,
+    #[serde(untagged)]
+    Other(String),
+}
+
+impl JobStatus {
+    pub fn as_str(&self) -> &str {
+        match self {
+            JobStatus::Created => "CREATED",
+            JobStatus::Pending => "PENDING",
+            JobStatus::Running => "RUNNING",
+            JobStatus::Aborting => "ABORTING",
+            JobStatus::Aborted => "ABORTED",
+            JobStatus::Completed => "COMPLETED",
+            JobStatus::Failed => "FAILED",
+            JobStatus::Expired => "EXPIRED",
+            JobStatus::Partial => "PARTIAL",
+            JobStatus::Other(other) => other,
+        }
+    }
+
+    /// The job will not change any more.
+    pub fn is_finished(&self) -> bool {
+        matches!(self, JobStatus::Completed) || self.did_not_complete()
+    }
+
+    /// The job ended without its result: failed, aborted or expired.
+    pub fn did_not_complete(&self) -> bool {
+        matches!(
+            self,
+            JobStatus::Failed | JobStatus::Aborted | JobStatus::Expired
+        )
+    }
+
+    /// Created, queued or running: its result is still to come.
+    pub fn is_pending(&self) -> bool {
+        matches!(
+            self,
+            JobStatus::Created | JobStatus::Pending | JobStatus::Running | JobStatus::Aborting
+        )
+    }
+}
+
+impl From<&str> for JobStatus {
+    fn from(text: &str) -> Self {
+        serde_json::from_value(serde_json::Value::String(text.to_string()))
+            .unwrap_or_else(|_| JobStatus::Other(text.to_string()))
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_reads_and_writes_as_aws_backup_spells_it() {
+        for text in [
+            "CREATED",
+            "PENDING",
+            "RUNNING",
+            "COMPLETED",
+            "FAILED",
+            "ABORTED",
+            "EXPIRED",
+        ] {
+            let status = JobStatus::from(text);
+            assert!(!matches!(status, JobStatus::Other(_)), "{text}");
+            assert_eq!(serde_json::to_value(&status).unwrap(), text);
+            assert_eq!(status.to_string(), text);
+        }
+        let unknown = JobStatus::from("PAUSED");
+        assert_eq!(unknown, JobStatus::Other("PAUSED".into()));
+        assert_eq!(serde_json::to_value(&unknown).unwrap(), "PAUSED");
+        assert!(!unknown.is_finished() && !unknown.is_pending());
+        assert!(JobStatus::Expired.did_not_complete() && JobStatus::Aborted.is_finished());
     }
 }

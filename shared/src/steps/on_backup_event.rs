@@ -11,6 +11,7 @@ use crate::aws::plan_source::plan_from_ssm;
 use crate::aws::tags::digest;
 use crate::aws::{Clients, Settings};
 use crate::error::{classify_sdk_error, BackstopError};
+use crate::model::jobs::JobStatus;
 use crate::model::time::format_time;
 use crate::plan::{Plan, VerificationSettings};
 use crate::steps::resolve::parse_input;
@@ -31,8 +32,7 @@ pub enum JobKind {
 pub struct JobChange {
     pub kind: JobKind,
     pub job_id: String,
-    /// `CREATED`, `RUNNING`, `COMPLETED`, `FAILED`, `ABORTED`, `EXPIRED`, ...
-    pub state: String,
+    pub state: JobStatus,
     pub resource_arn: String,
     pub resource_type: Option<String>,
     /// The vault the job wrote to (a copy's destination vault).
@@ -45,7 +45,7 @@ pub struct JobChange {
 
 impl JobChange {
     pub fn failed(&self) -> bool {
-        matches!(self.state.as_str(), "FAILED" | "ABORTED" | "EXPIRED")
+        self.state.did_not_complete()
     }
 }
 
@@ -157,7 +157,7 @@ pub fn parse_backup_event(event: Value) -> Result<JobChange, BackstopError> {
     Ok(JobChange {
         kind,
         job_id,
-        state,
+        state: JobStatus::from(state.as_str()),
         resource_arn,
         resource_type: detail.resource_type,
         vault_arn,
@@ -273,7 +273,7 @@ pub async fn handle_job_change(
         return Ok(outcome("alerted", Some(name), reason, change));
     }
     let into_dr_vault = change.kind == JobKind::Copy
-        && change.state == "COMPLETED"
+        && change.state == JobStatus::Completed
         && change.vault_arn.as_deref().is_some_and(|arn| {
             is_vault(
                 arn,
@@ -510,7 +510,7 @@ mod tests {
     fn reads_a_completed_copy() {
         let change = parse_backup_event(fixture("backup-copy-job-completed.json")).unwrap();
         assert_eq!(change.kind, JobKind::Copy);
-        assert_eq!(change.state, "COMPLETED");
+        assert_eq!(change.state, JobStatus::Completed);
         assert_eq!(
             change.resource_arn,
             "arn:aws:ec2:us-east-1:123456789012:volume/vol-0123456789abcdef0"
@@ -562,7 +562,7 @@ mod tests {
         detail.insert("status".into(), state);
         detail.insert("backupSizeInBytes".into(), json!(1024));
         let completed = parse_backup_event(event).unwrap();
-        assert_eq!(completed.state, "COMPLETED");
+        assert_eq!(completed.state, JobStatus::Completed);
         assert_eq!(completed.size_bytes, Some(1024));
     }
 

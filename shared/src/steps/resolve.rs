@@ -1,5 +1,6 @@
 //! Step 0 of a run: load the plan and decide what to recover, from which recovery point.
 
+use aws_sdk_sfn::types::ExecutionStatus;
 use aws_smithy_types::DateTime;
 use serde::Deserialize;
 use serde_json::Value;
@@ -375,16 +376,16 @@ async fn earlier_run(
             other => other,
         })?;
     let status = described.status().as_str();
-    match status {
-        "FAILED" | "TIMED_OUT" | "ABORTED" => {}
-        "RUNNING" | "PENDING_REDRIVE" => {
+    match described.status() {
+        ExecutionStatus::Failed | ExecutionStatus::TimedOut | ExecutionStatus::Aborted => {}
+        ExecutionStatus::Running | ExecutionStatus::PendingRedrive => {
             return Err(BackstopError::Conflict(format!(
                 "run {run_id} is still {status}: wait for it to end (or stop it) before resuming it"
             )))
         }
-        other => {
+        _ => {
             return Err(BackstopError::Conflict(format!(
-                "run {run_id} is {other}: only a failed, timed-out or aborted run can be resumed"
+                "run {run_id} is {status}: only a failed, timed-out or aborted run can be resumed"
             )))
         }
     }

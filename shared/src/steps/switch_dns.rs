@@ -15,6 +15,7 @@ use crate::error::PlanProblem;
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::kinds::{self, Health, Removal};
 use crate::model::instances::LaunchedInstance;
+use crate::model::jobs::JobStatus;
 use crate::model::jobs::RestoreJob;
 use crate::model::run::Mode;
 use crate::plan::{is_wildcard, normalize_dns_name, DnsMethod, DnsRecordPlan, Plan};
@@ -540,7 +541,7 @@ async fn check_health(
     };
     for job in jobs
         .iter()
-        .filter(|j| j.kind == crate::plan::ResourceKind::Rds && j.status == "COMPLETED")
+        .filter(|j| j.kind == crate::plan::ResourceKind::Rds && j.status == JobStatus::Completed)
     {
         match kinds::rds::health(&clients.rds, job).await? {
             Health::Healthy(more) => healthy.extend(more),

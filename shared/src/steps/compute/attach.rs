@@ -9,6 +9,7 @@ use crate::aws::Clients;
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::model::instances::Attachment;
 use crate::model::instances::LaunchedInstance;
+use crate::model::jobs::JobStatus;
 use crate::model::jobs::RestoreJob;
 use crate::model::run::RunId;
 use crate::plan::Plan;
@@ -90,7 +91,7 @@ pub async fn attach_volumes(
         };
         let Some(job) = jobs
             .iter()
-            .find(|j| j.resource == resource.name && j.status == "COMPLETED")
+            .find(|j| j.resource == resource.name && j.status == JobStatus::Completed)
         else {
             if resource.optional {
                 continue;

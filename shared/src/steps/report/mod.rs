@@ -24,6 +24,7 @@ mod render;
 
 use crate::aws::Clients;
 use crate::error::BackstopError;
+use crate::model::jobs::JobStatus;
 use crate::steps::history::read_execution;
 use crate::steps::teardown::TeardownOutcome;
 use crate::steps::{Invocation, NamesRun};
@@ -54,7 +55,7 @@ fn skipped_optional(
             jobs.iter()
                 .filter(|job| job.resource == item.resource)
                 .max_by_key(|job| job.attempt)
-                .filter(|job| matches!(job.status.as_str(), "FAILED" | "ABORTED"))
+                .filter(|job| job.status.did_not_complete())
         })
         .map(|job| {
             format!(
@@ -147,7 +148,7 @@ pub struct Restored {
     pub resource: String,
     pub kind: String,
     pub restore_job_id: String,
-    pub status: String,
+    pub status: JobStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_resource_arn: Option<String>,
 }

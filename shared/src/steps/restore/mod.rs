@@ -26,6 +26,7 @@ use crate::aws::wait::work_deadline;
 use crate::model::run::ResolvedRun;
 
 use crate::aws::Clients;
+use crate::model::jobs::JobStatus;
 use crate::steps::{with_network, Invocation, StepInput};
 pub use poll::{
     describe_restore_job, poll_restores, restore_jobs_since, PollCounts, PollOutcome, PollSummary,
@@ -272,7 +273,7 @@ async fn start_one(
         recovery_point_arn: item.recovery_point_arn.clone(),
         restore_job_id,
         attempt,
-        status: "PENDING".into(),
+        status: JobStatus::Pending,
         status_message: None,
         created_resource_arn: None,
         endpoint: None,

@@ -10,6 +10,7 @@ use crate::aws::Clients;
 use crate::error::{classify_sdk_error, shorten, BackstopError, MAX_MESSAGE_CHARS};
 use crate::kinds;
 use crate::kinds::RestoreContext;
+use crate::model::jobs::JobStatus;
 use crate::model::jobs::{RestoreItem, RestoreJob};
 use crate::model::time::format_time;
 use crate::plan::ResourceKind;
@@ -74,7 +75,7 @@ pub async fn poll_restores(
         job.status = seen.status;
         job.status_message = seen.status_message;
         job.created_resource_arn = seen.created_resource_arn;
-        if job.status == "COMPLETED" {
+        if job.status == JobStatus::Completed {
             finish_completed(clients, ctx, job).await?;
             tracing::info!(resource = %job.resource, created = ?job.created_resource_arn, "restore completed");
         } else if job.is_finished() {
@@ -186,7 +187,7 @@ pub(super) fn summarize(
         .count();
     let completed = latest
         .iter()
-        .filter(|job| job.status == "COMPLETED")
+        .filter(|job| job.status == JobStatus::Completed)
         .count();
     let optional = |job: &RestoreJob| {
         restores
@@ -254,7 +255,7 @@ pub(super) fn pending_names(
 /// A restore job as AWS Backup reports it.
 #[derive(Debug, Clone)]
 pub struct SeenJob {
-    pub status: String,
+    pub status: JobStatus,
     pub status_message: Option<String>,
     pub created_resource_arn: Option<String>,
     pub resource_type: Option<String>,
@@ -262,6 +263,21 @@ pub struct SeenJob {
     /// The role AWS Backup restored with (the stack's restore role, for a run's jobs).
     pub iam_role_arn: Option<String>,
     pub created: Option<DateTime>,
+}
+
+/// The job as ListRestoreJobs and DescribeRestoreJob both answer it (two SDK types, one shape).
+macro_rules! seen_job {
+    ($job:expr) => {
+        SeenJob {
+            status: JobStatus::from($job.status().map(|s| s.as_str()).unwrap_or_default()),
+            status_message: $job.status_message().map(str::to_string),
+            created_resource_arn: $job.created_resource_arn().map(str::to_string),
+            resource_type: $job.resource_type().map(str::to_string),
+            recovery_point_arn: $job.recovery_point_arn().map(str::to_string),
+            iam_role_arn: $job.iam_role_arn().map(str::to_string),
+            created: $job.creation_date().copied(),
+        }
+    };
 }
 
 pub(super) async fn list_restore_jobs(
@@ -292,21 +308,7 @@ pub async fn restore_jobs_since(
         let page = page.map_err(|err| classify_sdk_error("listing restore jobs", err))?;
         for job in page.restore_jobs() {
             if let Some(id) = job.restore_job_id() {
-                seen.insert(
-                    id.to_string(),
-                    SeenJob {
-                        status: job
-                            .status()
-                            .map(|s| s.as_str().to_string())
-                            .unwrap_or_default(),
-                        status_message: job.status_message().map(str::to_string),
-                        created_resource_arn: job.created_resource_arn().map(str::to_string),
-                        resource_type: job.resource_type().map(str::to_string),
-                        recovery_point_arn: job.recovery_point_arn().map(str::to_string),
-                        iam_role_arn: job.iam_role_arn().map(str::to_string),
-                        created: job.creation_date().copied(),
-                    },
-                );
+                seen.insert(id.to_string(), seen_job!(job));
             }
         }
     }
@@ -323,18 +325,7 @@ pub async fn describe_restore_job(
         .send()
         .await
         .map_err(|err| classify_sdk_error(format!("describing restore job {id}"), err))?;
-    Ok(SeenJob {
-        status: job
-            .status()
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default(),
-        status_message: job.status_message().map(str::to_string),
-        created_resource_arn: job.created_resource_arn().map(str::to_string),
-        resource_type: job.resource_type().map(str::to_string),
-        recovery_point_arn: job.recovery_point_arn().map(str::to_string),
-        iam_role_arn: job.iam_role_arn().map(str::to_string),
-        created: job.creation_date().copied(),
-    })
+    Ok(seen_job!(job))
 }
 
 /// Tags the restored resource with the run (teardown finds it by tag) and records its endpoint.

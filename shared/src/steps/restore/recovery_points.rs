@@ -5,6 +5,7 @@ use crate::error::{classify_sdk_error, shorten, BackstopError, MAX_MESSAGE_CHARS
 use crate::model::jobs::RestoreItem;
 use crate::model::time::format_time;
 use crate::plan::Plan;
+use aws_sdk_backup::types::RecoveryPointStatus;
 use aws_smithy_types::DateTime;
 use std::collections::HashMap;
 
@@ -170,7 +171,7 @@ pub(super) async fn list_vault(
                 continue;
             };
             let data_time = point.initiation_date().unwrap_or(created);
-            let completed = point.status().map(|s| s.as_str()) == Some("COMPLETED");
+            let completed = point.status() == Some(&RecoveryPointStatus::Completed);
             if !completed || data_time.secs() > point_in_time.secs() {
                 continue;
             }

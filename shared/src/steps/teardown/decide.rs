@@ -10,7 +10,7 @@
 //! a final snapshot.
 
 use super::Leftover;
-use crate::kinds::Owned;
+use crate::kinds::{Owned, OwnedKind};
 use crate::model::run::Mode;
 
 /// How far AWS's clocks may be ahead of the run's start.
@@ -164,7 +164,7 @@ fn judge(run: &RunFacts, candidate: &Candidate) -> Result<Action, String> {
         None => Ok(Action::TagThenDelete),
         Some(_) => Ok(Action::Delete {
             final_snapshot: run.mode == Mode::Failover
-                && candidate.owned.kind == Owned::DB_INSTANCE,
+                && candidate.owned.kind == OwnedKind::DbInstance,
         }),
     }
 }
@@ -183,10 +183,10 @@ mod tests {
         }
     }
 
-    fn candidate(kind: &str, id: &str) -> Candidate {
+    fn candidate(kind: OwnedKind, id: &str) -> Candidate {
         Candidate {
             owned: Owned {
-                kind: kind.into(),
+                kind,
                 id: id.into(),
                 resource: None,
             },
@@ -203,7 +203,7 @@ mod tests {
     fn launched(id: &str) -> Candidate {
         Candidate {
             origin: Origin::Launched,
-            ..candidate(Owned::INSTANCE, id)
+            ..candidate(OwnedKind::Instance, id)
         }
     }
 
@@ -213,7 +213,7 @@ mod tests {
             Some(&drill()),
             false,
             false,
-            &[candidate(Owned::VOLUME, "vol-1"), launched("i-1")],
+            &[candidate(OwnedKind::Volume, "vol-1"), launched("i-1")],
         )
         .unwrap();
         assert!(decision.refused.is_empty(), "{decision:?}");
@@ -229,7 +229,7 @@ mod tests {
         // anyone who can write backstop:run-id=<a drill id> must not get a resource deleted
         let forged = Candidate {
             origin: Origin::Unproven,
-            ..candidate(Owned::DB_INSTANCE, "orders-prod")
+            ..candidate(OwnedKind::DbInstance, "orders-prod")
         };
         let decision = decide(Some(&drill()), false, false, &[forged]).unwrap();
         assert!(decision.delete.is_empty());
@@ -240,7 +240,7 @@ mod tests {
     fn a_resource_created_before_the_run_is_left_alone() {
         let old = Candidate {
             created: Some(START - 86_400),
-            ..candidate(Owned::VOLUME, "vol-old")
+            ..candidate(OwnedKind::Volume, "vol-old")
         };
         let old_job = Candidate {
             origin: Origin::Restored {
@@ -248,7 +248,7 @@ mod tests {
                 job_created: START - 86_400,
             },
             created: None,
-            ..candidate(Owned::FILE_SYSTEM, "fs-old")
+            ..candidate(OwnedKind::FileSystem, "fs-old")
         };
         let decision = decide(Some(&drill()), false, false, &[old, old_job]).unwrap();
         assert!(decision.delete.is_empty(), "{decision:?}");
@@ -259,11 +259,11 @@ mod tests {
     fn another_runs_tag_or_mode_is_left_alone() {
         let other_run = Candidate {
             run_tag: Some("drill-2".into()),
-            ..candidate(Owned::VOLUME, "vol-2")
+            ..candidate(OwnedKind::Volume, "vol-2")
         };
         let other_mode = Candidate {
             mode_tag: Some("preview".into()),
-            ..candidate(Owned::VOLUME, "vol-3")
+            ..candidate(OwnedKind::Volume, "vol-3")
         };
         let decision = decide(Some(&drill()), false, false, &[other_run, other_mode]).unwrap();
         assert!(decision.delete.is_empty());
@@ -276,7 +276,7 @@ mod tests {
         let untagged = Candidate {
             run_tag: None,
             mode_tag: None,
-            ..candidate(Owned::VOLUME, "vol-late")
+            ..candidate(OwnedKind::Volume, "vol-late")
         };
         let decision = decide(Some(&drill()), false, false, &[untagged]).unwrap();
         assert_eq!(decision.delete[0].1, Action::TagThenDelete);
@@ -332,7 +332,7 @@ mod tests {
             true,
             true,
             &[
-                tagged(candidate(Owned::DB_INSTANCE, "orders")),
+                tagged(candidate(OwnedKind::DbInstance, "orders")),
                 tagged(launched("i-1")),
             ],
         )
@@ -341,7 +341,7 @@ mod tests {
             decision.delete,
             vec![
                 (
-                    candidate(Owned::DB_INSTANCE, "orders").owned,
+                    candidate(OwnedKind::DbInstance, "orders").owned,
                     Action::Delete {
                         final_snapshot: true
                     }
@@ -357,7 +357,7 @@ mod tests {
         // a drill-tagged resource is not a failover's to delete
         let stray = Candidate {
             run_tag: Some("failover-1".into()),
-            ..candidate(Owned::VOLUME, "vol-drill")
+            ..candidate(OwnedKind::Volume, "vol-drill")
         };
         let decision = decide(Some(&run), true, true, &[stray]).unwrap();
         assert!(decision.delete.is_empty());

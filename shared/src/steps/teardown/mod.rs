@@ -22,7 +22,7 @@ use crate::aws::tags::run_tags;
 use crate::aws::wait::{time_left, work_deadline};
 use crate::aws::Clients;
 use crate::error::BackstopError;
-use crate::kinds::{self, Owned, Removal};
+use crate::kinds::{self, Owned, OwnedKind, Removal};
 use crate::model::jobs::RestoreJob;
 use crate::model::network::NetworkState;
 use crate::model::run::ResolvedRun;
@@ -36,9 +36,6 @@ use crate::steps::{Invocation, NamesRun};
 pub mod decide;
 
 use decide::{Action, Candidate, Origin, Refusal, RunFacts};
-
-/// The `Owned` kind of a drill's network stack (its id is the stack's name).
-pub const STACK: &str = "stack";
 
 /// Deletions still pending this long after teardown began are reported as left behind.
 const TEARDOWN_BOUND_SECONDS: i64 = 2 * 60 * 60;
@@ -167,10 +164,10 @@ pub async fn teardown(
 
     let mut left = Vec::new();
     let mut pending = Vec::new();
-    let deleted_before: BTreeSet<(String, String)> = previous
+    let deleted_before: BTreeSet<(OwnedKind, String)> = previous
         .iter()
         .flat_map(|p| &p.deleted)
-        .map(|o| (o.kind.clone(), o.id.clone()))
+        .map(|o| (o.kind, o.id.clone()))
         .collect();
     let mut deleted: Vec<Owned> = previous
         .as_ref()
@@ -185,10 +182,10 @@ pub async fn teardown(
         _ => BTreeMap::new(),
     };
     // everything tagged with the run, and what the run restored that carries no tag yet
-    let mut candidates: BTreeMap<(String, String), Candidate> = BTreeMap::new();
-    let mut endpoints: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut candidates: BTreeMap<(OwnedKind, String), Candidate> = BTreeMap::new();
+    let mut endpoints: BTreeMap<(OwnedKind, String), String> = BTreeMap::new();
     for found in kinds::tagged_with_run(clients, &run_id).await? {
-        let key = (found.owned.kind.clone(), found.owned.id.clone());
+        let key = (found.owned.kind, found.owned.id.clone());
         if let Some(endpoint) = &found.endpoint {
             endpoints.insert(
                 key.clone(),
@@ -241,10 +238,10 @@ pub async fn teardown(
     // what the last pass left deleting and no longer shows up by tag (a terminated instance,
     // a deleted database) is gone; an id there that is not this run's is left alone
     for item in previous.iter().flat_map(|p| &p.pending) {
-        let key = (item.owned.kind.clone(), item.owned.id.clone());
+        let key = (item.owned.kind, item.owned.id.clone());
         if candidates.contains_key(&key)
-            || item.owned.kind == "restore-job"
-            || item.owned.kind == STACK
+            || item.owned.kind == OwnedKind::RestoreJob
+            || item.owned.kind == OwnedKind::Stack
         {
             continue;
         }
@@ -275,12 +272,12 @@ pub async fn teardown(
         let ours: BTreeSet<String> = decision
             .delete
             .iter()
-            .filter_map(|(owned, _)| endpoints.get(&(owned.kind.clone(), owned.id.clone())))
+            .filter_map(|(owned, _)| endpoints.get(&(owned.kind, owned.id.clone())))
             .cloned()
             .collect();
         for record in &run.plan.dns {
             let name = Owned {
-                kind: "dns-record".into(),
+                kind: OwnedKind::DnsRecord,
                 id: record.drill_record_name.clone(),
                 resource: None,
             };
@@ -302,7 +299,7 @@ pub async fn teardown(
         let final_snapshot = match action {
             Action::Delete { final_snapshot } => final_snapshot,
             Action::TagThenDelete => {
-                let key = (resource.kind.clone(), resource.id.clone());
+                let key = (resource.kind, resource.id.clone());
                 let Some(job) = restored.get(&key) else {
                     continue;
                 };
@@ -331,7 +328,7 @@ pub async fn teardown(
     let network: Option<NetworkState> = store.get(&execution, Part::Network).await?;
     if let Some(network) = network.filter(|n| mode.is_some_and(|m| n.deleted_by_teardown(m))) {
         let stack = Owned {
-            kind: STACK.into(),
+            kind: OwnedKind::Stack,
             id: network.stack_name.clone(),
             resource: None,
         };
@@ -429,7 +426,7 @@ async fn restored_by_run(
     run: &ResolvedRun,
     facts: &RunFacts,
     pending: &mut Vec<Leftover>,
-) -> Result<BTreeMap<(String, String), RestoredByJob>, BackstopError> {
+) -> Result<BTreeMap<(OwnedKind, String), RestoredByJob>, BackstopError> {
     // every restore job the run started, as its steps stored them (a branch cancelled by a
     // failure still stored the jobs it started: its last invocation ran to the end)
     let stored_jobs: Vec<RestoreJob> = store
@@ -471,10 +468,10 @@ async fn restored_by_run(
             tracing::warn!(job = %job_id, role = ?seen.iam_role_arn, "a stored restore job is not one the run started (another recovery point, or another role): not the run's");
             continue;
         }
-        if matches!(seen.status.as_str(), "PENDING" | "RUNNING" | "CREATED") {
+        if seen.status.is_pending() {
             pending.push(Leftover {
                 owned: Owned {
-                    kind: "restore-job".into(),
+                    kind: OwnedKind::RestoreJob,
                     id: job_id.clone(),
                     resource: None,
                 },
@@ -499,7 +496,7 @@ async fn restored_by_run(
             job_created: seen.created.map_or(i64::MIN, |t| t.secs()),
         };
         restored.insert(
-            (owned.kind.clone(), owned.id.clone()),
+            (owned.kind, owned.id.clone()),
             RestoredByJob {
                 owned,
                 kind,
