@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_efs::types::Tag;
+
 use super::{tag_value, Found, Owned, OwnedKind, Removal};
 use crate::aws::tags::{token, MODE, RESOURCE, RUN_ID};
 use crate::error::{classify_sdk_error, BackstopError};
@@ -63,17 +65,17 @@ pub(crate) async fn tag(
     tags: &[(String, String)],
     action: String,
 ) -> Result<(), BackstopError> {
-    let mut request = efs.tag_resource().resource_id(id);
-    for (key, value) in tags {
-        let tag = aws_sdk_efs::types::Tag::builder()
-            .key(key)
-            .value(value)
-            .build()
-            .map_err(|err| BackstopError::invalid_input("tags", err.to_string()))?;
-        request = request.tags(tag);
-    }
-    request
-        .send()
+    let tags: Result<Vec<Tag>, _> = tags
+        .iter()
+        .map(|(key, value)| Tag::builder().key(key).value(value).build())
+        .collect();
+    let tags = tags.map_err(|err| BackstopError::invalid_input("tags", err.to_string()))?;
+    let tagging = efs
+        .tag_resource()
+        .resource_id(id)
+        .set_tags(Some(tags))
+        .send();
+    tagging
         .await
         .map_err(|err| classify_sdk_error(action, err))?;
     Ok(())

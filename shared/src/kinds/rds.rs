@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_rds::types::{DbInstance, Tag};
+
 use super::{epoch, tag_value, Found, Health, Owned, OwnedKind, Removal};
 use crate::aws::tags::{run_suffix, MODE, RESOURCE, RUN_ID};
 use crate::error::{classify_sdk_error, BackstopError};
@@ -107,25 +109,33 @@ fn drill_identifier(planned: &str, suffix: &str) -> String {
     }
 }
 
+/// The DB instance `identifier`, if there is one.
+async fn describe_db(
+    rds: &aws_sdk_rds::Client,
+    identifier: &str,
+) -> Result<Option<DbInstance>, BackstopError> {
+    let answer = rds
+        .describe_db_instances()
+        .db_instance_identifier(identifier);
+    let described = answer
+        .send()
+        .await
+        .map_err(|err| classify_sdk_error(format!("describing DB instance {identifier}"), err))?;
+    Ok(described
+        .db_instances
+        .unwrap_or_default()
+        .into_iter()
+        .next())
+}
+
 /// The address clients connect to, once the instance exists.
 pub(crate) async fn endpoint(
     rds: &aws_sdk_rds::Client,
     identifier: &str,
 ) -> Result<Option<String>, BackstopError> {
-    let described = rds
-        .describe_db_instances()
-        .db_instance_identifier(identifier)
-        .send()
-        .await
-        .map_err(|err| {
-            classify_sdk_error(format!("describing restored DB instance {identifier}"), err)
-        })?;
-    Ok(described
-        .db_instances()
-        .first()
-        .and_then(|db| db.endpoint())
-        .and_then(|endpoint| endpoint.address())
-        .map(str::to_string))
+    let db = describe_db(rds, identifier).await?;
+    let endpoint = db.as_ref().and_then(|db| db.endpoint());
+    Ok(endpoint.and_then(|e| e.address()).map(str::to_string))
 }
 
 /// The run id a DB instance is tagged with.
@@ -153,17 +163,12 @@ pub(crate) async fn tag(
     tags: &[(String, String)],
     action: String,
 ) -> Result<(), BackstopError> {
-    let mut request = rds.add_tags_to_resource().resource_name(arn);
-    for (key, value) in tags {
-        request = request.tags(
-            aws_sdk_rds::types::Tag::builder()
-                .key(key)
-                .value(value)
-                .build(),
-        );
-    }
-    request
-        .send()
+    let tags = tags
+        .iter()
+        .map(|(key, value)| Tag::builder().key(key).value(value).build());
+    let request = rds.add_tags_to_resource().resource_name(arn);
+    let tagging = request.set_tags(Some(tags.collect())).send();
+    tagging
         .await
         .map_err(|err| classify_sdk_error(action, err))?;
     Ok(())
@@ -208,13 +213,7 @@ pub(crate) async fn db_run_tag(
     rds: &aws_sdk_rds::Client,
     identifier: &str,
 ) -> Result<Option<String>, BackstopError> {
-    let described = rds
-        .describe_db_instances()
-        .db_instance_identifier(identifier)
-        .send()
-        .await
-        .map_err(|err| classify_sdk_error(format!("describing DB instance {identifier}"), err))?;
-    let Some(db) = described.db_instances().first() else {
+    let Some(db) = describe_db(rds, identifier).await? else {
         return Err(BackstopError::not_found(
             format!("DB instance {identifier}"),
             "gone",

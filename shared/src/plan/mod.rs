@@ -21,39 +21,32 @@ pub use source::{json_of, parse_s3_uri, PlanSource};
 pub use validate::{is_wildcard, normalize_dns_name, MAX_RESOURCES};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct Plan {
     /// Short name of the workload; goes into tags and identifiers.
-    #[serde(default)]
     pub name: String,
     /// Where the protected resources live. Optional: only used to check ARNs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub primary_region: Option<String>,
     /// Where Backstop restores and fails over to.
-    #[serde(default)]
     pub dr_region: String,
     /// The backup vault in the DR region that holds the copied recovery points.
-    #[serde(default)]
     pub backup_vault: String,
-    #[serde(default)]
     pub objectives: Objectives,
-    #[serde(default)]
     pub resources: Vec<ProtectedResource>,
-    #[serde(default)]
     pub instances: Vec<InstancePlan>,
-    #[serde(default)]
     pub dns: Vec<DnsRecordPlan>,
     /// Where a drill runs instead, isolated from production (optional).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub drill: Option<DrillIsolation>,
     /// How a failover proceeds: switch DNS at once, or after an operator approves.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub failover: Option<FailoverSettings>,
     /// Verification drills started by completed copies into the DR vault.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub verification: Option<VerificationSettings>,
     /// The DR network as a CloudFormation stack; settings may reference its outputs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkPlan>,
 }
 
@@ -61,15 +54,13 @@ pub struct Plan {
 /// when a template is given) or creates it; a drill always creates its own copy, named for
 /// the run, and its teardown deletes it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct NetworkPlan {
-    #[serde(default)]
     pub stack_name: String,
     /// `s3://bucket/key` of the template, in the DR region. Without it, a failover needs the
     /// stack to exist and a drill copies the existing stack's template and parameters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
-    #[serde(default)]
     pub parameters: BTreeMap<String, String>,
 }
 
@@ -86,12 +77,11 @@ pub enum Approval {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct FailoverSettings {
-    #[serde(default)]
     pub approval: Approval,
     /// How long the run waits for an answer (default 60 minutes).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub approval_timeout_minutes: Option<u32>,
 }
 
@@ -101,13 +91,12 @@ impl FailoverSettings {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct VerificationSettings {
     /// Start a drill when a copy of a protected resource completes in the DR vault.
-    #[serde(default)]
     pub drill_after_copy: bool,
     /// At most one such drill per this many hours (default 24).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_interval_hours: Option<u32>,
 }
 
@@ -165,13 +154,11 @@ impl InstancePlan {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct Objectives {
     /// Recovery time objective: a run must finish within this many minutes.
-    #[serde(default)]
     pub rto_minutes: Option<i64>,
     /// Recovery point objective: the recovery point used may be at most this old.
-    #[serde(default)]
     pub rpo_minutes: Option<i64>,
 }
 
@@ -275,28 +262,25 @@ impl fmt::Display for ResourceKind {
 
 /// A resource AWS Backup protects in the primary region, selected by ARN or by tags.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProtectedResource {
-    #[serde(default)]
     pub name: String,
-    #[serde(default)]
     pub kind: ResourceKind,
     /// The source resource's ARN in the primary region.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
     /// Select by the tags copied onto the recovery points instead of by ARN.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
     /// A missing recovery point is a warning in the report, not a failure.
-    #[serde(default)]
     pub optional: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ebs: Option<EbsRestore>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rds: Option<RdsRestore>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub efs: Option<EfsRestore>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ec2: Option<Ec2Restore>,
 }
 
@@ -320,13 +304,11 @@ pub struct EbsRestore {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct VolumeAttachment {
     /// Name of an entry in `instances`.
-    #[serde(default)]
     pub instance: String,
     /// Device name on that instance, e.g. `/dev/sdf`.
-    #[serde(default)]
     pub device: String,
 }
 
@@ -352,14 +334,14 @@ pub struct RdsRestore {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct EfsRestore {
     /// Defaults to true: a restored file system is encrypted unless the plan says otherwise.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub encrypted: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kms_key_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub performance_mode: Option<String>,
 }
 
@@ -380,65 +362,56 @@ pub struct Ec2Restore {
 
 /// An instance launched from the golden AMI in the DR region.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct InstancePlan {
-    #[serde(default)]
     pub name: String,
-    #[serde(default)]
     pub ami: AmiRef,
     /// Tried in order when a type has no capacity.
-    #[serde(default)]
     pub instance_types: Vec<String>,
     /// Tried in order (the first whose AZ has capacity wins).
-    #[serde(default, with = "stack_output::many")]
+    #[serde(with = "stack_output::many")]
     pub subnet_ids: Vec<String>,
-    #[serde(default, with = "stack_output::many")]
+    #[serde(with = "stack_output::many")]
     pub security_group_ids: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub instance_profile: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user_data: Option<String>,
 }
 
 /// The golden AMI, given exactly one way.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct AmiRef {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ssm_parameter: Option<String>,
 }
 
 /// A Route 53 record switched to the DR endpoint in a failover.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct DnsRecordPlan {
-    #[serde(default)]
     pub hosted_zone_id: String,
     /// The production record; only a failover writes it.
-    #[serde(default)]
     pub record_name: String,
-    #[serde(default)]
     pub record_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ttl: Option<i64>,
     /// The record a drill writes instead; never the production one.
-    #[serde(default)]
     pub drill_record_name: String,
-    #[serde(default)]
     pub target: DnsTarget,
     /// How a failover moves the record; a drill always writes its drill record (UPSERT).
-    #[serde(default)]
     pub method: DnsMethod,
     /// `failoverAlarm`: the DR-region CloudWatch alarm the PRIMARY record's health check follows.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub alarm_name: Option<String>,
     /// `failoverAlarm`: the DR-region Elastic IP the SECONDARY record holds; the failover
     /// associates it with the target instance.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub elastic_ip_allocation_id: Option<String>,
 }
 
@@ -457,11 +430,11 @@ pub enum DnsMethod {
 
 /// Where the record points in the DR region: an instance's private IP or a restored RDS endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct DnsTarget {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
 }
 

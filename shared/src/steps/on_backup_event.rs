@@ -178,33 +178,6 @@ fn looks_like_arn(text: &str) -> bool {
         && text.chars().all(|c| c.is_ascii_graphic())
 }
 
-/// Where the function works: the plan it watches, the topic for failures and the state
-/// machine for verification drills. From its environment.
-#[derive(Debug, Clone)]
-pub struct BackupWatch {
-    pub plan_parameter: String,
-    pub topic_arn: Option<String>,
-    pub state_machine_arn: Option<String>,
-    pub region: String,
-    /// The stack's account: a copy into a same-named vault of another account is not the
-    /// plan's DR copy.
-    pub account: Option<String>,
-}
-
-impl BackupWatch {
-    /// The stack's settings for this function: a missing plan parameter is an error.
-    pub fn from_settings(settings: &Settings) -> Result<BackupWatch, BackstopError> {
-        Ok(BackupWatch {
-            plan_parameter: Settings::required(&settings.plan_parameter, "PLAN_PARAMETER")?
-                .to_string(),
-            topic_arn: settings.notice_topic_arn.clone(),
-            state_machine_arn: settings.state_machine_arn.clone(),
-            region: settings.region.clone(),
-            account: settings.stack_account.clone(),
-        })
-    }
-}
-
 /// What the function did with one event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -222,16 +195,17 @@ pub struct EventOutcome {
 
 pub async fn handle_job_change(
     clients: &Clients,
-    watch: &BackupWatch,
     change: JobChange,
 ) -> Result<EventOutcome, BackstopError> {
-    let plan = plan_from_ssm(&clients.ssm, &watch.plan_parameter).await?;
-    if plan.dr_region != watch.region {
+    let stack = &clients.settings;
+    let plan_parameter = Settings::required(&stack.plan_parameter, "PLAN_PARAMETER")?;
+    let plan = plan_from_ssm(&clients.ssm, plan_parameter).await?;
+    if plan.dr_region != stack.region {
         return Err(BackstopError::InvalidPlan(vec![crate::error::PlanProblem {
             field: "drRegion".into(),
             message: format!(
                 "is {}, but this Backstop runs in {}: its copies would be looked for in the wrong region",
-                plan.dr_region, watch.region
+                plan.dr_region, stack.region
             ),
             fix: "deploy Backstop in the DR region, or correct drRegion".into(),
         }]));
@@ -259,7 +233,7 @@ pub async fn handle_job_change(
     };
     let name = resource.name.clone();
     if change.failed() {
-        alert(&clients.sns, watch, &plan, &name, &change).await?;
+        alert(&clients.sns, stack, &plan, &name, &change).await?;
         let reason = format!(
             "{} job {} {}: {}",
             kind_name(change.kind),
@@ -278,7 +252,7 @@ pub async fn handle_job_change(
             is_vault(
                 arn,
                 &plan.dr_region,
-                watch.account.as_deref(),
+                stack.stack_account.as_deref(),
                 &plan.backup_vault,
             )
         });
@@ -288,7 +262,7 @@ pub async fn handle_job_change(
             kind_name(change.kind),
             change.state,
             plan.backup_vault,
-            watch.account.as_deref().unwrap_or("(this stack's)"),
+            stack.stack_account.as_deref().unwrap_or("(this stack's)"),
             plan.dr_region
         );
         tracing::debug!("ignored: {reason}");
@@ -334,7 +308,7 @@ pub async fn handle_job_change(
     tracing::info!(resource = %name, rpo_seconds, recovery_point = %point, captured = %format_time(captured), "freshest DR copy");
     let drill = match &plan.verification {
         Some(settings) if settings.drill_after_copy => {
-            start_verification_drill(&clients.sfn, watch, &plan, settings, &change).await?
+            start_verification_drill(&clients.sfn, stack, &plan, settings, &change).await?
         }
         _ => None,
     };
@@ -375,7 +349,7 @@ const MAX_REASON_CHARS: usize = 4_000;
 /// A failed job: an error line naming the resource and reason, a failure metric and a notice.
 async fn alert(
     sns: &aws_sdk_sns::Client,
-    watch: &BackupWatch,
+    stack: &Settings,
     plan: &Plan,
     resource: &str,
     change: &JobChange,
@@ -401,7 +375,7 @@ async fn alert(
             &[(metric, "Count", 1.0)]
         )
     );
-    let Some(topic) = &watch.topic_arn else {
+    let Some(topic) = &stack.notice_topic_arn else {
         tracing::warn!("NOTICE_TOPIC_ARN is not set: no notification sent");
         return Ok(());
     };
@@ -440,12 +414,12 @@ async fn alert(
 /// carries the plan and the interval's window, so two events at once start one drill.
 async fn start_verification_drill(
     sfn: &aws_sdk_sfn::Client,
-    watch: &BackupWatch,
+    stack: &Settings,
     plan: &Plan,
     settings: &VerificationSettings,
     change: &JobChange,
 ) -> Result<Option<String>, BackstopError> {
-    let Some(machine) = &watch.state_machine_arn else {
+    let Some(machine) = &stack.state_machine_arn else {
         tracing::warn!("STATE_MACHINE_ARN is not set: no verification drill");
         return Ok(None);
     };
@@ -478,7 +452,7 @@ async fn start_verification_drill(
     let name = format!("{prefix}{}", now / interval);
     let input = json!({
         "mode": "drill",
-        "planParameter": watch.plan_parameter,
+        "planParameter": stack.plan_parameter,
         "trigger": { "copyJobId": change.job_id, "resourceArn": change.resource_arn },
     });
     let started = crate::aws::executions::start(sfn, machine, &name, &input).await?;
@@ -496,8 +470,7 @@ pub async fn run(
     _: &Invocation,
 ) -> Result<EventOutcome, BackstopError> {
     let change = parse_backup_event(event)?;
-    let watch = BackupWatch::from_settings(&clients.settings)?;
-    handle_job_change(clients, &watch, change).await
+    handle_job_change(clients, change).await
 }
 
 #[cfg(test)]

@@ -2,8 +2,9 @@
 """A Lambda function for the emulator's own tests, speaking the Runtime API like any bootstrap.
 
 With INIT_SECONDS set, init takes that long before the first event is asked for.
-The payload says what to do: `{"sleepSeconds": s}`, `{"exitCode": n}`, `{"allocMiB": n}`; every
-invocation answers `{"pid": ..., "event": payload}` (the pid tells a cold start from a warm one) and,
+The payload says what to do: `{"sleepSeconds": s}`, `{"exitCode": n}`, `{"allocMiB": n}`,
+`{"environment": [names]}` (their values are in the answer); every invocation answers
+`{"pid": ..., "event": payload}` (the pid tells a cold start from a warm one) and,
 with RECORD_FILE set, appends the payload to that file.
 """
 
@@ -33,5 +34,8 @@ while True:
             time.sleep(event["sleepSeconds"])
         if "exitCode" in event:
             sys.exit(event["exitCode"])
-    body = json.dumps({"pid": os.getpid(), "event": event}).encode()
+    answer = {"pid": os.getpid(), "event": event}
+    if isinstance(event, dict) and "environment" in event:
+        answer["environment"] = {name: os.environ.get(name) for name in event["environment"]}
+    body = json.dumps(answer).encode()
     urllib.request.urlopen(urllib.request.Request(f"{API}/{request_id}/response", data=body, method="POST"))

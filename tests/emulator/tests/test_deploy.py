@@ -55,10 +55,15 @@ def test_every_function_of_the_template_is_deployed_with_its_timeout_memory_and_
         config = lam.get_function_configuration(FunctionName=name)
         assert config["Timeout"] == properties["Timeout"], logical
         assert config["MemorySize"] == properties["MemorySize"], logical
-        assert config["Environment"]["Variables"]["RUST_LOG"] == "info"
+        assert config["Environment"]["Variables"]["PLAN_PARAMETER"] == "/backstop/plan", logical
     start_restore = deployed["resources"]["StartRestoreFunction"]["ref"]
     variables = lam.get_function_configuration(FunctionName=start_restore)["Environment"]["Variables"]
     assert variables["BACKSTOP_RESTORE_ROLE_ARN"] == deployed["resources"]["RestoreRole"]["Arn"]
+    # the logging configuration reaches the function as Lambda passes it on: JSON lines at INFO
+    asked = {"environment": ["AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL"]}
+    answer = lam.invoke(FunctionName=start_restore, Payload=json.dumps(asked).encode())
+    logging = json.loads(answer["Payload"].read())["environment"]
+    assert logging == {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"}, logging
 
     machine = deployed["outputs"]["RecoveryStateMachineArn"]
     definition = emulator.client("stepfunctions", DR).describe_state_machine(stateMachineArn=machine)["definition"]

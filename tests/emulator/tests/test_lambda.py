@@ -90,3 +90,13 @@ def test_step_functions_sees_a_timed_out_task_under_lambdas_error_name(emulator,
     described = wait_for("the execution to end", lambda: (lambda d: d if d["status"] != "RUNNING" else None)(sfn.describe_execution(executionArn=execution)))
     assert described["status"] == "FAILED"
     assert described["error"] == "Sandbox.Timedout", described
+
+
+def test_the_log_format_and_level_come_from_the_logging_configuration_as_lambda_sets_them():
+    from backstop_emulator.lambda_runner import logging_variables
+
+    # Lambda's default is plain text, and it sets no level for it
+    assert logging_variables({}) == {"AWS_LAMBDA_LOG_FORMAT": "Text"}
+    assert logging_variables({"LogFormat": "JSON"}) == {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"}
+    debug = logging_variables({"LogFormat": "JSON", "ApplicationLogLevel": "DEBUG"})
+    assert debug["AWS_LAMBDA_LOG_LEVEL"] == "DEBUG"

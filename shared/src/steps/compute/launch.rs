@@ -350,6 +350,12 @@ fn instance_tags(ctx: &LaunchContext<'_>, name: &str, fallbacks: &[String]) -> T
     spec.build()
 }
 
+/// Instances that are starting or running (not stopping, stopped or terminated).
+pub(crate) fn live_instances() -> Filter {
+    let states = Filter::builder().name("instance-state-name");
+    states.values("pending").values("running").build()
+}
+
 fn base64(text: &str) -> String {
     aws_smithy_types::base64::encode(text.as_bytes())
 }
@@ -373,13 +379,7 @@ async fn find_launched(
                 .values(name)
                 .build(),
         )
-        .filters(
-            Filter::builder()
-                .name("instance-state-name")
-                .values("pending")
-                .values("running")
-                .build(),
-        )
+        .filters(live_instances())
         .send()
         .await
         .map_err(|err| {

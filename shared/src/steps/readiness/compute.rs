@@ -224,13 +224,7 @@ pub(super) async fn check_instance_limit(
     let mut running = 0;
     let mut pages = ec2
         .describe_instances()
-        .filters(
-            Filter::builder()
-                .name("instance-state-name")
-                .values("pending")
-                .values("running")
-                .build(),
-        )
+        .filters(crate::steps::compute::launch::live_instances())
         .max_results(1000)
         .into_paginator()
         .send();

@@ -54,11 +54,7 @@ pub(super) async fn check_vault_and_copies(
     for resource in &plan.resources {
         let Some(arn) = &resource.arn else { continue };
         let Some(copy) = copies.get(arn) else {
-            let status = if resource.optional {
-                Status::Warn
-            } else {
-                Status::Fail
-            };
+            let status = Status::warn_if(resource.optional);
             lines.push(
                 line(
                     "dr-copy",
@@ -94,12 +90,8 @@ pub(super) async fn check_vault_and_copies(
             Some(limit) if age_seconds > limit => {
                 // a drill learns from a stale copy; a failover would lose more data than the
                 // objective allows, so it needs an operator to accept that
-                let status =
-                    if request.mode == Mode::Drill || request.accept_warnings || request.resumed {
-                        Status::Warn
-                    } else {
-                        Status::Fail
-                    };
+                let accepted = request.accept_warnings || request.resumed;
+                let status = Status::warn_if(request.mode == Mode::Drill || accepted);
                 lines.push(
                     line(
                         "dr-copy",

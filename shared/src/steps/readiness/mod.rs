@@ -44,6 +44,15 @@ impl Status {
             Status::Fail => "FAIL",
         }
     }
+
+    /// A problem that `tolerated` turns from a failure into a warning.
+    pub fn warn_if(tolerated: bool) -> Status {
+        if tolerated {
+            Status::Warn
+        } else {
+            Status::Fail
+        }
+    }
 }
 
 /// One line of the readiness report.

@@ -98,25 +98,22 @@ pub struct RunState {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct RestoreState {
-    #[serde(default)]
     pub jobs: Vec<RestoreJob>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct LaunchState {
-    #[serde(default)]
     pub instances: Vec<LaunchedInstance>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct DnsState {
-    #[serde(default)]
     pub records: Vec<SwitchedRecord>,
-    #[serde(default)]
     pub healthy_at: Option<String>,
-    #[serde(default)]
     pub in_sync_at: Option<String>,
 }
 
