@@ -29,7 +29,8 @@ pub struct Settings {
     pub state_machine_arn: Option<String>,
     /// `STACK_ACCOUNT`: the stack's account.
     pub stack_account: Option<String>,
-    /// `FAILOVER_ALARMS`: the names of the alarms that start a failover, comma-separated.
+    /// `FAILOVER_ALARMS`: the names of the alarms that start a failover, comma-separated (none:
+    /// no alarm starts one).
     pub failover_alarms: Option<String>,
     /// `FAILOVER_ALARM_ARN_PREFIX`: `arn:<partition>:cloudwatch:<region>:<account>:alarm:`.
     pub failover_alarm_arn_prefix: Option<String>,

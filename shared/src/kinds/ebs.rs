@@ -2,10 +2,12 @@
 
 use std::collections::HashMap;
 
-use crate::kinds::{require_settings, RestoreContext};
 use aws_sdk_ec2::types::{VolumeAttachmentState, VolumeState};
 
-use super::{ec2::run_filter, epoch, tag_value, Found, Owned, OwnedKind, Removal};
+use super::{
+    ec2::run_filter, epoch, require_settings, tag_value, Found, Owned, OwnedKind, Removal,
+    RestoreContext,
+};
 use crate::aws::tags::{MODE, RESOURCE};
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::plan::ProtectedResource;

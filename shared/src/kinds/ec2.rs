@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 
-use crate::kinds::{require_settings, RestoreContext};
 use aws_sdk_ec2::types::{Filter, InstanceStateName, Tag};
 
-use super::{epoch, tag_value, Found, Health, Owned, OwnedKind, Removal};
+use super::{
+    epoch, require_settings, tag_value, Found, Health, Owned, OwnedKind, Removal, RestoreContext,
+};
 use crate::aws::tags::{MODE, RESOURCE, RUN_ID};
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::model::instances::LaunchedInstance;
@@ -66,12 +67,15 @@ pub(crate) async fn tag(
     tags: &[(String, String)],
     action: String,
 ) -> Result<(), BackstopError> {
-    let mut request = ec2.create_tags().resources(id);
-    for (key, value) in tags {
-        request = request.tags(Tag::builder().key(key).value(value).build());
-    }
-    request
-        .send()
+    let tags = tags
+        .iter()
+        .map(|(key, value)| Tag::builder().key(key).value(value).build());
+    let tagging = ec2
+        .create_tags()
+        .resources(id)
+        .set_tags(Some(tags.collect()))
+        .send();
+    tagging
         .await
         .map_err(|err| classify_sdk_error(action, err))?;
     Ok(())

@@ -4,10 +4,9 @@ use std::collections::HashMap;
 
 use aws_sdk_efs::types::Tag;
 
-use super::{tag_value, Found, Owned, OwnedKind, Removal};
+use super::{tag_value, Found, Owned, OwnedKind, Removal, RestoreContext};
 use crate::aws::tags::{token, MODE, RESOURCE, RUN_ID};
 use crate::error::{classify_sdk_error, BackstopError};
-use crate::kinds::RestoreContext;
 use crate::plan::ProtectedResource;
 
 /// AWS Backup's EFS metadata keys.

@@ -133,7 +133,7 @@ pub enum OwnedKind {
 
 impl std::fmt::Display for OwnedKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             OwnedKind::Instance => "instance",
             OwnedKind::Volume => "volume",
             OwnedKind::DbInstance => "db-instance",

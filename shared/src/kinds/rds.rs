@@ -4,10 +4,11 @@ use std::collections::HashMap;
 
 use aws_sdk_rds::types::{DbInstance, Tag};
 
-use super::{epoch, tag_value, Found, Health, Owned, OwnedKind, Removal};
+use super::{
+    epoch, require_settings, tag_value, Found, Health, Owned, OwnedKind, Removal, RestoreContext,
+};
 use crate::aws::tags::{run_suffix, MODE, RESOURCE, RUN_ID};
 use crate::error::{classify_sdk_error, BackstopError};
-use crate::kinds::{require_settings, RestoreContext};
 use crate::model::jobs::RestoreJob;
 use crate::model::run::Mode;
 use crate::plan::ProtectedResource;

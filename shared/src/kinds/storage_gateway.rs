@@ -6,8 +6,8 @@
 
 use std::collections::HashMap;
 
+use super::RestoreContext;
 use crate::error::BackstopError;
-use crate::kinds::RestoreContext;
 use crate::plan::ProtectedResource;
 
 /// Restore-to-gateway keys of the recovery point's metadata: a restore as an EBS volume must

@@ -173,7 +173,8 @@ impl FailoverTrigger {
         Ok(FailoverTrigger {
             state_machine_arn: required(&settings.state_machine_arn, "STATE_MACHINE_ARN")?.into(),
             plan_parameter: required(&settings.plan_parameter, "PLAN_PARAMETER")?.into(),
-            alarm_names: required(&settings.failover_alarms, "FAILOVER_ALARMS")?
+            // none configured (the template's default) is a stack no alarm fails over
+            alarm_names: (settings.failover_alarms.as_deref().unwrap_or_default())
                 .split(',')
                 .map(str::trim)
                 .filter(|name| !name.is_empty())

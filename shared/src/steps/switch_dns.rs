@@ -96,24 +96,31 @@ pub async fn switch_dns(
     if mode == Mode::Drill {
         check_records_in_zones(&clients.route53, plan).await?;
     }
+    // every record's target is known before the first one is written
+    let chosen = choose_records(plan, mode, instances, jobs)?;
     let healthy = health_gate(clients, instances, jobs, wait).await?;
     let healthy_at = healthy_at.or_else(|| Some(now()));
     let mut records = Vec::new();
     let mut changes: Vec<PendingChange> = Vec::new();
     let mut alarms_to_wait: Vec<String> = Vec::new();
-    for record in &plan.dns {
-        if mode == Mode::Failover && record.method == DnsMethod::FailoverAlarm {
-            let (switched, in_alarm) = switch_by_alarm(clients, record, instances).await?;
-            if !in_alarm {
-                alarms_to_wait.extend(record.alarm_name.clone());
+    for switch in chosen {
+        let (record, name, value, owner) = match switch {
+            RecordSwitch::ByAlarm { record, instance } => {
+                let (switched, in_alarm) = switch_by_alarm(clients, record, instance).await?;
+                if !in_alarm {
+                    alarms_to_wait.extend(record.alarm_name.clone());
+                }
+                records.push(switched);
+                continue;
             }
-            records.push(switched);
-            continue;
-        }
-        let name = record_to_write(record, mode)?;
-        let value = target_value(record, instances, jobs)?;
+            RecordSwitch::Upsert {
+                record,
+                name,
+                value,
+                owner,
+            } => (record, name, value, owner),
+        };
         // a drill's record is written with its ownership mark, in one change batch
-        let owner = (mode == Mode::Drill).then_some(plan.name.as_str());
         let (mut switched, submitted) =
             upsert(&clients.route53, record, name, &value, owner).await?;
         let earlier = pending
@@ -163,6 +170,49 @@ pub async fn switch_dns(
     })
 }
 
+/// What the switch does with one planned record. Decided for every record before any is
+/// written, so a record whose target is missing stops the switch with nothing changed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordSwitch<'p> {
+    /// A failover-routing pair: the Elastic IP moves to `instance`, the alarm is set.
+    ByAlarm {
+        record: &'p DnsRecordPlan,
+        instance: &'p LaunchedInstance,
+    },
+    /// UPSERT `name` to `value`; a drill's record carries the ownership mark of `owner`.
+    Upsert {
+        record: &'p DnsRecordPlan,
+        name: &'p str,
+        value: String,
+        owner: Option<&'p str>,
+    },
+}
+
+/// The switch of every record of `plan`: a failover writes the production names (or moves a
+/// failover-routing pair), a drill only its own drill names, marked as its own.
+pub fn choose_records<'p>(
+    plan: &'p Plan,
+    mode: Mode,
+    instances: &'p [LaunchedInstance],
+    jobs: &[RestoreJob],
+) -> Result<Vec<RecordSwitch<'p>>, BackstopError> {
+    plan.dns
+        .iter()
+        .map(|record| {
+            if mode == Mode::Failover && record.method == DnsMethod::FailoverAlarm {
+                let instance = target_instance(record, instances)?;
+                return Ok(RecordSwitch::ByAlarm { record, instance });
+            }
+            Ok(RecordSwitch::Upsert {
+                record,
+                name: record_to_write(record, mode)?,
+                value: target_value(record, instances, jobs)?,
+                owner: (mode == Mode::Drill).then_some(plan.name.as_str()),
+            })
+        })
+        .collect()
+}
+
 fn now() -> String {
     crate::model::time::format_time(std::time::SystemTime::now().into())
 }
@@ -204,9 +254,8 @@ async fn wait_in_sync(
 async fn switch_by_alarm(
     clients: &Clients,
     record: &DnsRecordPlan,
-    instances: &[LaunchedInstance],
+    instance: &LaunchedInstance,
 ) -> Result<(SwitchedRecord, bool), BackstopError> {
-    let instance = target_instance(record, instances)?;
     let done = failover_alarm::switch(&clients.ec2, &clients.cloudwatch, record, instance).await?;
     let alarm = record.alarm_name.as_deref().unwrap_or_default();
     let allocation = record
@@ -730,6 +779,95 @@ mod tests {
             },
             ..Default::default()
         }
+    }
+
+    fn launched(name: &str, ip: &str) -> LaunchedInstance {
+        LaunchedInstance {
+            name: name.into(),
+            instance_id: format!("i-{name}"),
+            image_id: "ami-1".into(),
+            instance_type: "t3.micro".into(),
+            subnet_id: "subnet-1".into(),
+            availability_zone: "us-west-2a".into(),
+            private_ip: ip.into(),
+            fallbacks: vec![],
+        }
+    }
+
+    fn plan_with(dns: Vec<DnsRecordPlan>) -> Plan {
+        Plan {
+            name: "shop".into(),
+            dns,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_failover_writes_production_names_and_a_drill_only_its_own_marked_ones() {
+        let by_alarm = DnsRecordPlan {
+            record_name: "api.shop.example.com".into(),
+            drill_record_name: "drill.api.shop.example.com".into(),
+            method: DnsMethod::FailoverAlarm,
+            ..record()
+        };
+        let plan = plan_with(vec![record(), by_alarm]);
+        let instances = [launched("app", "10.0.0.4")];
+        let failover = choose_records(&plan, Mode::Failover, &instances, &[]).unwrap();
+        assert_eq!(
+            failover[0],
+            RecordSwitch::Upsert {
+                record: &plan.dns[0],
+                name: "app.shop.example.com",
+                value: "10.0.0.4".into(),
+                owner: None,
+            }
+        );
+        assert!(
+            matches!(failover[1], RecordSwitch::ByAlarm { instance, .. } if instance.name == "app")
+        );
+        // a drill never moves a failover-routing pair: it writes its drill names, marked
+        let drill = choose_records(&plan, Mode::Drill, &instances, &[]).unwrap();
+        let names: Vec<_> = drill
+            .iter()
+            .map(|switch| match switch {
+                RecordSwitch::Upsert { name, owner, .. } => (*name, *owner),
+                RecordSwitch::ByAlarm { .. } => panic!("a drill moved {switch:?}"),
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("drill.app.shop.example.com", Some("shop")),
+                ("drill.api.shop.example.com", Some("shop"))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_record_whose_target_is_missing_stops_the_switch_before_any_record_is_written() {
+        let orphan = DnsRecordPlan {
+            record_name: "web.shop.example.com".into(),
+            drill_record_name: "drill.web.shop.example.com".into(),
+            target: DnsTarget {
+                instance: Some("web".into()),
+                resource: None,
+            },
+            ..record()
+        };
+        // the first record could be written; the second has no instance: neither is chosen
+        let plan = plan_with(vec![record(), orphan]);
+        let instances = [launched("app", "10.0.0.4")];
+        let err = choose_records(&plan, Mode::Failover, &instances, &[]).unwrap_err();
+        assert_eq!(err.error_name(), "Backstop.NotFound");
+        assert!(err.to_string().contains("web.shop.example.com"), "{err}");
+        // a drill record equal to the production one is refused, whatever else is fine
+        let same = DnsRecordPlan {
+            drill_record_name: "APP.shop.example.com.".into(),
+            ..record()
+        };
+        let plan = plan_with(vec![same]);
+        let err = choose_records(&plan, Mode::Drill, &instances, &[]).unwrap_err();
+        assert!(err.to_string().contains("production record"), "{err}");
     }
 
     #[test]

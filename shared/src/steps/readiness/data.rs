@@ -53,13 +53,12 @@ pub(super) async fn check_vault_and_copies(
     let objective = plan.objectives.rpo_minutes.map(|m| m.saturating_mul(60));
     for resource in &plan.resources {
         let Some(arn) = &resource.arn else { continue };
+        let copy_line = |status, detail| line("dr-copy", status, resource.name.as_str(), detail);
         let Some(copy) = copies.get(arn) else {
             let status = Status::warn_if(resource.optional);
             lines.push(
-                line(
-                    "dr-copy",
+                copy_line(
                     status,
-                    resource.name.as_str(),
                     format!(
                         "{arn} has no COMPLETED copy in vault {vault} ({region}){}",
                         if resource.optional {
@@ -93,10 +92,8 @@ pub(super) async fn check_vault_and_copies(
                 let accepted = request.accept_warnings || request.resumed;
                 let status = Status::warn_if(request.mode == Mode::Drill || accepted);
                 lines.push(
-                    line(
-                        "dr-copy",
+                    copy_line(
                         status,
-                        resource.name.as_str(),
                         format!(
                             "{found}: older than the RPO objective of {}{}",
                             age(limit),
@@ -112,7 +109,7 @@ pub(super) async fn check_vault_and_copies(
                     ),
                 );
             }
-            _ => lines.push(line("dr-copy", Status::Pass, resource.name.as_str(), found)),
+            _ => lines.push(copy_line(Status::Pass, found)),
         }
     }
     Ok(copies)

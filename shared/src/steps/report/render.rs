@@ -195,52 +195,28 @@ impl Report {
                 if rpo.met { "" } else { "  NOT met" }
             ));
         }
-        if !self.restored.is_empty() {
-            out.push_str("\nRestored\n");
-            for item in &self.restored {
-                out.push_str(&format!(
-                    "     {:<16} {:<4} {:<10} {}\n",
-                    item.resource,
-                    item.kind,
-                    item.status,
-                    item.created_resource_arn.as_deref().unwrap_or("-")
-                ));
-            }
-        }
-        if !self.launched.is_empty() {
-            out.push_str("\nLaunched\n");
-            for instance in &self.launched {
-                out.push_str(&format!(
-                    "     {:<16} {} {} in {} ({}){}\n",
-                    instance.name,
-                    instance.instance_id,
-                    instance.instance_type,
-                    instance.availability_zone,
-                    instance.private_ip,
-                    if instance.fallbacks.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; capacity fallbacks: {}", instance.fallbacks.join("; "))
-                    }
-                ));
-            }
-        }
-        if !self.dns.is_empty() {
-            out.push_str("\nDNS\n");
-            for record in &self.dns {
-                out.push_str(&format!(
-                    "     {} {} -> {} (was {})\n",
-                    record.record_name,
-                    record.record_type,
-                    record.value,
-                    if record.previous_values.is_empty() {
-                        "absent".into()
-                    } else {
-                        record.previous_values.join(", ")
-                    }
-                ));
-            }
-        }
+        section(&mut out, "Restored", &self.restored, |item| {
+            let created = item.created_resource_arn.as_deref().unwrap_or("-");
+            let (name, kind, status) = (&item.resource, &item.kind, &item.status);
+            format!("{name:<16} {kind:<4} {status:<10} {created}")
+        });
+        section(&mut out, "Launched", &self.launched, |instance| {
+            let fallbacks = match instance.fallbacks.is_empty() {
+                true => String::new(),
+                false => format!("; capacity fallbacks: {}", instance.fallbacks.join("; ")),
+            };
+            let where_ = format!("{} ({})", instance.availability_zone, instance.private_ip);
+            let what = format!("{} {}", instance.instance_id, instance.instance_type);
+            format!("{:<16} {what} in {where_}{fallbacks}", instance.name)
+        });
+        section(&mut out, "DNS", &self.dns, |record| {
+            let was = match record.previous_values.is_empty() {
+                true => "absent".to_string(),
+                false => record.previous_values.join(", "),
+            };
+            let name = format!("{} {}", record.record_name, record.record_type);
+            format!("{name} -> {} (was {was})", record.value)
+        });
         for warning in &self.warnings {
             out.push_str(&format!("\nwarning: {warning}"));
         }
@@ -276,5 +252,16 @@ impl Report {
             self.reasons.join("; ")
         ));
         out
+    }
+}
+
+/// A titled section of the text report, one indented row per item; nothing when empty.
+fn section<T>(out: &mut String, title: &str, items: &[T], row: impl Fn(&T) -> String) {
+    if items.is_empty() {
+        return;
+    }
+    out.push_str(&format!("\n{title}\n"));
+    for item in items {
+        out.push_str(&format!("     {}\n", row(item)));
     }
 }
