@@ -15,7 +15,7 @@ use crate::model::time::format_time;
 use crate::model::time::parse_time_field;
 use crate::plan::PlanSource;
 use crate::steps::restore::select_recovery_points;
-use crate::steps::switch_dns::check_records_in_zones;
+use crate::steps::switch_dns::records::check_records_in_zones;
 use crate::steps::{Invocation, NamesRun};
 
 /// What the state machine passes to `resolve-plan`: the run id and the execution input as given.

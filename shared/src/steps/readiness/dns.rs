@@ -28,7 +28,7 @@ pub(super) async fn check_dns(
     }
     let checked = tokio::time::timeout(
         limit,
-        crate::steps::switch_dns::record_problems(route53, plan, mode == Mode::Drill),
+        crate::steps::switch_dns::records::record_problems(route53, plan, mode == Mode::Drill),
     )
     .await
     .unwrap_or_else(|_| {

@@ -30,7 +30,7 @@ use crate::model::run::{Mode, RunId};
 use crate::model::time::format_time;
 use crate::plan::ResourceKind;
 use crate::steps::restore::{describe_restore_job, restore_jobs_since};
-use crate::steps::switch_dns::remove_drill_record;
+use crate::steps::switch_dns::records::remove_drill_record;
 use crate::steps::{Invocation, NamesRun};
 
 pub mod decide;
