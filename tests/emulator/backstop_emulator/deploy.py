@@ -346,6 +346,9 @@ def _function(stack: Stack, logical: str, properties: dict, metadata: dict) -> t
     if not os.path.isfile(binary):
         raise TemplateError(f"{logical}: handler binary {binary} is missing: run `cargo build --workspace` first")
     name = properties.get("FunctionName") or stack.physical_name(logical)
+    problem = lambda_runner.logging_config_problem(properties.get("LoggingConfig") or {})
+    if problem:
+        raise TemplateError(f"{logical}: Lambda refuses its LoggingConfig: {problem}")
     created = client("lambda", stack.region).create_function(
         FunctionName=name,
         Runtime=properties.get("Runtime", "provided.al2023"),

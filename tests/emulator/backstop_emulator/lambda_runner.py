@@ -108,6 +108,18 @@ def _runtime_api_handler(env: "Environment"):
 LOGGING_CONFIG: dict[str, dict] = {}
 
 
+def logging_config_problem(config: dict) -> str | None:
+    """Why Lambda would refuse this LoggingConfig, if it would: the format is JSON or Text, and
+    log levels are only for the JSON format (InvalidParameterValueException)."""
+    log_format = config.get("LogFormat", "Text")
+    if log_format not in ("JSON", "Text"):
+        return f"LogFormat {log_format!r} is not JSON or Text"
+    levels = sorted({"ApplicationLogLevel", "SystemLogLevel"} & set(config))
+    if levels and log_format != "JSON":
+        return f"{' and '.join(levels)} need LogFormat JSON"
+    return None
+
+
 def logging_variables(config: dict) -> dict[str, str]:
     """What Lambda sets from a function's logging configuration: the format (Text by default), and
     with the JSON format the application log level (INFO by default)."""

@@ -100,3 +100,13 @@ def test_the_log_format_and_level_come_from_the_logging_configuration_as_lambda_
     assert logging_variables({"LogFormat": "JSON"}) == {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"}
     debug = logging_variables({"LogFormat": "JSON", "ApplicationLogLevel": "DEBUG"})
     assert debug["AWS_LAMBDA_LOG_LEVEL"] == "DEBUG"
+
+
+def test_a_logging_configuration_lambda_refuses_is_refused():
+    from backstop_emulator.lambda_runner import logging_config_problem
+
+    assert logging_config_problem({"LogFormat": "JSON", "ApplicationLogLevel": "INFO"}) is None
+    assert logging_config_problem({}) is None
+    assert "need LogFormat JSON" in logging_config_problem({"ApplicationLogLevel": "DEBUG"})
+    assert "need LogFormat JSON" in logging_config_problem({"LogFormat": "Text", "SystemLogLevel": "WARN"})
+    assert "not JSON or Text" in logging_config_problem({"LogFormat": "XML"})
