@@ -13,7 +13,6 @@ use std::process::ExitCode;
 
 use backstop::plan::skeleton::{skeleton, CopiedResource};
 use backstop::plan::Plan;
-use backstop::steps::preflight::require_region;
 use backstop::BackstopError;
 
 const USAGE: &str = "usage:
@@ -98,7 +97,7 @@ fn check(file: &str, args: &Args) -> ExitCode {
     };
     let checked = Plan::from_json(&text).and_then(|plan| {
         if let Some(region) = args.flag("region") {
-            require_region(&plan, region)?;
+            plan.require_region(region)?;
         }
         Ok(plan)
     });

@@ -4,10 +4,10 @@ use std::collections::HashMap;
 
 use aws_sdk_ec2::types::{VolumeAttachmentState, VolumeState};
 
-use super::{
-    ec2::run_filter, epoch, require_settings, tag_value, Found, Owned, OwnedKind, Removal,
-    RestoreContext,
+use super::common::{
+    epoch, require_settings, tag_value, Found, Owned, OwnedKind, Removal, RestoreContext,
 };
+use super::ec2::run_filter;
 use crate::aws::tags::{MODE, RESOURCE};
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::plan::ProtectedResource;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_ec2::types::{Filter, InstanceStateName, Tag};
 
-use super::{
+use super::common::{
     epoch, require_settings, tag_value, Found, Health, Owned, OwnedKind, Removal, RestoreContext,
 };
 use crate::aws::tags::{MODE, RESOURCE, RUN_ID};

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use aws_sdk_efs::types::Tag;
 
-use super::{tag_value, Found, Owned, OwnedKind, Removal, RestoreContext};
+use super::common::{tag_value, Found, Owned, OwnedKind, Removal, RestoreContext};
 use crate::aws::tags::{token, MODE, RESOURCE, RUN_ID};
 use crate::error::{classify_sdk_error, BackstopError};
 use crate::plan::ProtectedResource;
@@ -194,7 +194,7 @@ mod tests {
             performance_mode: Some("maxIO".into()),
             ..Default::default()
         });
-        let metadata = super::metadata(&base, &resource, &ctx).unwrap();
+        let metadata = metadata(&base, &resource, &ctx).unwrap();
         assert_eq!(metadata["Encrypted"], "false");
         assert_eq!(metadata["PerformanceMode"], "maxIO");
     }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use aws_sdk_rds::types::{DbInstance, Tag};
 
-use super::{
+use super::common::{
     epoch, require_settings, tag_value, Found, Health, Owned, OwnedKind, Removal, RestoreContext,
 };
 use crate::aws::tags::{run_suffix, MODE, RESOURCE, RUN_ID};
@@ -305,7 +305,7 @@ pub(crate) async fn health(
     let identifier = job
         .created_resource_arn
         .as_deref()
-        .map(super::id_of)
+        .map(super::common::id_of)
         .unwrap_or_default();
     let described = rds
         .describe_db_instances()

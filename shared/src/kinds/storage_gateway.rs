@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::RestoreContext;
+use super::common::RestoreContext;
 use crate::error::BackstopError;
 use crate::plan::ProtectedResource;
 

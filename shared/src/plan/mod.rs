@@ -465,6 +465,18 @@ impl Plan {
         }
     }
 
+    /// A plan meant for another region is refused: a run reads and writes only its own region.
+    pub fn require_region(&self, region: &str) -> Result<(), BackstopError> {
+        if self.dr_region != region {
+            return Err(BackstopError::InvalidPlan(vec![PlanProblem {
+                field: "drRegion".into(),
+                message: format!("is {}, but this Backstop runs in {region}", self.dr_region),
+                fix: "deploy Backstop in the DR region, or correct drRegion".into(),
+            }]));
+        }
+        Ok(())
+    }
+
     pub fn resource(&self, name: &str) -> Option<&ProtectedResource> {
         self.resources.iter().find(|r| r.name == name)
     }

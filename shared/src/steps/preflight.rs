@@ -12,7 +12,6 @@ use crate::aws::plan_source::load_plan;
 use crate::aws::store::{Part, RunStore};
 use crate::aws::Clients;
 use crate::error::BackstopError;
-use crate::error::PlanProblem;
 use crate::model::run::Mode;
 use crate::plan::{Plan, PlanSource};
 use crate::steps::readiness::{
@@ -84,18 +83,6 @@ impl PreflightOutput {
     }
 }
 
-/// A plan meant for another region is refused: a run reads and writes only its own region.
-pub fn require_region(plan: &Plan, region: &str) -> Result<(), BackstopError> {
-    if plan.dr_region != region {
-        return Err(BackstopError::InvalidPlan(vec![PlanProblem {
-            field: "drRegion".into(),
-            message: format!("is {}, but this Backstop runs in {region}", plan.dr_region),
-            fix: "deploy Backstop in the DR region, or correct drRegion".into(),
-        }]));
-    }
-    Ok(())
-}
-
 /// Lines of the report the logs show in full (beyond it, only the problems).
 const LOGGED_LINES: usize = 60;
 
@@ -115,7 +102,7 @@ pub async fn preflight(
             let source =
                 PlanSource::from_input(input.plan, input.plan_parameter, input.plan_object)?;
             let plan = load_plan(&clients.ssm, &clients.s3, source).await?;
-            require_region(&plan, &site.region)?;
+            plan.require_region(&site.region)?;
             let point_in_time = input
                 .point_in_time
                 .as_deref()
@@ -140,7 +127,7 @@ pub async fn preflight(
         PreflightRequest::Scheduled(check) => {
             let source = PlanSource::from_input(None, check.plan_parameter, check.plan_object)?;
             let plan = load_plan(&clients.ssm, &clients.s3, source).await?;
-            require_region(&plan, &site.region)?;
+            plan.require_region(&site.region)?;
             let checks = ReadinessRequest {
                 mode: check.mode,
                 accept_warnings: false,

@@ -247,7 +247,7 @@ pub async fn resolve_plan(
     let source = PlanSource::from_input(input.plan, input.plan_parameter, input.plan_object)?;
     let plan = load_plan(ssm, &clients.s3, source).await?;
     // Statically stable: a run reads and writes only its own (DR) region.
-    crate::steps::preflight::require_region(&plan, region)?;
+    plan.require_region(region)?;
     // A drill record must be a plain name inside its zone, as Route 53 has the zone. Only a
     // drill needs this (a failover writes production records by design), so a failover does
     // not depend on Route 53's control plane here.

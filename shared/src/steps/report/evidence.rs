@@ -1,6 +1,6 @@
 //! The evidence of a run: its report stored as JSON and text in the evidence bucket.
 
-use super::{Evidence, Report};
+use super::model::{Evidence, Report};
 use crate::error::BackstopError;
 
 /// Stores the report's JSON and text in the evidence bucket; returns where.

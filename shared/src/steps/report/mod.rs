@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use aws_smithy_types::DateTime;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::aws::store::{Part, RunRef, RunStore};
@@ -20,11 +20,17 @@ use crate::steps::history::StepSpan;
 use crate::steps::switch_dns::SwitchedRecord;
 
 mod evidence;
+mod model;
 mod render;
+
+use model::action_word;
+pub use model::{
+    Evidence, Failure, NetworkUsed, Objective, ReadinessSummary, Report, ResourceRpo, Restored,
+    MAX_LISTED,
+};
 
 use crate::aws::Clients;
 use crate::error::BackstopError;
-use crate::model::jobs::JobStatus;
 use crate::steps::history::read_execution;
 use crate::steps::teardown::TeardownOutcome;
 use crate::steps::{Invocation, NamesRun};
@@ -117,115 +123,6 @@ pub struct DnsState {
     pub in_sync_at: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Objective {
-    /// Seconds measured; none when the run never got there.
-    pub measured_seconds: Option<i64>,
-    pub objective_seconds: Option<i64>,
-    pub met: bool,
-    /// What was measured.
-    pub measure: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ResourceRpo {
-    pub resource: String,
-    pub recovery_point_arn: String,
-    /// When the recovered data was captured.
-    pub data_captured_at: String,
-    pub seconds: i64,
-    pub met: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Restored {
-    pub resource: String,
-    pub kind: String,
-    pub restore_job_id: String,
-    pub status: JobStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_resource_arn: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Failure {
-    pub step: String,
-    pub error: String,
-    pub cause: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Evidence {
-    pub bucket: String,
-    pub json_key: String,
-    pub text_key: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Report {
-    pub run_id: String,
-    pub execution_arn: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plan: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<Mode>,
-    /// What started the run, when a trigger did (the alarm and its state change, the copy).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trigger: Option<Value>,
-    /// `succeeded` or `failed`.
-    pub outcome: String,
-    /// `PASS` or `FAIL`.
-    pub verdict: String,
-    pub reasons: Vec<String>,
-    pub started_at: String,
-    pub ended_at: String,
-    pub rto: Objective,
-    pub rpo: Objective,
-    pub rpo_by_resource: Vec<ResourceRpo>,
-    pub timeline: Vec<StepSpan>,
-    /// The DR network stack the run created, updated or reused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network: Option<NetworkUsed>,
-    pub restored: Vec<Restored>,
-    pub launched: Vec<LaunchedInstance>,
-    pub dns: Vec<SwitchedRecord>,
-    pub warnings: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure: Option<Failure>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub teardown: Option<TeardownOutcome>,
-    /// What preflight found before the run (its problems; the run store has every line).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub readiness: Option<ReadinessSummary>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub evidence: Option<Evidence>,
-    /// For a failed run: the message the failure topic publishes (JSON text).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notice: Option<String>,
-    /// In the execution's copy of the report: how many entries each long list leaves out
-    /// (the evidence in S3 has them all).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub omitted: BTreeMap<String, usize>,
-}
-
-/// The network stack in the report (its outputs are in the run store).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NetworkUsed {
-    pub stack_name: String,
-    pub stack_id: String,
-    pub action: crate::model::network::StackAction,
-    pub requested_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ready_at: Option<String>,
-}
-
 /// The timeline's entry for the network stack: from the request to the stack being ready.
 const NETWORK_STEP: &str = "NetworkStack";
 
@@ -254,56 +151,6 @@ fn with_network_step(mut timeline: Vec<StepSpan>, network: Option<&NetworkState>
             .unwrap_or(i64::MAX)
     });
     timeline
-}
-
-fn action_word(action: crate::model::network::StackAction) -> &'static str {
-    match action {
-        crate::model::network::StackAction::Requested => "requested",
-        crate::model::network::StackAction::Created => "created",
-        crate::model::network::StackAction::Updated => "updated",
-        crate::model::network::StackAction::Reused => "reused",
-    }
-}
-
-/// Preflight's verdict in the report: the counts and the lines that needed attention.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReadinessSummary {
-    pub ready: bool,
-    pub counts: crate::steps::readiness::Counts,
-    pub problems: Vec<crate::steps::readiness::CheckLine>,
-}
-
-/// The execution output and the failure notice list at most this many entries per list, so
-/// their size does not grow with the number of resources.
-pub const MAX_LISTED: usize = 10;
-
-fn keep_first<T>(list: &mut Vec<T>, name: &str, omitted: &mut BTreeMap<String, usize>) {
-    if list.len() > MAX_LISTED {
-        omitted.insert(name.to_string(), list.len() - MAX_LISTED);
-        list.truncate(MAX_LISTED);
-    }
-}
-
-impl Report {
-    /// The copy of the report the state machine carries (its output, the failure notice): the
-    /// first [`MAX_LISTED`] entries of each list, and how many were left out.
-    pub fn for_payload(&self) -> Report {
-        let mut copy = self.clone();
-        let omitted = &mut copy.omitted;
-        keep_first(&mut copy.reasons, "reasons", omitted);
-        keep_first(&mut copy.rpo_by_resource, "rpoByResource", omitted);
-        keep_first(&mut copy.restored, "restored", omitted);
-        keep_first(&mut copy.launched, "launched", omitted);
-        keep_first(&mut copy.dns, "dns", omitted);
-        keep_first(&mut copy.warnings, "warnings", omitted);
-        if let Some(teardown) = copy.teardown.as_mut() {
-            keep_first(&mut teardown.deleted, "teardown.deleted", omitted);
-            keep_first(&mut teardown.pending, "teardown.pending", omitted);
-            keep_first(&mut teardown.left, "teardown.left", omitted);
-        }
-        copy
-    }
 }
 
 /// The run's state when it ended: the payload's own parts, and from the store whatever the

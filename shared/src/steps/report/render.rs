@@ -1,7 +1,7 @@
 //! How a report reads: the text an SRE reads in the logs and the evidence bucket, the
 //! CloudWatch Embedded Metric Format lines, and the notice of a failed run.
 
-use super::{action_word, Objective, Report};
+use super::model::{action_word, Objective, Report};
 use crate::model::run::Mode;
 use crate::model::time::parse_time;
 use serde_json::{json, Value};

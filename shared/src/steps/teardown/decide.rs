@@ -9,9 +9,19 @@
 //! deleted without `allowFailover`, whatever the stored state says; with it, a database keeps
 //! a final snapshot.
 
-use super::Leftover;
+use serde::{Deserialize, Serialize};
+
 use crate::kinds::{Owned, OwnedKind};
 use crate::model::run::Mode;
+
+/// A resource teardown did not delete, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Leftover {
+    #[serde(flatten)]
+    pub owned: Owned,
+    pub reason: String,
+}
 
 /// How far AWS's clocks may be ahead of the run's start.
 const CLOCK_SKEW_SECONDS: i64 = 300;

@@ -35,6 +35,7 @@ use crate::steps::{Invocation, NamesRun};
 
 pub mod decide;
 
+pub use decide::Leftover;
 use decide::{Action, Candidate, Origin, Refusal, RunFacts};
 
 /// Deletions still pending this long after teardown began are reported as left behind.
@@ -56,15 +57,6 @@ pub struct TeardownRequest {
     /// the run store. Absent or null: a first pass.
     #[serde(default)]
     pub previous: Option<Value>,
-}
-
-/// A resource teardown did not delete, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Leftover {
-    #[serde(flatten)]
-    pub owned: Owned,
-    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
