@@ -180,22 +180,22 @@ mod tests {
             kind: ResourceKind::Efs,
             ..Default::default()
         };
-        let metadata = metadata(&base, &resource, &ctx).unwrap();
-        assert_eq!(metadata["newFileSystem"], "true");
-        assert_eq!(metadata["Encrypted"], "true");
+        let written = metadata(&base, &resource, &ctx).unwrap();
+        assert_eq!(written["newFileSystem"], "true");
+        assert_eq!(written["Encrypted"], "true");
         assert_eq!(
-            metadata["CreationToken"],
+            written["CreationToken"],
             crate::aws::tags::token(&ctx.run_id, "efs", &["media"])
         );
-        assert_eq!(metadata["file-system-id"], "fs-1");
+        assert_eq!(written["file-system-id"], "fs-1");
 
         resource.efs = Some(EfsRestore {
             encrypted: Some(false),
             performance_mode: Some("maxIO".into()),
             ..Default::default()
         });
-        let metadata = metadata(&base, &resource, &ctx).unwrap();
-        assert_eq!(metadata["Encrypted"], "false");
-        assert_eq!(metadata["PerformanceMode"], "maxIO");
+        let changed = metadata(&base, &resource, &ctx).unwrap();
+        assert_eq!(changed["Encrypted"], "false");
+        assert_eq!(changed["PerformanceMode"], "maxIO");
     }
 }
