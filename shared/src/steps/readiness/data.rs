@@ -10,7 +10,7 @@ use crate::steps::restore::{dr_copies, DrCopy};
 use std::collections::{BTreeMap, HashMap};
 
 /// The DR vault exists; every protected resource has a COMPLETED copy in it, no older than
-/// the RPO objective.
+/// the RPO objective. Collects (the vault, then its copies), then judges.
 pub(super) async fn check_vault_and_copies(
     backup: &aws_sdk_backup::Client,
     plan: &Plan,
@@ -18,39 +18,62 @@ pub(super) async fn check_vault_and_copies(
     lines: &mut Vec<CheckLine>,
 ) -> Result<HashMap<String, DrCopy>, BackstopError> {
     let vault = &plan.backup_vault;
-    let region = &plan.dr_region;
-    match backup
+    let described = backup
         .describe_backup_vault()
         .backup_vault_name(vault)
         .send()
         .await
-    {
-        Ok(_) => lines.push(line(
+        .map(|_| ())
+        .map_err(|err| classify_sdk_error(format!("describing backup vault {vault}"), err));
+    let vault_line = judge_vault(plan, described)?;
+    let exists = vault_line.status == Status::Pass;
+    lines.push(vault_line);
+    if !exists {
+        return Ok(HashMap::new());
+    }
+    let copies = dr_copies(backup, vault, &plan.dr_region, request.point_in_time).await?;
+    lines.extend(judge_copies(plan, request, &copies));
+    Ok(copies)
+}
+
+/// The vault's line from what describing it answered.
+fn judge_vault(
+    plan: &Plan,
+    described: Result<(), BackstopError>,
+) -> Result<CheckLine, BackstopError> {
+    let vault = &plan.backup_vault;
+    let region = &plan.dr_region;
+    match described {
+        Ok(()) => Ok(line(
             "vault",
             Status::Pass,
             vault.as_str(),
             format!("backup vault {vault} exists in {region}"),
         )),
-        Err(err) => {
-            let err = classify_sdk_error(format!("describing backup vault {vault}"), err);
-            let failed = match err {
-                BackstopError::NotFound { .. } => line(
-                    "vault",
-                    Status::Fail,
-                    vault.as_str(),
-                    format!("backup vault {vault} does not exist in {region}: no resource can be restored"),
-                )
-                .fix(format!(
-                    "create it (aws backup create-backup-vault --backup-vault-name {vault} --region {region}) and a copy rule into it in the primary region's backup plan, or correct backupVault"
-                )),
-                other => unchecked("vault", vault, other)?,
-            };
-            lines.push(failed);
-            return Ok(HashMap::new());
-        }
+        Err(BackstopError::NotFound { .. }) => Ok(line(
+            "vault",
+            Status::Fail,
+            vault.as_str(),
+            format!("backup vault {vault} does not exist in {region}: no resource can be restored"),
+        )
+        .fix(format!(
+            "create it (aws backup create-backup-vault --backup-vault-name {vault} --region {region}) and a copy rule into it in the primary region's backup plan, or correct backupVault"
+        ))),
+        Err(other) => unchecked("vault", vault, other),
     }
-    let copies = dr_copies(backup, vault, region, request.point_in_time).await?;
+}
+
+/// One line per protected resource: its freshest copy, judged against the RPO objective at
+/// the request's point in time. A stale copy fails a failover unless an operator accepted it.
+fn judge_copies(
+    plan: &Plan,
+    request: &ReadinessRequest,
+    copies: &HashMap<String, DrCopy>,
+) -> Vec<CheckLine> {
+    let vault = &plan.backup_vault;
+    let region = &plan.dr_region;
     let objective = plan.objectives.rpo_minutes.map(|m| m.saturating_mul(60));
+    let mut lines = Vec::new();
     for resource in &plan.resources {
         let Some(arn) = &resource.arn else { continue };
         let copy_line = |status, detail| line("dr-copy", status, resource.name.as_str(), detail);
@@ -112,7 +135,7 @@ pub(super) async fn check_vault_and_copies(
             _ => lines.push(copy_line(Status::Pass, found)),
         }
     }
-    Ok(copies)
+    lines
 }
 
 /// The region a KMS key ARN names (`arn:aws:kms:<region>:...`); none for ids and aliases.
@@ -121,16 +144,55 @@ pub(super) fn key_region(key: &str) -> Option<&str> {
     (parts.len() == 6 && parts[0] == "arn" && parts[2] == "kms").then(|| parts[3])
 }
 
+/// Who needs a KMS key, and whether it encrypts their copies (rather than being a plan setting).
+#[derive(Debug, Default, PartialEq)]
+struct KeyNeed {
+    users: Vec<String>,
+    encrypts_copy: bool,
+}
+
+/// What was found of a key: its state, or why it was not looked at or not found.
+#[derive(Debug)]
+enum KeyLook {
+    /// An ARN of another region: not usable here, so not asked after.
+    OtherRegion(String),
+    State(String),
+    Error(BackstopError),
+}
+
 /// Every KMS key a restore needs (the copies' keys, the plan's `kmsKeyId`s) is an enabled key
-/// of the DR region.
+/// of the DR region. Each distinct key is described once.
 pub(super) async fn check_keys(
     kms: &aws_sdk_kms::Client,
     plan: &Plan,
     copies: &HashMap<String, DrCopy>,
     lines: &mut Vec<CheckLine>,
 ) -> Result<(), BackstopError> {
-    // key -> (who needs it, whether it encrypts a copy rather than being a plan setting)
-    let mut keys: BTreeMap<String, (Vec<String>, bool)> = BTreeMap::new();
+    let region = &plan.dr_region;
+    for (key, need) in keys_needed(plan, copies) {
+        let look = match key_region(&key).filter(|r| r != region) {
+            Some(other) => KeyLook::OtherRegion(other.to_string()),
+            None => match kms.describe_key().key_id(&key).send().await {
+                Ok(found) => KeyLook::State(
+                    found
+                        .key_metadata()
+                        .and_then(|m| m.key_state())
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_else(|| "unknown".into()),
+                ),
+                Err(err) => {
+                    KeyLook::Error(classify_sdk_error(format!("describing KMS key {key}"), err))
+                }
+            },
+        };
+        lines.push(judge_key(&key, &need, region, look)?);
+    }
+    Ok(())
+}
+
+/// The keys the plan's restores need: each copy's key and each planned `kmsKeyId`.
+fn keys_needed(plan: &Plan, copies: &HashMap<String, DrCopy>) -> BTreeMap<String, KeyNeed> {
+    let mut keys: BTreeMap<String, KeyNeed> = BTreeMap::new();
     for resource in &plan.resources {
         let copy_key = resource
             .arn
@@ -138,91 +200,231 @@ pub(super) async fn check_keys(
             .and_then(|arn| copies.get(arn))
             .and_then(|copy| copy.encryption_key_arn.clone());
         if let Some(key) = copy_key {
-            let entry = keys.entry(key).or_default();
-            entry.0.push(resource.name.clone());
-            entry.1 = true;
+            let need = keys.entry(key).or_default();
+            need.users.push(resource.name.clone());
+            need.encrypts_copy = true;
         }
         let planned = [
             resource.ebs.as_ref().and_then(|e| e.kms_key_id.clone()),
             resource.efs.as_ref().and_then(|e| e.kms_key_id.clone()),
         ];
         for key in planned.into_iter().flatten() {
-            keys.entry(key).or_default().0.push(resource.name.clone());
+            keys.entry(key)
+                .or_default()
+                .users
+                .push(resource.name.clone());
         }
     }
-    let region = &plan.dr_region;
-    for (key, (users, encrypts_copy)) in keys {
-        let who = users.join(", ");
-        let fix = if encrypts_copy {
-            format!("the DR vault's copies need an enabled key in {region}: cancel its deletion or enable it (aws kms cancel-key-deletion / enable-key), or copy the backups again into a vault whose key is usable")
-        } else {
-            format!("use a KMS key of {region} (a key created there, or a multi-Region replica) in kmsKeyId")
-        };
-        let what = if encrypts_copy {
-            "the key of their DR copies"
-        } else {
-            "their planned kmsKeyId"
-        };
-        if let Some(other) = key_region(&key).filter(|r| r != region) {
-            lines.push(
-                line(
-                    "kms-key",
-                    Status::Fail,
-                    who,
-                    format!("{what}, {key}, is a key of {other}: not usable in {region}"),
-                )
-                .fix(fix),
-            );
-            continue;
+    keys
+}
+
+/// A key's line: usable only when it is an enabled key of the DR region.
+fn judge_key(
+    key: &str,
+    need: &KeyNeed,
+    region: &str,
+    look: KeyLook,
+) -> Result<CheckLine, BackstopError> {
+    let who = need.users.join(", ");
+    let (what, fix) = if need.encrypts_copy {
+        ("the key of their DR copies", format!("the DR vault's copies need an enabled key in {region}: cancel its deletion or enable it (aws kms cancel-key-deletion / enable-key), or copy the backups again into a vault whose key is usable"))
+    } else {
+        ("their planned kmsKeyId", format!("use a KMS key of {region} (a key created there, or a multi-Region replica) in kmsKeyId"))
+    };
+    let failed =
+        |detail: String| Ok(line("kms-key", Status::Fail, who.as_str(), detail).fix(fix.as_str()));
+    match look {
+        KeyLook::OtherRegion(other) => failed(format!(
+            "{what}, {key}, is a key of {other}: not usable in {region}"
+        )),
+        KeyLook::State(state) if state == "Enabled" => Ok(line(
+            "kms-key",
+            Status::Pass,
+            who.as_str(),
+            format!("{what}, {key}, is enabled in {region}"),
+        )),
+        KeyLook::State(state) => failed(format!(
+            "{what}, {key}, is {state}: a restore cannot decrypt with it"
+        )),
+        KeyLook::Error(BackstopError::NotFound { .. }) => {
+            failed(format!("{what}, {key}, does not exist in {region}"))
         }
-        let described = kms.describe_key().key_id(&key).send().await;
-        let found = match described {
-            Ok(found) => found,
-            Err(err) => {
-                let err = classify_sdk_error(format!("describing KMS key {key}"), err);
-                lines.push(match err {
-                    BackstopError::NotFound { .. } => line(
-                        "kms-key",
-                        Status::Fail,
-                        who,
-                        format!("{what}, {key}, does not exist in {region}"),
-                    )
-                    .fix(fix),
-                    other => unchecked("kms-key", &who, other)?,
-                });
-                continue;
-            }
-        };
-        let state = found
-            .key_metadata()
-            .and_then(|m| m.key_state())
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_else(|| "unknown".into());
-        if state == "Enabled" {
-            lines.push(line(
-                "kms-key",
-                Status::Pass,
-                who,
-                format!("{what}, {key}, is enabled in {region}"),
-            ));
-        } else {
-            lines.push(
-                line(
-                    "kms-key",
-                    Status::Fail,
-                    who,
-                    format!("{what}, {key}, is {state}: a restore cannot decrypt with it"),
-                )
-                .fix(fix),
-            );
-        }
+        KeyLook::Error(other) => unchecked("kms-key", &who, other),
     }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_smithy_types::DateTime;
+
+    const PLAN: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/plans/example.json"
+    ));
+    const HOUR: i64 = 3600;
+    /// The example plan's RPO objective is 240 minutes.
+    const NOW: i64 = 1_800_000_000;
+
+    fn plan() -> Plan {
+        Plan::from_json(PLAN).unwrap()
+    }
+
+    fn request(mode: Mode, accept_warnings: bool) -> ReadinessRequest {
+        ReadinessRequest {
+            mode,
+            accept_warnings,
+            point_in_time: DateTime::from_secs(NOW),
+            resumed: false,
+            invocation_deadline: None,
+        }
+    }
+
+    /// A copy of every resource of the plan but `media`, `hours_old` hours old; app-data's
+    /// encrypted with `key`.
+    fn copies(plan: &Plan, hours_old: i64, key: &str) -> HashMap<String, DrCopy> {
+        plan.resources
+            .iter()
+            .filter(|r| r.name != "media")
+            .map(|r| {
+                let arn = r.arn.clone().unwrap();
+                let copy = DrCopy {
+                    arn: format!(
+                        "arn:aws:backup:us-west-2:123456789012:recovery-point:{}",
+                        r.name
+                    ),
+                    data_time: DateTime::from_secs(NOW - hours_old * HOUR),
+                    created: DateTime::from_secs(NOW - hours_old * HOUR + 600),
+                    encryption_key_arn: (r.name == "app-data").then(|| key.to_string()),
+                };
+                (arn, copy)
+            })
+            .collect()
+    }
+
+    fn status_of<'l>(lines: &'l [CheckLine], resource: &str) -> &'l CheckLine {
+        lines
+            .iter()
+            .find(|l| l.resource == resource)
+            .unwrap_or_else(|| panic!("no line for {resource}: {lines:?}"))
+    }
+
+    #[test]
+    fn a_missing_copy_fails_unless_optional_and_fresh_copies_pass() {
+        let plan = plan();
+        let mut found = copies(&plan, 1, "k");
+        found.remove(plan.resources[1].arn.as_ref().unwrap()); // app-logs is optional
+        let lines = judge_copies(&plan, &request(Mode::Failover, false), &found);
+        assert_eq!(lines.len(), 4);
+        assert_eq!(status_of(&lines, "app-data").status, Status::Pass);
+        assert!(status_of(&lines, "app-data").detail.contains("1.0 h old"));
+        let logs = status_of(&lines, "app-logs");
+        assert_eq!(logs.status, Status::Warn, "{logs:?}");
+        assert!(logs.detail.contains("optional"));
+        let media = status_of(&lines, "media");
+        assert_eq!(media.status, Status::Fail);
+        assert!(media.fix.as_deref().unwrap().contains("start-copy-job"));
+    }
+
+    #[test]
+    fn a_copy_older_than_the_rpo_fails_a_failover_unless_accepted_and_warns_a_drill() {
+        let plan = plan();
+        let stale = copies(&plan, 5, "k");
+        let failover = judge_copies(&plan, &request(Mode::Failover, false), &stale);
+        let db = status_of(&failover, "orders-db");
+        assert_eq!(db.status, Status::Fail);
+        assert!(
+            db.detail.contains("older than the RPO objective of 4.0 h"),
+            "{db:?}"
+        );
+        assert!(db.fix.as_deref().unwrap().contains("acceptWarnings"));
+
+        let accepted = judge_copies(&plan, &request(Mode::Failover, true), &stale);
+        let db = status_of(&accepted, "orders-db");
+        assert_eq!(db.status, Status::Warn);
+        assert!(db.detail.ends_with("(accepted)"), "{db:?}");
+
+        let drill = judge_copies(&plan, &request(Mode::Drill, false), &stale);
+        let db = status_of(&drill, "orders-db");
+        assert_eq!(db.status, Status::Warn);
+        assert!(!db.detail.contains("accepted"));
+
+        let mut resumed = request(Mode::Failover, false);
+        resumed.resumed = true;
+        let lines = judge_copies(&plan, &resumed, &stale);
+        assert_eq!(status_of(&lines, "orders-db").status, Status::Warn);
+    }
+
+    #[test]
+    fn a_missing_vault_fails_with_the_command_that_creates_it_and_throttling_is_retried() {
+        let plan = plan();
+        assert_eq!(judge_vault(&plan, Ok(())).unwrap().status, Status::Pass);
+        let missing = judge_vault(
+            &plan,
+            Err(BackstopError::NotFound {
+                what: "backstop-dr".into(),
+                message: "no such vault".into(),
+            }),
+        )
+        .unwrap();
+        assert_eq!(missing.status, Status::Fail);
+        assert!(missing
+            .fix
+            .unwrap()
+            .contains("create-backup-vault --backup-vault-name backstop-dr --region us-west-2"));
+        let throttled = judge_vault(
+            &plan,
+            Err(BackstopError::Transient {
+                action: "describing".into(),
+                message: "slow down".into(),
+            }),
+        );
+        assert!(
+            throttled.is_err(),
+            "a transient error ends the check for a retry"
+        );
+    }
+
+    #[test]
+    fn keys_are_judged_once_each_and_only_an_enabled_key_of_the_dr_region_passes() {
+        let mut plan = plan();
+        let shared_key = "arn:aws:kms:us-west-2:123456789012:key/shared";
+        plan.resources[3].efs.as_mut().unwrap().kms_key_id = Some(shared_key.into());
+        let needed = keys_needed(&plan, &copies(&plan, 1, shared_key));
+        assert_eq!(needed.len(), 1, "{needed:?}");
+        let need = &needed[shared_key];
+        assert_eq!(need.users, vec!["app-data", "media"]);
+        assert!(need.encrypts_copy);
+
+        let line = |look| judge_key(shared_key, need, "us-west-2", look).unwrap();
+        assert_eq!(line(KeyLook::State("Enabled".into())).status, Status::Pass);
+        let pending = line(KeyLook::State("PendingDeletion".into()));
+        assert_eq!(pending.status, Status::Fail);
+        assert!(pending.detail.contains("is PendingDeletion"));
+        assert!(pending.fix.unwrap().contains("cancel-key-deletion"));
+        let elsewhere = line(KeyLook::OtherRegion("us-east-1".into()));
+        assert_eq!(elsewhere.status, Status::Fail);
+        assert!(elsewhere.detail.contains("a key of us-east-1"));
+
+        let planned = KeyNeed {
+            users: vec!["media".into()],
+            encrypts_copy: false,
+        };
+        let gone = judge_key(
+            "alias/gone",
+            &planned,
+            "us-west-2",
+            KeyLook::Error(BackstopError::NotFound {
+                what: "alias/gone".into(),
+                message: "not found".into(),
+            }),
+        )
+        .unwrap();
+        assert!(gone
+            .detail
+            .contains("their planned kmsKeyId, alias/gone, does not exist"));
+        assert!(gone.fix.unwrap().contains("in kmsKeyId"));
+    }
 
     #[test]
     fn a_key_arn_names_its_region_and_an_alias_or_id_does_not() {
