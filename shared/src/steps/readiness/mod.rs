@@ -6,6 +6,9 @@
 //! number of protected resources: the vault is listed once, subnets, security groups, DB
 //! subnet groups, AZs and instance type offerings are each described in one call, and each
 //! distinct KMS key, golden AMI and DNS record is looked at once.
+//!
+//! Each check collects what AWS answers (one call per kind of thing), then judges it in a
+//! pure function (`judge_*`, unit-tested beside it) that turns the facts into lines.
 
 use std::collections::{BTreeMap, BTreeSet};
 

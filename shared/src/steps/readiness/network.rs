@@ -231,23 +231,27 @@ impl Named {
     }
 }
 
-/// Subnets, security groups, DB subnet groups and AZs the run uses exist in the DR region.
-/// Returns each existing subnet's AZ.
-pub(super) async fn check_network(
-    clients: &Clients,
-    plan: &Plan,
-    instances: &[InstancePlan],
-    mode: Mode,
-    lines: &mut Vec<CheckLine>,
-) -> Result<HashMap<String, String>, BackstopError> {
-    let region = &plan.dr_region;
+/// What the run names in the DR region, by kind of thing, with who names it.
+#[derive(Default)]
+pub(super) struct NamedInDr {
+    subnets: Named,
+    groups: Named,
+    db_groups: Named,
+    zones: Named,
+}
+
+/// The subnets, security groups, DB subnet groups and AZs the run uses: the instances' (as
+/// the run launches them), and each resource's restore settings (a drill's overrides in a
+/// drill).
+fn named_in_dr(plan: &Plan, instances: &[InstancePlan], mode: Mode) -> NamedInDr {
     let drill = plan.drill.as_ref().filter(|_| mode == Mode::Drill);
-    let (mut subnets, mut groups, mut db_groups, mut zones) = (
-        Named::default(),
-        Named::default(),
-        Named::default(),
-        Named::default(),
-    );
+    let mut named = NamedInDr::default();
+    let NamedInDr {
+        subnets,
+        groups,
+        db_groups,
+        zones,
+    } = &mut named;
     for instance in instances {
         for id in &instance.subnet_ids {
             subnets.add(id, format!("instances[{}].subnetIds", instance.name));
@@ -290,6 +294,25 @@ pub(super) async fn check_network(
         }
     }
 
+    named
+}
+
+/// Subnets, security groups, DB subnet groups and AZs the run uses exist in the DR region.
+/// Returns each existing subnet's AZ.
+pub(super) async fn check_network(
+    clients: &Clients,
+    plan: &Plan,
+    instances: &[InstancePlan],
+    mode: Mode,
+    lines: &mut Vec<CheckLine>,
+) -> Result<HashMap<String, String>, BackstopError> {
+    let region = &plan.dr_region;
+    let NamedInDr {
+        subnets,
+        groups,
+        db_groups,
+        zones,
+    } = named_in_dr(plan, instances, mode);
     let mut subnet_zones = HashMap::new();
     if !subnets.0.is_empty() {
         let found = clients
@@ -660,6 +683,83 @@ mod tests {
         AttachmentStatus, InternetGateway, InternetGatewayAttachment, Route, RouteState,
         RouteTable, RouteTableAssociation,
     };
+
+    const PLAN: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/plans/example.json"
+    ));
+
+    fn users<'n>(named: &'n Named, id: &str) -> &'n [String] {
+        named.0.get(id).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_drill_is_checked_on_its_own_network_and_each_id_says_who_names_it() {
+        let mut plan = Plan::from_json(PLAN).unwrap();
+        plan.drill = Some(crate::plan::DrillIsolation {
+            subnet_ids: vec!["subnet-drill".into()],
+            security_group_ids: vec!["sg-drill".into()],
+            db_subnet_group_name: Some("drill-db-subnets".into()),
+            rds_security_group_ids: vec!["sg-drill-db".into()],
+            ..Default::default()
+        });
+        let run_instances = |mode: Mode| -> Vec<InstancePlan> {
+            let drill = plan.drill.as_ref().filter(|_| mode == Mode::Drill);
+            plan.instances.iter().map(|i| i.for_run(drill)).collect()
+        };
+
+        let failover = named_in_dr(&plan, &run_instances(Mode::Failover), Mode::Failover);
+        assert_eq!(
+            failover.subnets.ids(),
+            vec!["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]
+        );
+        assert_eq!(failover.db_groups.ids(), vec!["dr-db-subnets"]);
+        assert_eq!(
+            users(&failover.groups, "sg-0123456789abcdef0"),
+            ["resources[orders-db].rds.vpcSecurityGroupIds"]
+        );
+        assert_eq!(failover.zones.ids(), vec!["us-west-2a"]);
+        assert_eq!(
+            users(&failover.zones, "us-west-2a"),
+            [
+                "resources[app-data].ebs.availabilityZone",
+                "resources[app-logs].ebs.availabilityZone"
+            ]
+        );
+
+        let drill = named_in_dr(&plan, &run_instances(Mode::Drill), Mode::Drill);
+        assert_eq!(drill.subnets.ids(), vec!["subnet-drill"]);
+        assert_eq!(drill.db_groups.ids(), vec!["drill-db-subnets"]);
+        assert_eq!(drill.groups.ids(), vec!["sg-drill", "sg-drill-db"]);
+    }
+
+    #[test]
+    fn an_id_the_region_lacks_fails_naming_who_uses_it_and_the_fix() {
+        let mut named = Named::default();
+        named.add("subnet-a", "instances[app].subnetIds".into());
+        named.add("subnet-gone", "instances[app].subnetIds".into());
+        named.add("subnet-gone", "instances[web].subnetIds".into());
+        named.add("subnet-gone", "instances[web].subnetIds".into());
+        let mut lines = Vec::new();
+        named.report(
+            "subnet",
+            |id| (id == "subnet-a").then(|| "exists in us-west-2a".to_string()),
+            "does not exist in us-west-2",
+            |id| format!("create {id} again"),
+            &mut lines,
+        );
+        assert_eq!(lines[0].status, Status::Pass);
+        assert_eq!(
+            lines[0].detail,
+            "exists in us-west-2a (used by instances[app].subnetIds)"
+        );
+        assert_eq!(lines[1].status, Status::Fail);
+        assert_eq!(
+            lines[1].detail,
+            "does not exist in us-west-2 (named by instances[app].subnetIds, instances[web].subnetIds)"
+        );
+        assert_eq!(lines[1].fix.as_deref(), Some("create subnet-gone again"));
+    }
 
     fn gateway(vpc: &str) -> InternetGateway {
         InternetGateway::builder()
