@@ -10,7 +10,7 @@ use aws_sdk_route53::types::{
 };
 use backstop_tests::{
     assert_succeeded, instances_of_run, invoke, plan_for, protected_workload, run_to_end, Emulator,
-    DR_REGION, PRIMARY_REGION,
+    Seed, DR_REGION, PRIMARY_REGION,
 };
 use serde_json::{json, Value};
 
@@ -38,8 +38,8 @@ fn put_failover_alarm(emulator: &Emulator, treat_missing_data: &str) {
 
 /// The DR VPC's internet gateway and a default route to it from its main route table (the
 /// instance's subnets have no table of their own): an Elastic IP needs both.
-async fn public_subnets(ec2: &aws_sdk_ec2::Client, seed: &Value) -> (String, String) {
-    let vpc = seed["dr"]["vpcId"].as_str().unwrap();
+async fn public_subnets(ec2: &aws_sdk_ec2::Client, seed: &Seed) -> (String, String) {
+    let vpc = seed.dr.vpc_id.as_str();
     let gateway = ec2.create_internet_gateway().send().await.unwrap();
     let gateway = gateway
         .internet_gateway()
@@ -79,7 +79,7 @@ async fn main_route_table(ec2: &aws_sdk_ec2::Client, vpc: &str) -> String {
 /// What the README's "DNS without us-east-1" sets up ahead of time: a DR-region Elastic IP,
 /// an alarm in the DR region, a health check that follows it, and the PRIMARY / SECONDARY
 /// pair in place of the simple record. Returns the Elastic IP's allocation id and address.
-async fn failover_pair(emulator: &Emulator, seed: &Value) -> (String, String) {
+async fn failover_pair(emulator: &Emulator, seed: &Seed) -> (String, String) {
     let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
     public_subnets(&ec2, seed).await;
     let address = ec2
@@ -115,7 +115,7 @@ async fn failover_pair(emulator: &Emulator, seed: &Value) -> (String, String) {
         .await
         .unwrap();
     let check_id = check.health_check().unwrap().id().to_string();
-    let primary_ip = seed["primary"]["appPrivateIp"].as_str().unwrap();
+    let primary_ip = seed.primary.app_private_ip.as_str();
     let record = |role: ResourceRecordSetFailover, ip: &str, health: Option<&str>| {
         ResourceRecordSet::builder()
             .name(RECORD)
@@ -162,7 +162,7 @@ async fn failover_pair(emulator: &Emulator, seed: &Value) -> (String, String) {
     }
     route53
         .change_resource_record_sets()
-        .hosted_zone_id(seed["dns"]["hostedZoneId"].as_str().unwrap())
+        .hosted_zone_id(seed.dns.hosted_zone_id.as_str())
         .change_batch(batch.build().unwrap())
         .send()
         .await
@@ -175,7 +175,7 @@ async fn a_failover_during_a_primary_region_blackout_moves_dns_by_the_failover_a
     let (emulator, seed) = protected_workload("blackout").await;
     let machine = emulator.deploy_stack().state_machine();
     let (allocation, public_ip) = failover_pair(&emulator, &seed).await;
-    let primary_ip = seed["primary"]["appPrivateIp"].as_str().unwrap();
+    let primary_ip = seed.primary.app_private_ip.as_str();
     assert_eq!(resolve(&emulator, RECORD)["answer"], json!([primary_ip]));
 
     let mut plan = plan_for(&seed);
@@ -274,7 +274,7 @@ async fn a_failover_alarm_that_would_not_hold_or_a_missing_elastic_ip_stops_the_
     plan["dns"][0]["alarmName"] = json!(ALARM);
     put_failover_alarm(&emulator, "ignore");
     let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
-    let vpc = seed["dr"]["vpcId"].as_str().unwrap();
+    let vpc = seed.dr.vpc_id.as_str();
     let main = main_route_table(&ec2, vpc).await;
     ec2.delete_route()
         .route_table_id(&main)
@@ -285,7 +285,7 @@ async fn a_failover_alarm_that_would_not_hold_or_a_missing_elastic_ip_stops_the_
     let unreachable = invoke(&emulator, &preflight, &payload("no-route", &plan))
         .await
         .expect("a missing route is a warning");
-    let subnet = seed["dr"]["subnets"][0]["id"].as_str().unwrap();
+    let subnet = seed.dr.subnets[0].id.as_str();
     let warned = unreachable["problems"]
         .as_array()
         .unwrap()

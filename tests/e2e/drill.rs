@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::Filter;
 use backstop_tests::{
-    a_record, assert_succeeded, plan_for, protected_workload, Emulator, DR_REGION,
+    a_record, assert_succeeded, plan_for, protected_workload, Emulator, Seed, DR_REGION,
 };
 use serde_json::{json, Value};
 
@@ -262,7 +262,7 @@ async fn a_drill_leaves_nothing_behind_and_reports_the_rto_and_rpo_the_test_meas
 
     // RPO: the run's start minus when each recovered copy's data was captured
     let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
-    let vault = seed["dr"]["backupVault"]["name"].as_str().unwrap();
+    let vault = seed.dr.backup_vault.name.as_str();
     for item in report["rpoByResource"].as_array().unwrap() {
         let point = backup
             .describe_recovery_point()
@@ -339,9 +339,9 @@ async fn a_drill_whose_restore_fails_after_its_instance_launched_is_torn_down_an
     let production = a_record(&emulator, &seed, "app.shop.example.com").await;
     // the database restore fails late, long after the instance launched
     emulator.inject(json!({
-        "failJobs": [{ "jobType": "restore", "resourceArn": seed["primary"]["db"]["arn"],
+        "failJobs": [{ "jobType": "restore", "resourceArn": seed.primary.db.arn,
                        "message": "Insufficient storage in the DB subnet group (injected)" }],
-        "slowJobs": [{ "resourceArn": seed["primary"]["db"]["arn"], "seconds": 300 }]
+        "slowJobs": [{ "resourceArn": seed.primary.db.arn, "seconds": 300 }]
     }));
 
     let watched = run_watching(
@@ -429,10 +429,8 @@ async fn a_drill_with_an_isolation_block_runs_in_its_own_network() {
     let machine = stack.state_machine();
     // an isolated drill subnet (in the volumes' AZ) and security group in the DR VPC
     let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
-    let zone = seed["dr"]["subnets"][0]["availabilityZone"]
-        .as_str()
-        .unwrap();
-    let vpc = seed["dr"]["vpcId"].as_str().unwrap();
+    let zone = seed.dr.subnets[0].availability_zone.as_str();
+    let vpc = seed.dr.vpc_id.as_str();
     let subnet = ec2
         .create_subnet()
         .vpc_id(vpc)
@@ -486,10 +484,7 @@ async fn a_drill_with_an_isolation_block_runs_in_its_own_network() {
     .await;
     assert_succeeded(&failover.execution);
     let report: Value = serde_json::from_str(failover.execution.output().unwrap()).unwrap();
-    assert_eq!(
-        report["launched"][0]["subnetId"],
-        seed["dr"]["subnets"][0]["id"]
-    );
+    assert_eq!(report["launched"][0]["subnetId"], seed.dr.subnets[0].id);
 
     // a failover's resources serve production: teardown by hand refuses without consent
     let refused = backstop_tests::invoke(
@@ -551,13 +546,13 @@ async fn a_resource_restored_after_its_branch_was_cancelled_is_found_by_its_job_
     // no capacity for any planned type in the volumes' AZ: the launch branch fails while the
     // file system is still being restored, so the restore branch is cancelled before it could
     // tag what that job creates
-    let zone = seed["dr"]["subnets"][0]["availabilityZone"].clone();
+    let zone = seed.dr.subnets[0].availability_zone.clone();
     emulator.inject(json!({
         "insufficientCapacity": [
             { "instanceType": "m6i.large", "availabilityZone": zone },
             { "instanceType": "m5.large", "availabilityZone": zone }
         ],
-        "slowJobs": [{ "resourceArn": seed["primary"]["fileSystem"]["arn"], "seconds": 900 }]
+        "slowJobs": [{ "resourceArn": seed.primary.file_system.arn, "seconds": 900 }]
     }));
 
     let watched = run_watching(
@@ -614,11 +609,9 @@ async fn a_resource_restored_after_its_branch_was_cancelled_is_found_by_its_job_
 }
 
 /// `n` more EBS volumes in the primary region, backed up and copied to the DR vault.
-async fn more_protected_volumes(emulator: &Emulator, seed: &Value, n: usize) -> Vec<String> {
+async fn more_protected_volumes(emulator: &Emulator, seed: &Seed, n: usize) -> Vec<String> {
     let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(backstop_tests::PRIMARY_REGION).await);
-    let zone = seed["primary"]["subnets"][0]["availabilityZone"]
-        .as_str()
-        .unwrap();
+    let zone = seed.primary.subnets[0].availability_zone.as_str();
     let mut arns = Vec::new();
     for _ in 0..n {
         let volume = ec2
@@ -631,7 +624,7 @@ async fn more_protected_volumes(emulator: &Emulator, seed: &Value, n: usize) -> 
         arns.push(format!(
             "arn:aws:ec2:{}:{}:volume/{}",
             backstop_tests::PRIMARY_REGION,
-            seed["account"].as_str().unwrap(),
+            seed.account.as_str(),
             volume.volume_id().unwrap()
         ));
     }
@@ -667,7 +660,7 @@ async fn one_failed_restore_of_twenty_is_a_warning_when_optional_and_fails_the_d
     let (emulator, seed) = protected_workload("one-of-twenty").await;
     let extra = more_protected_volumes(&emulator, &seed, 16).await;
     let machine = emulator.deploy_stack().state_machine();
-    let dr_az = seed["dr"]["subnets"][0]["availabilityZone"].clone();
+    let dr_az = seed.dr.subnets[0].availability_zone.clone();
     let mut plan = plan_for(&seed);
     for (i, arn) in extra.iter().enumerate() {
         plan["resources"].as_array_mut().unwrap().push(json!({

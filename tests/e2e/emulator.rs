@@ -77,10 +77,10 @@ async fn backups_copied_to_the_dr_region_restore_into_real_resources() {
     let dr_backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
     let dr_config = emulator.sdk_config(DR_REGION).await;
 
-    let volume = &seed["primary"]["volumes"]["app-data"];
-    let db = &seed["primary"]["db"];
-    let volume_point = back_up(&backup, &seed, volume["arn"].as_str().unwrap()).await;
-    let db_point = back_up(&backup, &seed, db["arn"].as_str().unwrap()).await;
+    let volume = &seed.primary.volumes["app-data"];
+    let db = &seed.primary.db;
+    let volume_point = back_up(&backup, &seed, &volume.arn).await;
+    let db_point = back_up(&backup, &seed, &db.arn).await;
     let volume_copy = copy_to_dr(&backup, &seed, &volume_point).await;
     let db_copy = copy_to_dr(&backup, &seed, &db_point).await;
     assert!(
@@ -101,7 +101,7 @@ async fn backups_copied_to_the_dr_region_restore_into_real_resources() {
         .iter()
         .find(|p| p.recovery_point_arn() == Some(&volume_copy))
         .unwrap();
-    assert_eq!(listed_volume.resource_arn(), volume["arn"].as_str());
+    assert_eq!(listed_volume.resource_arn(), Some(volume.arn.as_str()));
     assert_eq!(listed_volume.status().unwrap().as_str(), "COMPLETED");
 
     let az = format!("{DR_REGION}a");
@@ -122,7 +122,7 @@ async fn backups_copied_to_the_dr_region_restore_into_real_resources() {
             ("AvailabilityZone", az.clone()),
             (
                 "VpcSecurityGroupIds",
-                json!([seed["dr"]["dbSecurityGroupId"]]).to_string(),
+                json!([seed.dr.db_security_group_id]).to_string(),
             ),
         ],
     )
@@ -132,7 +132,7 @@ async fn backups_copied_to_the_dr_region_restore_into_real_resources() {
         .start_restore_job()
         .recovery_point_arn(&volume_copy)
         .set_metadata(Some(volume_metadata))
-        .iam_role_arn(seed["backupRoleArn"].as_str().unwrap())
+        .iam_role_arn(seed.backup_role_arn.as_str())
         .send()
         .await
         .unwrap()
@@ -142,7 +142,7 @@ async fn backups_copied_to_the_dr_region_restore_into_real_resources() {
         .start_restore_job()
         .recovery_point_arn(&db_copy)
         .set_metadata(Some(db_metadata))
-        .iam_role_arn(seed["backupRoleArn"].as_str().unwrap())
+        .iam_role_arn(seed.backup_role_arn.as_str())
         .send()
         .await
         .unwrap()
@@ -195,10 +195,10 @@ async fn backups_copied_to_the_dr_region_restore_into_real_resources() {
         .await
         .unwrap();
     let instance = &instances.db_instances()[0];
-    assert_eq!(instance.engine(), db["engine"].as_str());
+    assert_eq!(instance.engine(), Some(db.engine.as_str()));
     assert_eq!(
         instance.allocated_storage(),
-        db["allocatedStorage"].as_i64().map(|v| v as i32)
+        Some(db.allocated_storage as i32)
     );
 }
 
@@ -211,9 +211,7 @@ async fn a_restore_job_started_twice_with_one_idempotency_token_is_one_job() {
     let point = back_up(
         &backup,
         &seed,
-        seed["primary"]["volumes"]["app-logs"]["arn"]
-            .as_str()
-            .unwrap(),
+        seed.primary.volumes["app-logs"].arn.as_str(),
     )
     .await;
     let copy = copy_to_dr(&backup, &seed, &point).await;
@@ -247,9 +245,7 @@ async fn a_restore_job_started_twice_with_one_idempotency_token_is_one_job() {
 async fn an_injected_restore_failure_ends_the_job_failed_with_its_message() {
     let emulator = Emulator::start("restore-failure");
     let seed = emulator.seed();
-    let volume_arn = seed["primary"]["volumes"]["app-data"]["arn"]
-        .as_str()
-        .unwrap();
+    let volume_arn = seed.primary.volumes["app-data"].arn.as_str();
     emulator.inject(json!({ "failJobs": [{
         "jobType": "restore",
         "resourceArn": volume_arn,
@@ -292,9 +288,7 @@ async fn restoring_a_copy_in_the_wrong_region_is_refused() {
     let point = back_up(
         &backup,
         &seed,
-        seed["primary"]["volumes"]["app-logs"]["arn"]
-            .as_str()
-            .unwrap(),
+        seed.primary.volumes["app-logs"].arn.as_str(),
     )
     .await;
     let copy = copy_to_dr(&backup, &seed, &point).await;
@@ -353,8 +347,8 @@ async fn an_instance_type_without_capacity_fails_to_launch_and_another_type_laun
         "instanceType": "m6i.large", "availabilityZone": format!("{DR_REGION}a")
     }]}));
     let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
-    let subnet = seed["dr"]["subnets"][0]["id"].as_str().unwrap();
-    let ami = seed["dr"]["goldenAmiId"].as_str().unwrap();
+    let subnet = seed.dr.subnets[0].id.as_str();
+    let ami = seed.dr.golden_ami_id.as_str();
     let launch = |instance_type: &'static str| {
         ec2.run_instances()
             .image_id(ami)
@@ -384,9 +378,7 @@ async fn a_handler_runs_as_a_lambda_function_and_returns_its_output() {
     protect(
         &emulator,
         &seed,
-        &[seed["primary"]["volumes"]["app-data"]["arn"]
-            .as_str()
-            .unwrap()],
+        &[seed.primary.volumes["app-data"].arn.as_str()],
     )
     .await;
     let mut plan = plan_for(&seed);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use backstop_tests::{
     a_record, back_up, invoke, plan_for, protected_workload, put_plan, topic_messages, wait_for,
-    Emulator, Stack, DR_REGION, PLAN_PARAMETER, PRIMARY_REGION,
+    Emulator, Seed, Stack, DR_REGION, PLAN_PARAMETER, PRIMARY_REGION,
 };
 use serde_json::{json, Value};
 
@@ -78,7 +78,7 @@ fn set_state(emulator: &Emulator, name: &str, state: &str) {
     );
 }
 
-async fn alarm_stack(test: &str) -> (Emulator, Value, Stack) {
+async fn alarm_stack(test: &str) -> (Emulator, Seed, Stack) {
     let (emulator, seed) = protected_workload(test).await;
     let stack =
         emulator.deploy_stack_with(json!({ "FailoverAlarmNames": "primary-down,primary-5xx" }));
@@ -278,7 +278,7 @@ async fn ended(
     backstop_tests::run_ended(emulator, arn, Duration::from_secs(180)).await
 }
 
-fn gated_plan(seed: &Value, timeout_minutes: u32) -> Value {
+fn gated_plan(seed: &Seed, timeout_minutes: u32) -> Value {
     let mut plan = plan_for(seed);
     plan["failover"] = json!({ "approval": "operator", "approvalTimeoutMinutes": timeout_minutes });
     plan
@@ -490,8 +490,8 @@ async fn backup_events_keep_the_rpo_and_announce_failed_copies() {
         .start_copy_job()
         .recovery_point_arn(point)
         .source_backup_vault_name("backstop-primary")
-        .destination_backup_vault_arn(seed["dr"]["backupVault"]["arn"].as_str().unwrap())
-        .iam_role_arn(seed["backupRoleArn"].as_str().unwrap())
+        .destination_backup_vault_arn(seed.dr.backup_vault.arn.as_str())
+        .iam_role_arn(seed.backup_role_arn.as_str())
         .send()
         .await
         .unwrap();

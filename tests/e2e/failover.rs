@@ -17,10 +17,7 @@ async fn a_failover_launches_from_the_golden_ami_attaches_the_volumes_and_switch
     let (emulator, seed) = protected_workload("failover").await;
     let stack = emulator.deploy_stack();
     let machine = stack.state_machine();
-    let primary_ip = seed["primary"]["appPrivateIp"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let primary_ip = seed.primary.app_private_ip.as_str().to_string();
     assert_eq!(
         a_record(&emulator, &seed, "app.shop.example.com").await,
         Some((vec![primary_ip.clone()], 300))
@@ -40,10 +37,8 @@ async fn a_failover_launches_from_the_golden_ami_attaches_the_volumes_and_switch
     let instances = instances_of_run(&emulator, "failover-1").await;
     assert_eq!(instances.len(), 1);
     let instance = &instances[0];
-    assert_eq!(instance.image_id(), seed["dr"]["goldenAmiId"].as_str());
-    let dr_az = seed["dr"]["subnets"][0]["availabilityZone"]
-        .as_str()
-        .unwrap();
+    assert_eq!(instance.image_id(), Some(seed.dr.golden_ami_id.as_str()));
+    let dr_az = seed.dr.subnets[0].availability_zone.as_str();
     assert_eq!(
         instance.placement().and_then(|p| p.availability_zone()),
         Some(dr_az)
@@ -178,7 +173,7 @@ async fn each_step_run_twice_creates_no_duplicate_instance_attachment_or_record_
 #[tokio::test(flavor = "multi_thread")]
 async fn without_capacity_for_the_first_type_the_fallback_type_is_launched_and_reported() {
     let (emulator, seed) = protected_workload("capacity-fallback").await;
-    let dr_az = seed["dr"]["subnets"][0]["availabilityZone"].clone();
+    let dr_az = seed.dr.subnets[0].availability_zone.clone();
     emulator.inject(json!({ "insufficientCapacity": [{ "instanceType": "m6i.large", "availabilityZone": dr_az }] }));
     let stack = emulator.deploy_stack();
     let machine = stack.state_machine();
@@ -211,7 +206,7 @@ async fn without_capacity_for_the_first_type_the_fallback_type_is_launched_and_r
 async fn a_golden_ami_missing_in_the_dr_region_says_to_copy_it() {
     let (emulator, seed) = protected_workload("missing-ami").await;
     let mut plan = plan_for(&seed);
-    plan["instances"][0]["ami"] = json!({ "id": seed["primary"]["goldenAmiId"] });
+    plan["instances"][0]["ami"] = json!({ "id": seed.primary.golden_ami_id });
     let stack = emulator.deploy_stack();
     let machine = stack.state_machine();
 
@@ -223,7 +218,7 @@ async fn a_golden_ami_missing_in_the_dr_region_says_to_copy_it() {
     assert!(cause.contains("- FAIL golden-ami app"), "{cause}");
     assert!(cause.contains("copy the golden AMI"), "{cause}");
     // the hint names the primary region and the AMI to copy from it
-    let primary_ami = seed["primary"]["goldenAmiId"].as_str().unwrap();
+    let primary_ami = seed.primary.golden_ami_id.as_str();
     assert!(
         cause.contains(&format!(
             "--source-region us-east-1 --source-image-id {primary_ami}"

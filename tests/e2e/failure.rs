@@ -40,7 +40,7 @@ async fn a_failed_run_notifies_the_operator_and_ends_with_its_own_error() {
     // a restore that fails mid-run: the notice names the step, the error and what was left
     emulator.inject(json!({ "failJobs": [{
         "jobType": "restore",
-        "resourceArn": seed["primary"]["db"]["arn"],
+        "resourceArn": seed.primary.db.arn,
         "message": "Insufficient storage in the DB subnet group (injected)"
     }] }));
     let failed = run_to_end(

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use backstop_tests::{
     assert_succeeded, back_up, copy_to_dr, instances_of_run, invoke, plan_for, protected_workload,
-    run_to_end, Emulator, DR_REGION, PRIMARY_REGION,
+    run_to_end, Emulator, Seed, DR_REGION, PRIMARY_REGION,
 };
 use serde_json::{json, Value};
 
@@ -16,7 +16,7 @@ fn input(mode: &str, plan: &Value) -> Value {
 /// What exists in the DR region (and the hosted zone) that a run could have created.
 pub(crate) async fn dr_inventory(
     emulator: &Emulator,
-    seed: &Value,
+    seed: &Seed,
 ) -> BTreeMap<&'static str, usize> {
     let config = emulator.sdk_config(DR_REGION).await;
     let backup = aws_sdk_backup::Client::new(&config);
@@ -31,7 +31,7 @@ pub(crate) async fn dr_inventory(
     let file_systems = efs.describe_file_systems().send().await.unwrap();
     let records = route53
         .list_resource_record_sets()
-        .hosted_zone_id(seed["dns"]["hostedZoneId"].as_str().unwrap())
+        .hosted_zone_id(seed.dns.hosted_zone_id.as_str())
         .send()
         .await
         .unwrap();
@@ -184,7 +184,7 @@ async fn a_failover_with_aws_like_durations_completes_without_a_function_timing_
 #[tokio::test(flavor = "multi_thread")]
 async fn a_long_run_id_and_a_unicode_instance_name_launch_with_fallbacks_and_no_token_error() {
     let (emulator, seed) = protected_workload("long-names").await;
-    let dr_az = seed["dr"]["subnets"][0]["availabilityZone"].clone();
+    let dr_az = seed.dr.subnets[0].availability_zone.clone();
     emulator.inject(json!({ "insufficientCapacity": [{ "instanceType": "m6i.large", "availabilityZone": dr_az }] }));
     let machine = emulator.deploy_stack().state_machine();
     let mut plan = plan_for(&seed);
@@ -282,9 +282,7 @@ async fn the_rpo_is_the_age_of_the_data_not_of_the_dr_copy() {
     let seed = emulator.seed();
     let stack = emulator.deploy_stack();
     let primary = aws_sdk_backup::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
-    let volume = seed["primary"]["volumes"]["app-data"]["arn"]
-        .as_str()
-        .unwrap();
+    let volume = seed.primary.volumes["app-data"].arn.as_str();
     let point = back_up(&primary, &seed, volume).await;
     // the backup was taken six hours before it was copied to the DR region
     emulator.control(
@@ -320,7 +318,7 @@ async fn a_failed_run_resumed_by_its_run_id_converges_without_duplicates() {
     let machine = emulator.deploy_stack().state_machine();
     emulator.inject(json!({ "failJobs": [{
         "jobType": "restore",
-        "resourceArn": seed["primary"]["db"]["arn"],
+        "resourceArn": seed.primary.db.arn,
         "message": "Insufficient storage in the DB subnet group's AZs"
     }] }));
     let first = run_to_end(

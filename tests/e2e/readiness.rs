@@ -103,16 +103,14 @@ async fn a_healthy_setup_passes_every_check_and_its_calls_do_not_grow_with_the_r
         assert!(
             stored
                 .to_string()
-                .contains(seed["dr"]["backupVault"]["keyArn"].as_str().unwrap()),
+                .contains(seed.dr.backup_vault.key_arn.as_deref().unwrap()),
             "{stored}"
         );
     }
 
     // 96 more volumes, backed up and copied: the same checks cost the same calls at 100
     let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
-    let zone = seed["primary"]["subnets"][0]["availabilityZone"]
-        .as_str()
-        .unwrap();
+    let zone = seed.primary.subnets[0].availability_zone.as_str();
     let mut more = Vec::new();
     for _ in 0..96 {
         let volume = ec2
@@ -124,14 +122,14 @@ async fn a_healthy_setup_passes_every_check_and_its_calls_do_not_grow_with_the_r
             .unwrap();
         more.push(format!(
             "arn:aws:ec2:{PRIMARY_REGION}:{}:volume/{}",
-            seed["account"].as_str().unwrap(),
+            seed.account.as_str(),
             volume.volume_id().unwrap()
         ));
     }
     let more_refs: Vec<&str> = more.iter().map(String::as_str).collect();
     protect(&emulator, &seed, &more_refs).await;
     let mut large = plan.clone();
-    let dr_zone = seed["dr"]["subnets"][0]["availabilityZone"].clone();
+    let dr_zone = seed.dr.subnets[0].availability_zone.clone();
     for (i, arn) in more.iter().enumerate() {
         large["resources"].as_array_mut().unwrap().push(json!({
             "name": format!("extra-{i}"), "kind": "ebs", "arn": arn,
@@ -172,7 +170,7 @@ async fn each_broken_setup_is_caught_with_the_resource_and_the_fix_before_anythi
     // a DR subnet the plan names, deleted since
     let deleted_subnet = dr
         .create_subnet()
-        .vpc_id(seed["dr"]["vpcId"].as_str().unwrap())
+        .vpc_id(seed.dr.vpc_id.as_str())
         .cidr_block("10.1.9.0/24")
         .availability_zone(format!("{DR_REGION}a"))
         .send()
@@ -190,7 +188,7 @@ async fn each_broken_setup_is_caught_with_the_resource_and_the_fix_before_anythi
 
     let missing_key = format!(
         "arn:aws:kms:{DR_REGION}:{}:key/00000000-0000-4000-8000-000000000000",
-        seed["account"].as_str().unwrap()
+        seed.account.as_str()
     );
     // (what is broken, mode, plan edit, the check, the resource named, words of the fix)
     type Edit<'a> = Box<dyn Fn(&mut Value) + 'a>;
@@ -199,7 +197,7 @@ async fn each_broken_setup_is_caught_with_the_resource_and_the_fix_before_anythi
             "AMI not copied",
             "failover",
             Box::new(|p: &mut Value| {
-                p["instances"][0]["ami"] = json!({ "id": seed["primary"]["goldenAmiId"] })
+                p["instances"][0]["ami"] = json!({ "id": seed.primary.golden_ami_id })
             }),
             "golden-ami",
             "app".into(),
@@ -237,7 +235,7 @@ async fn each_broken_setup_is_caught_with_the_resource_and_the_fix_before_anythi
             Box::new(|p: &mut Value| {
                 p["resources"].as_array_mut().unwrap().push(json!({
                     "name": "uncopied", "kind": "ebs",
-                    "arn": format!("arn:aws:ec2:{PRIMARY_REGION}:{}:volume/vol-0123456789abcdef0", seed["account"].as_str().unwrap()),
+                    "arn": format!("arn:aws:ec2:{PRIMARY_REGION}:{}:volume/vol-0123456789abcdef0", seed.account.as_str()),
                     "ebs": { "availabilityZone": format!("{DR_REGION}a") }
                 }))
             }),
@@ -326,7 +324,7 @@ async fn each_broken_setup_is_caught_with_the_resource_and_the_fix_before_anythi
     );
 
     // the DR vault's key, scheduled for deletion: the encrypted EFS copy cannot be restored
-    let kms = aws_sdk_kms_key_id(seed["dr"]["backupVault"]["keyArn"].as_str().unwrap());
+    let kms = aws_sdk_kms_key_id(seed.dr.backup_vault.key_arn.as_deref().unwrap());
     emulator_kms_schedule_deletion(&emulator, &kms).await;
     let err = invoke(
         &emulator,
@@ -343,7 +341,7 @@ async fn each_broken_setup_is_caught_with_the_resource_and_the_fix_before_anythi
 
     // through the state machine: the run fails at Preflight, says why, and starts nothing
     let mut no_ami = good.clone();
-    no_ami["instances"][0]["ami"] = json!({ "id": seed["primary"]["goldenAmiId"] });
+    no_ami["instances"][0]["ami"] = json!({ "id": seed.primary.golden_ami_id });
     let ended = run_to_end(
         &emulator,
         &stack.state_machine(),

@@ -137,9 +137,7 @@ async fn a_drill_restores_two_volumes_a_database_and_a_file_system_in_the_dr_reg
 
     let config = emulator.sdk_config(DR_REGION).await;
     let ec2 = aws_sdk_ec2::Client::new(&config);
-    let dr_az = seed["dr"]["subnets"][0]["availabilityZone"]
-        .as_str()
-        .unwrap();
+    let dr_az = seed.dr.subnets[0].availability_zone.as_str();
     for (name, size, volume_type) in [("app-data", 50, "gp3"), ("app-logs", 20, "gp2")] {
         let arn = job(name)["createdResourceArn"]
             .as_str()
@@ -295,7 +293,7 @@ async fn a_failed_restore_is_reported_with_its_message_while_the_others_complete
     let (emulator, seed) = protected_workload("restore-failure").await;
     emulator.inject(json!({ "failJobs": [{
         "jobType": "restore",
-        "resourceArn": seed["primary"]["db"]["arn"],
+        "resourceArn": seed.primary.db.arn,
         "message": "Insufficient storage in the DB subnet group (injected)"
     }]}));
     let stack = deploy(&emulator);
@@ -379,7 +377,7 @@ async fn bad_recovery_inputs_are_named_in_typed_errors() {
     assert_eq!(error, "Backstop.NotFound");
     assert!(message.contains("media"), "{message}");
     assert!(
-        message.contains(seed["primary"]["fileSystem"]["arn"].as_str().unwrap()),
+        message.contains(seed.primary.file_system.arn.as_str()),
         "{message}"
     );
 

@@ -3,7 +3,8 @@
 
 use backstop_tests::{
     a_record, assert_succeeded, instances_of_run, invoke, plan_for, protected_workload, put_plan,
-    run_ended, run_to_end, topic_messages, Emulator, DR_REGION, PLAN_PARAMETER, PRIMARY_REGION,
+    run_ended, run_to_end, topic_messages, Emulator, Seed, DR_REGION, PLAN_PARAMETER,
+    PRIMARY_REGION,
 };
 use serde_json::{json, Value};
 
@@ -14,7 +15,7 @@ fn input(mode: &str, plan: &Value) -> Value {
 }
 
 /// Creates (UPSERTs) an A record in the seeded zone, as production's own tooling would.
-async fn put_a_record(emulator: &Emulator, seed: &Value, name: &str, value: &str) {
+async fn put_a_record(emulator: &Emulator, seed: &Seed, name: &str, value: &str) {
     use aws_sdk_route53::types::{
         Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
     };
@@ -33,7 +34,7 @@ async fn put_a_record(emulator: &Emulator, seed: &Value, name: &str, value: &str
         .unwrap();
     route53
         .change_resource_record_sets()
-        .hosted_zone_id(seed["dns"]["hostedZoneId"].as_str().unwrap())
+        .hosted_zone_id(seed.dns.hosted_zone_id.as_str())
         .change_batch(ChangeBatch::builder().changes(change).build().unwrap())
         .send()
         .await
@@ -41,11 +42,11 @@ async fn put_a_record(emulator: &Emulator, seed: &Value, name: &str, value: &str
 }
 
 /// Every record set name in the seeded zone.
-async fn record_names(emulator: &Emulator, seed: &Value) -> Vec<String> {
+async fn record_names(emulator: &Emulator, seed: &Seed) -> Vec<String> {
     let route53 = aws_sdk_route53::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
     route53
         .list_resource_record_sets()
-        .hosted_zone_id(seed["dns"]["hostedZoneId"].as_str().unwrap())
+        .hosted_zone_id(seed.dns.hosted_zone_id.as_str())
         .send()
         .await
         .unwrap()
@@ -217,9 +218,7 @@ async fn teardown_leaves_alone_what_carries_a_drills_tag_but_was_not_created_by_
 
     // someone who may tag writes the drill's tags on a volume the drill never created
     let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
-    let zone = seed["dr"]["subnets"][0]["availabilityZone"]
-        .as_str()
-        .unwrap();
+    let zone = seed.dr.subnets[0].availability_zone.as_str();
     let volume = ec2
         .create_volume()
         .availability_zone(zone)
@@ -257,7 +256,7 @@ async fn teardown_leaves_alone_what_carries_a_drills_tag_but_was_not_created_by_
     let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
     let mut metadata = backup
         .get_recovery_point_restore_metadata()
-        .backup_vault_name(seed["dr"]["backupVault"]["name"].as_str().unwrap())
+        .backup_vault_name(seed.dr.backup_vault.name.as_str())
         .recovery_point_arn(&point)
         .send()
         .await
@@ -269,7 +268,7 @@ async fn teardown_leaves_alone_what_carries_a_drills_tag_but_was_not_created_by_
         .start_restore_job()
         .recovery_point_arn(&point)
         .set_metadata(Some(metadata))
-        .iam_role_arn(seed["backupRoleArn"].as_str().unwrap())
+        .iam_role_arn(seed.backup_role_arn.as_str())
         .send()
         .await
         .unwrap()
@@ -352,7 +351,7 @@ async fn starting_a_run_is_not_a_way_around_the_stacks_plan_or_its_input_rules()
     long_user_data["instances"][0]["userData"] = json!("#!/bin/sh\n".repeat(2000));
     let mut apex_cname = plan.clone();
     apex_cname["dns"][0] = json!({
-        "hostedZoneId": seed["dns"]["hostedZoneId"], "recordName": "shop.example.com",
+        "hostedZoneId": seed.dns.hosted_zone_id, "recordName": "shop.example.com",
         "recordType": "CNAME", "drillRecordName": "drill-db.shop.example.com",
         "target": { "resource": "orders-db" }
     });

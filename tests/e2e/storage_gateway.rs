@@ -11,13 +11,13 @@ use serde_json::{json, Value};
 #[tokio::test(flavor = "multi_thread")]
 async fn a_gateway_volume_is_restored_as_an_ebs_volume_and_attached_at_its_planned_device() {
     let (emulator, seed) = protected_workload("storage-gateway").await;
-    let gateway_volume = &seed["primary"]["gatewayVolume"];
-    protect(&emulator, &seed, &[gateway_volume["arn"].as_str().unwrap()]).await;
+    let gateway_volume = &seed.primary.gateway_volume;
+    protect(&emulator, &seed, &[&gateway_volume.arn]).await;
     let stack = emulator.deploy_stack();
     let mut plan = plan_for(&seed);
     let zone = plan["resources"][0]["ebs"]["availabilityZone"].clone();
     plan["resources"].as_array_mut().unwrap().push(json!({
-        "name": "archive", "kind": "storage-gateway", "arn": gateway_volume["arn"],
+        "name": "archive", "kind": "storage-gateway", "arn": gateway_volume.arn,
         "ebs": { "availabilityZone": zone, "volumeType": "st1",
                  "attachTo": { "instance": "app", "device": "/dev/sdh" } }
     }));
@@ -57,10 +57,7 @@ async fn a_gateway_volume_is_restored_as_an_ebs_volume_and_attached_at_its_plann
         .await
         .unwrap();
     let volume = &volumes.volumes()[0];
-    assert_eq!(
-        volume.size(),
-        gateway_volume["size"].as_i64().map(|s| s as i32)
-    );
+    assert_eq!(volume.size(), Some(gateway_volume.size as i32));
     assert_eq!(volume.volume_type().map(|t| t.as_str()), Some("st1"));
     assert_eq!(volume.availability_zone(), zone.as_str());
     // attached to the launched instance at its planned device

@@ -16,6 +16,11 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use serde_json::{json, Value};
 
+mod scenario;
+mod seed;
+pub use scenario::{Clients, Scenario};
+pub use seed::Seed;
+
 pub const PRIMARY_REGION: &str = "us-east-1";
 pub const DR_REGION: &str = "us-west-2";
 /// Step Functions Wait and Retry delays run at this fraction of their real length.
@@ -167,12 +172,13 @@ impl Emulator {
     }
 
     /// Creates the primary-region workload and the DR network; returns their ids.
-    pub fn seed(&self) -> Value {
-        self.control(
+    pub fn seed(&self) -> Seed {
+        let seeded = self.control(
             "POST",
             "seed",
             &json!({ "primaryRegion": PRIMARY_REGION, "drRegion": DR_REGION }),
-        )
+        );
+        serde_json::from_value(seeded).expect("the seed answers as tests/src/seed.rs reads it")
     }
 
     /// Adds faults (see tests/emulator/README.md); returns the fault report.
@@ -366,7 +372,7 @@ pub async fn upload_network_template(emulator: &Emulator, stack: &Stack) -> Stri
 /// outputs: the instance's subnet and security group, one volume's AZ, the database's subnet
 /// group and security group. The other volume keeps a literal AZ and the file system needs no
 /// network: those restores start before the stack is ready.
-pub fn plan_on_network_stack(seed: &Value, network: Value) -> Value {
+pub fn plan_on_network_stack(seed: &Seed, network: Value) -> Value {
     let mut plan = plan_for(seed);
     plan["network"] = network;
     plan["instances"][0]["subnetIds"] = json!([{ "stackOutput": "PrivateSubnetA" }]);
@@ -379,50 +385,50 @@ pub fn plan_on_network_stack(seed: &Value, network: Value) -> Value {
     plan
 }
 
-pub fn plan_for(seed: &Value) -> Value {
-    let primary = &seed["primary"];
-    let dr = &seed["dr"];
-    let dr_az = dr["subnets"][0]["availabilityZone"].clone();
+pub fn plan_for(seed: &Seed) -> Value {
+    let primary = &seed.primary;
+    let dr = &seed.dr;
+    let dr_az = &dr.subnets[0].availability_zone;
     json!({
         "name": "shop",
         "primaryRegion": PRIMARY_REGION,
         "drRegion": DR_REGION,
-        "backupVault": dr["backupVault"]["name"],
+        "backupVault": dr.backup_vault.name,
         "objectives": { "rtoMinutes": 60, "rpoMinutes": 240 },
         "resources": [
             {
-                "name": "app-data", "kind": "ebs", "arn": primary["volumes"]["app-data"]["arn"],
+                "name": "app-data", "kind": "ebs", "arn": primary.volumes["app-data"].arn,
                 "ebs": { "availabilityZone": dr_az, "volumeType": "gp3",
                          "attachTo": { "instance": "app", "device": "/dev/sdf" } }
             },
             {
-                "name": "app-logs", "kind": "ebs", "arn": primary["volumes"]["app-logs"]["arn"],
+                "name": "app-logs", "kind": "ebs", "arn": primary.volumes["app-logs"].arn,
                 "ebs": { "availabilityZone": dr_az,
                          "attachTo": { "instance": "app", "device": "/dev/sdg" } }
             },
             {
-                "name": "orders-db", "kind": "rds", "arn": primary["db"]["arn"],
+                "name": "orders-db", "kind": "rds", "arn": primary.db.arn,
                 "rds": { "dbInstanceIdentifier": "orders", "dbInstanceClass": "db.t3.medium",
-                         "dbSubnetGroupName": dr["dbSubnetGroup"],
-                         "vpcSecurityGroupIds": [dr["dbSecurityGroupId"]] }
+                         "dbSubnetGroupName": dr.db_subnet_group,
+                         "vpcSecurityGroupIds": [dr.db_security_group_id] }
             },
             {
-                "name": "media", "kind": "efs", "arn": primary["fileSystem"]["arn"],
+                "name": "media", "kind": "efs", "arn": primary.file_system.arn,
                 "efs": { "performanceMode": "generalPurpose" }
             }
         ],
         "instances": [
             {
                 "name": "app",
-                "ami": { "ssmParameter": dr["goldenAmiParameter"] },
+                "ami": { "ssmParameter": dr.golden_ami_parameter },
                 "instanceTypes": ["m6i.large", "m5.large"],
-                "subnetIds": [dr["subnets"][0]["id"], dr["subnets"][1]["id"]],
-                "securityGroupIds": [dr["appSecurityGroupId"]]
+                "subnetIds": [dr.subnets[0].id, dr.subnets[1].id],
+                "securityGroupIds": [dr.app_security_group_id]
             }
         ],
         "dns": [
             {
-                "hostedZoneId": seed["dns"]["hostedZoneId"], "recordName": "app.shop.example.com",
+                "hostedZoneId": seed.dns.hosted_zone_id, "recordName": "app.shop.example.com",
                 "recordType": "A", "ttl": 60, "drillRecordName": "drill.app.shop.example.com",
                 "target": { "instance": "app" }
             }
@@ -431,12 +437,12 @@ pub fn plan_for(seed: &Value) -> Value {
 }
 
 /// Backs up a resource in the primary vault and waits for the completed recovery point.
-pub async fn back_up(backup: &aws_sdk_backup::Client, seed: &Value, resource_arn: &str) -> String {
+pub async fn back_up(backup: &aws_sdk_backup::Client, seed: &Seed, resource_arn: &str) -> String {
     let job = backup
         .start_backup_job()
         .backup_vault_name("backstop-primary")
         .resource_arn(resource_arn)
-        .iam_role_arn(seed["backupRoleArn"].as_str().unwrap())
+        .iam_role_arn(seed.backup_role_arn.as_str())
         .send()
         .await
         .expect("start backup job");
@@ -463,15 +469,15 @@ async fn backup_completed(backup: &aws_sdk_backup::Client, job_id: &str) -> Stri
 /// Copies a recovery point to the DR vault and returns the DR copy's ARN.
 pub async fn copy_to_dr(
     backup: &aws_sdk_backup::Client,
-    seed: &Value,
+    seed: &Seed,
     recovery_point: &str,
 ) -> String {
     let job = backup
         .start_copy_job()
         .recovery_point_arn(recovery_point)
         .source_backup_vault_name("backstop-primary")
-        .destination_backup_vault_arn(seed["dr"]["backupVault"]["arn"].as_str().unwrap())
-        .iam_role_arn(seed["backupRoleArn"].as_str().unwrap())
+        .destination_backup_vault_arn(seed.dr.backup_vault.arn.as_str())
+        .iam_role_arn(seed.backup_role_arn.as_str())
         .send()
         .await
         .expect("start copy job");
@@ -504,9 +510,9 @@ async fn copy_completed(backup: &aws_sdk_backup::Client, job_id: &str) -> String
 /// Backs up every resource of `arns` in the primary region and copies it to the DR vault,
 /// as AWS Backup's plan and copy rule would have done before the disaster; the jobs run side
 /// by side, as AWS Backup runs them. Returns the DR copies' ARNs in the order of `arns`.
-pub async fn protect(emulator: &Emulator, seed: &Value, arns: &[&str]) -> Vec<String> {
+pub async fn protect(emulator: &Emulator, seed: &Seed, arns: &[&str]) -> Vec<String> {
     let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
-    let role = seed["backupRoleArn"].as_str().unwrap();
+    let role = seed.backup_role_arn.as_str();
     let mut backup_jobs = Vec::new();
     for arn in arns {
         let job = backup
@@ -526,7 +532,7 @@ pub async fn protect(emulator: &Emulator, seed: &Value, arns: &[&str]) -> Vec<St
             .start_copy_job()
             .recovery_point_arn(point)
             .source_backup_vault_name("backstop-primary")
-            .destination_backup_vault_arn(seed["dr"]["backupVault"]["arn"].as_str().unwrap())
+            .destination_backup_vault_arn(seed.dr.backup_vault.arn.as_str())
             .iam_role_arn(role)
             .send()
             .await
@@ -678,22 +684,13 @@ pub async fn invoke(
 
 /// The source ARNs of the seeded workload's four protected resources, in plan order:
 /// app-data, app-logs (EBS), orders (RDS), media (EFS).
-pub fn workload_arns(seed: &Value) -> Vec<String> {
-    let primary = &seed["primary"];
-    [
-        &primary["volumes"]["app-data"]["arn"],
-        &primary["volumes"]["app-logs"]["arn"],
-        &primary["db"]["arn"],
-        &primary["fileSystem"]["arn"],
-    ]
-    .iter()
-    .map(|arn| arn.as_str().expect("seeded ARN").to_string())
-    .collect()
+pub fn workload_arns(seed: &Seed) -> Vec<String> {
+    seed.workload_arns()
 }
 
 /// A fresh emulator with the workload seeded and all four resources backed up and
 /// copied to the DR vault.
-pub async fn protected_workload(test_name: &str) -> (Emulator, Value) {
+pub async fn protected_workload(test_name: &str) -> (Emulator, Seed) {
     let emulator = Emulator::start(test_name);
     let seed = emulator.seed();
     let arns = workload_arns(&seed);
@@ -767,11 +764,11 @@ pub async fn state_entering(
 }
 
 /// The A record `name` in the seeded zone: (values, ttl).
-pub async fn a_record(emulator: &Emulator, seed: &Value, name: &str) -> Option<(Vec<String>, i64)> {
+pub async fn a_record(emulator: &Emulator, seed: &Seed, name: &str) -> Option<(Vec<String>, i64)> {
     let route53 = aws_sdk_route53::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
     let sets = route53
         .list_resource_record_sets()
-        .hosted_zone_id(seed["dns"]["hostedZoneId"].as_str().unwrap())
+        .hosted_zone_id(seed.dns.hosted_zone_id.as_str())
         .send()
         .await
         .unwrap();
