@@ -8,10 +8,7 @@ use aws_sdk_route53::types::{
     HealthCheckType, InsufficientDataHealthStatus, ResourceRecord, ResourceRecordSet,
     ResourceRecordSetFailover, RrType,
 };
-use backstop_tests::{
-    assert_succeeded, instances_of_run, invoke, plan_for, protected_workload, run_to_end, Emulator,
-    Seed, DR_REGION, PRIMARY_REGION,
-};
+use backstop_tests::{assert_succeeded, Emulator, Scenario, Seed, DR_REGION, PRIMARY_REGION};
 use serde_json::{json, Value};
 
 const RECORD: &str = "app.shop.example.com";
@@ -79,9 +76,9 @@ async fn main_route_table(ec2: &aws_sdk_ec2::Client, vpc: &str) -> String {
 /// What the README's "DNS without us-east-1" sets up ahead of time: a DR-region Elastic IP,
 /// an alarm in the DR region, a health check that follows it, and the PRIMARY / SECONDARY
 /// pair in place of the simple record. Returns the Elastic IP's allocation id and address.
-async fn failover_pair(emulator: &Emulator, seed: &Seed) -> (String, String) {
-    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
-    public_subnets(&ec2, seed).await;
+async fn failover_pair(scenario: &Scenario) -> (String, String) {
+    let ec2 = &scenario.dr.ec2;
+    public_subnets(ec2, &scenario.seed).await;
     let address = ec2
         .allocate_address()
         .domain(aws_sdk_ec2::types::DomainType::Vpc)
@@ -92,8 +89,8 @@ async fn failover_pair(emulator: &Emulator, seed: &Seed) -> (String, String) {
         address.allocation_id().unwrap().to_string(),
         address.public_ip().unwrap().to_string(),
     );
-    put_failover_alarm(emulator, "ignore");
-    let route53 = aws_sdk_route53::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
+    put_failover_alarm(&scenario.emulator, "ignore");
+    let route53 = &scenario.primary.route53;
     let check = route53
         .create_health_check()
         .caller_reference("backstop-app-failover")
@@ -115,7 +112,7 @@ async fn failover_pair(emulator: &Emulator, seed: &Seed) -> (String, String) {
         .await
         .unwrap();
     let check_id = check.health_check().unwrap().id().to_string();
-    let primary_ip = seed.primary.app_private_ip.as_str();
+    let primary_ip = scenario.seed.primary.app_private_ip.as_str();
     let record = |role: ResourceRecordSetFailover, ip: &str, health: Option<&str>| {
         ResourceRecordSet::builder()
             .name(RECORD)
@@ -162,7 +159,7 @@ async fn failover_pair(emulator: &Emulator, seed: &Seed) -> (String, String) {
     }
     route53
         .change_resource_record_sets()
-        .hosted_zone_id(seed.dns.hosted_zone_id.as_str())
+        .hosted_zone_id(scenario.seed.dns.hosted_zone_id.as_str())
         .change_batch(batch.build().unwrap())
         .send()
         .await
@@ -172,35 +169,36 @@ async fn failover_pair(emulator: &Emulator, seed: &Seed) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failover_during_a_primary_region_blackout_moves_dns_by_the_failover_alarm() {
-    let (emulator, seed) = protected_workload("blackout").await;
-    let machine = emulator.deploy_stack().state_machine();
-    let (allocation, public_ip) = failover_pair(&emulator, &seed).await;
-    let primary_ip = seed.primary.app_private_ip.as_str();
-    assert_eq!(resolve(&emulator, RECORD)["answer"], json!([primary_ip]));
+    let scenario = Scenario::protected("blackout").await;
+    let (allocation, public_ip) = failover_pair(&scenario).await;
+    let primary_ip = scenario.seed.primary.app_private_ip.as_str();
+    assert_eq!(
+        resolve(&scenario.emulator, RECORD)["answer"],
+        json!([primary_ip])
+    );
 
-    let mut plan = plan_for(&seed);
+    let mut plan = scenario.plan();
     plan["dns"][0]["method"] = json!("failoverAlarm");
     plan["dns"][0]["alarmName"] = json!(ALARM);
     plan["dns"][0]["elasticIpAllocationId"] = json!(allocation);
 
     // the primary region goes dark: its endpoints and Route 53's control plane (us-east-1)
-    emulator.inject(json!({ "unreachableRegions": [PRIMARY_REGION] }));
-    let execution = run_to_end(
-        &emulator,
-        &machine,
-        "failover-blackout",
-        json!({ "mode": "failover", "plan": plan, "settings": { "pollIntervalSeconds": 2 } }),
-    )
-    .await;
+    scenario.inject(json!({ "unreachableRegions": [PRIMARY_REGION] }));
+    let execution = scenario
+        .run_to_end(
+            "failover-blackout",
+            json!({ "mode": "failover", "plan": plan, "settings": { "pollIntervalSeconds": 2 } }),
+        )
+        .await;
     assert_succeeded(&execution);
 
     // DNS answers with the SECONDARY, the Elastic IP now on the instance the run launched
-    let answer = resolve(&emulator, RECORD);
+    let answer = resolve(&scenario.emulator, RECORD);
     assert_eq!(answer["record"], "SECONDARY", "{answer}");
     assert_eq!(answer["answer"], json!([public_ip]), "{answer}");
-    let instances = instances_of_run(&emulator, "failover-blackout").await;
+    let instances = scenario.instances_of_run("failover-blackout").await;
     assert_eq!(instances.len(), 1);
-    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let ec2 = &scenario.dr.ec2;
     let addresses = ec2
         .describe_addresses()
         .allocation_ids(&allocation)
@@ -216,7 +214,7 @@ async fn a_failover_during_a_primary_region_blackout_moves_dns_by_the_failover_a
     let output: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
     let text = output.to_string();
     assert!(text.contains("no Route 53 control-plane call"), "{text}");
-    let injected = emulator.control("GET", "faults", &json!({}));
+    let injected = scenario.emulator.control("GET", "faults", &json!({}));
     assert!(
         injected.to_string().contains("unreachable:us-east-1"),
         "nothing tried the primary region: {injected}"
@@ -226,16 +224,15 @@ async fn a_failover_during_a_primary_region_blackout_moves_dns_by_the_failover_a
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failover_alarm_that_would_not_hold_or_a_missing_elastic_ip_stops_the_failover_up_front()
 {
-    let (emulator, seed) = protected_workload("failover-alarm-readiness").await;
-    let stack = emulator.deploy_stack();
-    let (allocation, _) = failover_pair(&emulator, &seed).await;
-    let mut plan = plan_for(&seed);
+    let scenario = Scenario::protected("failover-alarm-readiness").await;
+    let (allocation, _) = failover_pair(&scenario).await;
+    let mut plan = scenario.plan();
     plan["dns"][0]["method"] = json!("failoverAlarm");
     plan["dns"][0]["alarmName"] = json!(ALARM);
     plan["dns"][0]["elasticIpAllocationId"] = json!(allocation);
     let payload = |run_id: &str, plan: &Value| json!({ "runId": run_id, "input": { "mode": "failover", "plan": plan } });
-    let preflight = stack.function("preflight");
-    let ready = invoke(&emulator, &preflight, &payload("alarm-ok", &plan))
+    let ready = scenario
+        .invoke("preflight", &payload("alarm-ok", &plan))
         .await
         .expect("a sound failover pair passes");
     assert_eq!(ready["counts"]["fail"], 0, "{ready}");
@@ -245,8 +242,9 @@ async fn a_failover_alarm_that_would_not_hold_or_a_missing_elastic_ip_stops_the_
     );
 
     // the alarm would fall back to OK minutes after the failover's datapoint
-    put_failover_alarm(&emulator, "notBreaching");
-    let (error, message) = invoke(&emulator, &preflight, &payload("alarm-bad", &plan))
+    put_failover_alarm(&scenario.emulator, "notBreaching");
+    let (error, message) = scenario
+        .invoke("preflight", &payload("alarm-bad", &plan))
         .await
         .expect_err("an alarm that would not hold stops the failover");
     assert_eq!(error, "Backstop.NotReady");
@@ -259,7 +257,8 @@ async fn a_failover_alarm_that_would_not_hold_or_a_missing_elastic_ip_stops_the_
     // an Elastic IP released since, and an alarm deleted since
     plan["dns"][0]["elasticIpAllocationId"] = json!("eipalloc-0123456789abcdef0");
     plan["dns"][0]["alarmName"] = json!("deleted-alarm");
-    let (_, message) = invoke(&emulator, &preflight, &payload("gone", &plan))
+    let (_, message) = scenario
+        .invoke("preflight", &payload("gone", &plan))
         .await
         .expect_err("a missing alarm and Elastic IP stop the failover");
     assert!(
@@ -272,20 +271,21 @@ async fn a_failover_alarm_that_would_not_hold_or_a_missing_elastic_ip_stops_the_
     // an appliance might carry it), then refused by EC2 (a fail, before anything is created)
     plan["dns"][0]["elasticIpAllocationId"] = json!(allocation);
     plan["dns"][0]["alarmName"] = json!(ALARM);
-    put_failover_alarm(&emulator, "ignore");
-    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
-    let vpc = seed.dr.vpc_id.as_str();
-    let main = main_route_table(&ec2, vpc).await;
+    put_failover_alarm(&scenario.emulator, "ignore");
+    let ec2 = &scenario.dr.ec2;
+    let vpc = scenario.seed.dr.vpc_id.as_str();
+    let main = main_route_table(ec2, vpc).await;
     ec2.delete_route()
         .route_table_id(&main)
         .destination_cidr_block("0.0.0.0/0")
         .send()
         .await
         .unwrap();
-    let unreachable = invoke(&emulator, &preflight, &payload("no-route", &plan))
+    let unreachable = scenario
+        .invoke("preflight", &payload("no-route", &plan))
         .await
         .expect("a missing route is a warning");
-    let subnet = seed.dr.subnets[0].id.as_str();
+    let subnet = scenario.seed.dr.subnets[0].id.as_str();
     let warned = unreachable["problems"]
         .as_array()
         .unwrap()
@@ -316,7 +316,8 @@ async fn a_failover_alarm_that_would_not_hold_or_a_missing_elastic_ip_stops_the_
                 .unwrap();
         }
     }
-    let (error, message) = invoke(&emulator, &preflight, &payload("no-gateway", &plan))
+    let (error, message) = scenario
+        .invoke("preflight", &payload("no-gateway", &plan))
         .await
         .expect_err("a VPC without an internet gateway stops the failover");
     assert_eq!(error, "Backstop.NotReady");
@@ -327,9 +328,7 @@ async fn a_failover_alarm_that_would_not_hold_or_a_missing_elastic_ip_stops_the_
         "{message}"
     );
     assert!(
-        backstop_tests::restore_jobs_in_dr(&emulator)
-            .await
-            .is_empty(),
+        scenario.restore_jobs().await.is_empty(),
         "nothing was started"
     );
 }

@@ -6,26 +6,19 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::Filter;
-use backstop_tests::{
-    a_record, assert_succeeded, plan_for, protected_workload, Emulator, Seed, DR_REGION,
-};
+use backstop_tests::{assert_succeeded, run_input, Scenario};
 use serde_json::{json, Value};
-
-fn input(mode: &str, plan: &Value) -> Value {
-    json!({ "mode": mode, "plan": plan, "settings": { "pollIntervalSeconds": 2 } })
-}
 
 /// Everything of `run_id` still in the DR region: resources tagged with it (instances not
 /// terminated), and resources its restore jobs created (`created`) that still exist.
 pub(crate) async fn leftovers(
-    emulator: &Emulator,
+    scenario: &Scenario,
     run_id: &str,
     created: &[String],
 ) -> Vec<String> {
-    let config = emulator.sdk_config(DR_REGION).await;
-    let ec2 = aws_sdk_ec2::Client::new(&config);
-    let rds = aws_sdk_rds::Client::new(&config);
-    let efs = aws_sdk_efs::Client::new(&config);
+    let ec2 = &scenario.dr.ec2;
+    let rds = &scenario.dr.rds;
+    let efs = &scenario.dr.efs;
     let tagged = || {
         Filter::builder()
             .name("tag:backstop:run-id")
@@ -90,11 +83,10 @@ pub(crate) async fn leftovers(
 
 /// Whether the drill's side is healthy now, as the test sees it: every instance of the run
 /// running with passing status checks, and its database available.
-async fn drill_side_healthy(emulator: &Emulator, run_id: &str) -> bool {
-    let config = emulator.sdk_config(DR_REGION).await;
-    let ec2 = aws_sdk_ec2::Client::new(&config);
-    let rds = aws_sdk_rds::Client::new(&config);
-    let instances = backstop_tests::instances_of_run(emulator, run_id).await;
+async fn drill_side_healthy(scenario: &Scenario, run_id: &str) -> bool {
+    let ec2 = &scenario.dr.ec2;
+    let rds = &scenario.dr.rds;
+    let instances = scenario.instances_of_run(run_id).await;
     let Some(instance) = instances.first() else {
         return false;
     };
@@ -129,9 +121,9 @@ struct Watched {
 }
 
 /// Runs the drill to its end, watching (every 200 ms) for the moment its side is healthy.
-async fn run_watching(emulator: &Emulator, machine: &str, run_id: &str, input: Value) -> Watched {
-    let sfn = aws_sdk_sfn::Client::new(&emulator.sdk_config(DR_REGION).await);
-    let input = backstop_tests::as_operator_starts_it(emulator, input).await;
+async fn run_watching(scenario: &Scenario, machine: &str, run_id: &str, input: Value) -> Watched {
+    let sfn = &scenario.dr.sfn;
+    let input = backstop_tests::as_operator_starts_it(&scenario.emulator, input).await;
     let arn = sfn
         .start_execution()
         .state_machine_arn(machine)
@@ -156,7 +148,7 @@ async fn run_watching(emulator: &Emulator, machine: &str, run_id: &str, input: V
                 healthy_seen,
             };
         }
-        if healthy_seen.is_none() && drill_side_healthy(emulator, run_id).await {
+        if healthy_seen.is_none() && drill_side_healthy(scenario, run_id).await {
             healthy_seen = Some(std::time::SystemTime::now());
         }
         assert!(Instant::now() < deadline, "{run_id} still running");
@@ -179,16 +171,14 @@ fn secs(time: &aws_smithy_types::DateTime) -> f64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_drill_leaves_nothing_behind_and_reports_the_rto_and_rpo_the_test_measured() {
-    let (emulator, seed) = protected_workload("drill-teardown").await;
-    let stack = emulator.deploy_stack();
-    let machine = stack.state_machine();
-    let production = a_record(&emulator, &seed, "app.shop.example.com").await;
+    let scenario = Scenario::protected("drill-teardown").await;
+    let production = scenario.a_record("app.shop.example.com").await;
 
     let watched = run_watching(
-        &emulator,
-        &machine,
+        &scenario,
+        &scenario.machine(),
         "drill-proof-1",
-        input("drill", &plan_for(&seed)),
+        scenario.input("drill"),
     )
     .await;
     assert_succeeded(&watched.execution);
@@ -198,17 +188,11 @@ async fn a_drill_leaves_nothing_behind_and_reports_the_rto_and_rpo_the_test_meas
 
     // the drill wrote its drill record, then deleted it with everything else
     assert_eq!(report["dns"][0]["recordName"], "drill.app.shop.example.com");
-    assert_eq!(
-        a_record(&emulator, &seed, "drill.app.shop.example.com").await,
-        None
-    );
-    assert_eq!(
-        a_record(&emulator, &seed, "app.shop.example.com").await,
-        production
-    );
+    assert_eq!(scenario.a_record("drill.app.shop.example.com").await, None);
+    assert_eq!(scenario.a_record("app.shop.example.com").await, production);
     let created = created_arns(&report);
     assert_eq!(created.len(), 4, "{report:#}");
-    let left = leftovers(&emulator, "drill-proof-1", &created).await;
+    let left = leftovers(&scenario, "drill-proof-1", &created).await;
     assert!(left.is_empty(), "left behind: {left:?}");
     let teardown = &report["teardown"];
     assert_eq!(teardown["finished"], true);
@@ -230,13 +214,10 @@ async fn a_drill_leaves_nothing_behind_and_reports_the_rto_and_rpo_the_test_meas
     }
 
     // teardown again by hand (as an operator would): nothing more to do, nothing left
-    let again = backstop_tests::invoke(
-        &emulator,
-        &stack.function("teardown"),
-        &json!({ "runId": "drill-proof-1" }),
-    )
-    .await
-    .expect("teardown by hand");
+    let again = scenario
+        .invoke("teardown", &json!({ "runId": "drill-proof-1" }))
+        .await
+        .expect("teardown by hand");
     assert_eq!(again["finished"], true, "{again:#}");
     assert_eq!(again["left"], 0, "{again:#}");
     assert_eq!(again["pending"], 0, "{again:#}");
@@ -261,8 +242,8 @@ async fn a_drill_leaves_nothing_behind_and_reports_the_rto_and_rpo_the_test_meas
     assert_eq!(report["rto"]["met"], true);
 
     // RPO: the run's start minus when each recovered copy's data was captured
-    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
-    let vault = seed.dr.backup_vault.name.as_str();
+    let backup = &scenario.dr.backup;
+    let vault = scenario.seed.dr.backup_vault.name.as_str();
     for item in report["rpoByResource"].as_array().unwrap() {
         let point = backup
             .describe_recovery_point()
@@ -283,11 +264,8 @@ async fn a_drill_leaves_nothing_behind_and_reports_the_rto_and_rpo_the_test_meas
     assert_eq!(report["rpo"]["met"], true);
 
     // the evidence is in the DR region, as JSON and as text
-    let s3_config = aws_sdk_s3::config::Builder::from(&emulator.sdk_config(DR_REGION).await)
-        .force_path_style(true)
-        .build();
-    let s3 = aws_sdk_s3::Client::from_conf(s3_config);
-    let bucket = stack.output("EvidenceBucketName");
+    let s3 = &scenario.dr.s3;
+    let bucket = scenario.stack.output("EvidenceBucketName");
     assert_eq!(report["evidence"]["bucket"], bucket.as_str());
     let listed = s3
         .list_objects_v2()
@@ -333,22 +311,20 @@ async fn a_drill_leaves_nothing_behind_and_reports_the_rto_and_rpo_the_test_meas
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_drill_whose_restore_fails_after_its_instance_launched_is_torn_down_and_announced() {
-    let (emulator, seed) = protected_workload("drill-failed-teardown").await;
-    let stack = emulator.deploy_stack();
-    let machine = stack.state_machine();
-    let production = a_record(&emulator, &seed, "app.shop.example.com").await;
+    let scenario = Scenario::protected("drill-failed-teardown").await;
+    let production = scenario.a_record("app.shop.example.com").await;
     // the database restore fails late, long after the instance launched
-    emulator.inject(json!({
-        "failJobs": [{ "jobType": "restore", "resourceArn": seed.primary.db.arn,
+    scenario.inject(json!({
+        "failJobs": [{ "jobType": "restore", "resourceArn": scenario.seed.primary.db.arn,
                        "message": "Insufficient storage in the DB subnet group (injected)" }],
-        "slowJobs": [{ "resourceArn": seed.primary.db.arn, "seconds": 300 }]
+        "slowJobs": [{ "resourceArn": scenario.seed.primary.db.arn, "seconds": 300 }]
     }));
 
     let watched = run_watching(
-        &emulator,
-        &machine,
+        &scenario,
+        &scenario.machine(),
         "drill-fails-1",
-        input("drill", &plan_for(&seed)),
+        scenario.input("drill"),
     )
     .await;
     let execution = &watched.execution;
@@ -356,13 +332,13 @@ async fn a_drill_whose_restore_fails_after_its_instance_launched_is_torn_down_an
     assert_eq!(execution.error(), Some("Backstop.RestoreFailed"));
 
     // the instance had launched; it and every restored resource are gone
-    let instances = backstop_tests::instances_of_run(&emulator, "drill-fails-1").await;
+    let instances = scenario.instances_of_run("drill-fails-1").await;
     assert_eq!(
         instances.len(),
         1,
         "the instance launched before the failure"
     );
-    let sfn = aws_sdk_sfn::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let sfn = &scenario.dr.sfn;
     let history = sfn
         .get_execution_history()
         .execution_arn(execution.execution_arn())
@@ -370,20 +346,17 @@ async fn a_drill_whose_restore_fails_after_its_instance_launched_is_torn_down_an
         .send()
         .await
         .unwrap();
-    let created = created_by_restores(&emulator).await;
+    let created = created_by_restores(&scenario).await;
     assert_eq!(
         created.len(),
         3,
         "the volumes and the file system were restored"
     );
-    let left = leftovers(&emulator, "drill-fails-1", &created).await;
+    let left = leftovers(&scenario, "drill-fails-1", &created).await;
     assert!(left.is_empty(), "left behind: {left:?}");
-    assert_eq!(
-        a_record(&emulator, &seed, "app.shop.example.com").await,
-        production
-    );
+    assert_eq!(scenario.a_record("app.shop.example.com").await, production);
     // the drill never reached its DNS switch: teardown counts no drill record it never wrote
-    let torn_down = stack.stored(&emulator, "drill-fails-1", "teardown").await;
+    let torn_down = scenario.stored("drill-fails-1", "teardown").await;
     let deleted = torn_down["deleted"].as_array().expect("a teardown pass");
     assert!(
         deleted.iter().all(|item| item["kind"] != "dns-record"),
@@ -403,8 +376,8 @@ async fn a_drill_whose_restore_fails_after_its_instance_launched_is_torn_down_an
     assert!(entered.contains(&"Teardown"), "{entered:?}");
 
     // one notice, saying what failed and that the drill was torn down
-    let topic = stack.output("NoticeTopicArn");
-    let messages = backstop_tests::topic_messages(&emulator, &topic);
+    let topic = scenario.stack.output("NoticeTopicArn");
+    let messages = scenario.topic_messages(&topic);
     assert_eq!(messages.len(), 1, "{messages:?}");
     let notice = &messages[0];
     assert_eq!(notice["runId"], "drill-fails-1");
@@ -424,13 +397,11 @@ async fn a_drill_whose_restore_fails_after_its_instance_launched_is_torn_down_an
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_drill_with_an_isolation_block_runs_in_its_own_network() {
-    let (emulator, seed) = protected_workload("drill-isolated").await;
-    let stack = emulator.deploy_stack();
-    let machine = stack.state_machine();
+    let scenario = Scenario::protected("drill-isolated").await;
     // an isolated drill subnet (in the volumes' AZ) and security group in the DR VPC
-    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
-    let zone = seed.dr.subnets[0].availability_zone.as_str();
-    let vpc = seed.dr.vpc_id.as_str();
+    let ec2 = &scenario.dr.ec2;
+    let zone = scenario.seed.dr.subnets[0].availability_zone.as_str();
+    let vpc = scenario.seed.dr.vpc_id.as_str();
     let subnet = ec2
         .create_subnet()
         .vpc_id(vpc)
@@ -451,52 +422,52 @@ async fn a_drill_with_an_isolation_block_runs_in_its_own_network() {
         .group_id()
         .unwrap()
         .to_string();
-    let mut plan = plan_for(&seed);
+    let mut plan = scenario.plan();
     plan["drill"] = json!({ "subnetIds": [subnet], "securityGroupIds": [group] });
 
     let watched = run_watching(
-        &emulator,
-        &machine,
+        &scenario,
+        &scenario.machine(),
         "drill-isolated-1",
-        input("drill", &plan),
+        run_input("drill", &plan),
     )
     .await;
     assert_succeeded(&watched.execution);
     let report: Value = serde_json::from_str(watched.execution.output().unwrap()).unwrap();
     assert_eq!(report["launched"][0]["subnetId"], subnet.as_str());
-    let instances = backstop_tests::instances_of_run(&emulator, "drill-isolated-1").await;
+    let instances = scenario.instances_of_run("drill-isolated-1").await;
     let groups: Vec<&str> = instances[0]
         .security_groups()
         .iter()
         .filter_map(|g| g.group_id())
         .collect();
     assert_eq!(groups, [group.as_str()]);
-    let left = leftovers(&emulator, "drill-isolated-1", &created_arns(&report)).await;
+    let left = leftovers(&scenario, "drill-isolated-1", &created_arns(&report)).await;
     assert!(left.is_empty(), "left behind: {left:?}");
 
     // a failover with the same plan launches into production's network
     let failover = run_watching(
-        &emulator,
-        &machine,
+        &scenario,
+        &scenario.machine(),
         "failover-not-isolated",
-        input("failover", &plan),
+        run_input("failover", &plan),
     )
     .await;
     assert_succeeded(&failover.execution);
     let report: Value = serde_json::from_str(failover.execution.output().unwrap()).unwrap();
-    assert_eq!(report["launched"][0]["subnetId"], seed.dr.subnets[0].id);
+    assert_eq!(
+        report["launched"][0]["subnetId"],
+        scenario.seed.dr.subnets[0].id
+    );
 
     // a failover's resources serve production: teardown by hand refuses without consent
-    let refused = backstop_tests::invoke(
-        &emulator,
-        &stack.function("teardown"),
-        &json!({ "runId": "failover-not-isolated" }),
-    )
-    .await
-    .unwrap_err();
+    let refused = scenario
+        .invoke("teardown", &json!({ "runId": "failover-not-isolated" }))
+        .await
+        .unwrap_err();
     assert_eq!(refused.0, "Backstop.InvalidInput");
     assert!(refused.1.contains("allowFailover"), "{}", refused.1);
-    let instances = backstop_tests::instances_of_run(&emulator, "failover-not-isolated").await;
+    let instances = scenario.instances_of_run("failover-not-isolated").await;
     let state = instances[0]
         .state()
         .and_then(|s| s.name())
@@ -510,19 +481,17 @@ async fn a_drill_with_an_isolation_block_runs_in_its_own_network() {
         "rounds": 1, "deleted": [], "left": [],
         "pending": [{ "kind": "instance", "id": production_instance, "reason": "terminating" }]
     });
-    stack
-        .store(&emulator, "drill-isolated-1", "teardown", &forged)
+    scenario
+        .store("drill-isolated-1", "teardown", &forged)
         .await;
-    let pass = backstop_tests::invoke(
-        &emulator,
-        &stack.function("teardown"),
-        &json!({ "runId": "drill-isolated-1", "previous": { "finished": false } }),
-    )
-    .await
-    .expect("teardown pass");
-    let stored_pass = stack
-        .stored(&emulator, "drill-isolated-1", "teardown")
-        .await;
+    let pass = scenario
+        .invoke(
+            "teardown",
+            &json!({ "runId": "drill-isolated-1", "previous": { "finished": false } }),
+        )
+        .await
+        .expect("teardown pass");
+    let stored_pass = scenario.stored("drill-isolated-1", "teardown").await;
     assert_eq!(stored_pass["rounds"], 2, "{stored_pass:#}");
     assert!(
         !stored_pass["deleted"]
@@ -530,7 +499,7 @@ async fn a_drill_with_an_isolation_block_runs_in_its_own_network() {
             .contains(&production_instance),
         "{stored_pass:#}"
     );
-    let instances = backstop_tests::instances_of_run(&emulator, "failover-not-isolated").await;
+    let instances = scenario.instances_of_run("failover-not-isolated").await;
     let state = instances[0]
         .state()
         .and_then(|s| s.name())
@@ -540,26 +509,24 @@ async fn a_drill_with_an_isolation_block_runs_in_its_own_network() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_resource_restored_after_its_branch_was_cancelled_is_found_by_its_job_and_deleted() {
-    let (emulator, seed) = protected_workload("drill-cancelled").await;
-    let stack = emulator.deploy_stack();
-    let machine = stack.state_machine();
+    let scenario = Scenario::protected("drill-cancelled").await;
     // no capacity for any planned type in the volumes' AZ: the launch branch fails while the
     // file system is still being restored, so the restore branch is cancelled before it could
     // tag what that job creates
-    let zone = seed.dr.subnets[0].availability_zone.clone();
-    emulator.inject(json!({
+    let zone = scenario.seed.dr.subnets[0].availability_zone.clone();
+    scenario.inject(json!({
         "insufficientCapacity": [
             { "instanceType": "m6i.large", "availabilityZone": zone },
             { "instanceType": "m5.large", "availabilityZone": zone }
         ],
-        "slowJobs": [{ "resourceArn": seed.primary.file_system.arn, "seconds": 900 }]
+        "slowJobs": [{ "resourceArn": scenario.seed.primary.file_system.arn, "seconds": 900 }]
     }));
 
     let watched = run_watching(
-        &emulator,
-        &machine,
+        &scenario,
+        &scenario.machine(),
         "drill-cancelled-1",
-        input("drill", &plan_for(&seed)),
+        scenario.input("drill"),
     )
     .await;
     let execution = &watched.execution;
@@ -567,7 +534,7 @@ async fn a_resource_restored_after_its_branch_was_cancelled_is_found_by_its_job_
     assert_eq!(execution.error(), Some("Backstop.InsufficientCapacity"));
 
     // every restore job of the run finished, and nothing any of them created is left
-    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let backup = &scenario.dr.backup;
     let jobs = backup.list_restore_jobs().send().await.unwrap();
     let created: Vec<String> = jobs
         .restore_jobs()
@@ -575,17 +542,14 @@ async fn a_resource_restored_after_its_branch_was_cancelled_is_found_by_its_job_
         .filter_map(|j| j.created_resource_arn().map(str::to_string))
         .collect();
     assert_eq!(created.len(), 4, "{:?}", jobs.restore_jobs());
-    let left = leftovers(&emulator, "drill-cancelled-1", &created).await;
+    let left = leftovers(&scenario, "drill-cancelled-1", &created).await;
     assert!(left.is_empty(), "left behind: {left:?}");
 
     // the evidence says the file system was deleted
-    let s3_config = aws_sdk_s3::config::Builder::from(&emulator.sdk_config(DR_REGION).await)
-        .force_path_style(true)
-        .build();
-    let s3 = aws_sdk_s3::Client::from_conf(s3_config);
+    let s3 = &scenario.dr.s3;
     let stored = s3
         .get_object()
-        .bucket(stack.output("EvidenceBucketName"))
+        .bucket(scenario.stack.output("EvidenceBucketName"))
         .key("runs/shop/drill-cancelled-1/report.json")
         .send()
         .await
@@ -609,9 +573,14 @@ async fn a_resource_restored_after_its_branch_was_cancelled_is_found_by_its_job_
 }
 
 /// `n` more EBS volumes in the primary region, backed up and copied to the DR vault.
-async fn more_protected_volumes(emulator: &Emulator, seed: &Seed, n: usize) -> Vec<String> {
-    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(backstop_tests::PRIMARY_REGION).await);
-    let zone = seed.primary.subnets[0].availability_zone.as_str();
+async fn more_protected_volumes(scenario: &Scenario, n: usize) -> Vec<String> {
+    let ec2 = aws_sdk_ec2::Client::new(
+        &scenario
+            .emulator
+            .sdk_config(backstop_tests::PRIMARY_REGION)
+            .await,
+    );
+    let zone = scenario.seed.primary.subnets[0].availability_zone.as_str();
     let mut arns = Vec::new();
     for _ in 0..n {
         let volume = ec2
@@ -624,18 +593,19 @@ async fn more_protected_volumes(emulator: &Emulator, seed: &Seed, n: usize) -> V
         arns.push(format!(
             "arn:aws:ec2:{}:{}:volume/{}",
             backstop_tests::PRIMARY_REGION,
-            seed.account.as_str(),
+            scenario.seed.account.as_str(),
             volume.volume_id().unwrap()
         ));
     }
     let borrowed: Vec<&str> = arns.iter().map(String::as_str).collect();
-    backstop_tests::protect(emulator, seed, &borrowed).await;
+    backstop_tests::protect(&scenario.emulator, &scenario.seed, &borrowed).await;
     arns
 }
 
 /// The resources restore jobs created in the DR region (AWS Backup's record of them).
-pub(crate) async fn created_by_restores(emulator: &Emulator) -> Vec<String> {
-    backstop_tests::restore_jobs_in_dr(emulator)
+pub(crate) async fn created_by_restores(scenario: &Scenario) -> Vec<String> {
+    scenario
+        .restore_jobs()
         .await
         .iter()
         .filter_map(|job| job.created_resource_arn().map(str::to_string))
@@ -644,10 +614,10 @@ pub(crate) async fn created_by_restores(emulator: &Emulator) -> Vec<String> {
 
 /// Restore jobs per recovery point, across the emulator's DR region.
 pub(crate) async fn restore_jobs_per_resource(
-    emulator: &Emulator,
+    scenario: &Scenario,
 ) -> std::collections::BTreeMap<String, usize> {
     let mut counts = std::collections::BTreeMap::new();
-    for job in backstop_tests::restore_jobs_in_dr(emulator).await {
+    for job in scenario.restore_jobs().await {
         let point = job.recovery_point_arn().unwrap_or_default().to_string();
         *counts.entry(point).or_default() += 1;
     }
@@ -657,11 +627,10 @@ pub(crate) async fn restore_jobs_per_resource(
 #[tokio::test(flavor = "multi_thread")]
 async fn one_failed_restore_of_twenty_is_a_warning_when_optional_and_fails_the_drill_when_required()
 {
-    let (emulator, seed) = protected_workload("one-of-twenty").await;
-    let extra = more_protected_volumes(&emulator, &seed, 16).await;
-    let machine = emulator.deploy_stack().state_machine();
-    let dr_az = seed.dr.subnets[0].availability_zone.clone();
-    let mut plan = plan_for(&seed);
+    let scenario = Scenario::protected("one-of-twenty").await;
+    let extra = more_protected_volumes(&scenario, 16).await;
+    let dr_az = scenario.seed.dr.subnets[0].availability_zone.clone();
+    let mut plan = scenario.plan();
     for (i, arn) in extra.iter().enumerate() {
         plan["resources"].as_array_mut().unwrap().push(json!({
             "name": format!("scratch-{i}"), "kind": "ebs", "arn": arn,
@@ -670,7 +639,7 @@ async fn one_failed_restore_of_twenty_is_a_warning_when_optional_and_fails_the_d
     }
     assert_eq!(plan["resources"].as_array().unwrap().len(), 20);
     let failing = 7;
-    emulator.inject(json!({
+    scenario.inject(json!({
         "failJobs": [{ "jobType": "restore", "resourceArn": extra[failing],
                        "message": "Snapshot is in an unusable state (injected)" }]
     }));
@@ -678,10 +647,10 @@ async fn one_failed_restore_of_twenty_is_a_warning_when_optional_and_fails_the_d
     // optional: the other 19 restore, the drill passes with a warning naming it
     plan["resources"][4 + failing]["optional"] = json!(true);
     let watched = run_watching(
-        &emulator,
-        &machine,
+        &scenario,
+        &scenario.machine(),
         "drill-20-optional",
-        input("drill", &plan),
+        run_input("drill", &plan),
     )
     .await;
     let report: Value = serde_json::from_str(watched.execution.output().unwrap_or("null")).unwrap();
@@ -694,7 +663,7 @@ async fn one_failed_restore_of_twenty_is_a_warning_when_optional_and_fails_the_d
         "{warnings}"
     );
     // (the execution output lists the first few jobs; AWS Backup has them all)
-    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let backup = &scenario.dr.backup;
     let jobs = backup.list_restore_jobs().send().await.unwrap();
     let statuses: Vec<&str> = jobs
         .restore_jobs()
@@ -708,7 +677,7 @@ async fn one_failed_restore_of_twenty_is_a_warning_when_optional_and_fails_the_d
         .iter()
         .filter_map(|job| job.created_resource_arn().map(str::to_string))
         .collect();
-    let left = leftovers(&emulator, "drill-20-optional", &created).await;
+    let left = leftovers(&scenario, "drill-20-optional", &created).await;
     assert!(left.is_empty(), "left behind: {left:?}");
 
     // required: the same failure fails the drill, which still leaves nothing behind
@@ -717,10 +686,10 @@ async fn one_failed_restore_of_twenty_is_a_warning_when_optional_and_fails_the_d
         .unwrap()
         .remove("optional");
     let watched = run_watching(
-        &emulator,
-        &machine,
+        &scenario,
+        &scenario.machine(),
         "drill-20-required",
-        input("drill", &plan),
+        run_input("drill", &plan),
     )
     .await;
     assert_eq!(watched.execution.status().as_str(), "FAILED");
@@ -734,12 +703,12 @@ async fn one_failed_restore_of_twenty_is_a_warning_when_optional_and_fails_the_d
         "{:?}",
         watched.execution.cause()
     );
-    let created = created_by_restores(&emulator).await;
-    let left = leftovers(&emulator, "drill-20-required", &created).await;
+    let created = created_by_restores(&scenario).await;
+    let left = leftovers(&scenario, "drill-20-required", &created).await;
     assert!(left.is_empty(), "left behind: {left:?}");
 
     // nothing duplicated: each recovery point was restored once per drill
-    let per_point = restore_jobs_per_resource(&emulator).await;
+    let per_point = restore_jobs_per_resource(&scenario).await;
     assert_eq!(per_point.len(), 20, "{per_point:?}");
     assert!(per_point.values().all(|n| *n == 2), "{per_point:?}");
 }

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use backstop_tests::{
-    a_record, back_up, invoke, plan_for, protected_workload, put_plan, topic_messages, wait_for,
-    Emulator, Seed, Stack, DR_REGION, PLAN_PARAMETER, PRIMARY_REGION,
+    back_up, invoke, plan_for, protected_workload, put_plan, wait_for, Emulator, Scenario, Seed,
+    DR_REGION, PLAN_PARAMETER, PRIMARY_REGION,
 };
 use serde_json::{json, Value};
 
@@ -17,9 +17,10 @@ async fn sfn(emulator: &Emulator) -> aws_sdk_sfn::Client {
 }
 
 /// (name, status) of every execution of the machine, newest first.
-async fn executions(emulator: &Emulator, machine: &str) -> Vec<(String, String)> {
-    let listed = sfn(emulator)
-        .await
+async fn executions(scenario: &Scenario, machine: &str) -> Vec<(String, String)> {
+    let listed = scenario
+        .dr
+        .sfn
         .list_executions()
         .state_machine_arn(machine)
         .send()
@@ -78,7 +79,7 @@ fn set_state(emulator: &Emulator, name: &str, state: &str) {
     );
 }
 
-async fn alarm_stack(test: &str) -> (Emulator, Seed, Stack) {
+async fn alarm_stack(test: &str) -> Scenario {
     let (emulator, seed) = protected_workload(test).await;
     let stack =
         emulator.deploy_stack_with(json!({ "FailoverAlarmNames": "primary-down,primary-5xx" }));
@@ -87,31 +88,31 @@ async fn alarm_stack(test: &str) -> (Emulator, Seed, Stack) {
     alarm(&emulator, "primary-down", &[&function_arn]);
     alarm(&emulator, "primary-5xx", &[]);
     alarm(&emulator, "disk-full", &[&function_arn]);
-    (emulator, seed, stack)
+    Scenario::of(emulator, seed, stack).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn alarms_start_exactly_one_failover_per_incident() {
-    let (emulator, _seed, stack) = alarm_stack("alarm-failover").await;
-    let machine = stack.state_machine();
-    let function = stack.function("start-failover");
-    let lambda = aws_sdk_lambda::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let scenario = alarm_stack("alarm-failover").await;
+    let function = scenario.stack.function("start-failover");
+    let lambda = scenario.dr.lambda.clone();
 
     // one incident: the alarm fires (the rule and its own action both deliver), its event is
     // delivered again 8 times, and a second alarm for the same outage fires too; meanwhile
     // ListExecutions does not list the failover yet (it is eventually consistent)
-    emulator.inject(json!({ "staleListExecutionsSeconds": 600 }));
+    scenario.inject(json!({ "staleListExecutionsSeconds": 600 }));
     // a failover record left unreadable (by hand, or an older version) blocks nothing
-    stack
+    scenario
+        .stack
         .put_object(
-            &emulator,
+            &scenario.emulator,
             &backstop::steps::start_failover::last_failover_key(PLAN_PARAMETER),
             "{ not a record",
         )
         .await;
-    set_state(&emulator, "primary-down", "ALARM");
+    set_state(&scenario.emulator, "primary-down", "ALARM");
     let described = cloudwatch(
-        &emulator,
+        &scenario.emulator,
         "DescribeAlarms",
         json!({ "AlarmNames": ["primary-down"] }),
     );
@@ -141,24 +142,24 @@ async fn alarms_start_exactly_one_failover_per_incident() {
             .await
             .expect("deliver the event again");
     }
-    set_state(&emulator, "primary-5xx", "ALARM");
+    set_state(&scenario.emulator, "primary-5xx", "ALARM");
     // 2 + 8 + 1 deliveries
-    finished(&emulator, &function, 11).await;
-    let stale = emulator.control("GET", "faults", &json!({}));
+    finished(&scenario.emulator, &function, 11).await;
+    let stale = scenario.emulator.control("GET", "faults", &json!({}));
     assert!(
         stale["injectedCalls"]["staleListExecutions"].as_u64() > Some(0),
         "the deliveries after the first did not list a stale view: {stale}"
     );
-    emulator.control("DELETE", "faults", &json!({}));
-    let runs = executions(&emulator, &machine).await;
+    scenario.emulator.control("DELETE", "faults", &json!({}));
+    let runs = executions(&scenario, &scenario.machine()).await;
     assert_eq!(runs.len(), 1, "one failover per incident: {runs:?}");
     let (first, status) = &runs[0];
     assert!(first.starts_with("failover-primary-down-"), "{first}");
     assert_eq!(status, "RUNNING");
-    let input = sfn(&emulator)
+    let input = sfn(&scenario.emulator)
         .await
         .describe_execution()
-        .execution_arn(machine.replace(":stateMachine:", ":execution:") + ":" + first)
+        .execution_arn(scenario.machine().replace(":stateMachine:", ":execution:") + ":" + first)
         .send()
         .await
         .unwrap()
@@ -170,21 +171,21 @@ async fn alarms_start_exactly_one_failover_per_incident() {
     assert_eq!(input["trigger"]["alarmName"], "primary-down");
 
     // flapping while the failover runs: a new ALARM starts nothing
-    set_state(&emulator, "primary-down", "OK");
-    set_state(&emulator, "primary-down", "ALARM");
-    finished(&emulator, &function, 13).await;
-    assert_eq!(executions(&emulator, &machine).await.len(), 1);
+    set_state(&scenario.emulator, "primary-down", "OK");
+    set_state(&scenario.emulator, "primary-down", "ALARM");
+    finished(&scenario.emulator, &function, 13).await;
+    assert_eq!(executions(&scenario, &scenario.machine()).await.len(), 1);
 
     // an operator starting the same failover from the console meanwhile: refused before it
     // creates anything
     let console = start(
-        &emulator,
-        &machine,
+        &scenario.emulator,
+        &scenario.machine(),
         "failover-from-console",
         json!({ "mode": "failover", "planParameter": PLAN_PARAMETER }),
     )
     .await;
-    let console = ended(&emulator, &console).await;
+    let console = ended(&scenario.emulator, &console).await;
     assert_eq!(console.status().as_str(), "FAILED");
     assert_eq!(
         console.error(),
@@ -197,11 +198,10 @@ async fn alarms_start_exactly_one_failover_per_incident() {
         "{:?}",
         console.cause()
     );
-    assert!(
-        backstop_tests::instances_of_run(&emulator, "failover-from-console")
-            .await
-            .is_empty()
-    );
+    assert!(scenario
+        .instances_of_run("failover-from-console")
+        .await
+        .is_empty());
 
     // malformed events and an alarm that is not a failover alarm: a clear error, nothing started
     let not_configured = json!({
@@ -227,7 +227,9 @@ async fn alarms_start_exactly_one_failover_per_incident() {
         (not_configured, "alarmName"),
     ];
     for (event, field) in malformed {
-        let (error, message) = invoke(&emulator, &function, &event).await.unwrap_err();
+        let (error, message) = invoke(&scenario.emulator, &function, &event)
+            .await
+            .unwrap_err();
         assert_eq!(error, "Backstop.InvalidInput", "{event}: {message}");
         assert!(
             message.contains(&format!("`{field}`")),
@@ -235,20 +237,20 @@ async fn alarms_start_exactly_one_failover_per_incident() {
         );
     }
     // (the refused console run and the first failover)
-    assert_eq!(executions(&emulator, &machine).await.len(), 2);
+    assert_eq!(executions(&scenario, &scenario.machine()).await.len(), 2);
 
     // once that run has ended, the next OK -> ALARM is a new incident
-    sfn(&emulator)
+    sfn(&scenario.emulator)
         .await
         .stop_execution()
-        .execution_arn(machine.replace(":stateMachine:", ":execution:") + ":" + first)
+        .execution_arn(scenario.machine().replace(":stateMachine:", ":execution:") + ":" + first)
         .send()
         .await
         .unwrap();
-    set_state(&emulator, "primary-down", "OK");
-    set_state(&emulator, "primary-down", "ALARM");
-    finished(&emulator, &function, 19).await;
-    let runs = executions(&emulator, &machine).await;
+    set_state(&scenario.emulator, "primary-down", "OK");
+    set_state(&scenario.emulator, "primary-down", "ALARM");
+    finished(&scenario.emulator, &function, 19).await;
+    let runs = executions(&scenario, &scenario.machine()).await;
     assert_eq!(runs.len(), 3, "{runs:?}");
     assert!(runs[0].0.starts_with("failover-primary-down-"), "{runs:?}");
     assert_ne!(&runs[0].0, first);
@@ -256,10 +258,11 @@ async fn alarms_start_exactly_one_failover_per_incident() {
 }
 
 /// The approval request a gated failover published: (task token, the whole message).
-async fn approval_request(emulator: &Emulator, stack: &Stack, run_id: &str) -> (String, Value) {
-    let topic = stack.output("NoticeTopicArn");
+async fn approval_request(scenario: &Scenario, run_id: &str) -> (String, Value) {
+    let topic = scenario.stack.output("NoticeTopicArn");
     wait_for("the approval request", Duration::from_secs(120), || async {
-        topic_messages(emulator, &topic)
+        scenario
+            .topic_messages(&topic)
             .into_iter()
             .find(|m| m["kind"] == "approval-request" && m["runId"] == run_id)
             .map(|m| (m["taskToken"].as_str().unwrap().to_string(), m))
@@ -286,13 +289,17 @@ fn gated_plan(seed: &Seed, timeout_minutes: u32) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_approved_failover_waits_for_the_operator_then_switches_dns() {
-    let (emulator, seed) = protected_workload("approval-approved").await;
-    let stack = emulator.deploy_stack();
-    let machine = stack.state_machine();
-    let before = a_record(&emulator, &seed, "app.shop.example.com").await;
-    let input = json!({ "mode": "failover", "plan": gated_plan(&seed, 60), "settings": { "pollIntervalSeconds": 2 } });
-    let arn = start(&emulator, &machine, "failover-approved", input).await;
-    let (token, request) = approval_request(&emulator, &stack, "failover-approved").await;
+    let scenario = Scenario::protected("approval-approved").await;
+    let before = scenario.a_record("app.shop.example.com").await;
+    let input = json!({ "mode": "failover", "plan": gated_plan(&scenario.seed, 60), "settings": { "pollIntervalSeconds": 2 } });
+    let arn = start(
+        &scenario.emulator,
+        &scenario.machine(),
+        "failover-approved",
+        input,
+    )
+    .await;
+    let (token, request) = approval_request(&scenario, "failover-approved").await;
     // restored and launched, waiting: DNS untouched, the commands to answer at hand
     assert_eq!(request["plan"], "shop");
     assert_eq!(request["instancesLaunched"], 1, "{request}");
@@ -309,12 +316,10 @@ async fn an_approved_failover_waits_for_the_operator_then_switches_dns() {
         .unwrap()
         .contains("send-task-failure"));
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        a_record(&emulator, &seed, "app.shop.example.com").await,
-        before
-    );
-    let described = sfn(&emulator)
-        .await
+    assert_eq!(scenario.a_record("app.shop.example.com").await, before);
+    let described = scenario
+        .dr
+        .sfn
         .describe_execution()
         .execution_arn(&arn)
         .send()
@@ -322,17 +327,19 @@ async fn an_approved_failover_waits_for_the_operator_then_switches_dns() {
         .unwrap();
     assert_eq!(described.status().as_str(), "RUNNING");
 
-    sfn(&emulator)
-        .await
+    scenario
+        .dr
+        .sfn
         .send_task_success()
         .task_token(&token)
         .output(json!({ "approved": true, "by": "sre-on-call" }).to_string())
         .send()
         .await
         .expect("approve");
-    let done = ended(&emulator, &arn).await;
+    let done = ended(&scenario.emulator, &arn).await;
     assert_eq!(done.status().as_str(), "SUCCEEDED", "{:?}", done.cause());
-    let (values, _) = a_record(&emulator, &seed, "app.shop.example.com")
+    let (values, _) = scenario
+        .a_record("app.shop.example.com")
         .await
         .expect("the record");
     assert_ne!(
@@ -353,21 +360,20 @@ async fn an_approved_failover_waits_for_the_operator_then_switches_dns() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rejected_or_unanswered_failover_stops_with_production_dns_untouched() {
-    let (emulator, seed) = protected_workload("approval-refused").await;
-    let stack = emulator.deploy_stack();
-    let machine = stack.state_machine();
-    let before = a_record(&emulator, &seed, "app.shop.example.com").await;
+    let scenario = Scenario::protected("approval-refused").await;
+    let before = scenario.a_record("app.shop.example.com").await;
     let settings = json!({ "pollIntervalSeconds": 2 });
     let rejected = start(
-        &emulator,
-        &machine,
+        &scenario.emulator,
+        &scenario.machine(),
         "failover-rejected",
-        json!({ "mode": "failover", "plan": gated_plan(&seed, 60), "settings": settings }),
+        json!({ "mode": "failover", "plan": gated_plan(&scenario.seed, 60), "settings": settings }),
     )
     .await;
-    let (token, _) = approval_request(&emulator, &stack, "failover-rejected").await;
-    sfn(&emulator)
-        .await
+    let (token, _) = approval_request(&scenario, "failover-rejected").await;
+    scenario
+        .dr
+        .sfn
         .send_task_failure()
         .task_token(&token)
         .error("Backstop.Rejected")
@@ -375,24 +381,24 @@ async fn a_rejected_or_unanswered_failover_stops_with_production_dns_untouched()
         .send()
         .await
         .expect("reject");
-    let rejected = ended(&emulator, &rejected).await;
+    let rejected = ended(&scenario.emulator, &rejected).await;
     assert_eq!(rejected.status().as_str(), "FAILED");
     assert_eq!(rejected.error(), Some("Backstop.Rejected"));
 
     // then the plan with a one-minute gate (the emulator's time scale): nobody answers. Its
     // own DB name: a failover's database keeps the name the plan gives it, and the rejected
     // failover's is still there
-    let mut second = gated_plan(&seed, 1);
+    let mut second = gated_plan(&scenario.seed, 1);
     second["resources"][2]["rds"]["dbInstanceIdentifier"] = json!("orders-b");
     let unanswered = start(
-        &emulator,
-        &machine,
+        &scenario.emulator,
+        &scenario.machine(),
         "failover-unanswered",
         json!({ "mode": "failover", "plan": second, "settings": settings }),
     )
     .await;
 
-    let unanswered = ended(&emulator, &unanswered).await;
+    let unanswered = ended(&scenario.emulator, &unanswered).await;
     assert_eq!(unanswered.status().as_str(), "FAILED");
     assert_eq!(unanswered.error(), Some("Backstop.ApprovalTimedOut"));
     assert!(
@@ -402,13 +408,14 @@ async fn a_rejected_or_unanswered_failover_stops_with_production_dns_untouched()
     );
 
     assert_eq!(
-        a_record(&emulator, &seed, "app.shop.example.com").await,
+        scenario.a_record("app.shop.example.com").await,
         before,
         "production DNS untouched"
     );
     // the operator hears why, and what was left in place
-    let topic = stack.output("NoticeTopicArn");
-    let notices: Vec<Value> = topic_messages(&emulator, &topic)
+    let topic = scenario.stack.output("NoticeTopicArn");
+    let notices: Vec<Value> = scenario
+        .topic_messages(&topic)
         .into_iter()
         .filter(|m| m["failedStep"] == "AwaitApproval")
         .collect();
@@ -421,20 +428,21 @@ async fn a_rejected_or_unanswered_failover_stops_with_production_dns_untouched()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn backup_events_keep_the_rpo_and_announce_failed_copies() {
-    let emulator = Emulator::start("backup-events");
-    let seed = emulator.seed();
-    let stack = emulator.deploy_stack();
-    emulator.deploy_template(
+    let scenario = Scenario::seeded("backup-events").await;
+    scenario.emulator.deploy_template(
         "primary-region/forward-backup-events.yaml",
         PRIMARY_REGION,
         "backstop-forwarder",
         json!({ "DrRegion": DR_REGION }),
     );
-    let mut plan = plan_for(&seed);
+    let mut plan = scenario.plan();
     plan["verification"] = json!({ "drillAfterCopy": true, "minIntervalHours": 24 });
-    put_plan(&emulator, &plan).await;
-    let function = stack.function("on-backup-event");
-    let log = emulator.log_dir.join(format!("lambda-{function}.log"));
+    put_plan(&scenario.emulator, &plan).await;
+    let function = scenario.stack.function("on-backup-event");
+    let log = scenario
+        .emulator
+        .log_dir
+        .join(format!("lambda-{function}.log"));
     let lines = |needle: &str| -> Vec<Value> {
         std::fs::read_to_string(&log)
             .unwrap_or_default()
@@ -445,8 +453,8 @@ async fn backup_events_keep_the_rpo_and_announce_failed_copies() {
     };
 
     // a completed copy of a protected volume: its RPO, as an EMF metric
-    let arns = backstop_tests::workload_arns(&seed);
-    backstop_tests::protect(&emulator, &seed, &[&arns[0], &arns[1]]).await;
+    let arns = backstop_tests::workload_arns(&scenario.seed);
+    backstop_tests::protect(&scenario.emulator, &scenario.seed, &[&arns[0], &arns[1]]).await;
     let metrics = wait_for(
         "the RPO metric of both volumes",
         Duration::from_secs(60),
@@ -470,9 +478,8 @@ async fn backup_events_keep_the_rpo_and_announce_failed_copies() {
     assert_eq!(data["RpoBreached"], 0.0);
 
     // ... which started one verification drill, not two
-    let machine = stack.state_machine();
     let runs = wait_for("a verification drill", Duration::from_secs(30), || async {
-        let runs = executions(&emulator, &machine).await;
+        let runs = executions(&scenario, &scenario.machine()).await;
         (!runs.is_empty()).then_some(runs)
     })
     .await;
@@ -480,27 +487,28 @@ async fn backup_events_keep_the_rpo_and_announce_failed_copies() {
     assert!(runs[0].0.starts_with("drill-after-copy-"), "{runs:?}");
 
     // a failed copy: an error line, a failure metric and a notice naming the resource and why
-    emulator.inject(
+    scenario.inject(
         json!({ "failJobs": [{ "jobType": "copy", "resourceArn": arns[2],
         "message": "Copy job failed: the KMS key is not usable in us-west-2 (injected)" }] }),
     );
-    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
-    let point = back_up(&backup, &seed, &arns[2]).await;
+    let backup = &scenario.primary.backup;
+    let point = back_up(backup, &scenario.seed, &arns[2]).await;
     backup
         .start_copy_job()
         .recovery_point_arn(point)
         .source_backup_vault_name("backstop-primary")
-        .destination_backup_vault_arn(seed.dr.backup_vault.arn.as_str())
-        .iam_role_arn(seed.backup_role_arn.as_str())
+        .destination_backup_vault_arn(scenario.seed.dr.backup_vault.arn.as_str())
+        .iam_role_arn(scenario.seed.backup_role_arn.as_str())
         .send()
         .await
         .unwrap();
-    let topic = stack.output("NoticeTopicArn");
+    let topic = scenario.stack.output("NoticeTopicArn");
     let notice = wait_for(
         "the failed copy's notice",
         Duration::from_secs(60),
         || async {
-            topic_messages(&emulator, &topic)
+            scenario
+                .topic_messages(&topic)
                 .into_iter()
                 .find(|m| m["job"] == "copy")
         },
@@ -517,7 +525,7 @@ async fn backup_events_keep_the_rpo_and_announce_failed_copies() {
         .iter()
         .any(|l| l.to_string().contains("orders-db")));
     assert_eq!(
-        executions(&emulator, &machine).await.len(),
+        executions(&scenario, &scenario.machine()).await.len(),
         1,
         "no drill after a failed copy"
     );
@@ -547,26 +555,26 @@ async fn the_documented_example_events_reach_the_deployed_handlers() {
     let stack = emulator.deploy_stack_with(json!({
         "FailoverAlarmNames": "ServerCpuTooHigh,ServiceAggregatedAlarm,lambda-demo-metric-alarm,CompositeDemo.Main"
     }));
+    let scenario = Scenario::of(emulator, seed, stack).await;
     // the plan protects the resources the example events name
-    let mut plan = plan_for(&seed);
+    let mut plan = scenario.plan();
     plan["resources"][0]["arn"] =
         json!("arn:aws:ec2:us-east-1:123456789012:volume/vol-0123456789abcdef0");
     plan["resources"][2]["arn"] = json!("arn:aws:rds:us-east-1:123456789012:db:orders");
     plan["resources"][3]["arn"] =
         json!("arn:aws:elasticfilesystem:us-east-1:123456789012:file-system/fs-0123456789abcdef0");
-    put_plan(&emulator, &plan).await;
+    put_plan(&scenario.emulator, &plan).await;
 
-    let start_failover = stack.function("start-failover");
-    let machine = stack.state_machine();
+    let start_failover = scenario.stack.function("start-failover");
     let outcome = |event: &str| {
         let function = start_failover.clone();
-        let emulator = &emulator;
+        let emulator = &scenario.emulator;
         let event = fixture_here(event);
         async move { invoke(emulator, &function, &event).await.expect("handled") }
     };
 
     // only an authentic trigger starts a failover: the stack's own alarm, in ALARM now
-    alarm(&emulator, "ServerCpuTooHigh", &[]);
+    alarm(&scenario.emulator, "ServerCpuTooHigh", &[]);
     let not_in_alarm = outcome("cloudwatch-alarm-state-change-metric.json").await;
     assert_eq!(not_in_alarm["action"], "ignored", "{not_in_alarm}");
     let reason = not_in_alarm["reason"].as_str().unwrap();
@@ -587,26 +595,27 @@ async fn the_documented_example_events_reach_the_deployed_handlers() {
         // an alarm-action payload whose ARN names another alarm
         (other_alarm, "alarmArn"),
     ] {
-        let (error, message) = invoke(&emulator, &start_failover, &event)
-            .await
-            .unwrap_err();
+        let (error, message) = scenario.invoke("start-failover", &event).await.unwrap_err();
         assert_eq!(error, "Backstop.InvalidInput", "{field}: {message}");
         assert!(
             message.contains(&format!("`{field}`")),
             "{field}: {message}"
         );
     }
-    assert!(executions(&emulator, &machine).await.is_empty());
+    assert!(executions(&scenario, &scenario.machine()).await.is_empty());
     // the alarm fires: its own event, through the stack's rule, starts a failover; once that
     // is stopped, the documented event of a later change starts the next
-    set_state(&emulator, "ServerCpuTooHigh", "ALARM");
-    finished(&emulator, &start_failover, 6).await;
-    let fired = executions(&emulator, &machine).await;
+    set_state(&scenario.emulator, "ServerCpuTooHigh", "ALARM");
+    finished(&scenario.emulator, &start_failover, 6).await;
+    let fired = executions(&scenario, &scenario.machine()).await;
     assert_eq!(fired.len(), 1, "{fired:?}");
-    sfn(&emulator)
-        .await
+    scenario
+        .dr
+        .sfn
         .stop_execution()
-        .execution_arn(machine.replace(":stateMachine:", ":execution:") + ":" + &fired[0].0)
+        .execution_arn(
+            scenario.machine().replace(":stateMachine:", ":execution:") + ":" + &fired[0].0,
+        )
         .send()
         .await
         .unwrap();
@@ -638,12 +647,12 @@ async fn the_documented_example_events_reach_the_deployed_handlers() {
             .contains("already in ALARM"),
         "{same}"
     );
-    assert_eq!(executions(&emulator, &machine).await.len(), 2);
+    assert_eq!(executions(&scenario, &scenario.machine()).await.len(), 2);
 
-    let on_backup_event = stack.function("on-backup-event");
+    let on_backup_event = scenario.stack.function("on-backup-event");
     let handled = |event: &str| {
         let function = on_backup_event.clone();
-        let emulator = &emulator;
+        let emulator = &scenario.emulator;
         let event = fixture(event);
         async move { invoke(emulator, &function, &event).await.expect("handled") }
     };
@@ -680,7 +689,8 @@ async fn the_documented_example_events_reach_the_deployed_handlers() {
         .unwrap()
         .replace(":123456789012:", ":210987654321:");
     elsewhere["detail"]["destinationBackupVaultArn"] = json!(vault);
-    let ignored = invoke(&emulator, &on_backup_event, &elsewhere)
+    let ignored = scenario
+        .invoke("on-backup-event", &elsewhere)
         .await
         .expect("handled");
     assert_eq!(ignored["action"], "ignored", "{ignored}");
@@ -695,13 +705,15 @@ async fn the_documented_example_events_reach_the_deployed_handlers() {
     // SNS message (256 KB), and is still announced
     let mut long = fixture("backup-job-failed.json");
     long["detail"]["statusMessage"] = json!("Access denied. ".repeat(16_500));
-    let alerted = invoke(&emulator, &on_backup_event, &long)
+    let alerted = scenario
+        .invoke("on-backup-event", &long)
         .await
         .expect("announced, not lost");
     assert_eq!(alerted["action"], "alerted", "{alerted}");
 
-    let topic = stack.output("NoticeTopicArn");
-    let reasons: Vec<String> = topic_messages(&emulator, &topic)
+    let topic = scenario.stack.output("NoticeTopicArn");
+    let reasons: Vec<String> = scenario
+        .topic_messages(&topic)
         .iter()
         .filter_map(|m| m["reason"].as_str().map(str::to_string))
         .collect();

@@ -1,51 +1,41 @@
 //! Steps 2-4 of recovery against the emulator: instances from the golden AMI, restored
 //! volumes attached, DNS switched after a health gate; drills never touch production DNS.
 
-use backstop_tests::{
-    a_record, assert_succeeded, instances_of_run, invoke, plan_for, protected_workload, run_to_end,
-    state_entering, DR_REGION,
-};
+use backstop_tests::{assert_succeeded, plan_for, protected_workload, run_input, Scenario};
 use serde_json::{json, Value};
-
-fn input(mode: &str, plan: &Value) -> Value {
-    json!({ "mode": mode, "plan": plan, "settings": { "pollIntervalSeconds": 2 } })
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failover_launches_from_the_golden_ami_attaches_the_volumes_and_switches_production_dns()
 {
-    let (emulator, seed) = protected_workload("failover").await;
-    let stack = emulator.deploy_stack();
-    let machine = stack.state_machine();
-    let primary_ip = seed.primary.app_private_ip.as_str().to_string();
+    let scenario = Scenario::protected("failover").await;
+    let primary_ip = scenario.seed.primary.app_private_ip.as_str().to_string();
     assert_eq!(
-        a_record(&emulator, &seed, "app.shop.example.com").await,
+        scenario.a_record("app.shop.example.com").await,
         Some((vec![primary_ip.clone()], 300))
     );
 
-    let execution = run_to_end(
-        &emulator,
-        &machine,
-        "failover-1",
-        input("failover", &plan_for(&seed)),
-    )
-    .await;
+    let execution = scenario
+        .run_to_end("failover-1", scenario.input("failover"))
+        .await;
     assert_succeeded(&execution);
     let output: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
 
     // the instance runs the DR copy of the golden AMI, in the AZ its volumes were restored in
-    let instances = instances_of_run(&emulator, "failover-1").await;
+    let instances = scenario.instances_of_run("failover-1").await;
     assert_eq!(instances.len(), 1);
     let instance = &instances[0];
-    assert_eq!(instance.image_id(), Some(seed.dr.golden_ami_id.as_str()));
-    let dr_az = seed.dr.subnets[0].availability_zone.as_str();
+    assert_eq!(
+        instance.image_id(),
+        Some(scenario.seed.dr.golden_ami_id.as_str())
+    );
+    let dr_az = scenario.seed.dr.subnets[0].availability_zone.as_str();
     assert_eq!(
         instance.placement().and_then(|p| p.availability_zone()),
         Some(dr_az)
     );
 
     // the restored volumes are attached at the planned devices
-    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let ec2 = &scenario.dr.ec2;
     let jobs = output["restored"].as_array().unwrap();
     for (resource, device) in [("app-data", "/dev/sdf"), ("app-logs", "/dev/sdg")] {
         let job = jobs.iter().find(|j| j["resource"] == resource).unwrap();
@@ -74,7 +64,7 @@ async fn a_failover_launches_from_the_golden_ami_attaches_the_volumes_and_switch
     // production DNS points at the DR instance with the plan's TTL; the old value is kept for failback
     let dr_ip = instance.private_ip_address().unwrap().to_string();
     assert_eq!(
-        a_record(&emulator, &seed, "app.shop.example.com").await,
+        scenario.a_record("app.shop.example.com").await,
         Some((vec![dr_ip.clone()], 60))
     );
     let record = &output["dns"][0];
@@ -85,24 +75,15 @@ async fn a_failover_launches_from_the_golden_ami_attaches_the_volumes_and_switch
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_drill_sets_only_the_drill_record_and_leaves_production_unchanged() {
-    let (emulator, seed) = protected_workload("drill-dns").await;
-    let stack = emulator.deploy_stack();
-    let machine = stack.state_machine();
-    let before = a_record(&emulator, &seed, "app.shop.example.com").await;
+    let scenario = Scenario::protected("drill-dns").await;
+    let before = scenario.a_record("app.shop.example.com").await;
 
-    let execution = run_to_end(
-        &emulator,
-        &machine,
-        "drill-dns-1",
-        input("drill", &plan_for(&seed)),
-    )
-    .await;
+    let execution = scenario
+        .run_to_end("drill-dns-1", scenario.input("drill"))
+        .await;
     assert_succeeded(&execution);
 
-    assert_eq!(
-        a_record(&emulator, &seed, "app.shop.example.com").await,
-        before
-    );
+    assert_eq!(scenario.a_record("app.shop.example.com").await, before);
     // the drill record pointed at the drill's instance, and was deleted with it
     let report: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
     assert_eq!(report["dns"][0]["recordName"], "drill.app.shop.example.com");
@@ -110,50 +91,38 @@ async fn a_drill_sets_only_the_drill_record_and_leaves_production_unchanged() {
         report["dns"][0]["value"],
         report["launched"][0]["privateIp"]
     );
-    assert_eq!(
-        a_record(&emulator, &seed, "drill.app.shop.example.com").await,
-        None
-    );
+    assert_eq!(scenario.a_record("drill.app.shop.example.com").await, None);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_step_run_twice_creates_no_duplicate_instance_attachment_or_record_change() {
-    let (emulator, seed) = protected_workload("rerun-steps").await;
-    let stack = emulator.deploy_stack();
-    let machine = stack.state_machine();
-    let execution = run_to_end(
-        &emulator,
-        &machine,
-        "failover-rerun-1",
-        input("failover", &plan_for(&seed)),
-    )
-    .await;
+    let scenario = Scenario::protected("rerun-steps").await;
+    let execution = scenario
+        .run_to_end("failover-rerun-1", scenario.input("failover"))
+        .await;
     assert_succeeded(&execution);
-    let state = state_entering(&emulator, &machine, "failover-rerun-1", "Recovered").await;
+    let state = scenario
+        .state_entering("failover-rerun-1", "Recovered")
+        .await;
 
     // the same steps again, with the same run id, as a retry after a lost response would
-    let launched_before = stack.stored(&emulator, "failover-rerun-1", "launch").await;
-    let launch = invoke(
-        &emulator,
-        &stack.function("launch-instances"),
-        &json!({ "run": state["run"] }),
-    )
-    .await
-    .unwrap();
+    let launched_before = scenario.stored("failover-rerun-1", "launch").await;
+    let launch = scenario
+        .invoke("launch-instances", &json!({ "run": state["run"] }))
+        .await
+        .unwrap();
     assert_eq!(launch["instances"], 1);
-    let launched = stack.stored(&emulator, "failover-rerun-1", "launch").await;
+    let launched = scenario.stored("failover-rerun-1", "launch").await;
     assert_eq!(launched[0]["instanceId"], launched_before[0]["instanceId"]);
-    assert_eq!(
-        instances_of_run(&emulator, "failover-rerun-1").await.len(),
-        1
-    );
+    assert_eq!(scenario.instances_of_run("failover-rerun-1").await.len(), 1);
 
     let step_input = json!({ "run": state["run"] });
-    let attach = invoke(&emulator, &stack.function("attach-volumes"), &step_input)
+    let attach = scenario
+        .invoke("attach-volumes", &step_input)
         .await
         .unwrap();
     assert_eq!(attach["attachments"], 2);
-    let attachments = stack.stored(&emulator, "failover-rerun-1", "attach").await;
+    let attachments = scenario.stored("failover-rerun-1", "attach").await;
     assert!(
         attachments
             .as_array()
@@ -163,9 +132,7 @@ async fn each_step_run_twice_creates_no_duplicate_instance_attachment_or_record_
         "{attachments}"
     );
 
-    let dns = invoke(&emulator, &stack.function("switch-dns"), &step_input)
-        .await
-        .unwrap();
+    let dns = scenario.invoke("switch-dns", &step_input).await.unwrap();
     assert_eq!(dns["records"][0]["changed"], false, "{dns}");
     assert_eq!(dns["records"][0]["recordName"], "app.shop.example.com");
 }
@@ -176,15 +143,11 @@ async fn without_capacity_for_the_first_type_the_fallback_type_is_launched_and_r
     let dr_az = seed.dr.subnets[0].availability_zone.clone();
     emulator.inject(json!({ "insufficientCapacity": [{ "instanceType": "m6i.large", "availabilityZone": dr_az }] }));
     let stack = emulator.deploy_stack();
-    let machine = stack.state_machine();
+    let scenario = Scenario::of(emulator, seed, stack).await;
 
-    let execution = run_to_end(
-        &emulator,
-        &machine,
-        "drill-capacity",
-        input("drill", &plan_for(&seed)),
-    )
-    .await;
+    let execution = scenario
+        .run_to_end("drill-capacity", scenario.input("drill"))
+        .await;
     assert_succeeded(&execution);
     let output: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
     let launched = &output["launched"][0];
@@ -198,7 +161,7 @@ async fn without_capacity_for_the_first_type_the_fallback_type_is_launched_and_r
             .starts_with("m6i.large in subnet-"),
         "{launched}"
     );
-    let instances = instances_of_run(&emulator, "drill-capacity").await;
+    let instances = scenario.instances_of_run("drill-capacity").await;
     assert_eq!(instances[0].instance_type().unwrap().as_str(), "m5.large");
 }
 
@@ -208,9 +171,11 @@ async fn a_golden_ami_missing_in_the_dr_region_says_to_copy_it() {
     let mut plan = plan_for(&seed);
     plan["instances"][0]["ami"] = json!({ "id": seed.primary.golden_ami_id });
     let stack = emulator.deploy_stack();
-    let machine = stack.state_machine();
+    let scenario = Scenario::of(emulator, seed, stack).await;
 
-    let execution = run_to_end(&emulator, &machine, "drill-no-ami", input("drill", &plan)).await;
+    let execution = scenario
+        .run_to_end("drill-no-ami", run_input("drill", &plan))
+        .await;
     assert_eq!(execution.status().as_str(), "FAILED");
     // preflight finds it before anything is created, with the fix
     assert_eq!(execution.error(), Some("Backstop.NotReady"));
@@ -218,7 +183,7 @@ async fn a_golden_ami_missing_in_the_dr_region_says_to_copy_it() {
     assert!(cause.contains("- FAIL golden-ami app"), "{cause}");
     assert!(cause.contains("copy the golden AMI"), "{cause}");
     // the hint names the primary region and the AMI to copy from it
-    let primary_ami = seed.primary.golden_ami_id.as_str();
+    let primary_ami = scenario.seed.primary.golden_ami_id.as_str();
     assert!(
         cause.contains(&format!(
             "--source-region us-east-1 --source-image-id {primary_ami}"

@@ -2,25 +2,21 @@
 //! mode, failed step, error and what the run left behind; the run still ends FAILED with the
 //! step's own error.
 
-use backstop_tests::{plan_for, protected_workload, run_to_end};
-use serde_json::{json, Value};
-
-fn input(mode: &str, plan: &Value) -> Value {
-    json!({ "mode": mode, "plan": plan, "settings": { "pollIntervalSeconds": 2 } })
-}
+use backstop_tests::{run_input, Scenario};
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_run_notifies_the_operator_and_ends_with_its_own_error() {
-    let (emulator, seed) = protected_workload("failure-path").await;
-    let stack = emulator.deploy_stack();
-    let machine = stack.state_machine();
-    let topic = stack.output("NoticeTopicArn");
-    let notices = || backstop_tests::topic_messages(&emulator, &topic);
+    let scenario = Scenario::protected("failure-path").await;
+    let topic = scenario.stack.output("NoticeTopicArn");
+    let notices = || scenario.topic_messages(&topic);
 
     // a plan that fails validation: nothing was created, and the notice says so
-    let mut bad = plan_for(&seed);
+    let mut bad = scenario.plan();
     bad["dns"][0]["drillRecordName"] = json!("*.shop.example.com");
-    let refused = run_to_end(&emulator, &machine, "drill-refused", input("drill", &bad)).await;
+    let refused = scenario
+        .run_to_end("drill-refused", run_input("drill", &bad))
+        .await;
     assert_eq!(refused.status().as_str(), "FAILED");
     assert_eq!(refused.error(), Some("Backstop.InvalidPlan"));
     let notice = notices().pop().expect("a notice for the refused run");
@@ -38,18 +34,14 @@ async fn a_failed_run_notifies_the_operator_and_ends_with_its_own_error() {
     );
 
     // a restore that fails mid-run: the notice names the step, the error and what was left
-    emulator.inject(json!({ "failJobs": [{
+    scenario.inject(json!({ "failJobs": [{
         "jobType": "restore",
-        "resourceArn": seed.primary.db.arn,
+        "resourceArn": scenario.seed.primary.db.arn,
         "message": "Insufficient storage in the DB subnet group (injected)"
     }] }));
-    let failed = run_to_end(
-        &emulator,
-        &machine,
-        "drill-restore-fails",
-        input("drill", &plan_for(&seed)),
-    )
-    .await;
+    let failed = scenario
+        .run_to_end("drill-restore-fails", scenario.input("drill"))
+        .await;
     assert_eq!(failed.status().as_str(), "FAILED");
     assert_eq!(failed.error(), Some("Backstop.RestoreFailed"));
     assert!(failed

@@ -3,26 +3,19 @@
 //! completes, and nothing is duplicated (one restore job per recovery point, one instance) or
 //! left behind (a drill's teardown removes everything it created).
 
-use backstop_tests::{
-    assert_succeeded, instances_of_run, plan_for, protect, protected_workload, run_to_end,
-    workload_arns, Emulator,
-};
+use backstop_tests::{assert_succeeded, protect, workload_arns, Emulator, Scenario};
 use serde_json::{json, Value};
 
 use crate::drill::{created_by_restores, leftovers, restore_jobs_per_resource};
 
-fn input(mode: &str, plan: &Value) -> Value {
-    json!({ "mode": mode, "plan": plan, "settings": { "pollIntervalSeconds": 2 } })
-}
-
 /// One restore job per protected resource and one instance for `run_id`: the retries
 /// converged on what the first attempt created.
-async fn assert_nothing_duplicated(emulator: &Emulator, run_id: &str) {
-    let per_point = restore_jobs_per_resource(emulator).await;
+async fn assert_nothing_duplicated(scenario: &Scenario, run_id: &str) {
+    let per_point = restore_jobs_per_resource(scenario).await;
     assert_eq!(per_point.len(), 4, "{per_point:?}");
     assert!(per_point.values().all(|n| *n == 1), "{per_point:?}");
     // terminated ones included: a duplicate launched and terminated is still a duplicate
-    let instances = instances_of_run(emulator, run_id).await;
+    let instances = scenario.instances_of_run(run_id).await;
     assert_eq!(instances.len(), 1, "instances launched for {run_id}");
 }
 
@@ -46,7 +39,8 @@ async fn a_drill_under_random_throttling_and_server_errors_on_every_service_comp
         &arns.iter().map(String::as_str).collect::<Vec<_>>(),
     )
     .await;
-    let machine = emulator.deploy_stack().state_machine();
+    let stack = emulator.deploy_stack();
+    let scenario = Scenario::of(emulator, seed, stack).await;
     // 30% of calls throttled and 5% answered with a 5xx, on each service a run calls
     let services = ["backup", "ec2", "rds", "elasticfilesystem", "route53"];
     let throttle: Vec<Value> = services
@@ -57,19 +51,15 @@ async fn a_drill_under_random_throttling_and_server_errors_on_every_service_comp
         .iter()
         .map(|s| json!({ "service": s, "operation": "*", "error": "InternalFailure", "probability": 0.05 }))
         .collect();
-    emulator.inject(json!({ "throttle": throttle, "apiErrors": errors }));
+    scenario.inject(json!({ "throttle": throttle, "apiErrors": errors }));
 
-    let execution = run_to_end(
-        &emulator,
-        &machine,
-        "drill-random-faults",
-        input("drill", &plan_for(&seed)),
-    )
-    .await;
+    let execution = scenario
+        .run_to_end("drill-random-faults", scenario.input("drill"))
+        .await;
     assert_succeeded(&execution);
     let report: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
     assert_eq!(report["verdict"], "PASS", "{report:#}");
-    let faults = emulator.fault_report();
+    let faults = scenario.emulator.fault_report();
     let throttled: u64 = faults["throttledCalls"]
         .as_object()
         .map(|calls| calls.values().filter_map(Value::as_u64).sum())
@@ -82,12 +72,12 @@ async fn a_drill_under_random_throttling_and_server_errors_on_every_service_comp
     assert!(throttled >= 10, "faults injected: {faults}");
     println!("faults injected: {throttled} throttled, {failed} server errors");
 
-    emulator.control("DELETE", "faults", &json!({}));
-    assert_nothing_duplicated(&emulator, "drill-random-faults").await;
+    scenario.emulator.control("DELETE", "faults", &json!({}));
+    assert_nothing_duplicated(&scenario, "drill-random-faults").await;
     let left = leftovers(
-        &emulator,
+        &scenario,
         "drill-random-faults",
-        &created_by_restores(&emulator).await,
+        &created_by_restores(&scenario).await,
     )
     .await;
     assert!(left.is_empty(), "left behind: {left:?}");
@@ -95,25 +85,21 @@ async fn a_drill_under_random_throttling_and_server_errors_on_every_service_comp
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_handler_killed_after_it_started_its_aws_work_converges_on_retry() {
-    let (emulator, seed) = protected_workload("faults-killed").await;
-    let stack = emulator.deploy_stack();
-    let machine = stack.state_machine();
+    let scenario = Scenario::protected("faults-killed").await;
     // each process dies 20 ms into its first invocation, its first calls made or in flight
     // (one that answers sooner is not killed)
-    let kill = |binary: &str| json!({ "function": stack.function(binary), "afterSeconds": 0.02, "count": 1 });
-    emulator.inject(json!({ "killHandler": [
+    let kill = |binary: &str| json!({ "function": scenario.stack.function(binary), "afterSeconds": 0.02, "count": 1 });
+    scenario.inject(json!({ "killHandler": [
         kill("start-restore"), kill("launch-instances"), kill("attach-volumes"), kill("switch-dns")
     ] }));
 
-    let execution = run_to_end(
-        &emulator,
-        &machine,
-        "failover-killed",
-        input("failover", &plan_for(&seed)),
-    )
-    .await;
+    let execution = scenario
+        .run_to_end("failover-killed", scenario.input("failover"))
+        .await;
     assert_succeeded(&execution);
-    let errors = emulator.control("GET", "lambda/errors", &json!({}));
+    let errors = scenario
+        .emulator
+        .control("GET", "lambda/errors", &json!({}));
     let killed = [
         "start-restore",
         "launch-instances",
@@ -121,43 +107,42 @@ async fn a_handler_killed_after_it_started_its_aws_work_converges_on_retry() {
         "switch-dns",
     ]
     .iter()
-    .filter(|binary| errors[stack.function(binary)]["Runtime.ExitError"].as_u64() == Some(1))
+    .filter(|binary| {
+        errors[scenario.stack.function(binary)]["Runtime.ExitError"].as_u64() == Some(1)
+    })
     .count();
     // the two that create (restore jobs, instances) make several calls: always killed
     for binary in ["start-restore", "launch-instances"] {
         assert_eq!(
-            errors[stack.function(binary)]["Runtime.ExitError"],
+            errors[scenario.stack.function(binary)]["Runtime.ExitError"],
             1,
             "{binary} killed mid-invocation: {errors}"
         );
     }
     println!("handlers killed: {killed} of 4");
-    assert_nothing_duplicated(&emulator, "failover-killed").await;
+    assert_nothing_duplicated(&scenario, "failover-killed").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lambda_timing_out_in_the_middle_of_a_call_converges_on_retry() {
-    let (emulator, seed) = protected_workload("faults-timeout").await;
-    let machine = emulator.deploy_stack().state_machine();
+    let scenario = Scenario::protected("faults-timeout").await;
     // the first RunInstances and StartRestoreJob answer after the function's timeout; AWS
     // still does the work
-    emulator.inject(json!({ "latency": [
+    scenario.inject(json!({ "latency": [
         { "service": "ec2", "operation": "RunInstances", "ms": 8000, "count": 1 },
         { "service": "backup", "operation": "StartRestoreJob", "ms": 8000, "count": 1 }
     ] }));
 
-    let execution = run_to_end(
-        &emulator,
-        &machine,
-        "failover-timeout",
-        input("failover", &plan_for(&seed)),
-    )
-    .await;
+    let execution = scenario
+        .run_to_end("failover-timeout", scenario.input("failover"))
+        .await;
     assert_succeeded(&execution);
-    let errors = emulator.control("GET", "lambda/errors", &json!({}));
+    let errors = scenario
+        .emulator
+        .control("GET", "lambda/errors", &json!({}));
     assert!(
         errors.to_string().contains("Sandbox.Timedout"),
         "a function timed out: {errors}"
     );
-    assert_nothing_duplicated(&emulator, "failover-timeout").await;
+    assert_nothing_duplicated(&scenario, "failover-timeout").await;
 }

@@ -4,26 +4,17 @@
 use std::collections::BTreeMap;
 
 use backstop_tests::{
-    assert_succeeded, back_up, copy_to_dr, instances_of_run, invoke, plan_for, protected_workload,
-    run_to_end, Emulator, Seed, DR_REGION, PRIMARY_REGION,
+    assert_succeeded, back_up, copy_to_dr, protected_workload, run_input, Emulator, Scenario,
 };
 use serde_json::{json, Value};
 
-fn input(mode: &str, plan: &Value) -> Value {
-    json!({ "mode": mode, "plan": plan, "settings": { "pollIntervalSeconds": 2 } })
-}
-
 /// What exists in the DR region (and the hosted zone) that a run could have created.
-pub(crate) async fn dr_inventory(
-    emulator: &Emulator,
-    seed: &Seed,
-) -> BTreeMap<&'static str, usize> {
-    let config = emulator.sdk_config(DR_REGION).await;
-    let backup = aws_sdk_backup::Client::new(&config);
-    let ec2 = aws_sdk_ec2::Client::new(&config);
-    let rds = aws_sdk_rds::Client::new(&config);
-    let efs = aws_sdk_efs::Client::new(&config);
-    let route53 = aws_sdk_route53::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
+pub(crate) async fn dr_inventory(scenario: &Scenario) -> BTreeMap<&'static str, usize> {
+    let backup = &scenario.dr.backup;
+    let ec2 = &scenario.dr.ec2;
+    let rds = &scenario.dr.rds;
+    let efs = &scenario.dr.efs;
+    let route53 = &scenario.primary.route53;
     let restore_jobs = backup.list_restore_jobs().send().await.unwrap();
     let instances = ec2.describe_instances().send().await.unwrap();
     let volumes = ec2.describe_volumes().send().await.unwrap();
@@ -31,7 +22,7 @@ pub(crate) async fn dr_inventory(
     let file_systems = efs.describe_file_systems().send().await.unwrap();
     let records = route53
         .list_resource_record_sets()
-        .hosted_zone_id(seed.dns.hosted_zone_id.as_str())
+        .hosted_zone_id(scenario.seed.dns.hosted_zone_id.as_str())
         .send()
         .await
         .unwrap();
@@ -65,11 +56,10 @@ fn assert_no_function_timed_out(emulator: &Emulator) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plan_a_later_step_would_refuse_creates_nothing() {
-    let (emulator, seed) = protected_workload("refuse-up-front").await;
-    let machine = emulator.deploy_stack().state_machine();
-    let before = dr_inventory(&emulator, &seed).await;
+    let scenario = Scenario::protected("refuse-up-front").await;
+    let before = dr_inventory(&scenario).await;
 
-    let good = plan_for(&seed);
+    let good = scenario.plan();
     // (the field the error must name, the JSON pointer edited, its new value or None to remove it)
     let edits: Vec<(&str, &str, Option<Value>)> = vec![
         (
@@ -135,20 +125,16 @@ async fn a_plan_a_later_step_would_refuse_creates_nothing() {
             Some(value) => parent.insert(key.to_string(), value),
             None => parent.remove(key),
         };
-        let execution = run_to_end(
-            &emulator,
-            &machine,
-            &format!("drill-bad-{index}"),
-            input("drill", &plan),
-        )
-        .await;
+        let execution = scenario
+            .run_to_end(&format!("drill-bad-{index}"), run_input("drill", &plan))
+            .await;
         assert_eq!(execution.status().as_str(), "FAILED", "{field}");
         assert_eq!(execution.error(), Some(expected), "{field}");
         let cause = execution.cause().unwrap_or_default();
         assert!(cause.contains(field), "{field}: {cause}");
     }
     // nothing was created: no restore job, instance, volume, database, file system or record
-    assert_eq!(dr_inventory(&emulator, &seed).await, before);
+    assert_eq!(dr_inventory(&scenario).await, before);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -158,23 +144,21 @@ async fn a_failover_with_aws_like_durations_completes_without_a_function_timing_
     // the AWS-like instance, status check, attachment, database and DNS lifecycles
     let aws = emulator.control("POST", "durations/reset", &json!({}));
     assert_eq!(aws["restore"]["RDS"]["base"], 900.0);
-    let machine = emulator.deploy_stack().state_machine();
+    let stack = emulator.deploy_stack();
+    let scenario = Scenario::of(emulator, seed, stack).await;
 
-    let execution = run_to_end(
-        &emulator,
-        &machine,
-        "failover-aws-durations",
-        input("failover", &plan_for(&seed)),
-    )
-    .await;
+    let execution = scenario
+        .run_to_end("failover-aws-durations", scenario.input("failover"))
+        .await;
     assert_succeeded(&execution);
-    assert_no_function_timed_out(&emulator);
+    assert_no_function_timed_out(&scenario.emulator);
     let output: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
     // the run is measured from its start to production DNS in sync
     let rto = output["rto"]["measuredSeconds"].as_i64().expect("an RTO");
     assert!(rto > 0, "{output}");
     assert_eq!(
-        instances_of_run(&emulator, "failover-aws-durations")
+        scenario
+            .instances_of_run("failover-aws-durations")
             .await
             .len(),
         1
@@ -186,8 +170,9 @@ async fn a_long_run_id_and_a_unicode_instance_name_launch_with_fallbacks_and_no_
     let (emulator, seed) = protected_workload("long-names").await;
     let dr_az = seed.dr.subnets[0].availability_zone.clone();
     emulator.inject(json!({ "insufficientCapacity": [{ "instanceType": "m6i.large", "availabilityZone": dr_az }] }));
-    let machine = emulator.deploy_stack().state_machine();
-    let mut plan = plan_for(&seed);
+    let stack = emulator.deploy_stack();
+    let scenario = Scenario::of(emulator, seed, stack).await;
+    let mut plan = scenario.plan();
     let name = "anwendungsserver-ü";
     plan["instances"][0]["name"] = json!(name);
     for volume in [0, 1] {
@@ -198,7 +183,9 @@ async fn a_long_run_id_and_a_unicode_instance_name_launch_with_fallbacks_and_no_
     let run_id = format!("übung-{}", "x".repeat(74));
     assert_eq!(run_id.chars().count(), 80);
 
-    let execution = run_to_end(&emulator, &machine, &run_id, input("drill", &plan)).await;
+    let execution = scenario
+        .run_to_end(&run_id, run_input("drill", &plan))
+        .await;
     assert_succeeded(&execution);
     let output: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
     let launched = &output["launched"][0];
@@ -209,7 +196,7 @@ async fn a_long_run_id_and_a_unicode_instance_name_launch_with_fallbacks_and_no_
         1,
         "{launched}"
     );
-    let instances = instances_of_run(&emulator, &run_id).await;
+    let instances = scenario.instances_of_run(&run_id).await;
     assert_eq!(instances.len(), 1);
     // the drill's database has its own RDS identifier, within RDS's rules
     let db = output["restored"]
@@ -246,17 +233,14 @@ async fn server_errors_and_connection_resets_on_every_service_do_not_stop_a_fail
         fault("route53", "ChangeResourceRecordSets", "InternalFailure"),
         fault("route53", "GetChange", "ConnectionReset"),
     ] }));
-    let machine = emulator.deploy_stack().state_machine();
+    let stack = emulator.deploy_stack();
+    let scenario = Scenario::of(emulator, seed, stack).await;
 
-    let execution = run_to_end(
-        &emulator,
-        &machine,
-        "failover-faults",
-        input("failover", &plan_for(&seed)),
-    )
-    .await;
+    let execution = scenario
+        .run_to_end("failover-faults", scenario.input("failover"))
+        .await;
     assert_succeeded(&execution);
-    let injected = emulator.fault_report()["injectedCalls"].clone();
+    let injected = scenario.emulator.fault_report()["injectedCalls"].clone();
     for key in [
         "backup:StartRestoreJob:ServiceUnavailable",
         "ec2:RunInstances:ConnectionReset",
@@ -265,44 +249,39 @@ async fn server_errors_and_connection_resets_on_every_service_do_not_stop_a_fail
         assert_eq!(injected[key], 3, "{key}: {injected}");
     }
     // converged, not duplicated: one instance, one restore job per resource
-    assert_eq!(
-        instances_of_run(&emulator, "failover-faults").await.len(),
-        1
-    );
+    assert_eq!(scenario.instances_of_run("failover-faults").await.len(), 1);
     let output: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
     assert_eq!(output["restored"].as_array().unwrap().len(), 4);
-    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let backup = &scenario.dr.backup;
     let jobs = backup.list_restore_jobs().send().await.unwrap();
     assert_eq!(jobs.restore_jobs().len(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_rpo_is_the_age_of_the_data_not_of_the_dr_copy() {
-    let emulator = Emulator::start("rpo-of-data");
-    let seed = emulator.seed();
-    let stack = emulator.deploy_stack();
-    let primary = aws_sdk_backup::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
-    let volume = seed.primary.volumes["app-data"].arn.as_str();
-    let point = back_up(&primary, &seed, volume).await;
+    let scenario = Scenario::seeded("rpo-of-data").await;
+    let primary = &scenario.primary.backup;
+    let volume = scenario.seed.primary.volumes["app-data"].arn.as_str();
+    let point = back_up(primary, &scenario.seed, volume).await;
     // the backup was taken six hours before it was copied to the DR region
-    emulator.control(
+    scenario.emulator.control(
         "POST",
         "recovery-points/backdate",
         &json!({ "recoveryPointArn": point, "seconds": 6 * 3600 }),
     );
-    copy_to_dr(&primary, &seed, &point).await;
-    let mut plan = plan_for(&seed);
+    copy_to_dr(primary, &scenario.seed, &point).await;
+    let mut plan = scenario.plan();
     plan["resources"].as_array_mut().unwrap().truncate(1);
 
-    let resolved = invoke(
-        &emulator,
-        &stack.function("resolve-plan"),
-        &json!({ "runId": "drill-rpo", "input": { "mode": "drill", "plan": plan } }),
-    )
-    .await
-    .expect("resolve-plan");
+    let resolved = scenario
+        .invoke(
+            "resolve-plan",
+            &json!({ "runId": "drill-rpo", "input": { "mode": "drill", "plan": plan } }),
+        )
+        .await
+        .expect("resolve-plan");
     assert_eq!(resolved["counts"]["restores"], 1, "{resolved}");
-    let stored = stack.stored(&emulator, "drill-rpo", "run").await;
+    let stored = scenario.stored("drill-rpo", "run").await;
     let item = &stored["restores"][0];
     let rpo = item["rpoSeconds"].as_i64().unwrap();
     assert!((6 * 3600..7 * 3600).contains(&rpo), "{item}");
@@ -314,20 +293,15 @@ async fn the_rpo_is_the_age_of_the_data_not_of_the_dr_copy() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_run_resumed_by_its_run_id_converges_without_duplicates() {
-    let (emulator, seed) = protected_workload("resume").await;
-    let machine = emulator.deploy_stack().state_machine();
-    emulator.inject(json!({ "failJobs": [{
+    let scenario = Scenario::protected("resume").await;
+    scenario.inject(json!({ "failJobs": [{
         "jobType": "restore",
-        "resourceArn": seed.primary.db.arn,
+        "resourceArn": scenario.seed.primary.db.arn,
         "message": "Insufficient storage in the DB subnet group's AZs"
     }] }));
-    let first = run_to_end(
-        &emulator,
-        &machine,
-        "failover-7",
-        input("failover", &plan_for(&seed)),
-    )
-    .await;
+    let first = scenario
+        .run_to_end("failover-7", scenario.input("failover"))
+        .await;
     assert_eq!(first.status().as_str(), "FAILED");
     assert_eq!(
         first.error(),
@@ -337,17 +311,17 @@ async fn a_failed_run_resumed_by_its_run_id_converges_without_duplicates() {
     );
 
     // the cause is gone; the operator resumes the run instead of starting from scratch
-    emulator.control("DELETE", "faults", &json!({}));
-    let mut resume = input("failover", &plan_for(&seed));
+    scenario.emulator.control("DELETE", "faults", &json!({}));
+    let mut resume = scenario.input("failover");
     resume["resumeRunId"] = json!("failover-7");
-    let second = run_to_end(&emulator, &machine, "failover-7-resume-1", resume).await;
+    let second = scenario.run_to_end("failover-7-resume-1", resume).await;
     assert_succeeded(&second);
     let output: Value = serde_json::from_str(second.output().unwrap()).unwrap();
     assert_eq!(output["runId"], "failover-7");
 
     // the volumes, file system and instance of the first execution were reused; only the
     // failed database restore ran again
-    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let backup = &scenario.dr.backup;
     let jobs = backup.list_restore_jobs().send().await.unwrap();
     let mut per_resource: BTreeMap<String, usize> = BTreeMap::new();
     for job in jobs.restore_jobs() {
@@ -365,8 +339,9 @@ async fn a_failed_run_resumed_by_its_run_id_converges_without_duplicates() {
         .filter(|j| j["resource"] == "orders-db")
         .count();
     assert_eq!(db_jobs, 2, "the failed attempt and its retry");
-    assert_eq!(instances_of_run(&emulator, "failover-7").await.len(), 1);
-    assert!(instances_of_run(&emulator, "failover-7-resume-1")
+    assert_eq!(scenario.instances_of_run("failover-7").await.len(), 1);
+    assert!(scenario
+        .instances_of_run("failover-7-resume-1")
         .await
         .is_empty());
 }

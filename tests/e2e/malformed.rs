@@ -7,9 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use backstop_tests::{
-    invoke, plan_for, protected_workload, repo_root, run_ended, start_run, Emulator, DR_REGION,
-};
+use backstop_tests::{invoke, repo_root, run_ended, start_run, Emulator, Scenario};
 use serde_json::{json, Value};
 
 use crate::hardening::dr_inventory;
@@ -363,24 +361,24 @@ async fn outcome(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_plans_inputs_and_events_get_a_typed_error_naming_the_field_and_create_nothing() {
-    let (emulator, seed) = protected_workload("malformed").await;
-    let stack = emulator.deploy_stack();
-    let machine = stack.state_machine();
+    let scenario = Scenario::protected("malformed").await;
     let functions: BTreeMap<&str, String> = ["start-failover", "on-backup-event"]
         .into_iter()
-        .map(|binary| (binary, stack.function(binary)))
+        .map(|binary| (binary, scenario.stack.function(binary)))
         .collect();
     // the plan the handlers read, as a deployed stack has it
-    let plan = plan_for(&seed);
-    aws_sdk_ssm::Client::new(&emulator.sdk_config(DR_REGION).await)
+    let plan = scenario.plan();
+    scenario
+        .dr
+        .ssm
         .put_parameter()
-        .name(stack.output("PlanParameterName"))
+        .name(scenario.stack.output("PlanParameterName"))
         .value(plan.to_string())
         .r#type(aws_sdk_ssm::types::ParameterType::String)
         .send()
         .await
         .expect("store the plan");
-    let before = dr_inventory(&emulator, &seed).await;
+    let before = dr_inventory(&scenario).await;
 
     let cases: Vec<Case> = plan_cases(&plan)
         .into_iter()
@@ -391,7 +389,14 @@ async fn malformed_plans_inputs_and_events_get_a_typed_error_naming_the_field_an
 
     let mut wrong = Vec::new();
     for (index, case) in cases.iter().enumerate() {
-        let (error, message) = outcome(&emulator, &machine, &functions, index, case).await;
+        let (error, message) = outcome(
+            &scenario.emulator,
+            &scenario.machine(),
+            &functions,
+            index,
+            case,
+        )
+        .await;
         let typed = matches!(
             error.as_str(),
             "Backstop.InvalidPlan"
@@ -416,16 +421,12 @@ async fn malformed_plans_inputs_and_events_get_a_typed_error_naming_the_field_an
         wrong.join("\n")
     );
 
-    assert_eq!(
-        dr_inventory(&emulator, &seed).await,
-        before,
-        "nothing created"
-    );
+    assert_eq!(dr_inventory(&scenario).await, before, "nothing created");
     // the events started no failover (the only executions are the cases' own)
-    let sfn = aws_sdk_sfn::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let sfn = &scenario.dr.sfn;
     let executions = sfn
         .list_executions()
-        .state_machine_arn(&machine)
+        .state_machine_arn(scenario.machine())
         .send()
         .await
         .unwrap();

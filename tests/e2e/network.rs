@@ -6,18 +6,14 @@
 
 use aws_sdk_cloudformation::types::Parameter;
 use backstop_tests::{
-    a_record, assert_succeeded, network_template, plan_on_network_stack, protected_workload,
-    restore_jobs_in_dr, run_to_end, upload_network_template, Emulator, DR_REGION,
+    assert_succeeded, network_template, plan_on_network_stack, protected_workload, run_input,
+    run_to_end, upload_network_template, Emulator, Scenario, DR_REGION,
 };
 use serde_json::{json, Value};
 
 use crate::drill::{created_by_restores, leftovers};
 
 const PRODUCTION_NETWORK: &str = "shop-dr-network";
-
-fn input(mode: &str, plan: &Value) -> Value {
-    json!({ "mode": mode, "plan": plan, "settings": { "pollIntervalSeconds": 2 } })
-}
 
 async fn cloudformation(emulator: &Emulator) -> aws_sdk_cloudformation::Client {
     aws_sdk_cloudformation::Client::new(&emulator.sdk_config(DR_REGION).await)
@@ -93,33 +89,28 @@ fn report_of(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_drill_builds_its_own_network_runs_inside_it_and_leaves_neither_behind() {
-    let (emulator, seed) = protected_workload("network-drill").await;
-    let stack = emulator.deploy_stack();
-    let machine = stack.state_machine();
-    let production = deploy_production_network(&emulator, PRODUCTION_NETWORK).await;
-    let template = upload_network_template(&emulator, &stack).await;
-    let production_record = a_record(&emulator, &seed, "app.shop.example.com").await;
+    let scenario = Scenario::protected("network-drill").await;
+    let production = deploy_production_network(&scenario.emulator, PRODUCTION_NETWORK).await;
+    let template = upload_network_template(&scenario.emulator, &scenario.stack).await;
+    let production_record = scenario.a_record("app.shop.example.com").await;
 
     // an output the template does not declare stops the drill before anything is created
     let mut broken = plan_on_network_stack(
-        &seed,
+        &scenario.seed,
         json!({ "stackName": PRODUCTION_NETWORK, "template": template }),
     );
     broken["instances"][0]["subnetIds"] = json!([{ "stackOutput": "PublicSubnetA" }]);
-    let refused = run_to_end(
-        &emulator,
-        &machine,
-        "network-broken",
-        input("drill", &broken),
-    )
-    .await;
+    let refused = scenario
+        .run_to_end("network-broken", run_input("drill", &broken))
+        .await;
     assert_eq!(refused.status().as_str(), "FAILED");
     assert_eq!(refused.error(), Some("Backstop.NotReady"));
     let cause = refused.cause().unwrap_or_default();
     assert!(cause.contains("PublicSubnetA"), "{cause}");
-    assert!(restore_jobs_in_dr(&emulator).await.is_empty());
-    let stacks = cloudformation(&emulator)
-        .await
+    assert!(scenario.restore_jobs().await.is_empty());
+    let stacks = scenario
+        .dr
+        .cloudformation
         .list_stacks()
         .send()
         .await
@@ -132,21 +123,17 @@ async fn a_drill_builds_its_own_network_runs_inside_it_and_leaves_neither_behind
     );
 
     let plan = plan_on_network_stack(
-        &seed,
+        &scenario.seed,
         json!({ "stackName": PRODUCTION_NETWORK, "template": template }),
     );
-    let execution = run_to_end(
-        &emulator,
-        &machine,
-        "network-drill-1",
-        input("drill", &plan),
-    )
-    .await;
+    let execution = scenario
+        .run_to_end("network-drill-1", run_input("drill", &plan))
+        .await;
     assert_succeeded(&execution);
     let report = report_of(&execution);
 
     // the drill's own stack, named for the run, its outputs used by the restores and launch
-    let network = stack.stored(&emulator, "network-drill-1", "network").await;
+    let network = scenario.stored("network-drill-1", "network").await;
     let drill_stack = network["stackName"].as_str().unwrap();
     assert!(
         drill_stack.starts_with("shop-dr-network-drill-"),
@@ -169,7 +156,7 @@ async fn a_drill_builds_its_own_network_runs_inside_it_and_leaves_neither_behind
         aws_smithy_types::date_time::Format::DateTime,
     )
     .unwrap();
-    let jobs = restore_jobs_in_dr(&emulator).await;
+    let jobs = scenario.restore_jobs().await;
     let started = |kind: &str| -> Vec<bool> {
         jobs.iter()
             .filter(|j| j.resource_type() == Some(kind))
@@ -197,11 +184,11 @@ async fn a_drill_builds_its_own_network_runs_inside_it_and_leaves_neither_behind
         teardown["deleted"].to_string().contains(drill_stack),
         "{teardown:#}"
     );
-    let gone = describe(&emulator, network["stackId"].as_str().unwrap())
+    let gone = describe(&scenario.emulator, network["stackId"].as_str().unwrap())
         .await
         .expect("a deleted stack is described by its id");
     assert_eq!(gone["status"], "DELETE_COMPLETE");
-    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let ec2 = &scenario.dr.ec2;
     let vpc = outputs["VpcId"].as_str().unwrap();
     assert!(
         ec2.describe_vpcs().vpc_ids(vpc).send().await.is_err(),
@@ -213,31 +200,28 @@ async fn a_drill_builds_its_own_network_runs_inside_it_and_leaves_neither_behind
         .iter()
         .filter_map(|j| j["createdResourceArn"].as_str().map(str::to_string))
         .collect();
-    let left = leftovers(&emulator, "network-drill-1", &created).await;
+    let left = leftovers(&scenario, "network-drill-1", &created).await;
     assert!(left.is_empty(), "left behind: {left:?}");
     // production's network and DNS untouched
-    let after = describe(&emulator, PRODUCTION_NETWORK).await.unwrap();
+    let after = describe(&scenario.emulator, PRODUCTION_NETWORK)
+        .await
+        .unwrap();
     assert_eq!(after, production);
     assert_eq!(
-        a_record(&emulator, &seed, "app.shop.example.com").await,
+        scenario.a_record("app.shop.example.com").await,
         production_record
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failover_reuses_the_existing_dr_network_as_it_is() {
-    let (emulator, seed) = protected_workload("network-reuse").await;
-    let stack = emulator.deploy_stack();
-    let production = deploy_production_network(&emulator, PRODUCTION_NETWORK).await;
-    let plan = plan_on_network_stack(&seed, json!({ "stackName": PRODUCTION_NETWORK }));
+    let scenario = Scenario::protected("network-reuse").await;
+    let production = deploy_production_network(&scenario.emulator, PRODUCTION_NETWORK).await;
+    let plan = plan_on_network_stack(&scenario.seed, json!({ "stackName": PRODUCTION_NETWORK }));
 
-    let execution = run_to_end(
-        &emulator,
-        &stack.state_machine(),
-        "network-failover-reuse",
-        input("failover", &plan),
-    )
-    .await;
+    let execution = scenario
+        .run_to_end("network-failover-reuse", run_input("failover", &plan))
+        .await;
     assert_succeeded(&execution);
     let report = report_of(&execution);
     assert_eq!(report["network"]["action"], "reused", "{report:#}");
@@ -246,7 +230,7 @@ async fn a_failover_reuses_the_existing_dr_network_as_it_is() {
         report["launched"][0]["subnetId"],
         production["outputs"]["PrivateSubnetA"]
     );
-    let rds = aws_sdk_rds::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let rds = &scenario.dr.rds;
     let db = rds
         .describe_db_instances()
         .db_instance_identifier("orders")
@@ -258,30 +242,27 @@ async fn a_failover_reuses_the_existing_dr_network_as_it_is() {
         .and_then(|g| g.db_subnet_group_name());
     assert_eq!(group, production["outputs"]["DbSubnetGroupName"].as_str());
     assert_eq!(
-        describe(&emulator, PRODUCTION_NETWORK).await.unwrap(),
+        describe(&scenario.emulator, PRODUCTION_NETWORK)
+            .await
+            .unwrap(),
         production
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failover_without_a_dr_network_creates_it_shows_it_in_the_timeline_and_keeps_it() {
-    let (emulator, seed) = protected_workload("network-create").await;
-    let stack = emulator.deploy_stack();
-    let template = upload_network_template(&emulator, &stack).await;
+    let scenario = Scenario::protected("network-create").await;
+    let template = upload_network_template(&scenario.emulator, &scenario.stack).await;
     let plan = plan_on_network_stack(
-        &seed,
+        &scenario.seed,
         json!({ "stackName": PRODUCTION_NETWORK, "template": template,
                 "parameters": { "VpcCidr": "10.40.0.0/16", "SubnetACidr": "10.40.1.0/24",
                                 "SubnetBCidr": "10.40.2.0/24" } }),
     );
 
-    let execution = run_to_end(
-        &emulator,
-        &stack.state_machine(),
-        "network-failover-create",
-        input("failover", &plan),
-    )
-    .await;
+    let execution = scenario
+        .run_to_end("network-failover-create", run_input("failover", &plan))
+        .await;
     assert_succeeded(&execution);
     let report = report_of(&execution);
     assert_eq!(report["network"]["action"], "created", "{report:#}");
@@ -293,13 +274,15 @@ async fn a_failover_without_a_dr_network_creates_it_shows_it_in_the_timeline_and
         .unwrap_or_else(|| panic!("no network step: {:#}", report["timeline"]));
     assert!(step["endedAt"].is_string(), "{step:#}");
     // a failover never deletes its network: the stack stays, serving what was launched in it
-    let network = describe(&emulator, PRODUCTION_NETWORK).await.unwrap();
+    let network = describe(&scenario.emulator, PRODUCTION_NETWORK)
+        .await
+        .unwrap();
     assert_eq!(network["status"], "CREATE_COMPLETE");
     assert_eq!(
         report["launched"][0]["subnetId"],
         network["outputs"]["PrivateSubnetA"]
     );
-    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let ec2 = &scenario.dr.ec2;
     let vpcs = ec2
         .describe_vpcs()
         .vpc_ids(network["outputs"]["VpcId"].as_str().unwrap())
@@ -311,22 +294,17 @@ async fn a_failover_without_a_dr_network_creates_it_shows_it_in_the_timeline_and
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_drill_whose_network_fails_to_build_stops_names_the_cause_and_deletes_what_it_started() {
-    let (emulator, seed) = protected_workload("network-fails").await;
-    let stack = emulator.deploy_stack();
-    let template = upload_network_template(&emulator, &stack).await;
+    let scenario = Scenario::protected("network-fails").await;
+    let template = upload_network_template(&scenario.emulator, &scenario.stack).await;
     // a subnet outside its VPC: CloudFormation accepts the stack, the subnet fails, it rolls back
     let plan = plan_on_network_stack(
-        &seed,
+        &scenario.seed,
         json!({ "stackName": PRODUCTION_NETWORK, "template": template,
                 "parameters": { "SubnetACidr": "10.99.1.0/24" } }),
     );
-    let execution = run_to_end(
-        &emulator,
-        &stack.state_machine(),
-        "network-fails-1",
-        input("drill", &plan),
-    )
-    .await;
+    let execution = scenario
+        .run_to_end("network-fails-1", run_input("drill", &plan))
+        .await;
     assert_eq!(execution.status().as_str(), "FAILED");
     assert_eq!(execution.error(), Some("Backstop.NetworkFailed"));
     let cause = execution.cause().unwrap_or_default();
@@ -336,25 +314,26 @@ async fn a_drill_whose_network_fails_to_build_stops_names_the_cause_and_deletes_
     );
     // nothing needing the network started; what did start (the file system, one volume) and
     // the rolled-back stack are deleted
-    let kinds: Vec<String> = restore_jobs_in_dr(&emulator)
+    let kinds: Vec<String> = scenario
+        .restore_jobs()
         .await
         .iter()
         .filter_map(|j| j.resource_type().map(str::to_string))
         .collect();
     assert!(!kinds.iter().any(|k| k == "RDS"), "{kinds:?}");
-    let teardown = stack.stored(&emulator, "network-fails-1", "teardown").await;
+    let teardown = scenario.stored("network-fails-1", "teardown").await;
     assert_eq!(teardown["finished"], true, "{teardown:#}");
     assert!(
         teardown["left"].as_array().unwrap().is_empty(),
         "{teardown:#}"
     );
-    let network = stack.stored(&emulator, "network-fails-1", "network").await;
-    let gone = describe(&emulator, network["stackId"].as_str().unwrap())
+    let network = scenario.stored("network-fails-1", "network").await;
+    let gone = describe(&scenario.emulator, network["stackId"].as_str().unwrap())
         .await
         .unwrap();
     assert_eq!(gone["status"], "DELETE_COMPLETE");
-    let created = created_by_restores(&emulator).await;
-    let left = leftovers(&emulator, "network-fails-1", &created).await;
+    let created = created_by_restores(&scenario).await;
+    let left = leftovers(&scenario, "network-fails-1", &created).await;
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
@@ -376,7 +355,7 @@ async fn a_failover_with_a_template_updates_the_existing_network_keeping_what_th
         &emulator,
         &stack.state_machine(),
         "network-failover-update",
-        input("failover", &plan),
+        run_input("failover", &plan),
     )
     .await;
     assert_succeeded(&execution);

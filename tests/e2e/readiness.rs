@@ -4,10 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use backstop_tests::{
-    invoke, plan_for, protect, protected_workload, run_to_end, workload_arns, Emulator, DR_REGION,
-    PRIMARY_REGION,
-};
+use backstop_tests::{protect, workload_arns, Emulator, Scenario, DR_REGION, PRIMARY_REGION};
 use serde_json::{json, Value};
 
 fn run_payload(run_id: &str, mode: &str, plan: &Value, extra: Value) -> Value {
@@ -34,13 +31,13 @@ fn problems(output: &Value) -> Vec<(String, String, String)> {
         .collect()
 }
 
-async fn restore_jobs(emulator: &Emulator) -> usize {
-    backstop_tests::restore_jobs_in_dr(emulator).await.len()
+async fn restore_jobs(scenario: &Scenario) -> usize {
+    scenario.restore_jobs().await.len()
 }
 
 /// Handler AWS calls by service since the last reset, without the test's own Lambda invoke.
-fn handler_calls(emulator: &Emulator) -> u64 {
-    let calls = emulator.control("GET", "calls", &json!({}));
+fn handler_calls(scenario: &Scenario) -> u64 {
+    let calls = scenario.emulator.control("GET", "calls", &json!({}));
     calls
         .as_object()
         .unwrap()
@@ -52,28 +49,24 @@ fn handler_calls(emulator: &Emulator) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_healthy_setup_passes_every_check_and_its_calls_do_not_grow_with_the_resources() {
-    let (emulator, seed) = protected_workload("readiness-healthy").await;
-    let stack = emulator.deploy_stack();
-    let preflight = stack.function("preflight");
-    let plan = plan_for(&seed);
+    let scenario = Scenario::protected("readiness-healthy").await;
+    let plan = scenario.plan();
 
     let mut calls_at_4 = 0;
     for mode in ["failover", "drill"] {
-        emulator.control("DELETE", "calls", &json!({}));
-        let output = invoke(
-            &emulator,
-            &preflight,
-            &run_payload(&format!("{mode}-ok"), mode, &plan, json!({})),
-        )
-        .await
-        .unwrap_or_else(|err| panic!("{mode}: {err:?}"));
-        calls_at_4 = handler_calls(&emulator);
+        scenario.emulator.control("DELETE", "calls", &json!({}));
+        let output = scenario
+            .invoke(
+                "preflight",
+                &run_payload(&format!("{mode}-ok"), mode, &plan, json!({})),
+            )
+            .await
+            .unwrap_or_else(|err| panic!("{mode}: {err:?}"));
+        calls_at_4 = handler_calls(&scenario);
         assert_eq!(output["ready"], true, "{mode}: {output}");
         assert_eq!(output["counts"]["fail"], 0, "{mode}: {output}");
         assert_eq!(output["counts"]["warn"], 0, "{mode}: {output}");
-        let stored = stack
-            .stored(&emulator, &format!("{mode}-ok"), "preflight")
-            .await;
+        let stored = scenario.stored(&format!("{mode}-ok"), "preflight").await;
         let checks: BTreeSet<&str> = stored["lines"]
             .as_array()
             .unwrap()
@@ -103,14 +96,14 @@ async fn a_healthy_setup_passes_every_check_and_its_calls_do_not_grow_with_the_r
         assert!(
             stored
                 .to_string()
-                .contains(seed.dr.backup_vault.key_arn.as_deref().unwrap()),
+                .contains(scenario.seed.dr.backup_vault.key_arn.as_deref().unwrap()),
             "{stored}"
         );
     }
 
     // 96 more volumes, backed up and copied: the same checks cost the same calls at 100
-    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
-    let zone = seed.primary.subnets[0].availability_zone.as_str();
+    let ec2 = &scenario.primary.ec2;
+    let zone = scenario.seed.primary.subnets[0].availability_zone.as_str();
     let mut more = Vec::new();
     for _ in 0..96 {
         let volume = ec2
@@ -122,37 +115,37 @@ async fn a_healthy_setup_passes_every_check_and_its_calls_do_not_grow_with_the_r
             .unwrap();
         more.push(format!(
             "arn:aws:ec2:{PRIMARY_REGION}:{}:volume/{}",
-            seed.account.as_str(),
+            scenario.seed.account.as_str(),
             volume.volume_id().unwrap()
         ));
     }
     let more_refs: Vec<&str> = more.iter().map(String::as_str).collect();
-    protect(&emulator, &seed, &more_refs).await;
+    protect(&scenario.emulator, &scenario.seed, &more_refs).await;
     let mut large = plan.clone();
-    let dr_zone = seed.dr.subnets[0].availability_zone.clone();
+    let dr_zone = scenario.seed.dr.subnets[0].availability_zone.clone();
     for (i, arn) in more.iter().enumerate() {
         large["resources"].as_array_mut().unwrap().push(json!({
             "name": format!("extra-{i}"), "kind": "ebs", "arn": arn,
             "ebs": { "availabilityZone": dr_zone }
         }));
     }
-    emulator.control("DELETE", "calls", &json!({}));
-    let output = invoke(
-        &emulator,
-        &preflight,
-        &run_payload("drill-100", "drill", &large, json!({})),
-    )
-    .await
-    .unwrap();
+    scenario.emulator.control("DELETE", "calls", &json!({}));
+    let output = scenario
+        .invoke(
+            "preflight",
+            &run_payload("drill-100", "drill", &large, json!({})),
+        )
+        .await
+        .unwrap();
     assert_eq!(output["ready"], true, "{output}");
-    let calls_at_100 = handler_calls(&emulator);
+    let calls_at_100 = handler_calls(&scenario);
     println!("preflight AWS calls of a drill: {calls_at_4} for 4 resources, {calls_at_100} for 100 resources");
     // the same calls, give or take a page of the vault's listing
     assert!(
         calls_at_100 <= calls_at_4 + 2,
         "calls grew with the resources: {calls_at_4} for 4, {calls_at_100} for 100"
     );
-    assert_eq!(restore_jobs(&emulator).await, 0, "a check restores nothing");
+    assert_eq!(restore_jobs(&scenario).await, 0, "a check restores nothing");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -163,14 +156,14 @@ async fn each_broken_setup_is_caught_with_the_resource_and_the_fix_before_anythi
     let arns: Vec<&str> = arns.iter().map(String::as_str).collect();
     let copies = protect(&emulator, &seed, &arns).await;
     let stack = emulator.deploy_stack();
-    let preflight = stack.function("preflight");
-    let good = plan_for(&seed);
-    let dr = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let scenario = Scenario::of(emulator, seed, stack).await;
+    let good = scenario.plan();
+    let dr = &scenario.dr.ec2;
 
     // a DR subnet the plan names, deleted since
     let deleted_subnet = dr
         .create_subnet()
-        .vpc_id(seed.dr.vpc_id.as_str())
+        .vpc_id(scenario.seed.dr.vpc_id.as_str())
         .cidr_block("10.1.9.0/24")
         .availability_zone(format!("{DR_REGION}a"))
         .send()
@@ -188,7 +181,7 @@ async fn each_broken_setup_is_caught_with_the_resource_and_the_fix_before_anythi
 
     let missing_key = format!(
         "arn:aws:kms:{DR_REGION}:{}:key/00000000-0000-4000-8000-000000000000",
-        seed.account.as_str()
+        scenario.seed.account.as_str()
     );
     // (what is broken, mode, plan edit, the check, the resource named, words of the fix)
     type Edit<'a> = Box<dyn Fn(&mut Value) + 'a>;
@@ -197,7 +190,7 @@ async fn each_broken_setup_is_caught_with_the_resource_and_the_fix_before_anythi
             "AMI not copied",
             "failover",
             Box::new(|p: &mut Value| {
-                p["instances"][0]["ami"] = json!({ "id": seed.primary.golden_ami_id })
+                p["instances"][0]["ami"] = json!({ "id": scenario.seed.primary.golden_ami_id })
             }),
             "golden-ami",
             "app".into(),
@@ -235,7 +228,7 @@ async fn each_broken_setup_is_caught_with_the_resource_and_the_fix_before_anythi
             Box::new(|p: &mut Value| {
                 p["resources"].as_array_mut().unwrap().push(json!({
                     "name": "uncopied", "kind": "ebs",
-                    "arn": format!("arn:aws:ec2:{PRIMARY_REGION}:{}:volume/vol-0123456789abcdef0", seed.account.as_str()),
+                    "arn": format!("arn:aws:ec2:{PRIMARY_REGION}:{}:volume/vol-0123456789abcdef0", scenario.seed.account.as_str()),
                     "ebs": { "availabilityZone": format!("{DR_REGION}a") }
                 }))
             }),
@@ -257,13 +250,13 @@ async fn each_broken_setup_is_caught_with_the_resource_and_the_fix_before_anythi
     for (i, (broken, mode, edit, check, resource, fix)) in cases.iter().enumerate() {
         let mut plan = good.clone();
         edit(&mut plan);
-        let err = invoke(
-            &emulator,
-            &preflight,
-            &run_payload(&format!("broken-{i}"), mode, &plan, json!({})),
-        )
-        .await
-        .expect_err(broken);
+        let err = scenario
+            .invoke(
+                "preflight",
+                &run_payload(&format!("broken-{i}"), mode, &plan, json!({})),
+            )
+            .await
+            .expect_err(broken);
         assert_eq!(err.0, "Backstop.NotReady", "{broken}: {err:?}");
         let line = err
             .1
@@ -277,62 +270,62 @@ async fn each_broken_setup_is_caught_with_the_resource_and_the_fix_before_anythi
 
     // a copy older than the RPO objective (240 min): a warning in a drill, a failure in a
     // failover, unless the failover accepts it
-    emulator.control(
+    scenario.emulator.control(
         "POST",
         "recovery-points/backdate",
         &json!({ "recoveryPointArn": copies[0], "seconds": 10 * 3600 }),
     );
-    let drill = invoke(
-        &emulator,
-        &preflight,
-        &run_payload("stale-drill", "drill", &good, json!({})),
-    )
-    .await
-    .expect("a stale copy does not stop a drill");
+    let drill = scenario
+        .invoke(
+            "preflight",
+            &run_payload("stale-drill", "drill", &good, json!({})),
+        )
+        .await
+        .expect("a stale copy does not stop a drill");
     assert_eq!(
         problems(&drill),
         vec![("dr-copy".into(), "warn".into(), "app-data".into())]
     );
-    let err = invoke(
-        &emulator,
-        &preflight,
-        &run_payload("stale-failover", "failover", &good, json!({})),
-    )
-    .await
-    .expect_err("a stale copy stops a failover");
+    let err = scenario
+        .invoke(
+            "preflight",
+            &run_payload("stale-failover", "failover", &good, json!({})),
+        )
+        .await
+        .expect_err("a stale copy stops a failover");
     assert_eq!(err.0, "Backstop.NotReady");
     assert!(
         err.1.contains("- FAIL dr-copy app-data") && err.1.contains("acceptWarnings"),
         "{}",
         err.1
     );
-    let accepted = invoke(
-        &emulator,
-        &preflight,
-        &run_payload(
-            "stale-accepted",
-            "failover",
-            &good,
-            json!({ "acceptWarnings": true }),
-        ),
-    )
-    .await
-    .expect("an accepted stale copy does not stop a failover");
+    let accepted = scenario
+        .invoke(
+            "preflight",
+            &run_payload(
+                "stale-accepted",
+                "failover",
+                &good,
+                json!({ "acceptWarnings": true }),
+            ),
+        )
+        .await
+        .expect("an accepted stale copy does not stop a failover");
     assert_eq!(
         problems(&accepted),
         vec![("dr-copy".into(), "warn".into(), "app-data".into())]
     );
 
     // the DR vault's key, scheduled for deletion: the encrypted EFS copy cannot be restored
-    let kms = aws_sdk_kms_key_id(seed.dr.backup_vault.key_arn.as_deref().unwrap());
-    emulator_kms_schedule_deletion(&emulator, &kms).await;
-    let err = invoke(
-        &emulator,
-        &preflight,
-        &run_payload("bad-key", "drill", &good, json!({})),
-    )
-    .await
-    .expect_err("an unusable copy key stops a drill");
+    let kms = aws_sdk_kms_key_id(scenario.seed.dr.backup_vault.key_arn.as_deref().unwrap());
+    emulator_kms_schedule_deletion(&scenario.emulator, &kms).await;
+    let err = scenario
+        .invoke(
+            "preflight",
+            &run_payload("bad-key", "drill", &good, json!({})),
+        )
+        .await
+        .expect_err("an unusable copy key stops a drill");
     assert!(
         err.1.contains("- FAIL kms-key media") && err.1.contains("PendingDeletion"),
         "{}",
@@ -341,14 +334,13 @@ async fn each_broken_setup_is_caught_with_the_resource_and_the_fix_before_anythi
 
     // through the state machine: the run fails at Preflight, says why, and starts nothing
     let mut no_ami = good.clone();
-    no_ami["instances"][0]["ami"] = json!({ "id": seed.primary.golden_ami_id });
-    let ended = run_to_end(
-        &emulator,
-        &stack.state_machine(),
-        "drill-not-ready",
-        json!({ "mode": "drill", "plan": no_ami, "settings": { "pollIntervalSeconds": 2 } }),
-    )
-    .await;
+    no_ami["instances"][0]["ami"] = json!({ "id": scenario.seed.primary.golden_ami_id });
+    let ended = scenario
+        .run_to_end(
+            "drill-not-ready",
+            json!({ "mode": "drill", "plan": no_ami, "settings": { "pollIntervalSeconds": 2 } }),
+        )
+        .await;
     assert_eq!(ended.status().as_str(), "FAILED");
     assert_eq!(
         ended.error(),
@@ -362,7 +354,7 @@ async fn each_broken_setup_is_caught_with_the_resource_and_the_fix_before_anythi
         "{cause}"
     );
     assert_eq!(
-        restore_jobs(&emulator).await,
+        restore_jobs(&scenario).await,
         0,
         "no restore job was started"
     );
@@ -428,11 +420,12 @@ async fn the_scheduled_check_reports_readiness_and_each_copys_age_as_metrics() {
     let arns: Vec<&str> = arns.iter().map(String::as_str).collect();
     let copies = protect(&emulator, &seed, &arns).await;
     let stack = emulator.deploy_stack();
-    let preflight = stack.function("preflight");
-    let ssm = aws_sdk_ssm::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let scenario = Scenario::of(emulator, seed, stack).await;
+    let preflight = scenario.stack.function("preflight");
+    let ssm = &scenario.dr.ssm;
     ssm.put_parameter()
         .name("/backstop/plan")
-        .value(plan_for(&seed).to_string())
+        .value(scenario.plan().to_string())
         .r#type(aws_sdk_ssm::types::ParameterType::String)
         .overwrite(true)
         .send()
@@ -440,15 +433,15 @@ async fn the_scheduled_check_reports_readiness_and_each_copys_age_as_metrics() {
         .unwrap();
 
     // what the template's schedule delivers: its rule's constant input
-    let events = aws_sdk_eventbridge_input(&emulator, &preflight).await;
+    let events = aws_sdk_eventbridge_input(&scenario.emulator, &preflight).await;
     assert_eq!(events.0, "rate(1 hour)");
     let scheduled: Value = serde_json::from_str(&events.1).unwrap();
     assert_eq!(scheduled, json!({ "planParameter": "/backstop/plan" }));
 
-    let from = log_length(&emulator, &preflight);
-    let output = invoke(&emulator, &preflight, &scheduled).await.unwrap();
+    let from = log_length(&scenario.emulator, &preflight);
+    let output = scenario.invoke("preflight", &scheduled).await.unwrap();
     assert_eq!(output["ready"], true, "{output}");
-    let metrics = metrics_logged(&emulator, &preflight, from);
+    let metrics = metrics_logged(&scenario.emulator, &preflight, from);
     assert_eq!(account_wide(&metrics, "Ready"), 1.0);
     assert_eq!(account_wide(&metrics, "StaleOrMissingCopies"), 0.0);
     let ages: Vec<&Value> = metrics
@@ -458,19 +451,19 @@ async fn the_scheduled_check_reports_readiness_and_each_copys_age_as_metrics() {
     assert_eq!(ages.len(), 4, "one RPO per protected resource: {ages:?}");
 
     // copies stop arriving: the oldest goes past the RPO objective; a failover would stop
-    emulator.control(
+    scenario.emulator.control(
         "POST",
         "recovery-points/backdate",
         &json!({ "recoveryPointArn": copies[3], "seconds": 6 * 3600 }),
     );
-    let from = log_length(&emulator, &preflight);
-    let output = invoke(&emulator, &preflight, &scheduled).await.unwrap();
+    let from = log_length(&scenario.emulator, &preflight);
+    let output = scenario.invoke("preflight", &scheduled).await.unwrap();
     assert_eq!(output["ready"], false, "{output}");
     assert_eq!(
         problems(&output),
         vec![("dr-copy".into(), "fail".into(), "media".into())]
     );
-    let metrics = metrics_logged(&emulator, &preflight, from);
+    let metrics = metrics_logged(&scenario.emulator, &preflight, from);
     assert_eq!(account_wide(&metrics, "Ready"), 0.0);
     assert_eq!(account_wide(&metrics, "FailingChecks"), 1.0);
     assert_eq!(account_wide(&metrics, "StaleOrMissingCopies"), 1.0);
@@ -499,19 +492,17 @@ async fn aws_sdk_eventbridge_input(emulator: &Emulator, function: &str) -> (Stri
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failovers_preflight_does_not_wait_on_a_slow_route53_control_plane() {
-    let (emulator, seed) = protected_workload("readiness-route53-slow").await;
-    let stack = emulator.deploy_stack();
-    let preflight = stack.function("preflight");
+    let scenario = Scenario::protected("readiness-route53-slow").await;
     // us-east-1's control plane hangs (a regional disaster there): far past the invocation
-    emulator.inject(json!({ "latency": [{ "service": "route53", "ms": 30000 }] }));
+    scenario.inject(json!({ "latency": [{ "service": "route53", "ms": 30000 }] }));
 
-    let output = invoke(
-        &emulator,
-        &preflight,
-        &run_payload("failover-slow-dns", "failover", &plan_for(&seed), json!({})),
-    )
-    .await
-    .expect("a failover's preflight warns and goes on");
+    let output = scenario
+        .invoke(
+            "preflight",
+            &run_payload("failover-slow-dns", "failover", &scenario.plan(), json!({})),
+        )
+        .await
+        .expect("a failover's preflight warns and goes on");
     assert_eq!(output["ready"], true, "{output}");
     assert_eq!(
         problems(&output),
@@ -526,12 +517,12 @@ async fn a_failovers_preflight_does_not_wait_on_a_slow_route53_control_plane() {
     );
     // a drill must know its record is safe: the check fails as transient (the state machine
     // retries it), within the invocation
-    let err = invoke(
-        &emulator,
-        &preflight,
-        &run_payload("drill-slow-dns", "drill", &plan_for(&seed), json!({})),
-    )
-    .await
-    .expect_err("a drill does not go on without checking its record");
+    let err = scenario
+        .invoke(
+            "preflight",
+            &run_payload("drill-slow-dns", "drill", &scenario.plan(), json!({})),
+        )
+        .await
+        .expect_err("a drill does not go on without checking its record");
     assert_eq!(err.0, "Backstop.Transient", "{err:?}");
 }

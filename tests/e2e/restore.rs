@@ -4,39 +4,26 @@
 use std::time::Duration;
 
 use backstop_tests::{
-    invoke, plan_for, protect, protected_workload, run_to_end, workload_arns, Emulator, Stack,
-    DR_REGION,
+    protect, protected_workload, run_input, workload_arns, Emulator, Scenario, DR_REGION,
 };
 use serde_json::{json, Value};
 
-/// The deployed name of each handler, from the real template.
-fn deploy(emulator: &Emulator) -> backstop_tests::Stack {
-    emulator.deploy_stack()
-}
-
-fn drill_input(plan: &Value) -> Value {
-    json!({ "mode": "drill", "plan": plan, "settings": { "pollIntervalSeconds": 2 } })
-}
-
-async fn count_restore_jobs(emulator: &Emulator) -> usize {
-    backstop_tests::restore_jobs_in_dr(emulator).await.len()
+async fn count_restore_jobs(scenario: &Scenario) -> usize {
+    scenario.restore_jobs().await.len()
 }
 
 /// Polls through the poll-restore function until every job has finished; returns the last
 /// summary and the jobs as the poll stored them.
-async fn poll_until_done(emulator: &Emulator, stack: &Stack, run: &Value) -> Value {
+async fn poll_until_done(scenario: &Scenario, run: &Value) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let outcome = invoke(
-            emulator,
-            &stack.function("poll-restore"),
-            &json!({ "run": run }),
-        )
-        .await
-        .expect("poll-restore");
+        let outcome = scenario
+            .invoke("poll-restore", &json!({ "run": run }))
+            .await
+            .expect("poll-restore");
         if outcome["summary"]["done"] == true {
             let execution = run["execution"].as_str().unwrap();
-            let jobs = stack.stored(emulator, execution, "restore").await;
+            let jobs = scenario.stored(execution, "restore").await;
             assert_eq!(outcome["jobs"], jobs.as_array().unwrap().len());
             return json!({ "summary": outcome["summary"], "jobs": jobs });
         }
@@ -49,8 +36,8 @@ async fn poll_until_done(emulator: &Emulator, stack: &Stack, run: &Value) -> Val
 }
 
 /// The restore job ids a run's steps stored, sorted.
-async fn stored_job_ids(emulator: &Emulator, stack: &Stack, execution: &str) -> Vec<String> {
-    let jobs = stack.stored(emulator, execution, "restore").await;
+async fn stored_job_ids(scenario: &Scenario, execution: &str) -> Vec<String> {
+    let jobs = scenario.stored(execution, "restore").await;
     let mut ids: Vec<String> = jobs
         .as_array()
         .unwrap()
@@ -63,14 +50,14 @@ async fn stored_job_ids(emulator: &Emulator, stack: &Stack, execution: &str) -> 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_drill_restores_two_volumes_a_database_and_a_file_system_in_the_dr_region() {
-    let (emulator, seed) = protected_workload("restore-all").await;
-    let stack = emulator.deploy_stack();
-    let plan = plan_for(&seed);
+    let scenario = Scenario::protected("restore-all").await;
+    let plan = scenario.plan();
     // a plan of any size comes from S3 (an SSM parameter holds at most 8 KB)
-    stack
-        .put_object(&emulator, "plans/shop.json", &plan.to_string())
+    scenario
+        .stack
+        .put_object(&scenario.emulator, "plans/shop.json", &plan.to_string())
         .await;
-    let bucket = stack.output("RunStateBucketName");
+    let bucket = scenario.stack.output("RunStateBucketName");
     let input = json!({
         "mode": "drill",
         "planObject": format!("s3://{bucket}/plans/shop.json"),
@@ -78,27 +65,24 @@ async fn a_drill_restores_two_volumes_a_database_and_a_file_system_in_the_dr_reg
     });
 
     // the restore steps by hand (a whole drill would tear down what this test inspects)
-    let run = invoke(
-        &emulator,
-        &stack.function("resolve-plan"),
-        &json!({ "runId": "drill-restore-all", "input": input }),
-    )
-    .await
-    .expect("resolve-plan");
-    let started = invoke(
-        &emulator,
-        &stack.function("start-restore"),
-        &json!({ "run": run }),
-    )
-    .await
-    .expect("start-restore");
+    let run = scenario
+        .invoke(
+            "resolve-plan",
+            &json!({ "runId": "drill-restore-all", "input": input }),
+        )
+        .await
+        .expect("resolve-plan");
+    let started = scenario
+        .invoke("start-restore", &json!({ "run": run }))
+        .await
+        .expect("start-restore");
     assert_eq!(started["jobs"], 4, "{started}");
-    let polled = poll_until_done(&emulator, &stack, &run).await;
+    let polled = poll_until_done(&scenario, &run).await;
 
     // the payload carries a reference; the run itself is stored in the DR region
     assert_eq!(run["counts"]["restores"], 4, "{run}");
     assert!(run.get("restores").is_none(), "{run}");
-    let stored = stack.stored(&emulator, "drill-restore-all", "run").await;
+    let stored = scenario.stored("drill-restore-all", "run").await;
     // the run reports each recovery point's time and the RPO it implies
     let restores = stored["restores"].as_array().unwrap();
     assert_eq!(restores.len(), 4);
@@ -135,9 +119,9 @@ async fn a_drill_restores_two_volumes_a_database_and_a_file_system_in_the_dr_reg
             .clone()
     };
 
-    let config = emulator.sdk_config(DR_REGION).await;
+    let config = scenario.emulator.sdk_config(DR_REGION).await;
     let ec2 = aws_sdk_ec2::Client::new(&config);
-    let dr_az = seed.dr.subnets[0].availability_zone.as_str();
+    let dr_az = scenario.seed.dr.subnets[0].availability_zone.as_str();
     for (name, size, volume_type) in [("app-data", 50, "gp3"), ("app-logs", 20, "gp2")] {
         let arn = job(name)["createdResourceArn"]
             .as_str()
@@ -219,73 +203,63 @@ async fn a_drill_restores_two_volumes_a_database_and_a_file_system_in_the_dr_reg
 
 #[tokio::test(flavor = "multi_thread")]
 async fn starting_the_restores_again_with_the_same_run_id_starts_no_new_job() {
-    let (emulator, seed) = protected_workload("restart").await;
-    let stack = deploy(&emulator);
-    let resolve = stack.function("resolve-plan");
-    let start = stack.function("start-restore");
-    let run = invoke(
-        &emulator,
-        &resolve,
-        &json!({ "runId": "drill-rerun", "input": drill_input(&plan_for(&seed)) }),
-    )
-    .await
-    .expect("resolve-plan");
+    let scenario = Scenario::protected("restart").await;
+    let run = scenario
+        .invoke(
+            "resolve-plan",
+            &json!({ "runId": "drill-rerun", "input": run_input("drill", &scenario.plan()) }),
+        )
+        .await
+        .expect("resolve-plan");
 
-    let first = invoke(&emulator, &start, &json!({ "run": run }))
+    let first = scenario
+        .invoke("start-restore", &json!({ "run": run }))
         .await
         .expect("start-restore");
     assert_eq!(first["jobs"], 4);
-    assert_eq!(count_restore_jobs(&emulator).await, 4);
-    let first_ids = stored_job_ids(&emulator, &stack, "drill-rerun").await;
+    assert_eq!(count_restore_jobs(&scenario).await, 4);
+    let first_ids = stored_job_ids(&scenario, "drill-rerun").await;
 
     // a retry whose earlier attempt never stored its jobs gets the same jobs back
-    stack
-        .store(&emulator, "drill-rerun", "restore", &json!([]))
-        .await;
-    let second = invoke(&emulator, &start, &json!({ "run": run }))
+    scenario.store("drill-rerun", "restore", &json!([])).await;
+    let second = scenario
+        .invoke("start-restore", &json!({ "run": run }))
         .await
         .expect("start-restore again");
     assert_eq!(second["jobs"], 4);
-    assert_eq!(count_restore_jobs(&emulator).await, 4);
-    assert_eq!(
-        stored_job_ids(&emulator, &stack, "drill-rerun").await,
-        first_ids
-    );
+    assert_eq!(count_restore_jobs(&scenario).await, 4);
+    assert_eq!(stored_job_ids(&scenario, "drill-rerun").await, first_ids);
 
     // a round that already knows its jobs starts nothing
-    let third = invoke(&emulator, &start, &json!({ "run": run }))
+    let third = scenario
+        .invoke("start-restore", &json!({ "run": run }))
         .await
         .unwrap();
     assert_eq!(third["jobs"], 4);
-    assert_eq!(
-        stored_job_ids(&emulator, &stack, "drill-rerun").await,
-        first_ids
-    );
-    assert_eq!(count_restore_jobs(&emulator).await, 4);
+    assert_eq!(stored_job_ids(&scenario, "drill-rerun").await, first_ids);
+    assert_eq!(count_restore_jobs(&scenario).await, 4);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_concurrency_cap_starts_restores_in_rounds() {
-    let (emulator, seed) = protected_workload("cap").await;
-    let stack = deploy(&emulator);
-    let resolve = stack.function("resolve-plan");
-    let start = stack.function("start-restore");
-    let mut input = drill_input(&plan_for(&seed));
+    let scenario = Scenario::protected("cap").await;
+    let mut input = run_input("drill", &scenario.plan());
     input["settings"]["maxConcurrentRestores"] = json!(3);
-    let run = invoke(
-        &emulator,
-        &resolve,
-        &json!({ "runId": "drill-cap", "input": input }),
-    )
-    .await
-    .unwrap();
+    let run = scenario
+        .invoke(
+            "resolve-plan",
+            &json!({ "runId": "drill-cap", "input": input }),
+        )
+        .await
+        .unwrap();
 
-    let first = invoke(&emulator, &start, &json!({ "run": run }))
+    let first = scenario
+        .invoke("start-restore", &json!({ "run": run }))
         .await
         .unwrap();
     assert_eq!(first["jobs"], 3);
     assert_eq!(first["notStarted"], 1);
-    assert_eq!(count_restore_jobs(&emulator).await, 3);
+    assert_eq!(count_restore_jobs(&scenario).await, 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -296,21 +270,21 @@ async fn a_failed_restore_is_reported_with_its_message_while_the_others_complete
         "resourceArn": seed.primary.db.arn,
         "message": "Insufficient storage in the DB subnet group (injected)"
     }]}));
-    let stack = deploy(&emulator);
-    let resolve = stack.function("resolve-plan");
-    let start = stack.function("start-restore");
-    let run = invoke(
-        &emulator,
-        &resolve,
-        &json!({ "runId": "drill-fail", "input": drill_input(&plan_for(&seed)) }),
-    )
-    .await
-    .unwrap();
-    invoke(&emulator, &start, &json!({ "run": run }))
+    let stack = emulator.deploy_stack();
+    let scenario = Scenario::of(emulator, seed, stack).await;
+    let run = scenario
+        .invoke(
+            "resolve-plan",
+            &json!({ "runId": "drill-fail", "input": run_input("drill", &scenario.plan()) }),
+        )
+        .await
+        .unwrap();
+    scenario
+        .invoke("start-restore", &json!({ "run": run }))
         .await
         .unwrap();
 
-    let outcome = poll_until_done(&emulator, &stack, &run).await;
+    let outcome = poll_until_done(&scenario, &run).await;
     let summary = &outcome["summary"];
     assert_eq!(summary["completed"], 3, "{outcome:#}");
     assert_eq!(summary["failed"], 1, "{outcome:#}");
@@ -334,14 +308,9 @@ async fn a_failed_restore_is_reported_with_its_message_while_the_others_complete
     );
 
     // the state machine fails the run with Backstop.RestoreFailed and the reason
-    let machine = stack.state_machine();
-    let execution = run_to_end(
-        &emulator,
-        &machine,
-        "drill-fail-sfn",
-        drill_input(&plan_for(&seed)),
-    )
-    .await;
+    let execution = scenario
+        .run_to_end("drill-fail-sfn", run_input("drill", &scenario.plan()))
+        .await;
     assert_eq!(execution.status().as_str(), "FAILED");
     assert_eq!(execution.error(), Some("Backstop.RestoreFailed"));
     assert!(
@@ -362,52 +331,55 @@ async fn bad_recovery_inputs_are_named_in_typed_errors() {
     let all = workload_arns(&seed);
     let arns: Vec<&str> = all.iter().take(3).map(String::as_str).collect();
     protect(&emulator, &seed, &arns).await;
-    let stack = deploy(&emulator);
-    let resolve = stack.function("resolve-plan");
-    let start = stack.function("start-restore");
-    let plan = plan_for(&seed);
+    let stack = emulator.deploy_stack();
+    let scenario = Scenario::of(emulator, seed, stack).await;
+    let plan = scenario.plan();
 
-    let (error, message) = invoke(
-        &emulator,
-        &resolve,
-        &json!({ "runId": "drill-e1", "input": drill_input(&plan) }),
-    )
-    .await
-    .unwrap_err();
+    let (error, message) = scenario
+        .invoke(
+            "resolve-plan",
+            &json!({ "runId": "drill-e1", "input": run_input("drill", &plan) }),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(error, "Backstop.NotFound");
     assert!(message.contains("media"), "{message}");
     assert!(
-        message.contains(seed.primary.file_system.arn.as_str()),
+        message.contains(scenario.seed.primary.file_system.arn.as_str()),
         "{message}"
     );
 
     let mut unknown_vault = plan.clone();
     unknown_vault["backupVault"] = json!("no-such-vault");
-    let (error, message) = invoke(
-        &emulator,
-        &resolve,
-        &json!({ "runId": "drill-e2", "input": drill_input(&unknown_vault) }),
-    )
-    .await
-    .unwrap_err();
+    let (error, message) = scenario
+        .invoke(
+            "resolve-plan",
+            &json!({ "runId": "drill-e2", "input": run_input("drill", &unknown_vault) }),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(error, "Backstop.NotFound");
     assert!(message.contains("no-such-vault"), "{message}");
 
     // the plan's file system is optional now; its recovery point is swapped for the primary-region one
     let mut optional_media = plan.clone();
     optional_media["resources"][3]["optional"] = json!(true);
-    let run = invoke(
-        &emulator,
-        &resolve,
-        &json!({ "runId": "drill-e3", "input": drill_input(&optional_media) }),
-    )
-    .await
-    .expect("resolve with an optional resource");
+    let run = scenario
+        .invoke(
+            "resolve-plan",
+            &json!({ "runId": "drill-e3", "input": run_input("drill", &optional_media) }),
+        )
+        .await
+        .expect("resolve with an optional resource");
     assert_eq!(run["counts"]["warnings"], 1);
-    let mut stored = stack.stored(&emulator, "drill-e3", "run").await;
+    let mut stored = scenario.stored("drill-e3", "run").await;
     assert_eq!(stored["warnings"].as_array().unwrap().len(), 1);
-    let primary_backup =
-        aws_sdk_backup::Client::new(&emulator.sdk_config(backstop_tests::PRIMARY_REGION).await);
+    let primary_backup = aws_sdk_backup::Client::new(
+        &scenario
+            .emulator
+            .sdk_config(backstop_tests::PRIMARY_REGION)
+            .await,
+    );
     let primary_points = primary_backup
         .list_recovery_points_by_backup_vault()
         .backup_vault_name("backstop-primary")
@@ -418,15 +390,16 @@ async fn bad_recovery_inputs_are_named_in_typed_errors() {
     // the stored run edited: a copy in the primary region instead of the DR one
     stored["restores"][0]["recoveryPointArn"] =
         json!(primary_points.recovery_points()[0].recovery_point_arn());
-    stack.store(&emulator, "drill-e3", "run", &stored).await;
-    let (error, message) = invoke(&emulator, &start, &json!({ "run": run }))
+    scenario.store("drill-e3", "run", &stored).await;
+    let (error, message) = scenario
+        .invoke("start-restore", &json!({ "run": run }))
         .await
         .unwrap_err();
     assert_eq!(error, "Backstop.InvalidInput");
     assert!(message.contains("app-data"), "{message}");
     assert!(message.contains("not in the DR region"), "{message}");
     assert_eq!(
-        count_restore_jobs(&emulator).await,
+        count_restore_jobs(&scenario).await,
         0,
         "nothing half-started"
     );
@@ -434,38 +407,36 @@ async fn bad_recovery_inputs_are_named_in_typed_errors() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_poll_never_claims_the_restores_of_another_run() {
-    let (emulator, seed) = protected_workload("claim").await;
-    let stack = deploy(&emulator);
-    let resolve = stack.function("resolve-plan");
-    let start = stack.function("start-restore");
-    let poll = stack.function("poll-restore");
-    let input = drill_input(&plan_for(&seed));
-    let run_a = invoke(
-        &emulator,
-        &resolve,
-        &json!({ "runId": "drill-a", "input": input }),
-    )
-    .await
-    .unwrap();
-    invoke(&emulator, &start, &json!({ "run": run_a }))
+    let scenario = Scenario::protected("claim").await;
+    let input = run_input("drill", &scenario.plan());
+    let run_a = scenario
+        .invoke(
+            "resolve-plan",
+            &json!({ "runId": "drill-a", "input": input }),
+        )
         .await
         .unwrap();
-    let done = poll_until_done(&emulator, &stack, &run_a).await;
+    scenario
+        .invoke("start-restore", &json!({ "run": run_a }))
+        .await
+        .unwrap();
+    let done = poll_until_done(&scenario, &run_a).await;
 
     // run B's state claims A's jobs as its own, as if they were still running
-    let run_b = invoke(
-        &emulator,
-        &resolve,
-        &json!({ "runId": "drill-b", "input": input }),
-    )
-    .await
-    .unwrap();
+    let run_b = scenario
+        .invoke(
+            "resolve-plan",
+            &json!({ "runId": "drill-b", "input": input }),
+        )
+        .await
+        .unwrap();
     let mut claimed = done["jobs"].clone();
     for job in claimed.as_array_mut().unwrap() {
         job["status"] = json!("RUNNING");
     }
-    stack.store(&emulator, "drill-b", "restore", &claimed).await;
-    let (error, message) = invoke(&emulator, &poll, &json!({ "run": run_b }))
+    scenario.store("drill-b", "restore", &claimed).await;
+    let (error, message) = scenario
+        .invoke("poll-restore", &json!({ "run": run_b }))
         .await
         .unwrap_err();
     assert_eq!(error, "Backstop.Conflict", "{message}");
@@ -484,7 +455,7 @@ async fn a_poll_never_claims_the_restores_of_another_run() {
         .next()
         .unwrap()
         .to_string();
-    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let ec2 = &scenario.dr.ec2;
     let described = ec2
         .describe_volumes()
         .volume_ids(volume)

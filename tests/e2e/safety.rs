@@ -2,24 +2,18 @@
 //! stored state lets a run write a DNS name it does not own or delete what it did not create.
 
 use backstop_tests::{
-    a_record, assert_succeeded, instances_of_run, invoke, plan_for, protected_workload, put_plan,
-    run_ended, run_to_end, topic_messages, Emulator, Seed, DR_REGION, PLAN_PARAMETER,
-    PRIMARY_REGION,
+    assert_succeeded, protected_workload, put_plan, run_input, Scenario, DR_REGION, PLAN_PARAMETER,
 };
 use serde_json::{json, Value};
 
 use crate::hardening::dr_inventory;
 
-fn input(mode: &str, plan: &Value) -> Value {
-    json!({ "mode": mode, "plan": plan, "settings": { "pollIntervalSeconds": 2 } })
-}
-
 /// Creates (UPSERTs) an A record in the seeded zone, as production's own tooling would.
-async fn put_a_record(emulator: &Emulator, seed: &Seed, name: &str, value: &str) {
+async fn put_a_record(scenario: &Scenario, name: &str, value: &str) {
     use aws_sdk_route53::types::{
         Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
     };
-    let route53 = aws_sdk_route53::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
+    let route53 = &scenario.primary.route53;
     let set = ResourceRecordSet::builder()
         .name(format!("{name}."))
         .r#type(RrType::A)
@@ -34,7 +28,7 @@ async fn put_a_record(emulator: &Emulator, seed: &Seed, name: &str, value: &str)
         .unwrap();
     route53
         .change_resource_record_sets()
-        .hosted_zone_id(seed.dns.hosted_zone_id.as_str())
+        .hosted_zone_id(scenario.seed.dns.hosted_zone_id.as_str())
         .change_batch(ChangeBatch::builder().changes(change).build().unwrap())
         .send()
         .await
@@ -42,11 +36,11 @@ async fn put_a_record(emulator: &Emulator, seed: &Seed, name: &str, value: &str)
 }
 
 /// Every record set name in the seeded zone.
-async fn record_names(emulator: &Emulator, seed: &Seed) -> Vec<String> {
-    let route53 = aws_sdk_route53::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
+async fn record_names(scenario: &Scenario) -> Vec<String> {
+    let route53 = &scenario.primary.route53;
     route53
         .list_resource_record_sets()
-        .hosted_zone_id(seed.dns.hosted_zone_id.as_str())
+        .hosted_zone_id(scenario.seed.dns.hosted_zone_id.as_str())
         .send()
         .await
         .unwrap()
@@ -58,27 +52,25 @@ async fn record_names(emulator: &Emulator, seed: &Seed) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_drill_never_takes_over_a_dns_name_it_did_not_create() {
-    let (emulator, seed) = protected_workload("drill-record-owner").await;
-    let machine = emulator.deploy_stack().state_machine();
+    let scenario = Scenario::protected("drill-record-owner").await;
     // production names the plan does not list: a sibling of the production record, and a
     // name beside it
-    put_a_record(&emulator, &seed, "www.shop.example.com", "203.0.113.10").await;
-    put_a_record(&emulator, &seed, "api.shop.example.com", "203.0.113.20").await;
-    let before = dr_inventory(&emulator, &seed).await;
+    put_a_record(&scenario, "www.shop.example.com", "203.0.113.10").await;
+    put_a_record(&scenario, "api.shop.example.com", "203.0.113.20").await;
+    let before = dr_inventory(&scenario).await;
 
     for (index, taken) in ["www.shop.example.com", "api.shop.example.com"]
         .iter()
         .enumerate()
     {
-        let mut plan = plan_for(&seed);
+        let mut plan = scenario.plan();
         plan["dns"][0]["drillRecordName"] = json!(taken);
-        let execution = run_to_end(
-            &emulator,
-            &machine,
-            &format!("drill-taken-name-{index}"),
-            input("drill", &plan),
-        )
-        .await;
+        let execution = scenario
+            .run_to_end(
+                &format!("drill-taken-name-{index}"),
+                run_input("drill", &plan),
+            )
+            .await;
         // refused in preflight, before anything is created, naming the field and the fix
         assert_eq!(execution.status().as_str(), "FAILED");
         assert_eq!(execution.error(), Some("Backstop.NotReady"));
@@ -86,26 +78,22 @@ async fn a_drill_never_takes_over_a_dns_name_it_did_not_create() {
         assert!(cause.contains("dns[0].drillRecordName"), "{cause}");
         assert!(cause.contains("did not create it"), "{cause}");
     }
-    assert_eq!(dr_inventory(&emulator, &seed).await, before);
+    assert_eq!(dr_inventory(&scenario).await, before);
     assert_eq!(
-        a_record(&emulator, &seed, "www.shop.example.com").await,
+        scenario.a_record("www.shop.example.com").await,
         Some((vec!["203.0.113.10".to_string()], 300))
     );
     assert_eq!(
-        a_record(&emulator, &seed, "api.shop.example.com").await,
+        scenario.a_record("api.shop.example.com").await,
         Some((vec!["203.0.113.20".to_string()], 300))
     );
 
     // a free name is written with its ownership mark, and both are gone after the drill
-    let execution = run_to_end(
-        &emulator,
-        &machine,
-        "drill-own-name",
-        input("drill", &plan_for(&seed)),
-    )
-    .await;
+    let execution = scenario
+        .run_to_end("drill-own-name", scenario.input("drill"))
+        .await;
     assert_succeeded(&execution);
-    let names = record_names(&emulator, &seed).await;
+    let names = record_names(&scenario).await;
     assert!(
         !names
             .iter()
@@ -119,29 +107,22 @@ async fn a_drill_never_takes_over_a_dns_name_it_did_not_create() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn teardown_never_deletes_a_failovers_resources_without_consent() {
-    let (emulator, seed) = protected_workload("teardown-failover").await;
-    let stack = emulator.deploy_stack();
-    let machine = stack.state_machine();
-    let execution = run_to_end(
-        &emulator,
-        &machine,
-        "failover-prod",
-        input("failover", &plan_for(&seed)),
-    )
-    .await;
+    let scenario = Scenario::protected("teardown-failover").await;
+    let execution = scenario
+        .run_to_end("failover-prod", scenario.input("failover"))
+        .await;
     assert_succeeded(&execution);
-    let before = dr_inventory(&emulator, &seed).await;
-    let teardown = stack.function("teardown");
+    let before = dr_inventory(&scenario).await;
 
     // (a) an executionArn naming an execution that does not exist: no stored state to read
-    let bogus = machine.replace(":stateMachine:", ":execution:") + ":no-such-run";
-    let refused = invoke(
-        &emulator,
-        &teardown,
-        &json!({ "runId": "failover-prod", "executionArn": bogus }),
-    )
-    .await
-    .unwrap_err();
+    let bogus = scenario.machine().replace(":stateMachine:", ":execution:") + ":no-such-run";
+    let refused = scenario
+        .invoke(
+            "teardown",
+            &json!({ "runId": "failover-prod", "executionArn": bogus }),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(refused.0, "Backstop.InvalidInput");
     // the resources' own backstop:mode tag says failover, whatever the state says
     assert!(refused.1.contains("allowFailover"), "{}", refused.1);
@@ -152,12 +133,8 @@ async fn teardown_never_deletes_a_failovers_resources_without_consent() {
     );
 
     // (b) the run's state expired (the bucket expires state/ after 90 days)
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&emulator.sdk_config(DR_REGION).await)
-            .force_path_style(true)
-            .build(),
-    );
-    let bucket = stack.output("RunStateBucketName");
+    let s3 = &scenario.dr.s3;
+    let bucket = scenario.stack.output("RunStateBucketName");
     let listed = s3
         .list_objects_v2()
         .bucket(&bucket)
@@ -178,21 +155,21 @@ async fn teardown_never_deletes_a_failovers_resources_without_consent() {
         // consent cannot stand in for proof
         json!({ "runId": "failover-prod", "allowFailover": true }),
     ] {
-        let refused = invoke(&emulator, &teardown, &request).await.unwrap_err();
+        let refused = scenario.invoke("teardown", &request).await.unwrap_err();
         assert_eq!(refused.0, "Backstop.InvalidInput", "{request}");
     }
-    let refused = invoke(
-        &emulator,
-        &teardown,
-        &json!({ "runId": "failover-prod", "allowFailover": true }),
-    )
-    .await
-    .unwrap_err();
+    let refused = scenario
+        .invoke(
+            "teardown",
+            &json!({ "runId": "failover-prod", "allowFailover": true }),
+        )
+        .await
+        .unwrap_err();
     assert!(refused.1.contains("no stored state"), "{}", refused.1);
 
     // nothing was deleted: the failover's instance runs, its database and file system exist
-    assert_eq!(dr_inventory(&emulator, &seed).await, before);
-    let instances = instances_of_run(&emulator, "failover-prod").await;
+    assert_eq!(dr_inventory(&scenario).await, before);
+    let instances = scenario.instances_of_run("failover-prod").await;
     assert_eq!(
         instances[0]
             .state()
@@ -204,21 +181,15 @@ async fn teardown_never_deletes_a_failovers_resources_without_consent() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn teardown_leaves_alone_what_carries_a_drills_tag_but_was_not_created_by_it() {
-    let (emulator, seed) = protected_workload("teardown-forged-tag").await;
-    let stack = emulator.deploy_stack();
-    let machine = stack.state_machine();
-    let execution = run_to_end(
-        &emulator,
-        &machine,
-        "drill-forged",
-        input("drill", &plan_for(&seed)),
-    )
-    .await;
+    let scenario = Scenario::protected("teardown-forged-tag").await;
+    let execution = scenario
+        .run_to_end("drill-forged", scenario.input("drill"))
+        .await;
     assert_succeeded(&execution);
 
     // someone who may tag writes the drill's tags on a volume the drill never created
-    let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
-    let zone = seed.dr.subnets[0].availability_zone.as_str();
+    let ec2 = &scenario.dr.ec2;
+    let zone = scenario.seed.dr.subnets[0].availability_zone.as_str();
     let volume = ec2
         .create_volume()
         .availability_zone(zone)
@@ -248,15 +219,15 @@ async fn teardown_leaves_alone_what_carries_a_drills_tag_but_was_not_created_by_
         .unwrap();
     // and an operator's own restore of one of the drill's recovery points, after the drill
     // started, slipped into the drill's stored restore jobs
-    let run = stack.stored(&emulator, "drill-forged", "run").await;
+    let run = scenario.stored("drill-forged", "run").await;
     let point = run["restores"][0]["recoveryPointArn"]
         .as_str()
         .unwrap()
         .to_string();
-    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let backup = &scenario.dr.backup;
     let mut metadata = backup
         .get_recovery_point_restore_metadata()
-        .backup_vault_name(seed.dr.backup_vault.name.as_str())
+        .backup_vault_name(scenario.seed.dr.backup_vault.name.as_str())
         .recovery_point_arn(&point)
         .send()
         .await
@@ -268,7 +239,7 @@ async fn teardown_leaves_alone_what_carries_a_drills_tag_but_was_not_created_by_
         .start_restore_job()
         .recovery_point_arn(&point)
         .set_metadata(Some(metadata))
-        .iam_role_arn(seed.backup_role_arn.as_str())
+        .iam_role_arn(scenario.seed.backup_role_arn.as_str())
         .send()
         .await
         .unwrap()
@@ -290,22 +261,17 @@ async fn teardown_leaves_alone_what_carries_a_drills_tag_but_was_not_created_by_
         },
     )
     .await;
-    let mut jobs = stack.stored(&emulator, "drill-forged", "restore").await;
+    let mut jobs = scenario.stored("drill-forged", "restore").await;
     jobs.as_array_mut().unwrap().push(json!({
         "resource": "app-data", "kind": "ebs", "recoveryPointArn": point,
         "restoreJobId": job, "status": "COMPLETED"
     }));
-    stack
-        .store(&emulator, "drill-forged", "restore", &jobs)
-        .await;
+    scenario.store("drill-forged", "restore", &jobs).await;
 
-    let pass = invoke(
-        &emulator,
-        &stack.function("teardown"),
-        &json!({ "runId": "drill-forged" }),
-    )
-    .await
-    .expect("a teardown pass");
+    let pass = scenario
+        .invoke("teardown", &json!({ "runId": "drill-forged" }))
+        .await
+        .expect("a teardown pass");
     assert_eq!(pass["finished"], true, "{pass:#}");
     let left = pass["leftItems"].to_string();
     assert!(left.contains(&volume), "{pass:#}");
@@ -323,14 +289,14 @@ async fn teardown_leaves_alone_what_carries_a_drills_tag_but_was_not_created_by_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn starting_a_run_is_not_a_way_around_the_stacks_plan_or_its_input_rules() {
-    let (emulator, seed) = protected_workload("bad-input").await;
-    let stack = emulator.deploy_stack();
-    let machine = stack.state_machine();
-    let plan = plan_for(&seed);
+    let scenario = Scenario::protected("bad-input").await;
+    let plan = scenario.plan();
     // the stack's own plan, and a truncated copy in another parameter
-    put_plan(&emulator, &plan).await;
+    put_plan(&scenario.emulator, &plan).await;
     let text = plan.to_string();
-    aws_sdk_ssm::Client::new(&emulator.sdk_config(DR_REGION).await)
+    scenario
+        .dr
+        .ssm
         .put_parameter()
         .name("/backstop/truncated")
         .value(&text[..text.len() / 2])
@@ -338,7 +304,7 @@ async fn starting_a_run_is_not_a_way_around_the_stacks_plan_or_its_input_rules()
         .send()
         .await
         .unwrap();
-    let before = dr_inventory(&emulator, &seed).await;
+    let before = dr_inventory(&scenario).await;
 
     let soon = (std::time::SystemTime::now() + std::time::Duration::from_secs(86_400))
         .duration_since(std::time::UNIX_EPOCH)
@@ -351,7 +317,7 @@ async fn starting_a_run_is_not_a_way_around_the_stacks_plan_or_its_input_rules()
     long_user_data["instances"][0]["userData"] = json!("#!/bin/sh\n".repeat(2000));
     let mut apex_cname = plan.clone();
     apex_cname["dns"][0] = json!({
-        "hostedZoneId": seed.dns.hosted_zone_id, "recordName": "shop.example.com",
+        "hostedZoneId": scenario.seed.dns.hosted_zone_id, "recordName": "shop.example.com",
         "recordType": "CNAME", "drillRecordName": "drill-db.shop.example.com",
         "target": { "resource": "orders-db" }
     });
@@ -425,31 +391,30 @@ async fn starting_a_run_is_not_a_way_around_the_stacks_plan_or_its_input_rules()
             "not a JSON object",
         ),
     ];
-    let sfn = aws_sdk_sfn::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let sfn = &scenario.dr.sfn;
     for (run_id, input, error, field) in &cases {
         // started as given (no harness help): what anyone allowed to StartExecution could do
         let arn = sfn
             .start_execution()
-            .state_machine_arn(&machine)
+            .state_machine_arn(scenario.machine())
             .name(*run_id)
             .input(input.to_string())
             .send()
             .await
             .unwrap()
             .execution_arn;
-        let ended = run_ended(&emulator, &arn, std::time::Duration::from_secs(120)).await;
+        let ended = scenario
+            .ended(&arn, std::time::Duration::from_secs(120))
+            .await;
         assert_eq!(ended.status().as_str(), "FAILED", "{run_id}");
         assert_eq!(ended.error(), Some(*error), "{run_id}: {:?}", ended.cause());
         let cause = ended.cause().unwrap_or_default();
         assert!(cause.contains(field), "{run_id}: {cause}");
     }
-    assert_eq!(
-        dr_inventory(&emulator, &seed).await,
-        before,
-        "nothing created"
-    );
+    assert_eq!(dr_inventory(&scenario).await, before, "nothing created");
     // every refusal was announced, the malformed inputs too
-    let noticed: Vec<String> = topic_messages(&emulator, &stack.output("NoticeTopicArn"))
+    let noticed: Vec<String> = scenario
+        .topic_messages(&scenario.stack.output("NoticeTopicArn"))
         .iter()
         .filter_map(|m| m["runId"].as_str().map(str::to_string))
         .collect();
@@ -464,9 +429,10 @@ async fn an_alarm_with_the_longest_name_cloudwatch_allows_still_fails_over() {
     // 255 characters, CloudWatch's longest: its ARN is longer than 256
     let name = format!("primary-down-{}", "x".repeat(242));
     let stack = emulator.deploy_stack_with(json!({ "FailoverAlarmNames": name }));
-    put_plan(&emulator, &plan_for(&seed)).await;
+    let scenario = Scenario::of(emulator, seed, stack).await;
+    put_plan(&scenario.emulator, &scenario.plan()).await;
     let cloudwatch = |action: &str, params: Value| {
-        emulator.control(
+        scenario.emulator.control(
             "POST",
             "cloudwatch",
             &json!({ "region": DR_REGION, "action": action, "params": params }),
@@ -484,15 +450,14 @@ async fn an_alarm_with_the_longest_name_cloudwatch_allows_still_fails_over() {
         "SetAlarmState",
         json!({ "AlarmName": name, "StateValue": "ALARM", "StateReason": "test: primary down" }),
     );
-    let sfn = aws_sdk_sfn::Client::new(&emulator.sdk_config(DR_REGION).await);
-    let machine = stack.state_machine();
+    let sfn = &scenario.dr.sfn;
     let execution = backstop_tests::wait_for(
         "the alarm's failover",
         std::time::Duration::from_secs(60),
         || async {
             let listed = sfn
                 .list_executions()
-                .state_machine_arn(&machine)
+                .state_machine_arn(scenario.machine())
                 .send()
                 .await
                 .unwrap();
@@ -503,7 +468,9 @@ async fn an_alarm_with_the_longest_name_cloudwatch_allows_still_fails_over() {
         },
     )
     .await;
-    let ended = run_ended(&emulator, &execution, std::time::Duration::from_secs(180)).await;
+    let ended = scenario
+        .ended(&execution, std::time::Duration::from_secs(180))
+        .await;
     assert_succeeded(&ended);
     let report: Value = serde_json::from_str(ended.output().unwrap()).unwrap();
     assert!(

@@ -94,6 +94,11 @@ impl Scenario {
         crate::plan_for(&self.seed)
     }
 
+    /// A run of the seeded plan in `mode` (`drill` or `failover`), polling every 2 s.
+    pub fn input(&self, mode: &str) -> Value {
+        crate::run_input(mode, &self.plan())
+    }
+
     /// The recovery state machine's ARN.
     pub fn machine(&self) -> String {
         self.stack.state_machine()
@@ -142,7 +147,9 @@ impl Scenario {
 
     /// Overwrites a part of an execution's stored state.
     pub async fn store(&self, execution: &str, part: &str, value: &Value) {
-        self.stack.store(&self.emulator, execution, part, value).await
+        self.stack
+            .store(&self.emulator, execution, part, value)
+            .await
     }
 
     /// The state the execution `run_id` had when it entered `state_name`.

@@ -1,0 +1,218 @@
+//! The workload before the disaster: the seeded plan, and its resources backed up in the
+//! primary region and copied to the DR vault as AWS Backup's plan would have done.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::{repo_root, wait_for, Emulator, Seed, Stack, DR_REGION, PRIMARY_REGION};
+
+/// The repository's example DR network template (`dr-region/network.yaml`).
+pub fn network_template() -> String {
+    std::fs::read_to_string(repo_root().join("dr-region/network.yaml"))
+        .expect("dr-region/network.yaml")
+}
+
+/// Uploads the example network template next to the run state; its `s3://` address.
+pub async fn upload_network_template(emulator: &Emulator, stack: &Stack) -> String {
+    const KEY: &str = "templates/network.yaml";
+    stack.put_object(emulator, KEY, &network_template()).await;
+    format!("s3://{}/{KEY}", stack.output("RunStateBucketName"))
+}
+
+/// The seeded plan with a `network` block and its network settings taken from the stack's
+/// outputs: the instance's subnet and security group, one volume's AZ, the database's subnet
+/// group and security group. The other volume keeps a literal AZ and the file system needs no
+/// network: those restores start before the stack is ready.
+pub fn plan_on_network_stack(seed: &Seed, network: Value) -> Value {
+    let mut plan = plan_for(seed);
+    plan["network"] = network;
+    plan["instances"][0]["subnetIds"] = json!([{ "stackOutput": "PrivateSubnetA" }]);
+    plan["instances"][0]["securityGroupIds"] = json!([{ "stackOutput": "AppSecurityGroup" }]);
+    plan["resources"][0]["ebs"]["availabilityZone"] = json!({ "stackOutput": "AvailabilityZoneA" });
+    plan["resources"][2]["rds"]["dbSubnetGroupName"] =
+        json!({ "stackOutput": "DbSubnetGroupName" });
+    plan["resources"][2]["rds"]["vpcSecurityGroupIds"] =
+        json!([{ "stackOutput": "DbSecurityGroup" }]);
+    plan
+}
+
+/// A DR plan for the seeded workload: its two data volumes, database and file system,
+/// the app instance from the golden AMI, and its DNS records.
+pub fn plan_for(seed: &Seed) -> Value {
+    let primary = &seed.primary;
+    let dr = &seed.dr;
+    let dr_az = &dr.subnets[0].availability_zone;
+    json!({
+        "name": "shop",
+        "primaryRegion": PRIMARY_REGION,
+        "drRegion": DR_REGION,
+        "backupVault": dr.backup_vault.name,
+        "objectives": { "rtoMinutes": 60, "rpoMinutes": 240 },
+        "resources": [
+            {
+                "name": "app-data", "kind": "ebs", "arn": primary.volumes["app-data"].arn,
+                "ebs": { "availabilityZone": dr_az, "volumeType": "gp3",
+                         "attachTo": { "instance": "app", "device": "/dev/sdf" } }
+            },
+            {
+                "name": "app-logs", "kind": "ebs", "arn": primary.volumes["app-logs"].arn,
+                "ebs": { "availabilityZone": dr_az,
+                         "attachTo": { "instance": "app", "device": "/dev/sdg" } }
+            },
+            {
+                "name": "orders-db", "kind": "rds", "arn": primary.db.arn,
+                "rds": { "dbInstanceIdentifier": "orders", "dbInstanceClass": "db.t3.medium",
+                         "dbSubnetGroupName": dr.db_subnet_group,
+                         "vpcSecurityGroupIds": [dr.db_security_group_id] }
+            },
+            {
+                "name": "media", "kind": "efs", "arn": primary.file_system.arn,
+                "efs": { "performanceMode": "generalPurpose" }
+            }
+        ],
+        "instances": [
+            {
+                "name": "app",
+                "ami": { "ssmParameter": dr.golden_ami_parameter },
+                "instanceTypes": ["m6i.large", "m5.large"],
+                "subnetIds": [dr.subnets[0].id, dr.subnets[1].id],
+                "securityGroupIds": [dr.app_security_group_id]
+            }
+        ],
+        "dns": [
+            {
+                "hostedZoneId": seed.dns.hosted_zone_id, "recordName": "app.shop.example.com",
+                "recordType": "A", "ttl": 60, "drillRecordName": "drill.app.shop.example.com",
+                "target": { "instance": "app" }
+            }
+        ]
+    })
+}
+
+/// Backs up a resource in the primary vault and waits for the completed recovery point.
+pub async fn back_up(backup: &aws_sdk_backup::Client, seed: &Seed, resource_arn: &str) -> String {
+    let job = backup
+        .start_backup_job()
+        .backup_vault_name("backstop-primary")
+        .resource_arn(resource_arn)
+        .iam_role_arn(seed.backup_role_arn.as_str())
+        .send()
+        .await
+        .expect("start backup job");
+    backup_completed(backup, job.backup_job_id().unwrap()).await
+}
+
+async fn backup_completed(backup: &aws_sdk_backup::Client, job_id: &str) -> String {
+    wait_for("backup job", Duration::from_secs(60), || async {
+        let job = backup
+            .describe_backup_job()
+            .backup_job_id(job_id)
+            .send()
+            .await
+            .expect("describe backup job");
+        match job.state().map(|s| s.as_str()) {
+            Some("COMPLETED") => Some(job.recovery_point_arn().unwrap().to_string()),
+            Some("FAILED") => panic!("backup failed: {:?}", job.status_message()),
+            _ => None,
+        }
+    })
+    .await
+}
+
+/// Copies a recovery point to the DR vault and returns the DR copy's ARN.
+pub async fn copy_to_dr(
+    backup: &aws_sdk_backup::Client,
+    seed: &Seed,
+    recovery_point: &str,
+) -> String {
+    let job = backup
+        .start_copy_job()
+        .recovery_point_arn(recovery_point)
+        .source_backup_vault_name("backstop-primary")
+        .destination_backup_vault_arn(seed.dr.backup_vault.arn.as_str())
+        .iam_role_arn(seed.backup_role_arn.as_str())
+        .send()
+        .await
+        .expect("start copy job");
+    copy_completed(backup, job.copy_job_id().unwrap()).await
+}
+
+async fn copy_completed(backup: &aws_sdk_backup::Client, job_id: &str) -> String {
+    wait_for("copy job", Duration::from_secs(60), || async {
+        let copy = backup
+            .describe_copy_job()
+            .copy_job_id(job_id)
+            .send()
+            .await
+            .expect("describe copy job")
+            .copy_job
+            .unwrap();
+        match copy.state() {
+            Some(aws_sdk_backup::types::CopyJobState::Completed) => {
+                Some(copy.destination_recovery_point_arn().unwrap().to_string())
+            }
+            Some(aws_sdk_backup::types::CopyJobState::Failed) => {
+                panic!("copy failed: {:?}", copy.status_message())
+            }
+            _ => None,
+        }
+    })
+    .await
+}
+
+/// Backs up every resource of `arns` in the primary region and copies it to the DR vault,
+/// as AWS Backup's plan and copy rule would have done before the disaster; the jobs run side
+/// by side, as AWS Backup runs them. Returns the DR copies' ARNs in the order of `arns`.
+pub async fn protect(emulator: &Emulator, seed: &Seed, arns: &[&str]) -> Vec<String> {
+    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(PRIMARY_REGION).await);
+    let role = seed.backup_role_arn.as_str();
+    let mut backup_jobs = Vec::new();
+    for arn in arns {
+        let job = backup
+            .start_backup_job()
+            .backup_vault_name("backstop-primary")
+            .resource_arn(*arn)
+            .iam_role_arn(role)
+            .send()
+            .await
+            .expect("start backup job");
+        backup_jobs.push(job.backup_job_id().unwrap().to_string());
+    }
+    let mut copy_jobs = Vec::new();
+    for job_id in backup_jobs {
+        let point = backup_completed(&backup, &job_id).await;
+        let job = backup
+            .start_copy_job()
+            .recovery_point_arn(point)
+            .source_backup_vault_name("backstop-primary")
+            .destination_backup_vault_arn(seed.dr.backup_vault.arn.as_str())
+            .iam_role_arn(role)
+            .send()
+            .await
+            .expect("start copy job");
+        copy_jobs.push(job.copy_job_id().unwrap().to_string());
+    }
+    let mut copies = Vec::new();
+    for job_id in copy_jobs {
+        copies.push(copy_completed(&backup, &job_id).await);
+    }
+    copies
+}
+
+/// The source ARNs of the seeded workload's four protected resources, in plan order:
+/// app-data, app-logs (EBS), orders (RDS), media (EFS).
+pub fn workload_arns(seed: &Seed) -> Vec<String> {
+    seed.workload_arns()
+}
+
+/// A fresh emulator with the workload seeded and all four resources backed up and
+/// copied to the DR vault.
+pub async fn protected_workload(test_name: &str) -> (Emulator, Seed) {
+    let emulator = Emulator::start(test_name);
+    let seed = emulator.seed();
+    let arns = workload_arns(&seed);
+    let arns: Vec<&str> = arns.iter().map(String::as_str).collect();
+    protect(&emulator, &seed, &arns).await;
+    (emulator, seed)
+}
