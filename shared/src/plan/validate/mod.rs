@@ -132,32 +132,39 @@ fn is_stack_name(name: &str) -> bool {
 /// The approval gate's timeout and the verification drills' interval.
 fn check_triggers(plan: &Plan, p: &mut Problems) {
     use super::{FailoverSettings, VerificationSettings};
-    if let Some(minutes) = plan
+    let timeout = plan
         .failover
         .as_ref()
-        .and_then(|f| f.approval_timeout_minutes)
-    {
-        let max = FailoverSettings::MAX_APPROVAL_TIMEOUT_MINUTES;
-        if !(1..=max).contains(&minutes) {
-            p.add(
-                "plan.failover.approvalTimeoutMinutes",
-                format!("is {minutes}; it must be between 1 and {max} (a day)"),
-                "give the minutes an operator has to approve the DNS switch",
-            );
-        }
-    }
-    if let Some(hours) = plan
+        .and_then(|f| f.approval_timeout_minutes);
+    let interval = plan
         .verification
         .as_ref()
-        .and_then(|v| v.min_interval_hours)
-    {
-        let max = VerificationSettings::MAX_MIN_INTERVAL_HOURS;
-        if !(1..=max).contains(&hours) {
-            p.add(
-                "plan.verification.minIntervalHours",
-                format!("is {hours}; it must be between 1 and {max} (90 days)"),
-                "give the hours between two verification drills",
-            );
+        .and_then(|v| v.min_interval_hours);
+    // (the value, its field, its bound and what the bound is, what to give)
+    let bounded = [
+        (
+            timeout,
+            "plan.failover.approvalTimeoutMinutes",
+            FailoverSettings::MAX_APPROVAL_TIMEOUT_MINUTES,
+            "a day",
+            "give the minutes an operator has to approve the DNS switch",
+        ),
+        (
+            interval,
+            "plan.verification.minIntervalHours",
+            VerificationSettings::MAX_MIN_INTERVAL_HOURS,
+            "90 days",
+            "give the hours between two verification drills",
+        ),
+    ];
+    for (value, field, max, bound, fix) in bounded {
+        match value {
+            Some(value) if !(1..=max).contains(&value) => p.add(
+                field,
+                format!("is {value}; it must be between 1 and {max} ({bound})"),
+                fix,
+            ),
+            _ => {}
         }
     }
 }

@@ -219,50 +219,42 @@ pub(super) fn check_arn(plan: &Plan, at: &str, kind: &ResourceKind, arn: &str, p
 /// What AWS Backup needs in the DR region that the copy cannot supply (its metadata names the
 /// primary region's AZ, subnet and DB subnet group): missing, every restore would be refused.
 pub(super) fn check_required_dr_settings(at: &str, resource: &ProtectedResource, p: &mut Problems) {
-    match resource.kind {
-        ResourceKind::Ebs | ResourceKind::StorageGateway => {
-            if resource
+    // (whether it is set, the field, why it is needed, the fix)
+    let (set, field, why, fix) = match resource.kind {
+        ResourceKind::Ebs | ResourceKind::StorageGateway => (
+            resource
                 .ebs
                 .as_ref()
                 .and_then(|e| e.availability_zone.as_ref())
-                .is_none()
-            {
-                p.add(
-                    format!("{at}.ebs.availabilityZone"),
-                    "is missing: a volume is restored into one AZ of the DR region",
-                    "set ebs.availabilityZone to a DR AZ (the AZ of the instance it attaches to)",
-                );
-            }
-        }
-        ResourceKind::Rds => {
-            if resource
+                .is_some(),
+            "ebs.availabilityZone",
+            "a volume is restored into one AZ of the DR region",
+            "set ebs.availabilityZone to a DR AZ (the AZ of the instance it attaches to)",
+        ),
+        ResourceKind::Rds => (
+            resource
                 .rds
                 .as_ref()
                 .and_then(|r| r.db_subnet_group_name.as_ref())
-                .is_none()
-            {
-                p.add(
-                    format!("{at}.rds.dbSubnetGroupName"),
-                    "is missing: the source's DB subnet group does not exist in the DR region",
-                    "set rds.dbSubnetGroupName to a DB subnet group of the DR VPC",
-                );
-            }
-        }
-        ResourceKind::Ec2 => {
-            if resource
+                .is_some(),
+            "rds.dbSubnetGroupName",
+            "the source's DB subnet group does not exist in the DR region",
+            "set rds.dbSubnetGroupName to a DB subnet group of the DR VPC",
+        ),
+        ResourceKind::Ec2 => (
+            resource
                 .ec2
                 .as_ref()
                 .and_then(|e| e.subnet_id.as_ref())
-                .is_none()
-            {
-                p.add(
-                    format!("{at}.ec2.subnetId"),
-                    "is missing: the source's subnet does not exist in the DR region",
-                    "set ec2.subnetId to a subnet of the DR VPC",
-                );
-            }
-        }
-        ResourceKind::Efs | ResourceKind::Unknown(_) => {}
+                .is_some(),
+            "ec2.subnetId",
+            "the source's subnet does not exist in the DR region",
+            "set ec2.subnetId to a subnet of the DR VPC",
+        ),
+        ResourceKind::Efs | ResourceKind::Unknown(_) => return,
+    };
+    if !set {
+        p.add(format!("{at}.{field}"), format!("is missing: {why}"), fix);
     }
 }
 

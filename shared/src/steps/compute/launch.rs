@@ -193,6 +193,19 @@ fn required_zone(plan: &Plan, instance: &str) -> Result<Option<String>, Backstop
     }
 }
 
+/// Each subnet's AZ, by subnet id.
+pub(crate) fn zones_of(subnets: &[aws_sdk_ec2::types::Subnet]) -> HashMap<String, String> {
+    subnets
+        .iter()
+        .filter_map(|s| {
+            Some((
+                s.subnet_id()?.to_string(),
+                s.availability_zone()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
 async fn launch_one(
     ec2: &aws_sdk_ec2::Client,
     ssm: &aws_sdk_ssm::Client,
@@ -212,16 +225,7 @@ async fn launch_one(
                 err,
             )
         })?;
-    let subnet_zones: HashMap<String, String> = subnets
-        .subnets()
-        .iter()
-        .filter_map(|s| {
-            Some((
-                s.subnet_id()?.to_string(),
-                s.availability_zone()?.to_string(),
-            ))
-        })
-        .collect();
+    let subnet_zones = zones_of(subnets.subnets());
     // The plan's order, kept to the subnets in the volumes' AZ (a volume attaches only in its AZ).
     let usable: Vec<&String> = instance
         .subnet_ids

@@ -298,7 +298,7 @@ fn named_in_dr(plan: &Plan, instances: &[InstancePlan], mode: Mode) -> NamedInDr
 }
 
 /// Subnets, security groups, DB subnet groups and AZs the run uses exist in the DR region.
-/// Returns each existing subnet's AZ.
+/// Returns each existing subnet's AZ. One call per kind of thing, only for what is named.
 pub(super) async fn check_network(
     clients: &Clients,
     plan: &Plan,
@@ -306,145 +306,159 @@ pub(super) async fn check_network(
     mode: Mode,
     lines: &mut Vec<CheckLine>,
 ) -> Result<HashMap<String, String>, BackstopError> {
-    let region = &plan.dr_region;
-    let NamedInDr {
-        subnets,
-        groups,
-        db_groups,
-        zones,
-    } = named_in_dr(plan, instances, mode);
-    let mut subnet_zones = HashMap::new();
-    if !subnets.0.is_empty() {
-        let found = clients
-            .ec2
-            .describe_subnets()
-            .filters(
-                Filter::builder()
-                    .name("subnet-id")
-                    .set_values(Some(subnets.ids()))
-                    .build(),
-            )
-            .send()
-            .await;
-        match found {
-            Ok(found) => {
-                for subnet in found.subnets() {
-                    if let (Some(id), Some(zone)) = (subnet.subnet_id(), subnet.availability_zone())
-                    {
-                        subnet_zones.insert(id.to_string(), zone.to_string());
-                    }
-                }
-                subnets.report(
-                    "subnet",
-                    |id| subnet_zones.get(id).map(|zone| format!("exists in {zone}")),
-                    &format!("does not exist in {region}"),
-                    |_| "create it again (or the DR network stack), or name an existing DR subnet there".into(),
-                    lines,
-                );
-            }
-            Err(err) => lines.push(unchecked(
-                "subnet",
-                "subnets",
-                classify_sdk_error("describing the DR subnets", err),
-            )?),
-        }
-    }
-    if !groups.0.is_empty() {
-        let found = clients
-            .ec2
-            .describe_security_groups()
-            .filters(
-                Filter::builder()
-                    .name("group-id")
-                    .set_values(Some(groups.ids()))
-                    .build(),
-            )
-            .send()
-            .await;
-        match found {
-            Ok(found) => {
-                let existing: BTreeSet<&str> = found
-                    .security_groups()
-                    .iter()
-                    .filter_map(|g| g.group_id())
-                    .collect();
-                groups.report(
-                    "security-group",
-                    |id| existing.contains(id).then(|| "exists".to_string()),
-                    &format!("does not exist in {region}"),
-                    |_| {
-                        "create it in the DR VPC, or name an existing DR security group there"
-                            .into()
-                    },
-                    lines,
-                );
-            }
-            Err(err) => lines.push(unchecked(
-                "security-group",
-                "security groups",
-                classify_sdk_error("describing the DR security groups", err),
-            )?),
-        }
-    }
-    if !db_groups.0.is_empty() {
-        let mut existing = BTreeSet::new();
-        let mut pages = clients
-            .rds
-            .describe_db_subnet_groups()
-            .into_paginator()
-            .send();
-        let mut failed = None;
-        while let Some(page) = pages.next().await {
-            match page {
-                Ok(page) => existing.extend(
-                    page.db_subnet_groups()
-                        .iter()
-                        .filter_map(|g| g.db_subnet_group_name().map(str::to_string)),
-                ),
-                Err(err) => {
-                    failed = Some(classify_sdk_error("listing the DR DB subnet groups", err));
-                    break;
-                }
-            }
-        }
-        match failed {
-            Some(err) => lines.push(unchecked("db-subnet-group", "DB subnet groups", err)?),
-            None => {
-                db_groups.report(
-                    "db-subnet-group",
-                    |name| existing.contains(name).then(|| "exists".to_string()),
-                    &format!("does not exist in {region}: the database cannot be restored into the DR VPC"),
-                    |name| format!("create it: aws rds create-db-subnet-group --db-subnet-group-name {name} --db-subnet-group-description DR --subnet-ids <two DR subnets in different AZs> --region {region}"),
-                    lines,
-                );
-            }
-        }
-    }
-    if !zones.0.is_empty() {
-        match clients.ec2.describe_availability_zones().send().await {
-            Ok(found) => {
-                let available: BTreeSet<&str> = found
-                    .availability_zones()
-                    .iter()
-                    .filter(|z| z.state().map(|s| s.as_str()) == Some("available"))
-                    .filter_map(|z| z.zone_name())
-                    .collect();
-                zones.report(
-                    "availability-zone",
-                    |zone| available.contains(zone).then(|| "available".to_string()),
-                    &format!("is not an available AZ of {region}"),
-                    |_| format!("use an AZ of {region} (aws ec2 describe-availability-zones --region {region})"),
-                    lines,
-                );
-            }
-            Err(err) => lines.push(unchecked(
-                "availability-zone",
-                "AZs",
-                classify_sdk_error("describing the DR availability zones", err),
-            )?),
-        }
-    }
+    let named = named_in_dr(plan, instances, mode);
+    let found = NetworkFound {
+        subnet_zones: if named.subnets.0.is_empty() {
+            Ok(HashMap::new())
+        } else {
+            subnet_zones(&clients.ec2, &named.subnets.ids()).await
+        },
+        groups: if named.groups.0.is_empty() {
+            Ok(BTreeSet::new())
+        } else {
+            security_groups(&clients.ec2, &named.groups.ids()).await
+        },
+        db_groups: if named.db_groups.0.is_empty() {
+            Ok(BTreeSet::new())
+        } else {
+            db_subnet_groups(&clients.rds).await
+        },
+        zones: if named.zones.0.is_empty() {
+            Ok(BTreeSet::new())
+        } else {
+            available_zones(&clients.ec2).await
+        },
+    };
+    let subnet_zones = found.subnet_zones.clone().unwrap_or_default();
+    lines.extend(judge_network(&plan.dr_region, &named, found)?);
     Ok(subnet_zones)
+}
+
+/// What the DR region answered about the network the run names.
+struct NetworkFound {
+    /// Each existing subnet's AZ.
+    subnet_zones: Result<HashMap<String, String>, BackstopError>,
+    groups: Result<BTreeSet<String>, BackstopError>,
+    db_groups: Result<BTreeSet<String>, BackstopError>,
+    /// The AZs in state `available`.
+    zones: Result<BTreeSet<String>, BackstopError>,
+}
+
+async fn subnet_zones(
+    ec2: &aws_sdk_ec2::Client,
+    ids: &[String],
+) -> Result<HashMap<String, String>, BackstopError> {
+    let found = ec2
+        .describe_subnets()
+        .filters(id_filter("subnet-id", ids))
+        .send()
+        .await
+        .map_err(|err| classify_sdk_error("describing the DR subnets", err))?;
+    Ok(crate::steps::compute::launch::zones_of(found.subnets()))
+}
+
+async fn security_groups(
+    ec2: &aws_sdk_ec2::Client,
+    ids: &[String],
+) -> Result<BTreeSet<String>, BackstopError> {
+    let found = ec2
+        .describe_security_groups()
+        .filters(id_filter("group-id", ids))
+        .send()
+        .await
+        .map_err(|err| classify_sdk_error("describing the DR security groups", err))?;
+    Ok(found
+        .security_groups()
+        .iter()
+        .filter_map(|g| g.group_id().map(str::to_string))
+        .collect())
+}
+
+async fn db_subnet_groups(rds: &aws_sdk_rds::Client) -> Result<BTreeSet<String>, BackstopError> {
+    let mut existing = BTreeSet::new();
+    let mut pages = rds.describe_db_subnet_groups().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page =
+            page.map_err(|err| classify_sdk_error("listing the DR DB subnet groups", err))?;
+        existing.extend(
+            page.db_subnet_groups()
+                .iter()
+                .filter_map(|g| g.db_subnet_group_name().map(str::to_string)),
+        );
+    }
+    Ok(existing)
+}
+
+async fn available_zones(ec2: &aws_sdk_ec2::Client) -> Result<BTreeSet<String>, BackstopError> {
+    let found = ec2
+        .describe_availability_zones()
+        .send()
+        .await
+        .map_err(|err| classify_sdk_error("describing the DR availability zones", err))?;
+    Ok(found
+        .availability_zones()
+        .iter()
+        .filter(|z| z.state().map(|s| s.as_str()) == Some("available"))
+        .filter_map(|z| z.zone_name().map(str::to_string))
+        .collect())
+}
+
+/// A line per named id: pass where the region has it, fail (who names it, the fix) where not;
+/// one fail line per kind AWS would not describe.
+fn judge_network(
+    region: &str,
+    named: &NamedInDr,
+    found: NetworkFound,
+) -> Result<Vec<CheckLine>, BackstopError> {
+    let mut lines = Vec::new();
+    match found.subnet_zones {
+        Ok(zones) => named.subnets.report(
+            "subnet",
+            |id| zones.get(id).map(|zone| format!("exists in {zone}")),
+            &format!("does not exist in {region}"),
+            |_| {
+                "create it again (or the DR network stack), or name an existing DR subnet there"
+                    .into()
+            },
+            &mut lines,
+        ),
+        Err(err) => lines.push(unchecked("subnet", "subnets", err)?),
+    }
+    match found.groups {
+        Ok(existing) => named.groups.report(
+            "security-group",
+            |id| existing.contains(id).then(|| "exists".to_string()),
+            &format!("does not exist in {region}"),
+            |_| "create it in the DR VPC, or name an existing DR security group there".into(),
+            &mut lines,
+        ),
+        Err(err) => lines.push(unchecked("security-group", "security groups", err)?),
+    }
+    match found.db_groups {
+        Ok(existing) => named.db_groups.report(
+            "db-subnet-group",
+            |name| existing.contains(name).then(|| "exists".to_string()),
+            &format!("does not exist in {region}: the database cannot be restored into the DR VPC"),
+            |name| format!("create it: aws rds create-db-subnet-group --db-subnet-group-name {name} --db-subnet-group-description DR --subnet-ids <two DR subnets in different AZs> --region {region}"),
+            &mut lines,
+        ),
+        Err(err) => lines.push(unchecked("db-subnet-group", "DB subnet groups", err)?),
+    }
+    match found.zones {
+        Ok(available) => named.zones.report(
+            "availability-zone",
+            |zone| available.contains(zone).then(|| "available".to_string()),
+            &format!("is not an available AZ of {region}"),
+            |_| {
+                format!(
+                    "use an AZ of {region} (aws ec2 describe-availability-zones --region {region})"
+                )
+            },
+            &mut lines,
+        ),
+        Err(err) => lines.push(unchecked("availability-zone", "AZs", err)?),
+    }
+    Ok(lines)
 }
 
 /// A volume restored into one AZ attaches only to an instance in that AZ: the instance must
@@ -731,6 +745,70 @@ mod tests {
         assert_eq!(drill.subnets.ids(), vec!["subnet-drill"]);
         assert_eq!(drill.db_groups.ids(), vec!["drill-db-subnets"]);
         assert_eq!(drill.groups.ids(), vec!["sg-drill", "sg-drill-db"]);
+    }
+
+    #[test]
+    fn each_named_id_is_judged_against_what_the_region_answered() {
+        let plan = Plan::from_json(PLAN).unwrap();
+        let instances: Vec<InstancePlan> = plan.instances.clone();
+        let named = named_in_dr(&plan, &instances, Mode::Failover);
+        let found = NetworkFound {
+            subnet_zones: Ok(HashMap::from([(
+                "subnet-0aaaaaaaaaaaaaaaa".to_string(),
+                "us-west-2a".to_string(),
+            )])),
+            groups: Ok(BTreeSet::from([
+                "sg-0123456789abcdef0".to_string(),
+                "sg-0123456789abcdef1".to_string(),
+            ])),
+            db_groups: Err(BackstopError::AccessDenied {
+                action: "listing the DR DB subnet groups".into(),
+                message: "not authorized".into(),
+            }),
+            zones: Ok(BTreeSet::from(["us-west-2b".to_string()])),
+        };
+        let lines = judge_network("us-west-2", &named, found).unwrap();
+        let of = |check: &str, resource: &str| {
+            lines
+                .iter()
+                .find(|l| l.check == check && l.resource == resource)
+                .unwrap_or_else(|| panic!("no {check} line for {resource}: {lines:#?}"))
+        };
+        assert_eq!(
+            of("subnet", "subnet-0aaaaaaaaaaaaaaaa").status,
+            Status::Pass
+        );
+        let gone = of("subnet", "subnet-0bbbbbbbbbbbbbbbb");
+        assert_eq!(gone.status, Status::Fail);
+        assert!(
+            gone.detail.contains("named by instances[app].subnetIds"),
+            "{gone:?}"
+        );
+        assert_eq!(
+            of("security-group", "sg-0123456789abcdef1").status,
+            Status::Pass
+        );
+        let unread = of("db-subnet-group", "DB subnet groups");
+        assert_eq!(unread.status, Status::Fail);
+        assert!(unread.detail.contains("could not be checked"), "{unread:?}");
+        let zone = of("availability-zone", "us-west-2a");
+        assert_eq!(zone.status, Status::Fail);
+        assert!(zone
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("describe-availability-zones"));
+
+        let throttled = NetworkFound {
+            subnet_zones: Err(BackstopError::Transient {
+                action: "describing the DR subnets".into(),
+                message: "slow down".into(),
+            }),
+            groups: Ok(BTreeSet::new()),
+            db_groups: Ok(BTreeSet::new()),
+            zones: Ok(BTreeSet::new()),
+        };
+        assert!(judge_network("us-west-2", &named, throttled).is_err());
     }
 
     #[test]

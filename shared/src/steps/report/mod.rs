@@ -174,39 +174,39 @@ pub async fn gather_state(store: &RunStore, payload: &Value) -> RunState {
         .map(|r| r.execution.clone())
         .or(preflight_execution)
     {
-        match store.get(&execution, Part::Preflight).await {
-            Ok(readiness) => state.readiness = readiness,
-            Err(err) => tracing::warn!(%err, "the stored readiness report is not readable"),
-        }
+        state.readiness = read_part(store, &execution, Part::Preflight, "readiness report").await;
     }
     let Some(run_ref) = run_ref else {
         return state;
     };
     let execution = &run_ref.execution;
-    match store.get::<ResolvedRun>(execution, Part::Run).await {
-        Ok(run) => state.run = run,
-        Err(err) => tracing::warn!(%err, "the stored run is not readable"),
-    }
-    match store.get(execution, Part::Restore).await {
-        Ok(jobs) => state.restore = jobs.map(|jobs| RestoreState { jobs }),
-        Err(err) => tracing::warn!(%err, "the stored restore jobs are not readable"),
-    }
-    match store.get(execution, Part::Network).await {
-        Ok(network) => state.network = network,
-        Err(err) => tracing::warn!(%err, "the stored network stack is not readable"),
-    }
-    match store.get(execution, Part::Launch).await {
-        Ok(instances) => state.launch = instances.map(|instances| LaunchState { instances }),
-        Err(err) => tracing::warn!(%err, "the stored instances are not readable"),
-    }
+    state.run = read_part(store, execution, Part::Run, "run").await;
+    state.restore = read_part(store, execution, Part::Restore, "restore jobs")
+        .await
+        .map(|jobs| RestoreState { jobs });
+    state.network = read_part(store, execution, Part::Network, "network stack").await;
+    state.launch = read_part(store, execution, Part::Launch, "instances")
+        .await
+        .map(|instances| LaunchState { instances });
     // only a run that went through teardown has one (an earlier run's by-hand pass is not it)
     if payload.get("teardown").is_some_and(|t| !t.is_null()) {
-        match store.get(execution, Part::Teardown).await {
-            Ok(teardown) => state.teardown = teardown,
-            Err(err) => tracing::warn!(%err, "the stored teardown is not readable"),
-        }
+        state.teardown = read_part(store, execution, Part::Teardown, "teardown").await;
     }
     state
+}
+
+/// A stored part of the run, or none when it was not written or cannot be read (said in the
+/// log: the report of a broken run is still written).
+async fn read_part<T: serde::de::DeserializeOwned>(
+    store: &RunStore,
+    execution: &RunId,
+    part: Part,
+    what: &str,
+) -> Option<T> {
+    store.get(execution, part).await.unwrap_or_else(|err| {
+        tracing::warn!(%err, part = what, "a stored part of the run is not readable");
+        None
+    })
 }
 
 /// Builds the report of a run from its final state and its history's timeline.
