@@ -201,6 +201,22 @@ pub fn shorten(text: &str, max: usize) -> String {
     }
 }
 
+/// An SDK call's result with what the call was doing attached: its error classified into a
+/// [`BackstopError`] (`ec2.describe_volumes().send().await.context("describing volumes")?`).
+pub trait SdkContext<T> {
+    fn context(self, action: impl Into<String>) -> Result<T, BackstopError>;
+}
+
+impl<T, E, R> SdkContext<T> for Result<T, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: fmt::Debug + HttpStatus,
+{
+    fn context(self, action: impl Into<String>) -> Result<T, BackstopError> {
+        self.map_err(|err| classify_sdk_error(action, err))
+    }
+}
+
 /// Turns an SDK error into a Backstop error by its AWS error code.
 ///
 /// `action` says what we were doing ("starting the restore of db"), so the

@@ -16,7 +16,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::aws::store::{Part, RunStore};
 use crate::aws::tags;
-use crate::error::{classify_sdk_error, BackstopError};
+use crate::error::{classify_sdk_error, BackstopError, SdkContext};
 use crate::model::network::{NetworkState, StackAction};
 use crate::model::run::{Mode, RunId};
 use crate::plan::{parse_s3_uri, NetworkPlan, Plan};
@@ -160,7 +160,7 @@ pub async fn ensure_stack(
     let created = create
         .send()
         .await
-        .map_err(|err| classify_sdk_error(format!("creating the DR network stack {name}"), err))?;
+        .context(format!("creating the DR network stack {name}"))?;
     tracing::info!(stack = %name, "network stack requested");
     Ok(state(
         created.stack_id.unwrap_or_else(|| name.clone()),
@@ -289,12 +289,10 @@ async fn template_source(
         .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
         .send()
         .await
-        .map_err(|err| {
-            classify_sdk_error(
-                format!("reading the template of stack {}", network.stack_name),
-                err,
-            )
-        })?
+        .context(format!(
+            "reading the template of stack {}",
+            network.stack_name
+        ))?
         .template_body
         .ok_or_else(missing)?;
     let parameters = stack
@@ -506,12 +504,10 @@ pub async fn remove_drill_stack(
                 .client_request_token(tags::token(run_id, "network-delete", &[&was]))
                 .send()
                 .await
-                .map_err(|err| {
-                    classify_sdk_error(
-                        format!("deleting the drill's network stack {}", state.stack_name),
-                        err,
-                    )
-                })?;
+                .context(format!(
+                    "deleting the drill's network stack {}",
+                    state.stack_name
+                ))?;
             Ok(StackRemoval::Pending(format!(
                 "delete requested (was {was})"
             )))

@@ -8,7 +8,7 @@
 
 use aws_sdk_route53::types::{Change, ChangeAction, ResourceRecord, ResourceRecordSet, RrType};
 
-use crate::error::{classify_sdk_error, BackstopError};
+use crate::error::{BackstopError, SdkContext};
 
 /// The TTL of the ownership mark.
 const MARK_TTL: i64 = 300;
@@ -94,7 +94,7 @@ pub async fn sets_at(
     let listed = request
         .send()
         .await
-        .map_err(|err| classify_sdk_error(format!("reading records at {name}"), err))?;
+        .context(format!("reading records at {name}"))?;
     let same = |set: &ResourceRecordSet| {
         set.name()
             .trim_end_matches('.')

@@ -4,7 +4,7 @@
 use aws_smithy_types::DateTime;
 use serde_json::Value;
 
-use crate::error::{classify_sdk_error, BackstopError};
+use crate::error::{classify_sdk_error, BackstopError, SdkContext};
 
 /// A running execution and the input it was started with.
 pub struct RunningExecution {
@@ -42,14 +42,14 @@ pub async fn running(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|err| classify_sdk_error("listing running runs", err))?;
+        let page = page.context("listing running runs")?;
         for execution in page.executions() {
             let described = sfn
                 .describe_execution()
                 .execution_arn(execution.execution_arn())
                 .send()
                 .await
-                .map_err(|err| classify_sdk_error("reading a running run's input", err))?;
+                .context("reading a running run's input")?;
             found.push(RunningExecution {
                 name: execution.name().to_string(),
                 started: *execution.start_date(),

@@ -8,7 +8,7 @@ use aws_sdk_cloudwatch::types::{
     ComparisonOperator, Dimension, MetricAlarm, MetricDatum, StateValue,
 };
 
-use crate::error::{classify_sdk_error, BackstopError};
+use crate::error::{BackstopError, SdkContext};
 use crate::model::instances::LaunchedInstance;
 use crate::plan::DnsRecordPlan;
 
@@ -36,7 +36,7 @@ pub async fn describe_alarms(
             .alarm_types(aws_sdk_cloudwatch::types::AlarmType::MetricAlarm)
             .send()
             .await
-            .map_err(|err| classify_sdk_error("reading the failover alarms", err))?;
+            .context("reading the failover alarms")?;
         for alarm in answer.metric_alarms() {
             if let Some(name) = alarm.alarm_name() {
                 found.insert(name.to_string(), alarm.clone());
@@ -138,7 +138,7 @@ pub async fn switch(
         .allocation_ids(&allocation)
         .send()
         .await
-        .map_err(|err| classify_sdk_error(format!("reading Elastic IP {allocation}"), err))?;
+        .context(format!("reading Elastic IP {allocation}"))?;
     let address = addresses.addresses().first().ok_or_else(|| {
         BackstopError::not_found(
             format!("Elastic IP {allocation}"),
@@ -157,15 +157,10 @@ pub async fn switch(
             .allow_reassociation(true)
             .send()
             .await
-            .map_err(|err| {
-                classify_sdk_error(
-                    format!(
-                        "associating Elastic IP {allocation} with {}",
-                        instance.instance_id
-                    ),
-                    err,
-                )
-            })?;
+            .context(format!(
+                "associating Elastic IP {allocation} with {}",
+                instance.instance_id
+            ))?;
         tracing::info!(%allocation, instance = %instance.instance_id, %public_ip, "Elastic IP associated");
     }
     let alarms = describe_alarms(cloudwatch, std::slice::from_ref(&alarm_name)).await?;
@@ -216,15 +211,10 @@ async fn put_breaching_datapoint(
         .metric_data(datum)
         .send()
         .await
-        .map_err(|err| {
-            classify_sdk_error(
-                format!(
-                    "putting {}/{} for alarm {}",
-                    trigger.namespace, trigger.metric_name, trigger.alarm_name
-                ),
-                err,
-            )
-        })?;
+        .context(format!(
+            "putting {}/{} for alarm {}",
+            trigger.namespace, trigger.metric_name, trigger.alarm_name
+        ))?;
     tracing::info!(alarm = %trigger.alarm_name, value = trigger.breaching_value, "failover datapoint put");
     Ok(())
 }

@@ -4,7 +4,7 @@
 
 use aws_sdk_ssm::Client as SsmClient;
 
-use crate::error::{classify_sdk_error, BackstopError};
+use crate::error::{BackstopError, SdkContext};
 use crate::plan::{json_of, Plan, PlanSource};
 
 /// Loads and validates the plan. An SSM parameter is read with decryption (SecureString allowed).
@@ -48,9 +48,7 @@ pub async fn plan_from_ssm(ssm: &SsmClient, name: &str) -> Result<Plan, Backstop
         .with_decryption(true)
         .send()
         .await
-        .map_err(|err| {
-            classify_sdk_error(format!("reading the plan from SSM parameter {name}"), err)
-        })?;
+        .context(format!("reading the plan from SSM parameter {name}"))?;
     let text = output
         .parameter
         .and_then(|parameter| parameter.value)

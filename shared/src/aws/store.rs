@@ -11,7 +11,7 @@ use aws_config::SdkConfig;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{classify_sdk_error, BackstopError};
+use crate::error::{classify_sdk_error, BackstopError, SdkContext};
 use crate::model::instances::{Attachment, LaunchedInstance};
 use crate::model::jobs::RestoreJob;
 use crate::model::network::NetworkState;
@@ -150,9 +150,7 @@ impl RunStore {
             .body(body.into())
             .send()
             .await
-            .map_err(|err| {
-                classify_sdk_error(format!("writing s3://{}/{key}", self.bucket), err)
-            })?;
+            .context(format!("writing s3://{}/{key}", self.bucket))?;
         Ok(())
     }
 

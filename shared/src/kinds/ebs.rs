@@ -9,7 +9,7 @@ use super::common::{
 };
 use super::ec2::run_filter;
 use crate::aws::tags::{MODE, RESOURCE};
-use crate::error::{classify_sdk_error, BackstopError};
+use crate::error::{classify_sdk_error, BackstopError, SdkContext};
 use crate::plan::ProtectedResource;
 
 /// AWS Backup's EBS metadata keys (camelCase in the API).
@@ -62,7 +62,7 @@ pub(crate) async fn tagged_volumes(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|err| classify_sdk_error("listing the run's volumes", err))?;
+        let page = page.context("listing the run's volumes")?;
         for volume in page.volumes() {
             let tags = || {
                 volume
@@ -95,7 +95,7 @@ pub(crate) async fn volume_run_tag(
         .volume_ids(id)
         .send()
         .await
-        .map_err(|err| classify_sdk_error(format!("describing volume {id}"), err))?;
+        .context(format!("describing volume {id}"))?;
     let Some(volume) = described.volumes().first() else {
         return Err(BackstopError::not_found(format!("volume {id}"), "gone"));
     };

@@ -9,7 +9,7 @@ use super::common::{
     epoch, require_settings, tag_value, Found, Health, Owned, OwnedKind, Removal, RestoreContext,
 };
 use crate::aws::tags::{MODE, RESOURCE, RUN_ID};
-use crate::error::{classify_sdk_error, BackstopError};
+use crate::error::{classify_sdk_error, BackstopError, SdkContext};
 use crate::model::instances::LaunchedInstance;
 use crate::model::run::RunId;
 use crate::plan::ProtectedResource;
@@ -53,7 +53,7 @@ pub(crate) async fn run_tag(
         .filters(Filter::builder().name("key").values(RUN_ID).build())
         .send()
         .await
-        .map_err(|err| classify_sdk_error(format!("reading the tags of {id}"), err))?;
+        .context(format!("reading the tags of {id}"))?;
     Ok(described
         .tags()
         .first()
@@ -75,9 +75,7 @@ pub(crate) async fn tag(
         .resources(id)
         .set_tags(Some(tags.collect()))
         .send();
-    tagging
-        .await
-        .map_err(|err| classify_sdk_error(action, err))?;
+    tagging.await.context(action)?;
     Ok(())
 }
 
@@ -101,7 +99,7 @@ pub(crate) async fn tagged_instances(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|err| classify_sdk_error("listing the run's instances", err))?;
+        let page = page.context("listing the run's instances")?;
         for instance in page.reservations().iter().flat_map(|r| r.instances()) {
             let state = instance.state().and_then(|s| s.name());
             if state == Some(&InstanceStateName::Terminated) {
@@ -156,7 +154,7 @@ pub(crate) async fn instance_run_tag(
         .instance_ids(id)
         .send()
         .await
-        .map_err(|err| classify_sdk_error(format!("describing instance {id}"), err))?;
+        .context(format!("describing instance {id}"))?;
     let instance = described
         .reservations()
         .iter()
@@ -202,7 +200,7 @@ pub(crate) async fn remove_instance(
                 .instance_ids(id)
                 .send()
                 .await
-                .map_err(|err| classify_sdk_error(format!("terminating instance {id}"), err))?;
+                .context(format!("terminating instance {id}"))?;
             tracing::info!(instance = id, "instance terminating");
             Ok(Removal::Pending("terminating".into()))
         }
@@ -224,7 +222,7 @@ pub(crate) async fn health(
             .include_all_instances(true)
             .send()
             .await
-            .map_err(|err| classify_sdk_error("checking the DR instances' status", err))?;
+            .context("checking the DR instances' status")?;
         for instance in instances {
             let status = described
                 .instance_statuses()

@@ -6,7 +6,7 @@ use aws_sdk_efs::types::Tag;
 
 use super::common::{tag_value, Found, Owned, OwnedKind, Removal, RestoreContext};
 use crate::aws::tags::{token, MODE, RESOURCE, RUN_ID};
-use crate::error::{classify_sdk_error, BackstopError};
+use crate::error::{classify_sdk_error, BackstopError, SdkContext};
 use crate::plan::ProtectedResource;
 
 /// AWS Backup's EFS metadata keys.
@@ -50,7 +50,7 @@ pub(crate) async fn run_tag(
         .file_system_id(id)
         .send()
         .await
-        .map_err(|err| classify_sdk_error(format!("reading the tags of {id}"), err))?;
+        .context(format!("reading the tags of {id}"))?;
     Ok(described
         .file_systems()
         .first()
@@ -74,9 +74,7 @@ pub(crate) async fn tag(
         .resource_id(id)
         .set_tags(Some(tags))
         .send();
-    tagging
-        .await
-        .map_err(|err| classify_sdk_error(action, err))?;
+    tagging.await.context(action)?;
     Ok(())
 }
 
@@ -88,7 +86,7 @@ pub(crate) async fn tagged(
     let mut found = Vec::new();
     let mut pages = efs.describe_file_systems().into_paginator().send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|err| classify_sdk_error("listing file systems", err))?;
+        let page = page.context("listing file systems")?;
         for fs in page.file_systems() {
             let tags = || fs.tags().iter().map(|t| (t.key(), t.value()));
             if tag_value(tags(), RUN_ID) != Some(run_id) {

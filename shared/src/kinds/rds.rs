@@ -8,7 +8,7 @@ use super::common::{
     epoch, require_settings, tag_value, Found, Health, Owned, OwnedKind, Removal, RestoreContext,
 };
 use crate::aws::tags::{run_suffix, MODE, RESOURCE, RUN_ID};
-use crate::error::{classify_sdk_error, BackstopError};
+use crate::error::{classify_sdk_error, BackstopError, SdkContext};
 use crate::model::jobs::RestoreJob;
 use crate::model::run::Mode;
 use crate::plan::ProtectedResource;
@@ -121,7 +121,7 @@ async fn describe_db(
     let described = answer
         .send()
         .await
-        .map_err(|err| classify_sdk_error(format!("describing DB instance {identifier}"), err))?;
+        .context(format!("describing DB instance {identifier}"))?;
     Ok(described
         .db_instances
         .unwrap_or_default()
@@ -149,7 +149,7 @@ pub(crate) async fn run_tag(
         .resource_name(arn)
         .send()
         .await
-        .map_err(|err| classify_sdk_error(format!("reading the tags of {arn}"), err))?;
+        .context(format!("reading the tags of {arn}"))?;
     Ok(listed
         .tag_list()
         .iter()
@@ -169,9 +169,7 @@ pub(crate) async fn tag(
         .map(|(key, value)| Tag::builder().key(key).value(value).build());
     let request = rds.add_tags_to_resource().resource_name(arn);
     let tagging = request.set_tags(Some(tags.collect())).send();
-    tagging
-        .await
-        .map_err(|err| classify_sdk_error(action, err))?;
+    tagging.await.context(action)?;
     Ok(())
 }
 
@@ -183,7 +181,7 @@ pub(crate) async fn tagged(
     let mut found = Vec::new();
     let mut pages = rds.describe_db_instances().into_paginator().send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|err| classify_sdk_error("listing DB instances", err))?;
+        let page = page.context("listing DB instances")?;
         for db in page.db_instances() {
             let tags = || {
                 db.tag_list()
@@ -312,7 +310,7 @@ pub(crate) async fn health(
         .db_instance_identifier(identifier)
         .send()
         .await
-        .map_err(|err| classify_sdk_error(format!("checking database {}", job.resource), err))?;
+        .context(format!("checking database {}", job.resource))?;
     let status = described
         .db_instances()
         .first()

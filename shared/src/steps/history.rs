@@ -6,7 +6,7 @@ use aws_sdk_sfn::types::HistoryEventType;
 use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{classify_sdk_error, BackstopError};
+use crate::error::{BackstopError, SdkContext};
 use crate::model::time::format_time;
 
 /// One state of the run: first entered, last left, and how many times it ran (a polling loop
@@ -44,9 +44,7 @@ pub async fn read_execution(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|err| {
-            classify_sdk_error(format!("reading the history of {execution_arn}"), err)
-        })?;
+        let page = page.context(format!("reading the history of {execution_arn}"))?;
         events.extend(page.events().iter().map(Event::from));
     }
     Ok(record_of(&events))

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::aws::plan_source::plan_from_ssm;
 use crate::aws::tags::digest;
 use crate::aws::{Clients, Settings};
-use crate::error::{classify_sdk_error, BackstopError};
+use crate::error::{BackstopError, SdkContext};
 use crate::model::jobs::JobStatus;
 use crate::model::time::format_time;
 use crate::plan::{Plan, VerificationSettings};
@@ -406,7 +406,7 @@ async fn alert(
         .message(message.to_string())
         .send()
         .await
-        .map_err(|err| classify_sdk_error("announcing a failed job", err))?;
+        .context("announcing a failed job")?;
     Ok(())
 }
 
@@ -436,7 +436,7 @@ async fn start_verification_drill(
         .into_paginator()
         .send();
     'pages: while let Some(page) = pages.next().await {
-        let page = page.map_err(|err| classify_sdk_error("listing recent runs", err))?;
+        let page = page.context("listing recent runs")?;
         for execution in page.executions() {
             let recent = now - execution.start_date().secs() < interval;
             if execution.name().starts_with(&prefix) && recent {

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use crate::aws::store::RunStore;
 use crate::aws::tags::digest;
 use crate::aws::{Clients, Settings};
-use crate::error::{classify_sdk_error, BackstopError};
+use crate::error::{classify_sdk_error, BackstopError, SdkContext};
 use crate::steps::resolve::parse_input;
 use crate::steps::Invocation;
 
@@ -270,7 +270,7 @@ async fn current_state(
         .alarm_types(AlarmType::CompositeAlarm)
         .send()
         .await
-        .map_err(|err| classify_sdk_error(format!("reading alarm {name}"), err))?;
+        .context(format!("reading alarm {name}"))?;
     let metric = described
         .metric_alarms()
         .iter()

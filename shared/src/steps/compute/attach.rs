@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::aws::store::{Part, RunRef, RunStore};
 use crate::aws::wait::{wait_until, WaitPolicy};
 use crate::aws::Clients;
-use crate::error::{classify_sdk_error, BackstopError};
+use crate::error::{BackstopError, SdkContext};
 use crate::model::instances::Attachment;
 use crate::model::instances::LaunchedInstance;
 use crate::model::jobs::JobStatus;
@@ -198,9 +198,7 @@ pub(super) async fn attach_one(
         .device(device)
         .send()
         .await
-        .map_err(|err| {
-            classify_sdk_error(format!("attaching {resource} to {}", instance.name), err)
-        })?;
+        .context(format!("attaching {resource} to {}", instance.name))?;
     wait_attached(ec2, resource, volume_id, wait).await?;
     tracing::info!(%resource, volume = volume_id, instance = %instance.instance_id, device, "volume attached");
     Ok(true)
@@ -239,9 +237,7 @@ async fn describe_volume(
         .volume_ids(volume_id)
         .send()
         .await
-        .map_err(|err| {
-            classify_sdk_error(format!("describing the restored volume of {resource}"), err)
-        })?;
+        .context(format!("describing the restored volume of {resource}"))?;
     described.volumes().first().cloned().ok_or_else(|| {
         BackstopError::not_found(
             format!("volume {volume_id}"),

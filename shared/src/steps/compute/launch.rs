@@ -9,7 +9,7 @@ use crate::aws::store::{Part, RunRef, RunStore};
 use crate::aws::tags::{launch_token, run_tags};
 use crate::aws::wait::{wait_until, WaitPolicy};
 use crate::aws::Clients;
-use crate::error::{classify_sdk_error, BackstopError};
+use crate::error::{classify_sdk_error, BackstopError, SdkContext};
 use crate::model::instances::LaunchedInstance;
 use crate::model::run::{Mode, RunId};
 use crate::plan::{AmiRef, InstancePlan, Plan};
@@ -123,15 +123,10 @@ pub(crate) async fn golden_ami(
             .name(parameter)
             .send()
             .await
-            .map_err(|err| {
-                classify_sdk_error(
-                    format!(
-                        "reading the golden AMI id of {} from SSM {parameter}",
-                        instance.name
-                    ),
-                    err,
-                )
-            })?
+            .context(format!(
+                "reading the golden AMI id of {} from SSM {parameter}",
+                instance.name
+            ))?
             .parameter
             .and_then(|p| p.value)
             .unwrap_or_default();
@@ -219,12 +214,7 @@ async fn launch_one(
         .set_subnet_ids(Some(instance.subnet_ids.clone()))
         .send()
         .await
-        .map_err(|err| {
-            classify_sdk_error(
-                format!("describing the DR subnets of {}", instance.name),
-                err,
-            )
-        })?;
+        .context(format!("describing the DR subnets of {}", instance.name))?;
     let subnet_zones = zones_of(subnets.subnets());
     // The plan's order, kept to the subnets in the volumes' AZ (a volume attaches only in its AZ).
     let usable: Vec<&String> = instance
@@ -386,9 +376,7 @@ async fn find_launched(
         .filters(live_instances())
         .send()
         .await
-        .map_err(|err| {
-            classify_sdk_error(format!("looking for {name} launched by this run"), err)
-        })?;
+        .context(format!("looking for {name} launched by this run"))?;
     let found = described
         .reservations()
         .iter()
@@ -439,9 +427,7 @@ async fn wait_until_running(
             .instance_ids(&launched.instance_id)
             .send()
             .await
-            .map_err(|err| {
-                classify_sdk_error(format!("waiting for {} to run", launched.name), err)
-            })?;
+            .context(format!("waiting for {} to run", launched.name))?;
         let instance = described
             .reservations()
             .iter()

@@ -11,7 +11,7 @@ use crate::aws::failover_alarm;
 use crate::aws::store::{RunRef, RunStore};
 use crate::aws::wait::{wait_until, WaitPolicy};
 use crate::aws::Clients;
-use crate::error::{classify_sdk_error, BackstopError};
+use crate::error::{BackstopError, SdkContext};
 use crate::kinds::{self, Health};
 use crate::model::instances::LaunchedInstance;
 use crate::model::jobs::JobStatus;
@@ -236,9 +236,7 @@ async fn wait_in_sync(
                     .id(&change.change_id)
                     .send()
                     .await
-                    .map_err(|err| {
-                        classify_sdk_error(format!("waiting for {name} to be in sync"), err)
-                    })?;
+                    .context(format!("waiting for {name} to be in sync"))?;
                 Ok(
                     (answer.change_info().map(|c| c.status()) == Some(&ChangeStatus::Insync))
                         .then_some(()),
@@ -413,7 +411,7 @@ async fn upsert(
         .max_items(1)
         .send()
         .await
-        .map_err(|err| classify_sdk_error(format!("reading record {name}"), err))?;
+        .context(format!("reading record {name}"))?;
     let current = existing.resource_record_sets().iter().find(|set| {
         set.name()
             .trim_end_matches('.')
@@ -475,7 +473,7 @@ async fn upsert(
         .change_batch(batch)
         .send()
         .await
-        .map_err(|err| classify_sdk_error(format!("switching {name}"), err))?;
+        .context(format!("switching {name}"))?;
     let change_id = submitted
         .change_info()
         .map(|c| c.id().to_string())
