@@ -3,7 +3,7 @@
 
 use super::{line, unchecked, CheckLine, Status};
 use crate::aws::Clients;
-use crate::error::{classify_sdk_error, BackstopError};
+use crate::error::{classify_sdk_error, BackstopError, SdkContext};
 use crate::plan::{InstancePlan, Plan};
 use aws_sdk_ec2::types::{Filter, LocationType};
 use std::collections::{BTreeSet, HashMap};
@@ -258,7 +258,7 @@ pub(super) async fn check_instance_limit(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|err| classify_sdk_error("counting running instances", err))?;
+        let page = page.context("counting running instances")?;
         running += page
             .reservations()
             .iter()

@@ -2,7 +2,7 @@
 //! KMS keys the restores need.
 
 use super::{age, line, unchecked, CheckLine, ReadinessRequest, Status};
-use crate::error::{classify_sdk_error, BackstopError};
+use crate::error::{classify_sdk_error, BackstopError, SdkContext};
 use crate::model::run::Mode;
 use crate::model::time::format_time;
 use crate::plan::Plan;
@@ -24,7 +24,7 @@ pub(super) async fn check_vault_and_copies(
         .send()
         .await
         .map(|_| ())
-        .map_err(|err| classify_sdk_error(format!("describing backup vault {vault}"), err));
+        .context(format!("describing backup vault {vault}"));
     let vault_line = judge_vault(plan, described)?;
     let exists = vault_line.status == Status::Pass;
     lines.push(vault_line);

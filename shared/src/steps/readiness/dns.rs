@@ -1,7 +1,7 @@
 //! What the DNS switch needs: hosted zones and records (drill records on safe names), and each
 //! failoverAlarm record's alarm and Elastic IP.
 
-use super::network::check_internet_routes;
+use super::routes::check_internet_routes;
 use super::{line, unchecked, CheckLine, Status};
 use crate::aws::Clients;
 use crate::error::PlanProblem;

@@ -25,6 +25,7 @@ mod compute;
 mod data;
 mod dns;
 mod network;
+mod routes;
 
 use compute::{check_golden_amis, check_instance_limit, check_instance_types};
 use data::{check_keys, check_vault_and_copies};

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aws::tags::token;
 use crate::aws::wait::time_left;
-use crate::error::{classify_sdk_error, shorten, BackstopError, MAX_MESSAGE_CHARS};
+use crate::error::{shorten, BackstopError, SdkContext, MAX_MESSAGE_CHARS};
 use crate::kinds;
 use crate::kinds::RestoreContext;
 use crate::model::jobs::{RestoreItem, RestoreJob};
@@ -85,6 +85,24 @@ fn attempt_to_start(item: &RestoreItem, jobs: &[RestoreJob], resume: bool) -> Op
     }
 }
 
+/// This round's starts: each item due an attempt, in plan order, while fewer than
+/// `max_running` jobs run; and how many due items wait for a later round.
+fn schedule<'i>(
+    restores: &'i [RestoreItem],
+    jobs: &[RestoreJob],
+    max_running: usize,
+    resume: bool,
+) -> (Vec<(&'i RestoreItem, u32)>, usize) {
+    let running = jobs.iter().filter(|job| !job.is_finished()).count();
+    let due: Vec<(&RestoreItem, u32)> = restores
+        .iter()
+        .filter_map(|item| Some((item, attempt_to_start(item, jobs, resume)?)))
+        .collect();
+    let room = max_running.saturating_sub(running).min(due.len());
+    let waiting = due.len() - room;
+    (due.into_iter().take(room).collect(), waiting)
+}
+
 /// Starts a restore job for every item without one, at most `max_running` at a time.
 ///
 /// The whole batch is checked first (plan entry, DR-region copy, restore metadata): one bad
@@ -107,19 +125,7 @@ pub async fn start_restores(
         ));
     }
     let mut jobs = progress.jobs;
-    let running = jobs.iter().filter(|job| !job.is_finished()).count();
-    let mut wanted = Vec::new();
-    let mut not_started = 0;
-    for item in &progress.restores {
-        let Some(attempt) = attempt_to_start(item, &jobs, resume) else {
-            continue;
-        };
-        if running + wanted.len() >= max_running {
-            not_started += 1;
-        } else {
-            wanted.push((item, attempt));
-        }
-    }
+    let (wanted, mut not_started) = schedule(&progress.restores, &jobs, max_running, resume);
 
     let mut prepared = Vec::new();
     let mut problems = Vec::new();
@@ -231,12 +237,7 @@ async fn prepare_one<'p>(
         .recovery_point_arn(&item.recovery_point_arn)
         .send()
         .await
-        .map_err(|err| {
-            classify_sdk_error(
-                format!("reading the restore metadata of {}", item.resource),
-                err,
-            )
-        })?
+        .context(format!("reading the restore metadata of {}", item.resource))?
         .restore_metadata
         .unwrap_or_default();
     Ok((resource, kinds::restore_metadata(&base, resource, ctx)?))
@@ -259,9 +260,7 @@ async fn start_one(
         .idempotency_token(restore_token(ctx, item, attempt))
         .send()
         .await
-        .map_err(|err| {
-            classify_sdk_error(format!("starting the restore of {}", item.resource), err)
-        })?;
+        .context(format!("starting the restore of {}", item.resource))?;
     let restore_job_id = started.restore_job_id.ok_or_else(|| BackstopError::Aws {
         action: format!("starting the restore of {}", item.resource),
         code: "MissingRestoreJobId".into(),

@@ -7,7 +7,7 @@ use crate::aws::tags::run_tags;
 use crate::aws::wait::time_left;
 use crate::aws::wait::work_deadline;
 use crate::aws::Clients;
-use crate::error::{classify_sdk_error, shorten, BackstopError, MAX_MESSAGE_CHARS};
+use crate::error::{shorten, BackstopError, SdkContext, MAX_MESSAGE_CHARS};
 use crate::kinds;
 use crate::kinds::RestoreContext;
 use crate::model::jobs::JobStatus;
@@ -305,7 +305,7 @@ pub async fn restore_jobs_since(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|err| classify_sdk_error("listing restore jobs", err))?;
+        let page = page.context("listing restore jobs")?;
         for job in page.restore_jobs() {
             if let Some(id) = job.restore_job_id() {
                 seen.insert(id.to_string(), seen_job!(job));
@@ -324,7 +324,7 @@ pub async fn describe_restore_job(
         .restore_job_id(id)
         .send()
         .await
-        .map_err(|err| classify_sdk_error(format!("describing restore job {id}"), err))?;
+        .context(format!("describing restore job {id}"))?;
     Ok(seen_job!(job))
 }
 

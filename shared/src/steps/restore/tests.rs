@@ -465,3 +465,37 @@ fn the_payload_carries_at_most_twenty_failure_lines() {
     cap_failures(&mut few);
     assert_eq!(few, vec!["a: failed".to_string()]);
 }
+
+#[test]
+fn a_round_starts_due_restores_in_plan_order_only_into_free_slots() {
+    let restores: Vec<RestoreItem> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|name| item(name, ResourceKind::Ebs, &format!("rp-{name}")))
+        .collect();
+    let names = |started: &[(&RestoreItem, u32)]| -> Vec<String> {
+        started
+            .iter()
+            .map(|(item, attempt)| format!("{}#{attempt}", item.resource))
+            .collect()
+    };
+    // nothing runs: the first three of four start, one waits
+    let (started, waiting) = schedule(&restores, &[], 3, false);
+    assert_eq!(names(&started), ["a#0", "b#0", "c#0"]);
+    assert_eq!(waiting, 1);
+    // a running, b completed: two slots left for c and d
+    let jobs = [job("a", 0, "RUNNING"), job("b", 0, "COMPLETED")];
+    let (started, waiting) = schedule(&restores, &jobs, 3, false);
+    assert_eq!(names(&started), ["c#0", "d#0"]);
+    assert_eq!(waiting, 0);
+    // every slot taken: nothing starts, every due item waits
+    let busy = [job("a", 0, "RUNNING"), job("b", 0, "PENDING")];
+    let (started, waiting) = schedule(&restores, &busy, 2, false);
+    assert!(started.is_empty());
+    assert_eq!(waiting, 2);
+    // a resumed run gives a failed restore its next attempt; without resume it is done
+    let failed = [job("a", 0, "FAILED")];
+    let (started, _) = schedule(&restores, &failed, 10, true);
+    assert_eq!(names(&started), ["a#1", "b#0", "c#0", "d#0"]);
+    let (started, _) = schedule(&restores, &failed, 10, false);
+    assert_eq!(names(&started), ["b#0", "c#0", "d#0"]);
+}
