@@ -7,7 +7,8 @@ For each N: a fresh emulator, N EBS volumes in the primary region (sizes spread 
 2 TiB, so restores take AWS's 3 to 20 minutes), backed up and copied to the DR vault; the real
 template deployed with the locally built handlers (`make build`); the plan uploaded to the
 run-state bucket (planObject); one drill through the real state machine (one instance from the
-golden AMI, one drill DNS record, teardown, report). Printed per N:
+golden AMI, one drill DNS record, teardown, report; `--attached K`: the first K volumes attached
+to it). Printed per N:
 
 - recovered: execution start to the end of SwitchDns (the drill's RTO end); critical: the
   slowest restore (or the launch, if slower) + attach + DNS, as the run itself could not go
@@ -126,9 +127,23 @@ def protect_volumes(emulator: Emulator, seed: dict, n: int) -> list[str]:
     return arns
 
 
-def plan_for(seed: dict, arns: list[str]) -> dict:
+def device(i: int) -> str:
+    """The i-th EBS device name AWS recommends for data volumes (/dev/sdf to /dev/sdz)."""
+    return f"/dev/sd{chr(ord('f') + i)}"
+
+
+def plan_for(seed: dict, arns: list[str], attached: int = 0) -> dict:
+    """The drill plan: every volume restored, the first `attached` of them attached to the
+    instance (at most 21: /dev/sdf to /dev/sdz)."""
     dr = seed["dr"]
     zone = dr["subnets"][0]["availabilityZone"]
+
+    def ebs(i: int) -> dict:
+        settings = {"availabilityZone": zone, "volumeType": "gp3"}
+        if i < attached:
+            settings["attachTo"] = {"instance": "app", "device": device(i)}
+        return settings
+
     return {
         "name": "bench",
         "primaryRegion": PRIMARY,
@@ -136,7 +151,7 @@ def plan_for(seed: dict, arns: list[str]) -> dict:
         "backupVault": dr["backupVault"]["name"],
         "objectives": {"rtoMinutes": 240, "rpoMinutes": 240},
         "resources": [
-            {"name": f"data-{i:04d}", "kind": "ebs", "arn": arn, "ebs": {"availabilityZone": zone, "volumeType": "gp3"}}
+            {"name": f"data-{i:04d}", "kind": "ebs", "arn": arn, "ebs": ebs(i)}
             for i, arn in enumerate(arns)
         ],
         "instances": [
@@ -192,7 +207,7 @@ def spans(events: list[dict]) -> dict[str, tuple[float, float]]:
     return {name: (a, b) for name, (a, b) in found.items()}
 
 
-def run_one(n: int, time_scale: float, binary_dir: str) -> dict:
+def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0) -> dict:
     emulator = Emulator(time_scale)
     try:
         # setup is not what is measured: backups and copies finish in a minute
@@ -205,7 +220,7 @@ def run_one(n: int, time_scale: float, binary_dir: str) -> dict:
         )
         bucket = deployed["outputs"]["RunStateBucketName"]
         machine = deployed["outputs"]["RecoveryStateMachineArn"]
-        plan = plan_for(seed, arns)
+        plan = plan_for(seed, arns, min(attached, n))
         emulator.client("s3").put_object(Bucket=bucket, Key="plans/bench.json", Body=json.dumps(plan).encode())
         emulator.control("DELETE", "calls")
         sfn = emulator.client("stepfunctions")
@@ -250,8 +265,11 @@ def run_one(n: int, time_scale: float, binary_dir: str) -> dict:
         rounds = sum(1 for e in entered if e["stateEnteredEventDetails"]["name"] == "PollRestores")
         loop = {"StartRestores", "WaitForRestores", "PollRestores", "RestoresFinished?"}
         in_loop = sum(1 for e in entered if e["stateEnteredEventDetails"]["name"] in loop)
+        attach = timeline.get("AttachVolumes", (0, 0))
         return {
             "n": n,
+            "attached": min(attached, n),
+            "attach": attach[1] - attach[0],
             "status": described["status"],
             "recovered": recovered,
             "total": total,
@@ -276,6 +294,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,10,100,1000")
     parser.add_argument("--time-scale", type=float, default=0.01)
     parser.add_argument("--profile", default="debug", choices=["debug", "release"])
+    parser.add_argument("--attached", type=int, default=0, choices=range(0, 22), metavar="0-21",
+                        help="attach the first K volumes to the instance (the AttachVolumes step's time is printed)")
     args = parser.parse_args()
     binary_dir = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), args.profile)
     print(f"drill orchestration on the emulator, time scale {args.time_scale} (1 AWS hour = {3600 * args.time_scale:.0f} s), "
@@ -283,11 +303,13 @@ def main() -> None:
     header = f"{'N':>5} {'status':>9} {'recovered s':>12} {'critical s':>11} {'overhead':>9} {'cap bound s':>12} {'total s':>8} {'transitions':>12} {'per round':>10} {'rounds':>7} {'events':>7} {'max payload B':>14} {'AWS calls':>10} {'per resource':>13}"
     print(header)
     for n in [int(x) for x in args.sizes.split(",")]:
-        r = run_one(n, args.time_scale, binary_dir)
+        r = run_one(n, args.time_scale, binary_dir, args.attached)
         print(f"{r['n']:>5} {r['status']:>9} {r['recovered']:>12.1f} {r['critical']:>11.1f} {r['overhead']:>9.2f} {r['capped']:>12.1f} {r['total']:>8.1f} {r['transitions']:>12} "
               f"{r['perRound']:>10.1f} {r['rounds']:>7} {r['events']:>7} {r['payload']:>14} {r['calls']:>10} {r['callsPerResource']:>13.1f}",
               flush=True)
         print(f"      AWS calls by service: {json.dumps(r['byService'], sort_keys=True)}", flush=True)
+        if r["attached"]:
+            print(f"      AttachVolumes: {r['attached']} volumes attached in {r['attach']:.1f} s", flush=True)
 
 
 if __name__ == "__main__":

@@ -74,8 +74,10 @@ pub(super) fn owned_volume_id(
 }
 
 /// Attaches each restored volume with an `attachTo` to its instance at its device and
-/// waits until it is in use. Already attached there is success; anywhere else is an error.
-/// Only volumes this run restored are attached (account, region and run tag checked).
+/// waits until they are in use: every attachment is started first, then all are waited for
+/// together (the wait is the slowest one, not their sum). Already attached there is success;
+/// anywhere else is an error. Only volumes this run restored are attached (account, region
+/// and run tag checked).
 pub async fn attach_volumes(
     ec2: &aws_sdk_ec2::Client,
     plan: &Plan,
@@ -84,7 +86,37 @@ pub async fn attach_volumes(
     instances: &[LaunchedInstance],
     wait: WaitPolicy,
 ) -> Result<AttachOutcome, BackstopError> {
-    let mut attachments = Vec::new();
+    let planned = planned_attachments(plan, owner, jobs, instances)?;
+    let mut attachments = Vec::with_capacity(planned.len());
+    for (mut attachment, instance) in planned {
+        attachment.newly_attached = start_attach(
+            ec2,
+            owner.run_id,
+            &attachment.resource,
+            &attachment.volume_id,
+            instance,
+            &attachment.device,
+        )
+        .await?;
+        attachments.push(attachment);
+    }
+    wait_attached(ec2, &attachments, wait).await?;
+    for attachment in attachments.iter().filter(|a| a.newly_attached) {
+        tracing::info!(resource = %attachment.resource, volume = %attachment.volume_id, instance = %attachment.instance_id, device = %attachment.device, "volume attached");
+    }
+    Ok(AttachOutcome { attachments })
+}
+
+/// The attachments the plan asks for, each a volume this run restored: the refusals (no
+/// completed restore, a volume that is not the run's, an instance it did not launch) come
+/// before any attachment starts.
+fn planned_attachments<'i>(
+    plan: &Plan,
+    owner: &VolumeOwner<'_>,
+    jobs: &[RestoreJob],
+    instances: &'i [LaunchedInstance],
+) -> Result<Vec<(Attachment, &'i LaunchedInstance)>, BackstopError> {
+    let mut planned = Vec::new();
     for resource in &plan.resources {
         let Some(attach) = resource.ebs.as_ref().and_then(|e| e.attach_to.as_ref()) else {
             continue;
@@ -115,36 +147,28 @@ pub async fn attach_volumes(
                     "it was not launched by this run",
                 )
             })?;
-        let newly_attached = attach_one(
-            ec2,
-            owner.run_id,
-            &resource.name,
-            &volume_id,
-            instance,
-            &attach.device,
-            wait,
-        )
-        .await?;
-        attachments.push(Attachment {
+        let attachment = Attachment {
             resource: resource.name.clone(),
             volume_id,
             instance: instance.name.clone(),
             instance_id: instance.instance_id.clone(),
             device: attach.device.clone(),
-            newly_attached,
-        });
+            newly_attached: false,
+        };
+        planned.push((attachment, instance));
     }
-    Ok(AttachOutcome { attachments })
+    Ok(planned)
 }
 
-pub(super) async fn attach_one(
+/// Starts attaching the run's `volume_id` to `instance` at `device`, without waiting; false
+/// when an earlier round attached it there already (maybe still attaching).
+pub(super) async fn start_attach(
     ec2: &aws_sdk_ec2::Client,
     run_id: &RunId,
     resource: &str,
     volume_id: &str,
     instance: &LaunchedInstance,
     device: &str,
-    wait: WaitPolicy,
 ) -> Result<bool, BackstopError> {
     let volume = describe_volume(ec2, resource, volume_id).await?;
     let tag = |key: &str| {
@@ -167,8 +191,6 @@ pub(super) async fn attach_one(
         let same = existing.instance_id() == Some(instance.instance_id.as_str())
             && existing.device() == Some(device);
         if same {
-            // attached by an earlier round of this run, maybe still attaching
-            wait_attached(ec2, resource, volume_id, wait).await?;
             return Ok(false);
         }
         return Err(BackstopError::Conflict(format!(
@@ -199,31 +221,51 @@ pub(super) async fn attach_one(
         .send()
         .await
         .context(format!("attaching {resource} to {}", instance.name))?;
-    wait_attached(ec2, resource, volume_id, wait).await?;
-    tracing::info!(%resource, volume = volume_id, instance = %instance.instance_id, device, "volume attached");
     Ok(true)
 }
 
-/// Waits for the volume's attachment to be `attached` (it is `attaching` first).
-async fn wait_attached(
+/// Volumes described per call while waiting (DescribeVolumes by id, kept well inside a
+/// request's size).
+const VOLUMES_PER_CALL: usize = 200;
+
+/// Waits until every attachment is `attached` (each is `attaching` first): one DescribeVolumes
+/// per 200 volumes per check, whatever their number.
+pub(super) async fn wait_attached(
     ec2: &aws_sdk_ec2::Client,
-    resource: &str,
-    volume_id: &str,
+    attachments: &[Attachment],
     wait: WaitPolicy,
 ) -> Result<(), BackstopError> {
-    wait_until(
-        wait,
-        &format!("{volume_id} of {resource} to be attached"),
-        || async {
-            let volume = describe_volume(ec2, resource, volume_id).await?;
-            let attached = volume
-                .attachments()
-                .first()
-                .and_then(|a| a.state())
-                .is_some_and(|state| state == &VolumeAttachmentState::Attached);
-            Ok(attached.then_some(()))
-        },
-    )
+    if attachments.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = attachments.iter().map(|a| a.volume_id.clone()).collect();
+    let what = match attachments {
+        [one] => format!("{} of {} to be attached", one.volume_id, one.resource),
+        many => format!("{} volumes to be attached", many.len()),
+    };
+    wait_until(wait, &what, || async {
+        let mut attached = 0;
+        for chunk in ids.chunks(VOLUMES_PER_CALL) {
+            let described = ec2
+                .describe_volumes()
+                .set_volume_ids(Some(chunk.to_vec()))
+                .send()
+                .await
+                .context("describing the restored volumes being attached")?;
+            attached += described
+                .volumes()
+                .iter()
+                .filter(|volume| {
+                    volume
+                        .attachments()
+                        .first()
+                        .and_then(|a| a.state())
+                        .is_some_and(|state| state == &VolumeAttachmentState::Attached)
+                })
+                .count();
+        }
+        Ok((attached == ids.len()).then_some(()))
+    })
     .await
 }
 

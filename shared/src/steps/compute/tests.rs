@@ -15,9 +15,9 @@ use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
 
-use super::attach::{attach_one, owned_volume_id};
+use super::attach::{owned_volume_id, start_attach, wait_attached};
 use super::*;
-use crate::model::instances::LaunchedInstance;
+use crate::model::instances::{Attachment, LaunchedInstance};
 use aws_sdk_ec2::types::{InstanceStateName, Tag, VolumeAttachmentState, VolumeState};
 
 use crate::aws::wait::WaitPolicy;
@@ -251,18 +251,21 @@ fn only_volume_arns_of_this_account_and_region_are_accepted() {
     }
 }
 
-/// Attaches app-data's restored volume vol-1 to the app instance at /dev/sdf, for run test-1.
+/// Attaches app-data's restored volume vol-1 to the app instance at /dev/sdf, for run test-1,
+/// and waits for it as a round does.
 async fn attach_app_data(ec2: &Client) -> Result<bool, BackstopError> {
-    attach_one(
-        ec2,
-        &run(),
-        "app-data",
-        "vol-1",
-        &app_instance(),
-        "/dev/sdf",
-        FAST,
-    )
-    .await
+    let instance = app_instance();
+    let newly = start_attach(ec2, &run(), "app-data", "vol-1", &instance, "/dev/sdf").await?;
+    let attachment = Attachment {
+        resource: "app-data".into(),
+        volume_id: "vol-1".into(),
+        instance: instance.name.clone(),
+        instance_id: instance.instance_id.clone(),
+        device: "/dev/sdf".into(),
+        newly_attached: newly,
+    };
+    wait_attached(ec2, &[attachment], FAST).await?;
+    Ok(newly)
 }
 
 fn restored(volume: Volume) -> (Client, Rule, Rule) {
