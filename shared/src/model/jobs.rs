@@ -28,6 +28,10 @@ pub struct RestoreItem {
     /// run's failure.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub optional: bool,
+    /// The recovery point's size as AWS Backup lists it: larger restores take longer, so
+    /// they start first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<i64>,
 }
 
 /// A restore job of the run, as last seen.

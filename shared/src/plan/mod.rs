@@ -486,6 +486,22 @@ impl Plan {
     }
 }
 
+/// The repository's example plan (`tests/plans/example.json`) as JSON, for unit tests.
+#[cfg(test)]
+pub(crate) fn example_plan_json() -> serde_json::Value {
+    serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/plans/example.json"
+    )))
+    .expect("the example plan is JSON")
+}
+
+/// The repository's example plan, parsed and validated, for unit tests.
+#[cfg(test)]
+pub(crate) fn example_plan() -> Plan {
+    Plan::from_value(example_plan_json()).expect("the example plan is valid")
+}
+
 /// A JSON shape error (wrong type, unknown field) as a plan problem with its path.
 fn shape_problem(err: serde_path_to_error::Error<serde_json::Error>) -> BackstopError {
     let path = err.path().to_string();

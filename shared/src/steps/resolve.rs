@@ -518,11 +518,7 @@ mod tests {
 
     #[test]
     fn a_run_state_edited_to_skip_the_approval_gate_is_refused() {
-        let mut plan: Value = serde_json::from_str(include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/plans/example.json"
-        )))
-        .unwrap();
+        let mut plan: Value = crate::plan::example_plan_json();
         plan["failover"] = serde_json::json!({"approval": "operator"});
         let plan = Plan::from_value(plan).unwrap();
         let run = |approval: ApprovalGate| ResolvedRun {
@@ -622,11 +618,7 @@ mod tests {
 
     #[test]
     fn a_step_refuses_a_run_whose_start_or_bound_is_not_a_time() {
-        let plan: Value = serde_json::from_str(include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/plans/example.json"
-        )))
-        .unwrap();
+        let plan: Value = crate::plan::example_plan_json();
         let run = |started_at: &str, deadline: &str| ResolvedRun {
             run_id: RunId::try_from("drill-1".to_string()).unwrap(),
             mode: Mode::Drill,

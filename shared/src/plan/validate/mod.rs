@@ -444,11 +444,7 @@ mod tests {
     use crate::plan::Plan;
 
     fn example() -> Value {
-        serde_json::from_str(include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/plans/example.json"
-        )))
-        .unwrap()
+        crate::plan::example_plan_json()
     }
 
     #[test]

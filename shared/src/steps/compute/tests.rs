@@ -25,10 +25,6 @@ use crate::error::BackstopError;
 use crate::model::run::{Mode, RunId};
 use crate::plan::{AmiRef, Plan};
 
-const PLAN: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../tests/plans/example.json"
-));
 const FAST: WaitPolicy = WaitPolicy {
     interval: Duration::from_millis(1),
     max_attempts: 3,
@@ -110,7 +106,7 @@ fn launch_rules(run: Rule) -> Vec<Rule> {
 }
 
 fn plan_with_ami_id() -> Plan {
-    let mut plan = Plan::from_json(PLAN).unwrap();
+    let mut plan = crate::plan::example_plan();
     plan.instances[0].ami = AmiRef {
         id: Some("ami-0123456789abcdef0".into()),
         ..Default::default()

@@ -288,14 +288,7 @@ fn judge_instance_limit(plan: &Plan, running: usize, launching: usize, limit: us
 mod tests {
     use super::*;
 
-    const PLAN: &str = include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/plans/example.json"
-    ));
-
-    fn plan() -> Plan {
-        Plan::from_json(PLAN).unwrap()
-    }
+    use crate::plan::example_plan as plan;
 
     #[test]
     fn only_an_available_image_passes_and_a_missing_one_says_how_to_copy_it() {

@@ -258,17 +258,11 @@ mod tests {
     use super::*;
     use aws_smithy_types::DateTime;
 
-    const PLAN: &str = include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/plans/example.json"
-    ));
     const HOUR: i64 = 3600;
     /// The example plan's RPO objective is 240 minutes.
     const NOW: i64 = 1_800_000_000;
 
-    fn plan() -> Plan {
-        Plan::from_json(PLAN).unwrap()
-    }
+    use crate::plan::example_plan as plan;
 
     fn request(mode: Mode, accept_warnings: bool) -> ReadinessRequest {
         ReadinessRequest {
@@ -296,6 +290,7 @@ mod tests {
                     data_time: DateTime::from_secs(NOW - hours_old * HOUR),
                     created: DateTime::from_secs(NOW - hours_old * HOUR + 600),
                     encryption_key_arn: (r.name == "app-data").then(|| key.to_string()),
+                    size_bytes: None,
                 };
                 (arn, copy)
             })

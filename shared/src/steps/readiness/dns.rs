@@ -288,14 +288,7 @@ mod tests {
     use crate::plan::DnsMethod;
     use aws_sdk_cloudwatch::types::ComparisonOperator;
 
-    const PLAN: &str = include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/plans/example.json"
-    ));
-
-    fn plan() -> Plan {
-        Plan::from_json(PLAN).unwrap()
-    }
+    use crate::plan::example_plan as plan;
 
     fn alarm_record() -> DnsRecordPlan {
         DnsRecordPlan {

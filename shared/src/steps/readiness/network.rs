@@ -524,18 +524,13 @@ pub(super) fn id_filter(name: &str, values: &[String]) -> Filter {
 mod tests {
     use super::*;
 
-    const PLAN: &str = include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/plans/example.json"
-    ));
-
     fn users<'n>(named: &'n Named, id: &str) -> &'n [String] {
         named.0.get(id).map(Vec::as_slice).unwrap_or_default()
     }
 
     #[test]
     fn a_drill_is_checked_on_its_own_network_and_each_id_says_who_names_it() {
-        let mut plan = Plan::from_json(PLAN).unwrap();
+        let mut plan = crate::plan::example_plan();
         plan.drill = Some(crate::plan::DrillIsolation {
             subnet_ids: vec!["subnet-drill".into()],
             security_group_ids: vec!["sg-drill".into()],
@@ -575,7 +570,7 @@ mod tests {
 
     #[test]
     fn each_named_id_is_judged_against_what_the_region_answered() {
-        let plan = Plan::from_json(PLAN).unwrap();
+        let plan = crate::plan::example_plan();
         let instances: Vec<InstancePlan> = plan.instances.clone();
         let named = named_in_dr(&plan, &instances, Mode::Failover);
         let found = NetworkFound {

@@ -85,8 +85,11 @@ fn attempt_to_start(item: &RestoreItem, jobs: &[RestoreJob], resume: bool) -> Op
     }
 }
 
-/// This round's starts: each item due an attempt, in plan order, while fewer than
-/// `max_running` jobs run; and how many due items wait for a later round.
+/// This round's starts: each item due an attempt, largest recovery point first (plan order
+/// among equals and unknown sizes), while fewer than `max_running` jobs run; and how many due
+/// items wait for a later round. A restore's duration grows with the data it copies, so
+/// under a concurrency cap the largest go first (longest-processing-time-first): started
+/// last, they would end the run last.
 fn schedule<'i>(
     restores: &'i [RestoreItem],
     jobs: &[RestoreJob],
@@ -94,10 +97,12 @@ fn schedule<'i>(
     resume: bool,
 ) -> (Vec<(&'i RestoreItem, u32)>, usize) {
     let running = jobs.iter().filter(|job| !job.is_finished()).count();
-    let due: Vec<(&RestoreItem, u32)> = restores
+    let mut due: Vec<(&RestoreItem, u32)> = restores
         .iter()
         .filter_map(|item| Some((item, attempt_to_start(item, jobs, resume)?)))
         .collect();
+    // stable: equal sizes keep plan order
+    due.sort_by_key(|(item, _)| std::cmp::Reverse(item.size_bytes.unwrap_or(0)));
     let room = max_running.saturating_sub(running).min(due.len());
     let waiting = due.len() - room;
     (due.into_iter().take(room).collect(), waiting)

@@ -18,6 +18,8 @@ pub struct DrCopy {
     pub created: DateTime,
     /// The KMS key the copy is encrypted with (a restore needs it usable in the DR region).
     pub encryption_key_arn: Option<String>,
+    /// Its size, as AWS Backup lists it.
+    pub size_bytes: Option<i64>,
 }
 
 /// For every protected resource, the COMPLETED copy in the DR vault with the newest data
@@ -76,6 +78,7 @@ pub async fn select_recovery_points(
             rpo_seconds,
             rpo_breached: rpo_seconds > rpo_objective,
             optional: resource.optional,
+            size_bytes: copy.size_bytes,
         });
     }
     if !missing.is_empty() {
@@ -189,6 +192,7 @@ pub(super) async fn list_vault(
                             .is_encrypted()
                             .then(|| point.encryption_key_arn().map(str::to_string))
                             .flatten(),
+                        size_bytes: point.backup_size_in_bytes(),
                     },
                 );
             }

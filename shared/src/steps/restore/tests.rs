@@ -16,17 +16,9 @@ use super::poll::{cap_failures, MAX_FAILURE_LINES};
 use super::poll::{check_jobs_belong_to_run, summarize};
 use super::*;
 use crate::model::run::{Mode, RunId};
-use crate::plan::Plan;
 use crate::plan::ResourceKind;
 
-const PLAN: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../tests/plans/example.json"
-));
-
-fn plan() -> Plan {
-    Plan::from_json(PLAN).unwrap()
-}
+use crate::plan::example_plan as plan;
 
 /// An AWS error response as the restJson protocol sends it.
 fn aws_error(status: u16, code: &str, message: &str) -> Response<SdkBody> {
@@ -74,6 +66,7 @@ fn item(resource: &str, kind: ResourceKind, recovery_point_arn: &str) -> Restore
         rpo_seconds: 60,
         rpo_breached: false,
         optional: false,
+        size_bytes: None,
     }
 }
 
@@ -498,4 +491,34 @@ fn a_round_starts_due_restores_in_plan_order_only_into_free_slots() {
     assert_eq!(names(&started), ["a#1", "b#0", "c#0", "d#0"]);
     let (started, _) = schedule(&restores, &failed, 10, false);
     assert_eq!(names(&started), ["b#0", "c#0", "d#0"]);
+}
+
+#[test]
+fn under_a_cap_the_largest_restores_start_first_and_equal_sizes_keep_plan_order() {
+    const GIB: i64 = 1 << 30;
+    let sized = |name: &str, size: Option<i64>| RestoreItem {
+        size_bytes: size,
+        ..item(name, ResourceKind::Ebs, &format!("rp-{name}"))
+    };
+    let restores = [
+        sized("small", Some(8 * GIB)),
+        sized("unknown", None),
+        sized("large", Some(2048 * GIB)),
+        sized("medium-a", Some(100 * GIB)),
+        sized("medium-b", Some(100 * GIB)),
+    ];
+    let (started, waiting) = schedule(&restores, &[], 3, false);
+    let names: Vec<&str> = started.iter().map(|(i, _)| i.resource.as_str()).collect();
+    assert_eq!(names, ["large", "medium-a", "medium-b"]);
+    assert_eq!(waiting, 2);
+    // the next round: the three run, one finished; the rest by size, unknown last
+    let jobs = [
+        job("large", 0, "RUNNING"),
+        job("medium-a", 0, "COMPLETED"),
+        job("medium-b", 0, "RUNNING"),
+    ];
+    let (started, waiting) = schedule(&restores, &jobs, 3, false);
+    let names: Vec<&str> = started.iter().map(|(i, _)| i.resource.as_str()).collect();
+    assert_eq!(names, ["small"]);
+    assert_eq!(waiting, 1);
 }
