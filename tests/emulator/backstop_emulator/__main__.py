@@ -289,6 +289,9 @@ def main(argv: list[str] | None = None) -> None:
     from backstop_emulator import ec2_addresses
 
     ec2_addresses.install()
+    from backstop_emulator import fast_snapshot_restore
+
+    fast_snapshot_restore.install()
     from backstop_emulator import bucket_policies
 
     bucket_policies.install()
@@ -304,6 +307,7 @@ def main(argv: list[str] | None = None) -> None:
         faults.STATE.reset()
         aws_time.reset()
         ec2_tokens.reset()
+        fast_snapshot_restore.reset()
 
     MotoAPIBackend.reset = reset
     holder["app"] = ControlApp(moto_app, runner, seed)

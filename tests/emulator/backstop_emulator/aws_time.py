@@ -53,6 +53,11 @@ DEFAULTS: dict[str, Any] = {
         "ec2.pending": 30,  # pending -> running
         "ec2.statusChecks": 150,  # running -> instance/system status ok
         "ebs.attaching": 8,  # attaching -> attached
+        # fast snapshot restore (EBS user guide): enabling -> optimizing, 60 minutes per TiB of
+        # the snapshot -> enabled; disabling -> disabled
+        "ebs.fsrEnabling": 60,
+        "ebs.fsrOptimizingPerTiB": 3600,
+        "ebs.fsrDisabling": 60,
         "rds.creating": 240,  # restored DB: creating -> backing-up
         "rds.backingUp": 180,  # backing-up -> available
         "route53.propagation": 45,  # PENDING -> INSYNC
