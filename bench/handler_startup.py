@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 HANDLERS = {
     "resolve-plan": "ssm,backup,route53,stepfunctions,cloudformation,s3",
     "preflight": "backup,ec2,rds,route53,ssm,kms,cloudwatch,cloudformation,s3",
-    "start-restore": "backup,cloudformation,s3",
+    "start-restore": "backup,ec2,cloudformation,s3",
     "poll-restore": "backup,ec2,rds,efs,s3",
     "launch-instances": "ec2,ssm,cloudformation,s3",
     "attach-volumes": "ec2,s3",

@@ -11,6 +11,7 @@ mod failover;
 mod failure;
 mod faults;
 mod hardening;
+mod hydration;
 mod malformed;
 mod network;
 mod plan_cli;

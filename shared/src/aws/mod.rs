@@ -15,6 +15,7 @@ pub mod cloudformation;
 pub mod drill_record;
 pub mod executions;
 pub mod failover_alarm;
+pub mod fast_restore;
 pub mod plan_source;
 pub mod store;
 pub mod tags;

@@ -38,6 +38,8 @@ pub enum Part {
     Preflight,
     /// The run's DR network stack, and its outputs once ready (`NetworkState`).
     Network,
+    /// Fast snapshot restore on the copies the run restores (`Vec<FastRestore>`).
+    FastRestore,
 }
 
 impl Part {
@@ -50,6 +52,7 @@ impl Part {
             Part::Teardown => "teardown.json",
             Part::Preflight => "preflight.json",
             Part::Network => "network.json",
+            Part::FastRestore => "fast-restore.json",
         }
     }
 }

@@ -56,6 +56,8 @@ pub enum OwnedKind {
     DbInstance,
     /// A drill's DNS record.
     DnsRecord,
+    /// Fast snapshot restore the run enabled on a DR copy (`snap-…/<AZ>`): disabled, not deleted.
+    FastSnapshotRestore,
     FileSystem,
     #[default]
     Instance,
@@ -76,6 +78,7 @@ impl std::fmt::Display for OwnedKind {
             OwnedKind::DnsRecord => "dns-record",
             OwnedKind::Stack => "stack",
             OwnedKind::RestoreJob => "restore-job",
+            OwnedKind::FastSnapshotRestore => "fast-snapshot-restore",
         })
     }
 }
@@ -155,6 +158,8 @@ pub struct RestoreContext {
     /// The invocation's deadline: a round starts or finishes no more jobs once it is near (the
     /// rest wait for the next round), so a large run never outlasts the function's Timeout.
     pub invocation_deadline: Option<std::time::SystemTime>,
+    /// The resources the plan restores with fast snapshot restore.
+    pub fast_restore: std::collections::BTreeSet<String>,
 }
 
 impl RestoreContext {
@@ -173,6 +178,13 @@ impl RestoreContext {
             restore_role_arn,
             drill: run.plan.drill.clone().filter(|_| run.mode == Mode::Drill),
             invocation_deadline: None,
+            fast_restore: run
+                .plan
+                .resources
+                .iter()
+                .filter(|r| r.ebs.as_ref().is_some_and(|ebs| ebs.fast_snapshot_restore))
+                .map(|r| r.name.clone())
+                .collect(),
         }
     }
 
@@ -190,6 +202,7 @@ impl RestoreContext {
             deadline: None,
             drill: None,
             invocation_deadline: None,
+            fast_restore: Default::default(),
         }
     }
 }

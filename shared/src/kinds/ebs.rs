@@ -106,6 +106,24 @@ pub(crate) async fn volume_run_tag(
     Ok(tag_value(tags, crate::aws::tags::RUN_ID).map(str::to_string))
 }
 
+/// Whether EC2 created the volume with fast snapshot restore (full performance at once).
+pub(crate) async fn fast_restored(
+    ec2: &aws_sdk_ec2::Client,
+    id: &str,
+) -> Result<bool, BackstopError> {
+    let described = ec2
+        .describe_volumes()
+        .volume_ids(id)
+        .send()
+        .await
+        .context(format!("describing volume {id}"))?;
+    Ok(described
+        .volumes()
+        .first()
+        .and_then(|volume| volume.fast_restored())
+        .unwrap_or(false))
+}
+
 /// Detaches the volume if attached, then deletes it once `available`.
 pub(crate) async fn remove_volume(
     ec2: &aws_sdk_ec2::Client,

@@ -89,7 +89,10 @@ pub async fn run_tag_of_owned(clients: &Clients, owned: &Owned) -> Result<Tagged
         OwnedKind::Volume => ebs::volume_run_tag(&clients.ec2, &owned.id).await,
         OwnedKind::DbInstance => rds::db_run_tag(&clients.rds, &owned.id).await,
         OwnedKind::FileSystem => efs::run_tag(&clients.efs, &owned.id).await,
-        OwnedKind::DnsRecord | OwnedKind::Stack | OwnedKind::RestoreJob => Ok(None),
+        OwnedKind::DnsRecord
+        | OwnedKind::Stack
+        | OwnedKind::RestoreJob
+        | OwnedKind::FastSnapshotRestore => Ok(None),
     };
     match tag {
         Ok(Some(tag)) => Ok(Tagged::With(tag)),

@@ -55,6 +55,13 @@ pub struct RestoreJob {
     /// Where clients connect, for kinds that have one (the RDS address).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// RFC 3339; when AWS Backup says the job ended (the restored volume exists from then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+    /// For a volume the plan restores with fast snapshot restore: whether EC2 created it with
+    /// it (`FastRestored`), i.e. at full performance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fast_restored: Option<bool>,
 }
 
 impl RestoreJob {

@@ -301,6 +301,13 @@ pub struct EbsRestore {
     pub kms_key_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attach_to: Option<VolumeAttachment>,
+    /// Restore from the DR copy with EBS fast snapshot restore in `availability_zone`, so the
+    /// volume has its full performance at once instead of loading each block from S3 on its
+    /// first read. The run enables it on the copy unless it is on already, waits for
+    /// `enabled` before the restore, and disables what it enabled once the volume exists
+    /// (it is billed per hour).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fast_snapshot_restore: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -12,6 +12,9 @@
   from the snapshot in that AZ while FSR is `enabled` and a credit is there takes the credit and
   makes the volume `FastRestored`; otherwise the volume is restored lazily (`FastRestored` false).
 - Deleting a snapshot turns its FSR off.
+- CloudWatch `AWS/EBS` `FastSnapshotRestoreCreditsBalance` (dimensions `SnapshotId`,
+  `AvailabilityZone`): GetMetricStatistics answers the bucket's balance as its latest datapoint,
+  as EBS publishes it each minute while FSR is on.
 """
 
 from __future__ import annotations
@@ -77,9 +80,15 @@ class FastRestore:
         size = max(1.0, per_hour)
         return per_hour / (3600 * aws_time.SCALE), size
 
-    def take_credit(self, now: float) -> bool:
+    def balance(self, now: float) -> float:
+        """Volume creation credits in the bucket now (none before `enabled`)."""
+        if self.state(now) != "enabled":
+            return 0.0
         rate, size = self.bucket()
-        self.credits = min(size, self.credits + rate * (now - self.credits_at))
+        return min(size, self.credits + rate * (now - self.credits_at))
+
+    def take_credit(self, now: float) -> bool:
+        self.credits = self.balance(now)
         self.credits_at = now
         if self.credits >= 1:
             self.credits -= 1
@@ -276,3 +285,28 @@ def install() -> None:
         return deleted
 
     EBSBackend.delete_snapshot = delete_snapshot
+
+    from moto.cloudwatch.responses import CloudWatchResponse
+
+    original_statistics = CloudWatchResponse.get_metric_statistics
+
+    def get_metric_statistics(self):  # type: ignore[no-untyped-def]
+        if (self._get_param("Namespace"), self._get_param("MetricName")) != ("AWS/EBS", "FastSnapshotRestoreCreditsBalance"):
+            return original_statistics(self)
+        dimensions = {d["Name"]: d["Value"] for d in self._get_param("Dimensions", [])}
+        now = time.time()
+        key = (self.current_account, self.region, dimensions.get("SnapshotId", ""), dimensions.get("AvailabilityZone", ""))
+        with _lock:
+            restore = RESTORES.get(key)
+            on = restore is not None and restore.state(now) in ON
+            balance = restore.balance(now) if on else 0.0
+        datapoints = []
+        if on:
+            point = {"Timestamp": datetime.fromtimestamp(now, tz=timezone.utc), "Unit": "None", "SampleCount": 1.0}
+            for statistic in self._get_param("Statistics", []):
+                if statistic in ("Maximum", "Minimum", "Average", "Sum"):
+                    point[statistic] = balance
+            datapoints.append(point)
+        return ActionResult({"Label": "FastSnapshotRestoreCreditsBalance", "Datapoints": datapoints})
+
+    CloudWatchResponse.get_metric_statistics = get_metric_statistics

@@ -81,10 +81,25 @@ def test_the_credit_bucket_starts_empty_and_fills_at_the_rate_the_snapshot_size_
         volume_id = job["CreatedResourceArn"].rsplit("/", 1)[1]
         return ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]["FastRestored"]
 
+    def balance() -> float:
+        points = emulator.client("cloudwatch", DR).get_metric_statistics(
+            Namespace="AWS/EBS",
+            MetricName="FastSnapshotRestoreCreditsBalance",
+            Dimensions=[{"Name": "SnapshotId", "Value": snapshot_id}, {"Name": "AvailabilityZone", "Value": zone}],
+            StartTime=time.time() - 300,
+            EndTime=time.time() + 60,
+            Period=60,
+            Statistics=["Maximum"],
+        )["Datapoints"]
+        return points[-1]["Maximum"]
+
     # enabled, but the bucket starts empty: a restore of one AWS minute finds no credit
+    assert balance() < 1
     assert restored_fast() is False
     time.sleep(max(0.0, enabled_at + 6.5 * 60 * TIME_SCALE - time.time()))
-    # one credit after six minutes: one volume takes it, the next finds the bucket empty again
+    # one credit after six minutes (CloudWatch shows it): one volume takes it, the next finds
+    # the bucket empty again
+    assert balance() >= 1
     assert restored_fast() is True
     assert restored_fast() is False
 

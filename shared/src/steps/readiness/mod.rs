@@ -24,6 +24,7 @@ use crate::plan::{InstancePlan, Plan};
 mod compute;
 mod data;
 mod dns;
+mod hydration;
 mod network;
 mod routes;
 
@@ -65,7 +66,8 @@ impl Status {
 pub struct CheckLine {
     /// What was checked: `vault`, `dr-copy`, `kms-key`, `subnet`, `security-group`,
     /// `db-subnet-group`, `availability-zone`, `volume-az`, `golden-ami`, `instance-type`,
-    /// `dns-record`, `failover-alarm`, `elastic-ip`, `internet-route`, `account-limit`.
+    /// `dns-record`, `failover-alarm`, `elastic-ip`, `internet-route`, `account-limit`,
+    /// `fast-snapshot-restore`.
     pub check: String,
     pub status: Status,
     /// The plan's name for what the line is about (a resource, an instance, a record, an id).
@@ -253,6 +255,7 @@ pub async fn check_readiness(
 
     let copies = check_vault_and_copies(&clients.backup, plan, request, &mut lines).await?;
     check_keys(&clients.kms, plan, &copies, &mut lines).await?;
+    hydration::check_fast_restores(&clients.ec2, plan, &copies, &mut lines).await?;
     let subnet_zones = check_network(clients, plan, &instances, request.mode, &mut lines).await?;
     check_volume_zones(plan, &instances, &subnet_zones, &mut lines);
     check_golden_amis(clients, plan, &instances, &mut lines).await?;

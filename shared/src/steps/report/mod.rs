@@ -20,6 +20,7 @@ use crate::steps::history::StepSpan;
 use crate::steps::switch_dns::SwitchedRecord;
 
 mod evidence;
+pub mod hydration;
 mod model;
 mod render;
 
@@ -95,6 +96,9 @@ pub struct RunState {
     pub readiness: Option<crate::steps::readiness::Readiness>,
     #[serde(skip)]
     pub network: Option<NetworkState>,
+    /// What the run did with fast snapshot restore.
+    #[serde(skip)]
+    pub fast_restores: Option<Vec<crate::aws::fast_restore::FastRestore>>,
     /// Set by the failure path.
     #[serde(default)]
     pub notice: Option<Value>,
@@ -185,6 +189,13 @@ pub async fn gather_state(store: &RunStore, payload: &Value) -> RunState {
         .await
         .map(|jobs| RestoreState { jobs });
     state.network = read_part(store, execution, Part::Network, "network stack").await;
+    state.fast_restores = crate::steps::restore::hydration::records(store, &run_ref.run_id)
+        .await
+        .map(Some)
+        .unwrap_or_else(|err| {
+            tracing::warn!(%err, part = "fast snapshot restore", "a stored part of the run is not readable");
+            None
+        });
     state.launch = read_part(store, execution, Part::Launch, "instances")
         .await
         .map(|instances| LaunchState { instances });
@@ -331,6 +342,30 @@ pub fn build_report(
     if reasons.is_empty() {
         reasons.push("every objective met".into());
     }
+    // when the restored volumes reach full speed: with DNS, the RTO "to full speed"
+    let jobs = state
+        .restore
+        .as_ref()
+        .map(|r| r.jobs.as_slice())
+        .unwrap_or_default();
+    let sizes = |resource: &str| {
+        run.and_then(|r| r.restores.iter().find(|i| i.resource == resource))
+            .and_then(|item| item.size_bytes)
+    };
+    let fast_planned = |resource: &str| {
+        run.and_then(|r| r.plan.resource(resource))
+            .and_then(|r| r.ebs.as_ref())
+            .is_some_and(|ebs| ebs.fast_snapshot_restore)
+    };
+    let (hydration, volumes_full_speed) = hydration::volumes(
+        jobs,
+        &sizes,
+        &fast_planned,
+        state.fast_restores.as_deref().unwrap_or_default(),
+        start,
+    );
+    let rto_to_full_speed_seconds =
+        rto_seconds.map(|dns| volumes_full_speed.map_or(dns, |v| v.max(dns)));
     let restored = state
         .restore
         .as_ref()
@@ -374,6 +409,8 @@ pub fn build_report(
             met: rto_met,
             measure: measure.into(),
         },
+        rto_to_full_speed_seconds: rto_to_full_speed_seconds.filter(|_| !hydration.is_empty()),
+        hydration,
         rpo,
         rpo_by_resource,
         timeline: with_network_step(timeline, state.network.as_ref()),

@@ -82,6 +82,13 @@ pub struct Report {
     pub started_at: String,
     pub ended_at: String,
     pub rto: Objective,
+    /// The RTO to the moment the last restored volume has its full performance (its blocks
+    /// loaded, or restored with fast snapshot restore), when later than the RTO's end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rto_to_full_speed_seconds: Option<i64>,
+    /// Each restored volume's way to full performance.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hydration: Vec<super::hydration::VolumeHydration>,
     pub rpo: Objective,
     pub rpo_by_resource: Vec<ResourceRpo>,
     pub timeline: Vec<StepSpan>,
@@ -160,6 +167,7 @@ impl Report {
         keep_first(&mut copy.reasons, "reasons", omitted);
         keep_first(&mut copy.rpo_by_resource, "rpoByResource", omitted);
         keep_first(&mut copy.restored, "restored", omitted);
+        keep_first(&mut copy.hydration, "hydration", omitted);
         keep_first(&mut copy.launched, "launched", omitted);
         keep_first(&mut copy.dns, "dns", omitted);
         keep_first(&mut copy.warnings, "warnings", omitted);

@@ -185,6 +185,11 @@ impl Report {
             }
         }
         out.push_str(&format!("\nRTO  {}\n", objective(&self.rto)));
+        if let Some(full) = self.rto_to_full_speed_seconds {
+            out.push_str(&format!(
+                "     to full speed: {full} s (the last restored volume at full performance)\n"
+            ));
+        }
         out.push_str(&format!("RPO  {}\n", objective(&self.rpo)));
         for rpo in &self.rpo_by_resource {
             out.push_str(&format!(
@@ -200,6 +205,23 @@ impl Report {
             let (name, kind, status) = (&item.resource, &item.kind, &item.status);
             format!("{name:<16} {kind:<4} {status:<10} {created}")
         });
+        section(
+            &mut out,
+            "Volumes to full speed",
+            &self.hydration,
+            |volume| {
+                let id = volume
+                    .volume_arn
+                    .as_deref()
+                    .and_then(|a| a.rsplit('/').next());
+                let (name, gib) = (&volume.resource, volume.size_gib);
+                format!(
+                    "{name:<16} {} {gib} GiB: {}",
+                    id.unwrap_or("-"),
+                    volume.note
+                )
+            },
+        );
         section(&mut out, "Launched", &self.launched, |instance| {
             let fallbacks = match instance.fallbacks.is_empty() {
                 true => String::new(),

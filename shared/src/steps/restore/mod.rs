@@ -18,6 +18,7 @@ use crate::model::jobs::{RestoreItem, RestoreJob};
 use crate::plan::{Plan, ProtectedResource, ResourceKind};
 use recovery_points::plural;
 
+pub mod hydration;
 pub mod poll;
 mod recovery_points;
 
@@ -281,6 +282,8 @@ async fn start_one(
         status_message: None,
         created_resource_arn: None,
         endpoint: None,
+        completed_at: None,
+        fast_restored: None,
     })
 }
 
@@ -326,6 +329,25 @@ pub async fn start_round(
             .filter(|item| !waits_for_network(&run, item))
             .collect();
         withheld = before - run.restores.len();
+    }
+    // a restore the plan wants with fast snapshot restore waits for it to be enabled
+    let due = run
+        .restores
+        .iter()
+        .filter(|item| attempt_to_start(item, &jobs, run.resumed).is_some());
+    let wanted = hydration::wanted(&run, due);
+    let held = hydration::prepare(
+        &clients.ec2,
+        &clients.cloudwatch,
+        store,
+        &run_ref.run_id,
+        &wanted,
+    )
+    .await?;
+    if !held.is_empty() {
+        let before = run.restores.len();
+        run.restores.retain(|item| !held.contains(&item.resource));
+        withheld += before - run.restores.len();
     }
     let mut ctx =
         crate::kinds::RestoreContext::for_run(&run, clients.settings.restore_role_arn.clone());

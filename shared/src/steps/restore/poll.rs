@@ -75,6 +75,7 @@ pub async fn poll_restores(
         job.status = seen.status;
         job.status_message = seen.status_message;
         job.created_resource_arn = seen.created_resource_arn;
+        job.completed_at = seen.completed.map(format_time);
         if job.status == JobStatus::Completed {
             finish_completed(clients, ctx, job).await?;
             tracing::info!(resource = %job.resource, created = ?job.created_resource_arn, "restore completed");
@@ -263,6 +264,7 @@ pub struct SeenJob {
     /// The role AWS Backup restored with (the stack's restore role, for a run's jobs).
     pub iam_role_arn: Option<String>,
     pub created: Option<DateTime>,
+    pub completed: Option<DateTime>,
 }
 
 /// The job as ListRestoreJobs and DescribeRestoreJob both answer it (two SDK types, one shape).
@@ -276,6 +278,7 @@ macro_rules! seen_job {
             recovery_point_arn: $job.recovery_point_arn().map(str::to_string),
             iam_role_arn: $job.iam_role_arn().map(str::to_string),
             created: $job.creation_date().copied(),
+            completed: $job.completion_date().copied(),
         }
     };
 }
@@ -363,6 +366,11 @@ pub(super) async fn finish_completed(
     if job.kind == ResourceKind::Rds {
         job.endpoint = kinds::rds::endpoint(&clients.rds, kinds::id_of(&arn)).await?;
     }
+    let fast_planned = ctx.fast_restore.contains(&job.resource);
+    if job.kind == ResourceKind::Ebs && fast_planned {
+        job.fast_restored =
+            Some(kinds::ebs::fast_restored(&clients.ec2, kinds::id_of(&arn)).await?);
+    }
     Ok(())
 }
 
@@ -396,6 +404,11 @@ pub async fn poll_round(
     store
         .put(&run_ref.execution, Part::Restore, &outcome.jobs)
         .await?;
+    // fast snapshot restore is billed per hour: off as soon as its volume exists
+    if !ctx.fast_restore.is_empty() {
+        super::hydration::release(&clients.ec2, store, &run_ref.run_id, &outcome.jobs, false)
+            .await?;
+    }
     let mut summary = outcome.summary;
     cap_failures(&mut summary.failures);
     Ok(PollCounts {

@@ -223,6 +223,8 @@ async fn the_cap_counts_jobs_still_running() {
         status_message: None,
         created_resource_arn: None,
         endpoint: None,
+        completed_at: None,
+        fast_restored: None,
     };
     let progress = RestoreProgress {
         restores: vec![
@@ -355,6 +357,8 @@ fn job(resource: &str, attempt: u32, status: &str) -> RestoreJob {
         status_message: Some("boom".into()),
         created_resource_arn: None,
         endpoint: None,
+        completed_at: None,
+        fast_restored: None,
     }
 }
 

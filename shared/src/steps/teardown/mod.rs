@@ -29,7 +29,7 @@ use crate::model::run::ResolvedRun;
 use crate::model::run::{Mode, RunId};
 use crate::model::time::format_time;
 use crate::plan::ResourceKind;
-use crate::steps::restore::{describe_restore_job, restore_jobs_since};
+use crate::steps::restore::{describe_restore_job, hydration, restore_jobs_since};
 use crate::steps::switch_dns::records::remove_drill_record;
 use crate::steps::{Invocation, NamesRun};
 
@@ -314,6 +314,18 @@ pub async fn teardown(
         };
         let removal = kinds::remove(clients, &resource, final_snapshot).await?;
         file(removal, resource, &mut deleted, &mut pending, &mut left);
+    }
+    // fast snapshot restore the run turned on (and still has on) goes off: it is billed per hour
+    if let Ok(run_key) = RunId::try_from(run_id.clone()) {
+        let records = hydration::release(&clients.ec2, store, &run_key, &[], true).await?;
+        for record in records.iter().filter(|r| r.owned && r.state != "refused") {
+            let owned = Owned {
+                kind: OwnedKind::FastSnapshotRestore,
+                id: format!("{}/{}", record.snapshot_id, record.availability_zone),
+                resource: Some(record.resource.clone()),
+            };
+            push_unique(&mut deleted, owned);
+        }
     }
     // a drill's own network stack goes last: what ran inside it must be gone first, or
     // CloudFormation could not delete its subnets and security groups
