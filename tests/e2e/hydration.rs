@@ -224,4 +224,25 @@ async fn a_drill_turns_off_only_the_fast_snapshot_restore_it_turned_on_and_leave
         .find(|v| v["resource"] == "app-data")
         .unwrap();
     assert_eq!(fast["fastRestored"], true, "{fast:#}");
+
+    // abuse: the run's record edited to claim the operator's FSR as the run's; a teardown by
+    // hand leaves it on (EC2's EnablingTime is not the one the run's call got back)
+    let mut records = scenario.stored("drill-fsr-1", "fast-restore").await;
+    records.as_array_mut().unwrap().push(json!({
+        "resource": "app-logs", "snapshotId": logs_snapshot, "availabilityZone": dr_az,
+        "owned": true, "state": "enabled", "enabledAt": "2026-12-04T00:00:00Z"
+    }));
+    scenario
+        .store("drill-fsr-1", "fast-restore", &records)
+        .await;
+    let again = scenario
+        .invoke("teardown", &json!({ "runId": "drill-fsr-1" }))
+        .await
+        .expect("teardown by hand");
+    assert_eq!(again["finished"], true, "{again:#}");
+    let logs = fsr_states(&scenario, &logs_snapshot).await;
+    assert!(
+        matches!(logs[&dr_az].as_str(), "enabling" | "optimizing" | "enabled"),
+        "{logs:?}"
+    );
 }

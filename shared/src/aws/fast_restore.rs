@@ -8,6 +8,7 @@ use aws_sdk_ec2::types::Filter;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BackstopError, SdkContext};
+use crate::model::time::format_time;
 
 /// FSR states that bill and count towards the Region's quota.
 pub const ON: [&str; 3] = ["enabling", "optimizing", "enabled"];
@@ -36,6 +37,17 @@ pub struct FastRestore {
     /// Why the restore went ahead without FSR (it could not be enabled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gave_up: Option<String>,
+    /// EC2's EnablingTime of the FSR the run enabled (RFC 3339): the run turns off only an FSR
+    /// that EC2 says was enabled at that moment, not one someone enabled before or after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled_at: Option<String>,
+}
+
+/// An FSR as EC2 describes it: its state and when it was enabled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FsrSeen {
+    pub state: String,
+    pub enabled_at: Option<String>,
 }
 
 impl FastRestore {
@@ -53,11 +65,11 @@ pub fn snapshot_of(recovery_point_arn: &str) -> Option<&str> {
         .filter(|id| id.starts_with("snap-"))
 }
 
-/// The FSR state of each (snapshot, AZ) pair of `snapshot_ids` (pairs never enabled are absent).
+/// The FSR of each (snapshot, AZ) pair of `snapshot_ids` (pairs never enabled are absent).
 pub async fn states(
     ec2: &aws_sdk_ec2::Client,
     snapshot_ids: &[String],
-) -> Result<HashMap<(String, String), String>, BackstopError> {
+) -> Result<HashMap<(String, String), FsrSeen>, BackstopError> {
     let mut found = HashMap::new();
     // DescribeFastSnapshotRestores takes at most 200 filter values
     for chunk in snapshot_ids.chunks(200) {
@@ -78,12 +90,47 @@ pub async fn states(
                 else {
                     continue;
                 };
-                let state = item.state().map(|s| s.as_str()).unwrap_or_default();
-                found.insert((snapshot.to_string(), zone.to_string()), state.to_string());
+                let seen = FsrSeen {
+                    state: item
+                        .state()
+                        .map(|s| s.as_str())
+                        .unwrap_or_default()
+                        .to_string(),
+                    enabled_at: item.enabling_time().copied().map(format_time),
+                };
+                found.insert((snapshot.to_string(), zone.to_string()), seen);
             }
         }
     }
     Ok(found)
+}
+
+/// The FSR of `snapshot_id` in `zone` while it is on: its state and when it was enabled.
+pub async fn on_since(
+    ec2: &aws_sdk_ec2::Client,
+    snapshot_id: &str,
+    zone: &str,
+) -> Result<Option<FsrSeen>, BackstopError> {
+    let filter = |name: &str, value: &str| Filter::builder().name(name).values(value).build();
+    let answer = ec2
+        .describe_fast_snapshot_restores()
+        .filters(filter("snapshot-id", snapshot_id))
+        .filters(filter("availability-zone", zone))
+        .send()
+        .await
+        .context(format!(
+            "describing fast snapshot restore on {snapshot_id} in {zone}"
+        ))?;
+    Ok(answer
+        .fast_snapshot_restores()
+        .iter()
+        .filter_map(|item| {
+            Some(FsrSeen {
+                state: item.state()?.as_str().to_string(),
+                enabled_at: item.enabling_time().copied().map(format_time),
+            })
+        })
+        .find(|seen| ON.contains(&seen.state.as_str())))
 }
 
 /// The snapshots of the Region with FSR on (each counts once towards the quota).
@@ -160,13 +207,13 @@ fn refusal<'a>(errors: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>)
         .join("; ")
 }
 
-/// Enables FSR on `snapshot_id` in `zone`; the state EC2 answers with, or EC2's refusal
-/// (`Err(Ok(message))`) when it lists the pair as unsuccessful.
+/// Enables FSR on `snapshot_id` in `zone`; the FSR EC2 answers with, or EC2's refusal
+/// (`Ok(Err(message))`) when it lists the pair as unsuccessful.
 pub async fn enable(
     ec2: &aws_sdk_ec2::Client,
     snapshot_id: &str,
     zone: &str,
-) -> Result<Result<String, String>, BackstopError> {
+) -> Result<Result<FsrSeen, String>, BackstopError> {
     let answer = ec2
         .enable_fast_snapshot_restores()
         .source_snapshot_ids(snapshot_id)
@@ -177,8 +224,14 @@ pub async fn enable(
             "enabling fast snapshot restore on {snapshot_id} in {zone}"
         ))?;
     if let Some(item) = answer.successful().first() {
-        let state = item.state().map(|s| s.as_str()).unwrap_or("enabling");
-        return Ok(Ok(state.to_string()));
+        return Ok(Ok(FsrSeen {
+            state: item
+                .state()
+                .map(|s| s.as_str())
+                .unwrap_or("enabling")
+                .to_string(),
+            enabled_at: item.enabling_time().copied().map(format_time),
+        }));
     }
     let refused = answer
         .unsuccessful()

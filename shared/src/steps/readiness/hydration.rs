@@ -149,7 +149,10 @@ pub(super) async fn check_fast_restores(
         fast_restore::snapshots_on(ec2).await,
     ) {
         (Ok(states), Ok(on_in_region)) => FsrFound {
-            states,
+            states: states
+                .into_iter()
+                .map(|(pair, fsr)| (pair, fsr.state))
+                .collect(),
             on_in_region,
         },
         (Err(err), _) | (_, Err(err)) => {

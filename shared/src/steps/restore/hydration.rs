@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::aws::fast_restore::{self, snapshot_of, FastRestore, ON};
+use crate::aws::fast_restore::{self, snapshot_of, FastRestore, FsrSeen, ON};
 use crate::aws::store::{key, Part, RunStore};
 use crate::error::BackstopError;
 use crate::model::jobs::{RestoreItem, RestoreJob};
@@ -61,12 +61,13 @@ pub(super) struct Decision {
 pub(super) fn decide(
     records: &mut Vec<FastRestore>,
     wanted: &[Wanted],
-    seen: &HashMap<(String, String), String>,
+    seen: &HashMap<(String, String), FsrSeen>,
 ) -> Decision {
     let mut decision = Decision::default();
     for want in wanted {
         let pair = (want.snapshot_id.clone(), want.zone.clone());
-        let state = seen.get(&pair).cloned();
+        let found = seen.get(&pair);
+        let state = found.map(|f| f.state.clone());
         let existing = records.iter_mut().find(|r| {
             r.resource == want.resource
                 && r.snapshot_id == want.snapshot_id
@@ -87,6 +88,7 @@ pub(super) fn decide(
                         .unwrap_or_else(|| "requested".into()),
                     released: false,
                     gave_up: None,
+                    enabled_at: None,
                 });
                 let record = records.last_mut().expect("just pushed");
                 if !on {
@@ -101,9 +103,15 @@ pub(super) fn decide(
             continue;
         }
         match state.as_deref() {
-            Some(now) if ON.contains(&now) => record.state = now.to_string(),
+            Some(now) if ON.contains(&now) => {
+                // enabled by the run's call, whose answer was not recorded: EC2's time is it
+                if record.owned && record.enabled_at.is_none() {
+                    record.enabled_at = found.and_then(|f| f.enabled_at.clone());
+                }
+                record.state = now.to_string();
+            }
             // asked for (the record written) but the call never made it: ask again
-            None if record.state == "requested" => {
+            _ if record.state == "requested" => {
                 decision.enable.push(pair);
                 decision.held.insert(want.resource.clone());
                 continue;
@@ -192,9 +200,10 @@ pub(super) async fn prepare(
             &r.snapshot_id == snapshot && &r.availability_zone == zone && r.gave_up.is_none()
         }) {
             match &answer {
-                Ok(state) => {
-                    tracing::info!(resource = %record.resource, snapshot, zone, state, "fast snapshot restore enabled");
-                    record.state = state.clone();
+                Ok(fsr) => {
+                    tracing::info!(resource = %record.resource, snapshot, zone, state = %fsr.state, "fast snapshot restore enabled");
+                    record.state = fsr.state.clone();
+                    record.enabled_at = fsr.enabled_at.clone();
                 }
                 Err(refused) => {
                     tracing::warn!(resource = %record.resource, snapshot, zone, "fast snapshot restore refused: {refused}; restoring without it");
@@ -233,8 +242,32 @@ fn to_release<'a>(
         .collect()
 }
 
-/// Disables the FSR the run enabled and no longer needs (see [`to_release`]); returns the
-/// records, as now stored.
+/// What to do with an FSR the run's record says it enabled, given what EC2 says of it now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Release {
+    /// On, and enabled at the moment the run's own call enabled it: the run's; turn it off.
+    Disable,
+    /// Off already: nothing to do.
+    Off,
+    /// On, but enabled at another moment (before the run, or by someone after it turned its
+    /// own off), or the record does not know when: not provably the run's; left on.
+    NotTheRuns,
+}
+
+pub(super) fn judge_release(now: Option<&FsrSeen>, recorded: Option<&str>) -> Release {
+    match now {
+        None => Release::Off,
+        Some(seen) if !ON.contains(&seen.state.as_str()) => Release::Off,
+        Some(seen) if seen.enabled_at.is_some() && seen.enabled_at.as_deref() == recorded => {
+            Release::Disable
+        }
+        Some(_) => Release::NotTheRuns,
+    }
+}
+
+/// Disables the FSR the run enabled and no longer needs (see [`to_release`]): only one whose
+/// EnablingTime (EC2's) is the one the run's call got back; a record that names someone
+/// else's FSR is not proof, and that FSR is left on. Returns the records, as now stored.
 pub async fn release(
     ec2: &aws_sdk_ec2::Client,
     store: &RunStore,
@@ -243,22 +276,30 @@ pub async fn release(
     all: bool,
 ) -> Result<Vec<FastRestore>, BackstopError> {
     let mut records = records(store, run_id).await?;
-    let releasing: Vec<(String, String)> = to_release(&records, jobs, all)
+    let releasing: Vec<usize> = to_release(&records, jobs, all)
         .into_iter()
-        .map(|r| (r.snapshot_id.clone(), r.availability_zone.clone()))
+        .filter_map(|r| records.iter().position(|x| std::ptr::eq(x, r)))
         .collect();
     if releasing.is_empty() {
         return Ok(records);
     }
-    for (snapshot, zone) in &releasing {
-        fast_restore::disable(ec2, snapshot, zone).await?;
-        tracing::info!(snapshot, zone, "fast snapshot restore disabled");
-        for record in records
-            .iter_mut()
-            .filter(|r| &r.snapshot_id == snapshot && &r.availability_zone == zone && r.owned)
-        {
-            record.released = true;
-            record.state = "disabling".into();
+    for index in releasing {
+        let record = &mut records[index];
+        let (snapshot, zone) = (record.snapshot_id.clone(), record.availability_zone.clone());
+        let now = fast_restore::on_since(ec2, &snapshot, &zone).await?;
+        let judged = judge_release(now.as_ref(), record.enabled_at.as_deref());
+        record.released = true;
+        match judged {
+            Release::Disable => {
+                fast_restore::disable(ec2, &snapshot, &zone).await?;
+                tracing::info!(snapshot, zone, "fast snapshot restore disabled");
+                record.state = "disabling".into();
+            }
+            Release::Off => record.state = "disabled".into(),
+            Release::NotTheRuns => {
+                tracing::warn!(snapshot, zone, enabled_at = ?now.and_then(|n| n.enabled_at), recorded = ?record.enabled_at, "fast snapshot restore on, but not enabled by the run's call: not the run's to turn off, left on");
+                record.owned = false;
+            }
         }
     }
     store.put_at(&records_key(run_id), &records).await?;
@@ -279,14 +320,15 @@ mod tests {
         }
     }
 
-    fn seen(pairs: &[(&str, &str)]) -> HashMap<(String, String), String> {
+    fn seen(pairs: &[(&str, &str)]) -> HashMap<(String, String), FsrSeen> {
         pairs
             .iter()
             .map(|(snapshot, state)| {
-                (
-                    (snapshot.to_string(), "us-west-2a".to_string()),
-                    state.to_string(),
-                )
+                let fsr = FsrSeen {
+                    state: state.to_string(),
+                    enabled_at: Some("2026-12-04T10:00:00Z".into()),
+                };
+                ((snapshot.to_string(), "us-west-2a".to_string()), fsr)
             })
             .collect()
     }
@@ -367,6 +409,13 @@ mod tests {
         let again = decide(&mut records, &wanted, &HashMap::new());
         assert_eq!(again.enable.len(), 1);
         assert!(records[0].owned && records[0].gave_up.is_none());
+        // the call happened, its answer was lost: EC2's EnablingTime becomes the run's proof
+        let adopted = decide(&mut records, &wanted, &seen(&[("snap-1", "enabling")]));
+        assert!(adopted.enable.is_empty());
+        assert_eq!(
+            records[0].enabled_at.as_deref(),
+            Some("2026-12-04T10:00:00Z")
+        );
     }
 
     fn job(resource: &str, status: JobStatus) -> RestoreJob {
@@ -383,6 +432,31 @@ mod tests {
             completed_at: None,
             fast_restored: None,
         }
+    }
+
+    #[test]
+    fn fsr_is_turned_off_only_when_ec2_says_it_is_the_one_the_runs_call_enabled() {
+        let seen = |state: &str, at: Option<&str>| FsrSeen {
+            state: state.into(),
+            enabled_at: at.map(str::to_string),
+        };
+        let ours = Some("2026-12-04T10:00:00Z");
+        let on = seen("optimizing", ours);
+        assert_eq!(judge_release(Some(&on), ours), Release::Disable);
+        // on, but enabled at another moment (the operator's, or re-enabled after the run's)
+        let theirs = seen("enabled", Some("2026-12-01T08:00:00Z"));
+        assert_eq!(judge_release(Some(&theirs), ours), Release::NotTheRuns);
+        // a record that does not say when (edited, or from before this check) proves nothing
+        assert_eq!(judge_release(Some(&on), None), Release::NotTheRuns);
+        assert_eq!(
+            judge_release(Some(&seen("enabled", None)), None),
+            Release::NotTheRuns
+        );
+        assert_eq!(
+            judge_release(Some(&seen("disabled", ours)), ours),
+            Release::Off
+        );
+        assert_eq!(judge_release(None, ours), Release::Off);
     }
 
     #[test]
