@@ -4,7 +4,7 @@
 in the same run, with a Python reference handler (bench/reference_handler.py) that builds the
 same boto3 clients at init.
 
-    .venv/bin/python bench/handler_startup.py [--runs 20] [--profile release|debug] [--handlers a,b]
+    .venv/bin/python bench/handler_startup.py [--runs 20] [--profile release|debug] [--handlers a,b] [--no-python]
 
 Needs the binaries built (`cargo build --release --bins`, or the debug build) and boto3 (the
 project's .venv). Prints one line per handler: binary size, median and max milliseconds and
@@ -109,10 +109,14 @@ def one_start(command, clients):
         api.server.shutdown()
 
 
-def measure(command, clients, runs):
-    samples = [one_start(command, clients) for _ in range(runs)]
+def summary(samples):
+    """(median ms, max ms, peak RSS MiB) of cold starts."""
     times = [sample[0] for sample in samples]
     return statistics.median(times), max(times), max(sample[1] for sample in samples)
+
+
+def measure(command, clients, runs):
+    return summary([one_start(command, clients) for _ in range(runs)])
 
 
 def main():
@@ -120,6 +124,7 @@ def main():
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--profile", default="release", choices=["debug", "release"])
     parser.add_argument("--handlers", default=",".join(HANDLERS), help="comma-separated subset")
+    parser.add_argument("--no-python", action="store_true", help="skip the Python reference")
     args = parser.parse_args()
     chosen = [name for name in args.handlers.split(",") if name]
     unknown = sorted(set(chosen) - set(HANDLERS))
@@ -127,8 +132,14 @@ def main():
         parser.error(f"unknown handlers {unknown}; known: {', '.join(HANDLERS)}")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target"))
-    print(f"handler cold start (spawn -> first /next), {args.runs} cold starts each, Rust {args.profile} build vs Python {sys.version.split()[0]} + boto3")
-    print(f"{'handler':<17}{'size MiB':>9} | {'Rust med ms':>11}{'max':>7}{'RSS MiB':>8} | {'Py med ms':>9}{'max':>7}{'RSS MiB':>8} | {'time x':>6}{'RSS x':>6}")
+    floor_binary = os.path.join(target, args.profile, "floor")
+    if not os.path.isfile(floor_binary):
+        parser.error(f"{floor_binary} is missing: build it first (cargo build --{args.profile} -p floor)")
+    print(f"handler cold start (spawn -> first /next), {args.runs} cold starts each, Rust {args.profile} build; "
+          f"floor: a hello-world lambda_runtime function (bench/floor) with the same profile, measured beside each handler"
+          + ("" if args.no_python else f"; Python {sys.version.split()[0]} + boto3 reference"))
+    print(f"{'handler':<17}{'size MiB':>9} | {'Rust med ms':>11}{'max':>7}{'RSS MiB':>8} | {'floor ms':>8}{'RSS MiB':>8}{'x time':>7}{'x RSS':>6}"
+          + ("" if args.no_python else f" | {'Py med ms':>9}{'RSS MiB':>8}"))
     for name in chosen:
         clients = HANDLERS[name]
         binary = os.path.join(target, args.profile, name)
@@ -136,13 +147,19 @@ def main():
             print(f"{name:<17} missing: build it first", file=sys.stderr)
             continue
         size = os.path.getsize(binary) / 1024 / 1024
-        rust = measure([binary], clients, args.runs)
-        python = measure([sys.executable, REFERENCE], clients, args.runs)
-        print(
-            f"{name:<17}{size:>9.1f} | {rust[0]:>11.1f}{rust[1]:>7.1f}{rust[2]:>8.1f} | {python[0]:>9.1f}{python[1]:>7.1f}{python[2]:>8.1f} | "
-            f"{python[0] / rust[0]:>6.1f}{python[2] / rust[2]:>6.1f}",
-            flush=True,
-        )
+        # alternated, so a busy moment of the machine weighs on both alike
+        rust_samples, floor_samples = [], []
+        for _ in range(args.runs):
+            rust_samples.append(one_start([binary], clients))
+            floor_samples.append(one_start([floor_binary], clients))
+        rust = summary(rust_samples)
+        floor = summary(floor_samples)
+        line = (f"{name:<17}{size:>9.1f} | {rust[0]:>11.1f}{rust[1]:>7.1f}{rust[2]:>8.1f} | {floor[0]:>8.1f}{floor[2]:>8.1f}"
+                f"{rust[0] / floor[0]:>7.1f}{rust[2] / floor[2]:>6.1f}")
+        if not args.no_python:
+            python = measure([sys.executable, REFERENCE], clients, args.runs)
+            line += f" | {python[0]:>9.1f}{python[2]:>8.1f}"
+        print(line, flush=True)
 
 
 if __name__ == "__main__":

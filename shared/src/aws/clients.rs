@@ -1,6 +1,9 @@
-//! What every function is given at init: a client of each AWS service Backstop calls (cheap
-//! handles on one configuration; a function calls only those its step needs, and its role
-//! allows no more) and the stack's settings, read once from the environment the template sets.
+//! What every function is given at init: a client of each AWS service Backstop calls, each
+//! built on its first use (a function builds only those its step needs, and its role allows no
+//! more), and the stack's settings, read once from the environment the template sets.
+
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
 
 use aws_config::SdkConfig;
 
@@ -74,21 +77,65 @@ impl Settings {
     }
 }
 
+/// A client built the first time a step uses it, from the process's one SDK configuration
+/// (one HTTP client and its connection pool, shared by every service): a function builds only
+/// the clients its invocations call, not one per service Backstop knows (bench/RESULTS.md,
+/// cold start). Derefs to the SDK client, so `clients.ec2.describe_volumes()` and
+/// `&clients.ec2` as `&aws_sdk_ec2::Client` work as with the client itself.
+pub struct Lazy<C> {
+    config: Arc<SdkConfig>,
+    build: fn(&SdkConfig) -> C,
+    client: OnceLock<C>,
+}
+
+impl<C> Lazy<C> {
+    fn new(config: &Arc<SdkConfig>, build: fn(&SdkConfig) -> C) -> Lazy<C> {
+        Lazy {
+            config: Arc::clone(config),
+            build,
+            client: OnceLock::new(),
+        }
+    }
+
+    /// Whether the client was built (a step used it).
+    pub fn is_built(&self) -> bool {
+        self.client.get().is_some()
+    }
+}
+
+impl<C> Deref for Lazy<C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        self.client.get_or_init(|| (self.build)(&self.config))
+    }
+}
+
+impl<C: Clone> Clone for Lazy<C> {
+    fn clone(&self) -> Self {
+        Lazy {
+            config: Arc::clone(&self.config),
+            build: self.build,
+            client: self.client.clone(),
+        }
+    }
+}
+
 /// The AWS clients and settings of a function.
 #[derive(Clone)]
 pub struct Clients {
-    pub backup: aws_sdk_backup::Client,
-    pub ec2: aws_sdk_ec2::Client,
-    pub rds: aws_sdk_rds::Client,
-    pub efs: aws_sdk_efs::Client,
-    pub route53: aws_sdk_route53::Client,
-    pub ssm: aws_sdk_ssm::Client,
-    pub kms: aws_sdk_kms::Client,
-    pub cloudwatch: aws_sdk_cloudwatch::Client,
-    pub cloudformation: aws_sdk_cloudformation::Client,
-    pub sfn: aws_sdk_sfn::Client,
-    pub sns: aws_sdk_sns::Client,
-    pub s3: aws_sdk_s3::Client,
+    pub backup: Lazy<aws_sdk_backup::Client>,
+    pub ec2: Lazy<aws_sdk_ec2::Client>,
+    pub rds: Lazy<aws_sdk_rds::Client>,
+    pub efs: Lazy<aws_sdk_efs::Client>,
+    pub route53: Lazy<aws_sdk_route53::Client>,
+    pub ssm: Lazy<aws_sdk_ssm::Client>,
+    pub kms: Lazy<aws_sdk_kms::Client>,
+    pub cloudwatch: Lazy<aws_sdk_cloudwatch::Client>,
+    pub cloudformation: Lazy<aws_sdk_cloudformation::Client>,
+    pub sfn: Lazy<aws_sdk_sfn::Client>,
+    pub sns: Lazy<aws_sdk_sns::Client>,
+    pub s3: Lazy<aws_sdk_s3::Client>,
     pub settings: Settings,
 }
 
@@ -103,19 +150,20 @@ impl Clients {
     }
 
     pub fn with_settings(config: &SdkConfig, settings: Settings) -> Clients {
+        let config = Arc::new(config.clone());
         Clients {
-            backup: aws_sdk_backup::Client::new(config),
-            ec2: aws_sdk_ec2::Client::new(config),
-            rds: aws_sdk_rds::Client::new(config),
-            efs: aws_sdk_efs::Client::new(config),
-            route53: aws_sdk_route53::Client::new(config),
-            ssm: aws_sdk_ssm::Client::new(config),
-            kms: aws_sdk_kms::Client::new(config),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
-            cloudformation: aws_sdk_cloudformation::Client::new(config),
-            sfn: aws_sdk_sfn::Client::new(config),
-            sns: aws_sdk_sns::Client::new(config),
-            s3: s3_client(config),
+            backup: Lazy::new(&config, aws_sdk_backup::Client::new),
+            ec2: Lazy::new(&config, aws_sdk_ec2::Client::new),
+            rds: Lazy::new(&config, aws_sdk_rds::Client::new),
+            efs: Lazy::new(&config, aws_sdk_efs::Client::new),
+            route53: Lazy::new(&config, aws_sdk_route53::Client::new),
+            ssm: Lazy::new(&config, aws_sdk_ssm::Client::new),
+            kms: Lazy::new(&config, aws_sdk_kms::Client::new),
+            cloudwatch: Lazy::new(&config, aws_sdk_cloudwatch::Client::new),
+            cloudformation: Lazy::new(&config, aws_sdk_cloudformation::Client::new),
+            sfn: Lazy::new(&config, aws_sdk_sfn::Client::new),
+            sns: Lazy::new(&config, aws_sdk_sns::Client::new),
+            s3: Lazy::new(&config, s3_client),
             settings,
         }
     }
@@ -128,7 +176,7 @@ impl Clients {
                 "is not set: deploy the function with the stack's RunStateBucket name in RUN_STATE_BUCKET",
             )
         })?;
-        Ok(RunStore::new(self.s3.clone(), bucket))
+        Ok(RunStore::new((*self.s3).clone(), bucket))
     }
 }
 
@@ -147,5 +195,19 @@ mod tests {
         assert_eq!(settings.evidence_bucket, None);
         let err = Settings::required(&settings.state_machine_arn, "STATE_MACHINE_ARN").unwrap_err();
         assert!(err.to_string().contains("STATE_MACHINE_ARN"), "{err}");
+    }
+
+    #[test]
+    fn a_client_is_built_on_its_first_use_only() {
+        let config = SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-west-2"))
+            .build();
+        let clients = Clients::with_settings(&config, Settings::default());
+        assert!(!clients.ec2.is_built() && !clients.s3.is_built());
+        let ec2: &aws_sdk_ec2::Client = &clients.ec2;
+        assert_eq!(ec2.config().region().map(|r| r.as_ref()), Some("us-west-2"));
+        assert!(clients.ec2.is_built());
+        assert!(!clients.rds.is_built() && !clients.s3.is_built());
     }
 }

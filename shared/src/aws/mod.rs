@@ -25,11 +25,12 @@ pub use clients::{Clients, Settings};
 
 use std::time::Duration;
 
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::{timeout::TimeoutConfig, BehaviorVersion, SdkConfig};
 
 /// Loads the shared SDK configuration, once per process; the clients are built from it.
 pub async fn load_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
         // A hung endpoint must fail the step (and let Step Functions retry) well
         // before the Lambda timeout eats the whole invocation.
         .timeout_config(
@@ -37,7 +38,13 @@ pub async fn load_config() -> SdkConfig {
                 .connect_timeout(Duration::from_secs(5))
                 .operation_attempt_timeout(Duration::from_secs(30))
                 .build(),
-        )
-        .load()
-        .await
+        );
+    // Lambda gives the execution role's credentials in the environment, where the default
+    // chain looks first; reading them there directly skips building the chain's other
+    // providers (profile files, web identity, container, IMDS), which was most of a cold
+    // start (bench/RESULTS.md). Anywhere else (no keys in the environment), the default chain.
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+        loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
+    }
+    loader.load().await
 }
