@@ -86,11 +86,28 @@ fn attempt_to_start(item: &RestoreItem, jobs: &[RestoreJob], resume: bool) -> Op
     }
 }
 
-/// This round's starts: each item due an attempt, largest recovery point first (plan order
-/// among equals and unknown sizes), while fewer than `max_running` jobs run; and how many due
-/// items wait for a later round. A restore's duration grows with the data it copies, so
-/// under a concurrency cap the largest go first (longest-processing-time-first): started
-/// last, they would end the run last.
+/// What a restore is expected to take, in AWS seconds, by kind and recovery point size: a
+/// fixed part (creating the resource) and a part per GiB copied. Orders of magnitude of AWS
+/// Backup's restores (an EBS volume exists within minutes and loads its blocks lazily; an RDS
+/// instance or an EFS file system copies its data first), the same the emulator's README
+/// states; they only order the starts, so an error in them costs time, never correctness.
+pub(crate) fn expected_restore_seconds(kind: &ResourceKind, size_bytes: Option<i64>) -> i64 {
+    let gib = size_bytes.unwrap_or(0).max(0) >> 30;
+    // (seconds, milliseconds per GiB)
+    let (base, per_gib_ms) = match kind {
+        ResourceKind::Ebs | ResourceKind::StorageGateway => (180, 500),
+        ResourceKind::Rds => (900, 3000),
+        ResourceKind::Efs => (600, 6000),
+        ResourceKind::Ec2 => (420, 1000),
+        ResourceKind::Unknown(_) => (300, 0),
+    };
+    base + gib * per_gib_ms / 1000
+}
+
+/// This round's starts: each item due an attempt, the longest expected restore first (by kind
+/// and size; plan order among equals), while fewer than `max_running` jobs run; and how many
+/// due items wait for a later round. Under a concurrency cap the longest go first
+/// (longest-processing-time-first): started last, they would end the run last.
 fn schedule<'i>(
     restores: &'i [RestoreItem],
     jobs: &[RestoreJob],
@@ -102,8 +119,10 @@ fn schedule<'i>(
         .iter()
         .filter_map(|item| Some((item, attempt_to_start(item, jobs, resume)?)))
         .collect();
-    // stable: equal sizes keep plan order
-    due.sort_by_key(|(item, _)| std::cmp::Reverse(item.size_bytes.unwrap_or(0)));
+    // stable: equal expectations keep plan order
+    due.sort_by_key(|(item, _)| {
+        std::cmp::Reverse(expected_restore_seconds(&item.kind, item.size_bytes))
+    });
     let room = max_running.saturating_sub(running).min(due.len());
     let waiting = due.len() - room;
     (due.into_iter().take(room).collect(), waiting)

@@ -526,3 +526,26 @@ fn under_a_cap_the_largest_restores_start_first_and_equal_sizes_keep_plan_order(
     assert_eq!(names, ["small"]);
     assert_eq!(waiting, 1);
 }
+
+#[test]
+fn a_database_that_takes_longer_starts_before_a_larger_volume() {
+    const GIB: i64 = 1 << 30;
+    let sized = |name: &str, kind: ResourceKind, size: i64| RestoreItem {
+        size_bytes: Some(size * GIB),
+        ..item(name, kind, &format!("rp-{name}"))
+    };
+    // 500 GiB of EBS: ~7 minutes (created at once, loaded lazily); 20 GiB of RDS: ~16
+    let restores = [
+        sized("volume", ResourceKind::Ebs, 500),
+        sized("database", ResourceKind::Rds, 20),
+        sized("files", ResourceKind::Efs, 10),
+    ];
+    assert!(
+        expected_restore_seconds(&ResourceKind::Rds, Some(20 * GIB))
+            > expected_restore_seconds(&ResourceKind::Ebs, Some(500 * GIB))
+    );
+    let (started, waiting) = schedule(&restores, &[], 2, false);
+    let names: Vec<&str> = started.iter().map(|(i, _)| i.resource.as_str()).collect();
+    assert_eq!(names, ["database", "files"]);
+    assert_eq!(waiting, 1);
+}
