@@ -1,19 +1,23 @@
 #!/usr/bin/env python3
 """What a drill costs in orchestration, at N protected resources, on the local emulator.
 
-    .venv/bin/python bench/orchestration.py [--sizes 1,10,100,1000] [--time-scale 0.01]
+    .venv/bin/python bench/orchestration.py [--sizes 1,10,100,1000] [--time-scale 0.01] [--mixed]
 
 For each N: a fresh emulator, N EBS volumes in the primary region (sizes spread from 8 GiB to
 2 TiB, so restores take AWS's 3 to 20 minutes), backed up and copied to the DR vault; the real
 template deployed with the locally built handlers (`make build`); the plan uploaded to the
 run-state bucket (planObject); one drill through the real state machine (one instance from the
 golden AMI, one drill DNS record, teardown, report; `--attached K`: the first K volumes attached
-to it). Printed per N:
+to it; `--mixed`: one resource in 20 an RDS database and one in 20 an EFS file system, at most
+20 of each, the rest EBS volumes). Printed per N:
 
 - recovered: execution start to the end of SwitchDns (the drill's RTO end); critical: the
   slowest restore (or the launch, if slower) + attach + DNS, as the run itself could not go
-  faster; overhead = recovered / critical; cap bound: the same with the restores run in the
-  order they started on maxConcurrentRestores slots (what the cap alone forces); total: to the end of the execution (teardown and
+  faster; overhead = recovered / critical; order bound: the same with the restores run in the
+  order they started on maxConcurrentRestores slots (what the cap and the order force);
+  best bound: what a perfect scheduler could do on the same slots, at least (the longest
+  restore, or all restores' time spread evenly over the slots, whichever is longer; + attach
+  + DNS); vs best = recovered / best bound; total: to the end of the execution (teardown and
   report included). Real seconds at the time scale: the handlers' own compute is not scaled,
   so a small scale overstates it (at 0.05, the emulator's ~5 ms per call stands for ~100 ms).
 - transitions (states entered), of which per restore round, history events, restore rounds;
@@ -98,15 +102,40 @@ def wait_all(what: str, check, timeout: float = 1800) -> None:
         time.sleep(0.5)
 
 
-def protect_volumes(emulator: Emulator, seed: dict, n: int) -> list[str]:
-    """N volumes backed up in the primary region and copied to the DR vault, as a backup plan
-    with a copy rule leaves them. Returns the volumes' ARNs."""
+def kind_of(i: int, mixed: bool) -> str:
+    """The i-th resource's kind: all EBS, or (mixed) one in 20 RDS and one in 20 EFS, 20 each at most."""
+    if mixed and i % 20 == 0 and i // 20 < 20:
+        return "rds"
+    if mixed and i % 20 == 1 and i // 20 < 20:
+        return "efs"
+    return "ebs"
+
+
+def protect_volumes(emulator: Emulator, seed: dict, n: int, mixed: bool = False) -> list[str]:
+    """N resources (volumes; with `mixed`, some databases and file systems) backed up in the
+    primary region and copied to the DR vault, as a backup plan with a copy rule leaves them.
+    Returns their ARNs."""
     ec2 = emulator.client("ec2", PRIMARY)
+    rds = emulator.client("rds", PRIMARY)
+    efs = emulator.client("efs", PRIMARY)
     backup = emulator.client("backup", PRIMARY)
     zone = seed["primary"]["subnets"][0]["availabilityZone"]
     role = seed["backupRoleArn"]
     arns = []
-    for size in volume_sizes(n):
+    for i, size in enumerate(volume_sizes(n)):
+        kind = kind_of(i, mixed)
+        if kind == "rds":
+            db = rds.create_db_instance(
+                DBInstanceIdentifier=f"db-{i:04d}", DBInstanceClass="db.t3.medium", Engine="postgres",
+                AllocatedStorage=min(size, 1024), MasterUsername="bench", MasterUserPassword="not-a-real-secret",
+                VpcSecurityGroupIds=[seed["primary"]["dbSecurityGroupId"]],
+            )["DBInstance"]
+            arns.append(db["DBInstanceArn"])
+            continue
+        if kind == "efs":
+            fs = efs.create_file_system(CreationToken=f"bench-{i}", PerformanceMode="generalPurpose", Encrypted=True)
+            arns.append(f"arn:aws:elasticfilesystem:{PRIMARY}:{seed['account']}:file-system/{fs['FileSystemId']}")
+            continue
         volume = ec2.create_volume(AvailabilityZone=zone, Size=size, VolumeType="gp3")["VolumeId"]
         arns.append(f"arn:aws:ec2:{PRIMARY}:{seed['account']}:volume/{volume}")
     for arn in arns:
@@ -132,8 +161,8 @@ def device(i: int) -> str:
     return f"/dev/sd{chr(ord('f') + i)}"
 
 
-def plan_for(seed: dict, arns: list[str], attached: int = 0) -> dict:
-    """The drill plan: every volume restored, the first `attached` of them attached to the
+def plan_for(seed: dict, arns: list[str], attached: int = 0, mixed: bool = False) -> dict:
+    """The drill plan: every resource restored, the first `attached` volumes attached to the
     instance (at most 21: /dev/sdf to /dev/sdz)."""
     dr = seed["dr"]
     zone = dr["subnets"][0]["availabilityZone"]
@@ -144,16 +173,23 @@ def plan_for(seed: dict, arns: list[str], attached: int = 0) -> dict:
             settings["attachTo"] = {"instance": "app", "device": device(i)}
         return settings
 
+    def resource(i: int, arn: str) -> dict:
+        kind = kind_of(i, mixed)
+        if kind == "rds":
+            return {"name": f"db-{i:04d}", "kind": "rds", "arn": arn, "rds": {
+                "dbInstanceIdentifier": f"db-{i:04d}", "dbInstanceClass": "db.t3.medium",
+                "dbSubnetGroupName": dr["dbSubnetGroup"], "vpcSecurityGroupIds": [dr["dbSecurityGroupId"]]}}
+        if kind == "efs":
+            return {"name": f"fs-{i:04d}", "kind": "efs", "arn": arn, "efs": {"performanceMode": "generalPurpose"}}
+        return {"name": f"data-{i:04d}", "kind": "ebs", "arn": arn, "ebs": ebs(i)}
+
     return {
         "name": "bench",
         "primaryRegion": PRIMARY,
         "drRegion": DR,
         "backupVault": dr["backupVault"]["name"],
         "objectives": {"rtoMinutes": 240, "rpoMinutes": 240},
-        "resources": [
-            {"name": f"data-{i:04d}", "kind": "ebs", "arn": arn, "ebs": ebs(i)}
-            for i, arn in enumerate(arns)
-        ],
+        "resources": [resource(i, arn) for i, arn in enumerate(arns)],
         "instances": [
             {
                 "name": "app",
@@ -207,20 +243,21 @@ def spans(events: list[dict]) -> dict[str, tuple[float, float]]:
     return {name: (a, b) for name, (a, b) in found.items()}
 
 
-def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0) -> dict:
+def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0, mixed: bool = False) -> dict:
     emulator = Emulator(time_scale)
     try:
         # setup is not what is measured: backups and copies finish in a minute
-        emulator.control("POST", "durations", {"backup": {"EBS": 60}, "copy": {"EBS": 60}})
+        quick = {"EBS": 60, "RDS": 60, "EFS": 60}
+        emulator.control("POST", "durations", {"backup": quick, "copy": quick})
         seed = emulator.control("POST", "seed", {"primaryRegion": PRIMARY, "drRegion": DR})
-        arns = protect_volumes(emulator, seed, n)
+        arns = protect_volumes(emulator, seed, n, mixed)
         deployed = emulator.control(
             "POST", "deploy",
             {"template": os.path.join(ROOT, "template.yaml"), "region": DR, "stackName": "backstop", "parameters": {"CreateBackupVault": "false"}, "binaryDir": binary_dir},
         )
         bucket = deployed["outputs"]["RunStateBucketName"]
         machine = deployed["outputs"]["RecoveryStateMachineArn"]
-        plan = plan_for(seed, arns, min(attached, n))
+        plan = plan_for(seed, arns, min(attached, n), mixed)
         emulator.client("s3").put_object(Bucket=bucket, Key="plans/bench.json", Body=json.dumps(plan).encode())
         emulator.control("DELETE", "calls")
         sfn = emulator.client("stepfunctions")
@@ -252,12 +289,16 @@ def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0) -> di
             slots.sort()
             slots[0] += duration
         capped = max(max(slots), launch[1] - launch[0])
+        # no scheduler on these slots finishes before the longest restore, nor before all the
+        # restores' time spread evenly over them
+        best = max(max(durations or [0]), sum(durations) / RESTORE_CONCURRENCY, launch[1] - launch[0])
         tail = 0.0
         for step in ("AttachVolumes", "SwitchDns"):
             if step in timeline:
                 tail += timeline[step][1] - timeline[step][0]
         critical += tail
         capped += tail
+        best += tail
         total = (described["stopDate"] - described["startDate"]).total_seconds()
         started = described["startDate"].timestamp()
         recovered = timeline["SwitchDns"][1] - started if "SwitchDns" in timeline else math.nan
@@ -276,6 +317,8 @@ def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0) -> di
             "critical": critical,
             "overhead": recovered / critical if critical else math.nan,
             "capped": capped,
+            "best": best,
+            "vsBest": recovered / best if best else math.nan,
             "transitions": len(entered),
             "perRound": in_loop / rounds if rounds else math.nan,
             "rounds": rounds,
@@ -294,17 +337,18 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,10,100,1000")
     parser.add_argument("--time-scale", type=float, default=0.01)
     parser.add_argument("--profile", default="debug", choices=["debug", "release"])
+    parser.add_argument("--mixed", action="store_true", help="one resource in 20 an RDS database, one in 20 an EFS file system (20 each at most)")
     parser.add_argument("--attached", type=int, default=0, choices=range(0, 22), metavar="0-21",
                         help="attach the first K volumes to the instance (the AttachVolumes step's time is printed)")
     args = parser.parse_args()
     binary_dir = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), args.profile)
     print(f"drill orchestration on the emulator, time scale {args.time_scale} (1 AWS hour = {3600 * args.time_scale:.0f} s), "
           f"{args.profile} handlers, maxConcurrentRestores {RESTORE_CONCURRENCY}, poll every {POLL_SECONDS} AWS s")
-    header = f"{'N':>5} {'status':>9} {'recovered s':>12} {'critical s':>11} {'overhead':>9} {'cap bound s':>12} {'total s':>8} {'transitions':>12} {'per round':>10} {'rounds':>7} {'events':>7} {'max payload B':>14} {'AWS calls':>10} {'per resource':>13}"
+    header = f"{'N':>5} {'status':>9} {'recovered s':>12} {'critical s':>11} {'overhead':>9} {'order bound s':>14} {'best bound s':>13} {'vs best':>8} {'total s':>8} {'transitions':>12} {'per round':>10} {'rounds':>7} {'events':>7} {'max payload B':>14} {'AWS calls':>10} {'per resource':>13}"
     print(header)
     for n in [int(x) for x in args.sizes.split(",")]:
-        r = run_one(n, args.time_scale, binary_dir, args.attached)
-        print(f"{r['n']:>5} {r['status']:>9} {r['recovered']:>12.1f} {r['critical']:>11.1f} {r['overhead']:>9.2f} {r['capped']:>12.1f} {r['total']:>8.1f} {r['transitions']:>12} "
+        r = run_one(n, args.time_scale, binary_dir, args.attached, args.mixed)
+        print(f"{r['n']:>5} {r['status']:>9} {r['recovered']:>12.1f} {r['critical']:>11.1f} {r['overhead']:>9.2f} {r['capped']:>14.1f} {r['best']:>13.1f} {r['vsBest']:>8.2f} {r['total']:>8.1f} {r['transitions']:>12} "
               f"{r['perRound']:>10.1f} {r['rounds']:>7} {r['events']:>7} {r['payload']:>14} {r['calls']:>10} {r['callsPerResource']:>13.1f}",
               flush=True)
         print(f"      AWS calls by service: {json.dumps(r['byService'], sort_keys=True)}", flush=True)
