@@ -65,6 +65,45 @@ pub fn snapshot_of(recovery_point_arn: &str) -> Option<&str> {
         .filter(|id| id.starts_with("snap-"))
 }
 
+/// Every FSR EC2 lists under `filters`: (snapshot, AZ, what it says of it).
+async fn describe(
+    ec2: &aws_sdk_ec2::Client,
+    filters: Vec<Filter>,
+) -> Result<Vec<(String, String, FsrSeen)>, BackstopError> {
+    let mut found = Vec::new();
+    let mut pages = ec2
+        .describe_fast_snapshot_restores()
+        .set_filters(Some(filters))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.context("describing fast snapshot restores")?;
+        for item in page.fast_snapshot_restores() {
+            let (Some(snapshot), Some(zone)) = (item.snapshot_id(), item.availability_zone())
+            else {
+                continue;
+            };
+            let seen = FsrSeen {
+                state: item
+                    .state()
+                    .map(|s| s.as_str())
+                    .unwrap_or_default()
+                    .to_string(),
+                enabled_at: item.enabling_time().copied().map(format_time),
+            };
+            found.push((snapshot.to_string(), zone.to_string(), seen));
+        }
+    }
+    Ok(found)
+}
+
+fn filter(name: &str, values: &[String]) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.to_vec()))
+        .build()
+}
+
 /// The FSR of each (snapshot, AZ) pair of `snapshot_ids` (pairs never enabled are absent).
 pub async fn states(
     ec2: &aws_sdk_ec2::Client,
@@ -73,33 +112,8 @@ pub async fn states(
     let mut found = HashMap::new();
     // DescribeFastSnapshotRestores takes at most 200 filter values
     for chunk in snapshot_ids.chunks(200) {
-        let mut pages = ec2
-            .describe_fast_snapshot_restores()
-            .filters(
-                Filter::builder()
-                    .name("snapshot-id")
-                    .set_values(Some(chunk.to_vec()))
-                    .build(),
-            )
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.context("describing fast snapshot restores")?;
-            for item in page.fast_snapshot_restores() {
-                let (Some(snapshot), Some(zone)) = (item.snapshot_id(), item.availability_zone())
-                else {
-                    continue;
-                };
-                let seen = FsrSeen {
-                    state: item
-                        .state()
-                        .map(|s| s.as_str())
-                        .unwrap_or_default()
-                        .to_string(),
-                    enabled_at: item.enabling_time().copied().map(format_time),
-                };
-                found.insert((snapshot.to_string(), zone.to_string()), seen);
-            }
+        for (snapshot, zone, seen) in describe(ec2, vec![filter("snapshot-id", chunk)]).await? {
+            found.insert((snapshot, zone), seen);
         }
     }
     Ok(found)
@@ -111,49 +125,24 @@ pub async fn on_since(
     snapshot_id: &str,
     zone: &str,
 ) -> Result<Option<FsrSeen>, BackstopError> {
-    let filter = |name: &str, value: &str| Filter::builder().name(name).values(value).build();
-    let answer = ec2
-        .describe_fast_snapshot_restores()
-        .filters(filter("snapshot-id", snapshot_id))
-        .filters(filter("availability-zone", zone))
-        .send()
-        .await
-        .context(format!(
-            "describing fast snapshot restore on {snapshot_id} in {zone}"
-        ))?;
-    Ok(answer
-        .fast_snapshot_restores()
-        .iter()
-        .filter_map(|item| {
-            Some(FsrSeen {
-                state: item.state()?.as_str().to_string(),
-                enabled_at: item.enabling_time().copied().map(format_time),
-            })
-        })
+    let filters = vec![
+        filter("snapshot-id", &[snapshot_id.to_string()]),
+        filter("availability-zone", &[zone.to_string()]),
+    ];
+    Ok(describe(ec2, filters)
+        .await?
+        .into_iter()
+        .map(|(_, _, seen)| seen)
         .find(|seen| ON.contains(&seen.state.as_str())))
 }
 
 /// The snapshots of the Region with FSR on (each counts once towards the quota).
 pub async fn snapshots_on(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>, BackstopError> {
-    let mut found = Vec::new();
-    let mut pages = ec2
-        .describe_fast_snapshot_restores()
-        .filters(
-            Filter::builder()
-                .name("state")
-                .set_values(Some(ON.iter().map(|s| s.to_string()).collect()))
-                .build(),
-        )
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.context("describing fast snapshot restores")?;
-        for item in page.fast_snapshot_restores() {
-            if let Some(snapshot) = item.snapshot_id() {
-                if !found.iter().any(|known| known == snapshot) {
-                    found.push(snapshot.to_string());
-                }
-            }
+    let on: Vec<String> = ON.iter().map(|s| s.to_string()).collect();
+    let mut found: Vec<String> = Vec::new();
+    for (snapshot, _, _) in describe(ec2, vec![filter("state", &on)]).await? {
+        if !found.contains(&snapshot) {
+            found.push(snapshot);
         }
     }
     Ok(found)

@@ -85,20 +85,30 @@ pub(crate) async fn tagged_volumes(
     Ok(found)
 }
 
-/// The run tag of a volume (NotFound once it is gone).
-pub(crate) async fn volume_run_tag(
+/// The volume `id` as EC2 describes it (NotFound once it is gone).
+async fn described_volume(
     ec2: &aws_sdk_ec2::Client,
     id: &str,
-) -> Result<Option<String>, BackstopError> {
+) -> Result<aws_sdk_ec2::types::Volume, BackstopError> {
     let described = ec2
         .describe_volumes()
         .volume_ids(id)
         .send()
         .await
         .context(format!("describing volume {id}"))?;
-    let Some(volume) = described.volumes().first() else {
-        return Err(BackstopError::not_found(format!("volume {id}"), "gone"));
-    };
+    described
+        .volumes()
+        .first()
+        .cloned()
+        .ok_or_else(|| BackstopError::not_found(format!("volume {id}"), "gone"))
+}
+
+/// The run tag of a volume (NotFound once it is gone).
+pub(crate) async fn volume_run_tag(
+    ec2: &aws_sdk_ec2::Client,
+    id: &str,
+) -> Result<Option<String>, BackstopError> {
+    let volume = described_volume(ec2, id).await?;
     let tags = volume
         .tags()
         .iter()
@@ -111,16 +121,9 @@ pub(crate) async fn fast_restored(
     ec2: &aws_sdk_ec2::Client,
     id: &str,
 ) -> Result<bool, BackstopError> {
-    let described = ec2
-        .describe_volumes()
-        .volume_ids(id)
-        .send()
-        .await
-        .context(format!("describing volume {id}"))?;
-    Ok(described
-        .volumes()
-        .first()
-        .and_then(|volume| volume.fast_restored())
+    Ok(described_volume(ec2, id)
+        .await?
+        .fast_restored()
         .unwrap_or(false))
 }
 
