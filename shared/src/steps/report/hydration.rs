@@ -50,17 +50,25 @@ pub fn volumes(
         .iter()
         .filter(|job| job.kind == ResourceKind::Ebs && job.status == JobStatus::Completed)
     {
-        let bytes = sizes(&job.resource).unwrap_or(0);
+        let size = sizes(&job.resource);
+        let bytes = size.unwrap_or(0);
         let fast = job.fast_restored == Some(true);
         let seconds = if fast {
             0
         } else {
             bytes / (LAZY_MIB_PER_SECOND * 1024 * 1024)
         };
-        let estimate = format!(
-            "~{} to full speed, lazily loaded from S3 (estimated at {LAZY_MIB_PER_SECOND} MiB/s: AWS states no default rate)",
-            duration(seconds)
-        );
+        let estimate = match size {
+            Some(_) => format!(
+                "~{} to full speed, lazily loaded from S3 (estimated at {LAZY_MIB_PER_SECOND} MiB/s: AWS states no default rate)",
+                duration(seconds)
+            ),
+            // no size from AWS Backup: no figure rather than a made-up one
+            None => "lazily loaded from S3; its size is unknown, so its time to full speed is not estimated".into(),
+        };
+        if !fast && size.is_none() {
+            every_time_known = false;
+        }
         let note = if fast {
             "fast snapshot restore: full performance at creation".to_string()
         } else if fast_planned(&job.resource) {
@@ -133,7 +141,8 @@ mod tests {
         let sizes = |name: &str| match name {
             "data" => Some(500 << 30),
             "logs" => Some(100 << 30),
-            _ => Some(10 << 30),
+            "cache" => Some(10 << 30),
+            _ => None,
         };
         let planned = |name: &str| name != "logs";
         let start = parse_time("2026-12-04T10:00:00Z");
@@ -157,5 +166,10 @@ mod tests {
         assert_eq!(latest, Some(1324));
         assert_eq!(duration(1324), "22 min");
         assert_eq!(duration(3900), "1 h 05 min");
+        // a lazy volume of unknown size: said so, and no RTO to full speed is claimed
+        let unknown = [job("scratch", None, "2026-12-04T10:05:00Z")];
+        let (volumes, latest) = super::volumes(&unknown, &sizes, &planned, &[], start);
+        assert!(volumes[0].note.contains("not estimated"), "{volumes:?}");
+        assert_eq!(latest, None);
     }
 }
