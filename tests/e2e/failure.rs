@@ -2,7 +2,9 @@
 //! mode, failed step, error and what the run left behind; the run still ends FAILED with the
 //! step's own error.
 
-use backstop_tests::{run_input, Scenario};
+use std::time::Duration;
+
+use backstop_tests::{run_input, wait_for, Scenario};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -68,4 +70,141 @@ async fn a_failed_run_notifies_the_operator_and_ends_with_its_own_error() {
             .starts_with("drill torn down"),
         "{notice}"
     );
+}
+
+/// A drill that could not delete what it created has not passed, whatever else went well: the
+/// run ends FAILED with `Backstop.TeardownFailed` and the operator is told what is left and how
+/// to finish (before: it ended SUCCEEDED and nobody was told).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drill_whose_teardown_fails_or_leaves_resources_fails_and_tells_the_operator() {
+    let scenario = Scenario::protected("teardown-fails").await;
+    let topic = scenario.stack.output("NoticeTopicArn");
+    let notice_of = |run_id: &str| {
+        scenario
+            .topic_messages(&topic)
+            .into_iter()
+            .find(|m| m["runId"] == run_id)
+            .unwrap_or_else(|| panic!("a notice for {run_id}"))
+    };
+
+    // 1. every teardown invocation dies: its retries run out
+    let teardown = scenario.stack.function("teardown");
+    scenario.inject(
+        json!({ "killHandler": [{ "function": teardown, "afterSeconds": 0.0, "count": 50 }] }),
+    );
+    let killed = scenario
+        .run_to_end("drill-teardown-killed", scenario.input("drill"))
+        .await;
+    scenario.emulator.control("DELETE", "faults", &json!({}));
+    assert_eq!(killed.status().as_str(), "FAILED", "{:?}", killed.output());
+    assert_eq!(killed.error(), Some("Backstop.TeardownFailed"));
+    let notice = notice_of("drill-teardown-killed");
+    assert_eq!(notice["failedStep"], "Teardown", "{notice:#}");
+    assert_eq!(notice["verdict"], "FAIL", "{notice:#}");
+    let torn_down = notice["tornDown"].as_str().unwrap();
+    assert!(
+        torn_down.starts_with("teardown failed (Runtime.ExitError")
+            && torn_down.contains("drill-teardown-killed"),
+        "{notice:#}"
+    );
+    assert!(
+        !crate::drill::leftovers(&scenario, "drill-teardown-killed", &[])
+            .await
+            .is_empty(),
+        "the killed teardown deleted nothing, so the drill's resources are still there"
+    );
+    // the way out the notice gives works
+    let finished = teardown_by_hand(&scenario, "drill-teardown-killed").await;
+    assert_eq!(finished["left"], 0, "{finished:#}");
+    let left = crate::drill::leftovers(&scenario, "drill-teardown-killed", &[]).await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+
+    // 2. someone turns deletion protection on for the drill's restored database mid-run (a
+    // guardrail's auto-remediation, say): teardown must leave it, and say so
+    scenario.inject(json!({
+        "slowJobs": [{ "resourceArn": scenario.seed.primary.file_system.arn, "seconds": 3000 }]
+    }));
+    let execution = scenario
+        .start("drill-teardown-left", scenario.input("drill"))
+        .await;
+    let rds = &scenario.dr.rds;
+    let database = wait_for(
+        "the drill's restored database",
+        Duration::from_secs(300),
+        || async {
+            let dbs = rds.describe_db_instances().send().await.ok()?;
+            dbs.db_instances()
+                .iter()
+                .find(|db| db.db_instance_status() == Some("available"))
+                .and_then(|db| db.db_instance_identifier().map(str::to_string))
+        },
+    )
+    .await;
+    rds.modify_db_instance()
+        .db_instance_identifier(&database)
+        .deletion_protection(true)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    let left_run = scenario.ended(&execution, Duration::from_secs(900)).await;
+    assert_eq!(
+        left_run.status().as_str(),
+        "FAILED",
+        "{:?}",
+        left_run.output()
+    );
+    assert_eq!(left_run.error(), Some("Backstop.TeardownFailed"));
+    assert!(
+        left_run
+            .cause()
+            .unwrap_or_default()
+            .contains("left 1 resource"),
+        "{:?}",
+        left_run.cause()
+    );
+    let notice = notice_of("drill-teardown-left");
+    let kept = &notice["teardown"]["left"][0];
+    assert_eq!(kept["id"], database.as_str(), "{notice:#}");
+    assert!(
+        kept["reason"]
+            .as_str()
+            .unwrap()
+            .contains("deletion protection"),
+        "{notice:#}"
+    );
+    // once the protection is off, teardown by hand finishes the job
+    rds.modify_db_instance()
+        .db_instance_identifier(&database)
+        .deletion_protection(false)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    let finished = teardown_by_hand(&scenario, "drill-teardown-left").await;
+    assert_eq!(finished["left"], 0, "{finished:#}");
+    let left = crate::drill::leftovers(&scenario, "drill-teardown-left", &[]).await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// Teardown passes by hand, as the state machine loops them, until one says it is finished.
+async fn teardown_by_hand(scenario: &Scenario, run_id: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    let mut previous = serde_json::Value::Null;
+    loop {
+        let request = json!({ "runId": run_id, "previous": previous });
+        let pass = scenario
+            .invoke("teardown", &request)
+            .await
+            .expect("a teardown pass by hand");
+        if pass["finished"] == true {
+            return pass;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "teardown by hand did not finish: {pass:#}"
+        );
+        previous = pass;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

@@ -211,6 +211,12 @@ impl ResourceKind {
         }
     }
 
+    /// Restored as an EBS volume (from an EBS snapshot): an EBS volume, or a Storage Gateway
+    /// volume. Fast snapshot restore and lazy loading apply to both.
+    pub fn restores_as_volume(&self) -> bool {
+        matches!(self, Self::Ebs | Self::StorageGateway)
+    }
+
     /// The kind of a resource type as AWS Backup names it (`EBS`, `Storage Gateway`, …).
     pub fn from_backup_resource_type(resource_type: &str) -> ResourceKind {
         match resource_type {

@@ -1,19 +1,21 @@
-//! The evidence of a run: its report stored as JSON and text in the evidence bucket.
+//! The evidence of a run: its report stored as JSON, text and an HTML page in the evidence
+//! bucket.
 
 use super::model::{Evidence, Report};
 use crate::error::BackstopError;
 
-/// Stores the report's JSON and text in the evidence bucket; returns where.
+/// Stores the report's JSON, text and page in the evidence bucket; returns where.
 pub async fn store_evidence(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     report: &Report,
 ) -> Result<Evidence, BackstopError> {
-    let (json_key, text_key) = report.evidence_keys();
+    let (json_key, text_key, html_key) = report.evidence_keys();
     let evidence = Evidence {
         bucket: bucket.to_string(),
         json_key,
         text_key,
+        html_key,
     };
     let mut stored = report.clone();
     stored.evidence = Some(evidence.clone());
@@ -25,6 +27,11 @@ pub async fn store_evidence(
             &evidence.text_key,
             stored.text().into_bytes(),
             "text/plain; charset=utf-8",
+        ),
+        (
+            &evidence.html_key,
+            stored.html().into_bytes(),
+            "text/html; charset=utf-8",
         ),
     ] {
         s3.put_object()

@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use crate::aws::fast_restore::FastRestore;
 use crate::model::jobs::{JobStatus, RestoreJob};
 use crate::model::time::parse_time;
-use crate::plan::ResourceKind;
 
 /// The rate a lazily loaded volume is estimated to initialize at, MiB/s: the lowest rate EBS
 /// offers to provision for volume initialization (100-300 MiB/s); the default rate is
@@ -48,7 +47,7 @@ pub fn volumes(
     let mut every_time_known = true;
     for job in jobs
         .iter()
-        .filter(|job| job.kind == ResourceKind::Ebs && job.status == JobStatus::Completed)
+        .filter(|job| job.kind.restores_as_volume() && job.status == JobStatus::Completed)
     {
         let size = sizes(&job.resource);
         let bytes = size.unwrap_or(0);
@@ -114,6 +113,7 @@ pub fn duration(seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::ResourceKind;
 
     fn job(resource: &str, fast: Option<bool>, completed: &str) -> RestoreJob {
         RestoreJob {
@@ -171,5 +171,22 @@ mod tests {
         let (volumes, latest) = super::volumes(&unknown, &sizes, &planned, &[], start);
         assert!(volumes[0].note.contains("not estimated"), "{volumes:?}");
         assert_eq!(latest, None);
+    }
+
+    #[test]
+    fn a_storage_gateway_volume_is_restored_as_an_ebs_volume_and_counted_as_one() {
+        let gateway = RestoreJob {
+            kind: ResourceKind::StorageGateway,
+            ..job("archive", None, "2026-12-04T10:05:00Z")
+        };
+        let database = RestoreJob {
+            kind: ResourceKind::Rds,
+            ..job("db", None, "2026-12-04T10:05:00Z")
+        };
+        let sizes = |_: &str| Some(10 << 30);
+        let start = parse_time("2026-12-04T10:00:00Z");
+        let (volumes, _) = volumes(&[gateway, database], &sizes, &|_| false, &[], start);
+        let names: Vec<&str> = volumes.iter().map(|v| v.resource.as_str()).collect();
+        assert_eq!(names, vec!["archive"]);
     }
 }

@@ -20,6 +20,7 @@ use crate::steps::history::StepSpan;
 use crate::steps::switch_dns::SwitchedRecord;
 
 mod evidence;
+mod html;
 pub mod hydration;
 mod model;
 mod render;
@@ -27,7 +28,7 @@ mod render;
 use model::action_word;
 pub use model::{
     Evidence, Failure, NetworkUsed, Objective, ReadinessSummary, Report, ResourceRpo, Restored,
-    MAX_LISTED,
+    RunIdentity, MAX_LISTED,
 };
 
 use crate::aws::Clients;
@@ -314,18 +315,12 @@ pub fn build_report(
         measure: "worst, over the restored resources: point in time minus data capture".into(),
     };
 
-    if let Some(error) = &state.teardown_error {
-        reasons.push(format!(
-            "teardown failed: {} {}",
-            error
-                .get("Error")
-                .and_then(Value::as_str)
-                .unwrap_or_default(),
-            error
-                .get("Cause")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-        ));
+    let teardown_error = state.teardown_error.as_ref().map(|error| {
+        let part = |key: &str| error.get(key).and_then(Value::as_str).unwrap_or_default();
+        format!("{}: {}", part("Error"), part("Cause"))
+    });
+    if let Some(error) = &teardown_error {
+        reasons.push(format!("teardown failed: {error}"));
     }
     if let Some(teardown) = &state.teardown {
         if !teardown.left.is_empty() || !teardown.finished {
@@ -393,6 +388,7 @@ pub fn build_report(
             .or_else(|| state.readiness.as_ref().map(|r| r.plan.clone())),
         mode: mode.or_else(|| state.readiness.as_ref().map(|r| r.mode)),
         trigger: run.and_then(|r| r.trigger.clone()).map(Value::Object),
+        identity: identity(&request.execution_arn, run),
         outcome: if failure.is_some() {
             "failed"
         } else {
@@ -441,6 +437,7 @@ pub fn build_report(
             .unwrap_or_default(),
         failure,
         teardown: state.teardown.clone(),
+        teardown_error,
         readiness: state.readiness.as_ref().map(|r| ReadinessSummary {
             ready: r.ready(),
             counts: r.counts(),
@@ -450,6 +447,43 @@ pub fn build_report(
         notice: None,
         omitted: BTreeMap::new(),
     }
+}
+
+/// The run's identity: account and regions, the plan's digest, what started it, our version.
+fn identity(execution_arn: &str, run: Option<&ResolvedRun>) -> Option<model::RunIdentity> {
+    // arn:aws:states:<region>:<account>:execution:<machine>:<name>
+    let parts: Vec<&str> = execution_arn.split(':').collect();
+    let (region, account) = (parts.get(3)?, parts.get(4)?);
+    let plan_digest = run
+        .and_then(|r| serde_json::to_value(&r.plan).ok())
+        .map(|plan| {
+            // serde_json's maps are sorted: this is the plan's canonical JSON
+            use sha2::Digest;
+            let hash = sha2::Sha256::digest(plan.to_string().as_bytes());
+            let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+            format!("sha256:{hex}")
+        });
+    let trigger = run.and_then(|r| r.trigger.as_ref());
+    let text = |key: &str| trigger.and_then(|t| t.get(key)).and_then(Value::as_str);
+    let started_by = match (text("alarmName"), text("copyJobId")) {
+        (Some(alarm), _) => format!(
+            "CloudWatch alarm {alarm} (in ALARM at {})",
+            text("changedAt").unwrap_or("?")
+        ),
+        (None, Some(job)) => format!(
+            "a backup copy into the DR vault (copy job {job} of {})",
+            text("resourceArn").unwrap_or("?")
+        ),
+        (None, None) => "an operator or a schedule (console, CLI or API): CloudTrail's StartExecution event of this execution names the principal".into(),
+    };
+    Some(model::RunIdentity {
+        account: account.to_string(),
+        dr_region: run.map_or(region.to_string(), |r| r.plan.dr_region.clone()),
+        primary_region: run.and_then(|r| r.plan.primary_region.clone()),
+        plan_digest,
+        started_by,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    })
 }
 
 /// `ReportFunction`: the last step of every run, successful or failed. Builds the report from
@@ -654,5 +688,125 @@ mod tests {
             "{}",
             report.text()
         );
+    }
+
+    #[test]
+    fn a_drill_whose_teardown_failed_says_so_once_and_how_to_finish() {
+        let state = json!({
+            "run": run_value("drill"),
+            "teardownError": {"Error": "Backstop.AccessDenied", "Cause": "ec2:TerminateInstances denied"},
+            "notice": {"runId": "drill-1", "failedStep": "Teardown", "error": "Backstop.TeardownFailed",
+                       "cause": "the drill recovered but its teardown failed (Backstop.AccessDenied): ec2:TerminateInstances denied",
+                       "leftInPlace": "by tag"}
+        });
+        let parsed = parsed(state.clone());
+        let report = build_report(
+            &request(state),
+            &parsed,
+            vec![],
+            DateTime::from_secs(1_800_000_000),
+        );
+        assert_eq!(report.outcome, "failed");
+        assert_eq!(report.verdict, "FAIL");
+        let teardown_reasons = report
+            .reasons
+            .iter()
+            .filter(|r| r.contains("TerminateInstances"))
+            .count();
+        assert_eq!(teardown_reasons, 1, "{:?}", report.reasons);
+        let notice: Value =
+            serde_json::from_str(&report.failure_notice(&parsed.notice.clone().unwrap())).unwrap();
+        let torn_down = notice["tornDown"].as_str().unwrap();
+        assert!(
+            torn_down.starts_with(
+                "teardown failed (Backstop.AccessDenied: ec2:TerminateInstances denied)"
+            ) && torn_down.contains(r#"{"runId": "drill-1"}"#),
+            "{torn_down}"
+        );
+        assert!(notice.get("leftInPlace").is_none(), "{notice}");
+    }
+
+    #[test]
+    fn the_page_has_one_bar_per_step_the_json_s_figures_its_identity_and_fetches_nothing() {
+        let mut run = run_value("drill");
+        run["restores"][0]["resource"] = json!("<script>alert(1)</script>");
+        let state = json!({ "run": run });
+        let parsed_state = parsed(state.clone());
+        let span = |step: &str, start: &str, end: &str, seconds: i64| StepSpan {
+            step: step.into(),
+            started_at: start.into(),
+            ended_at: Some(end.into()),
+            seconds,
+            rounds: 1,
+        };
+        let timeline = vec![
+            span(
+                "Preflight",
+                "2026-12-01T10:00:00Z",
+                "2026-12-01T10:00:05Z",
+                5,
+            ),
+            span(
+                "RestoreAndLaunch",
+                "2026-12-01T10:00:05Z",
+                "2026-12-01T10:20:00Z",
+                1195,
+            ),
+            span(
+                "Teardown",
+                "2026-12-01T10:20:00Z",
+                "2026-12-01T10:25:00Z",
+                300,
+            ),
+        ];
+        let report = build_report(
+            &request(state),
+            &parsed_state,
+            timeline,
+            DateTime::from_secs(1_764_584_000),
+        );
+        let page = report.html();
+        assert_eq!(page.matches("class=\"bar").count(), 3, "{page}");
+        assert!(page.contains("data-step=\"RestoreAndLaunch\" data-seconds=\"1195\""));
+        // nothing to run, nothing to fetch: no script, no source, no link, and a policy that
+        // forbids any
+        assert!(page.contains("content=\"default-src 'none'; style-src 'unsafe-inline'\""));
+        for forbidden in ["<script", "src=", "href=", "url(", "@import"] {
+            assert!(!page.contains(forbidden), "{forbidden} in the page");
+        }
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        // the figures are the JSON's
+        let rpo = report.rpo.measured_seconds.unwrap();
+        assert!(
+            page.contains(&format!(
+                "id=\"rpo\" data-measured-seconds=\"{rpo}\" data-objective-seconds=\"7200\""
+            )),
+            "{page}"
+        );
+        assert!(page.contains(&format!("id=\"verdict\">{}<", report.verdict)));
+        let identity = report.identity.as_ref().unwrap();
+        assert_eq!(identity.account, "1");
+        assert_eq!(identity.dr_region, "us-west-2");
+        assert!(
+            identity.started_by.starts_with("an operator"),
+            "{identity:?}"
+        );
+        let digest = identity.plan_digest.as_deref().unwrap();
+        assert!(
+            digest.starts_with("sha256:") && digest.len() == 71,
+            "{digest}"
+        );
+        assert!(page.contains(digest));
+        // another plan, another digest
+        let mut other = run_value("drill");
+        other["plan"]["objectives"]["rtoMinutes"] = json!(61);
+        let other_state = json!({ "run": other });
+        let other_report = build_report(
+            &request(other_state.clone()),
+            &parsed(other_state),
+            vec![],
+            DateTime::from_secs(1_764_584_000),
+        );
+        assert_ne!(other_report.identity.unwrap().plan_digest.unwrap(), digest);
     }
 }

@@ -60,6 +60,27 @@ pub struct Evidence {
     pub bucket: String,
     pub json_key: String,
     pub text_key: String,
+    /// The report as one self-contained HTML page.
+    pub html_key: String,
+}
+
+/// Who ran what, where: what an auditor asks of a run before its figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunIdentity {
+    /// The account the run ran in (from its execution ARN).
+    pub account: String,
+    pub dr_region: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_region: Option<String>,
+    /// `sha256:` and the digest of the plan the run followed, as canonical JSON (keys sorted,
+    /// no whitespace: `jq -cjS . plan.json | sha256sum` of the plan as the run stored it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_digest: Option<String>,
+    /// The trigger that started the run, or who may have.
+    pub started_by: String,
+    /// Backstop's version (the workspace's).
+    pub version: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,6 +95,8 @@ pub struct Report {
     /// What started the run, when a trigger did (the alarm and its state change, the copy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<RunIdentity>,
     /// `succeeded` or `failed`.
     pub outcome: String,
     /// `PASS` or `FAIL`.
@@ -103,6 +126,9 @@ pub struct Report {
     pub failure: Option<Failure>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teardown: Option<TeardownOutcome>,
+    /// Why the drill's teardown itself failed (its error and cause), when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teardown_error: Option<String>,
     /// What preflight found before the run (its problems; the run store has every line).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readiness: Option<ReadinessSummary>,

@@ -16,14 +16,19 @@ impl Report {
                 object.remove("leftInPlace");
                 object.insert(
                     "tornDown".into(),
-                    json!(match &self.teardown {
-                        Some(t) => format!(
+                    json!(match (&self.teardown, &self.teardown_error) {
+                        (_, Some(error)) => format!(
+                            "teardown failed ({error}){}: finish it with the teardown function ({{\"runId\": \"{}\"}}), which deletes only what this run created",
+                            self.teardown.as_ref().map(|t| format!(" after deleting {}", t.deleted.len())).unwrap_or_default(),
+                            self.run_id
+                        ),
+                        (Some(t), None) => format!(
                             "drill torn down: {} deleted, {} left{}",
                             t.deleted.len(),
                             t.left.len() + t.pending.len(),
                             if t.left.is_empty() && t.pending.is_empty() { "" } else { " (see teardown.left)" }
                         ),
-                        None => "teardown did not run: delete by the tag backstop:run-id (invoke the teardown function with this runId)".into(),
+                        (None, None) => "teardown did not run: delete by the tag backstop:run-id (invoke the teardown function with this runId)".into(),
                     }),
                 );
                 if let Some(teardown) = &self.teardown {
@@ -40,19 +45,24 @@ impl Report {
                     "report".into(),
                     json!(format!("s3://{}/{}", evidence.bucket, evidence.text_key)),
                 );
+                object.insert(
+                    "reportPage".into(),
+                    json!(format!("s3://{}/{}", evidence.bucket, evidence.html_key)),
+                );
             }
         }
         crate::error::shorten(&notice.to_string(), 250_000)
     }
 
-    /// Where the evidence of this run goes: `runs/<plan>/<run id>/report.{json,txt}`, so an
+    /// Where the evidence of this run goes: `runs/<plan>/<run id>/report.{json,txt,html}`, so an
     /// auditor lists a plan's runs by prefix.
-    pub fn evidence_keys(&self) -> (String, String) {
+    pub fn evidence_keys(&self) -> (String, String, String) {
         let plan = self.plan.as_deref().unwrap_or("unresolved");
         let prefix = format!("runs/{plan}/{}", self.run_id);
         (
             format!("{prefix}/report.json"),
             format!("{prefix}/report.txt"),
+            format!("{prefix}/report.html"),
         )
     }
 
@@ -127,6 +137,21 @@ impl Report {
         ));
         if let Some(trigger) = &self.trigger {
             out.push_str(&format!("started by {trigger}\n"));
+        }
+        if let Some(id) = &self.identity {
+            out.push_str(&format!(
+                "account {}, DR region {}{}; Backstop {}\n",
+                id.account,
+                id.dr_region,
+                id.primary_region
+                    .as_deref()
+                    .map(|p| format!(", primary region {p}"))
+                    .unwrap_or_default(),
+                id.version
+            ));
+            if let Some(digest) = &id.plan_digest {
+                out.push_str(&format!("plan {digest}\n"));
+            }
         }
         if let Some(network) = &self.network {
             let ready = network.ready_at.as_deref().unwrap_or("not ready");
@@ -267,6 +292,13 @@ impl Report {
                     item.owned.kind, item.owned.id, item.reason
                 ));
             }
+        }
+        if let Some(error) = &self.teardown_error {
+            out.push_str(&format!(
+                "\nTeardown failed: {}\n     finish it with the teardown function {{\"runId\": \"{}\"}}\n",
+                crate::error::shorten(error, 2000),
+                self.run_id
+            ));
         }
         out.push_str(&format!(
             "\nVerdict: {} ({})\n",

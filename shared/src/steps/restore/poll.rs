@@ -367,7 +367,7 @@ pub(super) async fn finish_completed(
         job.endpoint = kinds::rds::endpoint(&clients.rds, kinds::id_of(&arn)).await?;
     }
     let fast_planned = ctx.fast_restore.contains(&job.resource);
-    if job.kind == ResourceKind::Ebs && fast_planned {
+    if job.kind.restores_as_volume() && fast_planned {
         job.fast_restored =
             Some(kinds::ebs::fast_restored(&clients.ec2, kinds::id_of(&arn)).await?);
     }
