@@ -4,7 +4,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: setup setup-lint test lint lint-template run-tests emulator-tests build bench demo fmt clean
+.PHONY: setup setup-lint setup-browser test lint lint-template run-tests emulator-tests build bench demo fmt clean
 
 ## The emulator's Python environment (moto, pinned), project-local.
 setup: $(VENV)/.installed
@@ -25,9 +25,16 @@ $(LINT_VENV)/.installed: tests/lint/requirements.txt tests/lint/constraints.txt
 		-r tests/lint/requirements.txt -c tests/lint/constraints.txt
 	touch $@
 
+## Headless Chromium (Debian's package) for the test that opens a run's report page.
+setup-browser:
+	@command -v chromium >/dev/null || { \
+	  sudo=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
 ## Run every check CI runs: format, clippy, the template linters, all tests (unit and end-to-end
 ## against the emulator).
-test: setup lint lint-template build run-tests
+test: setup setup-browser lint lint-template build run-tests
 
 lint:
 	$(CARGO) fmt --all --check

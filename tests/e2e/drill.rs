@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::Filter;
-use backstop_tests::{assert_succeeded, run_input, Scenario};
+use backstop_tests::{assert_succeeded, open_page, run_input, Scenario};
 use serde_json::{json, Value};
 
 /// Everything of `run_id` still in the DR region: resources tagged with it (instances not
@@ -263,7 +263,7 @@ async fn a_drill_leaves_nothing_behind_and_reports_the_rto_and_rpo_the_test_meas
     }
     assert_eq!(report["rpo"]["met"], true);
 
-    // the evidence is in the DR region, as JSON and as text
+    // the evidence is in the DR region, as JSON, as text and as a page
     let s3 = &scenario.dr.s3;
     let bucket = scenario.stack.output("EvidenceBucketName");
     assert_eq!(report["evidence"]["bucket"], bucket.as_str());
@@ -278,6 +278,7 @@ async fn a_drill_leaves_nothing_behind_and_reports_the_rto_and_rpo_the_test_meas
     assert_eq!(
         keys,
         [
+            "runs/shop/drill-proof-1/report.html",
             "runs/shop/drill-proof-1/report.json",
             "runs/shop/drill-proof-1/report.txt"
         ]
@@ -285,7 +286,7 @@ async fn a_drill_leaves_nothing_behind_and_reports_the_rto_and_rpo_the_test_meas
     let stored = s3
         .get_object()
         .bucket(&bucket)
-        .key(keys[0])
+        .key(keys[1])
         .send()
         .await
         .unwrap()
@@ -297,16 +298,65 @@ async fn a_drill_leaves_nothing_behind_and_reports_the_rto_and_rpo_the_test_meas
     let stored: Value = serde_json::from_slice(&stored).unwrap();
     assert_eq!(stored["verdict"], "PASS");
     assert_eq!(stored["rto"], report["rto"]);
-    let text = s3
-        .get_object()
-        .bucket(&bucket)
-        .key(keys[1])
-        .send()
-        .await
-        .unwrap();
-    let text = String::from_utf8(text.body.collect().await.unwrap().into_bytes().to_vec()).unwrap();
+    let bucket = &bucket;
+    let object = |key: String| async move {
+        let body = s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        String::from_utf8(body.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
+    };
+    let text = object(keys[2].to_string()).await;
     assert!(text.contains("Verdict: PASS"), "{text}");
     assert!(text.contains("SwitchDns"), "{text}");
+
+    // the page, as a reader's browser renders it: the JSON's figures, one bar per step, the
+    // run's identity, and not one request to the network
+    let page = open_page(&object(keys[0].to_string()).await, "drill-proof-1");
+    assert!(page.page_requests.is_empty(), "{:?}", page.page_requests);
+    assert!(page.dom.contains("id=\"verdict\">PASS<"), "{}", page.dom);
+    let steps = stored["timeline"].as_array().unwrap();
+    assert!(steps.len() >= 6, "{steps:?}");
+    assert_eq!(page.dom.matches("class=\"bar").count(), steps.len());
+    for step in steps {
+        let bar = format!(
+            "data-step=\"{}\" data-seconds=\"{}\"",
+            step["step"].as_str().unwrap(),
+            step["seconds"]
+        );
+        assert!(page.dom.contains(&bar), "{bar} not in the page");
+    }
+    let rto = format!(
+        "id=\"rto\" data-measured-seconds=\"{}\" data-objective-seconds=\"3600\"",
+        stored["rto"]["measuredSeconds"]
+    );
+    assert!(page.dom.contains(&rto), "{rto} not in the page");
+    let identity = &stored["identity"];
+    assert_eq!(identity["drRegion"], "us-west-2", "{identity:#}");
+    for part in ["account", "planDigest", "version"] {
+        let value = identity[part].as_str().unwrap();
+        assert!(page.dom.contains(value), "{part} {value} not in the page");
+    }
+    for item in stored["rpoByResource"].as_array().unwrap() {
+        let point = item["recoveryPointArn"].as_str().unwrap();
+        assert!(page.dom.contains(point), "{point} not in the page");
+    }
+    let png = std::fs::read(&page.screenshot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "{} bytes",
+        png.len()
+    );
+
+    // and the check above can fail: a page that fetches something is caught
+    let fetching = open_page(
+        "<!DOCTYPE html><img src=\"http://192.0.2.1/pixel.png\">",
+        "fetching-page",
+    );
+    assert_eq!(fetching.page_requests, ["http://192.0.2.1/pixel.png"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -188,6 +188,7 @@ async fn the_readme_quickstart_deploys_plans_and_drills_as_written() {
     let mut plan_checked = false;
     let mut execution = None;
     let mut report = None;
+    let mut page_read = false;
     for command in commands {
         let words: Vec<&str> = command.split_whitespace().collect();
         match words.as_slice() {
@@ -278,9 +279,16 @@ async fn the_readme_quickstart_deploys_plans_and_drills_as_written() {
                 };
                 assert_eq!(status, "SUCCEEDED");
             }
-            ["aws", "s3", "cp", ..] => {
+            ["aws", "s3", "cp", .., "-"] => {
                 let text = shell.run(command);
                 report = Some(text);
+            }
+            ["aws", "s3", "cp", .., page] => {
+                shell.run(command);
+                let html = std::fs::read_to_string(dir.join(page)).expect("the report page");
+                assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+                assert!(html.contains("id=\"verdict\">PASS<"), "{html}");
+                page_read = true;
             }
             _ => panic!("a quickstart command this test does not know how to check: {command}"),
         }
@@ -291,6 +299,7 @@ async fn the_readme_quickstart_deploys_plans_and_drills_as_written() {
     );
     assert!(execution.is_some(), "the quickstart starts a drill");
     let report = report.expect("the quickstart reads the report");
+    assert!(page_read, "the quickstart fetches the report page");
     let run_id = &shell.placeholders["run id"];
     assert!(
         report.starts_with(&format!("Backstop drill {run_id} of plan shop: PASS")),

@@ -150,7 +150,19 @@ async fn main() {
                 .map(|b| b.into_bytes())
                 .unwrap_or_default();
             println!("{}", String::from_utf8_lossy(&text));
-            println!("evidence: s3://{bucket}/runs/shop/{run_id}/report.{{json,txt}}");
+            println!("evidence: s3://{bucket}/runs/shop/{run_id}/report.{{json,txt,html}}");
+            // the page, where a browser on this machine opens it
+            let page_key = format!("runs/shop/{run_id}/report.html");
+            if let Ok(page) = s3.get_object().bucket(&bucket).key(&page_key).send().await {
+                let html = page.body.collect().await.map(|b| b.into_bytes());
+                let local = backstop_tests::repo_root().join(format!("target/demo/{run_id}.html"));
+                let written = std::fs::create_dir_all(local.parent().unwrap())
+                    .and_then(|_| std::fs::write(&local, html.unwrap_or_default()));
+                match written {
+                    Ok(()) => println!("report page: {}", local.display()),
+                    Err(err) => println!("report page not written to {}: {err}", local.display()),
+                }
+            }
         }
         Err(err) => println!(
             "no report stored ({err}); error {:?}: {:?}",
@@ -163,24 +175,33 @@ async fn main() {
         serde_json::from_str(execution.output().unwrap_or("{}")).unwrap_or_default();
     if mode == "drill" {
         println!(
-            "production app.shop.example.com {}: {:?}",
+            "production app.shop.example.com {}: {}",
             if production_after == production_before {
                 "unchanged"
             } else {
                 "CHANGED"
             },
-            production_after
+            record_text(&production_after)
         );
         let left = report["teardown"]["left"].as_array().map_or(0, Vec::len)
             + report["teardown"]["pending"].as_array().map_or(0, Vec::len);
         println!("{left} resources left");
     } else {
         println!(
-            "production app.shop.example.com switched: {:?} -> {:?}",
-            production_before, production_after
+            "production app.shop.example.com switched: {} -> {}",
+            record_text(&production_before),
+            record_text(&production_after)
         );
     }
     if execution.status().as_str() != "SUCCEEDED" {
         std::process::exit(1);
+    }
+}
+
+/// An A record as an SRE writes it: `10.0.0.4 (TTL 300)`, or `absent`.
+fn record_text(record: &Option<(Vec<String>, i64)>) -> String {
+    match record {
+        Some((values, ttl)) => format!("{} (TTL {ttl})", values.join(", ")),
+        None => "absent".into(),
     }
 }

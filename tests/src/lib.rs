@@ -12,10 +12,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+mod browser;
 mod emulator;
 mod scenario;
 mod seed;
 mod workload;
+pub use browser::{open_page, PageSeen};
 pub use emulator::{handler_binary, repo_root, Emulator, Stack};
 pub use scenario::{Clients, Scenario};
 pub use seed::Seed;

@@ -30,8 +30,8 @@ h1{font-size:22px;margin:0}h2{font-size:16px;margin:28px 0 8px;border-bottom:1px
 .verdict.pass{background:#1e7d32}.verdict.fail{background:#b3261e}
 .muted{color:#5f6b76}
 table{border-collapse:collapse;width:100%;background:#fff}
-th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #e3e7eb;vertical-align:top;word-break:break-word}
-th{font-weight:600;background:#eef1f4}
+th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #e3e7eb;vertical-align:top;overflow-wrap:anywhere}
+th{font-weight:600;background:#eef1f4;white-space:nowrap}
 table.identity th{width:190px;background:#fff}
 .objective{display:grid;grid-template-columns:150px 1fr 260px;align-items:center;gap:10px;margin:6px 0}
 .track{position:relative;height:18px;background:#e3e7eb;border-radius:3px}
@@ -266,13 +266,6 @@ impl Report {
             out.push_str("</section>\n");
         }
 
-        let recovery_point = |resource: &str| {
-            self.rpo_by_resource
-                .iter()
-                .find(|r| r.resource == resource)
-                .map(|r| (r.recovery_point_arn.clone(), r.data_captured_at.clone()))
-                .unwrap_or_default()
-        };
         table(
             &mut out,
             "recovery-points",
@@ -293,23 +286,13 @@ impl Report {
             &mut out,
             "restored",
             "Restored",
-            &[
-                "Resource",
-                "Kind",
-                "Status",
-                "Recovery point",
-                "Data of",
-                "Created",
-            ],
+            &["Resource", "Kind", "Status", "Created"],
             &self.restored,
             |item| {
-                let (point, captured) = recovery_point(&item.resource);
                 vec![
                     item.resource.clone(),
                     item.kind.clone(),
                     item.status.to_string(),
-                    point,
-                    captured,
                     item.created_resource_arn.clone().unwrap_or_default(),
                 ]
             },
