@@ -270,7 +270,7 @@ async fn a_drill_leaves_nothing_behind_and_reports_the_rto_and_rpo_the_test_meas
     let listed = s3
         .list_objects_v2()
         .bucket(&bucket)
-        .prefix("runs/shop/")
+        .prefix("runs/shop/drill-proof-1/")
         .send()
         .await
         .unwrap();
@@ -761,4 +761,84 @@ async fn one_failed_restore_of_twenty_is_a_warning_when_optional_and_fails_the_d
     let per_point = restore_jobs_per_resource(&scenario).await;
     assert_eq!(per_point.len(), 20, "{per_point:?}");
     assert!(per_point.values().all(|n| *n == 2), "{per_point:?}");
+}
+
+/// Each report appends its run to the plan's history; after five drills the report shows the
+/// five, in order, and predicts the next drill's RTO from them.
+#[tokio::test(flavor = "multi_thread")]
+async fn five_drills_make_a_history_whose_report_predicts_the_next_rto() {
+    let scenario = Scenario::protected("drill-history").await;
+    let mut run_ids = Vec::new();
+    let mut report = Value::Null;
+    for n in 1..=5 {
+        let run_id = format!("drill-history-{n}");
+        let ended = scenario.run_to_end(&run_id, scenario.input("drill")).await;
+        assert_succeeded(&ended);
+        report = serde_json::from_str(ended.output().unwrap()).unwrap();
+        run_ids.push(run_id);
+    }
+    // the execution output keeps the prediction and counts the runs it leaves to the evidence
+    assert_eq!(report["omitted"]["history.runs"], 5, "{report:#}");
+    let prediction = &report["history"]["prediction"];
+    assert_eq!(prediction["basedOn"], 5, "{report:#}");
+    assert!(
+        prediction["predictedSeconds"].as_i64().unwrap() > 0,
+        "{prediction:#}"
+    );
+    assert_eq!(prediction["objectiveSeconds"], 3600);
+
+    let s3 = &scenario.dr.s3;
+    let bucket = scenario.stack.output("EvidenceBucketName");
+    let read = |key: String| {
+        let bucket = bucket.clone();
+        async move {
+            let object = s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+            String::from_utf8(object.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
+        }
+    };
+    // the history file: one line per run, in the order they ran
+    let lines = read("runs/shop/history.jsonl".into()).await;
+    let rows: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<&str> = rows.iter().map(|r| r["runId"].as_str().unwrap()).collect();
+    assert_eq!(ids, run_ids);
+    for row in &rows {
+        assert_eq!(row["verdict"], "PASS", "{row}");
+        assert!(row["rtoSeconds"].as_i64().unwrap() > 0, "{row}");
+        assert!(row["restoredBytes"].as_i64().unwrap() > 0, "{row}");
+    }
+    // the last report's evidence and page show all five and the prediction
+    let stored: Value =
+        serde_json::from_str(&read("runs/shop/drill-history-5/report.json".into()).await).unwrap();
+    assert_eq!(stored["history"]["runs"].as_array().unwrap().len(), 5);
+    assert_eq!(stored["history"]["prediction"], *prediction);
+    let page = open_page(
+        &read("runs/shop/drill-history-5/report.html".into()).await,
+        "drill-history-5",
+    );
+    assert!(page.page_requests.is_empty(), "{:?}", page.page_requests);
+    assert_eq!(page.dom.matches("<rect class=\"run\"").count(), 5);
+    for row in &rows {
+        let bar = format!(
+            "data-run=\"{}\" data-rto-seconds=\"{}\"",
+            row["runId"].as_str().unwrap(),
+            row["rtoSeconds"]
+        );
+        assert!(page.dom.contains(&bar), "{bar} not in the page");
+    }
+    assert!(
+        page.dom.contains(&format!(
+            "id=\"prediction\" data-predicted-seconds=\"{}\"",
+            prediction["predictedSeconds"]
+        )),
+        "no prediction in the page"
+    );
 }

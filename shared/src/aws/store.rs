@@ -256,6 +256,17 @@ pub async fn read_object(
     bucket: &str,
     key: &str,
 ) -> Result<Option<Vec<u8>>, BackstopError> {
+    Ok(read_object_with_etag(s3, bucket, key)
+        .await?
+        .map(|(bytes, _)| bytes))
+}
+
+/// An object's bytes and ETag, or `None` when there is no such key.
+pub async fn read_object_with_etag(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<(Vec<u8>, Option<String>)>, BackstopError> {
     let answer = s3.get_object().bucket(bucket).key(key).send().await;
     let object = match answer {
         Ok(object) => object,
@@ -267,6 +278,7 @@ pub async fn read_object(
             ))
         }
     };
+    let etag = object.e_tag.clone();
     let bytes = object
         .body
         .collect()
@@ -275,7 +287,44 @@ pub async fn read_object(
             action: format!("reading s3://{bucket}/{key}"),
             message: err.to_string(),
         })?;
-    Ok(Some(bytes.into_bytes().to_vec()))
+    Ok(Some((bytes.into_bytes().to_vec(), etag)))
+}
+
+/// Writes `body` at `key` only if the object is still the one read (its `etag`), or still
+/// absent (`None`): S3's conditional writes. `Ok(false)` when another writer came first (412,
+/// or 409 for a concurrent conditional write): read again and retry.
+pub async fn put_object_unless_changed(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    body: Vec<u8>,
+    content_type: &str,
+    etag: Option<&str>,
+) -> Result<bool, BackstopError> {
+    let request = s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type(content_type)
+        .body(body.into());
+    let request = match etag {
+        Some(etag) => request.if_match(etag),
+        None => request.if_none_match("*"),
+    };
+    match request.send().await {
+        Ok(_) => Ok(true),
+        Err(err)
+            if err
+                .raw_response()
+                .is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)) =>
+        {
+            Ok(false)
+        }
+        Err(err) => Err(classify_sdk_error(
+            format!("writing s3://{bucket}/{key}"),
+            err,
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use super::hydration::duration;
 use super::model::{action_word, Objective, Report};
+use super::past_runs::RunHistory;
 use crate::model::time::parse_time;
 
 /// Text made safe for HTML content and attribute values.
@@ -109,6 +110,93 @@ fn objective_bar(out: &mut String, id: &str, label: &str, objective: &Objective,
 }
 
 impl Report {
+    /// The plan's last runs as bars (RTO, the objective as a line, this run darker) and a
+    /// table, and the next run's predicted RTO.
+    fn history_section(&self, out: &mut String, history: &RunHistory) {
+        out.push_str(&format!(
+            "<section id=\"history\"><h2>Last {} {} runs of this plan</h2>\n",
+            history.runs.len(),
+            self.mode.map(|m| m.to_string()).unwrap_or_default()
+        ));
+        if let Some(prediction) = &history.prediction {
+            out.push_str(&format!(
+                "<p id=\"prediction\" data-predicted-seconds=\"{}\">Next run's RTO, predicted: <b>~{}</b>{} ({}; from {} runs). Trend: {}.</p>",
+                prediction.predicted_seconds,
+                duration(prediction.predicted_seconds),
+                prediction
+                    .objective_seconds
+                    .map(|o| format!(" against an objective of {}", duration(o)))
+                    .unwrap_or_default(),
+                esc(&prediction.method),
+                prediction.based_on,
+                esc(&prediction.trend)
+            ));
+            if let Some(warning) = &prediction.warning {
+                out.push_str(&format!(
+                    "<p class=\"status-FAIL\" id=\"prediction-warning\">{}</p>",
+                    esc(warning)
+                ));
+            }
+        }
+        // scaled to the runs: an objective far above them is said, not drawn
+        let objective = self.rto.objective_seconds.unwrap_or(0);
+        let longest = history.runs.iter().filter_map(|r| r.rto_seconds).max();
+        let top = longest.unwrap_or(1).max(1) as f64 * 1.25;
+        let (width, height) = (20 * history.runs.len().max(1) + 10, 120.0);
+        out.push_str(&format!(
+            "<svg class=\"history\" viewBox=\"0 0 {width} 130\" width=\"100%\" height=\"130\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"RTO of each run\">"
+        ));
+        for (i, run) in history.runs.iter().enumerate() {
+            let rto = run.rto_seconds.unwrap_or(0);
+            let h = rto as f64 / top * height;
+            let fill = match (run.run_id == self.run_id, run.verdict.as_str()) {
+                (true, _) => "#1d2733",
+                (false, "PASS") => "#2f6db5",
+                _ => "#b3261e",
+            };
+            out.push_str(&format!(
+                "<rect class=\"run\" data-run=\"{}\" data-rto-seconds=\"{rto}\" x=\"{}\" y=\"{:.1}\" width=\"14\" height=\"{h:.1}\" fill=\"{fill}\"><title>{}: {} s, {}</title></rect>",
+                esc(&run.run_id),
+                10 + 20 * i,
+                height - h + 5.0,
+                esc(&run.run_id),
+                rto,
+                esc(&run.verdict)
+            ));
+        }
+        let objective_drawn = objective > 0 && (objective as f64) <= top;
+        if objective_drawn {
+            let y = height - objective as f64 / top * height + 5.0;
+            out.push_str(&format!(
+                "<line x1=\"0\" x2=\"{width}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#b3261e\" stroke-width=\"1.5\" vector-effect=\"non-scaling-stroke\"><title>RTO objective</title></line>"
+            ));
+        }
+        out.push_str("</svg>");
+        out.push_str(&format!(
+            "<p class=\"muted\">RTO of each run, oldest left, this run darkest; the longest {}{}.</p>",
+            longest.map(duration).unwrap_or("-".into()),
+            match (objective > 0, objective_drawn) {
+                (true, true) => ", the red line the objective".to_string(),
+                (true, false) => format!(", the objective ({}) far above", duration(objective)),
+                _ => String::new(),
+            }
+        ));
+        out.push_str("<table><tr><th>Run</th><th>Ended</th><th>Verdict</th><th>RTO</th><th>Worst RPO</th><th>Restored</th></tr>");
+        for run in history.runs.iter().rev() {
+            out.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} GiB, {} resources</td></tr>",
+                esc(&run.run_id),
+                esc(&run.ended_at),
+                esc(&run.verdict),
+                run.rto_seconds.map(duration).unwrap_or("not reached".into()),
+                run.worst_rpo_seconds.map(duration).unwrap_or("-".into()),
+                run.restored_bytes as f64 / f64::from(1u32 << 30),
+                run.resources
+            ));
+        }
+        out.push_str("</table></section>\n");
+    }
+
     /// The report as one self-contained HTML page (no script, nothing fetched).
     pub fn html(&self) -> String {
         let mode = self.mode.map(|m| m.to_string()).unwrap_or("run".into());
@@ -204,6 +292,9 @@ impl Report {
         }
         objective_bar(&mut out, "rpo", "RPO (worst)", &self.rpo, "");
         out.push_str("</section>\n");
+        if let Some(history) = &self.history {
+            self.history_section(&mut out, history);
+        }
 
         // the timeline: one bar per step, on the run's own clock
         let start = parse_time(&self.started_at).map(|t| t.secs());
@@ -270,15 +361,18 @@ impl Report {
             &mut out,
             "recovery-points",
             "Recovery points",
-            &["Resource", "Recovery point", "Data of", "RPO", ""],
+            &["Resource", "Recovery point", "Data of", "RPO"],
             &self.rpo_by_resource,
             |rpo| {
                 vec![
                     rpo.resource.clone(),
                     rpo.recovery_point_arn.clone(),
                     rpo.data_captured_at.clone(),
-                    duration(rpo.seconds),
-                    if rpo.met { "met" } else { "NOT met" }.into(),
+                    format!(
+                        "{}, {}",
+                        duration(rpo.seconds),
+                        if rpo.met { "met" } else { "NOT met" }
+                    ),
                 ]
             },
         );

@@ -23,6 +23,7 @@ mod evidence;
 mod html;
 pub mod hydration;
 mod model;
+pub mod past_runs;
 mod render;
 
 use model::action_word;
@@ -406,6 +407,7 @@ pub fn build_report(
             measure: measure.into(),
         },
         rto_to_full_speed_seconds: rto_to_full_speed_seconds.filter(|_| !hydration.is_empty()),
+        history: None,
         hydration,
         rpo,
         rpo_by_resource,
@@ -486,6 +488,41 @@ fn identity(execution_arn: &str, run: Option<&ResolvedRun>) -> Option<model::Run
     })
 }
 
+/// Appends the run to its plan's history and puts the plan's last runs of this mode and the
+/// next one's predicted RTO in the report. A history that cannot be written is a warning: the
+/// report itself still lands.
+async fn add_history(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    report: &mut Report,
+    run: Option<&ResolvedRun>,
+) {
+    let Some(plan) = report.plan.clone() else {
+        return;
+    };
+    let restores = run.map(|r| r.restores.as_slice()).unwrap_or_default();
+    let bytes: i64 = restores.iter().filter_map(|r| r.size_bytes).sum();
+    let row = past_runs::HistoryRow::of(report, bytes, restores.len());
+    match past_runs::append(s3, bucket, &plan, &row).await {
+        Ok(past) => {
+            let mut runs: Vec<_> = past.into_iter().filter(|r| r.mode == row.mode).collect();
+            runs.push(row);
+            let runs = runs.split_off(runs.len().saturating_sub(past_runs::SHOWN));
+            let prediction = past_runs::predict(&runs, bytes, report.rto.objective_seconds);
+            if let Some(warning) = prediction.as_ref().and_then(|p| p.warning.clone()) {
+                report.warnings.push(warning);
+            }
+            report.history = Some(past_runs::RunHistory { runs, prediction });
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "the plan's run history was not updated");
+            report
+                .warnings
+                .push(format!("the plan's run history was not updated: {err}"));
+        }
+    }
+}
+
 /// `ReportFunction`: the last step of every run, successful or failed. Builds the report from
 /// the run's state and its execution history, prints it as CloudWatch Embedded Metric Format
 /// lines, stores it (JSON and text) in the evidence bucket, and returns a bounded copy as the
@@ -512,7 +549,10 @@ pub async fn run(
         println!("{line}");
     }
     match &clients.settings.evidence_bucket {
-        Some(bucket) => report.evidence = Some(store_evidence(&clients.s3, bucket, &report).await?),
+        Some(bucket) => {
+            add_history(&clients.s3, bucket, &mut report, state.run.as_ref()).await;
+            report.evidence = Some(store_evidence(&clients.s3, bucket, &report).await?)
+        }
         None => tracing::warn!("EVIDENCE_BUCKET is not set: the report is not stored"),
     }
     let rto = report.rto.measured_seconds;

@@ -109,6 +109,9 @@ pub struct Report {
     /// loaded, or restored with fast snapshot restore), when later than the RTO's end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rto_to_full_speed_seconds: Option<i64>,
+    /// The plan's last runs of this mode (this one last) and the next one's predicted RTO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<super::past_runs::RunHistory>,
     /// Each restored volume's way to full performance.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hydration: Vec<super::hydration::VolumeHydration>,
@@ -197,6 +200,13 @@ impl Report {
         if !copy.hydration.is_empty() {
             omitted.insert("hydration".into(), copy.hydration.len());
             copy.hydration.clear();
+        }
+        // the past runs are in the evidence only; the prediction stays
+        if let Some(history) = copy.history.as_mut() {
+            if !history.runs.is_empty() {
+                omitted.insert("history.runs".into(), history.runs.len());
+                history.runs.clear();
+            }
         }
         keep_first(&mut copy.launched, "launched", omitted);
         keep_first(&mut copy.dns, "dns", omitted);

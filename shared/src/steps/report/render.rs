@@ -216,6 +216,15 @@ impl Report {
             ));
         }
         out.push_str(&format!("RPO  {}\n", objective(&self.rpo)));
+        if let Some(prediction) = self.history.as_ref().and_then(|h| h.prediction.as_ref()) {
+            out.push_str(&format!(
+                "     next RTO predicted: ~{} s ({}; from {} runs); trend {}\n",
+                prediction.predicted_seconds,
+                prediction.method,
+                prediction.based_on,
+                prediction.trend
+            ));
+        }
         for rpo in &self.rpo_by_resource {
             out.push_str(&format!(
                 "     {:<16} {:>8} s  data of {}{}\n",
