@@ -291,6 +291,57 @@ mod tests {
         assert_eq!(predict(&past[..2], 50 << 30, Some(3600)), None);
     }
 
+    /// Two reports at once: this one read the history, another wrote before it; its write
+    /// (If-Match the old ETag) is refused with 412, so it reads again and appends after the
+    /// other's row instead of overwriting it.
+    #[tokio::test]
+    async fn a_report_that_lost_the_race_reads_again_and_keeps_the_other_run() {
+        use aws_sdk_s3::operation::get_object::GetObjectOutput;
+        use aws_sdk_s3::operation::put_object::PutObjectOutput;
+        use aws_sdk_s3::primitives::ByteStream;
+        use aws_smithy_mocks::{mock, mock_client, RuleMode};
+        use aws_smithy_runtime_api::http::{Response, StatusCode};
+        use aws_smithy_types::body::SdkBody;
+
+        let line = |run: &str| serde_json::to_string(&row(run, Some(60), 10)).unwrap() + "\n";
+        let (first, second) = (line("a"), line("a") + &line("b"));
+        let get = mock!(aws_sdk_s3::Client::get_object)
+            .sequence()
+            .output(move || {
+                GetObjectOutput::builder()
+                    .body(ByteStream::from(first.clone().into_bytes()))
+                    .e_tag("\"e1\"")
+                    .build()
+            })
+            .output(move || {
+                GetObjectOutput::builder()
+                    .body(ByteStream::from(second.clone().into_bytes()))
+                    .e_tag("\"e2\"")
+                    .build()
+            })
+            .build();
+        let stale = mock!(aws_sdk_s3::Client::put_object)
+            .match_requests(|put| put.if_match() == Some("\"e1\""))
+            .then_http_response(|| {
+                Response::new(
+                    StatusCode::try_from(412).unwrap(),
+                    SdkBody::from("<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>"),
+                )
+            });
+        let fresh = mock!(aws_sdk_s3::Client::put_object)
+            .match_requests(|put| put.if_match() == Some("\"e2\""))
+            .then_output(|| PutObjectOutput::builder().build());
+        let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&get, &stale, &fresh]);
+
+        let past = append(&s3, "evidence", "shop", &row("c", Some(70), 10))
+            .await
+            .unwrap();
+        let ids: Vec<&str> = past.iter().map(|r| r.run_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(get.num_calls(), 2);
+        assert_eq!((stale.num_calls(), fresh.num_calls()), (1, 1));
+    }
+
     #[test]
     fn a_history_line_edited_by_hand_is_skipped_not_fatal() {
         let good = serde_json::to_string(&row("a", Some(1), 1)).unwrap();
