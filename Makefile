@@ -64,8 +64,10 @@ bench: setup build
 
 ## Run a local DR drill against the emulator (`make demo MODE=failover`: a full failover).
 MODE ?= drill
+# (the example built by `build`, run as it is: `cargo run -p` would build the SDK crates again
+# with another feature set, minutes of silence)
 demo: setup build
-	$(CARGO) run --quiet -p backstop-tests --example drill -- $(MODE)
+	target/debug/examples/drill $(MODE)
 
 fmt:
 	$(CARGO) fmt --all

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use backstop_tests::{
     a_record, as_operator_starts_it, plan_on_network_stack, protected_workload,
-    upload_network_template, DR_REGION,
+    upload_network_template, DR_REGION, TIME_SCALE,
 };
 use serde_json::{json, Value};
 
@@ -41,8 +41,9 @@ async fn main() {
 
     let run_id = format!("demo-{mode}");
     println!(
-        "[{:>5.1}s] running {mode} `{run_id}` (us-east-1 -> us-west-2); AWS minutes pass in ~1 s here",
-        begun.elapsed().as_secs_f64()
+        "[{:>5.1}s] running {mode} `{run_id}` (us-east-1 -> us-west-2); AWS's durations run {:.0}x faster here",
+        begun.elapsed().as_secs_f64(),
+        1.0 / TIME_SCALE.parse::<f64>().unwrap_or(1.0)
     );
     let sfn = aws_sdk_sfn::Client::new(&emulator.sdk_config(DR_REGION).await);
     let arn = sfn
@@ -54,10 +55,9 @@ async fn main() {
         .await
         .expect("start the run")
         .execution_arn;
-    let started = Instant::now();
     let mut seen = 0usize;
     let mut shown: BTreeSet<String> = BTreeSet::new();
-    let mut rounds: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut checks: std::collections::BTreeMap<String, usize> = Default::default();
     let execution = loop {
         let history = sfn
             .get_execution_history()
@@ -82,24 +82,24 @@ async fn main() {
                 if step(entered.name()) && shown.insert(entered.name().to_string()) {
                     println!(
                         "[{:>5.1}s]   {} started",
-                        started.elapsed().as_secs_f64(),
+                        begun.elapsed().as_secs_f64(),
                         entered.name()
                     );
                 }
             }
             if let Some(exited) = event.state_exited_event_details() {
                 if step(exited.name()) {
-                    let round = rounds.entry(exited.name().to_string()).or_default();
-                    *round += 1;
-                    // polling steps run in rounds: show the first few
-                    if *round <= 3 {
-                        let again = match *round {
+                    let checks = checks.entry(exited.name().to_string()).or_default();
+                    *checks += 1;
+                    // a waiting step checks again and again: show the first few checks
+                    if *checks <= 3 {
+                        let again = match *checks {
                             1 => String::new(),
-                            n => format!(" (round {n})"),
+                            n => format!(" (check {n}: still waiting)"),
                         };
                         println!(
                             "[{:>5.1}s]   {} ended{again}",
-                            started.elapsed().as_secs_f64(),
+                            begun.elapsed().as_secs_f64(),
                             exited.name()
                         );
                     }
@@ -117,16 +117,20 @@ async fn main() {
             break described;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(300),
+            begun.elapsed() < Duration::from_secs(420),
             "the run did not end"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     println!(
-        "[{:>5.1}s] {mode} {}\n",
-        started.elapsed().as_secs_f64(),
+        "[{:>5.1}s] {mode} {}",
+        begun.elapsed().as_secs_f64(),
         execution.status().as_str()
     );
+    for (step, n) in checks.iter().filter(|(_, n)| **n > 3) {
+        println!("          {step} checked {n} times in all");
+    }
+    println!();
 
     // what preflight checked before anything was created (kept in the run store)
     let readiness = stack.stored(&emulator, &run_id, "preflight").await;
@@ -173,6 +177,13 @@ async fn main() {
     let production_after = a_record(&emulator, &seed, "app.shop.example.com").await;
     let report: Value =
         serde_json::from_str(execution.output().unwrap_or("{}")).unwrap_or_default();
+    let speedup = 1.0 / TIME_SCALE.parse::<f64>().unwrap_or(1.0);
+    if let Some(rto) = report["rto"]["measuredSeconds"].as_f64() {
+        println!(
+            "RTO {rto:.0} s here. The emulator runs AWS's durations (restores, launches, DNS) {speedup:.0}x faster, so on AWS this is about {} (the handlers' own time is not compressed).",
+            backstop::steps::report::hydration::duration((rto * speedup).round() as i64)
+        );
+    }
     if mode == "drill" {
         println!(
             "production app.shop.example.com {}: {}",
@@ -205,3 +216,4 @@ fn record_text(record: &Option<(Vec<String>, i64)>) -> String {
         None => "absent".into(),
     }
 }
+

@@ -169,7 +169,7 @@ impl Report {
         };
         out.push_str(&format!(
             "{:<24} {:>8} {:>8} {:>8} {:>6}\n",
-            "step", "start", "end", "seconds", "rounds"
+            "step", "start", "end", "seconds", "times"
         ));
         for step in &self.timeline {
             out.push_str(&format!(
