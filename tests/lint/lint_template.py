@@ -175,7 +175,11 @@ def identity_policies(template: dict[str, Any]) -> list[tuple[str, dict[str, Any
 # --- the tools ------------------------------------------------------------------------------
 
 def cfn_lint(path: Path, label: str, serverless: bool) -> list[dict[str, str]]:
-    command = [str(BIN / "cfn-lint"), "--format", "json"]
+    # cfn-lint validates an Fn::Join recursively, one level per item: the state machine's
+    # definition, one item per line in the SAM expansion, passed Python's default limit of
+    # 1,000 (E1022 "maximum recursion depth exceeded"), so it runs with a higher one
+    runner = "import sys; sys.setrecursionlimit(20000); from cfnlint.runner import main; sys.argv[0] = 'cfn-lint'; sys.exit(main())"
+    command = [str(BIN / "python"), "-c", runner, "--format", "json"]
     if serverless:
         command += ["--append-rules", "cfn_lint_serverless.rules"]
     run = subprocess.run(command + ["--", str(path)], capture_output=True, text=True, cwd=path.parent)
@@ -215,6 +219,18 @@ def parliament(template: dict[str, Any]) -> list[dict[str, str]]:
     return findings
 
 
+def deployer_policy() -> list[dict[str, str]]:
+    """docs/deployer-policy.json, the IAM the README says a deployer needs: parliament's
+    findings on it, like the stack's own policies."""
+    from parliament import analyze_policy_string
+
+    document = (ROOT / "docs" / "deployer-policy.json").read_text()
+    return [
+        {"tool": "parliament", "rule": f.issue, "resource": "DeployerPolicy", "where": "docs/deployer-policy.json", "message": f"{f.detail}"}
+        for f in analyze_policy_string(document).findings
+    ]
+
+
 def linters_see(expanded: dict[str, Any]) -> None:
     """A lint that finds nothing proves nothing unless it can find something: a misspelled
     action slipped into a copy of the expansion must be reported."""
@@ -245,6 +261,7 @@ def main() -> int:
             + cfn_lint(expanded_path, "SAM expansion", serverless=False)
             + checkov(template)
             + parliament(expanded)
+            + deployer_policy()
         )
     used = [0] * len(skips)
     unexplained = []
