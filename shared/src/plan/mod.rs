@@ -527,7 +527,7 @@ fn shape_problem(err: serde_path_to_error::Error<serde_json::Error>) -> Backstop
     let fix = if inner.to_string().starts_with("unknown field") {
         "remove the field or correct its spelling; the expected fields are listed in the message"
     } else {
-        "give the field the type the README's plan reference shows"
+        "give the field the type docs/reference.md's plan reference shows"
     };
     BackstopError::InvalidPlan(vec![PlanProblem {
         field,

@@ -32,10 +32,10 @@ def test_the_schema_refuses_what_resolve_plan_refuses(path):
     assert list(Draft202012Validator(SCHEMA).iter_errors(json.load(open(path)))), "accepted"
 
 
-def test_the_readme_examples_follow_the_schema():
-    readme = open(os.path.join(ROOT, "README.md")).read()
-    examples = [block.split("```", 1)[0] for block in readme.split("```json console-input\n")[1:]]
-    assert len(examples) >= 4, "the README shows the console inputs"
+def test_the_reference_examples_follow_the_schema():
+    reference = open(os.path.join(ROOT, "docs", "reference.md")).read()
+    examples = [block.split("```", 1)[0] for block in reference.split("```json console-input\n")[1:]]
+    assert len(examples) >= 4, "docs/reference.md shows the console inputs"
     for example in examples:
         errors = list(Draft202012Validator(SCHEMA).iter_errors(json.loads(example)))
         assert errors == [], (example, [e.message for e in errors])

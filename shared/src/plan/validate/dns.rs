@@ -143,7 +143,7 @@ pub(super) fn check_dns_method(at: &str, record: &DnsRecordPlan, p: &mut Problem
                 None | Some("") => p.add(
                     format!("{at}.alarmName"),
                     "is missing",
-                    "name the DR-region CloudWatch alarm the PRIMARY record's health check follows (README: DNS without us-east-1)",
+                    "name the DR-region CloudWatch alarm the PRIMARY record's health check follows (docs/reference.md: DNS without us-east-1)",
                 ),
                 Some(name) if name.len() > 255 || name.chars().any(|c| c.is_control() || !c.is_ascii()) => p.add(
                     format!("{at}.alarmName"),

@@ -56,7 +56,7 @@ pub(super) async fn check_dns(
                 .fix(if plan.dns.iter().all(|r| r.method == crate::plan::DnsMethod::FailoverAlarm) {
                     "none needed to fail over: every record switches by its failover alarm, without Route 53's control plane"
                 } else {
-                    "check the hosted zones by hand; the switch will be retried (a failoverAlarm record would not need Route 53: README, DNS without us-east-1)"
+                    "check the hosted zones by hand; the switch will be retried (a failoverAlarm record would not need Route 53: docs/reference.md, DNS without us-east-1)"
                 }),
             );
             return Ok(());
@@ -190,7 +190,7 @@ fn judge_alarm(plan: &Plan, record: &DnsRecordPlan, alarm: Option<&MetricAlarm>)
     let found = alarm.ok_or_else(|| {
         (
             format!("alarm {name} does not exist in {}", plan.dr_region),
-            "create it in the DR region before a failover needs it (README: DNS without us-east-1)"
+            "create it in the DR region before a failover needs it (docs/reference.md: DNS without us-east-1)"
                 .to_string(),
         )
     });
