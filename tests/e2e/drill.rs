@@ -3,10 +3,13 @@
 //! (instances, volumes, databases, file systems, drill records), production DNS is unchanged,
 //! and the report's RTO and RPO match what the test measured itself, stored as evidence in S3.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::Filter;
-use backstop_tests::{assert_succeeded, open_page, run_input, Scenario};
+use backstop_tests::{
+    assert_succeeded, open_page, put_plan, run_input, Scenario, DR_REGION, PLAN_PARAMETER,
+};
 use serde_json::{json, Value};
 
 /// Everything of `run_id` still in the DR region: resources tagged with it (instances not
@@ -841,4 +844,153 @@ async fn five_drills_make_a_history_whose_report_predicts_the_next_rto() {
         )),
         "no prediction in the page"
     );
+
+    // the stack's dashboard shows only metrics these runs and the scheduled readiness check
+    // emitted (CloudWatch Embedded Metric Format lines in the functions' logs): a widget on a
+    // metric nobody emits stays empty
+    put_plan(&scenario.emulator, &scenario.plan()).await;
+    let readiness = scenario
+        .invoke("preflight", &json!({ "planParameter": PLAN_PARAMETER }))
+        .await
+        .expect("the scheduled readiness check");
+    assert_eq!(readiness["ready"], true, "{readiness:#}");
+    let cloudwatch =
+        aws_sdk_cloudwatch::Client::new(&scenario.emulator.sdk_config(DR_REGION).await);
+    let dashboard = cloudwatch
+        .get_dashboard()
+        .dashboard_name(scenario.stack.output("DashboardName"))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_str(dashboard.dashboard_body().unwrap()).unwrap();
+    let emitted = emitted_metrics(&scenario.emulator.log_dir);
+    let shown = dashboard_metrics(&body);
+    assert!(shown.len() >= 8, "{shown:?}");
+    for (namespace, name, dimensions, filters) in &shown {
+        let found = emitted.iter().any(|(ns, n, dims, values)| {
+            ns == namespace
+                && n == name
+                && dims == dimensions
+                && filters.iter().all(|(k, v)| values.get(k) == Some(v))
+        });
+        assert!(
+            found,
+            "the dashboard shows {namespace} {name} {dimensions:?} {filters:?}, which no function emitted"
+        );
+    }
+}
+
+/// (namespace, metric, dimension names, dimension values) of every EMF line in the functions'
+/// logs.
+type Emitted = (String, String, BTreeSet<String>, BTreeMap<String, String>);
+
+fn emitted_metrics(log_dir: &std::path::Path) -> Vec<Emitted> {
+    let mut emitted = Vec::new();
+    for entry in std::fs::read_dir(log_dir).unwrap() {
+        let path = entry.unwrap().path();
+        let is_lambda_log = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("lambda-"));
+        if !is_lambda_log {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).to_string();
+        for line in text.lines() {
+            let Ok(value) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            for directive in value["_aws"]["CloudWatchMetrics"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let namespace = directive["Namespace"].as_str().unwrap_or_default();
+                for dimensions in directive["Dimensions"].as_array().into_iter().flatten() {
+                    let names: BTreeSet<String> = dimensions
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|d| d.as_str().map(str::to_string))
+                        .collect();
+                    let values: BTreeMap<String, String> = names
+                        .iter()
+                        .filter_map(|n| Some((n.clone(), value[n].as_str()?.to_string())))
+                        .collect();
+                    for metric in directive["Metrics"].as_array().into_iter().flatten() {
+                        let name = metric["Name"].as_str().unwrap_or_default();
+                        assert!(value[name].is_number(), "{name} has no value in {line}");
+                        emitted.push((
+                            namespace.into(),
+                            name.into(),
+                            names.clone(),
+                            values.clone(),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    emitted
+}
+
+/// (namespace, metric, dimension names, dimension values asked for) of every metric a
+/// dashboard's widgets show: explicit metrics (`"."` repeats the one above) and SEARCH
+/// expressions (`{Namespace,Dim,...} Dim="value" MetricName="name"`).
+fn dashboard_metrics(
+    body: &Value,
+) -> Vec<(String, String, BTreeSet<String>, Vec<(String, String)>)> {
+    let mut shown = Vec::new();
+    for widget in body["widgets"].as_array().unwrap() {
+        let mut previous: Vec<String> = Vec::new();
+        for metric in widget["properties"]["metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let parts = metric.as_array().unwrap();
+            if let Some(expression) = parts[0]["expression"].as_str() {
+                let search = expression
+                    .strip_prefix("SEARCH('{")
+                    .and_then(|rest| rest.split_once("}"))
+                    .expect("a SEARCH expression");
+                let mut names = search.0.split(',').map(str::to_string);
+                let namespace = names.next().unwrap();
+                let mut name = String::new();
+                let mut filters = Vec::new();
+                for term in search.1.split('\'').next().unwrap().split_whitespace() {
+                    let (key, value) = term.split_once('=').unwrap();
+                    let value = value.trim_matches('"').to_string();
+                    match key {
+                        "MetricName" => name = value,
+                        _ => filters.push((key.to_string(), value)),
+                    }
+                }
+                shown.push((namespace, name, names.collect(), filters));
+                continue;
+            }
+            let strings: Vec<String> = parts
+                .iter()
+                .filter_map(|p| p.as_str().map(str::to_string))
+                .collect();
+            let resolved: Vec<String> = strings
+                .iter()
+                .enumerate()
+                .map(|(i, s)| match s.as_str() {
+                    "." => previous[i].clone(),
+                    _ => s.clone(),
+                })
+                .collect();
+            // [namespace, metric, dimension name, value, ...]
+            let dimensions = resolved[2..].chunks(2).map(|c| c[0].clone()).collect();
+            shown.push((
+                resolved[0].clone(),
+                resolved[1].clone(),
+                dimensions,
+                Vec::new(),
+            ));
+            previous = resolved;
+        }
+    }
+    shown
 }

@@ -216,4 +216,3 @@ fn record_text(record: &Option<(Vec<String>, i64)>) -> String {
         None => "absent".into(),
     }
 }
-

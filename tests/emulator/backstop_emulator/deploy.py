@@ -562,6 +562,15 @@ def _alarm(stack: Stack, logical: str, properties: dict, metadata: dict) -> tupl
     return name, {"Arn": f"arn:aws:cloudwatch:{stack.region}:{ACCOUNT}:alarm:{name}"}
 
 
+def _dashboard(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
+    name = properties.get("DashboardName") or stack.physical_name(logical, 255)
+    body = properties["DashboardBody"]
+    # CloudWatch refuses a body that is not JSON (InvalidParameterInput); moto stores anything
+    json.loads(body)
+    client("cloudwatch", stack.region).put_dashboard(DashboardName=name, DashboardBody=body)
+    return name, {}
+
+
 CREATORS = {
     "AWS::IAM::Role": _role,
     "AWS::IAM::ManagedPolicy": _managed_policy,
@@ -581,6 +590,7 @@ CREATORS = {
     "AWS::SQS::Queue": _queue,
     "AWS::Logs::LogGroup": _log_group,
     "AWS::CloudWatch::Alarm": _alarm,
+    "AWS::CloudWatch::Dashboard": _dashboard,
 }
 
 
