@@ -934,12 +934,13 @@ fn emitted_metrics(log_dir: &std::path::Path) -> Vec<Emitted> {
     emitted
 }
 
+/// (namespace, metric, dimension names, dimension values asked for).
+type Shown = (String, String, BTreeSet<String>, Vec<(String, String)>);
+
 /// (namespace, metric, dimension names, dimension values asked for) of every metric a
 /// dashboard's widgets show: explicit metrics (`"."` repeats the one above) and SEARCH
 /// expressions (`{Namespace,Dim,...} Dim="value" MetricName="name"`).
-fn dashboard_metrics(
-    body: &Value,
-) -> Vec<(String, String, BTreeSet<String>, Vec<(String, String)>)> {
+fn dashboard_metrics(body: &Value) -> Vec<Shown> {
     let mut shown = Vec::new();
     for widget in body["widgets"].as_array().unwrap() {
         let mut previous: Vec<String> = Vec::new();
