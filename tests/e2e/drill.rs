@@ -286,39 +286,16 @@ async fn a_drill_leaves_nothing_behind_and_reports_the_rto_and_rpo_the_test_meas
             "runs/shop/drill-proof-1/report.txt"
         ]
     );
-    let stored = s3
-        .get_object()
-        .bucket(&bucket)
-        .key(keys[1])
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
-    let stored: Value = serde_json::from_slice(&stored).unwrap();
+    let stored: Value = serde_json::from_str(&scenario.evidence(keys[1]).await).unwrap();
     assert_eq!(stored["verdict"], "PASS");
     assert_eq!(stored["rto"], report["rto"]);
-    let bucket = &bucket;
-    let object = |key: String| async move {
-        let body = s3
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .unwrap();
-        String::from_utf8(body.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
-    };
-    let text = object(keys[2].to_string()).await;
+    let text = scenario.evidence(keys[2]).await;
     assert!(text.contains("Verdict: PASS"), "{text}");
     assert!(text.contains("SwitchDns"), "{text}");
 
     // the page, as a reader's browser renders it: the JSON's figures, one bar per step, the
     // run's identity, and not one request to the network
-    let page = open_page(&object(keys[0].to_string()).await, "drill-proof-1");
+    let page = open_page(&scenario.evidence(keys[0]).await, "drill-proof-1");
     assert!(page.page_requests.is_empty(), "{:?}", page.page_requests);
     assert!(page.dom.contains("id=\"verdict\">PASS<"), "{}", page.dom);
     let steps = stored["timeline"].as_array().unwrap();
@@ -790,23 +767,8 @@ async fn five_drills_make_a_history_whose_report_predicts_the_next_rto() {
     );
     assert_eq!(prediction["objectiveSeconds"], 3600);
 
-    let s3 = &scenario.dr.s3;
-    let bucket = scenario.stack.output("EvidenceBucketName");
-    let read = |key: String| {
-        let bucket = bucket.clone();
-        async move {
-            let object = s3
-                .get_object()
-                .bucket(bucket)
-                .key(key)
-                .send()
-                .await
-                .unwrap();
-            String::from_utf8(object.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
-        }
-    };
     // the history file: one line per run, in the order they ran
-    let lines = read("runs/shop/history.jsonl".into()).await;
+    let lines = scenario.evidence("runs/shop/history.jsonl").await;
     let rows: Vec<Value> = lines
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -819,12 +781,18 @@ async fn five_drills_make_a_history_whose_report_predicts_the_next_rto() {
         assert!(row["restoredBytes"].as_i64().unwrap() > 0, "{row}");
     }
     // the last report's evidence and page show all five and the prediction
-    let stored: Value =
-        serde_json::from_str(&read("runs/shop/drill-history-5/report.json".into()).await).unwrap();
+    let stored: Value = serde_json::from_str(
+        &scenario
+            .evidence("runs/shop/drill-history-5/report.json")
+            .await,
+    )
+    .unwrap();
     assert_eq!(stored["history"]["runs"].as_array().unwrap().len(), 5);
     assert_eq!(stored["history"]["prediction"], *prediction);
     let page = open_page(
-        &read("runs/shop/drill-history-5/report.html".into()).await,
+        &scenario
+            .evidence("runs/shop/drill-history-5/report.html")
+            .await,
         "drill-history-5",
     );
     assert!(page.page_requests.is_empty(), "{:?}", page.page_requests);

@@ -157,6 +157,21 @@ impl Scenario {
         crate::state_entering(&self.emulator, &self.machine(), run_id, state_name).await
     }
 
+    /// An object of the evidence bucket (a run's report, a plan's history), as text.
+    pub async fn evidence(&self, key: &str) -> String {
+        let object = self
+            .dr
+            .s3
+            .get_object()
+            .bucket(self.stack.output("EvidenceBucketName"))
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("reading evidence {key}: {err:?}"));
+        let bytes = object.body.collect().await.unwrap().into_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
     /// The JSON messages published to an SNS topic so far.
     pub fn topic_messages(&self, topic_arn: &str) -> Vec<Value> {
         crate::topic_messages(&self.emulator, topic_arn)
