@@ -525,8 +525,8 @@ async fn add_history(
 
 /// `ReportFunction`: the last step of every run, successful or failed. Builds the report from
 /// the run's state and its execution history, prints it as CloudWatch Embedded Metric Format
-/// lines, stores it (JSON and text) in the evidence bucket, and returns a bounded copy as the
-/// execution's output.
+/// lines, stores it (JSON, text and page) in the evidence bucket with the plan's history, and
+/// returns a bounded copy as the execution's output.
 pub async fn run(
     clients: &Clients,
     request: ReportRequest,
