@@ -4,7 +4,8 @@
 //! What a test cannot do as written is said and done the nearest honest way: `sam build && sam
 //! deploy` deploys `template.yaml` into the emulator with `samconfig.toml`'s parameters (the
 //! seeded world has its DR vault already, so with the README's `CreateBackupVault=false`);
-//! `cargo run --release -p backstop-cli --` runs the same crate's debug build; the user's edit of
+//! `cargo install --path cli` is checked to install a `backstop` binary, and `backstop` runs the
+//! same crate's debug build; the user's edit of
 //! the plan skeleton fills each `TODO` with the seeded DR network's ids; `<placeholders>` are
 //! filled from the stack's outputs and the commands' own answers, and one the test cannot fill
 //! fails it.
@@ -90,10 +91,12 @@ impl Shell {
 
     /// Runs one quickstart command in bash, placeholders filled; returns stdout.
     fn run(&self, command: &str) -> String {
-        let mut filled = command.replace(
-            "cargo run --release -p backstop-cli --",
-            &handler_binary("backstop").display().to_string(),
-        );
+        // `backstop` is the companion `cargo install --path cli` installed: the same crate's
+        // debug build here
+        let mut filled = match command.strip_prefix("backstop ") {
+            Some(rest) => format!("{} {rest}", handler_binary("backstop").display()),
+            None => command.to_string(),
+        };
         for (name, value) in &self.placeholders {
             filled = filled.replace(&format!("<{name}>"), value);
         }
@@ -189,6 +192,7 @@ async fn the_readme_quickstart_deploys_plans_and_drills_as_written() {
     let mut execution = None;
     let mut report = None;
     let mut page_read = false;
+    let mut installed = false;
     for command in commands {
         let words: Vec<&str> = command.split_whitespace().collect();
         match words.as_slice() {
@@ -226,7 +230,20 @@ async fn the_readme_quickstart_deploys_plans_and_drills_as_written() {
                     assert!(keys.contains(&named), "{named} not in {keys:?}");
                 }
             }
-            ["cargo", "run", "--release", "-p", "backstop-cli", "--", "plan", "init", ..] => {
+            ["cargo", "install", "--path", "cli"] => {
+                // what it installs: the crate's binary named `backstop`
+                let manifest = std::fs::read_to_string(repo_root().join("cli/Cargo.toml")).unwrap();
+                assert!(
+                    manifest.contains("[[bin]]\nname = \"backstop\""),
+                    "cli/Cargo.toml installs no `backstop` binary"
+                );
+                installed = true;
+            }
+            ["backstop", "plan", "init", ..] => {
+                assert!(
+                    installed,
+                    "the quickstart installs `backstop` before using it"
+                );
                 shell.run(command);
                 let path = dir.join(output_file(&words));
                 let mut skeleton = read_json(&path);
@@ -238,7 +255,7 @@ async fn the_readme_quickstart_deploys_plans_and_drills_as_written() {
                 fill_in(&mut skeleton, &plan_for(&seed));
                 std::fs::write(&path, serde_json::to_string_pretty(&skeleton).unwrap()).unwrap();
             }
-            ["cargo", "run", "--release", "-p", "backstop-cli", "--", "plan", "check", ..] => {
+            ["backstop", "plan", "check", ..] => {
                 let printed = shell.run(command);
                 assert!(printed.contains("plan shop is valid"), "{printed}");
                 plan_checked = true;
