@@ -603,6 +603,16 @@ mod tests {
         parsed
     }
 
+    /// The report of `state` (as the payload and the run store give it), ended at `end` seconds.
+    fn report_at(state: &Value, timeline: Vec<StepSpan>, end: i64) -> Report {
+        build_report(
+            &request(state.clone()),
+            &parsed(state.clone()),
+            timeline,
+            DateTime::from_secs(end),
+        )
+    }
+
     fn request(state: Value) -> ReportRequest {
         ReportRequest {
             run_id: "drill-1".into(),
@@ -653,12 +663,7 @@ mod tests {
             })
             .collect::<Vec<_>>());
         let state = json!({ "run": run });
-        let report = build_report(
-            &request(state.clone()),
-            &parsed(state),
-            vec![],
-            DateTime::from_secs(1_800_000_000),
-        );
+        let report = report_at(&state, vec![], 1_800_000_000);
         assert_eq!(report.rpo_by_resource.len(), 1000);
         let copy = report.for_payload();
         assert_eq!(copy.rpo_by_resource.len(), MAX_LISTED);
@@ -684,13 +689,7 @@ mod tests {
             "run": run_value("failover"),
             "notice": {"failedStep": "AttachVolumes", "error": "Backstop.Conflict", "cause": "wrong AZ"}
         });
-        let parsed = parsed(state.clone());
-        let report = build_report(
-            &request(state),
-            &parsed,
-            vec![],
-            DateTime::from_secs(1_800_000_000),
-        );
+        let report = report_at(&state, vec![], 1_800_000_000);
         assert_eq!(report.outcome, "failed");
         assert_eq!(report.verdict, "FAIL");
         assert_eq!(report.failure.as_ref().unwrap().step, "AttachVolumes");
@@ -710,13 +709,7 @@ mod tests {
         run["trigger"] =
             json!({"alarmName": "primary-down", "changedAt": "2026-12-01T10:00:00.000Z"});
         let state = json!({ "run": run });
-        let parsed = parsed(state.clone());
-        let report = build_report(
-            &request(state),
-            &parsed,
-            vec![],
-            DateTime::from_secs(1_800_000_000),
-        );
+        let report = report_at(&state, vec![], 1_800_000_000);
         assert_eq!(
             report.trigger.as_ref().unwrap()["alarmName"],
             "primary-down"
@@ -739,13 +732,7 @@ mod tests {
                        "cause": "the drill recovered but its teardown failed (Backstop.AccessDenied): ec2:TerminateInstances denied",
                        "leftInPlace": "by tag"}
         });
-        let parsed = parsed(state.clone());
-        let report = build_report(
-            &request(state),
-            &parsed,
-            vec![],
-            DateTime::from_secs(1_800_000_000),
-        );
+        let report = report_at(&state, vec![], 1_800_000_000);
         assert_eq!(report.outcome, "failed");
         assert_eq!(report.verdict, "FAIL");
         let teardown_reasons = report
@@ -754,8 +741,7 @@ mod tests {
             .filter(|r| r.contains("TerminateInstances"))
             .count();
         assert_eq!(teardown_reasons, 1, "{:?}", report.reasons);
-        let notice: Value =
-            serde_json::from_str(&report.failure_notice(&parsed.notice.clone().unwrap())).unwrap();
+        let notice: Value = serde_json::from_str(&report.failure_notice(&state["notice"])).unwrap();
         let torn_down = notice["tornDown"].as_str().unwrap();
         assert!(
             torn_down.starts_with(
@@ -771,7 +757,6 @@ mod tests {
         let mut run = run_value("drill");
         run["restores"][0]["resource"] = json!("<script>alert(1)</script>");
         let state = json!({ "run": run });
-        let parsed_state = parsed(state.clone());
         let span = |step: &str, start: &str, end: &str, seconds: i64| StepSpan {
             step: step.into(),
             started_at: start.into(),
@@ -799,12 +784,7 @@ mod tests {
                 300,
             ),
         ];
-        let report = build_report(
-            &request(state),
-            &parsed_state,
-            timeline,
-            DateTime::from_secs(1_764_584_000),
-        );
+        let report = report_at(&state, timeline, 1_764_584_000);
         let page = report.html();
         assert_eq!(page.matches("class=\"bar").count(), 3, "{page}");
         assert!(page.contains("data-step=\"RestoreAndLaunch\" data-seconds=\"1195\""));
@@ -841,12 +821,7 @@ mod tests {
         let mut other = run_value("drill");
         other["plan"]["objectives"]["rtoMinutes"] = json!(61);
         let other_state = json!({ "run": other });
-        let other_report = build_report(
-            &request(other_state.clone()),
-            &parsed(other_state),
-            vec![],
-            DateTime::from_secs(1_764_584_000),
-        );
+        let other_report = report_at(&other_state, vec![], 1_764_584_000);
         assert_ne!(other_report.identity.unwrap().plan_digest.unwrap(), digest);
     }
 }
