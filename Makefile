@@ -4,7 +4,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: setup setup-lint setup-browser test lint lint-template run-tests emulator-tests build bench demo fmt clean
+.PHONY: setup setup-lint setup-browser setup-release test lint lint-template run-tests emulator-tests build bench demo release release-bucket publish fmt clean
 
 ## The emulator's Python environment (moto, pinned), project-local.
 setup: $(VENV)/.installed
@@ -69,9 +69,43 @@ MODE ?= drill
 demo: setup build
 	target/debug/examples/drill $(MODE)
 
+## A release, for deploying without a Rust toolchain: each function built for arm64 (SAM CLI ->
+## cargo-lambda -> zig; Cargo.toml's release profile, measured in bench/RESULTS.md), uploaded to
+## RELEASE_BUCKET by `sam package`, which writes target/release-package/packaged.yaml (deploy it
+## with `sam deploy`, or `make publish` it to the Serverless Application Repository); the
+## functions' zips beside it. The release workflow (.github/workflows/release.yml) runs this.
+RELEASE_VENV := .venv-release
+RELEASE_DIR := target/release-package
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+RELEASE_ENV := PATH="$(CURDIR)/$(RELEASE_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
+setup-release: $(RELEASE_VENV)/.installed
+	rustup target add aarch64-unknown-linux-gnu
+
+$(RELEASE_VENV)/.installed: release/requirements.txt release/constraints.txt
+	$(PYTHON) -m venv $(RELEASE_VENV)
+	$(RELEASE_VENV)/bin/pip install --quiet --disable-pip-version-check \
+		-r release/requirements.txt -c release/constraints.txt
+	touch $@
+
+release: release-bucket setup-release
+	$(RELEASE_ENV) sam build --beta-features --build-dir $(RELEASE_DIR)/build
+	$(RELEASE_ENV) sam package --template-file $(RELEASE_DIR)/build/template.yaml \
+		--s3-bucket $(RELEASE_BUCKET) --s3-prefix backstop/$(VERSION) \
+		--output-template-file $(RELEASE_DIR)/packaged.yaml
+	cd $(RELEASE_DIR)/build && for fn in *Function; do \
+	  (cd $$fn && $(PYTHON) -m zipfile -c ../../$$fn-$(VERSION)-arm64.zip bootstrap); done
+	@echo "release $(VERSION): $(RELEASE_DIR)/packaged.yaml and $$(ls $(RELEASE_DIR)/*.zip | wc -l) function zips"
+
+release-bucket:
+	@test -n "$(RELEASE_BUCKET)" || { echo "make release: set RELEASE_BUCKET=<an S3 bucket in the region you publish from>" >&2; exit 2; }
+
+publish: setup-release
+	@test -f $(RELEASE_DIR)/packaged.yaml || { echo "make publish: no $(RELEASE_DIR)/packaged.yaml (make release first)" >&2; exit 2; }
+	$(RELEASE_ENV) sam publish --template $(RELEASE_DIR)/packaged.yaml --semantic-version $(VERSION)
+
 fmt:
 	$(CARGO) fmt --all
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) $(LINT_VENV)
+	rm -rf $(VENV) $(LINT_VENV) $(RELEASE_VENV)

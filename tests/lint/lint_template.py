@@ -5,7 +5,10 @@
 - checkov on the SAM template;
 - parliament on every IAM policy of the expansion, its intrinsics resolved with example
   parameters (a hosted zone, an instance role, a KMS key, an alarm) so that every conditional
-  statement is checked too.
+  statement is checked too;
+- the Serverless Application Repository's rules (`serverless_repo`): the application metadata,
+  its files, the supported resource types and the IAM patterns it refuses to publish; and that
+  the release workflow runs Makefile targets that exist.
 
 A finding passes only when `tests/lint/skips.yaml` lists it with a written reason; a skip that
 matches no finding fails as well (it would hide the next one). Exit status 1 on either.
@@ -38,6 +41,12 @@ LINT_PARAMETERS = {
     "FailoverAlarmNames": "primary-down",
     "VaultLock": "governance",
 }
+
+
+def _sam_template() -> dict[str, Any]:
+    from samtranslator.yaml_helper import yaml_parse
+
+    return yaml_parse((ROOT / "template.yaml").read_text())
 
 
 def expand_sam(template: Path) -> dict[str, Any]:
@@ -231,6 +240,97 @@ def deployer_policy() -> list[dict[str, str]]:
     ]
 
 
+# --- the Serverless Application Repository's rules --------------------------------------------
+
+# CreateApplication's constraints (API reference; botocore's serverlessrepo model documents them)
+_SAR_FIELDS = {
+    "Name": (1, 140, r"[a-zA-Z0-9\-]+"),
+    "Description": (1, 256, None),
+    "Author": (1, 127, r"[a-z0-9](([a-z0-9]|-(?!-))*[a-z0-9])?"),
+}
+_SAR_LABEL = r"[a-zA-Z0-9+\-_:\/@]+"
+_SEMVER = r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?"
+# publication is refused for these on every resource (the guide's "Using AWS SAM" page)
+_SAR_BLOCKED_ON_ANY = ("iam:*", "iam:attachrolepolicy", "iam:putrolepolicy", "iam:passrole")
+
+
+def serverless_repo(sam: dict[str, Any], expanded: dict[str, Any]) -> list[dict[str, str]]:
+    """What `sam publish` and the repository would refuse, checked offline: the application's
+    metadata against CreateApplication's constraints and the workspace (version, license), the
+    files it uploads, every resource type against the repository's list, and the IAM patterns
+    it blocks."""
+    import re
+    import tomllib
+
+    def finding(rule: str, resource: str, message: str) -> dict[str, str]:
+        return {"tool": "sar", "rule": rule, "resource": resource, "where": "template.yaml", "message": message}
+
+    found = []
+    app = sam.get("Metadata", {}).get("AWS::ServerlessRepo::Application")
+    if not isinstance(app, dict):
+        return [finding("METADATA", "Metadata", "no AWS::ServerlessRepo::Application metadata")]
+    for field, (least, most, pattern) in _SAR_FIELDS.items():
+        value = app.get(field)
+        if not isinstance(value, str) or not least <= len(value) <= most or (pattern and not re.fullmatch(pattern, value)):
+            found.append(finding("METADATA", field, f"{field} {value!r}: {least}-{most} characters" + (f" matching {pattern}" if pattern else "")))
+    labels = app.get("Labels", [])
+    if len(labels) > 10 or not all(isinstance(l, str) and 1 <= len(l) <= 127 and re.fullmatch(_SAR_LABEL, l) for l in labels):
+        found.append(finding("METADATA", "Labels", f"Labels {labels}: at most 10, each 1-127 characters matching {_SAR_LABEL}"))
+    cargo = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["package"]
+    version = app.get("SemanticVersion")
+    if not (isinstance(version, str) and re.fullmatch(_SEMVER, version)) or version != cargo["version"]:
+        found.append(finding("VERSION", "SemanticVersion", f"SemanticVersion {version!r} is not the workspace version {cargo['version']} (Cargo.toml)"))
+    if app.get("SpdxLicenseId") != cargo["license"]:
+        found.append(finding("LICENSE", "SpdxLicenseId", f"SpdxLicenseId {app.get('SpdxLicenseId')!r} is not the workspace license {cargo['license']}"))
+    for field, must_contain in (("LicenseUrl", "Apache License"), ("ReadmeUrl", "Backstop")):
+        path = ROOT / str(app.get(field, ""))
+        if not app.get(field) or not path.is_file() or path.stat().st_size > 5 * 1024 * 1024 or must_contain not in path.read_text()[:2000]:
+            found.append(finding("FILES", field, f"{field} {app.get(field)!r}: a file of the repository (at most 5 MB) that sam package uploads"))
+    if "LicenseBody" in app or "ReadmeBody" in app:
+        found.append(finding("FILES", "Body", "LicenseBody/ReadmeBody beside the URLs: give one of each"))
+    supported = {
+        line.strip() for line in (Path(__file__).parent / "sar-supported-resources.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    for logical, resource in sam.get("Resources", {}).items():
+        if resource["Type"] not in supported:
+            found.append(finding("RESOURCE", logical, f"{resource['Type']} is not on the repository's list of supported resources"))
+    for where, document in identity_policies(expanded):
+        statements = document.get("Statement", [])
+        for statement in statements if isinstance(statements, list) else [statements]:
+            actions = statement.get("Action", [])
+            resources = statement.get("Resource", [])
+            actions = [a.lower() for a in (actions if isinstance(actions, list) else [actions])]
+            resources = resources if isinstance(resources, list) else [resources]
+            if statement.get("Effect") == "Allow" and "*" in resources and any(a in _SAR_BLOCKED_ON_ANY for a in actions):
+                found.append(finding("IAM", where.split("/")[0], f"{where}: {actions} on every resource"))
+    for logical, resource in expanded["Resources"].items():
+        for arn in resource.get("Properties", {}).get("ManagedPolicyArns", []):
+            if isinstance(arn, str) and arn.endswith("/AWSLambda_FullAccess"):
+                found.append(finding("IAM", logical, "AWSLambda_FullAccess attached"))
+    return found
+
+
+def release_workflow() -> list[dict[str, str]]:
+    """.github/workflows/release.yml runs through the Makefile: every `make` target it names
+    exists, and it checks the tag against the version the template publishes."""
+    import re
+
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "release.yml").read_text())
+    targets = set(re.findall(r"^([a-z][a-z-]*):", (ROOT / "Makefile").read_text(), re.M))
+    runs = [step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"]]
+    found = []
+    named = {t for run in runs for t in re.findall(r"\bmake ([a-z][a-z-]*)", run)}
+    for target in sorted(named - targets):
+        found.append({"tool": "release", "rule": "MAKE", "resource": target, "where": "release.yml", "message": f"make {target}: no such target in the Makefile"})
+    for needed in ("release", "publish"):
+        if needed not in named:
+            found.append({"tool": "release", "rule": "MAKE", "resource": needed, "where": "release.yml", "message": f"the workflow does not run make {needed}"})
+    if not any("Cargo.toml" in run and "GITHUB_REF_NAME" in run for run in runs):
+        found.append({"tool": "release", "rule": "VERSION", "resource": "tag", "where": "release.yml", "message": "the tag is not checked against Cargo.toml's version"})
+    return found
+
+
 def linters_see(expanded: dict[str, Any]) -> None:
     """A lint that finds nothing proves nothing unless it can find something: a misspelled
     action slipped into a copy of the expansion must be reported."""
@@ -243,6 +343,13 @@ def linters_see(expanded: dict[str, Any]) -> None:
     )
     if not any(f["rule"] == "UNKNOWN_ACTION" for f in parliament(broken)):
         raise SystemExit("parliament did not report a misspelled action: the lint is not working")
+    # nor do the repository's rules, unless a bad author, an old version and PassRole on "*" are found
+    sam = _sam_template()
+    sam["Metadata"]["AWS::ServerlessRepo::Application"].update(Author="Backstop Team", SemanticVersion="0.0.1")
+    policy["Properties"]["PolicyDocument"]["Statement"].append({"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"})
+    seen = {(f["rule"], f["resource"]) for f in serverless_repo(sam, broken)}
+    if not {("METADATA", "Author"), ("VERSION", "SemanticVersion"), ("IAM", next(k for k, r in broken["Resources"].items() if r is policy))} <= seen:
+        raise SystemExit(f"the repository's rules missed a broken author, version or PassRole (saw {seen}): the lint is not working")
 
 
 def main() -> int:
@@ -262,6 +369,8 @@ def main() -> int:
             + checkov(template)
             + parliament(expanded)
             + deployer_policy()
+            + serverless_repo(_sam_template(), expanded)
+            + release_workflow()
         )
     used = [0] * len(skips)
     unexplained = []
