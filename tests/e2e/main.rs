@@ -20,3 +20,4 @@ mod readiness;
 mod restore;
 mod safety;
 mod storage_gateway;
+mod waves;

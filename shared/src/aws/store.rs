@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{classify_sdk_error, BackstopError, SdkContext};
-use crate::model::instances::{Attachment, LaunchedInstance};
+use crate::model::instances::{Attachment, LaunchedInstance, WaveSpan};
 use crate::model::jobs::RestoreJob;
 use crate::model::network::NetworkState;
 use crate::model::run::{ApprovalGate, ResolvedRun, RunSettings};
@@ -40,6 +40,8 @@ pub enum Part {
     Network,
     /// Fast snapshot restore on the copies the run restores (`Vec<FastRestore>`).
     FastRestore,
+    /// The recovery waves as the run went through them (`Vec<WaveSpan>`).
+    Waves,
 }
 
 impl Part {
@@ -53,6 +55,7 @@ impl Part {
             Part::Preflight => "preflight.json",
             Part::Network => "network.json",
             Part::FastRestore => "fast-restore.json",
+            Part::Waves => "waves.json",
         }
     }
 }
@@ -240,6 +243,47 @@ impl RunStore {
             .get(&run.execution, Part::Launch)
             .await?
             .unwrap_or_default())
+    }
+
+    pub async fn waves(&self, run: &RunRef) -> Result<Vec<WaveSpan>, BackstopError> {
+        Ok(self
+            .get(&run.execution, Part::Waves)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Records a moment of `wave` (`change` fills in what happened; a moment already recorded
+    /// is kept: a retried round does not move it).
+    pub async fn record_wave(
+        &self,
+        run: &RunRef,
+        wave: u32,
+        instances: Vec<String>,
+        change: impl FnOnce(&mut WaveSpan, String),
+    ) -> Result<(), BackstopError> {
+        let now = crate::model::time::format_time(aws_smithy_types::DateTime::from(
+            std::time::SystemTime::now(),
+        ));
+        let mut waves = self.waves(run).await?;
+        let before = waves.clone();
+        let index = match waves.iter().position(|w| w.wave == wave) {
+            Some(index) => index,
+            None => {
+                waves.push(WaveSpan {
+                    wave,
+                    instances,
+                    started_at: now.clone(),
+                    attached_at: None,
+                    healthy_at: None,
+                });
+                waves.len() - 1
+            }
+        };
+        change(&mut waves[index], now);
+        if waves != before {
+            self.put(&run.execution, Part::Waves, &waves).await?;
+        }
+        Ok(())
     }
 
     pub async fn attachments(&self, run: &RunRef) -> Result<Vec<Attachment>, BackstopError> {

@@ -208,10 +208,12 @@ pub(crate) async fn remove_instance(
 }
 
 /// Whether the run's instances are running with passing instance and system status checks;
-/// one that is impaired or not running is an error (the switch must not happen).
+/// one that is impaired or not running is an error whose message ends with `stops`, what the
+/// gate holds back ("DNS left unchanged").
 pub(crate) async fn health(
     ec2: &aws_sdk_ec2::Client,
     instances: &[LaunchedInstance],
+    stops: &str,
 ) -> Result<Health, BackstopError> {
     let mut healthy = Vec::new();
     if !instances.is_empty() {
@@ -246,7 +248,7 @@ pub(crate) async fn health(
                 status.is_some_and(|s| failing(s.instance_status()) || failing(s.system_status()));
             if !running || checks_fail {
                 return Err(BackstopError::Conflict(format!(
-                    "health gate: {} ({}) is not running with passing status checks; DNS left unchanged",
+                    "health gate: {} ({}) is not running with passing status checks; {stops}",
                     instance.name, instance.instance_id
                 )));
             }

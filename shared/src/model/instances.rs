@@ -30,3 +30,21 @@ pub struct Attachment {
     /// False when the volume was already attached there (a re-run).
     pub newly_attached: bool,
 }
+
+/// One recovery wave as a run went through it (the report's timeline shows each).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaveSpan {
+    pub wave: u32,
+    /// Its instances, by plan name.
+    pub instances: Vec<String>,
+    /// When its launch round first ran.
+    pub started_at: String,
+    /// When its volumes were attached (none to attach: when its attach round ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached_at: Option<String>,
+    /// When its instances passed their status checks, the gate before the next wave (the last
+    /// wave's gate is the DNS switch's health gate, not recorded here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_at: Option<String>,
+}

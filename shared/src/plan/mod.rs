@@ -390,6 +390,18 @@ pub struct InstancePlan {
     pub instance_profile: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_data: Option<String>,
+    /// The recovery wave it starts in (1 when not given): every instance of a wave is
+    /// launched, has its volumes attached and passes its status checks before the next wave
+    /// launches (database, then app, then web). Restores all start at once regardless.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wave: Option<u32>,
+}
+
+impl InstancePlan {
+    /// Its wave: 1 unless the plan says otherwise.
+    pub fn wave(&self) -> u32 {
+        self.wave.unwrap_or(1)
+    }
 }
 
 /// The golden AMI, given exactly one way.
@@ -452,6 +464,30 @@ pub struct DnsTarget {
 }
 
 impl Plan {
+    /// The plan's waves in launch order, each once (`[1]` for a plan without waves or instances).
+    pub fn waves(&self) -> Vec<u32> {
+        let mut waves: Vec<u32> = self.instances.iter().map(InstancePlan::wave).collect();
+        waves.sort_unstable();
+        waves.dedup();
+        if waves.is_empty() {
+            waves.push(1);
+        }
+        waves
+    }
+
+    /// The wave after `wave`, if the plan has one.
+    pub fn wave_after(&self, wave: u32) -> Option<u32> {
+        self.waves().into_iter().find(|w| *w > wave)
+    }
+
+    /// The wave of the instance named `name` (1 for a name the plan does not have).
+    pub fn wave_of(&self, name: &str) -> u32 {
+        self.instances
+            .iter()
+            .find(|i| i.name == name)
+            .map_or(1, InstancePlan::wave)
+    }
+
     /// Parses and validates a plan given as JSON text.
     pub fn from_json(text: &str) -> Result<Plan, BackstopError> {
         let mut deserializer = serde_json::Deserializer::from_str(text);

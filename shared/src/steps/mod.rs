@@ -28,6 +28,9 @@ use crate::model::run::ResolvedRun;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StepInput {
     pub run: RunRef,
+    /// The recovery wave a launch or attach round works on (the plan's first when absent).
+    #[serde(default)]
+    pub wave: Option<u32>,
 }
 
 impl NamesRun for StepInput {

@@ -170,6 +170,22 @@ def _install_ec2() -> None:
         return previous
 
     Instance.terminate = terminate
+
+    def refused_while_pending(original, verb: str):  # type: ignore[no-untyped-def]
+        # moto would change the stand-in `pending` state object and keep the instance as it
+        # was, silently; EC2 refuses to stop (or start) an instance that is still pending
+        def change(self):  # type: ignore[no-untyped-def]
+            if self.__dict__["_state"].name == "running" and phase(self) == "pending":
+                raise EC2ClientError(
+                    "IncorrectInstanceState",
+                    f"This instance '{self.id}' is not in a state from which it can be {verb}.",
+                )
+            return original(self)
+
+        return change
+
+    Instance.stop = refused_while_pending(Instance.stop, "stopped")
+    Instance.start = refused_while_pending(Instance.start, "started")
     Instance.instance_status = status("instance")
     Instance.system_status = status("system")
     InstanceBackend.run_instances = run_instances

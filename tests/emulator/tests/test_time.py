@@ -48,6 +48,26 @@ def test_an_instance_terminated_while_pending_is_terminated(emulator, world):
     assert described["State"]["Name"] in ("shutting-down", "terminated"), described["State"]
 
 
+def test_a_pending_instance_cannot_be_stopped_and_a_running_one_stops(emulator, world):
+    """EC2 refuses StopInstances while an instance is `pending` (moto would answer and keep it running)."""
+    import botocore.exceptions
+    import pytest
+
+    ec2 = emulator.client("ec2", DR)
+    launched = ec2.run_instances(ImageId=world["dr"]["goldenAmiId"], InstanceType="t3.micro", MinCount=1, MaxCount=1)
+    instance_id = launched["Instances"][0]["InstanceId"]
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        ec2.stop_instances(InstanceIds=[instance_id])
+    assert refused.value.response["Error"]["Code"] == "IncorrectInstanceState"
+
+    def state():
+        return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["State"]["Name"]
+
+    wait_for("running", lambda: state() == "running", 30)
+    ec2.stop_instances(InstanceIds=[instance_id])
+    assert state() in ("stopping", "stopped")
+
+
 def test_a_volume_is_attaching_before_it_is_attached_and_cannot_attach_to_a_pending_instance(emulator, world):
     ec2 = emulator.client("ec2", DR)
     zone = world["dr"]["subnets"][0]["availabilityZone"]

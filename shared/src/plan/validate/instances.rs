@@ -21,9 +21,19 @@ pub(super) fn check_instances(plan: &Plan, p: &mut Problems) -> HashSet<String> 
         check_ami(&format!("{at}.ami"), &instance.ami, p);
         check_instance(&at, instance, p);
         check_user_data(&format!("{at}.userData"), instance.user_data.as_deref(), p);
+        if let Some(wave) = instance.wave.filter(|w| !(1..=MAX_WAVE).contains(w)) {
+            p.add(
+                format!("{at}.wave"),
+                format!("wave {wave} is not between 1 and {MAX_WAVE}"),
+                "number the waves from 1 in launch order (e.g. 1 database, 2 app, 3 web)",
+            );
+        }
     }
     names
 }
+
+/// Waves are numbered, not counted: gaps are allowed (1, 2, 5), up to this many.
+pub(super) const MAX_WAVE: u32 = 20;
 
 /// EC2 takes at most 16 KB of user data, before its base64 encoding: more fails the launch,
 /// after the restores started.

@@ -459,4 +459,40 @@ mod tests {
         plan["instances"][0]["userData"] = json!("#!/bin/sh\necho ready\n");
         Plan::from_value(plan).unwrap();
     }
+
+    #[test]
+    fn waves_run_in_number_order_and_wave_zero_is_refused() {
+        let mut plan = example();
+        let app = plan["instances"][0].clone();
+        let named = |name: &str, wave: Option<u32>| {
+            let mut instance = app.clone();
+            instance["name"] = json!(name);
+            if let Some(wave) = wave {
+                instance["wave"] = json!(wave);
+            }
+            instance
+        };
+        plan["instances"] = json!([
+            named("web", Some(5)),
+            named("db", None),
+            named("app", Some(2))
+        ]);
+        let parsed = Plan::from_value(plan.clone()).unwrap();
+        assert_eq!(parsed.waves(), vec![1, 2, 5]);
+        assert_eq!(parsed.wave_of("db"), 1);
+        assert_eq!(parsed.wave_after(1), Some(2));
+        assert_eq!(parsed.wave_after(2), Some(5));
+        assert_eq!(parsed.wave_after(5), None);
+        // a plan without waves is one wave, as before
+        assert_eq!(Plan::from_value(example()).unwrap().waves(), vec![1]);
+
+        plan["instances"][0]["wave"] = json!(0);
+        plan["instances"][2]["wave"] = json!(21);
+        let err = Plan::from_value(plan).unwrap_err().to_string();
+        assert!(
+            err.contains("instances[0].wave") && err.contains("instances[2].wave"),
+            "{err}"
+        );
+        assert!(err.contains("number the waves from 1"), "{err}");
+    }
 }

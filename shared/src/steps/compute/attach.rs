@@ -7,6 +7,7 @@ use crate::aws::store::{Part, RunRef, RunStore};
 use crate::aws::wait::{wait_until, WaitPolicy};
 use crate::aws::Clients;
 use crate::error::{BackstopError, SdkContext};
+use crate::kinds::Health;
 use crate::model::instances::Attachment;
 use crate::model::instances::LaunchedInstance;
 use crate::model::jobs::JobStatus;
@@ -84,9 +85,10 @@ pub async fn attach_volumes(
     owner: &VolumeOwner<'_>,
     jobs: &[RestoreJob],
     instances: &[LaunchedInstance],
+    wave: u32,
     wait: WaitPolicy,
 ) -> Result<AttachOutcome, BackstopError> {
-    let planned = planned_attachments(plan, owner, jobs, instances)?;
+    let planned = planned_attachments(plan, owner, jobs, instances, wave)?;
     let mut attachments = Vec::with_capacity(planned.len());
     for (mut attachment, instance) in planned {
         attachment.newly_attached = start_attach(
@@ -107,20 +109,24 @@ pub async fn attach_volumes(
     Ok(AttachOutcome { attachments })
 }
 
-/// The attachments the plan asks for, each a volume this run restored: the refusals (no
-/// completed restore, a volume that is not the run's, an instance it did not launch) come
-/// before any attachment starts.
+/// The attachments the plan asks for on the instances of `wave` and the waves before it, each
+/// a volume this run restored: the refusals (no completed restore, a volume that is not the
+/// run's, an instance it did not launch) come before any attachment starts.
 fn planned_attachments<'i>(
     plan: &Plan,
     owner: &VolumeOwner<'_>,
     jobs: &[RestoreJob],
     instances: &'i [LaunchedInstance],
+    wave: u32,
 ) -> Result<Vec<(Attachment, &'i LaunchedInstance)>, BackstopError> {
     let mut planned = Vec::new();
     for resource in &plan.resources {
         let Some(attach) = resource.ebs.as_ref().and_then(|e| e.attach_to.as_ref()) else {
             continue;
         };
+        if plan.wave_of(&attach.instance) > wave {
+            continue;
+        }
         let Some(job) = jobs
             .iter()
             .find(|j| j.resource == resource.name && j.status == JobStatus::Completed)
@@ -292,15 +298,22 @@ async fn describe_volume(
 #[serde(rename_all = "camelCase")]
 pub struct AttachCounts {
     pub attachments: usize,
+    /// The wave to launch next, once this one is attached and healthy (null after the last:
+    /// the state machine's choice reads it either way).
+    pub next_wave: Option<u32>,
 }
 
-/// `AttachVolumes`: each restored volume to its instance. `invoked_arn`: this function's
-/// ARN, whose account is the only one whose volumes are attached.
+/// `AttachVolumes`: each restored volume to its instance, for the instances of `wave` (the
+/// plan's first when `None`) and the waves before it; then, when another wave follows, the
+/// gate before it: this wave's instances running with passing status checks (still
+/// initializing is `Backstop.StillWaiting`, impaired stops the run). `invoked_arn`: this
+/// function's ARN, whose account is the only one whose volumes are attached.
 pub async fn attach_round(
     ec2: &aws_sdk_ec2::Client,
     store: &RunStore,
     run_ref: &RunRef,
     invoked_arn: &str,
+    wave: Option<u32>,
     wait: WaitPolicy,
 ) -> Result<AttachCounts, BackstopError> {
     let run = store.load_run_resolved(run_ref).await?;
@@ -312,13 +325,45 @@ pub async fn attach_round(
         account: account.as_deref(),
         region: &run.plan.dr_region,
     };
+    let wave = wave.unwrap_or(run.plan.waves()[0]);
     let wait = wait.within_run(&run.deadline);
-    let outcome = attach_volumes(ec2, &run.plan, &owner, &jobs, &instances, wait).await?;
+    let outcome = attach_volumes(ec2, &run.plan, &owner, &jobs, &instances, wave, wait).await?;
     store
         .put(&run_ref.execution, Part::Attach, &outcome.attachments)
         .await?;
+    let in_wave: Vec<LaunchedInstance> = instances
+        .into_iter()
+        .filter(|i| run.plan.wave_of(&i.name) == wave)
+        .collect();
+    let names = in_wave.iter().map(|i| i.name.clone()).collect::<Vec<_>>();
+    store
+        .record_wave(run_ref, wave, names.clone(), |span, now| {
+            span.attached_at.get_or_insert(now);
+        })
+        .await?;
+    let next_wave = run.plan.wave_after(wave);
+    if let Some(next) = next_wave {
+        let stops = format!("wave {next} not launched");
+        match crate::kinds::ec2::health(ec2, &in_wave, &stops).await? {
+            Health::Healthy(_) => {
+                tracing::info!(wave, next, instances = ?names, "wave healthy: the next wave launches");
+                store
+                    .record_wave(run_ref, wave, names, |span, now| {
+                        span.healthy_at.get_or_insert(now);
+                    })
+                    .await?;
+            }
+            Health::NotYet(why) => {
+                return Err(BackstopError::StillWaiting {
+                    what: format!("wave {wave}"),
+                    message: format!("{why}; wave {next} launches once wave {wave} is healthy"),
+                })
+            }
+        }
+    }
     Ok(AttachCounts {
         attachments: outcome.attachments.len(),
+        next_wave,
     })
 }
 
@@ -335,6 +380,7 @@ pub async fn run(
         &store,
         &input.run,
         &invocation.function_arn,
+        input.wave,
         wait,
     )
     .await

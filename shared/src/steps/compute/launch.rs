@@ -31,11 +31,14 @@ pub struct LaunchContext<'a> {
     pub mode: Mode,
     pub plan: &'a Plan,
     pub wait: WaitPolicy,
+    /// Launch the instances of this wave and the waves before it (those are found, launched
+    /// by earlier rounds).
+    pub wave: u32,
 }
 
-/// Launches every instance of the plan, idempotently: an instance this run already
-/// launched (found by its run and instance tags) is reused, and RunInstances carries a
-/// ClientToken derived from the run id and instance name.
+/// Launches every instance of the plan up to `ctx.wave`, idempotently: an instance this run
+/// already launched (found by its run and instance tags) is reused, and RunInstances carries
+/// a ClientToken derived from the run id and instance name.
 pub async fn launch_instances(
     ec2: &aws_sdk_ec2::Client,
     ssm: &aws_sdk_ssm::Client,
@@ -45,7 +48,7 @@ pub async fn launch_instances(
     let mut launched_all = Vec::new();
     // a drill with an isolation block launches into the drill's network
     let drill = ctx.plan.drill.as_ref().filter(|_| ctx.mode == Mode::Drill);
-    for planned in &ctx.plan.instances {
+    for planned in ctx.plan.instances.iter().filter(|i| i.wave() <= ctx.wave) {
         let instance = planned.for_run(drill);
         let launched = match find_launched(ec2, ctx.run_id, &instance.name).await? {
             Some(existing) => existing,
@@ -447,18 +450,30 @@ async fn wait_until_running(
 #[serde(rename_all = "camelCase")]
 pub struct LaunchCounts {
     pub instances: usize,
+    /// The wave launched (the state machine hands it to the attach step).
+    pub wave: u32,
 }
 
-/// `LaunchInstances`: every instance of the plan, from the golden AMI.
+/// `LaunchInstances`: the instances of `wave` (the plan's first when `None`), from the golden
+/// AMI, and those of the waves before it as earlier rounds launched them.
 pub async fn launch_round(
     ec2: &aws_sdk_ec2::Client,
     ssm: &aws_sdk_ssm::Client,
     cloudformation: &aws_sdk_cloudformation::Client,
     store: &RunStore,
     run_ref: &RunRef,
+    wave: Option<u32>,
     wait: WaitPolicy,
 ) -> Result<LaunchCounts, BackstopError> {
     let run = store.load_run(run_ref).await?;
+    let waves = run.plan.waves();
+    let wave = wave.unwrap_or(waves[0]);
+    if !waves.contains(&wave) {
+        return Err(BackstopError::invalid_input(
+            "wave",
+            format!("the plan has no wave {wave} (its waves: {waves:?})"),
+        ));
+    }
     let (run, network_ready) = with_network(cloudformation, store, run_ref, run).await?;
     if !network_ready {
         // the state machine runs the launch again after a pause (Backstop.StillWaiting)
@@ -467,11 +482,22 @@ pub async fn launch_round(
             message: "its subnets and security groups are not created yet".into(),
         });
     }
+    let wave_instances = run
+        .plan
+        .instances
+        .iter()
+        .filter(|i| i.wave() == wave)
+        .map(|i| i.name.clone())
+        .collect();
+    store
+        .record_wave(run_ref, wave, wave_instances, |_, _| {})
+        .await?;
     let ctx = LaunchContext {
         run_id: &run.run_id,
         mode: run.mode,
         plan: &run.plan,
         wait: wait.within_run(&run.deadline),
+        wave,
     };
     let outcome = launch_instances(ec2, ssm, &ctx).await?;
     store
@@ -479,10 +505,11 @@ pub async fn launch_round(
         .await?;
     Ok(LaunchCounts {
         instances: outcome.instances.len(),
+        wave,
     })
 }
 
-/// `LaunchInstancesFunction`: every instance of the plan, from the golden AMI.
+/// `LaunchInstancesFunction`: the instances of the input's wave, from the golden AMI.
 pub async fn run(
     clients: &Clients,
     input: StepInput,
@@ -490,5 +517,14 @@ pub async fn run(
 ) -> Result<LaunchCounts, BackstopError> {
     let (ec2, ssm, cf) = (&clients.ec2, &clients.ssm, &clients.cloudformation);
     let wait = WaitPolicy::until(invocation.deadline);
-    launch_round(ec2, ssm, cf, &clients.store()?, &input.run, wait).await
+    launch_round(
+        ec2,
+        ssm,
+        cf,
+        &clients.store()?,
+        &input.run,
+        input.wave,
+        wait,
+    )
+    .await
 }

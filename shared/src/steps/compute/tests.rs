@@ -131,6 +131,7 @@ async fn launch(rules: &[Rule]) -> Result<LaunchOutcome, BackstopError> {
         mode: Mode::Drill,
         plan: &plan,
         wait: FAST,
+        wave: 1,
     };
     launch_instances(&ec2, &ssm, &ctx).await
 }

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::aws::store::{Part, RunRef, RunStore};
 use crate::model::instances::LaunchedInstance;
+use crate::model::instances::WaveSpan;
 use crate::model::jobs::RestoreJob;
 use crate::model::network::NetworkState;
 use crate::model::run::ResolvedRun;
@@ -98,6 +99,9 @@ pub struct RunState {
     pub readiness: Option<crate::steps::readiness::Readiness>,
     #[serde(skip)]
     pub network: Option<NetworkState>,
+    /// The recovery waves, when the plan has more than one.
+    #[serde(skip)]
+    pub waves: Vec<WaveSpan>,
     /// What the run did with fast snapshot restore.
     #[serde(skip)]
     pub fast_restores: Option<Vec<crate::aws::fast_restore::FastRestore>>,
@@ -132,24 +136,46 @@ pub struct DnsState {
 /// The timeline's entry for the network stack: from the request to the stack being ready.
 const NETWORK_STEP: &str = "NetworkStack";
 
-fn with_network_step(mut timeline: Vec<StepSpan>, network: Option<&NetworkState>) -> Vec<StepSpan> {
-    let Some(network) = network else {
-        return timeline;
-    };
-    let seconds = match (
-        parse_time(&network.requested_at),
-        network.ready_at.as_deref().and_then(parse_time),
-    ) {
+/// A span the run recorded itself (not a state of the history): from `start` to `end`.
+fn recorded_span(step: String, start: &str, end: Option<&str>) -> StepSpan {
+    let seconds = match (parse_time(start), end.and_then(parse_time)) {
         (Some(start), Some(end)) => end.secs() - start.secs(),
         _ => 0,
     };
-    timeline.push(StepSpan {
-        step: format!("{NETWORK_STEP} ({})", action_word(network.action)),
-        started_at: network.requested_at.clone(),
-        ended_at: network.ready_at.clone(),
+    StepSpan {
+        step,
+        started_at: start.to_string(),
+        ended_at: end.map(str::to_string),
         seconds,
         rounds: 1,
-    });
+    }
+}
+
+/// The timeline with the network stack's entry and, for a plan of several waves, one entry per
+/// wave (its launch to its health gate; the last wave's to its volumes attached), in order of
+/// start.
+fn with_recorded_steps(
+    mut timeline: Vec<StepSpan>,
+    network: Option<&NetworkState>,
+    waves: &[WaveSpan],
+) -> Vec<StepSpan> {
+    if let Some(network) = network {
+        timeline.push(recorded_span(
+            format!("{NETWORK_STEP} ({})", action_word(network.action)),
+            &network.requested_at,
+            network.ready_at.as_deref(),
+        ));
+    }
+    if waves.len() > 1 {
+        for wave in waves {
+            let end = wave.healthy_at.as_deref().or(wave.attached_at.as_deref());
+            timeline.push(recorded_span(
+                format!("Wave {} ({})", wave.wave, wave.instances.join(", ")),
+                &wave.started_at,
+                end,
+            ));
+        }
+    }
     // in order of start, as the other steps are
     timeline.sort_by_key(|step| {
         parse_time(&step.started_at)
@@ -191,6 +217,9 @@ pub async fn gather_state(store: &RunStore, payload: &Value) -> RunState {
         .await
         .map(|jobs| RestoreState { jobs });
     state.network = read_part(store, execution, Part::Network, "network stack").await;
+    state.waves = read_part(store, execution, Part::Waves, "waves")
+        .await
+        .unwrap_or_default();
     state.fast_restores = crate::steps::restore::hydration::records(store, &run_ref.run_id)
         .await
         .map(Some)
@@ -411,7 +440,7 @@ pub fn build_report(
         hydration,
         rpo,
         rpo_by_resource,
-        timeline: with_network_step(timeline, state.network.as_ref()),
+        timeline: with_recorded_steps(timeline, state.network.as_ref(), &state.waves),
         network: state.network.as_ref().map(|n| NetworkUsed {
             stack_name: n.stack_name.clone(),
             stack_id: n.stack_id.clone(),

@@ -375,10 +375,11 @@ async fn check_health(
     instances: &[LaunchedInstance],
     jobs: &[RestoreJob],
 ) -> Result<Health, BackstopError> {
-    let mut healthy = match kinds::ec2::health(&clients.ec2, instances).await? {
-        Health::Healthy(healthy) => healthy,
-        not_yet => return Ok(not_yet),
-    };
+    let mut healthy =
+        match kinds::ec2::health(&clients.ec2, instances, "DNS left unchanged").await? {
+            Health::Healthy(healthy) => healthy,
+            not_yet => return Ok(not_yet),
+        };
     for job in jobs
         .iter()
         .filter(|j| j.kind == crate::plan::ResourceKind::Rds && j.status == JobStatus::Completed)
