@@ -3,9 +3,17 @@
 # the floor from nothing in its own target dir (a release machine's cold build), one after the
 # other. Prints wall and CPU seconds and each binary's stripped size; cold start and memory of
 # the same builds: `CARGO_TARGET_DIR=<dir> .venv/bin/python bench/handler_startup.py`.
-#   bash bench/release_profiles.sh [fat thin off]   (default: all three; dirs /tmp/backstop-rel-*)
+# The sources are a snapshot of commit REV (default HEAD), so editing the tree meanwhile
+# changes nothing.
+#   [REV=<commit>] bash bench/release_profiles.sh [fat thin off]   (default: all three;
+#   target dirs /tmp/backstop-rel-<profile>)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+src=$(mktemp -d)
+trap 'rm -rf "$src"' EXIT
+git archive "${REV:-HEAD}" | tar -x -C "$src"
+echo "sources: $(git rev-parse --short "${REV:-HEAD}")"
+cd "$src"
 handlers=$(ls functions)
 packages=(-p floor)
 for h in $handlers; do packages+=(-p "$h"); done
