@@ -62,6 +62,10 @@ pub enum BackstopError {
     #[error("{0}")]
     NotReady(String),
 
+    /// The workload's own checks (the plan's validations) did not pass: DNS does not move.
+    #[error("validation failed: {0}")]
+    ValidationFailed(String),
+
     /// The DR network stack could not be built (or is broken): nothing that needs it starts.
     #[error("the DR network stack {stack} failed: {message}")]
     NetworkFailed { stack: String, message: String },
@@ -92,6 +96,7 @@ impl BackstopError {
             Self::Conflict(_) => "Backstop.Conflict",
             Self::NotReady(_) => "Backstop.NotReady",
             Self::NetworkFailed { .. } => "Backstop.NetworkFailed",
+            Self::ValidationFailed(_) => "Backstop.ValidationFailed",
             Self::Aws { .. } => "Backstop.AwsError",
         }
     }

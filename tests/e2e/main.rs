@@ -20,4 +20,5 @@ mod readiness;
 mod restore;
 mod safety;
 mod storage_gateway;
+mod validation;
 mod waves;

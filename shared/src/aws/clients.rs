@@ -136,6 +136,7 @@ pub struct Clients {
     pub sfn: Lazy<aws_sdk_sfn::Client>,
     pub sns: Lazy<aws_sdk_sns::Client>,
     pub s3: Lazy<aws_sdk_s3::Client>,
+    pub lambda: Lazy<aws_sdk_lambda::Client>,
     pub settings: Settings,
 }
 
@@ -164,6 +165,7 @@ impl Clients {
             sfn: Lazy::new(&config, aws_sdk_sfn::Client::new),
             sns: Lazy::new(&config, aws_sdk_sns::Client::new),
             s3: Lazy::new(&config, s3_client),
+            lambda: Lazy::new(&config, aws_sdk_lambda::Client::new),
             settings,
         }
     }

@@ -42,6 +42,8 @@ pub enum Part {
     FastRestore,
     /// The recovery waves as the run went through them (`Vec<WaveSpan>`).
     Waves,
+    /// The plan's validations as they ran (`ValidationOutcome`).
+    Validation,
 }
 
 impl Part {
@@ -56,6 +58,7 @@ impl Part {
             Part::Network => "network.json",
             Part::FastRestore => "fast-restore.json",
             Part::Waves => "waves.json",
+            Part::Validation => "validation.json",
         }
     }
 }

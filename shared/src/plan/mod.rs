@@ -48,6 +48,34 @@ pub struct Plan {
     /// The DR network as a CloudFormation stack; settings may reference its outputs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkPlan>,
+    /// The workload's own checks, run once the DR side is healthy and before DNS moves (and
+    /// before an operator is asked to approve the switch).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub validations: Vec<ValidationPlan>,
+}
+
+/// A check of the recovered workload: a Lambda function in the DR region, invoked with what
+/// the run recovered, answering `{"passed": true|false, "message": "..."}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct ValidationPlan {
+    pub name: String,
+    /// The function's name or ARN (in the DR region).
+    pub lambda_function: String,
+    /// How long the check may take (default 60 s): longer is a failed check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u32>,
+}
+
+impl ValidationPlan {
+    pub const DEFAULT_TIMEOUT_SECONDS: u32 = 60;
+    /// What the validate function's own Timeout leaves for the checks (they run concurrently).
+    pub const MAX_TIMEOUT_SECONDS: u32 = 600;
+
+    pub fn timeout_seconds(&self) -> u32 {
+        self.timeout_seconds
+            .unwrap_or(Self::DEFAULT_TIMEOUT_SECONDS)
+    }
 }
 
 /// The DR network from CloudFormation. A failover reuses the stack `stackName` (updating it

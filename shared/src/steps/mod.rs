@@ -14,6 +14,7 @@ pub mod restore;
 pub mod start_failover;
 pub mod switch_dns;
 pub mod teardown;
+pub mod validate;
 
 pub use function::{serve, Invocation, NamesRun};
 

@@ -93,6 +93,8 @@ class FaultState:
                         "operation": delay.get("operation", "*"),
                         "ms": float(delay["ms"]),
                         "remaining": delay.get("count"),
+                        # Lambda Invoke of this function only (served by the Lambda runner)
+                        "function": delay.get("function"),
                     }
                 )
             self.unreachable_regions.update(spec.get("unreachableRegions", []))
@@ -149,11 +151,13 @@ class FaultState:
                     return error["error"]
         return None
 
-    def latency_ms(self, service: str, operation: str) -> float:
+    def latency_ms(self, service: str, operation: str, function: str | None = None) -> float:
         with self.lock:
             total = 0.0
             for delay in self.latency:
                 if delay["service"] != service or delay["operation"] not in ("*", operation):
+                    continue
+                if delay.get("function") != function:
                     continue
                 if delay["remaining"] is not None:
                     if delay["remaining"] <= 0:

@@ -355,6 +355,10 @@ RUNNER: LambdaRunner | None = None
 def _invoke(self, function_name, qualifier, body, headers, response_headers):
     function = self.get_function(function_name, qualifier)
     payload = body.encode() if isinstance(body, str) else (body or b"")
+    # a `latency` fault naming this function: the invocation answers that much later
+    delay = faults.STATE.latency_ms("lambda", "Invoke", function.function_name)
+    if delay:
+        time.sleep(delay / 1000)
     if headers.get("X-Amz-Invocation-Type") == "Event":
         threading.Thread(target=_run_detached, args=(function, payload), daemon=True).start()
         return b""

@@ -170,3 +170,51 @@ pub(super) fn is_device_name(device: &str) -> bool {
 pub(super) fn normalized_device(device: &str) -> String {
     device.replacen("/dev/xvd", "/dev/sd", 1)
 }
+
+/// The plan's validations: named uniquely, a function name or ARN in the DR region, a timeout
+/// the validate step can wait for.
+pub(super) fn check_validations(plan: &Plan, p: &mut Problems) {
+    use crate::plan::ValidationPlan;
+    let mut names = HashSet::new();
+    for (i, check) in plan.validations.iter().enumerate() {
+        let at = format!("validations[{i}]");
+        if check.name.trim().is_empty() || !names.insert(check.name.as_str()) {
+            p.add(
+                format!("{at}.name"),
+                format!("\"{}\" is empty or used twice", check.name),
+                "give every validation a unique name (it names the check in the report)",
+            );
+        }
+        let function = check.lambda_function.as_str();
+        let is_arn = function.starts_with("arn:");
+        let valid_name = !function.is_empty()
+            && function.len() <= 140
+            && function
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':'));
+        if !valid_name {
+            p.add(
+                format!("{at}.lambdaFunction"),
+                format!("\"{function}\" is not a Lambda function name or ARN"),
+                "name the validation function, e.g. \"shop-validate-orders\" or its ARN",
+            );
+        } else if is_arn && function.split(':').nth(3) != Some(plan.dr_region.as_str()) {
+            p.add(
+                format!("{at}.lambdaFunction"),
+                format!("{function} is not in the DR region {}", plan.dr_region),
+                "deploy the validation function in the DR region: it checks what the run recovered there, and must answer when the primary region does not",
+            );
+        }
+        if !(1..=ValidationPlan::MAX_TIMEOUT_SECONDS).contains(&check.timeout_seconds()) {
+            p.add(
+                format!("{at}.timeoutSeconds"),
+                format!(
+                    "{} is not between 1 and {}",
+                    check.timeout_seconds(),
+                    ValidationPlan::MAX_TIMEOUT_SECONDS
+                ),
+                "give the check at most 10 minutes (the default is 60 s)",
+            );
+        }
+    }
+}

@@ -6,7 +6,7 @@ use crate::error::PlanProblem;
 use crate::plan::stack_output::referenced;
 use crate::plan::Plan;
 use dns::check_dns;
-use instances::{check_instance_zones, check_instances, check_user_data};
+use instances::{check_instance_zones, check_instances, check_user_data, check_validations};
 use resources::check_resources;
 
 mod dns;
@@ -55,6 +55,7 @@ pub(super) fn problems(plan: &Plan) -> Vec<PlanProblem> {
     check_drill(plan, &mut p);
     check_triggers(plan, &mut p);
     check_network(plan, &mut p);
+    check_validations(plan, &mut p);
     p.0
 }
 

@@ -436,8 +436,25 @@ async fn wait_until_running(
             .iter()
             .flat_map(|r| r.instances())
             .next();
+        // stopping, stopped, shutting down, terminated: it will not run by itself, and waiting
+        // would only hold the run until its retries run out
+        let state = instance.and_then(|i| i.state()).and_then(|s| s.name());
+        if let Some(state) = state.filter(|s| {
+            !matches!(s, InstanceStateName::Pending | InstanceStateName::Running)
+        }) {
+            let reason = instance
+                .and_then(|i| i.state_reason())
+                .and_then(|r| r.message())
+                .unwrap_or("no reason given");
+            return Err(BackstopError::Conflict(format!(
+                "{} ({}) is {} instead of running ({reason}): it will not run by itself; look at its console output, then resume the run",
+                launched.name,
+                launched.instance_id,
+                state.as_str()
+            )));
+        }
         Ok(instance
-            .filter(|i| i.state().and_then(|s| s.name()) == Some(&InstanceStateName::Running))
+            .filter(|_| state == Some(&InstanceStateName::Running))
             .map(|i| LaunchedInstance {
                 private_ip: i.private_ip_address().unwrap_or_default().to_string(),
                 ..launched.clone()

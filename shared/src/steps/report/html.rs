@@ -433,6 +433,22 @@ impl Report {
         );
         table(
             &mut out,
+            "validations",
+            "Validations",
+            &["Check", "Function", "Result", "Seconds", "Message"],
+            &self.validations,
+            |check| {
+                vec![
+                    check.name.clone(),
+                    check.lambda_function.clone(),
+                    if check.passed { "passed" } else { "FAILED" }.to_string(),
+                    format!("{:.1}", check.seconds),
+                    check.message.clone(),
+                ]
+            },
+        );
+        table(
+            &mut out,
             "dns",
             "DNS",
             &["Record", "Type", "Now", "Was", "TTL"],

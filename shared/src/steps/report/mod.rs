@@ -102,6 +102,9 @@ pub struct RunState {
     /// The recovery waves, when the plan has more than one.
     #[serde(skip)]
     pub waves: Vec<WaveSpan>,
+    /// The plan's validations, when they ran.
+    #[serde(skip)]
+    pub validation: Option<crate::steps::validate::ValidationOutcome>,
     /// What the run did with fast snapshot restore.
     #[serde(skip)]
     pub fast_restores: Option<Vec<crate::aws::fast_restore::FastRestore>>,
@@ -217,6 +220,7 @@ pub async fn gather_state(store: &RunStore, payload: &Value) -> RunState {
         .await
         .map(|jobs| RestoreState { jobs });
     state.network = read_part(store, execution, Part::Network, "network stack").await;
+    state.validation = read_part(store, execution, Part::Validation, "validations").await;
     state.waves = read_part(store, execution, Part::Waves, "waves")
         .await
         .unwrap_or_default();
@@ -453,6 +457,11 @@ pub fn build_report(
             .launch
             .as_ref()
             .map(|l| l.instances.clone())
+            .unwrap_or_default(),
+        validations: state
+            .validation
+            .as_ref()
+            .map(|v| v.checks.clone())
             .unwrap_or_default(),
         dns: state
             .dns

@@ -123,6 +123,9 @@ pub struct Report {
     pub network: Option<NetworkUsed>,
     pub restored: Vec<Restored>,
     pub launched: Vec<LaunchedInstance>,
+    /// The plan's validations as they ran (none: the plan has none, or the run ended before).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validations: Vec<crate::steps::validate::CheckResult>,
     pub dns: Vec<SwitchedRecord>,
     pub warnings: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -265,6 +265,13 @@ impl Report {
             let what = format!("{} {}", instance.instance_id, instance.instance_type);
             format!("{:<16} {what} in {where_}{fallbacks}", instance.name)
         });
+        section(&mut out, "Validations", &self.validations, |check| {
+            let verdict = if check.passed { "passed" } else { "FAILED" };
+            format!(
+                "{:<16} {verdict} in {:.1} s: {}",
+                check.name, check.seconds, check.message
+            )
+        });
         section(&mut out, "DNS", &self.dns, |record| {
             let was = match record.previous_values.is_empty() {
                 true => "absent".to_string(),

@@ -370,7 +370,8 @@ async fn health_gate(
     .await
 }
 
-async fn check_health(
+/// One look at the DR side's health (instances and restored databases), without waiting.
+pub(crate) async fn check_health(
     clients: &Clients,
     instances: &[LaunchedInstance],
     jobs: &[RestoreJob],
