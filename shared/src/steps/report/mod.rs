@@ -172,8 +172,13 @@ fn with_recorded_steps(
     if waves.len() > 1 {
         for wave in waves {
             let end = wave.healthy_at.as_deref().or(wave.attached_at.as_deref());
+            // a short label: it is also a metric dimension (StepSeconds' Step)
+            let mut names = wave.instances.iter().take(3).cloned().collect::<Vec<_>>();
+            if wave.instances.len() > 3 {
+                names.push(format!("+{} more", wave.instances.len() - 3));
+            }
             timeline.push(recorded_span(
-                format!("Wave {} ({})", wave.wave, wave.instances.join(", ")),
+                format!("Wave {} ({})", wave.wave, names.join(", ")),
                 &wave.started_at,
                 end,
             ));
@@ -739,6 +744,60 @@ mod tests {
             first["_aws"]["CloudWatchMetrics"][0]["Namespace"],
             "Backstop"
         );
+    }
+
+    #[test]
+    fn each_validation_is_a_metric_and_each_wave_a_short_timeline_bar() {
+        let state = json!({ "run": run_value("drill") });
+        let mut report = report_at(&state, vec![], 1_800_000_000);
+        report.validations = vec![
+            crate::steps::validate::judge("orders-api", "f", None, br#"{"passed": true}"#, 0.4),
+            crate::steps::validate::judge("cache", "g", None, br#"{"passed": false}"#, 0.2),
+        ];
+        let checks: Vec<(String, i64)> = report
+            .metric_lines(0)
+            .iter()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap())
+            .filter(|line| line.get("ValidationPassed").is_some())
+            .map(|line| {
+                (
+                    line["Check"].as_str().unwrap().to_string(),
+                    line["ValidationPassed"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            checks,
+            [("orders-api".to_string(), 1), ("cache".to_string(), 0)]
+        );
+
+        let wave = |wave: u32, names: &[&str], start: &str, end: &str| WaveSpan {
+            wave,
+            instances: names.iter().map(|n| n.to_string()).collect(),
+            started_at: start.into(),
+            attached_at: Some(end.into()),
+            healthy_at: Some(end.into()),
+        };
+        let waves = [
+            wave(1, &["db"], "2026-12-05T10:00:00Z", "2026-12-05T10:03:00Z"),
+            wave(
+                2,
+                &["a", "b", "c", "d", "e"],
+                "2026-12-05T10:03:05Z",
+                "2026-12-05T10:06:00Z",
+            ),
+        ];
+        let timeline = with_recorded_steps(vec![], None, &waves);
+        let bars: Vec<(&str, i64)> = timeline
+            .iter()
+            .map(|s| (s.step.as_str(), s.seconds))
+            .collect();
+        assert_eq!(
+            bars,
+            [("Wave 1 (db)", 180), ("Wave 2 (a, b, c, +2 more)", 175)]
+        );
+        // one wave is no wave: no bar
+        assert!(with_recorded_steps(vec![], None, &waves[..1]).is_empty());
     }
 
     #[test]

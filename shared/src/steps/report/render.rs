@@ -66,8 +66,8 @@ impl Report {
         )
     }
 
-    /// CloudWatch Embedded Metric Format lines: the run's RTO, worst RPO and verdict, and one
-    /// line per step with its duration.
+    /// CloudWatch Embedded Metric Format lines: the run's RTO, worst RPO and verdict, one line
+    /// per step with its duration, and one per validation with its result.
     pub fn metric_lines(&self, now_millis: i64) -> Vec<String> {
         let plan = self.plan.clone().unwrap_or_else(|| "unresolved".into());
         let mode = self.mode.map(|m| m.to_string()).unwrap_or_default();
@@ -115,6 +115,26 @@ impl Report {
                     "Step": step.step,
                     "RunId": self.run_id,
                     "StepSeconds": step.seconds,
+                })
+                .to_string(),
+            );
+        }
+        for check in &self.validations {
+            lines.push(
+                json!({
+                    "_aws": {
+                        "Timestamp": now_millis,
+                        "CloudWatchMetrics": [{
+                            "Namespace": "Backstop",
+                            "Dimensions": [["Plan", "Mode", "Check"]],
+                            "Metrics": [{"Name": "ValidationPassed", "Unit": "Count"}],
+                        }],
+                    },
+                    "Plan": plan,
+                    "Mode": mode,
+                    "Check": check.name,
+                    "RunId": self.run_id,
+                    "ValidationPassed": if check.passed { 1 } else { 0 },
                 })
                 .to_string(),
             );
