@@ -99,45 +99,43 @@ impl Report {
             }],
         });
         let mut lines = vec![line.to_string()];
+        // one line per step and per check, each with its own third dimension
+        let per_item = |dimension: &str, value: &str, metric: &str, unit: &str, measured: Value| {
+            let mut item = json!({
+                "_aws": {
+                    "Timestamp": now_millis,
+                    "CloudWatchMetrics": [{
+                        "Namespace": "Backstop",
+                        "Dimensions": [["Plan", "Mode", dimension]],
+                        "Metrics": [{"Name": metric, "Unit": unit}],
+                    }],
+                },
+                "Plan": plan,
+                "Mode": mode,
+                "RunId": self.run_id,
+            });
+            item[dimension] = json!(value);
+            item[metric] = measured;
+            item.to_string()
+        };
         for step in &self.timeline {
-            lines.push(
-                json!({
-                    "_aws": {
-                        "Timestamp": now_millis,
-                        "CloudWatchMetrics": [{
-                            "Namespace": "Backstop",
-                            "Dimensions": [["Plan", "Mode", "Step"]],
-                            "Metrics": [{"Name": "StepSeconds", "Unit": "Seconds"}],
-                        }],
-                    },
-                    "Plan": plan,
-                    "Mode": mode,
-                    "Step": step.step,
-                    "RunId": self.run_id,
-                    "StepSeconds": step.seconds,
-                })
-                .to_string(),
-            );
+            lines.push(per_item(
+                "Step",
+                &step.step,
+                "StepSeconds",
+                "Seconds",
+                json!(step.seconds),
+            ));
         }
         for check in &self.validations {
-            lines.push(
-                json!({
-                    "_aws": {
-                        "Timestamp": now_millis,
-                        "CloudWatchMetrics": [{
-                            "Namespace": "Backstop",
-                            "Dimensions": [["Plan", "Mode", "Check"]],
-                            "Metrics": [{"Name": "ValidationPassed", "Unit": "Count"}],
-                        }],
-                    },
-                    "Plan": plan,
-                    "Mode": mode,
-                    "Check": check.name,
-                    "RunId": self.run_id,
-                    "ValidationPassed": if check.passed { 1 } else { 0 },
-                })
-                .to_string(),
-            );
+            let passed = json!(if check.passed { 1 } else { 0 });
+            lines.push(per_item(
+                "Check",
+                &check.name,
+                "ValidationPassed",
+                "Count",
+                passed,
+            ));
         }
         lines
     }
