@@ -227,3 +227,81 @@ async fn a_hanging_check_is_bounded_by_its_timeout_and_a_missing_one_is_found_be
     );
     assert!(scenario.instances_of_run("missing-check").await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gated_failover_whose_checks_fail_asks_the_operator_who_may_switch_anyway() {
+    let scenario = Scenario::protected("validation-approval").await;
+    let fails = validation_function(
+        &scenario,
+        "shop-cache-up",
+        &[("EXPECT_INSTANCES", "app,cache")],
+    )
+    .await;
+    let mut plan = scenario.plan();
+    plan["failover"] = json!({ "approval": "operator", "approvalTimeoutMinutes": 60 });
+    plan["validations"] = json!([{ "name": "cache-up", "lambdaFunction": fails }]);
+    let before = scenario.a_record("app.shop.example.com").await;
+    let execution = scenario
+        .start("failover-despite-checks", run_input("failover", &plan))
+        .await;
+
+    // the request says which check failed and why; DNS has not moved
+    let topic = scenario.stack.output("NoticeTopicArn");
+    let started = std::time::Instant::now();
+    let request = loop {
+        let found = scenario
+            .topic_messages(&topic)
+            .into_iter()
+            .find(|m| m["kind"] == "approval-request" && m["runId"] == "failover-despite-checks");
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no approval request"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(
+        request["validation"]["Error"], "Backstop.ValidationFailed",
+        "{request:#}"
+    );
+    assert!(
+        request["validation"]["Cause"]
+            .as_str()
+            .unwrap()
+            .contains("instance cache was not launched"),
+        "{request:#}"
+    );
+    assert_eq!(scenario.a_record("app.shop.example.com").await, before);
+
+    // the operator switches anyway: DNS moves, the report says the checks failed
+    scenario
+        .dr
+        .sfn
+        .send_task_success()
+        .task_token(request["taskToken"].as_str().unwrap())
+        .output(json!({ "approved": true, "by": "sre-on-call" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let ended = scenario.ended(&execution, Duration::from_secs(180)).await;
+    assert_succeeded(&ended);
+    assert_ne!(
+        scenario.a_record("app.shop.example.com").await,
+        before,
+        "DNS did not switch"
+    );
+    let report = report_of(ended.output().unwrap());
+    assert_eq!(
+        report["validations"][0]["passed"], false,
+        "{:#}",
+        report["validations"]
+    );
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings
+            .contains("validations failed (cache-up): the operator approved the DNS switch anyway"),
+        "{warnings}"
+    );
+}

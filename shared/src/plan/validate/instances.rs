@@ -171,10 +171,23 @@ pub(super) fn normalized_device(device: &str) -> String {
     device.replacen("/dev/xvd", "/dev/sd", 1)
 }
 
+/// Checks run at once, and their messages travel in the run's state: a bound on both.
+pub(super) const MAX_VALIDATIONS: usize = 20;
+
 /// The plan's validations: named uniquely, a function name or ARN in the DR region, a timeout
 /// the validate step can wait for.
 pub(super) fn check_validations(plan: &Plan, p: &mut Problems) {
     use crate::plan::ValidationPlan;
+    if plan.validations.len() > MAX_VALIDATIONS {
+        p.add(
+            "validations",
+            format!(
+                "has {} checks; at most {MAX_VALIDATIONS}",
+                plan.validations.len()
+            ),
+            "combine checks into fewer functions (each may check several things)",
+        );
+    }
     let mut names = HashSet::new();
     for (i, check) in plan.validations.iter().enumerate() {
         let at = format!("validations[{i}]");

@@ -477,6 +477,7 @@ pub fn build_report(
             .map(|r| {
                 let mut warnings = r.warnings.clone();
                 warnings.extend(skipped_optional(&r.restores, state.restore.as_ref()));
+                warnings.extend(switched_despite_checks(state));
                 warnings
             })
             .unwrap_or_default(),
@@ -492,6 +493,24 @@ pub fn build_report(
         notice: None,
         omitted: BTreeMap::new(),
     }
+}
+
+/// Failed checks of a failover whose DNS switched all the same: its operator approved it.
+fn switched_despite_checks(state: &RunState) -> Option<String> {
+    let validation = state.validation.as_ref().filter(|v| !v.passed)?;
+    let switched = state.dns.as_ref().is_some_and(|d| !d.records.is_empty());
+    switched.then(|| {
+        let failed: Vec<&str> = validation
+            .checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name.as_str())
+            .collect();
+        format!(
+            "validations failed ({}): the operator approved the DNS switch anyway",
+            failed.join(", ")
+        )
+    })
 }
 
 /// The run's identity: account and regions, the plan's digest, what started it, our version.
