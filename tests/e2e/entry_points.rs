@@ -259,15 +259,7 @@ async fn alarms_start_exactly_one_failover_per_incident() {
 
 /// The approval request a gated failover published: (task token, the whole message).
 async fn approval_request(scenario: &Scenario, run_id: &str) -> (String, Value) {
-    let topic = scenario.stack.output("NoticeTopicArn");
-    wait_for("the approval request", Duration::from_secs(120), || async {
-        scenario
-            .topic_messages(&topic)
-            .into_iter()
-            .find(|m| m["kind"] == "approval-request" && m["runId"] == run_id)
-            .map(|m| (m["taskToken"].as_str().unwrap().to_string(), m))
-    })
-    .await
+    scenario.approval_request(run_id).await
 }
 
 async fn start(emulator: &Emulator, machine: &str, run_id: &str, input: Value) -> String {

@@ -75,6 +75,16 @@ async fn validation_function(
         .to_string()
 }
 
+/// A check that fails: it expects an instance `cache` the plan does not have.
+async fn failing_check(scenario: &Scenario) -> String {
+    validation_function(
+        scenario,
+        "shop-cache-up",
+        &[("EXPECT_INSTANCES", "app,cache")],
+    )
+    .await
+}
+
 fn report_of(output: &str) -> Value {
     serde_json::from_str(output).unwrap()
 }
@@ -91,12 +101,7 @@ async fn validations_gate_the_switch_a_failing_one_stops_a_failover_before_dns()
         ],
     )
     .await;
-    let fails = validation_function(
-        &scenario,
-        "shop-cache-up",
-        &[("EXPECT_INSTANCES", "app,cache")],
-    )
-    .await;
+    let fails = failing_check(&scenario).await;
 
     // a drill whose check passes: the check saw what the run recovered, and the report says so
     let mut plan = scenario.plan();
@@ -231,12 +236,7 @@ async fn a_hanging_check_is_bounded_by_its_timeout_and_a_missing_one_is_found_be
 #[tokio::test(flavor = "multi_thread")]
 async fn a_gated_failover_whose_checks_fail_asks_the_operator_who_may_switch_anyway() {
     let scenario = Scenario::protected("validation-approval").await;
-    let fails = validation_function(
-        &scenario,
-        "shop-cache-up",
-        &[("EXPECT_INSTANCES", "app,cache")],
-    )
-    .await;
+    let fails = failing_check(&scenario).await;
     let mut plan = scenario.plan();
     plan["failover"] = json!({ "approval": "operator", "approvalTimeoutMinutes": 60 });
     plan["validations"] = json!([{ "name": "cache-up", "lambdaFunction": fails }]);
@@ -246,22 +246,7 @@ async fn a_gated_failover_whose_checks_fail_asks_the_operator_who_may_switch_any
         .await;
 
     // the request says which check failed and why; DNS has not moved
-    let topic = scenario.stack.output("NoticeTopicArn");
-    let started = std::time::Instant::now();
-    let request = loop {
-        let found = scenario
-            .topic_messages(&topic)
-            .into_iter()
-            .find(|m| m["kind"] == "approval-request" && m["runId"] == "failover-despite-checks");
-        if let Some(found) = found {
-            break found;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no approval request"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let (token, request) = scenario.approval_request("failover-despite-checks").await;
     assert_eq!(
         request["validation"]["Error"], "Backstop.ValidationFailed",
         "{request:#}"
@@ -280,7 +265,7 @@ async fn a_gated_failover_whose_checks_fail_asks_the_operator_who_may_switch_any
         .dr
         .sfn
         .send_task_success()
-        .task_token(request["taskToken"].as_str().unwrap())
+        .task_token(&token)
         .output(json!({ "approved": true, "by": "sre-on-call" }).to_string())
         .send()
         .await

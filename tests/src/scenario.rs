@@ -181,4 +181,17 @@ impl Scenario {
     pub fn inject(&self, faults: Value) -> Value {
         self.emulator.inject(faults)
     }
+
+    /// The approval request a gated failover `run_id` published (waits for it): its task token
+    /// and the whole message.
+    pub async fn approval_request(&self, run_id: &str) -> (String, Value) {
+        let topic = self.stack.output("NoticeTopicArn");
+        crate::wait_for("the approval request", Duration::from_secs(120), || async {
+            self.topic_messages(&topic)
+                .into_iter()
+                .find(|m| m["kind"] == "approval-request" && m["runId"] == run_id)
+                .map(|m| (m["taskToken"].as_str().unwrap().to_string(), m))
+        })
+        .await
+    }
 }

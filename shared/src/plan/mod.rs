@@ -503,6 +503,20 @@ impl Plan {
         waves
     }
 
+    /// The wave a launch or attach round works on: the one its input names (the plan's first
+    /// when none), refused when the plan has no such wave (a step's input can be wrong too).
+    pub fn round_wave(&self, input: Option<u32>) -> Result<u32, BackstopError> {
+        let waves = self.waves();
+        let wave = input.unwrap_or(waves[0]);
+        if !waves.contains(&wave) {
+            return Err(BackstopError::invalid_input(
+                "wave",
+                format!("the plan has no wave {wave} (its waves: {waves:?})"),
+            ));
+        }
+        Ok(wave)
+    }
+
     /// The wave after `wave`, if the plan has one.
     pub fn wave_after(&self, wave: u32) -> Option<u32> {
         self.waves().into_iter().find(|w| *w > wave)

@@ -484,6 +484,14 @@ mod tests {
         assert_eq!(parsed.wave_after(1), Some(2));
         assert_eq!(parsed.wave_after(2), Some(5));
         assert_eq!(parsed.wave_after(5), None);
+        // a round's input names a wave of the plan, or none (the first); any other is refused
+        assert_eq!(parsed.round_wave(None).unwrap(), 1);
+        assert_eq!(parsed.round_wave(Some(5)).unwrap(), 5);
+        let wrong = parsed.round_wave(Some(3)).unwrap_err().to_string();
+        assert!(
+            wrong.contains("no wave 3") && wrong.contains("[1, 2, 5]"),
+            "{wrong}"
+        );
         // a plan without waves is one wave, as before
         assert_eq!(Plan::from_value(example()).unwrap().waves(), vec![1]);
 

@@ -325,7 +325,7 @@ pub async fn attach_round(
         account: account.as_deref(),
         region: &run.plan.dr_region,
     };
-    let wave = wave.unwrap_or(run.plan.waves()[0]);
+    let wave = run.plan.round_wave(wave)?;
     let wait = wait.within_run(&run.deadline);
     let outcome = attach_volumes(ec2, &run.plan, &owner, &jobs, &instances, wave, wait).await?;
     store

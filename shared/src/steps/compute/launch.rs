@@ -483,14 +483,7 @@ pub async fn launch_round(
     wait: WaitPolicy,
 ) -> Result<LaunchCounts, BackstopError> {
     let run = store.load_run(run_ref).await?;
-    let waves = run.plan.waves();
-    let wave = wave.unwrap_or(waves[0]);
-    if !waves.contains(&wave) {
-        return Err(BackstopError::invalid_input(
-            "wave",
-            format!("the plan has no wave {wave} (its waves: {waves:?})"),
-        ));
-    }
+    let wave = run.plan.round_wave(wave)?;
     let (run, network_ready) = with_network(cloudformation, store, run_ref, run).await?;
     if !network_ready {
         // the state machine runs the launch again after a pause (Backstop.StillWaiting)
