@@ -66,6 +66,10 @@ pub enum BackstopError {
     #[error("validation failed: {0}")]
     ValidationFailed(String),
 
+    /// A post-launch action failed: the next wave does not launch, DNS does not move.
+    #[error("post-launch action failed: {0}")]
+    ActionFailed(String),
+
     /// The DR network stack could not be built (or is broken): nothing that needs it starts.
     #[error("the DR network stack {stack} failed: {message}")]
     NetworkFailed { stack: String, message: String },
@@ -97,6 +101,7 @@ impl BackstopError {
             Self::NotReady(_) => "Backstop.NotReady",
             Self::NetworkFailed { .. } => "Backstop.NetworkFailed",
             Self::ValidationFailed(_) => "Backstop.ValidationFailed",
+            Self::ActionFailed(_) => "Backstop.ActionFailed",
             Self::Aws { .. } => "Backstop.AwsError",
         }
     }

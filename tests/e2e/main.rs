@@ -15,6 +15,7 @@ mod hydration;
 mod malformed;
 mod network;
 mod plan_cli;
+mod post_launch;
 mod quickstart;
 mod readiness;
 mod restore;

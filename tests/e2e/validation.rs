@@ -33,7 +33,7 @@ fn example_zip() -> Vec<u8> {
 }
 
 /// Creates the example validation function `name` with `environment`; its ARN.
-async fn validation_function(
+pub(crate) async fn validation_function(
     scenario: &Scenario,
     name: &str,
     environment: &[(&str, &str)],

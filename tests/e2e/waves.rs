@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 /// The seeded plan with three waves: `db` (1), `app` (2, the volumes and the DNS target),
 /// `web` (3); listed out of order, as a plan may be.
-fn three_wave_plan(scenario: &Scenario) -> Value {
+pub(crate) fn three_wave_plan(scenario: &Scenario) -> Value {
     let mut plan = scenario.plan();
     let app = plan["instances"][0].clone();
     let wave = |name: &str, wave: u32| {
@@ -24,7 +24,7 @@ fn three_wave_plan(scenario: &Scenario) -> Value {
 }
 
 /// Each instance of the run by plan name: (launch time in seconds, state).
-async fn launched(scenario: &Scenario, run_id: &str) -> BTreeMap<String, (f64, String)> {
+pub(crate) async fn launched(scenario: &Scenario, run_id: &str) -> BTreeMap<String, (f64, String)> {
     scenario
         .instances_of_run(run_id)
         .await

@@ -45,6 +45,8 @@ pub struct DrSeed {
     pub golden_ami_id: String,
     /// The SSM parameter that names the DR golden AMI.
     pub golden_ami_parameter: String,
+    /// An instance profile whose role lets the SSM agent register.
+    pub instance_profile: String,
     pub db_subnet_group: String,
     pub backup_vault: VaultSeed,
 }

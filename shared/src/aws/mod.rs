@@ -17,6 +17,7 @@ pub mod executions;
 pub mod failover_alarm;
 pub mod fast_restore;
 pub mod plan_source;
+pub mod run_command;
 pub mod store;
 pub mod tags;
 pub mod wait;

@@ -44,6 +44,8 @@ pub enum Part {
     Waves,
     /// The plan's validations as they ran (`ValidationOutcome`).
     Validation,
+    /// The post-launch actions as they ran (`PostLaunchOutcome`).
+    PostLaunch,
 }
 
 impl Part {
@@ -59,6 +61,7 @@ impl Part {
             Part::FastRestore => "fast-restore.json",
             Part::Waves => "waves.json",
             Part::Validation => "validation.json",
+            Part::PostLaunch => "post-launch.json",
         }
     }
 }

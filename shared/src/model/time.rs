@@ -27,6 +27,19 @@ pub fn parse_time(text: &str) -> Option<DateTime> {
     ))
 }
 
+/// Now, as the run's state writes times.
+pub fn now_rfc3339() -> String {
+    format_time(DateTime::from(std::time::SystemTime::now()))
+}
+
+/// Seconds from an RFC 3339 time until now (0 for text that is not one).
+pub fn seconds_since(text: &str) -> f64 {
+    parse_time(text).map_or(0.0, |then| {
+        let now = DateTime::from(std::time::SystemTime::now());
+        (now.as_secs_f64() - then.as_secs_f64()).max(0.0)
+    })
+}
+
 pub fn format_time(time: DateTime) -> String {
     time.fmt(Format::DateTime)
         .unwrap_or_else(|_| time.secs().to_string())

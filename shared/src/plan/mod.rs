@@ -5,6 +5,7 @@
 //! fields default to empty) so that [`Plan::validate`] can report *every*
 //! problem at once with its field path, instead of stopping at the first.
 
+pub mod references;
 pub mod skeleton;
 mod source;
 pub mod stack_output;
@@ -52,19 +53,110 @@ pub struct Plan {
     /// before an operator is asked to approve the switch).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub validations: Vec<ValidationPlan>,
+    /// What the operator would do once instances run (point the app at the restored
+    /// database, rotate a secret, warm a cache): run in order after their wave is healthy,
+    /// before the next wave launches.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub post_launch: Vec<ActionPlan>,
 }
 
 /// A check of the recovered workload: a Lambda function in the DR region, invoked with what
-/// the run recovered, answering `{"passed": true|false, "message": "..."}`.
+/// the run recovered, answering `{"passed": true|false, "message": "..."}`; or a Systems
+/// Manager command on recovered instances, passing when it exits 0 on every one of them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct ValidationPlan {
     pub name: String,
-    /// The function's name or ARN (in the DR region).
+    /// The function's name or ARN (in the DR region); or `ssm`.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub lambda_function: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssm: Option<SsmCommandPlan>,
     /// How long the check may take (default 60 s): longer is a failed check.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u32>,
+}
+
+/// A Systems Manager Run Command on recovered instances (each needs an instance profile that
+/// lets the SSM agent register, e.g. with `AmazonSSMManagedInstanceCore`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SsmCommandPlan {
+    /// A Command document in the DR region (default `AWS-RunShellScript`).
+    #[serde(default = "SsmCommandPlan::default_document")]
+    pub document: String,
+    /// Names of `instances` entries it runs on.
+    #[serde(default)]
+    pub instances: Vec<String>,
+    /// The document's parameters; values may reference what the run recovered, e.g.
+    /// `${restored.orders-db.endpoint}` (see [`references`]).
+    #[serde(default)]
+    pub parameters: BTreeMap<String, Vec<String>>,
+}
+
+impl Default for SsmCommandPlan {
+    fn default() -> Self {
+        Self {
+            document: Self::default_document(),
+            instances: Vec::new(),
+            parameters: BTreeMap::new(),
+        }
+    }
+}
+
+fn target_of(function: &str, ssm: Option<&SsmCommandPlan>) -> String {
+    match ssm {
+        Some(ssm) => format!("{} on {}", ssm.document, ssm.instances.join(", ")),
+        None => function.to_string(),
+    }
+}
+
+impl SsmCommandPlan {
+    pub const RUN_SHELL_SCRIPT: &'static str = "AWS-RunShellScript";
+
+    fn default_document() -> String {
+        Self::RUN_SHELL_SCRIPT.to_string()
+    }
+}
+
+/// A post-launch action: a Systems Manager command on recovered instances or a Lambda
+/// function (given the run's resources and its `parameters`), run once its wave is healthy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct ActionPlan {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssm: Option<SsmCommandPlan>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub lambda_function: String,
+    /// For a Lambda action: given to the function as `parameters` (references resolved).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, String>,
+    /// The wave after which it runs: by default the last wave of its instances (a command),
+    /// or the plan's last wave (a function).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_wave: Option<u32>,
+    /// How long it may take (default 300 s): longer is a failed action.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u32>,
+}
+
+impl ActionPlan {
+    pub const DEFAULT_TIMEOUT_SECONDS: u32 = 300;
+    /// A command is followed across invocations; a function is invoked within one (the
+    /// validate function's Timeout bounds it).
+    pub const MAX_COMMAND_TIMEOUT_SECONDS: u32 = 3600;
+    pub const MAX_FUNCTION_TIMEOUT_SECONDS: u32 = 600;
+
+    pub fn timeout_seconds(&self) -> u32 {
+        self.timeout_seconds
+            .unwrap_or(Self::DEFAULT_TIMEOUT_SECONDS)
+    }
+
+    /// Where it runs, for the report: the function, or the document and its instances.
+    pub fn target(&self) -> String {
+        target_of(&self.lambda_function, self.ssm.as_ref())
+    }
 }
 
 impl ValidationPlan {
@@ -75,6 +167,11 @@ impl ValidationPlan {
     pub fn timeout_seconds(&self) -> u32 {
         self.timeout_seconds
             .unwrap_or(Self::DEFAULT_TIMEOUT_SECONDS)
+    }
+
+    /// Where it runs, for the report: the function, or the document and its instances.
+    pub fn target(&self) -> String {
+        target_of(&self.lambda_function, self.ssm.as_ref())
     }
 }
 
@@ -520,6 +617,23 @@ impl Plan {
     /// The wave after `wave`, if the plan has one.
     pub fn wave_after(&self, wave: u32) -> Option<u32> {
         self.waves().into_iter().find(|w| *w > wave)
+    }
+
+    /// The wave after which a post-launch action runs: its own `afterWave`, else the last
+    /// wave of the instances its command runs on, else (a function) the plan's last wave.
+    pub fn action_wave(&self, action: &ActionPlan) -> u32 {
+        if let Some(wave) = action.after_wave {
+            return wave;
+        }
+        match &action.ssm {
+            Some(ssm) if !ssm.instances.is_empty() => ssm
+                .instances
+                .iter()
+                .map(|name| self.wave_of(name))
+                .max()
+                .unwrap_or(1),
+            _ => *self.waves().last().unwrap_or(&1),
+        }
     }
 
     /// The wave of the instance named `name` (1 for a name the plan does not have).

@@ -8,13 +8,15 @@ pub mod history;
 pub mod on_backup_event;
 pub mod preflight;
 pub mod readiness;
+pub mod recovered;
 pub mod report;
 pub mod resolve;
 pub mod restore;
 pub mod start_failover;
 pub mod switch_dns;
 pub mod teardown;
-pub mod validate;
+
+pub use recovered::{post_launch, validate};
 
 pub use function::{serve, Invocation, NamesRun};
 

@@ -295,6 +295,9 @@ def main(argv: list[str] | None = None) -> None:
     from backstop_emulator import bucket_policies
 
     bucket_policies.install()
+    from backstop_emulator import ssm_commands
+
+    ssm_commands.install(args.log_dir)
 
     original_reset = MotoAPIBackend.reset
 
@@ -308,6 +311,7 @@ def main(argv: list[str] | None = None) -> None:
         aws_time.reset()
         ec2_tokens.reset()
         fast_snapshot_restore.reset()
+        ssm_commands.reset()
 
     MotoAPIBackend.reset = reset
     holder["app"] = ControlApp(moto_app, runner, seed)

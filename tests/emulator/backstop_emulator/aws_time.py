@@ -53,6 +53,8 @@ DEFAULTS: dict[str, Any] = {
         "ec2.pending": 30,  # pending -> running
         "ec2.statusChecks": 150,  # running -> instance/system status ok
         "ebs.attaching": 8,  # attaching -> attached
+        # the SSM agent starts at boot and registers the instance as a managed node
+        "ssm.agentRegistration": 60,
         # fast snapshot restore (EBS user guide): enabling -> optimizing, 60 minutes per TiB of
         # the snapshot -> enabled; disabling -> disabled
         "ebs.fsrEnabling": 60,

@@ -50,6 +50,19 @@ def seed_workload(primary_region: str, dr_region: str) -> dict[str, Any]:
     client("ssm", dr_region).put_parameter(
         Name="/backstop/shop/golden-ami", Value=dr_golden, Type="String", Overwrite=True
     )
+    # the app's instance profile: its role lets the SSM agent register (AmazonSSMManagedInstanceCore)
+    iam = client("iam", dr_region)
+    iam.create_role(
+        RoleName="shop-app",
+        AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}',
+    )
+    iam.put_role_policy(
+        RoleName="shop-app",
+        PolicyName="ssm-agent",
+        PolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ssm:UpdateInstanceInformation","ssmmessages:*","ec2messages:*"],"Resource":"*"}]}',
+    )
+    iam.create_instance_profile(InstanceProfileName="shop-app")
+    iam.add_role_to_instance_profile(InstanceProfileName="shop-app", RoleName="shop-app")
 
     # the app server: a root volume (from the AMI) and two data volumes
     zone = primary["subnets"][0]["availabilityZone"]
@@ -177,6 +190,7 @@ def seed_workload(primary_region: str, dr_region: str) -> dict[str, Any]:
             **dr,
             "goldenAmiId": dr_golden,
             "goldenAmiParameter": "/backstop/shop/golden-ami",
+            "instanceProfile": "shop-app",
             "dbSubnetGroup": "dr-db-subnets",
             "backupVault": {"name": "backstop-dr", "arn": dr_vault, "keyArn": vault_keys[dr_region]},
         },

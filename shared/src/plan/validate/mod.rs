@@ -6,12 +6,14 @@ use crate::error::PlanProblem;
 use crate::plan::stack_output::referenced;
 use crate::plan::Plan;
 use dns::check_dns;
-use instances::{check_instance_zones, check_instances, check_user_data, check_validations};
+use instances::{check_instance_zones, check_instances, check_user_data};
+use recovered::{check_post_launch, check_validations};
 use resources::check_resources;
 
 mod dns;
 pub use dns::{is_wildcard, normalize_dns_name};
 mod instances;
+mod recovered;
 mod resources;
 
 /// Names end up in tags, idempotency tokens and DB identifiers, which limit length and characters.
@@ -56,6 +58,7 @@ pub(super) fn problems(plan: &Plan) -> Vec<PlanProblem> {
     check_triggers(plan, &mut p);
     check_network(plan, &mut p);
     check_validations(plan, &mut p);
+    check_post_launch(plan, &mut p);
     p.0
 }
 
@@ -503,5 +506,78 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("number the waves from 1"), "{err}");
+    }
+
+    /// The example plan with `db` (wave 1, with a profile) and `app` (wave 2, without).
+    fn two_waves() -> Value {
+        let mut plan = example();
+        let app = plan["instances"][0].clone();
+        let mut db = app.clone();
+        db["name"] = json!("db");
+        db["instanceProfile"] = json!("app-ssm");
+        let mut app2 = app.clone();
+        app2["wave"] = json!(2);
+        app2.as_object_mut().unwrap().remove("instanceProfile");
+        plan["instances"] = json!([db, app2]);
+        plan
+    }
+
+    #[test]
+    fn post_launch_actions_run_after_their_instances_wave_and_reference_what_the_run_has() {
+        let mut plan = two_waves();
+        plan["postLaunch"] = json!([
+            {"name": "point-db", "ssm": {"instances": ["db"], "parameters": {"commands": ["echo ${restored.orders-db.endpoint} > /etc/app/db"]}}},
+            {"name": "warm", "lambdaFunction": "shop-warm-cache", "parameters": {"ip": "${instances.app.privateIp}"}}
+        ]);
+        let parsed = Plan::from_value(plan.clone()).unwrap();
+        // a command runs after its instances' wave; a function after the last wave
+        assert_eq!(parsed.action_wave(&parsed.post_launch[0]), 1);
+        assert_eq!(parsed.action_wave(&parsed.post_launch[1]), 2);
+        assert_eq!(
+            parsed.post_launch[0].ssm.as_ref().unwrap().document,
+            "AWS-RunShellScript"
+        );
+
+        plan["postLaunch"] = json!([
+            // both kinds at once, and a name used twice
+            {"name": "x", "lambdaFunction": "f", "ssm": {"instances": ["db"]}},
+            {"name": "x"},
+            // an instance of a later wave, an instance without a profile, an unknown one
+            {"name": "early", "afterWave": 1, "ssm": {"instances": ["app"], "parameters": {"commands": ["true"]}}},
+            {"name": "ghost", "ssm": {"instances": ["cache"]}},
+            // references: a resource without an endpoint, an unknown form, one not closed
+            {"name": "refs", "ssm": {"instances": ["db"], "parameters": {"commands": ["${restored.app-data.endpoint}", "${stack.Out}", "${run.id"]}}},
+            {"name": "slow", "lambdaFunction": "f", "timeoutSeconds": 601},
+            {"name": "nowave", "lambdaFunction": "f", "afterWave": 3}
+        ]);
+        let err = Plan::from_value(plan).unwrap_err().to_string();
+        for expected in [
+            "postLaunch[0]: names neither or both",
+            "postLaunch[1]: names neither or both",
+            "postLaunch[1].name",
+            "postLaunch[2].ssm.instances[0]: app starts in wave 2, after this runs (wave 1)",
+            "postLaunch[3].ssm.instances[0]: \"cache\" is not an entry of instances",
+            "a restored ebs has no endpoint",
+            "${stack.Out} is not one of",
+            "without closing it",
+            "postLaunch[5].timeoutSeconds: 601 is not between 1 and 600",
+            "postLaunch[6].afterWave: the plan has no wave 3",
+        ] {
+            assert!(err.contains(expected), "missing {expected:?} in {err}");
+        }
+    }
+
+    #[test]
+    fn a_command_needs_instances_whose_ssm_agent_can_register() {
+        let mut plan = two_waves();
+        plan["validations"] = json!([
+            {"name": "api", "ssm": {"instances": ["app"], "parameters": {"commands": ["curl -fsS http://localhost/health"]}}}
+        ]);
+        let err = Plan::from_value(plan).unwrap_err().to_string();
+        assert!(
+            err.contains("validations[0].ssm.instances[0]")
+                && err.contains("app has no instanceProfile"),
+            "{err}"
+        );
     }
 }

@@ -26,14 +26,14 @@ mod data;
 mod dns;
 mod hydration;
 mod network;
+mod recovered;
 mod routes;
-mod validations;
 
 use compute::{check_golden_amis, check_instance_limit, check_instance_types};
 use data::{check_keys, check_vault_and_copies};
 use dns::{check_dns, check_failover_alarms, ROUTE53_CHECK_LIMIT};
 use network::{check_network, check_network_stack, check_volume_zones};
-use validations::check_validation_functions;
+use recovered::check_recovery_code;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -278,7 +278,7 @@ pub async fn check_readiness(
     .await?;
     check_failover_alarms(clients, plan, &mut lines).await?;
     check_instance_limit(&clients.ec2, plan, &mut lines).await?;
-    check_validation_functions(clients, plan, &mut lines).await?;
+    check_recovery_code(clients, plan, &mut lines).await?;
 
     let copy_ages = plan
         .resources

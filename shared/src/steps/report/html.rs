@@ -433,14 +433,43 @@ impl Report {
         );
         table(
             &mut out,
+            "post-launch",
+            "Post-launch actions",
+            &[
+                "Action",
+                "After wave",
+                "Runs",
+                "Result",
+                "Message",
+                "Output",
+            ],
+            &self.post_launch,
+            |action| {
+                vec![
+                    action.name.clone(),
+                    action.wave.to_string(),
+                    action.target.clone(),
+                    format!("{:?}", action.status),
+                    action.message.clone(),
+                    action
+                        .outputs
+                        .iter()
+                        .map(|o| format!("{}: {}", o.instance_id, o.output))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                ]
+            },
+        );
+        table(
+            &mut out,
             "validations",
             "Validations",
-            &["Check", "Function", "Result", "Seconds", "Message"],
+            &["Check", "Runs", "Result", "Seconds", "Message"],
             &self.validations,
             |check| {
                 vec![
                     check.name.clone(),
-                    check.lambda_function.clone(),
+                    check.target.clone(),
                     if check.passed { "passed" } else { "FAILED" }.to_string(),
                     format!("{:.1}", check.seconds),
                     check.message.clone(),

@@ -105,6 +105,9 @@ pub struct RunState {
     /// The plan's validations, when they ran.
     #[serde(skip)]
     pub validation: Option<crate::steps::validate::ValidationOutcome>,
+    /// The plan's post-launch actions, as far as they ran.
+    #[serde(skip)]
+    pub post_launch: Option<crate::steps::post_launch::PostLaunchOutcome>,
     /// What the run did with fast snapshot restore.
     #[serde(skip)]
     pub fast_restores: Option<Vec<crate::aws::fast_restore::FastRestore>>,
@@ -226,6 +229,7 @@ pub async fn gather_state(store: &RunStore, payload: &Value) -> RunState {
         .map(|jobs| RestoreState { jobs });
     state.network = read_part(store, execution, Part::Network, "network stack").await;
     state.validation = read_part(store, execution, Part::Validation, "validations").await;
+    state.post_launch = read_part(store, execution, Part::PostLaunch, "post-launch actions").await;
     state.waves = read_part(store, execution, Part::Waves, "waves")
         .await
         .unwrap_or_default();
@@ -412,6 +416,7 @@ pub fn build_report(
                     restore_job_id: job.restore_job_id.clone(),
                     status: job.status.clone(),
                     created_resource_arn: job.created_resource_arn.clone(),
+                    endpoint: job.endpoint.clone(),
                 })
                 .collect()
         })
@@ -462,6 +467,11 @@ pub fn build_report(
             .launch
             .as_ref()
             .map(|l| l.instances.clone())
+            .unwrap_or_default(),
+        post_launch: state
+            .post_launch
+            .as_ref()
+            .map(|p| p.actions.clone())
             .unwrap_or_default(),
         validations: state
             .validation

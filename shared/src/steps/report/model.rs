@@ -44,6 +44,9 @@ pub struct Restored {
     pub status: JobStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_resource_arn: Option<String>,
+    /// Where clients connect now (a database's address): what the app must be pointed at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,6 +126,10 @@ pub struct Report {
     pub network: Option<NetworkUsed>,
     pub restored: Vec<Restored>,
     pub launched: Vec<LaunchedInstance>,
+    /// The plan's post-launch actions as they ran (none: the plan has none, or the run ended
+    /// before), each with how it ended and its output's end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_launch: Vec<crate::steps::post_launch::ActionResult>,
     /// The plan's validations as they ran (none: the plan has none, or the run ended before).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub validations: Vec<crate::steps::validate::CheckResult>,

@@ -283,6 +283,17 @@ impl Report {
             let what = format!("{} {}", instance.instance_id, instance.instance_type);
             format!("{:<16} {what} in {where_}{fallbacks}", instance.name)
         });
+        section(
+            &mut out,
+            "Post-launch actions",
+            &self.post_launch,
+            |action| {
+                format!(
+                    "{:<16} after wave {}: {:?} ({}): {}",
+                    action.name, action.wave, action.status, action.target, action.message
+                )
+            },
+        );
         section(&mut out, "Validations", &self.validations, |check| {
             let verdict = if check.passed { "passed" } else { "FAILED" };
             format!(

@@ -7,33 +7,40 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_sdk_lambda::primitives::Blob;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use super::{
+    command_for, describe_outcomes, invoke_bounded, recovered_view, run_command_within,
+    MESSAGE_CHARS,
+};
+use crate::aws::run_command::InvocationOutcome;
 use crate::aws::store::{Part, RunRef, RunStore};
 use crate::aws::Clients;
 use crate::error::{truncate_chars, BackstopError};
 use crate::kinds::Health;
 use crate::model::instances::LaunchedInstance;
-use crate::model::jobs::{JobStatus, RestoreJob};
+use crate::model::jobs::RestoreJob;
 use crate::model::run::ResolvedRun;
 use crate::plan::ValidationPlan;
 use crate::steps::{Invocation, StepInput};
-
-/// How much of a check's message the report keeps.
-const MESSAGE_CHARS: usize = 1_000;
 
 /// One check as it ran.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckResult {
     pub name: String,
-    pub lambda_function: String,
+    /// What ran: the function, or the document and the instances.
+    #[serde(alias = "lambdaFunction")]
+    pub target: String,
     pub passed: bool,
-    /// The function's message (truncated), or why the check did not answer.
+    /// The function's message (truncated), how the command ended, or why the check did not
+    /// answer.
     pub message: String,
     pub seconds: f64,
+    /// A command's end on each instance (its output's end).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<InvocationOutcome>,
 }
 
 /// The checks of a run, for the state machine and the report.
@@ -51,26 +58,9 @@ pub fn check_input(
     instances: &[LaunchedInstance],
     jobs: &[RestoreJob],
 ) -> Value {
-    json!({
-        "check": check.name,
-        "runId": run.run_id.as_str(),
-        "mode": run.mode,
-        "plan": run.plan.name,
-        "drRegion": run.plan.dr_region,
-        "instances": instances.iter().map(|i| json!({
-            "name": i.name,
-            "instanceId": i.instance_id,
-            "privateIp": i.private_ip,
-            "availabilityZone": i.availability_zone,
-            "wave": run.plan.wave_of(&i.name),
-        })).collect::<Vec<_>>(),
-        "restored": jobs.iter().filter(|j| j.status == JobStatus::Completed).map(|j| json!({
-            "resource": j.resource,
-            "kind": j.kind,
-            "createdResourceArn": j.created_resource_arn,
-            "endpoint": j.endpoint,
-        })).collect::<Vec<_>>(),
-    })
+    let mut input = recovered_view(run, instances, jobs);
+    input["check"] = check.name.clone().into();
+    input
 }
 
 /// A function's answer as a check result: `{"passed": bool, "message": string}` (message
@@ -112,68 +102,77 @@ pub fn judge(
     };
     CheckResult {
         name: name.to_string(),
-        lambda_function: function.to_string(),
+        target: function.to_string(),
         passed,
         message: truncate_chars(&message, MESSAGE_CHARS).to_string(),
         seconds,
+        outputs: Vec::new(),
     }
 }
 
-/// Invokes one check, bounded by its timeout and by `time_left` of this invocation (a check
+/// The bound of one check: its own timeout, or what the invocation has left if less (the
+/// message says which).
+fn bound(check: &ValidationPlan, time_left: Duration) -> (Duration, String) {
+    let own = Duration::from_secs(u64::from(check.timeout_seconds()));
+    if time_left < own {
+        (
+            time_left,
+            format!(
+                "all the validate step had left (its timeout: {} s)",
+                check.timeout_seconds()
+            ),
+        )
+    } else {
+        (own, format!("its {} s timeout", check.timeout_seconds()))
+    }
+}
+
+/// Runs one check, bounded by its timeout and by `time_left` of this invocation (a check
 /// that does not answer in time failed).
 async fn run_check(
-    lambda: aws_sdk_lambda::Client,
+    clients: Clients,
+    run: ResolvedRun,
     check: ValidationPlan,
-    input: Value,
+    instances: Vec<LaunchedInstance>,
+    jobs: Vec<RestoreJob>,
+    comment: String,
     time_left: Duration,
 ) -> CheckResult {
     let started = Instant::now();
-    let own = Duration::from_secs(u64::from(check.timeout_seconds()));
-    let timeout = own.min(time_left);
-    let sent = lambda
-        .invoke()
-        .function_name(&check.lambda_function)
-        .payload(Blob::new(serde_json::to_vec(&input).unwrap_or_default()))
-        .send();
+    let (timeout, which) = bound(&check, time_left);
     let elapsed = |started: Instant| (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
-    match tokio::time::timeout(timeout, sent).await {
-        Err(_) => CheckResult {
-            name: check.name.clone(),
-            lambda_function: check.lambda_function.clone(),
-            passed: false,
-            message: if timeout < own {
-                format!(
-                    "no answer within {:.0} s, all the validate step had left (its timeout: {} s)",
-                    timeout.as_secs_f64(),
-                    check.timeout_seconds()
-                )
-            } else {
-                format!("no answer within its {} s timeout", check.timeout_seconds())
+    let failed = |message: String| CheckResult {
+        name: check.name.clone(),
+        target: check.target(),
+        passed: false,
+        message: truncate_chars(&message, MESSAGE_CHARS).to_string(),
+        seconds: elapsed(started),
+        outputs: Vec::new(),
+    };
+    if let Some(ssm) = &check.ssm {
+        let command = match command_for(&run, &instances, &jobs, ssm) {
+            Ok(command) => command,
+            Err(why) => return failed(why),
+        };
+        return match run_command_within(&clients.ssm, &command, &comment, timeout).await {
+            Err(why) => failed(format!("{why} ({which})")),
+            Ok(outputs) => CheckResult {
+                passed: outputs.iter().all(InvocationOutcome::succeeded),
+                message: describe_outcomes(&outputs, &instances),
+                outputs,
+                ..failed(String::new())
             },
-            seconds: elapsed(started),
-        },
-        Ok(Err(err)) => {
-            let err = aws_sdk_lambda::error::DisplayErrorContext(err);
-            CheckResult {
-                name: check.name.clone(),
-                lambda_function: check.lambda_function.clone(),
-                passed: false,
-                message: truncate_chars(
-                    &format!(
-                        "could not invoke {}: {err} (is it in the stack's ValidationFunctionArns?)",
-                        check.lambda_function
-                    ),
-                    MESSAGE_CHARS,
-                )
-                .to_string(),
-                seconds: elapsed(started),
-            }
-        }
-        Ok(Ok(answer)) => judge(
+        };
+    }
+    let input = check_input(&run, &check, &instances, &jobs);
+    match invoke_bounded(&clients.lambda, &check.lambda_function, &input, timeout).await {
+        Err(why) if why.starts_with("no answer") => failed(format!("no answer within {which}")),
+        Err(why) => failed(why),
+        Ok((function_error, payload)) => judge(
             &check.name,
             &check.lambda_function,
-            answer.function_error(),
-            answer.payload().map(|p| p.as_ref()).unwrap_or_default(),
+            function_error.as_deref(),
+            &payload,
             elapsed(started),
         ),
     }
@@ -212,11 +211,13 @@ pub async fn validate_round(
         .saturating_sub(Duration::from_secs(2));
     let mut running = tokio::task::JoinSet::new();
     for check in &run.plan.validations {
-        let input = check_input(&run, check, &instances, &jobs);
         running.spawn(run_check(
-            (*clients.lambda).clone(),
+            clients.clone(),
+            run.clone(),
             check.clone(),
-            input,
+            instances.clone(),
+            jobs.clone(),
+            super::post_launch::comment(&run_ref.execution, "check", &check.name),
             time_left,
         ));
     }
@@ -238,7 +239,7 @@ pub async fn validate_round(
             .checks
             .iter()
             .filter(|c| !c.passed)
-            .map(|c| format!("{} ({}): {}", c.name, c.lambda_function, c.message))
+            .map(|c| format!("{} ({}): {}", c.name, c.target, c.message))
             .collect();
         return Err(BackstopError::ValidationFailed(format!(
             "{} of {} check(s) failed, DNS left unchanged: {}",
