@@ -75,6 +75,7 @@ async fn a_healthy_setup_passes_every_check_and_its_calls_do_not_grow_with_the_r
             .collect();
         for expected in [
             "vault",
+            "vault-protection",
             "dr-copy",
             "kms-key",
             "subnet",
@@ -366,6 +367,90 @@ async fn each_broken_setup_is_caught_with_the_resource_and_the_fix_before_anythi
         .filter(|i| i.tags().iter().any(|t| t.key() == Some("backstop:run-id")))
         .count();
     assert_eq!(launched, 0, "no instance was launched");
+}
+
+/// Ransomware readiness: the seeded DR vault is locked and denies deleting recovery points, so
+/// no one holding the account deletes a copy; without that protection preflight warns with the
+/// commands that restore it, and a drill still goes on.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unprotected_dr_vault_is_a_warning_with_the_fixes_and_a_protected_one_keeps_its_copies() {
+    let emulator = Emulator::start("readiness-vault-protection");
+    let seed = emulator.seed();
+    let arns = workload_arns(&seed);
+    let arns: Vec<&str> = arns.iter().map(String::as_str).collect();
+    let copies = protect(&emulator, &seed, &arns).await;
+    let stack = emulator.deploy_stack();
+    let scenario = Scenario::of(emulator, seed, stack).await;
+    let plan = scenario.plan();
+    let vault = scenario.seed.dr.backup_vault.name.as_str();
+    let backup = &scenario.dr.backup;
+
+    // someone with the account's keys tries to delete a DR copy: the vault refuses
+    let refused = backup
+        .delete_recovery_point()
+        .backup_vault_name(vault)
+        .recovery_point_arn(&copies[0])
+        .send()
+        .await
+        .expect_err("a protected vault keeps its recovery points");
+    assert_eq!(
+        refused.as_service_error().and_then(|e| e.meta().code()),
+        Some("AccessDeniedException"),
+        "{refused:?}"
+    );
+
+    // the protection removed: a warning naming both gaps, with the commands that close them
+    backup
+        .delete_backup_vault_access_policy()
+        .backup_vault_name(vault)
+        .send()
+        .await
+        .unwrap();
+    backup
+        .delete_backup_vault_lock_configuration()
+        .backup_vault_name(vault)
+        .send()
+        .await
+        .unwrap();
+    let output = scenario
+        .invoke(
+            "preflight",
+            &run_payload("unprotected", "drill", &plan, json!({})),
+        )
+        .await
+        .expect("an unprotected vault does not stop a drill");
+    assert_eq!(
+        problems(&output),
+        vec![("vault-protection".into(), "warn".into(), vault.to_string())]
+    );
+    let stored = scenario.stored("unprotected", "preflight").await;
+    let line = stored["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["check"] == "vault-protection")
+        .unwrap();
+    let detail = line["detail"].as_str().unwrap();
+    let fix = line["fix"].as_str().unwrap();
+    assert!(
+        detail.contains("not locked") && detail.contains("does not deny deleting"),
+        "{line}"
+    );
+    assert!(
+        fix.contains("put-backup-vault-lock-configuration")
+            && fix.contains("put-backup-vault-access-policy")
+            && fix.contains(vault),
+        "{line}"
+    );
+    // and with nothing protecting it, the copy really can be deleted
+    backup
+        .delete_recovery_point()
+        .backup_vault_name(vault)
+        .recovery_point_arn(&copies[0])
+        .send()
+        .await
+        .expect("an unprotected vault lets a recovery point go");
+    assert_eq!(restore_jobs(&scenario).await, 0, "a check restores nothing");
 }
 
 fn aws_sdk_kms_key_id(arn: &str) -> String {

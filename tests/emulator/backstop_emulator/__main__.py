@@ -312,6 +312,9 @@ def main(argv: list[str] | None = None) -> None:
         ec2_tokens.reset()
         fast_snapshot_restore.reset()
         ssm_commands.reset()
+        from backstop_emulator.backup_jobs import vault_protection
+
+        vault_protection.reset()
 
     MotoAPIBackend.reset = reset
     holder["app"] = ControlApp(moto_app, runner, seed)

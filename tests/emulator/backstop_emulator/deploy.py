@@ -504,6 +504,11 @@ def _backup_vault(stack: Stack, logical: str, properties: dict, metadata: dict) 
         params["EncryptionKeyArn"] = properties["EncryptionKeyArn"]
     backup = client("backup", stack.region)
     created = backup.create_backup_vault(**params)
+    if properties.get("AccessPolicy"):
+        policy = properties["AccessPolicy"]
+        backup.put_backup_vault_access_policy(
+            BackupVaultName=created["BackupVaultName"], Policy=policy if isinstance(policy, str) else json.dumps(policy)
+        )
     lock = properties.get("LockConfiguration")
     if lock:
         backup.put_backup_vault_lock_configuration(

@@ -126,9 +126,29 @@ def seed_workload(primary_region: str, dr_region: str) -> dict[str, Any]:
     primary_vault = backup.create_backup_vault(
         BackupVaultName="backstop-primary", EncryptionKeyArn=vault_keys[primary_region]
     )["BackupVaultArn"]
-    dr_vault = client("backup", dr_region).create_backup_vault(
-        BackupVaultName="backstop-dr", EncryptionKeyArn=vault_keys[dr_region]
-    )["BackupVaultArn"]
+    dr_backup = client("backup", dr_region)
+    dr_vault = dr_backup.create_backup_vault(BackupVaultName="backstop-dr", EncryptionKeyArn=vault_keys[dr_region])[
+        "BackupVaultArn"
+    ]
+    # kept as the DR copies should be: locked (governance mode) and no one may delete them
+    dr_backup.put_backup_vault_lock_configuration(BackupVaultName="backstop-dr", MinRetentionDays=7)
+    dr_backup.put_backup_vault_access_policy(
+        BackupVaultName="backstop-dr",
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "KeepRecoveryPoints",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": ["backup:DeleteRecoveryPoint", "backup:UpdateRecoveryPointLifecycle"],
+                        "Resource": "*",
+                    }
+                ],
+            }
+        ),
+    )
 
     route53 = client("route53", primary_region)
     zone_id = route53.create_hosted_zone(Name="shop.example.com", CallerReference="backstop-seed")["HostedZone"][

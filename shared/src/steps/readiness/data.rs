@@ -23,14 +23,31 @@ pub(super) async fn check_vault_and_copies(
         .backup_vault_name(vault)
         .send()
         .await
-        .map(|_| ())
         .context(format!("describing backup vault {vault}"));
-    let vault_line = judge_vault(plan, described)?;
+    let lock = described.as_ref().ok().map(|d| VaultLock {
+        locked: d.locked().unwrap_or(false),
+        min_retention_days: d.min_retention_days(),
+        lock_date: d.lock_date().map(|t| format_time(*t)),
+    });
+    let vault_line = judge_vault(plan, described.map(|_| ()))?;
     let exists = vault_line.status == Status::Pass;
     lines.push(vault_line);
-    if !exists {
+    let Some(lock) = lock.filter(|_| exists) else {
         return Ok(HashMap::new());
-    }
+    };
+    let policy = match backup
+        .get_backup_vault_access_policy()
+        .backup_vault_name(vault)
+        .send()
+        .await
+        .context(format!("reading the access policy of vault {vault}"))
+    {
+        Ok(answer) => Ok(answer.policy().map(str::to_string)),
+        Err(BackstopError::NotFound { .. }) => Ok(None),
+        Err(err) if err.is_transient() => return Err(err),
+        Err(err) => Err(err.to_string()),
+    };
+    lines.push(judge_protection(plan, &lock, policy));
     let copies = dr_copies(backup, vault, &plan.dr_region, request.point_in_time).await?;
     lines.extend(judge_copies(plan, request, &copies));
     Ok(copies)
@@ -61,6 +78,113 @@ fn judge_vault(
         ))),
         Err(other) => unchecked("vault", vault, other),
     }
+}
+
+/// What Vault Lock says of the DR vault.
+struct VaultLock {
+    locked: bool,
+    min_retention_days: Option<i64>,
+    /// When a compliance-mode lock becomes immutable (before it, it can still be removed).
+    lock_date: Option<String>,
+}
+
+/// The statement that keeps anyone holding the account from deleting the DR copies.
+const DENY_DELETION: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"DenyDeletingRecoveryPoints","Effect":"Deny","Principal":"*","Action":["backup:DeleteRecoveryPoint","backup:UpdateRecoveryPointLifecycle"],"Resource":"*"}]}"#;
+
+/// Whether `pattern` (an IAM action, maybe with `*`) covers `action`, as IAM compares them.
+fn action_covers(pattern: &str, action: &str) -> bool {
+    let (pattern, action) = (pattern.to_ascii_lowercase(), action.to_ascii_lowercase());
+    match pattern.strip_suffix('*') {
+        Some(prefix) => action.starts_with(prefix),
+        None => pattern == action,
+    }
+}
+
+/// Whether the vault's access policy denies deleting recovery points to everyone, always.
+pub(super) fn denies_deletion(policy: &str) -> bool {
+    let Ok(policy) = serde_json::from_str::<serde_json::Value>(policy) else {
+        return false;
+    };
+    let listed = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+        match v {
+            serde_json::Value::Array(items) => items.clone(),
+            serde_json::Value::Null => Vec::new(),
+            other => vec![other.clone()],
+        }
+    };
+    listed(&policy["Statement"]).iter().any(|statement| {
+        let principal = &statement["Principal"];
+        let everyone = principal == "*" || listed(&principal["AWS"]).iter().any(|p| p == "*");
+        statement["Effect"] == "Deny"
+            && statement.get("Condition").is_none()
+            && everyone
+            && listed(&statement["Action"]).iter().any(|a| {
+                a.as_str()
+                    .is_some_and(|a| action_covers(a, "backup:DeleteRecoveryPoint"))
+            })
+            && listed(&statement["Resource"])
+                .iter()
+                .any(|r| r == "*" || r.as_str().is_some_and(|r| r.contains(":backup-vault:")))
+    })
+}
+
+/// Ransomware readiness: can someone who holds this account (an attacker, a script gone wrong)
+/// delete the DR copies? A warning, not a refusal: the copies restore either way.
+fn judge_protection(
+    plan: &Plan,
+    lock: &VaultLock,
+    policy: Result<Option<String>, String>,
+) -> CheckLine {
+    let vault = &plan.backup_vault;
+    let region = &plan.dr_region;
+    let mut gaps = Vec::new();
+    let mut fixes = Vec::new();
+    if !lock.locked {
+        gaps.push("it is not locked by Vault Lock".to_string());
+        fixes.push(format!(
+            "lock it: aws backup put-backup-vault-lock-configuration --region {region} --backup-vault-name {vault} --min-retention-days 7 (governance mode; with --changeable-for-days it becomes compliance mode, which no one can undo after that many days)"
+        ));
+    }
+    match &policy {
+        Ok(Some(text)) if denies_deletion(text) => {}
+        Ok(_) => {
+            gaps.push("its access policy does not deny deleting recovery points".to_string());
+            fixes.push(format!(
+                "deny it to everyone: aws backup put-backup-vault-access-policy --region {region} --backup-vault-name {vault} --policy '{DENY_DELETION}'"
+            ));
+        }
+        Err(why) => gaps.push(format!("its access policy could not be read ({why})")),
+    }
+    if gaps.is_empty() {
+        let days = lock.min_retention_days.map_or(String::new(), |d| {
+            format!(", each recovery point kept at least {d} days")
+        });
+        let date = lock
+            .lock_date
+            .as_ref()
+            .map_or(String::new(), |d| format!(" (compliance mode from {d})"));
+        return line(
+            "vault-protection",
+            Status::Pass,
+            vault.as_str(),
+            format!("{vault} is locked{date}{days}, and its access policy denies deleting recovery points to everyone"),
+        );
+    }
+    line(
+        "vault-protection",
+        Status::Warn,
+        vault.as_str(),
+        format!(
+            "whoever holds this account can delete the DR copies: {}",
+            gaps.join("; ")
+        ),
+    )
+    .fix(if fixes.is_empty() {
+        "let preflight read the vault's access policy (backup:GetBackupVaultAccessPolicy)"
+            .to_string()
+    } else {
+        fixes.join("; and ")
+    })
 }
 
 /// One line per protected resource: its freshest copy, judged against the RPO objective at
@@ -429,5 +553,47 @@ mod tests {
         );
         assert_eq!(key_region("alias/backup"), None);
         assert_eq!(key_region("1234abcd-12ab-34cd-56ef-1234567890ab"), None);
+    }
+
+    #[test]
+    fn a_vault_is_protected_only_locked_and_with_an_unconditional_deny_of_deletion() {
+        assert!(denies_deletion(DENY_DELETION));
+        let template_policy = r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":{"AWS":"*"},"Action":"backup:Delete*","Resource":"arn:aws:backup:us-west-2:111122223333:backup-vault:dr"}}"#;
+        assert!(denies_deletion(template_policy));
+        for weak in [
+            // an Allow, a Deny to one role, a conditional Deny, another action, not JSON
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"backup:DeleteRecoveryPoint","Resource":"*"}]}"#,
+            r#"{"Statement":[{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::111122223333:role/ops"},"Action":"backup:DeleteRecoveryPoint","Resource":"*"}]}"#,
+            r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"backup:DeleteRecoveryPoint","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalTag/team":"x"}}}]}"#,
+            r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"backup:StartRestoreJob","Resource":"*"}]}"#,
+            "not json",
+        ] {
+            assert!(!denies_deletion(weak), "{weak}");
+        }
+
+        let plan = plan();
+        let locked = VaultLock {
+            locked: true,
+            min_retention_days: Some(7),
+            lock_date: None,
+        };
+        let pass = judge_protection(&plan, &locked, Ok(Some(DENY_DELETION.to_string())));
+        assert_eq!(pass.status, Status::Pass, "{pass:?}");
+        assert!(pass.detail.contains("at least 7 days"), "{pass:?}");
+        // unlocked and without a policy: a warning with both fixes, never a refusal
+        let open = VaultLock {
+            locked: false,
+            min_retention_days: None,
+            lock_date: None,
+        };
+        let warn = judge_protection(&plan, &open, Ok(None));
+        assert_eq!(warn.status, Status::Warn);
+        let fix = warn.fix.clone().unwrap();
+        assert!(
+            fix.contains("put-backup-vault-lock-configuration")
+                && fix.contains("put-backup-vault-access-policy")
+                && fix.contains("DenyDeletingRecoveryPoints"),
+            "{fix}"
+        );
     }
 }

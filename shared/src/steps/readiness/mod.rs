@@ -69,7 +69,7 @@ pub struct CheckLine {
     /// What was checked: `vault`, `dr-copy`, `kms-key`, `subnet`, `security-group`,
     /// `db-subnet-group`, `availability-zone`, `volume-az`, `golden-ami`, `instance-type`,
     /// `dns-record`, `failover-alarm`, `elastic-ip`, `internet-route`, `account-limit`,
-    /// `fast-snapshot-restore`.
+    /// `fast-snapshot-restore`, `vault-protection`, `validation`, `post-launch`.
     pub check: String,
     pub status: Status,
     /// The plan's name for what the line is about (a resource, an instance, a record, an id).

@@ -123,6 +123,10 @@ URL_PATHS = [
 
 
 def install() -> None:
+    from . import vault_protection
+
+    OPERATIONS.extend(vault_protection.OPERATIONS)
+    URL_PATHS.extend(vault_protection.URL_PATHS)
     for operation in OPERATIONS:
         setattr(BackupResponse, operation.__name__, operation)
     for pattern in URL_PATHS:
