@@ -373,7 +373,8 @@ async fn each_broken_setup_is_caught_with_the_resource_and_the_fix_before_anythi
 /// no one holding the account deletes a copy; without that protection preflight warns with the
 /// commands that restore it, and a drill still goes on.
 #[tokio::test(flavor = "multi_thread")]
-async fn an_unprotected_dr_vault_is_a_warning_with_the_fixes_and_a_protected_one_keeps_its_copies() {
+async fn an_unprotected_dr_vault_is_a_warning_with_the_fixes_and_a_protected_one_keeps_its_copies()
+{
     let emulator = Emulator::start("readiness-vault-protection");
     let seed = emulator.seed();
     let arns = workload_arns(&seed);
