@@ -18,6 +18,7 @@ mod plan_cli;
 mod post_launch;
 mod quickstart;
 mod readiness;
+mod recovery_account;
 mod restore;
 mod safety;
 mod storage_gateway;

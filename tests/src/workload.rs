@@ -216,3 +216,90 @@ pub async fn protected_workload(test_name: &str) -> (Emulator, Seed) {
     protect(&emulator, &seed, &arns).await;
     (emulator, seed)
 }
+
+/// A production account beside the recovery account Backstop runs in (the emulator's default
+/// account): one data volume, backed up there and copied into the recovery account's DR vault
+/// by that account's own credentials, as its backup plan's cross-account copy rule would.
+pub struct ProductionAccount {
+    pub account: String,
+    pub volume_arn: String,
+    /// The copy in the recovery account's DR vault.
+    pub copy_arn: String,
+}
+
+pub async fn production_account(
+    emulator: &Emulator,
+    seed: &Seed,
+    account: &str,
+) -> ProductionAccount {
+    let seeded = emulator.control(
+        "POST",
+        "seed/production-account",
+        &json!({ "account": account, "primaryRegion": PRIMARY_REGION }),
+    );
+    let text = |key: &str| seeded[key].as_str().unwrap().to_string();
+    // the recovery account's vault takes copies from the production account (and still denies
+    // deleting any recovery point)
+    let dr = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let vault = seed.dr.backup_vault.name.as_str();
+    let current = dr
+        .get_backup_vault_access_policy()
+        .backup_vault_name(vault)
+        .send()
+        .await
+        .expect("the DR vault's access policy");
+    let mut policy: Value = serde_json::from_str(current.policy().unwrap()).unwrap();
+    policy["Statement"].as_array_mut().unwrap().push(json!({
+        "Sid": "CopiesFromProduction",
+        "Effect": "Allow",
+        "Principal": { "AWS": format!("arn:aws:iam::{account}:root") },
+        "Action": "backup:CopyIntoBackupVault",
+        "Resource": "*"
+    }));
+    dr.put_backup_vault_access_policy()
+        .backup_vault_name(vault)
+        .policy(policy.to_string())
+        .send()
+        .await
+        .expect("allow copies from the production account");
+
+    let production = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(PRIMARY_REGION))
+        .endpoint_url(&emulator.endpoint)
+        .credentials_provider(aws_sdk_backup::config::Credentials::new(
+            text("accessKeyId"),
+            text("secretAccessKey"),
+            None,
+            None,
+            "production-account",
+        ))
+        .load()
+        .await;
+    let backup = aws_sdk_backup::Client::new(&production);
+    let volume_arn = text("volumeArn");
+    let role = text("backupRoleArn");
+    let job = backup
+        .start_backup_job()
+        .backup_vault_name(seeded["backupVault"]["name"].as_str().unwrap())
+        .resource_arn(&volume_arn)
+        .iam_role_arn(&role)
+        .send()
+        .await
+        .expect("back up in the production account");
+    let point = backup_completed(&backup, job.backup_job_id().unwrap()).await;
+    let copy = backup
+        .start_copy_job()
+        .recovery_point_arn(point)
+        .source_backup_vault_name(seeded["backupVault"]["name"].as_str().unwrap())
+        .destination_backup_vault_arn(seed.dr.backup_vault.arn.as_str())
+        .iam_role_arn(&role)
+        .send()
+        .await
+        .expect("copy into the recovery account");
+    let copy_arn = copy_completed(&backup, copy.copy_job_id().unwrap()).await;
+    ProductionAccount {
+        account: account.to_string(),
+        volume_arn,
+        copy_arn,
+    }
+}

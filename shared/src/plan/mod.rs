@@ -33,6 +33,12 @@ pub struct Plan {
     pub dr_region: String,
     /// The backup vault in the DR region that holds the copied recovery points.
     pub backup_vault: String,
+    /// The production accounts whose backup plans copy into `backupVault` when Backstop runs in
+    /// a separate recovery account. Empty: every resource is in the account Backstop runs in;
+    /// set: every resource's ARN names one of these (list the recovery account too if it holds
+    /// protected resources of its own).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub source_accounts: Vec<String>,
     pub objectives: Objectives,
     pub resources: Vec<ProtectedResource>,
     pub instances: Vec<InstancePlan>,

@@ -155,6 +155,8 @@ class ControlApp:
                 primary_region=body.get("primaryRegion", "us-east-1"),
                 dr_region=body.get("drRegion", "us-west-2"),
             )
+        if route == "seed/production-account" and method == "POST":
+            return self.seed.seed_production_account(body["account"], body.get("primaryRegion", "us-east-1"))
         if route == "deploy" and method == "POST":
             from .deploy import deploy_template
 

@@ -15,17 +15,23 @@ from botocore.exceptions import ClientError
 
 INTERNAL_USER_AGENT = "backstop-emulator-internal"
 
-_clients: dict[tuple[str, str], object] = {}
+# moto's default account: the one Backstop is deployed into and the tests' clients use
+DEFAULT_ACCOUNT = "123456789012"
+
+_clients: dict[tuple[str, str, str], object] = {}
 _lock = threading.Lock()
 
 __all__ = ["ClientError", "client", "error_text"]
 
 
-def client(service: str, region: str):
-    key = (service, region)
+def client(service: str, region: str, account: str | None = None):
+    """A client of `account` (default: moto's default account), as that account's own
+    credentials would reach it: moto serves each request from the account its header names."""
+    account = account or DEFAULT_ACCOUNT
+    key = (service, region, account)
     with _lock:
         if key not in _clients:
-            _clients[key] = boto3.client(
+            made = boto3.client(
                 service,
                 region_name=region,
                 endpoint_url=f"http://127.0.0.1:{os.environ['MOTO_PORT']}",
@@ -36,6 +42,13 @@ def client(service: str, region: str):
                     retries={"max_attempts": 1},
                 ),
             )
+            if account != DEFAULT_ACCOUNT:
+
+                def in_account(request, **_):  # type: ignore[no-untyped-def]
+                    request.headers["x-moto-account-id"] = account
+
+                made.meta.events.register("before-sign.*.*", in_account)
+            _clients[key] = made
         return _clients[key]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import aws_time, storage_gateway
+from . import aws_time, internal, storage_gateway
 from .deploy import bootstrap_zip
 from .internal import client
 
@@ -215,6 +215,33 @@ def seed_workload(primary_region: str, dr_region: str) -> dict[str, Any]:
             "backupVault": {"name": "backstop-dr", "arn": dr_vault, "keyArn": vault_keys[dr_region]},
         },
         "dns": {"hostedZoneId": zone_id, "zoneName": "shop.example.com"},
+    }
+
+
+def seed_production_account(account: str, primary_region: str) -> dict[str, Any]:
+    """A production account beside the recovery account Backstop runs in: one data volume, its
+    own backup vault and backup role, and an access key whose requests moto serves as that
+    account (so a test acts in it with the account's own credentials)."""
+    ec2 = internal.client("ec2", primary_region, account)
+    volume = ec2.create_volume(
+        AvailabilityZone=f"{primary_region}a",
+        Size=20,
+        VolumeType="gp3",
+        TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "Name", "Value": "ledger-data"}]}],
+    )["VolumeId"]
+    vault = internal.client("backup", primary_region, account).create_backup_vault(BackupVaultName="production")[
+        "BackupVaultArn"
+    ]
+    iam = internal.client("iam", primary_region, account)
+    iam.create_user(UserName="backup-operator")
+    key = iam.create_access_key(UserName="backup-operator")["AccessKey"]
+    return {
+        "account": account,
+        "volumeArn": f"arn:aws:ec2:{primary_region}:{account}:volume/{volume}",
+        "backupVault": {"name": "production", "arn": vault},
+        "backupRoleArn": f"arn:aws:iam::{account}:role/backup",
+        "accessKeyId": key["AccessKeyId"],
+        "secretAccessKey": key["SecretAccessKey"],
     }
 
 

@@ -286,6 +286,22 @@ fn check_top_level(plan: &Plan, p: &mut Problems) {
         }
     }
 
+    for (i, account) in plan.source_accounts.iter().enumerate() {
+        if !is_account_id(account) {
+            p.add(
+                format!("sourceAccounts[{i}]"),
+                format!("\"{account}\" is not a 12-digit account id"),
+                "list the production accounts by id, e.g. \"111122223333\"",
+            );
+        } else if plan.source_accounts[..i].contains(account) {
+            p.add(
+                format!("sourceAccounts[{i}]"),
+                format!("account {account} is listed twice"),
+                "list each account once",
+            );
+        }
+    }
+
     if plan.backup_vault.trim().is_empty() {
         p.add(
             "backupVault",
@@ -353,6 +369,10 @@ fn check_top_level(plan: &Plan, p: &mut Problems) {
             "list the protected resources to restore and/or the instances to launch",
         );
     }
+}
+
+pub(super) fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.chars().all(|c| c.is_ascii_digit())
 }
 
 fn check_name(field: &str, name: &str, p: &mut Problems) {
@@ -450,6 +470,34 @@ mod tests {
 
     fn example() -> Value {
         crate::plan::example_plan_json()
+    }
+
+    #[test]
+    fn resources_of_accounts_the_plan_does_not_list_as_sources_are_refused() {
+        let mut plan = example();
+        let arn = plan["resources"][0]["arn"].as_str().unwrap().to_string();
+        let own = arn.split(':').nth(4).unwrap().to_string();
+        // no sourceAccounts: any account goes here (preflight compares it with the vault's)
+        Plan::from_value(plan.clone()).unwrap();
+        plan["sourceAccounts"] = json!(["210987654321"]);
+        let err = Plan::from_value(plan.clone()).unwrap_err().to_string();
+        assert!(
+            err.contains("resources[0].arn")
+                && err.contains(&format!(
+                    "account {own}, which sourceAccounts does not list"
+                ))
+                && err.contains(&format!("add \"{own}\" to sourceAccounts")),
+            "{err}"
+        );
+        plan["sourceAccounts"] = json!(["210987654321", own]);
+        Plan::from_value(plan.clone()).unwrap();
+        plan["sourceAccounts"] = json!(["2109", "210987654321", "210987654321"]);
+        let err = Plan::from_value(plan).unwrap_err().to_string();
+        assert!(
+            err.contains("sourceAccounts[0]")
+                && err.contains("sourceAccounts[2]: account 210987654321 is listed twice"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -192,11 +192,18 @@ pub(super) fn check_arn(plan: &Plan, at: &str, kind: &ResourceKind, arn: &str, p
             );
         }
     }
-    if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
+    if !super::is_account_id(account) {
         p.add(
             &field,
             format!("account \"{account}\" in the ARN is not a 12-digit account id"),
             "copy the ARN from the AWS Backup console or CLI",
+        );
+    } else if !plan.source_accounts.is_empty() && !plan.source_accounts.iter().any(|a| a == account)
+    {
+        p.add(
+            &field,
+            format!("the resource is in account {account}, which sourceAccounts does not list"),
+            format!("add \"{account}\" to sourceAccounts if its backup plan copies into {}, or correct the ARN", plan.backup_vault),
         );
     }
     if region == plan.dr_region {

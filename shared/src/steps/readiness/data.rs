@@ -29,6 +29,12 @@ pub(super) async fn check_vault_and_copies(
         min_retention_days: d.min_retention_days(),
         lock_date: d.lock_date().map(|t| format_time(*t)),
     });
+    let vault_account = described
+        .as_ref()
+        .ok()
+        .and_then(|d| d.backup_vault_arn())
+        .and_then(|arn| arn.split(':').nth(4))
+        .map(str::to_string);
     let vault_line = judge_vault(plan, described.map(|_| ()))?;
     let exists = vault_line.status == Status::Pass;
     lines.push(vault_line);
@@ -48,6 +54,9 @@ pub(super) async fn check_vault_and_copies(
         Err(err) => Err(err.to_string()),
     };
     lines.push(judge_protection(plan, &lock, policy));
+    if let Some(account) = vault_account {
+        lines.extend(judge_source_accounts(plan, &account));
+    }
     let copies = dr_copies(backup, vault, &plan.dr_region, request.point_in_time).await?;
     lines.extend(judge_copies(plan, request, &copies));
     Ok(copies)
@@ -185,6 +194,49 @@ fn judge_protection(
     } else {
         fixes.join("; and ")
     })
+}
+
+/// A resource of another account restores only from that account's cross-account copies, and
+/// only if the plan says copies come from there: an ARN of an unlisted account is a typo or a
+/// plan meant for another deployment. One line per account other than the vault's.
+fn judge_source_accounts(plan: &Plan, vault_account: &str) -> Vec<CheckLine> {
+    let mut by_account: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for resource in &plan.resources {
+        let account = resource
+            .arn
+            .as_deref()
+            .and_then(|arn| arn.split(':').nth(4));
+        match account {
+            Some(account) if account != vault_account => {
+                by_account.entry(account).or_default().push(&resource.name)
+            }
+            _ => {}
+        }
+    }
+    by_account
+        .into_iter()
+        .map(|(account, names)| {
+            let names = names.join(", ");
+            if plan.source_accounts.iter().any(|a| a == account) {
+                line(
+                    "source-account",
+                    Status::Pass,
+                    account,
+                    format!("{names}: copies from account {account} into {vault_account}'s vault, as sourceAccounts lists"),
+                )
+            } else {
+                line(
+                    "source-account",
+                    Status::Fail,
+                    account,
+                    format!("{names} in account {account}, but Backstop and vault {} are in account {vault_account}", plan.backup_vault),
+                )
+                .fix(format!(
+                    "if account {account}'s backup plan copies into this vault, list it in the plan's sourceAccounts (and this account too if it holds resources of its own); otherwise correct the ARN"
+                ))
+            }
+        })
+        .collect()
 }
 
 /// One line per protected resource: its freshest copy, judged against the RPO objective at
@@ -553,6 +605,39 @@ mod tests {
         );
         assert_eq!(key_region("alias/backup"), None);
         assert_eq!(key_region("1234abcd-12ab-34cd-56ef-1234567890ab"), None);
+    }
+
+    #[test]
+    fn a_resource_of_another_account_needs_that_account_listed_as_a_source() {
+        let mut plan = plan();
+        let own = plan.resources[0]
+            .arn
+            .as_deref()
+            .unwrap()
+            .split(':')
+            .nth(4)
+            .unwrap()
+            .to_string();
+        assert!(
+            judge_source_accounts(&plan, &own).is_empty(),
+            "one account: no line"
+        );
+        let foreign = plan.resources[0]
+            .arn
+            .as_deref()
+            .unwrap()
+            .replace(&own, "210987654321");
+        plan.resources[0].arn = Some(foreign);
+        let name = plan.resources[0].name.clone();
+        let lines = judge_source_accounts(&plan, &own);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].status, Status::Fail);
+        assert_eq!(lines[0].resource, "210987654321");
+        assert!(lines[0].detail.contains(&name), "{:?}", lines[0]);
+        assert!(lines[0].fix.as_deref().unwrap().contains("sourceAccounts"));
+        plan.source_accounts = vec!["210987654321".into(), own.clone()];
+        let lines = judge_source_accounts(&plan, &own);
+        assert_eq!(lines[0].status, Status::Pass, "{:?}", lines[0]);
     }
 
     #[test]

@@ -37,7 +37,7 @@ def _complete_backup(job: Job) -> None:
     src_region = job.region
     resource_id = job.resource_arn.split(":", 5)[5].split("/", 1)[-1]
     if job.resource_type == "EBS":
-        ec2 = internal.client("ec2", src_region)
+        ec2 = internal.client("ec2", src_region, job.account)
         volume = ec2.describe_volumes(VolumeIds=[resource_id])["Volumes"][0]
         snap = ec2.create_snapshot(
             VolumeId=resource_id, Description=f"AWS Backup job {job.job_id}"
@@ -62,7 +62,7 @@ def _complete_backup(job: Job) -> None:
         gateway_volume = storage_gateway.get(job.resource_arn)
         if gateway_volume is None:
             raise JobFailed(f"The gateway volume {job.resource_arn} does not exist")
-        snap = internal.client("ec2", src_region).create_snapshot(
+        snap = internal.client("ec2", src_region, job.account).create_snapshot(
             VolumeId=gateway_volume.backing_volume_id, Description=f"AWS Backup job {job.job_id}"
         )
         rp.underlying = {"snapshotId": snap["SnapshotId"], "region": src_region}
@@ -75,7 +75,7 @@ def _complete_backup(job: Job) -> None:
         # a gateway volume's recovery point is an EBS snapshot too
         _rename_recovery_point(job, rp, f"arn:aws:ec2:{src_region}::snapshot/{snap['SnapshotId']}")
     elif job.resource_type == "RDS":
-        rds = internal.client("rds", src_region)
+        rds = internal.client("rds", src_region, job.account)
         db_id = job.resource_arn.split(":db:", 1)[1]
         db = rds.describe_db_instances(DBInstanceIdentifier=db_id)["DBInstances"][0]
         snapshot_id = f"awsbackup-job-{job.job_id[:18].lower()}"
@@ -103,7 +103,7 @@ def _complete_backup(job: Job) -> None:
         new_arn = f"arn:aws:rds:{src_region}:{job.account}:snapshot:awsbackup:job-{job.job_id.lower()}"
         _rename_recovery_point(job, rp, new_arn)
     elif job.resource_type == "EFS":
-        efs = internal.client("efs", src_region)
+        efs = internal.client("efs", src_region, job.account)
         fs = efs.describe_file_systems(FileSystemId=resource_id)["FileSystems"][0]
         rp.underlying = {"fileSystemId": resource_id, "region": src_region}
         rp.size_bytes = int(fs.get("SizeInBytes", {}).get("Value", 6144))
@@ -117,7 +117,7 @@ def _complete_backup(job: Job) -> None:
             "CreationToken": fs.get("CreationToken", resource_id),
         }
     elif job.resource_type == "EC2":
-        ec2 = internal.client("ec2", src_region)
+        ec2 = internal.client("ec2", src_region, job.account)
         reservation = ec2.describe_instances(InstanceIds=[resource_id])["Reservations"][0]
         instance = reservation["Instances"][0]
         image = ec2.create_image(
@@ -152,6 +152,10 @@ def start_backup_job(self: BackupResponse) -> str:
     if resource_arn.split(":")[3] != region:
         raise InvalidParameterValueException(
             f"Resource {resource_arn} is not in region {region}"
+        )
+    if resource_arn.split(":")[4] not in ("", account):
+        raise InvalidParameterValueException(
+            f"Resource {resource_arn} is not in account {account}: back it up from its own account"
         )
     job_id = str(uuid.uuid4()).upper()
     placeholder_arn = f"arn:aws:backup:{region}:{account}:recovery-point:{uuid.uuid4()}"

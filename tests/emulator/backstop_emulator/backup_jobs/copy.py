@@ -35,7 +35,13 @@ def _complete_copy(job: Job) -> None:
     source = STORE.recovery_points[job.recovery_point_arn]
     dest_region, dest_account, dest_vault = _vault_by_arn(job.destination_vault_arn or "")
     underlying: dict[str, Any] = {"region": dest_region}
-    if source.resource_type in ("EBS", "Storage Gateway"):
+    if dest_account != job.account:
+        _require_cross_account_copy(job, source, dest_region, dest_account)
+    if source.resource_type in ("EBS", "Storage Gateway") and dest_account != job.account:
+        snapshot_id = _copy_snapshot_across_accounts(source, job, dest_region, dest_account)
+        underlying["snapshotId"] = snapshot_id
+        arn = f"arn:aws:ec2:{dest_region}::snapshot/{snapshot_id}"
+    elif source.resource_type in ("EBS", "Storage Gateway"):
         ec2 = internal.client("ec2", dest_region)
         snap = ec2.copy_snapshot(
             SourceSnapshotId=source.underlying["snapshotId"],
@@ -96,6 +102,57 @@ def _complete_copy(job: Job) -> None:
     with STORE.lock:
         STORE.recovery_points[arn] = copy
     job.destination_recovery_point_arn = arn
+
+
+def _require_cross_account_copy(job: Job, source: RecoveryPoint, dest_region: str, dest_account: str) -> None:
+    """What AWS Backup requires of a copy into another account's vault (Creating backup copies
+    across AWS accounts): the destination vault's access policy allows the source account
+    `backup:CopyIntoBackupVault`; the recovery point is not encrypted with an AWS managed key
+    (another account can never use one); RDS cannot change account and Region in one copy; the
+    emulator models the cross-account copy of EBS snapshots and EFS recovery points only."""
+    from .vault_protection import POLICIES, allows
+
+    dest_name = (job.destination_vault_arn or "").split(":")[6]
+    policy = POLICIES.get((dest_account, dest_region, dest_name))
+    if not policy or not allows(policy, "backup:CopyIntoBackupVault", job.account):
+        raise JobFailed(
+            f"Access denied: the access policy of backup vault {dest_name} in account {dest_account} "
+            f"does not allow backup:CopyIntoBackupVault from account {job.account}"
+        )
+    if source.resource_type == "RDS" and dest_region != source.region:
+        raise JobFailed(
+            "Amazon RDS does not support a single copy that is both cross-Region and cross-account: "
+            "copy within the Region into the other account, then across Regions"
+        )
+    if source.resource_type not in ("EBS", "Storage Gateway", "EFS"):
+        raise JobFailed(f"The emulator does not model cross-account copies of {source.resource_type} recovery points")
+    if source.encrypted and source.encryption_key_arn:
+        key = internal.client("kms", source.region, job.account).describe_key(KeyId=source.encryption_key_arn)
+        if key["KeyMetadata"].get("KeyManager") == "AWS":
+            raise JobFailed(
+                f"Recovery point {source.arn} is encrypted with an AWS managed key ({source.encryption_key_arn}), "
+                "which cannot be shared with another account: encrypt the resource with a customer managed key"
+            )
+
+
+def _copy_snapshot_across_accounts(source: RecoveryPoint, job: Job, dest_region: str, dest_account: str) -> str:
+    """The snapshot AWS Backup creates in the destination account. moto's CopySnapshot reads its
+    source in the caller's own account only, so the copy is made in the destination's backend."""
+    from moto.ec2.models import ec2_backends
+    from moto.ec2.models.elastic_block_store import Snapshot
+    from moto.ec2.utils import random_snapshot_id
+
+    original = ec2_backends[job.account][source.underlying["region"]].get_snapshot(source.underlying["snapshotId"])
+    backend = ec2_backends[dest_account][dest_region]
+    snapshot_id = random_snapshot_id()
+    backend.snapshots[snapshot_id] = Snapshot(
+        backend,
+        snapshot_id,
+        volume=original.volume,
+        description=f"AWS Backup copy job {job.job_id}",
+        encrypted=original.encrypted,
+    )
+    return snapshot_id
 
 
 def start_copy_job(self: BackupResponse) -> str:

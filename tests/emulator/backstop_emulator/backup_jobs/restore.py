@@ -36,7 +36,7 @@ def _complete_restore(job: Job) -> None:
     _require_usable_key(rp, region)
     # a gateway volume's copy restored as an EBS volume is an EBS restore
     if job.resource_type == "EBS":
-        ec2 = internal.client("ec2", region)
+        ec2 = internal.client("ec2", region, account)
         az = meta["availabilityZone"]
         params: dict[str, Any] = {
             "SnapshotId": rp.underlying["snapshotId"],
@@ -53,7 +53,7 @@ def _complete_restore(job: Job) -> None:
         volume = ec2.create_volume(**params)
         job.created_resource_arn = f"arn:aws:ec2:{region}:{account}:volume/{volume['VolumeId']}"
     elif rp.resource_type == "RDS":
-        rds = internal.client("rds", region)
+        rds = internal.client("rds", region, account)
         identifier = meta.get("DBInstanceIdentifier", "")
         params = {
             "DBInstanceIdentifier": identifier,
@@ -77,7 +77,7 @@ def _complete_restore(job: Job) -> None:
         aws_time.mark_restored_db_instance(account, region, identifier)
         job.created_resource_arn = f"arn:aws:rds:{region}:{account}:db:{identifier}"
     elif rp.resource_type == "EFS":
-        efs = internal.client("efs", region)
+        efs = internal.client("efs", region, account)
         token = meta.get("CreationToken") or job.job_id
         params = {
             "CreationToken": f"{token}-{job.job_id[:8]}",
@@ -91,7 +91,7 @@ def _complete_restore(job: Job) -> None:
             f"arn:aws:elasticfilesystem:{region}:{account}:file-system/{fs['FileSystemId']}"
         )
     elif rp.resource_type == "EC2":
-        ec2 = internal.client("ec2", region)
+        ec2 = internal.client("ec2", region, account)
         params = {
             "ImageId": rp.underlying["imageId"],
             "InstanceType": meta.get("InstanceType") or rp.restore_metadata.get("InstanceType", "t3.micro"),

@@ -249,16 +249,16 @@ def resource_type_of(arn: str) -> str:
 def _source_size(resource_arn: str) -> int:
     """Bytes a backup of the resource holds, which its job's duration grows with."""
     parts = resource_arn.split(":", 5)
-    region, resource = parts[3], parts[5]
+    region, account, resource = parts[3], parts[4], parts[5]
     gateway_volume = storage_gateway.get(resource_arn)
     if gateway_volume is not None:
         return gateway_volume.size_gib * 1024**3
     try:
         if resource.startswith("volume/"):
-            volume = internal.client("ec2", region).describe_volumes(VolumeIds=[resource.split("/", 1)[1]])
+            volume = internal.client("ec2", region, account).describe_volumes(VolumeIds=[resource.split("/", 1)[1]])
             return volume["Volumes"][0]["Size"] * 1024**3
         if resource.startswith("db:"):
-            db = internal.client("rds", region).describe_db_instances(DBInstanceIdentifier=resource[3:])
+            db = internal.client("rds", region, account).describe_db_instances(DBInstanceIdentifier=resource[3:])
             return int(db["DBInstances"][0].get("AllocatedStorage", 20)) * 1024**3
     except internal.ClientError:
         pass

@@ -92,6 +92,23 @@ def denies_to_everyone(policy: str, action: str, resource_arn: str) -> bool:
     return False
 
 
+def allows(policy: str, action: str, account: str) -> bool:
+    """Whether `policy` allows `action` to `account` (by id, root ARN, or everyone) and no
+    statement denies it to everyone."""
+    if denies_to_everyone(policy, action, "*"):
+        return False
+    for statement in _listed(json.loads(policy).get("Statement", [])):
+        if statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal")
+        principals = ["*"] if principal == "*" else _listed((principal or {}).get("AWS", []))
+        named = any(p in ("*", account, f"arn:aws:iam::{account}:root") for p in principals)
+        actions = [a.lower() for a in _listed(statement.get("Action", []))]
+        if named and any(fnmatch.fnmatchcase(action.lower(), a) for a in actions):
+            return True
+    return False
+
+
 def delete_recovery_point(self: BackupResponse) -> str:
     rp = _recovery_point_from_path(self)
     vault = _vault(self.current_account, self.region, rp.vault_name)

@@ -1,0 +1,159 @@
+//! Backstop in a recovery account: a production account's backup plan copies into the
+//! recovery account's locked vault (allowed by the vault's policy, still denying deletion), and
+//! drills and failovers run in the recovery account from those copies. A plan naming a
+//! resource of an account it does not list as a source is refused before anything is created.
+
+use backstop_tests::{
+    assert_succeeded, production_account, protect, workload_arns, Emulator, Scenario,
+};
+use serde_json::{json, Value};
+
+use crate::drill::leftovers;
+
+const PRODUCTION: &str = "210987654321";
+
+/// The report's entry for `name` in its list `list` (`restored`, `rpoByResource`).
+fn entry<'a>(report: &'a Value, list: &str, name: &str) -> &'a Value {
+    report[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"] == name)
+        .unwrap_or_else(|| panic!("{name} not in {list}: {report:#}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drills_and_failovers_restore_a_production_accounts_copies_in_the_recovery_account() {
+    let emulator = Emulator::start("recovery-account");
+    let seed = emulator.seed();
+    let arns = workload_arns(&seed);
+    let arns: Vec<&str> = arns.iter().map(String::as_str).collect();
+    protect(&emulator, &seed, &arns).await;
+    let production = production_account(&emulator, &seed, PRODUCTION).await;
+    let stack = emulator.deploy_stack();
+    let scenario = Scenario::of(emulator, seed, stack).await;
+    let recovery = scenario.seed.account.clone();
+    let dr_zone = scenario.seed.dr.subnets[0].availability_zone.clone();
+
+    let mut plan = scenario.plan();
+    plan["resources"].as_array_mut().unwrap().push(json!({
+        "name": "ledger-data", "kind": "ebs", "arn": production.volume_arn,
+        "ebs": { "availabilityZone": dr_zone }
+    }));
+
+    // without sourceAccounts, the production account's resource is refused by preflight, which
+    // knows the account Backstop runs in (its vault's), before anything is created
+    let run = |run_id: &str, plan: &Value| json!({ "runId": run_id, "input": { "mode": "drill", "plan": plan } });
+    let err = scenario
+        .invoke("preflight", &run("unlisted", &plan))
+        .await
+        .expect_err("a resource of an unlisted account is refused");
+    assert_eq!(err.0, "Backstop.NotReady", "{err:?}");
+    let line = err
+        .1
+        .lines()
+        .find(|l| l.starts_with(&format!("- FAIL source-account {PRODUCTION}")))
+        .unwrap_or_else(|| panic!("no source-account line in {}", err.1));
+    assert!(
+        line.contains("ledger-data") && line.contains("sourceAccounts"),
+        "{line}"
+    );
+    // listing only the production account: the recovery account's own resources are refused
+    // by the plan check, each by its field
+    plan["sourceAccounts"] = json!([PRODUCTION]);
+    let err = scenario
+        .invoke("preflight", &run("only-production", &plan))
+        .await
+        .expect_err("resources of an unlisted account");
+    assert_eq!(err.0, "Backstop.InvalidPlan", "{err:?}");
+    assert!(
+        err.1.contains("resources[0].arn")
+            && err
+                .1
+                .contains(&format!("add \"{}\" to sourceAccounts", recovery.as_str())),
+        "{}",
+        err.1
+    );
+    assert!(
+        scenario.restore_jobs().await.is_empty(),
+        "nothing was started"
+    );
+
+    plan["sourceAccounts"] = json!([PRODUCTION, recovery.as_str()]);
+    let drill = scenario
+        .run_to_end(
+            "recovery-drill-1",
+            json!({ "mode": "drill", "plan": plan, "settings": { "pollIntervalSeconds": 2 } }),
+        )
+        .await;
+    assert_succeeded(&drill);
+    let report: Value = serde_json::from_str(drill.output().unwrap()).unwrap();
+    assert_eq!(report["verdict"], "PASS", "{report:#}");
+    // the production account's copy restored into a volume of the recovery account
+    let rpo = entry(&report, "rpoByResource", "ledger-data");
+    assert_eq!(
+        rpo["recoveryPointArn"],
+        production.copy_arn.as_str(),
+        "{rpo:#}"
+    );
+    let volume = entry(&report, "restored", "ledger-data")["createdResourceArn"]
+        .as_str()
+        .unwrap();
+    assert!(
+        volume.contains(&format!(":{}:volume/", recovery.as_str())),
+        "{volume}"
+    );
+    let created: Vec<String> = report["restored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["createdResourceArn"].as_str().map(str::to_string))
+        .collect();
+    let left = leftovers(&scenario, "recovery-drill-1", &created).await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+
+    let failover = scenario
+        .run_to_end(
+            "recovery-failover-1",
+            json!({ "mode": "failover", "plan": plan, "settings": { "pollIntervalSeconds": 2 } }),
+        )
+        .await;
+    assert_succeeded(&failover);
+    let report: Value = serde_json::from_str(failover.output().unwrap()).unwrap();
+    assert_eq!(report["verdict"], "PASS", "{report:#}");
+    let volume_id = entry(&report, "restored", "ledger-data")["createdResourceArn"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let described = scenario
+        .dr
+        .ec2
+        .describe_volumes()
+        .volume_ids(&volume_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        described.volumes()[0].size(),
+        Some(20),
+        "the production volume's size"
+    );
+
+    // the copies stay: no one in the recovery account deletes one from the locked vault
+    let refused = scenario
+        .dr
+        .backup
+        .delete_recovery_point()
+        .backup_vault_name(scenario.seed.dr.backup_vault.name.as_str())
+        .recovery_point_arn(&production.copy_arn)
+        .send()
+        .await
+        .expect_err("the locked vault keeps the production account's copy");
+    assert_eq!(
+        refused.as_service_error().and_then(|e| e.meta().code()),
+        Some("AccessDeniedException")
+    );
+}
