@@ -80,6 +80,33 @@ async fn drills_and_failovers_restore_a_production_accounts_copies_in_the_recove
     );
 
     plan["sourceAccounts"] = json!([PRODUCTION, recovery.as_str()]);
+
+    // a restore re-encrypting with a production key the recovery account may not use: refused,
+    // the fix is the key policy statement for the production account to add
+    let mut foreign_key = plan.clone();
+    let ledger = foreign_key["resources"].as_array().unwrap().len() - 1;
+    foreign_key["resources"][ledger]["ebs"]["kmsKeyId"] = json!(production.dr_key_arn);
+    let err = scenario
+        .invoke("preflight", &run("foreign-key", &foreign_key))
+        .await
+        .expect_err("a key the recovery account cannot use");
+    assert_eq!(err.0, "Backstop.NotReady", "{err:?}");
+    let line = err
+        .1
+        .lines()
+        .find(|l| l.starts_with("- FAIL kms-key ledger-data"))
+        .unwrap_or_else(|| panic!("no kms-key line for ledger-data in {}", err.1));
+    assert!(
+        line.contains(&format!("a key of account {PRODUCTION}"))
+            && line.contains(&format!("arn:aws:iam::{}:root", recovery.as_str()))
+            && line.contains("kms:Decrypt"),
+        "{}",
+        err.1
+    );
+    assert!(
+        scenario.restore_jobs().await.is_empty(),
+        "nothing was started"
+    );
     let drill = scenario
         .run_to_end(
             "recovery-drill-1",

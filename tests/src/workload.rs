@@ -225,6 +225,8 @@ pub struct ProductionAccount {
     pub volume_arn: String,
     /// The copy in the recovery account's DR vault.
     pub copy_arn: String,
+    /// A KMS key of the production account in the DR region that the recovery account may not use.
+    pub dr_key_arn: String,
 }
 
 pub async fn production_account(
@@ -235,7 +237,7 @@ pub async fn production_account(
     let seeded = emulator.control(
         "POST",
         "seed/production-account",
-        &json!({ "account": account, "primaryRegion": PRIMARY_REGION }),
+        &json!({ "account": account, "primaryRegion": PRIMARY_REGION, "drRegion": DR_REGION }),
     );
     let text = |key: &str| seeded[key].as_str().unwrap().to_string();
     // the recovery account's vault takes copies from the production account (and still denies
@@ -301,5 +303,6 @@ pub async fn production_account(
         account: account.to_string(),
         volume_arn,
         copy_arn,
+        dr_key_arn: text("drKeyArn"),
     }
 }

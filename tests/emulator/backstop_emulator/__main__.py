@@ -156,7 +156,9 @@ class ControlApp:
                 dr_region=body.get("drRegion", "us-west-2"),
             )
         if route == "seed/production-account" and method == "POST":
-            return self.seed.seed_production_account(body["account"], body.get("primaryRegion", "us-east-1"))
+            return self.seed.seed_production_account(
+                body["account"], body.get("primaryRegion", "us-east-1"), body.get("drRegion", "us-west-2")
+            )
         if route == "deploy" and method == "POST":
             from .deploy import deploy_template
 

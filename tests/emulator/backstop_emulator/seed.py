@@ -218,7 +218,7 @@ def seed_workload(primary_region: str, dr_region: str) -> dict[str, Any]:
     }
 
 
-def seed_production_account(account: str, primary_region: str) -> dict[str, Any]:
+def seed_production_account(account: str, primary_region: str, dr_region: str) -> dict[str, Any]:
     """A production account beside the recovery account Backstop runs in: one data volume, its
     own backup vault and backup role, and an access key whose requests moto serves as that
     account (so a test acts in it with the account's own credentials)."""
@@ -232,6 +232,10 @@ def seed_production_account(account: str, primary_region: str) -> dict[str, Any]
     vault = internal.client("backup", primary_region, account).create_backup_vault(BackupVaultName="production")[
         "BackupVaultArn"
     ]
+    # a key of the production account in the DR region, not shared with the recovery account
+    dr_key = internal.client("kms", dr_region, account).create_key(Description="production ledger key")["KeyMetadata"][
+        "Arn"
+    ]
     iam = internal.client("iam", primary_region, account)
     iam.create_user(UserName="backup-operator")
     key = iam.create_access_key(UserName="backup-operator")["AccessKey"]
@@ -240,6 +244,7 @@ def seed_production_account(account: str, primary_region: str) -> dict[str, Any]
         "volumeArn": f"arn:aws:ec2:{primary_region}:{account}:volume/{volume}",
         "backupVault": {"name": "production", "arn": vault},
         "backupRoleArn": f"arn:aws:iam::{account}:role/backup",
+        "drKeyArn": dr_key,
         "accessKeyId": key["AccessKeyId"],
         "secretAccessKey": key["SecretAccessKey"],
     }

@@ -16,7 +16,7 @@ pub(super) async fn check_vault_and_copies(
     plan: &Plan,
     request: &ReadinessRequest,
     lines: &mut Vec<CheckLine>,
-) -> Result<HashMap<String, DrCopy>, BackstopError> {
+) -> Result<(HashMap<String, DrCopy>, Option<String>), BackstopError> {
     let vault = &plan.backup_vault;
     let described = backup
         .describe_backup_vault()
@@ -39,7 +39,7 @@ pub(super) async fn check_vault_and_copies(
     let exists = vault_line.status == Status::Pass;
     lines.push(vault_line);
     let Some(lock) = lock.filter(|_| exists) else {
-        return Ok(HashMap::new());
+        return Ok((HashMap::new(), vault_account));
     };
     let policy = match backup
         .get_backup_vault_access_policy()
@@ -54,12 +54,12 @@ pub(super) async fn check_vault_and_copies(
         Err(err) => Err(err.to_string()),
     };
     lines.push(judge_protection(plan, &lock, policy));
-    if let Some(account) = vault_account {
-        lines.extend(judge_source_accounts(plan, &account));
+    if let Some(account) = &vault_account {
+        lines.extend(judge_source_accounts(plan, account));
     }
     let copies = dr_copies(backup, vault, &plan.dr_region, request.point_in_time).await?;
     lines.extend(judge_copies(plan, request, &copies));
-    Ok(copies)
+    Ok((copies, vault_account))
 }
 
 /// The vault's line from what describing it answered.
@@ -320,11 +320,19 @@ pub(super) fn key_region(key: &str) -> Option<&str> {
     (parts.len() == 6 && parts[0] == "arn" && parts[2] == "kms").then(|| parts[3])
 }
 
-/// Who needs a KMS key, and whether it encrypts their copies (rather than being a plan setting).
+/// The account a KMS key ARN names; none for ids and aliases (which are this account's).
+fn key_account(key: &str) -> Option<&str> {
+    let parts: Vec<&str> = key.splitn(6, ':').collect();
+    (parts.len() == 6 && parts[0] == "arn" && parts[2] == "kms").then(|| parts[4])
+}
+
+/// Who needs a KMS key, whether it encrypts their copies (rather than being a plan setting),
+/// and the account Backstop runs in when the key is another account's.
 #[derive(Debug, Default, PartialEq)]
 struct KeyNeed {
     users: Vec<String>,
     encrypts_copy: bool,
+    recovery_account: Option<String>,
 }
 
 /// What was found of a key: its state, or why it was not looked at or not found.
@@ -342,10 +350,14 @@ pub(super) async fn check_keys(
     kms: &aws_sdk_kms::Client,
     plan: &Plan,
     copies: &HashMap<String, DrCopy>,
+    recovery_account: Option<&str>,
     lines: &mut Vec<CheckLine>,
 ) -> Result<(), BackstopError> {
     let region = &plan.dr_region;
-    for (key, need) in keys_needed(plan, copies) {
+    for (key, mut need) in keys_needed(plan, copies) {
+        need.recovery_account = recovery_account
+            .filter(|own| key_account(&key).is_some_and(|owner| owner != *own))
+            .map(str::to_string);
         let look = match key_region(&key).filter(|r| r != region) {
             Some(other) => KeyLook::OtherRegion(other.to_string()),
             None => match kms.describe_key().key_id(&key).send().await {
@@ -422,6 +434,21 @@ fn judge_key(
         KeyLook::State(state) => failed(format!(
             "{what}, {key}, is {state}: a restore cannot decrypt with it"
         )),
+        KeyLook::Error(
+            err @ (BackstopError::NotFound { .. } | BackstopError::AccessDenied { .. }),
+        ) if need.recovery_account.is_some() => {
+            let own = need.recovery_account.as_deref().unwrap_or_default();
+            let owner = key_account(key).unwrap_or_default();
+            Ok(line(
+                "kms-key",
+                Status::Fail,
+                who.as_str(),
+                format!("{what}, {key}, is a key of account {owner} that this account ({own}) cannot use: {err}"),
+            )
+            .fix(format!(
+                "in account {owner}, add to the key policy of {key} the statement {{\"Sid\":\"RecoveryAccountRestores\",\"Effect\":\"Allow\",\"Principal\":{{\"AWS\":\"arn:aws:iam::{own}:root\"}},\"Action\":[\"kms:Decrypt\",\"kms:DescribeKey\",\"kms:CreateGrant\",\"kms:ReEncrypt*\",\"kms:GenerateDataKey*\"],\"Resource\":\"*\"}} (aws kms put-key-policy --region {region} --key-id {key} --policy-name default --policy file://policy.json), then list the key in the stack's KmsKeyArns"
+            )))
+        }
         KeyLook::Error(BackstopError::NotFound { .. }) => {
             failed(format!("{what}, {key}, does not exist in {region}"))
         }
@@ -580,6 +607,7 @@ mod tests {
         let planned = KeyNeed {
             users: vec!["media".into()],
             encrypts_copy: false,
+            recovery_account: None,
         };
         let gone = judge_key(
             "alias/gone",
@@ -595,6 +623,38 @@ mod tests {
             .detail
             .contains("their planned kmsKeyId, alias/gone, does not exist"));
         assert!(gone.fix.unwrap().contains("in kmsKeyId"));
+
+        // another account's key this account cannot use: the fix is the key policy statement
+        let production_key = "arn:aws:kms:us-west-2:210987654321:key/ledger";
+        let foreign = KeyNeed {
+            users: vec!["ledger-data".into()],
+            encrypts_copy: false,
+            recovery_account: Some("123456789012".into()),
+        };
+        let refused = judge_key(
+            production_key,
+            &foreign,
+            "us-west-2",
+            KeyLook::Error(BackstopError::AccessDenied {
+                action: "describing KMS key".into(),
+                message: "not authorized".into(),
+            }),
+        )
+        .unwrap();
+        assert_eq!(refused.status, Status::Fail);
+        assert!(
+            refused.detail.contains("a key of account 210987654321")
+                && refused.detail.contains("(123456789012) cannot use"),
+            "{refused:?}"
+        );
+        let fix = refused.fix.unwrap();
+        assert!(
+            fix.contains("in account 210987654321")
+                && fix.contains("arn:aws:iam::123456789012:root")
+                && fix.contains("kms:CreateGrant")
+                && fix.contains("KmsKeyArns"),
+            "{fix}"
+        );
     }
 
     #[test]

@@ -255,8 +255,16 @@ pub async fn check_readiness(
     let drill = plan.drill.as_ref().filter(|_| request.mode == Mode::Drill);
     let instances: Vec<InstancePlan> = plan.instances.iter().map(|i| i.for_run(drill)).collect();
 
-    let copies = check_vault_and_copies(&clients.backup, plan, request, &mut lines).await?;
-    check_keys(&clients.kms, plan, &copies, &mut lines).await?;
+    let (copies, recovery_account) =
+        check_vault_and_copies(&clients.backup, plan, request, &mut lines).await?;
+    check_keys(
+        &clients.kms,
+        plan,
+        &copies,
+        recovery_account.as_deref(),
+        &mut lines,
+    )
+    .await?;
     hydration::check_fast_restores(&clients.ec2, plan, &copies, &mut lines).await?;
     let subnet_zones = check_network(clients, plan, &instances, request.mode, &mut lines).await?;
     check_volume_zones(plan, &instances, &subnet_zones, &mut lines);
