@@ -11,10 +11,10 @@ use aws_sdk_route53::types::{
 use backstop_tests::{assert_succeeded, Emulator, Scenario, Seed, DR_REGION, PRIMARY_REGION};
 use serde_json::{json, Value};
 
-const RECORD: &str = "app.shop.example.com";
-const ALARM: &str = "app-failover";
+pub(crate) const RECORD: &str = "app.shop.example.com";
+pub(crate) const ALARM: &str = "app-failover";
 
-fn resolve(emulator: &Emulator, name: &str) -> Value {
+pub(crate) fn resolve(emulator: &Emulator, name: &str) -> Value {
     emulator.control("POST", "dns/resolve", &json!({ "name": name, "type": "A" }))
 }
 
@@ -76,7 +76,7 @@ async fn main_route_table(ec2: &aws_sdk_ec2::Client, vpc: &str) -> String {
 /// What the README's "DNS without us-east-1" sets up ahead of time: a DR-region Elastic IP,
 /// an alarm in the DR region, a health check that follows it, and the PRIMARY / SECONDARY
 /// pair in place of the simple record. Returns the Elastic IP's allocation id and address.
-async fn failover_pair(scenario: &Scenario) -> (String, String) {
+pub(crate) async fn failover_pair(scenario: &Scenario) -> (String, String) {
     let ec2 = &scenario.dr.ec2;
     public_subnets(ec2, &scenario.seed).await;
     let address = ec2

@@ -1,13 +1,16 @@
 //! Backstop in a recovery account: a production account's backup plan copies into the
 //! recovery account's locked vault (allowed by the vault's policy, still denying deletion), and
-//! drills and failovers run in the recovery account from those copies. A plan naming a
+//! drills and failovers run in the recovery account from those copies, the failover while the
+//! primary region is dark. A plan naming a
 //! resource of an account it does not list as a source is refused before anything is created.
 
 use backstop_tests::{
     assert_succeeded, production_account, protect, workload_arns, Emulator, Scenario,
+    PRIMARY_REGION,
 };
 use serde_json::{json, Value};
 
+use crate::blackout::{failover_pair, resolve, ALARM, RECORD};
 use crate::drill::leftovers;
 
 const PRODUCTION: &str = "210987654321";
@@ -139,6 +142,13 @@ async fn drills_and_failovers_restore_a_production_accounts_copies_in_the_recove
     let left = leftovers(&scenario, "recovery-drill-1", &created).await;
     assert!(left.is_empty(), "left behind: {left:?}");
 
+    // the failover runs while the primary region (and Route 53's control plane) is dark: DNS
+    // moves by the failover alarm, as in the single-account blackout
+    let (allocation, public_ip) = failover_pair(&scenario).await;
+    plan["dns"][0]["method"] = json!("failoverAlarm");
+    plan["dns"][0]["alarmName"] = json!(ALARM);
+    plan["dns"][0]["elasticIpAllocationId"] = json!(allocation);
+    scenario.inject(json!({ "unreachableRegions": [PRIMARY_REGION] }));
     let failover = scenario
         .run_to_end(
             "recovery-failover-1",
@@ -148,6 +158,9 @@ async fn drills_and_failovers_restore_a_production_accounts_copies_in_the_recove
     assert_succeeded(&failover);
     let report: Value = serde_json::from_str(failover.output().unwrap()).unwrap();
     assert_eq!(report["verdict"], "PASS", "{report:#}");
+    let answer = resolve(&scenario.emulator, RECORD);
+    assert_eq!(answer["record"], "SECONDARY", "{answer}");
+    assert_eq!(answer["answer"], json!([public_ip]), "{answer}");
     let volume_id = entry(&report, "restored", "ledger-data")["createdResourceArn"]
         .as_str()
         .unwrap()
