@@ -140,15 +140,15 @@ async fn init(args: &Args) -> ExitCode {
             .region(aws_sdk_backup::config::Region::new(region.clone()))
             .build(),
     );
-    let copied = match vault_contents(&backup, vault).await {
-        Ok(copied) => copied,
+    let (copied, vault_account) = match vault_contents(&backup, vault).await {
+        Ok(found) => found,
         Err(err) => {
             eprintln!("{}", err.operator_message());
             return ExitCode::FAILURE;
         }
     };
     let name = args.flag("name").unwrap_or("my-workload");
-    let (plan, skipped) = skeleton(name, &region, vault, &copied);
+    let (plan, skipped) = skeleton(name, &region, vault, vault_account.as_deref(), &copied);
     let text = serde_json::to_string_pretty(&plan).unwrap_or_default() + "\n";
     match args.flag("output") {
         Some(path) => {
@@ -169,11 +169,13 @@ async fn init(args: &Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Every source resource with a COMPLETED recovery point in the vault.
+/// Every source resource with a COMPLETED recovery point in the vault, and the account that
+/// holds the vault (from its ARN in the listing).
 async fn vault_contents(
     backup: &aws_sdk_backup::Client,
     vault: &str,
-) -> Result<Vec<CopiedResource>, BackstopError> {
+) -> Result<(Vec<CopiedResource>, Option<String>), BackstopError> {
+    let mut vault_account = None;
     let mut pages = backup
         .list_recovery_points_by_backup_vault()
         .backup_vault_name(vault)
@@ -188,6 +190,9 @@ async fn vault_contents(
             )
         })?;
         for point in page.recovery_points() {
+            if let Some(account) = point.backup_vault_arn().and_then(|a| a.split(':').nth(4)) {
+                vault_account = Some(account.to_string());
+            }
             let completed = point.status().map(|s| s.as_str()) == Some("COMPLETED");
             if let (true, Some(arn), Some(kind)) =
                 (completed, point.resource_arn(), point.resource_type())
@@ -199,5 +204,5 @@ async fn vault_contents(
             }
         }
     }
-    Ok(found)
+    Ok((found, vault_account))
 }

@@ -18,14 +18,15 @@ use std::time::{Duration, Instant};
 use backstop_tests::{handler_binary, plan_for, protected_workload, repo_root};
 use serde_json::{json, Value};
 
-/// The quickstart's shell blocks, each a list of commands (continuations joined, comments and
-/// blank lines left out).
-fn quickstart_blocks() -> Vec<Vec<String>> {
+/// The shell blocks of the README section whose title starts with `title`, each a list of
+/// commands (continuations joined, blank lines and comments left out, except comments that
+/// start with one of `kept`: they mark where the commands run).
+pub(crate) fn readme_blocks(title: &str, kept: &[&str]) -> Vec<Vec<String>> {
     let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
     let section = readme
         .split("\n## ")
-        .find(|s| s.starts_with("Quickstart"))
-        .expect("the README has a Quickstart section");
+        .find(|s| s.starts_with(title))
+        .unwrap_or_else(|| panic!("the README has a section {title:?}"));
     let mut blocks = Vec::new();
     let mut current: Option<Vec<String>> = None;
     let mut pending = String::new();
@@ -34,7 +35,8 @@ fn quickstart_blocks() -> Vec<Vec<String>> {
             (None, l) if l.starts_with("```sh") => current = Some(Vec::new()),
             (Some(_), "```") => blocks.push(current.take().unwrap()),
             (Some(commands), l) => {
-                if pending.is_empty() && (l.is_empty() || l.starts_with('#')) {
+                let marker = kept.iter().any(|k| l.starts_with(k));
+                if pending.is_empty() && (l.is_empty() || (l.starts_with('#') && !marker)) {
                     continue;
                 }
                 match l.strip_suffix('\\') {
@@ -68,10 +70,12 @@ fn samconfig_parameters() -> BTreeMap<String, String> {
         .collect()
 }
 
-struct Shell {
-    dir: PathBuf,
-    endpoint: String,
-    placeholders: BTreeMap<String, String>,
+pub(crate) struct Shell {
+    pub(crate) dir: PathBuf,
+    pub(crate) endpoint: String,
+    pub(crate) placeholders: BTreeMap<String, String>,
+    /// The access key pair the commands run with (an account's credentials).
+    pub(crate) credentials: (String, String),
 }
 
 impl Shell {
@@ -90,7 +94,7 @@ impl Shell {
     }
 
     /// Runs one quickstart command in bash, placeholders filled; returns stdout.
-    fn run(&self, command: &str) -> String {
+    pub(crate) fn run(&self, command: &str) -> String {
         // `backstop` is the companion `cargo install --path cli` installed: the same crate's
         // debug build here
         let mut filled = match command.strip_prefix("backstop ") {
@@ -120,8 +124,8 @@ impl Shell {
             .current_dir(&self.dir)
             .env("PATH", path)
             .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_ACCESS_KEY_ID", &self.credentials.0)
+            .env("AWS_SECRET_ACCESS_KEY", &self.credentials.1)
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_REGION")
             .env_remove("AWS_DEFAULT_REGION")
@@ -139,7 +143,7 @@ impl Shell {
 
 /// The user's edit of the skeleton: each TODO replaced with the seeded DR network's value
 /// for that resource, and the instances and DNS records added.
-fn fill_in(skeleton: &mut Value, seeded_plan: &Value) {
+pub(crate) fn fill_in(skeleton: &mut Value, seeded_plan: &Value) {
     let seeded: BTreeMap<&str, &Value> = seeded_plan["resources"]
         .as_array()
         .unwrap()
@@ -165,7 +169,7 @@ fn fill_in(skeleton: &mut Value, seeded_plan: &Value) {
     );
 }
 
-fn read_json(path: &Path) -> Value {
+pub(crate) fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("the command wrote its file"))
         .expect("JSON")
 }
@@ -173,7 +177,7 @@ fn read_json(path: &Path) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_readme_quickstart_deploys_plans_and_drills_as_written() {
     let (emulator, seed) = protected_workload("quickstart").await;
-    let blocks = quickstart_blocks();
+    let blocks = readme_blocks("Quickstart", &[]);
     let commands: Vec<&String> = blocks.iter().flatten().collect();
     assert!(
         commands.len() >= 9,
@@ -185,6 +189,7 @@ async fn the_readme_quickstart_deploys_plans_and_drills_as_written() {
         dir: dir.clone(),
         endpoint: emulator.endpoint.clone(),
         placeholders: BTreeMap::new(),
+        credentials: ("testing".into(), "testing".into()),
     };
 
     let mut deployed = false;
@@ -325,7 +330,7 @@ async fn the_readme_quickstart_deploys_plans_and_drills_as_written() {
 }
 
 /// The file a `plan init` command writes (`--output <file>`).
-fn output_file(words: &[&str]) -> String {
+pub(crate) fn output_file(words: &[&str]) -> String {
     let at = words
         .iter()
         .position(|w| *w == "--output")

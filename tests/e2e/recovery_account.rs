@@ -4,14 +4,18 @@
 //! primary region is dark. A plan naming a
 //! resource of an account it does not list as a source is refused before anything is created.
 
+use std::collections::BTreeMap;
+
 use backstop_tests::{
-    assert_succeeded, production_account, protect, workload_arns, Emulator, Scenario,
+    assert_succeeded, copy_from_production, plan_for, production_account, protect,
+    protected_workload, seed_production_account, workload_arns, Emulator, Scenario, DR_REGION,
     PRIMARY_REGION,
 };
 use serde_json::{json, Value};
 
 use crate::blackout::{failover_pair, resolve, ALARM, RECORD};
 use crate::drill::leftovers;
+use crate::quickstart::{fill_in, output_file, read_json, readme_blocks, Shell};
 
 const PRODUCTION: &str = "210987654321";
 
@@ -196,4 +200,100 @@ async fn drills_and_failovers_restore_a_production_accounts_copies_in_the_recove
         refused.as_service_error().and_then(|e| e.meta().code()),
         Some("AccessDeniedException")
     );
+}
+
+/// The README's "Recovery account" commands, run as written in the account each block says,
+/// with the AWS CLI and `backstop` against the emulator; between the blocks the production
+/// account's backup plan does what its schedule would (a backup, a copy into the recovery
+/// vault), which succeeds only because the README's vault policy allows it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_recovery_account_set_up_works_as_written() {
+    let (emulator, seed) = protected_workload("recovery-account-readme").await;
+    let seeded = seed_production_account(&emulator, PRODUCTION);
+    let recovery = seed.account.as_str().to_string();
+    let key = |name: &str| seeded[name].as_str().unwrap().to_string();
+    let dir = std::env::temp_dir().join(format!("backstop-recovery-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut shell = Shell {
+        dir: dir.clone(),
+        endpoint: emulator.endpoint.clone(),
+        placeholders: BTreeMap::from([
+            ("production-account".to_string(), PRODUCTION.to_string()),
+            ("recovery-account".to_string(), recovery.clone()),
+        ]),
+        credentials: ("testing".into(), "testing".into()),
+    };
+    let blocks = readme_blocks("Recovery account", &["# in the "]);
+    assert_eq!(blocks.len(), 2, "{blocks:#?}");
+
+    let mut plan_checked = false;
+    for (i, block) in blocks.iter().enumerate() {
+        if i == 1 {
+            // the schedule ran: a copy from production lands in the recovery vault
+            copy_from_production(&emulator, &seed, &seeded).await;
+        }
+        for command in block {
+            let words: Vec<&str> = command.split_whitespace().collect();
+            if command.starts_with("# in the production account") {
+                shell.credentials = (key("accessKeyId"), key("secretAccessKey"));
+                continue;
+            }
+            if command.starts_with("# in the recovery account") {
+                shell.credentials = ("testing".into(), "testing".into());
+                continue;
+            }
+            match words.as_slice() {
+                ["#", ..] => panic!("a comment that does not say which account: {command}"),
+                ["backstop", "plan", "init", ..] => {
+                    shell.run(command);
+                    let path = dir.join(output_file(&words));
+                    let mut skeleton = read_json(&path);
+                    // the skeleton lists both accounts the vault's copies come from
+                    assert_eq!(
+                        skeleton["sourceAccounts"],
+                        json!([recovery.as_str(), PRODUCTION]),
+                        "{skeleton:#}"
+                    );
+                    let mut seeded_plan = plan_for(&seed);
+                    seeded_plan["resources"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(json!({
+                            "name": "ledger-data", "kind": "ebs", "arn": key("volumeArn"),
+                            "ebs": { "availabilityZone": format!("{DR_REGION}a") }
+                        }));
+                    fill_in(&mut skeleton, &seeded_plan);
+                    std::fs::write(&path, serde_json::to_string_pretty(&skeleton).unwrap())
+                        .unwrap();
+                }
+                ["backstop", "plan", "check", ..] => {
+                    let printed = shell.run(command);
+                    assert!(printed.contains("plan shop is valid"), "{printed}");
+                    plan_checked = true;
+                }
+                _ => {
+                    shell.run(command);
+                }
+            }
+        }
+        if i == 0 {
+            // what the first block set up, read back in each account
+            let dr = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
+            let vault = dr
+                .describe_backup_vault()
+                .backup_vault_name("backstop-dr")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(vault.locked(), Some(true));
+            assert_eq!(vault.min_retention_days(), Some(7));
+            let plans = shell.run(&format!(
+                "AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} aws backup list-backup-plans --region {PRIMARY_REGION}",
+                key("accessKeyId"),
+                key("secretAccessKey")
+            ));
+            assert!(plans.contains("\"BackupPlanName\": \"shop\""), "{plans}");
+        }
+    }
+    assert!(plan_checked, "the README checks the plan");
 }

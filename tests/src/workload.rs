@@ -229,19 +229,19 @@ pub struct ProductionAccount {
     pub dr_key_arn: String,
 }
 
-pub async fn production_account(
-    emulator: &Emulator,
-    seed: &Seed,
-    account: &str,
-) -> ProductionAccount {
-    let seeded = emulator.control(
+/// The production account seeded: its volume, vault, backup role, a key, and an access key
+/// pair (`accessKeyId`, `secretAccessKey`) that acts in it.
+pub fn seed_production_account(emulator: &Emulator, account: &str) -> Value {
+    emulator.control(
         "POST",
         "seed/production-account",
         &json!({ "account": account, "primaryRegion": PRIMARY_REGION, "drRegion": DR_REGION }),
-    );
-    let text = |key: &str| seeded[key].as_str().unwrap().to_string();
-    // the recovery account's vault takes copies from the production account (and still denies
-    // deleting any recovery point)
+    )
+}
+
+/// The recovery account's DR vault takes copies from `account` (and still denies deleting any
+/// recovery point).
+pub async fn allow_copies_from(emulator: &Emulator, seed: &Seed, account: &str) {
     let dr = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
     let vault = seed.dr.backup_vault.name.as_str();
     let current = dr
@@ -264,7 +264,13 @@ pub async fn production_account(
         .send()
         .await
         .expect("allow copies from the production account");
+}
 
+/// What the production account's backup plan does: back its volume up and copy it into the
+/// recovery account's DR vault, with the production account's own credentials. Returns the
+/// copy's ARN.
+pub async fn copy_from_production(emulator: &Emulator, seed: &Seed, seeded: &Value) -> String {
+    let text = |key: &str| seeded[key].as_str().unwrap().to_string();
     let production = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(PRIMARY_REGION))
         .endpoint_url(&emulator.endpoint)
@@ -278,12 +284,12 @@ pub async fn production_account(
         .load()
         .await;
     let backup = aws_sdk_backup::Client::new(&production);
-    let volume_arn = text("volumeArn");
+    let vault = seeded["backupVault"]["name"].as_str().unwrap();
     let role = text("backupRoleArn");
     let job = backup
         .start_backup_job()
-        .backup_vault_name(seeded["backupVault"]["name"].as_str().unwrap())
-        .resource_arn(&volume_arn)
+        .backup_vault_name(vault)
+        .resource_arn(text("volumeArn"))
         .iam_role_arn(&role)
         .send()
         .await
@@ -292,17 +298,27 @@ pub async fn production_account(
     let copy = backup
         .start_copy_job()
         .recovery_point_arn(point)
-        .source_backup_vault_name(seeded["backupVault"]["name"].as_str().unwrap())
+        .source_backup_vault_name(vault)
         .destination_backup_vault_arn(seed.dr.backup_vault.arn.as_str())
         .iam_role_arn(&role)
         .send()
         .await
         .expect("copy into the recovery account");
-    let copy_arn = copy_completed(&backup, copy.copy_job_id().unwrap()).await;
+    copy_completed(&backup, copy.copy_job_id().unwrap()).await
+}
+
+pub async fn production_account(
+    emulator: &Emulator,
+    seed: &Seed,
+    account: &str,
+) -> ProductionAccount {
+    let seeded = seed_production_account(emulator, account);
+    allow_copies_from(emulator, seed, account).await;
+    let copy_arn = copy_from_production(emulator, seed, &seeded).await;
     ProductionAccount {
         account: account.to_string(),
-        volume_arn,
+        volume_arn: seeded["volumeArn"].as_str().unwrap().to_string(),
         copy_arn,
-        dr_key_arn: text("drKeyArn"),
+        dr_key_arn: seeded["drKeyArn"].as_str().unwrap().to_string(),
     }
 }

@@ -17,17 +17,21 @@ pub struct CopiedResource {
 #[derive(Debug, Default, PartialEq)]
 pub struct Skipped(pub BTreeMap<String, usize>);
 
-/// The plan skeleton (JSON) and the copies it skipped.
+/// The plan skeleton (JSON) and the copies it skipped. `vault_account` is the account holding
+/// the vault (where Backstop runs): copies of another account's resources make the skeleton
+/// list every source account in `sourceAccounts`.
 pub fn skeleton(
     name: &str,
     dr_region: &str,
     vault: &str,
+    vault_account: Option<&str>,
     copied: &[CopiedResource],
 ) -> (Value, Skipped) {
     let mut skipped = Skipped::default();
     let mut names = BTreeSet::new();
     let mut resources = Vec::new();
     let mut primary_regions = BTreeSet::new();
+    let mut accounts = BTreeSet::new();
     let unique: BTreeSet<&CopiedResource> = copied.iter().collect();
     for resource in unique {
         let kind = match resource.resource_type.as_str() {
@@ -43,6 +47,9 @@ pub fn skeleton(
         };
         if let Some(region) = resource.resource_arn.split(':').nth(3) {
             primary_regions.insert(region.to_string());
+        }
+        if let Some(account) = resource.resource_arn.split(':').nth(4) {
+            accounts.insert(account.to_string());
         }
         let mut entry = json!({
             "name": unique_name(&resource.resource_arn, &mut names),
@@ -85,6 +92,10 @@ pub fn skeleton(
     // the source ARNs tell the primary region, when they agree
     if primary_regions.len() == 1 {
         plan["primaryRegion"] = json!(primary_regions.into_iter().next());
+    }
+    let foreign = vault_account.is_some_and(|own| accounts.iter().any(|a| a != own));
+    if foreign || accounts.len() > 1 {
+        plan["sourceAccounts"] = json!(accounts);
     }
     (plan, skipped)
 }
@@ -135,6 +146,7 @@ mod tests {
             "shop",
             "us-west-2",
             "backstop-dr",
+            Some("123456789012"),
             &[
                 copied("arn:aws:ec2:us-east-1:123456789012:volume/vol-0abc", "EBS"),
                 copied("arn:aws:ec2:us-east-1:123456789012:volume/vol-0abc", "EBS"),
@@ -153,6 +165,7 @@ mod tests {
         let resources = plan["resources"].as_array().unwrap();
         assert_eq!(resources.len(), 3, "{plan}");
         assert_eq!(plan["primaryRegion"], "us-east-1");
+        assert_eq!(plan.get("sourceAccounts"), None, "one account, the vault's");
         let names: Vec<&str> = resources
             .iter()
             .map(|r| r["name"].as_str().unwrap())
@@ -167,6 +180,31 @@ mod tests {
         ] {
             assert!(err.contains(field), "{field} not reported: {err}");
         }
+    }
+
+    #[test]
+    fn copies_from_another_account_list_the_source_accounts() {
+        let production = copied("arn:aws:ec2:us-east-1:210987654321:volume/vol-0abc", "EBS");
+        let own = copied("arn:aws:ec2:us-east-1:123456789012:volume/vol-0def", "EBS");
+        let (plan, _) = skeleton(
+            "shop",
+            "us-west-2",
+            "dr",
+            Some("123456789012"),
+            &[production.clone()],
+        );
+        assert_eq!(plan["sourceAccounts"], json!(["210987654321"]));
+        let (plan, _) = skeleton(
+            "shop",
+            "us-west-2",
+            "dr",
+            Some("123456789012"),
+            &[production, own],
+        );
+        assert_eq!(
+            plan["sourceAccounts"],
+            json!(["123456789012", "210987654321"])
+        );
     }
 
     #[test]
