@@ -191,7 +191,7 @@ mod tests {
             "us-west-2",
             "dr",
             Some("123456789012"),
-            &[production.clone()],
+            std::slice::from_ref(&production),
         );
         assert_eq!(plan["sourceAccounts"], json!(["210987654321"]));
         let (plan, _) = skeleton(
