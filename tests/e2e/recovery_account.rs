@@ -230,7 +230,12 @@ async fn the_readme_recovery_account_set_up_works_as_written() {
     for (i, block) in blocks.iter().enumerate() {
         if i == 1 {
             // the schedule ran: a copy from production lands in the recovery vault
-            copy_from_production(&emulator, &seed, &seeded).await;
+            let copy = copy_from_production(&emulator, &seeded, &seed.dr.backup_vault.arn).await;
+            assert!(
+                copy.destination_recovery_point_arn().is_some(),
+                "the README's vault policy lets production copy in: {:?}",
+                copy.status_message()
+            );
         }
         for command in block {
             let words: Vec<&str> = command.split_whitespace().collect();
@@ -296,4 +301,62 @@ async fn the_readme_recovery_account_set_up_works_as_written() {
         }
     }
     assert!(plan_checked, "the README checks the plan");
+}
+
+/// A vault the stack creates in the recovery account: with `SourceAccountIds` its policy takes
+/// the production account's copies and still denies deleting them; with `VaultLock` it is
+/// locked. Without the production account listed, its copy fails as AWS fails it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stacks_recovery_vault_takes_the_listed_accounts_copies_and_keeps_them() {
+    let emulator = Emulator::start("recovery-account-vault");
+    let seed = emulator.seed();
+    let seeded = seed_production_account(&emulator, PRODUCTION);
+    let _stack = emulator.deploy_stack_with(json!({
+        "CreateBackupVault": "true",
+        "BackupVaultName": "backstop-recovery",
+        "VaultLock": "governance",
+        "SourceAccountIds": PRODUCTION,
+    }));
+    let vault_arn = format!(
+        "arn:aws:backup:{DR_REGION}:{}:backup-vault:backstop-recovery",
+        seed.account.as_str()
+    );
+    let copy = copy_from_production(&emulator, &seeded, &vault_arn).await;
+    let copy_arn = copy
+        .destination_recovery_point_arn()
+        .unwrap_or_else(|| panic!("the listed account's copy: {:?}", copy.status_message()))
+        .to_string();
+    let backup = aws_sdk_backup::Client::new(&emulator.sdk_config(DR_REGION).await);
+    let vault = backup
+        .describe_backup_vault()
+        .backup_vault_name("backstop-recovery")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(vault.locked(), Some(true));
+    let refused = backup
+        .delete_recovery_point()
+        .backup_vault_name("backstop-recovery")
+        .recovery_point_arn(&copy_arn)
+        .send()
+        .await
+        .expect_err("the stack's vault keeps the copy");
+    assert_eq!(
+        refused.as_service_error().and_then(|e| e.meta().code()),
+        Some("AccessDeniedException")
+    );
+
+    // another account, not listed: its copy fails, naming the missing permission
+    let other = seed_production_account(&emulator, "333344445555");
+    let denied = copy_from_production(&emulator, &other, &vault_arn).await;
+    assert_eq!(
+        denied.state(),
+        Some(&aws_sdk_backup::types::CopyJobState::Failed)
+    );
+    assert!(
+        denied
+            .status_message()
+            .is_some_and(|m| m.contains("backup:CopyIntoBackupVault")),
+        "{denied:?}"
+    );
 }

@@ -139,6 +139,20 @@ pub async fn copy_to_dr(
 }
 
 async fn copy_completed(backup: &aws_sdk_backup::Client, job_id: &str) -> String {
+    let copy = copy_ended(backup, job_id).await;
+    match copy.state() {
+        Some(aws_sdk_backup::types::CopyJobState::Completed) => {
+            copy.destination_recovery_point_arn().unwrap().to_string()
+        }
+        _ => panic!("copy failed: {:?}", copy.status_message()),
+    }
+}
+
+/// The copy job once it has ended (COMPLETED or FAILED).
+async fn copy_ended(
+    backup: &aws_sdk_backup::Client,
+    job_id: &str,
+) -> aws_sdk_backup::types::CopyJob {
     wait_for("copy job", Duration::from_secs(60), || async {
         let copy = backup
             .describe_copy_job()
@@ -149,12 +163,10 @@ async fn copy_completed(backup: &aws_sdk_backup::Client, job_id: &str) -> String
             .copy_job
             .unwrap();
         match copy.state() {
-            Some(aws_sdk_backup::types::CopyJobState::Completed) => {
-                Some(copy.destination_recovery_point_arn().unwrap().to_string())
-            }
-            Some(aws_sdk_backup::types::CopyJobState::Failed) => {
-                panic!("copy failed: {:?}", copy.status_message())
-            }
+            Some(
+                aws_sdk_backup::types::CopyJobState::Completed
+                | aws_sdk_backup::types::CopyJobState::Failed,
+            ) => Some(copy),
             _ => None,
         }
     })
@@ -267,9 +279,13 @@ pub async fn allow_copies_from(emulator: &Emulator, seed: &Seed, account: &str) 
 }
 
 /// What the production account's backup plan does: back its volume up and copy it into the
-/// recovery account's DR vault, with the production account's own credentials. Returns the
-/// copy's ARN.
-pub async fn copy_from_production(emulator: &Emulator, seed: &Seed, seeded: &Value) -> String {
+/// recovery account's vault `destination_vault_arn`, with the production account's own
+/// credentials. Returns the copy job: its state, status message and the copy's ARN.
+pub async fn copy_from_production(
+    emulator: &Emulator,
+    seeded: &Value,
+    destination_vault_arn: &str,
+) -> aws_sdk_backup::types::CopyJob {
     let text = |key: &str| seeded[key].as_str().unwrap().to_string();
     let production = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(PRIMARY_REGION))
@@ -299,12 +315,12 @@ pub async fn copy_from_production(emulator: &Emulator, seed: &Seed, seeded: &Val
         .start_copy_job()
         .recovery_point_arn(point)
         .source_backup_vault_name(vault)
-        .destination_backup_vault_arn(seed.dr.backup_vault.arn.as_str())
+        .destination_backup_vault_arn(destination_vault_arn)
         .iam_role_arn(&role)
         .send()
         .await
         .expect("copy into the recovery account");
-    copy_completed(&backup, copy.copy_job_id().unwrap()).await
+    copy_ended(&backup, copy.copy_job_id().unwrap()).await
 }
 
 pub async fn production_account(
@@ -314,7 +330,11 @@ pub async fn production_account(
 ) -> ProductionAccount {
     let seeded = seed_production_account(emulator, account);
     allow_copies_from(emulator, seed, account).await;
-    let copy_arn = copy_from_production(emulator, seed, &seeded).await;
+    let copy = copy_from_production(emulator, &seeded, &seed.dr.backup_vault.arn).await;
+    let copy_arn = copy
+        .destination_recovery_point_arn()
+        .unwrap_or_else(|| panic!("copy failed: {:?}", copy.status_message()))
+        .to_string();
     ProductionAccount {
         account: account.to_string(),
         volume_arn: seeded["volumeArn"].as_str().unwrap().to_string(),
