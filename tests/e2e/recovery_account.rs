@@ -6,10 +6,12 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Duration;
+
 use backstop_tests::{
-    assert_succeeded, copy_from_production, plan_for, production_account, protect,
-    protected_workload, seed_production_account, workload_arns, Emulator, Scenario, DR_REGION,
-    PRIMARY_REGION,
+    allow_copies_from, assert_succeeded, copy_from_production, plan_for, production_account,
+    protect, protected_workload, put_plan, seed_production_account, wait_for, workload_arns,
+    Emulator, Scenario, DR_REGION, PRIMARY_REGION,
 };
 use serde_json::{json, Value};
 
@@ -359,4 +361,97 @@ async fn the_stacks_recovery_vault_takes_the_listed_accounts_copies_and_keeps_th
             .is_some_and(|m| m.contains("backup:CopyIntoBackupVault")),
         "{denied:?}"
     );
+}
+
+/// The production account's job events, forwarded from its primary region to the recovery
+/// account's bus (which `SourceAccountIds` opens to it), reach on-backup-event there: a failed
+/// copy into the recovery vault is announced at once, a completed one measures the RPO.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_production_accounts_copy_events_reach_backstop_in_the_recovery_account() {
+    let emulator = Emulator::start("recovery-account-events");
+    let seed = emulator.seed();
+    let seeded = seed_production_account(&emulator, PRODUCTION);
+    let stack = emulator.deploy_stack_with(json!({ "SourceAccountIds": PRODUCTION }));
+    emulator.deploy_template_in(
+        Some(PRODUCTION),
+        "primary-region/forward-backup-events.yaml",
+        PRIMARY_REGION,
+        "backstop-forwarder",
+        json!({ "DrRegion": DR_REGION, "BackstopAccountId": seed.account.as_str() }),
+    );
+    let mut plan = plan_for(&seed);
+    plan["resources"].as_array_mut().unwrap().push(json!({
+        "name": "ledger-data", "kind": "ebs", "arn": seeded["volumeArn"],
+        "ebs": { "availabilityZone": format!("{DR_REGION}a") }
+    }));
+    plan["sourceAccounts"] = json!([PRODUCTION, seed.account.as_str()]);
+    put_plan(&emulator, &plan).await;
+    let scenario = Scenario::of(emulator, seed, stack).await;
+    let topic = scenario.stack.output("NoticeTopicArn");
+
+    // the seeded vault does not take the production account's copies yet: the copy fails in
+    // the production account, and the recovery account hears of it
+    let failed = copy_from_production(
+        &scenario.emulator,
+        &seeded,
+        &scenario.seed.dr.backup_vault.arn,
+    )
+    .await;
+    assert!(
+        failed.destination_recovery_point_arn().is_none(),
+        "{failed:?}"
+    );
+    let notice = wait_for(
+        "the failed copy's notice",
+        Duration::from_secs(60),
+        || async {
+            scenario
+                .topic_messages(&topic)
+                .into_iter()
+                .find(|m| m["job"] == "copy")
+        },
+    )
+    .await;
+    assert_eq!(notice["resource"], "ledger-data", "{notice}");
+    assert_eq!(notice["state"], "FAILED", "{notice}");
+    assert!(
+        notice["reason"]
+            .as_str()
+            .unwrap()
+            .contains("CopyIntoBackupVault"),
+        "{notice}"
+    );
+
+    // allowed, the next copy lands and its RPO is measured in the recovery account
+    allow_copies_from(&scenario.emulator, &scenario.seed, PRODUCTION).await;
+    let copied = copy_from_production(
+        &scenario.emulator,
+        &seeded,
+        &scenario.seed.dr.backup_vault.arn,
+    )
+    .await;
+    assert!(
+        copied.destination_recovery_point_arn().is_some(),
+        "{copied:?}"
+    );
+    let function = scenario.stack.function("on-backup-event");
+    let log = scenario
+        .emulator
+        .log_dir
+        .join(format!("lambda-{function}.log"));
+    let metric = wait_for(
+        "the ledger's RPO metric",
+        Duration::from_secs(60),
+        || async {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .filter(|line| line.contains("\"RpoSeconds\""))
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .find(|m| m["Resource"] == "ledger-data")
+        },
+    )
+    .await;
+    let rpo = metric["RpoSeconds"].as_f64().unwrap();
+    assert!((0.0..600.0).contains(&rpo), "just copied: {rpo}");
 }

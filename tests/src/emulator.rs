@@ -203,6 +203,18 @@ impl Emulator {
         name: &str,
         parameters: Value,
     ) -> Value {
+        self.deploy_template_in(None, path, region, name, parameters)
+    }
+
+    /// `deploy_template` into `account` (default: the emulator's default account, Backstop's).
+    pub fn deploy_template_in(
+        &self,
+        account: Option<&str>,
+        path: &str,
+        region: &str,
+        name: &str,
+        parameters: Value,
+    ) -> Value {
         let binary_dir = handler_binary("resolve-plan")
             .parent()
             .expect("the binaries' directory")
@@ -216,6 +228,7 @@ impl Emulator {
                 "stackName": name,
                 "parameters": parameters,
                 "binaryDir": binary_dir,
+                "account": account,
             }),
         )
     }

@@ -22,9 +22,9 @@ pub use emulator::{handler_binary, repo_root, Emulator, Stack};
 pub use scenario::{Clients, Scenario};
 pub use seed::Seed;
 pub use workload::{
-    back_up, copy_from_production, copy_to_dr, network_template, plan_for, plan_on_network_stack,
-    production_account, protect, protected_workload, seed_production_account,
-    upload_network_template, workload_arns, ProductionAccount,
+    allow_copies_from, back_up, copy_from_production, copy_to_dr, network_template, plan_for,
+    plan_on_network_stack, production_account, protect, protected_workload,
+    seed_production_account, upload_network_template, workload_arns, ProductionAccount,
 };
 
 pub const PRIMARY_REGION: &str = "us-east-1";

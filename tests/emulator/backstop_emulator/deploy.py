@@ -54,9 +54,19 @@ def expand_sam(template_path: str, region: str) -> dict[str, Any]:
 
 
 class Stack:
-    def __init__(self, name: str, region: str, template: dict[str, Any], parameters: dict[str, str], binary_dir: str):
+    def __init__(
+        self,
+        name: str,
+        region: str,
+        template: dict[str, Any],
+        parameters: dict[str, str],
+        binary_dir: str,
+        account: str = ACCOUNT,
+    ):
         self.name = name
         self.region = region
+        # the account the stack is deployed into: each of its calls is that account's
+        self.account = account
         self.template = template
         self.binary_dir = binary_dir
         self.parameters = self._parameters(parameters)
@@ -89,10 +99,10 @@ class Stack:
     def pseudo(self, name: str) -> Any:
         return {
             "AWS::Region": self.region,
-            "AWS::AccountId": ACCOUNT,
+            "AWS::AccountId": self.account,
             "AWS::Partition": "aws",
             "AWS::StackName": self.name,
-            "AWS::StackId": f"arn:aws:cloudformation:{self.region}:{ACCOUNT}:stack/{self.name}/{uuid.uuid5(uuid.NAMESPACE_URL, self.name)}",
+            "AWS::StackId": f"arn:aws:cloudformation:{self.region}:{self.account}:stack/{self.name}/{uuid.uuid5(uuid.NAMESPACE_URL, self.name)}",
             "AWS::URLSuffix": "amazonaws.com",
             "AWS::NoValue": _NO_VALUE,
         }[name]
@@ -238,7 +248,7 @@ class Stack:
                 for name, value in outputs.items()
             },
         }
-        cloudformation = client("cloudformation", self.region)
+        cloudformation = client("cloudformation", self.region, self.account)
         body = json.dumps(record)
         try:
             cloudformation.create_stack(StackName=self.name, TemplateBody=body)
@@ -296,7 +306,7 @@ def _tags(properties: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def _role(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
-    iam = client("iam", stack.region)
+    iam = client("iam", stack.region, stack.account)
     name = properties.get("RoleName") or stack.physical_name(logical)
     role = iam.create_role(
         RoleName=name,
@@ -318,7 +328,7 @@ def _role(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple
 
 def _managed_policy(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
     """A customer managed policy; `Ref` is its ARN, as CloudFormation returns it."""
-    iam = client("iam", stack.region)
+    iam = client("iam", stack.region, stack.account)
     name = properties.get("ManagedPolicyName") or stack.physical_name(logical, 128)
     document = {"Version": "2012-10-17", **properties["PolicyDocument"]}
     arn = iam.create_policy(
@@ -339,6 +349,9 @@ def bootstrap_zip(binary: str) -> bytes:
 
 
 def _function(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
+    if stack.account != ACCOUNT:
+        # a function's process runs with the default account's credentials here
+        raise TemplateError(f"{logical}: the emulator runs functions in account {ACCOUNT} only, not {stack.account}")
     binary_name = (metadata.get("BuildProperties") or {}).get("Binary")
     if not binary_name:
         raise TemplateError(f"{logical} has no Metadata.BuildProperties.Binary naming its handler binary")
@@ -349,7 +362,7 @@ def _function(stack: Stack, logical: str, properties: dict, metadata: dict) -> t
     problem = lambda_runner.logging_config_problem(properties.get("LoggingConfig") or {})
     if problem:
         raise TemplateError(f"{logical}: Lambda refuses its LoggingConfig: {problem}")
-    created = client("lambda", stack.region).create_function(
+    created = client("lambda", stack.region, stack.account).create_function(
         FunctionName=name,
         Runtime=properties.get("Runtime", "provided.al2023"),
         Role=properties["Role"],
@@ -366,14 +379,14 @@ def _function(stack: Stack, logical: str, properties: dict, metadata: dict) -> t
     # moto keeps no logging configuration: the runner sets what Lambda derives from it
     lambda_runner.LOGGING_CONFIG[created["FunctionArn"]] = dict(properties.get("LoggingConfig") or {})
     if properties.get("ReservedConcurrentExecutions") is not None:
-        client("lambda", stack.region).put_function_concurrency(
+        client("lambda", stack.region, stack.account).put_function_concurrency(
             FunctionName=name, ReservedConcurrentExecutions=int(properties["ReservedConcurrentExecutions"])
         )
     return name, {"Arn": created["FunctionArn"], "Binary": binary_name}
 
 
 def _permission(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
-    lam = client("lambda", stack.region)
+    lam = client("lambda", stack.region, stack.account)
     statement = stack.physical_name(logical)
     params = {
         "FunctionName": properties["FunctionName"],
@@ -399,7 +412,7 @@ def _state_machine(stack: Stack, logical: str, properties: dict, metadata: dict)
     if left:
         raise TemplateError(f"{logical}: definition placeholders without a substitution: {sorted(set(left))}")
     name = properties.get("StateMachineName") or stack.physical_name(logical, 80)
-    created = client("stepfunctions", stack.region).create_state_machine(
+    created = client("stepfunctions", stack.region, stack.account).create_state_machine(
         name=name, definition=definition, roleArn=properties["RoleArn"], type=properties.get("StateMachineType", "STANDARD")
     )
     arn = created["stateMachineArn"]
@@ -407,7 +420,7 @@ def _state_machine(stack: Stack, logical: str, properties: dict, metadata: dict)
 
 
 def _rule(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
-    events = client("events", stack.region)
+    events = client("events", stack.region, stack.account)
     name = properties.get("Name") or stack.physical_name(logical)
     params: dict[str, Any] = {"Name": name, "State": properties.get("State", "ENABLED")}
     if "EventPattern" in properties:
@@ -430,24 +443,35 @@ def _rule(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple
     return name, {"Arn": arn}
 
 
+def _event_bus_policy(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
+    """A statement of an event bus's resource policy: which other accounts may put events on it."""
+    statement = dict(properties["Statement"])
+    statement["Sid"] = properties["StatementId"]
+    client("events", stack.region, stack.account).put_permission(
+        EventBusName=properties.get("EventBusName") or "default",
+        Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+    )
+    return properties["StatementId"], {}
+
+
 def _topic(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
     name = properties.get("TopicName") or stack.physical_name(logical, 256)
     attributes = {"KmsMasterKeyId": properties["KmsMasterKeyId"]} if properties.get("KmsMasterKeyId") else {}
-    arn = client("sns", stack.region).create_topic(Name=name, Attributes=attributes)["TopicArn"]
+    arn = client("sns", stack.region, stack.account).create_topic(Name=name, Attributes=attributes)["TopicArn"]
     for subscription in properties.get("Subscription", []):
-        client("sns", stack.region).subscribe(TopicArn=arn, Protocol=subscription["Protocol"], Endpoint=subscription["Endpoint"])
+        client("sns", stack.region, stack.account).subscribe(TopicArn=arn, Protocol=subscription["Protocol"], Endpoint=subscription["Endpoint"])
     return arn, {"TopicArn": arn, "TopicName": name}
 
 
 def _topic_policy(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
-    sns = client("sns", stack.region)
+    sns = client("sns", stack.region, stack.account)
     for topic in properties["Topics"]:
         sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(properties["PolicyDocument"]))
     return stack.physical_name(logical), {}
 
 
 def _key(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
-    kms = client("kms", stack.region)
+    kms = client("kms", stack.region, stack.account)
     key = kms.create_key(
         Description=properties.get("Description", ""), Policy=json.dumps(properties["KeyPolicy"])
     )["KeyMetadata"]
@@ -460,17 +484,17 @@ def _event_invoke_config(stack: Stack, logical: str, properties: dict, metadata:
     params = {k: properties[k] for k in ("FunctionName", "Qualifier", "MaximumRetryAttempts", "DestinationConfig") if k in properties}
     if "MaximumRetryAttempts" in params:
         params["MaximumRetryAttempts"] = int(params["MaximumRetryAttempts"])
-    client("lambda", stack.region).put_function_event_invoke_config(**params)
+    client("lambda", stack.region, stack.account).put_function_event_invoke_config(**params)
     return stack.physical_name(logical), {}
 
 
 def _bucket_policy(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
-    client("s3", stack.region).put_bucket_policy(Bucket=properties["Bucket"], Policy=json.dumps(properties["PolicyDocument"]))
+    client("s3", stack.region, stack.account).put_bucket_policy(Bucket=properties["Bucket"], Policy=json.dumps(properties["PolicyDocument"]))
     return stack.physical_name(logical), {}
 
 
 def _subscription(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
-    arn = client("sns", stack.region).subscribe(
+    arn = client("sns", stack.region, stack.account).subscribe(
         TopicArn=properties["TopicArn"], Protocol=properties["Protocol"], Endpoint=properties["Endpoint"]
     )["SubscriptionArn"]
     return arn, {}
@@ -478,7 +502,7 @@ def _subscription(stack: Stack, logical: str, properties: dict, metadata: dict) 
 
 def _bucket(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
     name = properties.get("BucketName") or stack.physical_name(logical, 63).lower()
-    s3 = client("s3", stack.region)
+    s3 = client("s3", stack.region, stack.account)
     params: dict[str, Any] = {"Bucket": name}
     if stack.region != "us-east-1":
         params["CreateBucketConfiguration"] = {"LocationConstraint": stack.region}
@@ -502,7 +526,7 @@ def _backup_vault(stack: Stack, logical: str, properties: dict, metadata: dict) 
     params: dict[str, Any] = {"BackupVaultName": properties["BackupVaultName"]}
     if properties.get("EncryptionKeyArn"):
         params["EncryptionKeyArn"] = properties["EncryptionKeyArn"]
-    backup = client("backup", stack.region)
+    backup = client("backup", stack.region, stack.account)
     created = backup.create_backup_vault(**params)
     if properties.get("AccessPolicy"):
         policy = properties["AccessPolicy"]
@@ -530,7 +554,7 @@ def _table(stack: Stack, logical: str, properties: dict, metadata: dict) -> tupl
     for key in ("GlobalSecondaryIndexes", "StreamSpecification"):
         if key in properties:
             params[key] = properties[key]
-    dynamodb = client("dynamodb", stack.region)
+    dynamodb = client("dynamodb", stack.region, stack.account)
     table = dynamodb.create_table(**params)["TableDescription"]
     ttl = properties.get("TimeToLiveSpecification")
     if ttl and ttl.get("Enabled"):
@@ -540,7 +564,7 @@ def _table(stack: Stack, logical: str, properties: dict, metadata: dict) -> tupl
 
 def _queue(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
     name = properties.get("QueueName") or stack.physical_name(logical, 80)
-    sqs = client("sqs", stack.region)
+    sqs = client("sqs", stack.region, stack.account)
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     return url, {"Arn": arn, "QueueName": name, "QueueUrl": url}
@@ -548,11 +572,11 @@ def _queue(stack: Stack, logical: str, properties: dict, metadata: dict) -> tupl
 
 def _log_group(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
     name = properties.get("LogGroupName") or stack.physical_name(logical, 512)
-    logs = client("logs", stack.region)
+    logs = client("logs", stack.region, stack.account)
     logs.create_log_group(logGroupName=name)
     if properties.get("RetentionInDays"):
         logs.put_retention_policy(logGroupName=name, retentionInDays=int(properties["RetentionInDays"]))
-    return name, {"Arn": f"arn:aws:logs:{stack.region}:{ACCOUNT}:log-group:{name}:*"}
+    return name, {"Arn": f"arn:aws:logs:{stack.region}:{stack.account}:log-group:{name}:*"}
 
 
 def _alarm(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
@@ -563,8 +587,8 @@ def _alarm(stack: Stack, logical: str, properties: dict, metadata: dict) -> tupl
             params[key] = int(params[key])
     if "Threshold" in params:
         params["Threshold"] = float(params["Threshold"])
-    client("cloudwatch", stack.region).put_metric_alarm(AlarmName=name, **params)
-    return name, {"Arn": f"arn:aws:cloudwatch:{stack.region}:{ACCOUNT}:alarm:{name}"}
+    client("cloudwatch", stack.region, stack.account).put_metric_alarm(AlarmName=name, **params)
+    return name, {"Arn": f"arn:aws:cloudwatch:{stack.region}:{stack.account}:alarm:{name}"}
 
 
 def _dashboard(stack: Stack, logical: str, properties: dict, metadata: dict) -> tuple[str, dict]:
@@ -572,7 +596,7 @@ def _dashboard(stack: Stack, logical: str, properties: dict, metadata: dict) -> 
     body = properties["DashboardBody"]
     # CloudWatch refuses a body that is not JSON (InvalidParameterInput); moto stores anything
     json.loads(body)
-    client("cloudwatch", stack.region).put_dashboard(DashboardName=name, DashboardBody=body)
+    client("cloudwatch", stack.region, stack.account).put_dashboard(DashboardName=name, DashboardBody=body)
     return name, {}
 
 
@@ -583,6 +607,7 @@ CREATORS = {
     "AWS::Lambda::Permission": _permission,
     "AWS::StepFunctions::StateMachine": _state_machine,
     "AWS::Events::Rule": _rule,
+    "AWS::Events::EventBusPolicy": _event_bus_policy,
     "AWS::SNS::Topic": _topic,
     "AWS::SNS::Subscription": _subscription,
     "AWS::SNS::TopicPolicy": _topic_policy,
@@ -600,8 +625,16 @@ CREATORS = {
 
 
 def deploy_template(spec: dict[str, Any]) -> dict[str, Any]:
-    """`{"template", "region", "stackName", "parameters", "binaryDir"}` -> resources and outputs."""
+    """`{"template", "region", "stackName", "parameters", "binaryDir", "account"?}` -> resources and
+    outputs; `account` (default: moto's default account) is the account the stack goes into."""
     region = spec.get("region", "us-west-2")
     template = expand_sam(spec["template"], region)
-    stack = Stack(spec.get("stackName", "backstop"), region, template, spec.get("parameters") or {}, spec["binaryDir"])
+    stack = Stack(
+        spec.get("stackName", "backstop"),
+        region,
+        template,
+        spec.get("parameters") or {},
+        spec["binaryDir"],
+        spec.get("account") or ACCOUNT,
+    )
     return stack.deploy()

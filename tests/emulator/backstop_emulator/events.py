@@ -111,10 +111,59 @@ def aws_envelope(event: dict) -> dict:
     return delivered
 
 
+def bus_allows(policy: str | None, account: str) -> bool:
+    """Whether an event bus's resource policy lets `account` put events on it."""
+    if not policy:
+        return False
+    for statement in json.loads(policy).get("Statement", []):
+        if statement.get("Effect") != "Allow" or statement.get("Condition"):
+            continue
+        principal = statement.get("Principal")
+        principals = principal if principal == "*" else (principal or {}).get("AWS", [])
+        principals = principals if isinstance(principals, list) else [principals]
+        actions = statement.get("Action", [])
+        actions = actions if isinstance(actions, list) else [actions]
+        if any(p in ("*", account, f"arn:aws:iam::{account}:root") for p in principals) and any(
+            a in ("events:PutEvents", "events:*") for a in actions
+        ):
+            return True
+    return False
+
+
+def _forward_to_bus(rule, target_arn: str, event: dict) -> None:  # type: ignore[no-untyped-def]
+    """An event a rule sends to another region's or account's bus, as EventBridge sends it: the
+    event keeps its id, account, region, time and resources (moto re-puts it as the target's
+    own), and another account's bus takes it only if its policy allows the sending account
+    (otherwise the delivery fails, as a FailedInvocation, and the event is gone)."""
+    from moto.events.models import events_backends
+
+    _, _, _, region, account, resource = target_arn.split(":", 5)
+    backend = events_backends[account][region]
+    bus = backend.event_buses.get(resource.split("/", 1)[1])
+    if bus is None:
+        LOG.warning("rule %s: target bus %s does not exist; event dropped", rule.name, target_arn)
+        return
+    if account != rule.account_id and not bus_allows(bus.policy, rule.account_id):
+        LOG.warning(
+            "rule %s: bus %s does not allow events:PutEvents from account %s; event dropped",
+            rule.name,
+            target_arn,
+            rule.account_id,
+        )
+        return
+    for target_rule in list(bus.rules.values()):
+        target_rule.send_to_targets(dict(event))
+
+
 def install() -> None:
-    """A scheduled rule (ScheduleExpression, no EventPattern) never matches events on its bus,
-    as in EventBridge; moto lets a rule without a pattern match every event, so a schedule's
-    target would be invoked by any event put on the bus."""
+    """EventBridge as AWS runs it where moto differs:
+    - a scheduled rule (ScheduleExpression, no EventPattern) never matches events on its bus;
+      moto lets a rule without a pattern match every event, so a schedule's target would be
+      invoked by any event put on the bus;
+    - a rule whose target is another bus forwards the event unchanged, and only to a bus of
+      another account whose policy allows it (see `_forward_to_bus`)."""
+    import copy
+
     from moto.events.models import Rule
 
     original = Rule.send_to_targets
@@ -122,6 +171,17 @@ def install() -> None:
     def send_to_targets(self, original_event, transform_input=True):  # type: ignore[no-untyped-def]
         if self.scheduled_expression and not self.event_pattern._pattern:
             return
-        original(self, original_event, transform_input)
+        buses = [t for t in self.targets if ":event-bus/" in t["Arn"]]
+        if not buses:
+            return original(self, original_event, transform_input)
+        if not self.event_pattern.matches_event(original_event):
+            return
+        for target in buses:
+            _forward_to_bus(self, target["Arn"], original_event)
+        others = [t for t in self.targets if t not in buses]
+        if others:
+            rest = copy.copy(self)
+            rest.targets = others
+            original(rest, original_event, transform_input)
 
     Rule.send_to_targets = send_to_targets
