@@ -111,12 +111,26 @@ def aws_envelope(event: dict) -> dict:
     return delivered
 
 
-def bus_allows(policy: str | None, account: str) -> bool:
-    """Whether an event bus's resource policy lets `account` put events on it."""
+def _conditions_hold(condition: dict | None, event: dict) -> bool:
+    """A bus policy statement's Condition, for the keys EventBridge documents on events
+    (`events:source`, `events:detail-type`) with StringEquals; any other condition is not met."""
+    for operator, tests in (condition or {}).items():
+        if operator != "StringEquals":
+            return False
+        for key, wanted in tests.items():
+            field = {"events:source": "source", "events:detail-type": "detail-type"}.get(key)
+            wanted = wanted if isinstance(wanted, list) else [wanted]
+            if field is None or event.get(field) not in wanted:
+                return False
+    return True
+
+
+def bus_allows(policy: str | None, account: str, event: dict) -> bool:
+    """Whether an event bus's resource policy lets `account` put `event` on it."""
     if not policy:
         return False
     for statement in json.loads(policy).get("Statement", []):
-        if statement.get("Effect") != "Allow" or statement.get("Condition"):
+        if statement.get("Effect") != "Allow" or not _conditions_hold(statement.get("Condition"), event):
             continue
         principal = statement.get("Principal")
         principals = principal if principal == "*" else (principal or {}).get("AWS", [])
@@ -143,7 +157,7 @@ def _forward_to_bus(rule, target_arn: str, event: dict) -> None:  # type: ignore
     if bus is None:
         LOG.warning("rule %s: target bus %s does not exist; event dropped", rule.name, target_arn)
         return
-    if account != rule.account_id and not bus_allows(bus.policy, rule.account_id):
+    if account != rule.account_id and not bus_allows(bus.policy, rule.account_id, event):
         LOG.warning(
             "rule %s: bus %s does not allow events:PutEvents from account %s; event dropped",
             rule.name,

@@ -133,6 +133,7 @@ def test_a_production_accounts_job_events_reach_the_recovery_bus_only_when_its_p
     back_up_in_production()
     assert seen() == [], "the recovery bus's policy allows no other account yet"
 
+    # a policy for another source lets nothing of AWS Backup's through
     events.put_permission(
         Policy=json.dumps(
             {
@@ -144,6 +145,27 @@ def test_a_production_accounts_job_events_reach_the_recovery_bus_only_when_its_p
                         "Principal": {"AWS": PRODUCTION},
                         "Action": "events:PutEvents",
                         "Resource": recovery_bus,
+                        "Condition": {"StringEquals": {"events:source": "aws.cloudwatch"}},
+                    }
+                ],
+            }
+        )
+    )
+    back_up_in_production()
+    assert seen() == [], "only aws.cloudwatch events are allowed"
+
+    events.put_permission(
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "production",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": PRODUCTION},
+                        "Action": "events:PutEvents",
+                        "Resource": recovery_bus,
+                        "Condition": {"StringEquals": {"events:source": "aws.backup"}},
                     }
                 ],
             }
