@@ -101,6 +101,19 @@ def test_a_production_accounts_copy_lands_in_the_recovery_vault_only_when_its_po
     assert production_client(emulator, seeded, "ec2", DR).describe_volumes()["Volumes"] == []
 
 
+def allow_production_events(events, bus_arn, source):
+    """The recovery bus's policy: the production account may put events of `source` on it."""
+    statement = {
+        "Sid": "production",
+        "Effect": "Allow",
+        "Principal": {"AWS": PRODUCTION},
+        "Action": "events:PutEvents",
+        "Resource": bus_arn,
+        "Condition": {"StringEquals": {"events:source": source}},
+    }
+    events.put_permission(Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
+
+
 def test_a_production_accounts_job_events_reach_the_recovery_bus_only_when_its_policy_allows(emulator, world):
     """EventBridge cross-account delivery: the event keeps its region and resources; a bus whose
     policy does not allow the sending account drops it."""
@@ -134,43 +147,11 @@ def test_a_production_accounts_job_events_reach_the_recovery_bus_only_when_its_p
     assert seen() == [], "the recovery bus's policy allows no other account yet"
 
     # a policy for another source lets nothing of AWS Backup's through
-    events.put_permission(
-        Policy=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "production",
-                        "Effect": "Allow",
-                        "Principal": {"AWS": PRODUCTION},
-                        "Action": "events:PutEvents",
-                        "Resource": recovery_bus,
-                        "Condition": {"StringEquals": {"events:source": "aws.cloudwatch"}},
-                    }
-                ],
-            }
-        )
-    )
+    allow_production_events(events, recovery_bus, "aws.cloudwatch")
     back_up_in_production()
     assert seen() == [], "only aws.cloudwatch events are allowed"
 
-    events.put_permission(
-        Policy=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "production",
-                        "Effect": "Allow",
-                        "Principal": {"AWS": PRODUCTION},
-                        "Action": "events:PutEvents",
-                        "Resource": recovery_bus,
-                        "Condition": {"StringEquals": {"events:source": "aws.backup"}},
-                    }
-                ],
-            }
-        )
-    )
+    allow_production_events(events, recovery_bus, "aws.backup")
     job_id = back_up_in_production()
     delivered = [e for e in seen() if e["detail"].get("backupJobId") == job_id]
     assert delivered, "the production account's job events arrive"
