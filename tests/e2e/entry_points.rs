@@ -494,18 +494,7 @@ async fn backup_events_keep_the_rpo_and_announce_failed_copies() {
         .send()
         .await
         .unwrap();
-    let topic = scenario.stack.output("NoticeTopicArn");
-    let notice = wait_for(
-        "the failed copy's notice",
-        Duration::from_secs(60),
-        || async {
-            scenario
-                .topic_messages(&topic)
-                .into_iter()
-                .find(|m| m["job"] == "copy")
-        },
-    )
-    .await;
+    let notice = scenario.job_notice("copy").await;
     assert_eq!(notice["resource"], "orders-db");
     assert_eq!(notice["state"], "FAILED");
     assert!(

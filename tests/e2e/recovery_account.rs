@@ -387,7 +387,6 @@ async fn a_production_accounts_copy_events_reach_backstop_in_the_recovery_accoun
     plan["sourceAccounts"] = json!([PRODUCTION, seed.account.as_str()]);
     put_plan(&emulator, &plan).await;
     let scenario = Scenario::of(emulator, seed, stack).await;
-    let topic = scenario.stack.output("NoticeTopicArn");
 
     // the seeded vault does not take the production account's copies yet: the copy fails in
     // the production account, and the recovery account hears of it
@@ -401,17 +400,7 @@ async fn a_production_accounts_copy_events_reach_backstop_in_the_recovery_accoun
         failed.destination_recovery_point_arn().is_none(),
         "{failed:?}"
     );
-    let notice = wait_for(
-        "the failed copy's notice",
-        Duration::from_secs(60),
-        || async {
-            scenario
-                .topic_messages(&topic)
-                .into_iter()
-                .find(|m| m["job"] == "copy")
-        },
-    )
-    .await;
+    let notice = scenario.job_notice("copy").await;
     assert_eq!(notice["resource"], "ledger-data", "{notice}");
     assert_eq!(notice["state"], "FAILED", "{notice}");
     assert!(

@@ -182,6 +182,22 @@ impl Scenario {
         self.emulator.inject(faults)
     }
 
+    /// The first notice of a failed `job` (`backup` or `copy`) on the stack's notice topic
+    /// (waits for it).
+    pub async fn job_notice(&self, job: &str) -> Value {
+        let topic = self.stack.output("NoticeTopicArn");
+        crate::wait_for(
+            "the failed job's notice",
+            Duration::from_secs(60),
+            || async {
+                self.topic_messages(&topic)
+                    .into_iter()
+                    .find(|m| m["job"] == job)
+            },
+        )
+        .await
+    }
+
     /// The approval request a gated failover `run_id` published (waits for it): its task token
     /// and the whole message.
     pub async fn approval_request(&self, run_id: &str) -> (String, Value) {
