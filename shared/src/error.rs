@@ -31,6 +31,10 @@ pub enum BackstopError {
     #[error("restore of {resource} failed: {message}")]
     RestoreFailed { resource: String, message: String },
 
+    /// A failback's backup of the DR side, or its copy to the primary region, did not complete.
+    #[error("capture of {resource} for the failback failed: {message}")]
+    CaptureFailed { resource: String, message: String },
+
     #[error("throttled by AWS while {action}: {message}")]
     Throttled { action: String, message: String },
 
@@ -91,6 +95,7 @@ impl BackstopError {
             Self::InvalidInput { .. } => "Backstop.InvalidInput",
             Self::NotFound { .. } => "Backstop.NotFound",
             Self::RestoreFailed { .. } => "Backstop.RestoreFailed",
+            Self::CaptureFailed { .. } => "Backstop.CaptureFailed",
             Self::Throttled { .. } => "Backstop.Throttled",
             Self::InsufficientCapacity { .. } => "Backstop.InsufficientCapacity",
             Self::Timeout { .. } => "Backstop.Timeout",

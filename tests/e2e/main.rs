@@ -7,6 +7,7 @@ mod blackout;
 mod drill;
 mod emulator;
 mod entry_points;
+mod failback;
 mod failover;
 mod failure;
 mod faults;

@@ -64,12 +64,13 @@ pub async fn put_plan(emulator: &Emulator, plan: &Value) {
         .expect("store the plan");
 }
 
-/// A failover reads its plan only from the stack's plan parameter: an input written with the
-/// plan inline (as tests write them) is started as an operator would start it, with the plan
-/// put in the parameter first. Drills keep their inline plan.
+/// A failover (or failback) reads its plan only from the stack's plan parameter: an input
+/// written with the plan inline (as tests write them) is started as an operator would start
+/// it, with the plan put in the parameter first. Drills keep their inline plan.
 pub async fn as_operator_starts_it(emulator: &Emulator, input: Value) -> Value {
     let mut input = input;
-    let inline_failover = input["mode"] == "failover" && input["plan"].is_object();
+    let production = input["mode"] == "failover" || input["mode"] == "failback";
+    let inline_failover = production && input["plan"].is_object();
     if inline_failover {
         let plan = input.as_object_mut().unwrap().remove("plan").unwrap();
         put_plan(emulator, &plan).await;

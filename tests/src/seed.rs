@@ -34,6 +34,8 @@ pub struct PrimarySeed {
     pub db: DbSeed,
     pub file_system: FileSystemSeed,
     pub backup_vault: VaultSeed,
+    /// Where a failback restores the database.
+    pub db_subnet_group: String,
 }
 
 /// What the DR region has before any run: its network, the golden AMI's copy and the vault.

@@ -138,6 +138,7 @@ pub struct Clients {
     pub s3: Lazy<aws_sdk_s3::Client>,
     pub lambda: Lazy<aws_sdk_lambda::Client>,
     pub settings: Settings,
+    config: Arc<SdkConfig>,
 }
 
 impl Clients {
@@ -167,6 +168,31 @@ impl Clients {
             s3: Lazy::new(&config, s3_client),
             lambda: Lazy::new(&config, aws_sdk_lambda::Client::new),
             settings,
+            config,
+        }
+    }
+
+    /// These clients with the workload's services (Backup, EC2, RDS, EFS, SSM, KMS,
+    /// CloudFormation, Lambda) in `region`, where a failback recovers; the run store and
+    /// evidence (S3), Step Functions, SNS, CloudWatch and Route 53 stay this function's, so
+    /// the run's state is kept where the stack is. One HTTP client still serves them all.
+    pub fn in_region(&self, region: &str) -> Clients {
+        let there = Arc::new(
+            self.config
+                .to_builder()
+                .region(aws_config::Region::new(region.to_string()))
+                .build(),
+        );
+        Clients {
+            backup: Lazy::new(&there, aws_sdk_backup::Client::new),
+            ec2: Lazy::new(&there, aws_sdk_ec2::Client::new),
+            rds: Lazy::new(&there, aws_sdk_rds::Client::new),
+            efs: Lazy::new(&there, aws_sdk_efs::Client::new),
+            ssm: Lazy::new(&there, aws_sdk_ssm::Client::new),
+            kms: Lazy::new(&there, aws_sdk_kms::Client::new),
+            cloudformation: Lazy::new(&there, aws_sdk_cloudformation::Client::new),
+            lambda: Lazy::new(&there, aws_sdk_lambda::Client::new),
+            ..self.clone()
         }
     }
 
@@ -211,5 +237,32 @@ mod tests {
         assert_eq!(ec2.config().region().map(|r| r.as_ref()), Some("us-west-2"));
         assert!(clients.ec2.is_built());
         assert!(!clients.rds.is_built() && !clients.s3.is_built());
+    }
+
+    #[test]
+    fn a_failback_recovers_elsewhere_but_keeps_its_state_at_home() {
+        let config = SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-west-2"))
+            .build();
+        let clients = Clients::with_settings(&config, Settings::default());
+        let primary = clients.in_region("us-east-1");
+        let region = |c: Option<&aws_config::Region>| c.map(|r| r.to_string());
+        assert_eq!(
+            region(primary.ec2.config().region()).as_deref(),
+            Some("us-east-1")
+        );
+        assert_eq!(
+            region(primary.backup.config().region()).as_deref(),
+            Some("us-east-1")
+        );
+        assert_eq!(
+            region(primary.s3.config().region()).as_deref(),
+            Some("us-west-2")
+        );
+        assert_eq!(
+            region(primary.sfn.config().region()).as_deref(),
+            Some("us-west-2")
+        );
     }
 }

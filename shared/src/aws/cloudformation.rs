@@ -30,7 +30,7 @@ pub fn drill_stack_name(network: &NetworkPlan, run_id: &RunId) -> String {
 /// The stack the run uses: the plan's own in a failover, the run's copy in a drill.
 pub fn stack_name_for(network: &NetworkPlan, mode: Mode, run_id: &RunId) -> String {
     match mode {
-        Mode::Failover => network.stack_name.clone(),
+        Mode::Failover | Mode::Failback => network.stack_name.clone(),
         Mode::Drill => drill_stack_name(network, run_id),
     }
 }

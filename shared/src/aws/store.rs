@@ -15,7 +15,7 @@ use crate::error::{classify_sdk_error, BackstopError, SdkContext};
 use crate::model::instances::{Attachment, LaunchedInstance, WaveSpan};
 use crate::model::jobs::RestoreJob;
 use crate::model::network::NetworkState;
-use crate::model::run::{ApprovalGate, ResolvedRun, RunSettings};
+use crate::model::run::{ApprovalGate, FailbackOf, ResolvedRun, RunSettings};
 use crate::model::run::{Mode, RunId};
 
 /// The environment variable naming the bucket (the stack's `RunStateBucket`).
@@ -46,6 +46,8 @@ pub enum Part {
     Validation,
     /// The post-launch actions as they ran (`PostLaunchOutcome`).
     PostLaunch,
+    /// A failback's backups of the DR side and their copies home (`Vec<Capture>`).
+    Capture,
 }
 
 impl Part {
@@ -62,6 +64,7 @@ impl Part {
             Part::Waves => "waves.json",
             Part::Validation => "validation.json",
             Part::PostLaunch => "post-launch.json",
+            Part::Capture => "capture.json",
         }
     }
 }
@@ -79,6 +82,13 @@ pub struct RunRef {
     pub settings: RunSettings,
     pub approval: ApprovalGate,
     pub counts: RunCounts,
+    /// Where the run recovers, when not in the stack's own region (a failback recovers in the
+    /// primary region): the steps' workload clients are that region's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// A failback: the failover it retires, and after how long (the state machine's wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failback: Option<FailbackOf>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -103,6 +113,8 @@ impl RunRef {
                 instances: run.plan.instances.len(),
                 warnings: run.warnings.len(),
             },
+            region: (run.mode == Mode::Failback).then(|| run.plan.dr_region.clone()),
+            failback: run.failback.clone(),
         }
     }
 }
@@ -207,11 +219,13 @@ impl RunStore {
         let same = stored.run_id == run.run_id
             && stored.mode == run.mode
             && stored.plan.name == run.plan_name
-            && stored.approval == run.approval;
+            && stored.approval == run.approval
+            && RunRef::of(&stored, run.execution.clone()).region == run.region
+            && stored.failback == run.failback;
         if !same {
             return Err(BackstopError::invalid_input(
                 "run",
-                "does not match the run's stored state (run id, mode, plan or approval gate): the state was edited; start the run again",
+                "does not match the run's stored state (run id, mode, plan, approval gate or region): the state was edited; start the run again",
             ));
         }
         stored.checked()

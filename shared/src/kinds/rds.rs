@@ -60,13 +60,14 @@ pub(crate) fn metadata(
         metadata.remove("VpcSecurityGroupIds");
     }
     metadata.insert("PubliclyAccessible".into(), "false".into());
-    let multi_az = ctx.mode == Mode::Failover && settings.multi_az;
+    let multi_az = ctx.mode.is_production() && settings.multi_az;
     metadata.insert("MultiAZ".into(), multi_az.to_string());
     Ok(metadata)
 }
 
-/// Failover: the plan's identifier (or the source's). Drill: with the run suffix, so a drill
-/// never collides with a real DB or another drill.
+/// Failover: the plan's identifier (or the source's). Drill and failback: with the run suffix,
+/// so a drill never collides with a real DB or another drill, nor a failback with the
+/// primary's database the failover left behind.
 fn db_identifier(
     base: &HashMap<String, String>,
     resource: &ProtectedResource,
@@ -80,13 +81,15 @@ fn db_identifier(
         .unwrap_or_else(|| resource.name.clone());
     match ctx.mode {
         Mode::Failover => planned,
-        Mode::Drill => drill_identifier(&planned, &run_suffix(&ctx.run_id)),
+        Mode::Drill => run_identifier(&planned, "drill", &run_suffix(&ctx.run_id)),
+        // the primary's own database may still be there, under the planned identifier
+        Mode::Failback => run_identifier(&planned, "failback", &run_suffix(&ctx.run_id)),
     }
 }
 
-/// `<planned>-drill-<run suffix>` within RDS's rules: at most 63 letters, digits and single
+/// `<planned>-<word>-<run suffix>` within RDS's rules: at most 63 letters, digits and single
 /// hyphens, a letter first, no hyphen last. The planned part is cleaned and cut to 40.
-fn drill_identifier(planned: &str, suffix: &str) -> String {
+fn run_identifier(planned: &str, word: &str, suffix: &str) -> String {
     let mut cleaned = String::new();
     for c in planned
         .chars()
@@ -105,8 +108,8 @@ fn drill_identifier(planned: &str, suffix: &str) -> String {
     }
     let cleaned = cleaned.trim_end_matches('-');
     match cleaned.is_empty() {
-        true => format!("db-drill-{suffix}"),
-        false => format!("{cleaned}-drill-{suffix}"),
+        true => format!("db-{word}-{suffix}"),
+        false => format!("{cleaned}-{word}-{suffix}"),
     }
 }
 
@@ -422,7 +425,7 @@ mod tests {
             &"x".repeat(63),
             "ünïcode-db",
         ] {
-            let id = drill_identifier(planned, "0123456789");
+            let id = run_identifier(planned, "drill", "0123456789");
             assert!(id.len() <= 63, "{id}");
             assert!(id.starts_with(|c: char| c.is_ascii_alphabetic()), "{id}");
             assert!(!id.contains("--") && !id.ends_with('-'), "{id}");

@@ -18,6 +18,21 @@ pub enum Mode {
     Failover,
     /// A rehearsal in isolation: never writes production DNS, cleans up after itself.
     Drill,
+    /// The way home after a failover: the DR side's data backed up and copied to the primary
+    /// region, restored there, production DNS switched back, then the failover retired.
+    Failback,
+}
+
+impl Mode {
+    /// Serves production: writes production records and keeps what it creates (a failover
+    /// or a failback; not a drill).
+    pub fn is_production(self) -> bool {
+        matches!(self, Mode::Failover | Mode::Failback)
+    }
+
+    pub fn is_drill(self) -> bool {
+        self == Mode::Drill
+    }
 }
 
 impl fmt::Display for Mode {
@@ -25,6 +40,7 @@ impl fmt::Display for Mode {
         f.write_str(match self {
             Mode::Failover => "failover",
             Mode::Drill => "drill",
+            Mode::Failback => "failback",
         })
     }
 }
@@ -116,10 +132,10 @@ impl ApprovalGate {
         Ok(())
     }
 
-    /// A failover whose plan asks for approval waits; a drill never does.
+    /// A failover or failback whose plan asks for approval waits; a drill never does.
     pub fn for_run(plan: &Plan, mode: Mode) -> ApprovalGate {
         let settings = plan.failover.clone().unwrap_or_default();
-        if mode != Mode::Failover || settings.approval != Approval::Operator {
+        if !mode.is_production() || settings.approval != Approval::Operator {
             return ApprovalGate::default();
         }
         let minutes = settings
@@ -190,6 +206,20 @@ pub struct ResolvedRun {
     /// What started the run (an alarm, a copy), from the execution input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<serde_json::Map<String, Value>>,
+    /// A failback: the failover it brings home, and when that failover is retired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failback: Option<FailbackOf>,
+}
+
+/// What a failback carries besides its plan (which is the failover's, swapped to the primary
+/// region): the state machine retires the failover after the soak.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FailbackOf {
+    /// The failover it brings home; its DR resources are retired once production is home.
+    pub failover_run_id: RunId,
+    /// How long production runs at home, healthy, before the failover's DR side is deleted.
+    pub retire_after_seconds: u64,
 }
 
 impl ResolvedRun {

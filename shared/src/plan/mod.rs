@@ -5,6 +5,7 @@
 //! fields default to empty) so that [`Plan::validate`] can report *every*
 //! problem at once with its field path, instead of stopping at the first.
 
+pub mod home;
 pub mod references;
 pub mod skeleton;
 mod source;
@@ -64,6 +65,10 @@ pub struct Plan {
     /// before the next wave launches.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub post_launch: Vec<ActionPlan>,
+    /// Where a failback brings the workload home: the primary region's vault, network and
+    /// images (only a failback reads it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub home: Option<home::HomePlan>,
 }
 
 /// A check of the recovered workload: a Lambda function in the DR region, invoked with what

@@ -30,6 +30,11 @@ pub struct Invocation {
 /// (none for an event that starts no run, or comes before it).
 pub trait NamesRun {
     fn run_id(&self) -> Option<&str>;
+
+    /// The region the run recovers in, when it is not the function's own (a failback's).
+    fn region(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// An event taken as it comes (several shapes, parsed by the step): a run's id if it has one.
@@ -76,6 +81,11 @@ where
         Some(run_id) => telemetry::run_span(name, run_id),
         None => tracing::info_span!("event", step = name),
     };
+    let elsewhere = input
+        .region()
+        .filter(|region| *region != clients.settings.region)
+        .map(|region| clients.in_region(region));
+    let clients = elsewhere.as_ref().unwrap_or(clients);
     // boxed: the step's future is deep, and the runtime's adds to it
     Box::pin(step(clients, input, &invocation))
         .instrument(span)

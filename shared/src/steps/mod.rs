@@ -3,6 +3,7 @@
 //! stays the same size whatever the number of resources.
 
 pub mod compute;
+pub mod failback;
 mod function;
 pub mod history;
 pub mod on_backup_event;
@@ -39,6 +40,10 @@ pub struct StepInput {
 impl NamesRun for StepInput {
     fn run_id(&self) -> Option<&str> {
         Some(self.run.run_id.as_str())
+    }
+
+    fn region(&self) -> Option<&str> {
+        self.run.region.as_deref()
     }
 }
 

@@ -14,6 +14,7 @@ use crate::aws::Clients;
 use crate::error::BackstopError;
 use crate::model::run::Mode;
 use crate::plan::{Plan, PlanSource};
+use crate::steps::failback::failback_of;
 use crate::steps::readiness::{
     check_readiness, CheckLine, Counts, Readiness, ReadinessRequest, Status, MAX_LISTED_LINES,
 };
@@ -96,13 +97,37 @@ pub async fn preflight(
     let site = clients.settings.site();
     match request {
         PreflightRequest::Run(request) => {
+            // a failback is checked where it recovers: the primary region, with its plan
+            let failback = match (request.input.mode, store) {
+                (Mode::Failback, Some(store)) => Some(failback_of(clients, store, &request).await?),
+                (Mode::Failback, None) => {
+                    return Err(BackstopError::invalid_input(
+                        "RUN_STATE_BUCKET",
+                        "is not set: a failback reads its failover's state from the run store",
+                    ))
+                }
+                _ => None,
+            };
             let input = request.input;
             input.check()?;
             input.check_failover_plan_source(site.plan_parameter.as_deref())?;
-            let source =
-                PlanSource::from_input(input.plan, input.plan_parameter, input.plan_object)?;
-            let plan = load_plan(&clients.ssm, &clients.s3, source).await?;
-            plan.require_region(&site.region)?;
+            let (plan, there) = match failback {
+                Some(failback) => {
+                    let there = clients.in_region(&failback.home.dr_region);
+                    (failback.home, Some(there))
+                }
+                None => {
+                    let source = PlanSource::from_input(
+                        input.plan,
+                        input.plan_parameter,
+                        input.plan_object,
+                    )?;
+                    let plan = load_plan(&clients.ssm, &clients.s3, source).await?;
+                    plan.require_region(&site.region)?;
+                    (plan, None)
+                }
+            };
+            let clients = there.as_ref().unwrap_or(clients);
             let point_in_time = input
                 .point_in_time
                 .as_deref()

@@ -6,14 +6,17 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::aws::plan_source::load_plan;
+use crate::aws::store::Part;
 use crate::aws::store::RunRef;
 use crate::aws::Clients;
 use crate::error::{classify_sdk_error, BackstopError};
-use crate::model::run::{check_settings, ApprovalGate, ResolvedRun, RunSettings};
+use crate::model::run::{check_settings, ApprovalGate, FailbackOf, ResolvedRun, RunSettings};
 use crate::model::run::{Mode, RunId};
 use crate::model::time::format_time;
 use crate::model::time::parse_time_field;
 use crate::plan::PlanSource;
+use crate::steps::failback::capture::Capture;
+use crate::steps::failback::failback_of;
 use crate::steps::restore::select_recovery_points;
 use crate::steps::switch_dns::records::check_records_in_zones;
 use crate::steps::{Invocation, NamesRun};
@@ -63,6 +66,9 @@ pub struct ExecutionInput {
     /// than the plan's RPO objective (preflight fails the run on them otherwise).
     #[serde(default)]
     pub accept_warnings: bool,
+    /// A failback: the failover it brings home (that run's execution name).
+    #[serde(default)]
+    pub failover_run_id: Option<String>,
 }
 
 /// serde reads a struct from a JSON array too (by position): settings must be an object.
@@ -91,7 +97,7 @@ impl ExecutionInput {
         &self,
         configured: Option<&str>,
     ) -> Result<(), BackstopError> {
-        if self.mode != Mode::Failover {
+        if !self.mode.is_production() {
             return Ok(());
         }
         let configured = configured.unwrap_or("(none: PLAN_PARAMETER is not set)");
@@ -154,6 +160,26 @@ impl ExecutionInput {
             }
         }
         check_settings(&self.settings)?;
+        match (&self.failover_run_id, self.mode) {
+            (None, Mode::Failback) => {
+                return Err(BackstopError::invalid_input(
+                    "failoverRunId",
+                    "is missing: a failback brings home the failover you name here (its execution name, as the failover's report gives it)",
+                ))
+            }
+            (Some(_), Mode::Failover | Mode::Drill) => {
+                return Err(BackstopError::invalid_input(
+                    "failoverRunId",
+                    format!("is only for a failback (mode \"failback\"), not a {}", self.mode),
+                ))
+            }
+            (Some(failover), Mode::Failback) => {
+                RunId::try_from(failover.clone()).map_err(|err| {
+                    BackstopError::invalid_input("failoverRunId", err.to_string())
+                })?;
+            }
+            (None, _) => {}
+        }
         if let Some(earlier) = &self.resume_run_id {
             RunId::try_from(earlier.clone())
                 .map_err(|err| BackstopError::invalid_input("resumeRunId", err.to_string()))?;
@@ -202,10 +228,38 @@ impl RunRequest {
 /// point for every protected resource (for a resumed run, the same ones as before).
 pub async fn resolve_plan(
     clients: &Clients,
+    store: &crate::aws::store::RunStore,
     region: &str,
     request: RunRequest,
 ) -> Result<ResolvedRun, BackstopError> {
-    let (ssm, backup) = (&clients.ssm, &clients.backup);
+    // a failback recovers the plan swapped to the primary region, from its captured copies
+    let failback = match request.input.mode {
+        Mode::Failback => Some(failback_of(clients, store, &request).await?),
+        _ => None,
+    };
+    let captures: Vec<Capture> = match failback {
+        Some(_) => store
+            .get(&request.run_id, Part::Capture)
+            .await?
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let home_clients = failback
+        .as_ref()
+        .map(|f| clients.in_region(&f.home.dr_region));
+    let failback_of_run = match (&failback, &request.input.failover_run_id) {
+        (Some(failback), Some(failover)) => Some(FailbackOf {
+            failover_run_id: RunId::try_from(failover.clone())?,
+            retire_after_seconds: failback
+                .plan
+                .home
+                .as_ref()
+                .map_or(0, |home| home.retire_after_seconds()),
+        }),
+        _ => None,
+    };
+    let ssm = &clients.ssm;
+    let backup = &home_clients.as_ref().unwrap_or(clients).backup;
     let input = request.input;
     input.check()?;
     input.check_failover_plan_source(clients.settings.plan_parameter.as_deref())?;
@@ -244,10 +298,17 @@ pub async fn resolve_plan(
             refuse_a_second_failover(&clients.sfn, machine, this, &input).await?;
         }
     }
-    let source = PlanSource::from_input(input.plan, input.plan_parameter, input.plan_object)?;
-    let plan = load_plan(ssm, &clients.s3, source).await?;
-    // Statically stable: a run reads and writes only its own (DR) region.
-    plan.require_region(region)?;
+    let plan = match failback {
+        Some(failback) => failback.home,
+        None => {
+            let source =
+                PlanSource::from_input(input.plan, input.plan_parameter, input.plan_object)?;
+            let plan = load_plan(ssm, &clients.s3, source).await?;
+            // Statically stable: a run reads and writes only its own (DR) region.
+            plan.require_region(region)?;
+            plan
+        }
+    };
     // A drill record must be a plain name inside its zone, as Route 53 has the zone. Only a
     // drill needs this (a failover writes production records by design), so a failover does
     // not depend on Route 53's control plane here.
@@ -273,6 +334,9 @@ pub async fn resolve_plan(
             .saturating_add(approval.timeout_seconds as i64),
     );
     let (restores, warnings) = select_recovery_points(backup, &plan, point_in_time).await?;
+    if input.mode == Mode::Failback {
+        restores_are_the_captures(&restores, &captures)?;
+    }
     for item in restores.iter().filter(|item| item.rpo_breached) {
         tracing::warn!(resource = %item.resource, rpo_seconds = item.rpo_seconds, "recovery point older than the RPO objective");
     }
@@ -298,7 +362,31 @@ pub async fn resolve_plan(
         resumed,
         approval,
         trigger: input.trigger,
+        failback: failback_of_run,
     })
+}
+
+/// A failback restores the copies its capture made, not an older or other copy of the same
+/// resource that the home vault may hold.
+fn restores_are_the_captures(
+    restores: &[crate::model::jobs::RestoreItem],
+    captures: &[Capture],
+) -> Result<(), BackstopError> {
+    for item in restores {
+        let captured = captures
+            .iter()
+            .find(|c| c.resource == item.resource)
+            .and_then(|c| c.home_recovery_point_arn.as_deref());
+        if captured != Some(item.recovery_point_arn.as_str()) {
+            return Err(BackstopError::Conflict(format!(
+                "the newest copy of {} in the home vault is {}, not the one this failback captured ({}): nothing was restored; resume the failback (resumeRunId) to capture again",
+                item.resource,
+                item.recovery_point_arn,
+                captured.unwrap_or("none yet")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// One failover of a plan at a time: a second one (started twice from the console, or from
@@ -422,7 +510,7 @@ pub async fn resolve_and_store(
     request: RunRequest,
 ) -> Result<crate::aws::store::RunRef, BackstopError> {
     let execution = request.run_id.clone();
-    let run = resolve_plan(clients, region, request).await?;
+    let run = resolve_plan(clients, store, region, request).await?;
     store
         .put(&execution, crate::aws::store::Part::Run, &run)
         .await?;
@@ -534,6 +622,7 @@ mod tests {
             deadline: "2026-11-25T05:00:00Z".into(),
             resumed: false,
             trigger: None,
+            failback: None,
         };
         assert!(run(ApprovalGate::for_run(&plan, Mode::Failover))
             .checked()
@@ -632,6 +721,7 @@ mod tests {
             resumed: false,
             approval: ApprovalGate::default(),
             trigger: None,
+            failback: None,
         };
         assert!(run("2026-11-25T03:00:00Z", "2026-11-25T05:00:00Z")
             .checked()

@@ -105,6 +105,12 @@ def seed_workload(primary_region: str, dr_region: str) -> dict[str, Any]:
         MasterUserPassword="not-a-real-secret",
         VpcSecurityGroupIds=[primary["dbSecurityGroupId"]],
     )["DBInstance"]
+    # the primary's subnet group: where a failback restores the database
+    rds.create_db_subnet_group(
+        DBSubnetGroupName="primary-db-subnets",
+        DBSubnetGroupDescription="Primary database subnets",
+        SubnetIds=[s["id"] for s in primary["subnets"]],
+    )
     client("rds", dr_region).create_db_subnet_group(
         DBSubnetGroupName="dr-db-subnets",
         DBSubnetGroupDescription="DR database subnets",
@@ -205,6 +211,7 @@ def seed_workload(primary_region: str, dr_region: str) -> dict[str, Any]:
                 "arn": f"arn:aws:elasticfilesystem:{primary_region}:{ACCOUNT}:file-system/{file_system}",
             },
             "backupVault": {"name": "backstop-primary", "arn": primary_vault},
+            "dbSubnetGroup": "primary-db-subnets",
         },
         "dr": {
             **dr,

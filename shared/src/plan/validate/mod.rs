@@ -59,6 +59,7 @@ pub(super) fn problems(plan: &Plan) -> Vec<PlanProblem> {
     check_network(plan, &mut p);
     check_validations(plan, &mut p);
     check_post_launch(plan, &mut p);
+    p.0.extend(crate::plan::home::home_problems(plan));
     p.0
 }
 

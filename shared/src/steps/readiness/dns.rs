@@ -45,7 +45,7 @@ pub(super) async fn check_dns(
     });
     let problems = match checked {
         Ok(problems) => problems,
-        Err(err) if mode == Mode::Failover => {
+        Err(err) if mode.is_production() => {
             lines.push(
                 line(
                     "dns-record",

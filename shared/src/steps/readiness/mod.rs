@@ -199,12 +199,16 @@ impl Readiness {
         }
         let counts = self.counts();
         let mut message = format!(
-            "the DR region is not ready for this {} of plan {} ({} failing check{}); nothing was created. Fix these and start the run again{}:\n",
+            "{} is not ready for this {} of plan {} ({} failing check{}); nothing was created. Fix these and start the run again{}:\n",
+            match self.mode {
+                Mode::Failback => format!("the primary region {}", self.region),
+                _ => "the DR region".to_string(),
+            },
             self.mode,
             self.plan,
             counts.fail,
             if counts.fail == 1 { "" } else { "s" },
-            if self.mode == Mode::Failover {
+            if self.mode.is_production() {
                 " (copies older than the RPO objective are accepted with \"acceptWarnings\": true)"
             } else {
                 ""

@@ -145,11 +145,11 @@ pub(super) async fn check_network_stack(
         .as_deref()
         .is_some_and(crate::aws::cloudformation::is_usable);
     match (mode, status.as_deref()) {
-        (Mode::Failover, Some(status)) if !usable && !status.ends_with("_IN_PROGRESS") => lines.push(
+        (Mode::Failover | Mode::Failback, Some(status)) if !usable && !status.ends_with("_IN_PROGRESS") => lines.push(
             line(CHECK, Status::Fail, name, format!("the existing stack is {status}: a failover would not use or delete it"))
                 .fix(format!("look at its events (aws cloudformation describe-stack-events --stack-name {name}), then fix or delete it")),
         ),
-        (Mode::Failover, Some(_)) => lines.push(line(
+        (Mode::Failover | Mode::Failback, Some(_)) => lines.push(line(
             CHECK,
             Status::Pass,
             name,
@@ -158,7 +158,7 @@ pub(super) async fn check_network_stack(
                 if network.template.is_some() { "updates it to the plan's template" } else { "reuses it" }
             ),
         )),
-        (Mode::Failover, None) => lines.push(line(CHECK, Status::Pass, name, "does not exist yet; a failover creates it".into())),
+        (Mode::Failover | Mode::Failback, None) => lines.push(line(CHECK, Status::Pass, name, "does not exist yet; a failover creates it".into())),
         (Mode::Drill, _) => lines.push(line(
             CHECK,
             Status::Pass,
@@ -167,7 +167,8 @@ pub(super) async fn check_network_stack(
         )),
     }
     // a failover that reuses the stack as it is: its outputs are the values the run will use
-    if let (Mode::Failover, true, None, Some(stack)) = (mode, usable, &network.template, &existing)
+    if let (true, true, None, Some(stack)) =
+        (mode.is_production(), usable, &network.template, &existing)
     {
         let outputs = crate::aws::cloudformation::outputs_of(stack);
         return plan.with_stack_outputs(name, &outputs, Unknown::Drop);

@@ -202,7 +202,7 @@ pub fn choose_records<'p>(
     plan.dns
         .iter()
         .map(|record| {
-            if mode == Mode::Failover && record.method == DnsMethod::FailoverAlarm {
+            if mode.is_production() && record.method == DnsMethod::FailoverAlarm {
                 let instance = target_instance(record, instances)?;
                 return Ok(RecordSwitch::ByAlarm { record, instance });
             }
@@ -504,6 +504,10 @@ pub struct SwitchInput {
 impl NamesRun for SwitchInput {
     fn run_id(&self) -> Option<&str> {
         Some(self.run.run_id.as_str())
+    }
+
+    fn region(&self) -> Option<&str> {
+        self.run.region.as_deref()
     }
 }
 

@@ -201,7 +201,7 @@ pub async fn remove_drill_record(
 /// The record this run may write: in a drill, only the drill record, whatever else is asked.
 pub(super) fn record_to_write(record: &DnsRecordPlan, mode: Mode) -> Result<&str, BackstopError> {
     match mode {
-        Mode::Failover => Ok(&record.record_name),
+        Mode::Failover | Mode::Failback => Ok(&record.record_name),
         Mode::Drill => {
             let drill = normalize_dns_name(&record.drill_record_name);
             let same = drill.as_ref().ok() == normalize_dns_name(&record.record_name).as_ref().ok();

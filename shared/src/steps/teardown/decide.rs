@@ -96,10 +96,10 @@ pub fn decide(
     let of_run = |c: &Candidate| run.is_none_or(|r| c.run_tag.as_deref() == Some(&r.run_id));
     let failover_tagged: Vec<&str> = candidates
         .iter()
-        .filter(|c| of_run(c) && c.mode_tag.as_deref() == Some("failover"))
+        .filter(|c| of_run(c) && matches!(c.mode_tag.as_deref(), Some("failover" | "failback")))
         .map(|c| c.owned.id.as_str())
         .collect();
-    let run_is_failover = stored_failover || run.is_some_and(|r| r.mode == Mode::Failover);
+    let run_is_failover = stored_failover || run.is_some_and(|r| r.mode.is_production());
     if (run_is_failover || !failover_tagged.is_empty()) && !allow_failover {
         let why = if failover_tagged.is_empty() {
             "its stored state says it is a failover".to_string()
@@ -173,7 +173,7 @@ fn judge(run: &RunFacts, candidate: &Candidate) -> Result<Action, String> {
         // no Backstop tag yet, or only part of it: the proof above makes it the run's
         None => Ok(Action::TagThenDelete),
         Some(_) => Ok(Action::Delete {
-            final_snapshot: run.mode == Mode::Failover
+            final_snapshot: run.mode.is_production()
                 && candidate.owned.kind == OwnedKind::DbInstance,
         }),
     }

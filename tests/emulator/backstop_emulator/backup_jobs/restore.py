@@ -71,11 +71,19 @@ def _complete_restore(job: Job) -> None:
         if groups:
             params["VpcSecurityGroupIds"] = groups
         try:
-            rds.restore_db_instance_from_db_snapshot(**params)
+            restored = rds.restore_db_instance_from_db_snapshot(**params)["DBInstance"]
         except internal.ClientError as err:
             raise JobFailed(internal.error_text(err)) from None
         aws_time.mark_restored_db_instance(account, region, identifier)
         job.created_resource_arn = f"arn:aws:rds:{region}:{account}:db:{identifier}"
+        # moto copies the source database's tags; AWS Backup copies the backup's tags only
+        # when the request says CopySourceTagsToRestoredResource
+        if not job.request.get("CopySourceTagsToRestoredResource"):
+            copied = rds.list_tags_for_resource(ResourceName=restored["DBInstanceArn"])["TagList"]
+            if copied:
+                rds.remove_tags_from_resource(
+                    ResourceName=restored["DBInstanceArn"], TagKeys=[t["Key"] for t in copied]
+                )
     elif rp.resource_type == "EFS":
         efs = internal.client("efs", region, account)
         token = meta.get("CreationToken") or job.job_id

@@ -1,0 +1,336 @@
+//! `capture`: the DR side's data, made ready to come home. For each resource the failover
+//! restored that holds data (volumes, databases, file systems), an on-demand AWS Backup job in
+//! the DR region, then a copy job of its recovery point into the primary region's vault. One
+//! round starts what can start and reads what runs; the state machine calls it again until
+//! every copy is complete. Re-running it (a retried round, a resumed failback) starts no second
+//! job: the tokens derive from the run id and the resource.
+
+use aws_smithy_types::DateTime;
+use serde::{Deserialize, Serialize};
+
+use super::{failback_of, Failback};
+use crate::aws::store::{Part, RunStore};
+use crate::aws::tags::{run_tags, token};
+use crate::aws::{Clients, Settings};
+use crate::error::{BackstopError, SdkContext};
+use crate::model::jobs::JobStatus;
+use crate::model::run::{Mode, RunId};
+use crate::model::time::format_time;
+use crate::steps::resolve::RunRequest;
+use crate::steps::Invocation;
+
+/// One resource's way home: its backup in the DR vault, then that recovery point's copy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Capture {
+    pub resource: String,
+    /// The DR-region resource the failover restored (what serves production now).
+    pub source_arn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_job_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_status: Option<JobStatus>,
+    /// The backup's recovery point, in the DR vault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_point_arn: Option<String>,
+    /// RFC 3339: when the backup job was created (data written in DR after it is not brought
+    /// home: the failback's RPO).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_job_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_status: Option<JobStatus>,
+    /// The copy's recovery point, in the primary region's vault: what the failback restores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_recovery_point_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+}
+
+impl Capture {
+    fn is_home(&self) -> bool {
+        self.copy_status == Some(JobStatus::Completed)
+    }
+
+    /// Why it will never come home, if a job of it ended without its result.
+    fn failure(&self) -> Option<String> {
+        fn ended(status: &Option<JobStatus>) -> Option<&JobStatus> {
+            status.as_ref().filter(|s| s.did_not_complete())
+        }
+        let (job, status) = match (ended(&self.backup_status), ended(&self.copy_status)) {
+            (Some(status), _) => ("backup job", status),
+            (None, Some(status)) => ("copy job to the primary region", status),
+            (None, None) => return None,
+        };
+        Some(format!(
+            "its {job} is {}{}",
+            status.as_str(),
+            self.status_message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        ))
+    }
+}
+
+/// What a round hands back to the state machine: counts only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaptureOutput {
+    /// Every resource's copy is in the primary region's vault.
+    pub done: bool,
+    pub resources: usize,
+    pub copied: usize,
+    /// How long the state machine waits before the next round (the run's poll interval).
+    pub wait_seconds: u32,
+}
+
+/// Where a failback's jobs go: the DR vault (the stack's plan's), the home vault's ARN, the
+/// role AWS Backup uses, and the run whose tokens and tags they carry.
+struct CaptureTarget<'a> {
+    dr_vault: &'a str,
+    home_vault_arn: String,
+    role_arn: &'a str,
+    run_id: &'a RunId,
+    plan: &'a str,
+}
+
+/// One round of the capture of `request`'s failback (see the module).
+pub async fn capture_round(
+    clients: &Clients,
+    store: &RunStore,
+    request: RunRequest,
+    function_arn: &str,
+) -> Result<CaptureOutput, BackstopError> {
+    let Failback { plan, home, .. } = failback_of(clients, store, &request).await?;
+    let wait_seconds = request.input.settings.poll_interval_seconds;
+    // a resumed failback's jobs are the earlier run's: the same tokens find them
+    let run_id = match &request.input.resume_run_id {
+        Some(earlier) => RunId::try_from(earlier.clone())?,
+        None => request.run_id.clone(),
+    };
+    let target = CaptureTarget {
+        dr_vault: &plan.backup_vault,
+        home_vault_arn: vault_arn(function_arn, &home.dr_region, &home.backup_vault)?,
+        role_arn: Settings::required(
+            &clients.settings.restore_role_arn,
+            "BACKSTOP_RESTORE_ROLE_ARN",
+        )?,
+        run_id: &run_id,
+        plan: &plan.name,
+    };
+    let mut captures: Vec<Capture> = store
+        .get(&request.run_id, Part::Capture)
+        .await?
+        .unwrap_or_default();
+    for resource in &home.resources {
+        let Some(arn) = &resource.arn else { continue };
+        if !captures.iter().any(|c| c.resource == resource.name) {
+            captures.push(Capture {
+                resource: resource.name.clone(),
+                source_arn: arn.clone(),
+                ..Capture::default()
+            });
+        }
+    }
+    let mut outcome = Ok(());
+    for capture in captures.iter_mut().filter(|c| !c.is_home()) {
+        if capture.failure().is_some() {
+            continue;
+        }
+        // what earlier resources started is stored even when a later one cannot start
+        if let Err(err) = advance(&clients.backup, &target, capture).await {
+            outcome = Err(err);
+            break;
+        }
+    }
+    store.put(&request.run_id, Part::Capture, &captures).await?;
+    outcome?;
+    let failed: Vec<String> = captures
+        .iter()
+        .filter_map(|c| c.failure().map(|why| format!("{}: {why}", c.resource)))
+        .collect();
+    if !failed.is_empty() {
+        return Err(BackstopError::CaptureFailed {
+            resource: failed.len().to_string() + " resource(s)",
+            message: format!(
+                "{}. Nothing was restored in the primary region and production still runs in the DR region; fix the cause and resume this failback (resumeRunId)",
+                failed.join("; ")
+            ),
+        });
+    }
+    let copied = captures.iter().filter(|c| c.is_home()).count();
+    tracing::info!(
+        resources = captures.len(),
+        copied,
+        "DR-side backups copied to the primary region"
+    );
+    Ok(CaptureOutput {
+        done: copied == captures.len(),
+        resources: captures.len(),
+        copied,
+        wait_seconds,
+    })
+}
+
+/// Moves one resource's capture a step on: start its backup, read it, start its copy, read it.
+async fn advance(
+    backup: &aws_sdk_backup::Client,
+    target: &CaptureTarget<'_>,
+    capture: &mut Capture,
+) -> Result<(), BackstopError> {
+    let resource = capture.resource.clone();
+    let Some(backup_job_id) = capture.backup_job_id.clone() else {
+        let mut request = backup
+            .start_backup_job()
+            .backup_vault_name(target.dr_vault)
+            .resource_arn(&capture.source_arn)
+            .iam_role_arn(target.role_arn)
+            .idempotency_token(token(target.run_id, "capture", &[&resource]));
+        for (key, value) in run_tags(target.run_id, Mode::Failback, target.plan, &resource) {
+            request = request.recovery_point_tags(key, value);
+        }
+        let started = request.send().await.context(format!(
+            "starting the backup of {resource} in the DR region"
+        ))?;
+        capture.backup_job_id = started.backup_job_id;
+        capture.backup_status = Some(JobStatus::Created);
+        capture.backup_started_at = started.creation_date.map(format_time);
+        return Ok(());
+    };
+    if capture
+        .backup_status
+        .as_ref()
+        .is_none_or(JobStatus::is_pending)
+    {
+        let job = backup
+            .describe_backup_job()
+            .backup_job_id(&backup_job_id)
+            .send()
+            .await
+            .context(format!("reading the backup of {resource}"))?;
+        capture.backup_status = job.state.as_ref().map(|s| JobStatus::from(s.as_str()));
+        capture.recovery_point_arn = job.recovery_point_arn.or(capture.recovery_point_arn.take());
+        capture.status_message = job.status_message;
+        if let Some(created) = job.creation_date {
+            capture.backup_started_at = Some(format_time(created));
+        }
+    }
+    if capture.backup_status != Some(JobStatus::Completed) {
+        return Ok(());
+    }
+    let recovery_point =
+        capture
+            .recovery_point_arn
+            .clone()
+            .ok_or_else(|| BackstopError::CaptureFailed {
+                resource: resource.clone(),
+                message: format!("backup job {backup_job_id} completed without a recovery point"),
+            })?;
+    let Some(copy_job_id) = capture.copy_job_id.clone() else {
+        let started = backup
+            .start_copy_job()
+            .recovery_point_arn(&recovery_point)
+            .source_backup_vault_name(target.dr_vault)
+            .destination_backup_vault_arn(&target.home_vault_arn)
+            .iam_role_arn(target.role_arn)
+            .idempotency_token(token(target.run_id, "copy-home", &[&resource]))
+            .send()
+            .await
+            .context(format!(
+                "copying the backup of {resource} to {}",
+                target.home_vault_arn
+            ))?;
+        capture.copy_job_id = started.copy_job_id;
+        capture.copy_status = Some(JobStatus::Created);
+        return Ok(());
+    };
+    let copy = backup
+        .describe_copy_job()
+        .copy_job_id(&copy_job_id)
+        .send()
+        .await
+        .context(format!("reading the copy of {resource}"))?
+        .copy_job;
+    if let Some(copy) = copy {
+        capture.copy_status = copy.state.as_ref().map(|s| JobStatus::from(s.as_str()));
+        capture.home_recovery_point_arn = copy.destination_recovery_point_arn;
+        capture.status_message = copy.status_message;
+    }
+    Ok(())
+}
+
+/// `arn:<partition>:backup:<region>:<account>:backup-vault:<name>`, in the function's account.
+fn vault_arn(function_arn: &str, region: &str, name: &str) -> Result<String, BackstopError> {
+    let parts: Vec<&str> = function_arn.split(':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "lambda", _, account, ..] if !account.is_empty() => Ok(format!(
+            "arn:{partition}:backup:{region}:{account}:backup-vault:{name}"
+        )),
+        _ => Err(BackstopError::invalid_input(
+            "invokedFunctionArn",
+            format!("{function_arn} is not a Lambda function's ARN: the home vault's account is the function's"),
+        )),
+    }
+}
+
+/// `CaptureFunction`: one round of a failback's capture.
+pub async fn run(
+    clients: &Clients,
+    request: RunRequest,
+    invocation: &Invocation,
+) -> Result<CaptureOutput, BackstopError> {
+    let started = DateTime::from(std::time::SystemTime::now());
+    let output = capture_round(
+        clients,
+        &clients.store()?,
+        request,
+        &invocation.function_arn,
+    )
+    .await?;
+    tracing::debug!(at = %format_time(started), "capture round");
+    Ok(output)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_home_vault_is_in_the_functions_account_and_partition() {
+        assert_eq!(
+            vault_arn(
+                "arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:backstop-capture",
+                "us-gov-east-1",
+                "backstop-primary"
+            )
+            .unwrap(),
+            "arn:aws-us-gov:backup:us-gov-east-1:123456789012:backup-vault:backstop-primary"
+        );
+        assert!(vault_arn("not-an-arn", "us-east-1", "v").is_err());
+    }
+
+    #[test]
+    fn a_job_that_ended_without_its_result_is_named_with_its_message() {
+        let capture = Capture {
+            resource: "orders-db".into(),
+            backup_status: Some(JobStatus::Completed),
+            copy_status: Some(JobStatus::Failed),
+            status_message: Some("Access denied to the destination vault".into()),
+            ..Capture::default()
+        };
+        let why = capture.failure().unwrap();
+        assert!(
+            why.contains("copy job to the primary region is FAILED"),
+            "{why}"
+        );
+        assert!(why.contains("Access denied"), "{why}");
+        let running = Capture {
+            backup_status: Some(JobStatus::Running),
+            ..Capture::default()
+        };
+        assert_eq!(running.failure(), None);
+        assert!(!running.is_home());
+    }
+}

@@ -1,0 +1,162 @@
+//! Failback: the way home after a failover. It names the failover it closes
+//! (`failoverRunId`); its data comes from backups of the DR side taken now and copied into the
+//! primary region's vault ([`capture`]); the rest is a recovery like the others, of the plan
+//! [`Plan::for_failback`] swaps to the primary region, and it ends by retiring the failover
+//! (its DR resources deleted, databases with a final snapshot) once DNS is home.
+
+pub mod capture;
+
+use aws_sdk_sfn::types::ExecutionStatus;
+
+use crate::aws::plan_source::load_plan;
+use crate::aws::store::{Part, RunStore};
+use crate::aws::Clients;
+use crate::error::{classify_sdk_error, BackstopError};
+use crate::model::jobs::RestoreJob;
+use crate::model::run::{Mode, ResolvedRun, RunId};
+use crate::plan::{Plan, PlanSource};
+use crate::steps::resolve::RunRequest;
+
+/// What a failback knows of the failover it brings home.
+#[derive(Debug, Clone)]
+pub struct FailoverToBringHome {
+    pub run: ResolvedRun,
+    /// Its restore jobs as last seen: what it restored, and where.
+    pub restores: Vec<RestoreJob>,
+}
+
+/// The plans of a failback: the stack's plan (its DR side: the vault the captures go to) and
+/// the plan swapped to the primary region that the rest of the run recovers, with the failover.
+#[derive(Debug, Clone)]
+pub struct Failback {
+    pub plan: Plan,
+    pub home: Plan,
+    pub failover: FailoverToBringHome,
+}
+
+/// Loads what a failback request names and checks it, before anything is created: the plan
+/// from the stack's plan parameter (as for a failover), meant for this region, with a home
+/// block; the failover, a succeeded run of this state machine of the same plan.
+pub async fn failback_of(
+    clients: &Clients,
+    store: &RunStore,
+    request: &RunRequest,
+) -> Result<Failback, BackstopError> {
+    let input = &request.input;
+    input.check()?;
+    input.check_failover_plan_source(clients.settings.plan_parameter.as_deref())?;
+    let failover_run_id = input
+        .failover_run_id
+        .as_deref()
+        .filter(|_| input.mode == Mode::Failback)
+        .ok_or_else(|| {
+            BackstopError::invalid_input(
+                "failoverRunId",
+                "is only read by a failback, which needs it",
+            )
+        })?;
+    let source = PlanSource::from_input(
+        input.plan.clone(),
+        input.plan_parameter.clone(),
+        input.plan_object.clone(),
+    )?;
+    let plan = load_plan(&clients.ssm, &clients.s3, source).await?;
+    plan.require_region(&clients.settings.region)?;
+    let failover = failover_to_bring_home(
+        &clients.sfn,
+        store,
+        request.state_machine_arn.as_deref(),
+        failover_run_id,
+        &plan,
+    )
+    .await?;
+    let home = plan.for_failback(&failover.restores)?;
+    Ok(Failback {
+        plan,
+        home,
+        failover,
+    })
+}
+
+/// The failover `failover_run_id`: an execution of this state machine that succeeded, whose
+/// stored state is a failover of `plan`. Anything else is refused, naming what to do.
+async fn failover_to_bring_home(
+    sfn: &aws_sdk_sfn::Client,
+    store: &RunStore,
+    state_machine_arn: Option<&str>,
+    failover_run_id: &str,
+    plan: &Plan,
+) -> Result<FailoverToBringHome, BackstopError> {
+    let execution = RunId::try_from(failover_run_id.to_string())
+        .map_err(|err| BackstopError::invalid_input("failoverRunId", err.to_string()))?;
+    let machine = state_machine_arn
+        .filter(|arn| arn.contains(":stateMachine:"))
+        .ok_or_else(|| {
+            BackstopError::invalid_input(
+                "stateMachineArn",
+                "a failback needs the state machine's ARN ($$.StateMachine.Id) to find its failover",
+            )
+        })?;
+    let execution_arn = format!(
+        "{}:{execution}",
+        machine.replacen(":stateMachine:", ":execution:", 1)
+    );
+    let described = sfn
+        .describe_execution()
+        .execution_arn(&execution_arn)
+        .send()
+        .await
+        .map_err(|err| match classify_sdk_error(format!("reading run {execution}"), err) {
+            BackstopError::NotFound { .. } => BackstopError::invalid_input(
+                "failoverRunId",
+                format!("no run {execution} of this state machine: give the execution name of the failover to bring home (its report names it)"),
+            ),
+            other => other,
+        })?;
+    match described.status() {
+        ExecutionStatus::Succeeded => {}
+        ExecutionStatus::Running | ExecutionStatus::PendingRedrive => {
+            return Err(BackstopError::Conflict(format!(
+                "failover {execution} is still running: a failback starts once it has succeeded; nothing was created"
+            )))
+        }
+        other => {
+            return Err(BackstopError::Conflict(format!(
+                "failover {execution} is {}: only a succeeded failover is brought home (resume it with resumeRunId until it succeeds); nothing was created",
+                other.as_str()
+            )))
+        }
+    }
+    let run: ResolvedRun = store
+        .get(&execution, Part::Run)
+        .await?
+        .ok_or_else(|| {
+            BackstopError::invalid_input(
+                "failoverRunId",
+                format!("run {execution} has no stored state (it ended before resolving its plan, or its state expired): there is nothing of it to bring home"),
+            )
+        })?;
+    if run.mode != Mode::Failover {
+        return Err(BackstopError::invalid_input(
+            "failoverRunId",
+            format!(
+                "run {execution} is a {}, not a failover: a failback brings a failover home",
+                run.mode
+            ),
+        ));
+    }
+    if run.plan.name != plan.name {
+        return Err(BackstopError::invalid_input(
+            "failoverRunId",
+            format!(
+                "run {execution} failed over plan {}, not {}: name a failover of this plan",
+                run.plan.name, plan.name
+            ),
+        ));
+    }
+    let restores: Vec<RestoreJob> = store
+        .get(&execution, Part::Restore)
+        .await?
+        .unwrap_or_default();
+    Ok(FailoverToBringHome { run, restores })
+}

@@ -1,0 +1,272 @@
+//! Failback: after a failover, the workload comes home to the primary region from backups of
+//! the DR side taken after the failover, production DNS answers the primary again, and the
+//! failover's DR side is retired (databases with a final snapshot).
+
+use backstop_tests::{
+    assert_succeeded, protected_workload, run_input, Scenario, Seed, PLAN_PARAMETER,
+};
+use serde_json::{json, Value};
+
+/// The seeded plan with its home block: the primary region's vault, subnet, security groups,
+/// DB subnet group and golden AMI; the failover retired as soon as DNS is home.
+fn plan_with_home(seed: &Seed) -> Value {
+    let mut plan = backstop_tests::plan_for(seed);
+    let primary = &seed.primary;
+    plan["home"] = json!({
+        "backupVault": primary.backup_vault.name,
+        "availabilityZone": primary.network.subnets[0].availability_zone,
+        "subnetIds": [primary.network.subnets[0].id],
+        "securityGroupIds": [primary.network.app_security_group_id],
+        "dbSubnetGroupName": primary.db_subnet_group,
+        "rdsSecurityGroupIds": [primary.network.db_security_group_id],
+        "amis": { "app": { "id": primary.golden_ami_id } },
+        "retireAfterMinutes": 0
+    });
+    plan
+}
+
+async fn failback_scenario(name: &str) -> Scenario {
+    let (emulator, seed) = protected_workload(name).await;
+    let stack = emulator.deploy_stack_with(json!({
+        "PrimaryRegion": seed.primary_region,
+        "PrimaryBackupVaultName": seed.primary.backup_vault.name,
+    }));
+    Scenario::of(emulator, seed, stack).await
+}
+
+fn failback_input(failover_run_id: &str) -> Value {
+    json!({
+        "mode": "failback",
+        "planParameter": PLAN_PARAMETER,
+        "failoverRunId": failover_run_id,
+        "settings": { "pollIntervalSeconds": 2 }
+    })
+}
+
+fn volume_id(arn: &str) -> String {
+    arn.rsplit('/').next().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failback_brings_the_dr_sides_data_home_switches_dns_back_and_retires_the_failover() {
+    let scenario = failback_scenario("failback").await;
+    let plan = plan_with_home(&scenario.seed);
+    let failover = scenario
+        .run_to_end("failover-1", run_input("failover", &plan))
+        .await;
+    assert_succeeded(&failover);
+    let failover_report: Value = serde_json::from_str(failover.output().unwrap()).unwrap();
+    let dr_ip = scenario.instances_of_run("failover-1").await[0]
+        .private_ip_address()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        scenario.a_record("app.shop.example.com").await,
+        Some((vec![dr_ip], 60))
+    );
+
+    // production runs in the DR region and writes there: the data volume grows
+    let restored = |resource: &str| {
+        failover_report["restored"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|job| job["resource"] == resource)
+            .and_then(|job| job["createdResourceArn"].as_str())
+            .unwrap()
+            .to_string()
+    };
+    let dr_data_volume = volume_id(&restored("app-data"));
+    scenario
+        .dr
+        .ec2
+        .modify_volume()
+        .volume_id(&dr_data_volume)
+        .size(250)
+        .send()
+        .await
+        .expect("grow the DR volume");
+
+    let failback = scenario
+        .run_to_end("failback-1", failback_input("failover-1"))
+        .await;
+    assert_succeeded(&failback);
+    let report: Value = serde_json::from_str(failback.output().unwrap()).unwrap();
+    assert_eq!(report["verdict"], "PASS", "{report:#}");
+
+    // the data came from backups of the DR side, copied home after the change
+    let captures = scenario
+        .stack
+        .stored(&scenario.emulator, "failback-1", "capture")
+        .await;
+    let captured = captures.as_array().expect("the capture is stored");
+    assert_eq!(captured.len(), 4, "{captures:#}");
+    for capture in captured {
+        assert_eq!(capture["copyStatus"], "COMPLETED", "{capture:#}");
+        assert!(
+            capture["sourceArn"]
+                .as_str()
+                .unwrap()
+                .contains(":us-west-2:"),
+            "{capture:#}"
+        );
+    }
+    let home_jobs = scenario
+        .primary
+        .backup
+        .list_restore_jobs()
+        .send()
+        .await
+        .unwrap();
+    let home_jobs = home_jobs.restore_jobs();
+    assert_eq!(home_jobs.len(), 4, "four restores in the primary region");
+    for job in home_jobs {
+        let point = job.recovery_point_arn().unwrap();
+        assert!(
+            captured
+                .iter()
+                .any(|c| c["homeRecoveryPointArn"].as_str() == Some(point)),
+            "{point} is not a captured copy"
+        );
+    }
+    let home_data = home_jobs
+        .iter()
+        .find(|job| {
+            captured.iter().any(|c| {
+                c["resource"] == "app-data"
+                    && c["homeRecoveryPointArn"].as_str() == job.recovery_point_arn()
+            })
+        })
+        .unwrap();
+    let home_volume = volume_id(home_data.created_resource_arn().unwrap());
+    let volumes = scenario
+        .primary
+        .ec2
+        .describe_volumes()
+        .volume_ids(&home_volume)
+        .send()
+        .await
+        .unwrap();
+    let volume = &volumes.volumes()[0];
+    assert_eq!(volume.size(), Some(250), "the DR side's change came home");
+    assert_eq!(
+        volume.availability_zone(),
+        Some(
+            scenario.seed.primary.network.subnets[0]
+                .availability_zone
+                .as_str()
+        )
+    );
+
+    // the workload runs at home, from the primary's golden AMI, and production DNS answers it
+    let home_instances = scenario
+        .primary
+        .ec2
+        .describe_instances()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:backstop:run-id")
+                .values("failback-1")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let home_instance = home_instances.reservations()[0].instances()[0].clone();
+    assert_eq!(
+        home_instance.image_id(),
+        Some(scenario.seed.primary.golden_ami_id.as_str())
+    );
+    assert_eq!(
+        volume.attachments()[0].instance_id(),
+        home_instance.instance_id()
+    );
+    let home_ip = home_instance.private_ip_address().unwrap().to_string();
+    assert_eq!(
+        scenario.a_record("app.shop.example.com").await,
+        Some((vec![home_ip], 60))
+    );
+
+    // the failover's DR side is retired: its volumes gone, its instance terminated, its
+    // database deleted with a final snapshot
+    let dr_volumes = scenario
+        .dr
+        .ec2
+        .describe_volumes()
+        .volume_ids(&dr_data_volume)
+        .send()
+        .await;
+    assert!(
+        dr_volumes.is_err() || dr_volumes.unwrap().volumes().is_empty(),
+        "the failover's DR volume is deleted"
+    );
+    for instance in scenario.instances_of_run("failover-1").await {
+        let state = instance.state().and_then(|s| s.name()).map(|s| s.as_str());
+        assert!(
+            matches!(state, Some("terminated" | "shutting-down")),
+            "{state:?}"
+        );
+    }
+    let retired = scenario
+        .stack
+        .stored(&scenario.emulator, "failover-1", "teardown")
+        .await;
+    assert_eq!(retired["left"], json!([]), "{retired:#}");
+    let snapshots = scenario
+        .dr
+        .rds
+        .describe_db_snapshots()
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        snapshots
+            .db_snapshots()
+            .iter()
+            .any(|s| s.snapshot_type() == Some("manual")),
+        "the DR database keeps a final snapshot"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failback_of_an_unknown_or_running_failover_is_refused_before_anything_is_created() {
+    let scenario = failback_scenario("failback-refused").await;
+    backstop_tests::put_plan(&scenario.emulator, &plan_with_home(&scenario.seed)).await;
+
+    let unknown = scenario
+        .run_to_end(
+            "failback-unknown",
+            failback_input("failover-that-never-ran"),
+        )
+        .await;
+    assert_eq!(unknown.status().as_str(), "FAILED");
+    let cause = unknown.cause().unwrap_or_default();
+    assert!(cause.contains("failoverRunId"), "{cause}");
+
+    // a drill is not a failover: there is nothing of it to bring home
+    let drill = scenario
+        .run_to_end(
+            "drill-1",
+            run_input("drill", &plan_with_home(&scenario.seed)),
+        )
+        .await;
+    assert_succeeded(&drill);
+    let not_a_failover = scenario
+        .run_to_end("failback-of-a-drill", failback_input("drill-1"))
+        .await;
+    assert_eq!(not_a_failover.status().as_str(), "FAILED");
+    let cause = not_a_failover.cause().unwrap_or_default();
+    assert!(cause.contains("not a failover"), "{cause}");
+
+    // nothing was backed up in the DR region, nothing restored in the primary region
+    let backups = scenario.dr.backup.list_backup_jobs().send().await.unwrap();
+    assert!(backups.backup_jobs().is_empty(), "{backups:?}");
+    let restores = scenario
+        .primary
+        .backup
+        .list_restore_jobs()
+        .send()
+        .await
+        .unwrap();
+    assert!(restores.restore_jobs().is_empty());
+}
