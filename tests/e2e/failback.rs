@@ -48,7 +48,8 @@ fn volume_id(arn: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_failback_brings_the_dr_sides_data_home_switches_dns_back_and_retires_the_failover() {
+async fn a_failback_through_dr_faults_brings_the_data_home_switches_dns_back_and_retires_the_failover(
+) {
     let scenario = failback_scenario("failback").await;
     let plan = plan_with_home(&scenario.seed);
     let failover = scenario
@@ -87,10 +88,28 @@ async fn a_failback_brings_the_dr_sides_data_home_switches_dns_back_and_retires_
         .await
         .expect("grow the DR volume");
 
+    // the DR region is impaired while the failback captures: 5xx, resets and throttling, each
+    // three in a row (more than the SDK's own attempts: the state machine's Retry takes over)
+    let fault = |service: &str, operation: &str, error: &str| json!({ "service": service, "operation": operation, "error": error, "count": 3 });
+    scenario.inject(json!({
+        "apiErrors": [
+            fault("backup", "StartBackupJob", "ServiceUnavailable"),
+            fault("backup", "DescribeBackupJob", "InternalFailure"),
+            fault("backup", "StartCopyJob", "ConnectionReset"),
+        ],
+        "throttle": [{ "service": "backup", "operation": "DescribeCopyJob", "count": 3 }]
+    }));
     let failback = scenario
         .run_to_end("failback-1", failback_input("failover-1"))
         .await;
     assert_succeeded(&failback);
+    let injected = scenario.emulator.fault_report()["injectedCalls"].clone();
+    for key in [
+        "backup:StartBackupJob:ServiceUnavailable",
+        "backup:StartCopyJob:ConnectionReset",
+    ] {
+        assert_eq!(injected[key], 3, "{key}: {injected}");
+    }
     let report: Value = serde_json::from_str(failback.output().unwrap()).unwrap();
     assert_eq!(report["verdict"], "PASS", "{report:#}");
 
@@ -220,11 +239,33 @@ async fn a_failback_brings_the_dr_sides_data_home_switches_dns_back_and_retires_
         .await
         .unwrap();
     assert!(
-        snapshots
-            .db_snapshots()
-            .iter()
-            .any(|s| s.snapshot_type() == Some("manual")),
-        "the DR database keeps a final snapshot"
+        snapshots.db_snapshots().iter().any(|s| s
+            .db_snapshot_identifier()
+            .is_some_and(|id| id.starts_with("backstop-final-"))),
+        "the DR database keeps a final snapshot: {snapshots:?}"
+    );
+
+    // once brought home, the failover has nothing left to bring: a second failback stops at
+    // preflight, before it backs anything up
+    let backups_before = scenario.dr.backup.list_backup_jobs().send().await.unwrap();
+    let again = scenario
+        .run_to_end("failback-2", failback_input("failover-1"))
+        .await;
+    assert_eq!(again.status().as_str(), "FAILED");
+    assert_eq!(
+        again.error(),
+        Some("Backstop.NotReady"),
+        "{:?}",
+        again.cause()
+    );
+    assert!(again
+        .cause()
+        .unwrap_or_default()
+        .contains("gone from the DR region"));
+    let backups_after = scenario.dr.backup.list_backup_jobs().send().await.unwrap();
+    assert_eq!(
+        backups_after.backup_jobs().len(),
+        backups_before.backup_jobs().len()
     );
 }
 

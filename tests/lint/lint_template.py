@@ -40,6 +40,8 @@ LINT_PARAMETERS = {
     "BackupVaultKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     "FailoverAlarmNames": "primary-down",
     "VaultLock": "governance",
+    "PrimaryRegion": "us-east-1",
+    "PrimaryBackupVaultName": "backstop-primary",
 }
 
 

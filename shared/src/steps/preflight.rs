@@ -14,9 +14,10 @@ use crate::aws::Clients;
 use crate::error::BackstopError;
 use crate::model::run::Mode;
 use crate::plan::{Plan, PlanSource};
-use crate::steps::failback::failback_of;
+use crate::steps::failback::{failback_of, refuse_a_second_failback};
 use crate::steps::readiness::{
-    check_readiness, CheckLine, Counts, Readiness, ReadinessRequest, Status, MAX_LISTED_LINES,
+    check_failover_side, check_readiness, CheckLine, Counts, Readiness, ReadinessRequest, Status,
+    MAX_LISTED_LINES,
 };
 use crate::steps::resolve::{parse_input, RunRequest};
 use crate::steps::Invocation;
@@ -99,7 +100,10 @@ pub async fn preflight(
         PreflightRequest::Run(request) => {
             // a failback is checked where it recovers: the primary region, with its plan
             let failback = match (request.input.mode, store) {
-                (Mode::Failback, Some(store)) => Some(failback_of(clients, store, &request).await?),
+                (Mode::Failback, Some(store)) => {
+                    refuse_a_second_failback(&clients.sfn, &request).await?;
+                    Some(failback_of(clients, store, &request).await?)
+                }
                 (Mode::Failback, None) => {
                     return Err(BackstopError::invalid_input(
                         "RUN_STATE_BUCKET",
@@ -111,8 +115,10 @@ pub async fn preflight(
             let input = request.input;
             input.check()?;
             input.check_failover_plan_source(site.plan_parameter.as_deref())?;
+            let mut failover_side = Vec::new();
             let (plan, there) = match failback {
                 Some(failback) => {
+                    failover_side = check_failover_side(clients, &failback.home).await?;
                     let there = clients.in_region(&failback.home.dr_region);
                     (failback.home, Some(there))
                 }
@@ -140,7 +146,8 @@ pub async fn preflight(
                 resumed: input.resume_run_id.is_some(),
                 invocation_deadline,
             };
-            let report = check_readiness(clients, &plan, &checks).await?;
+            let mut report = check_readiness(clients, &plan, &checks).await?;
+            report.lines.extend(failover_side);
             tracing::info!("{}", report.table(LOGGED_LINES));
             emit_readiness(&report);
             if let Some(store) = store {

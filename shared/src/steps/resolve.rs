@@ -16,7 +16,7 @@ use crate::model::time::format_time;
 use crate::model::time::parse_time_field;
 use crate::plan::PlanSource;
 use crate::steps::failback::capture::Capture;
-use crate::steps::failback::failback_of;
+use crate::steps::failback::{failback_of, refuse_a_second_failback};
 use crate::steps::restore::select_recovery_points;
 use crate::steps::switch_dns::records::check_records_in_zones;
 use crate::steps::{Invocation, NamesRun};
@@ -234,7 +234,10 @@ pub async fn resolve_plan(
 ) -> Result<ResolvedRun, BackstopError> {
     // a failback recovers the plan swapped to the primary region, from its captured copies
     let failback = match request.input.mode {
-        Mode::Failback => Some(failback_of(clients, store, &request).await?),
+        Mode::Failback => {
+            refuse_a_second_failback(&clients.sfn, &request).await?;
+            Some(failback_of(clients, store, &request).await?)
+        }
         _ => None,
     };
     let captures: Vec<Capture> = match failback {

@@ -78,6 +78,42 @@ pub async fn failback_of(
     })
 }
 
+/// One failback of a failover at a time: a second one (started twice, from two consoles)
+/// stops before it creates anything, unless it is the earliest of those running. Two would
+/// restore the workload twice at home and move DNS back and forth.
+pub async fn refuse_a_second_failback(
+    sfn: &aws_sdk_sfn::Client,
+    request: &RunRequest,
+) -> Result<(), BackstopError> {
+    let (Some(machine), Some(failover)) = (
+        request.state_machine_arn.as_deref(),
+        request.input.failover_run_id.as_deref(),
+    ) else {
+        return Ok(());
+    };
+    let name = request.run_id.as_str();
+    let started = request
+        .started_at
+        .as_deref()
+        .and_then(crate::model::time::parse_time)
+        .unwrap_or(aws_smithy_types::DateTime::from(
+            std::time::SystemTime::now(),
+        ));
+    // a resumed failback's own earlier execution has ended: it is not among the running ones
+    for other in crate::aws::executions::running(sfn, machine).await? {
+        let same_failover = other.input.get("mode").and_then(|m| m.as_str()) == Some("failback")
+            && other.input.get("failoverRunId").and_then(|f| f.as_str()) == Some(failover);
+        let earlier = (other.started.as_nanos(), other.name.as_str()) < (started.as_nanos(), name);
+        if other.name != name && same_failover && earlier {
+            return Err(BackstopError::Conflict(format!(
+                "failback {} of failover {failover} is already running: one failback at a time; this run stopped before creating anything (watch that one, or stop it and start again)",
+                other.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The failover `failover_run_id`: an execution of this state machine that succeeded, whose
 /// stored state is a failover of `plan`. Anything else is refused, naming what to do.
 async fn failover_to_bring_home(

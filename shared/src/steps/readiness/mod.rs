@@ -312,6 +312,46 @@ pub async fn check_readiness(
     })
 }
 
+/// A failback's other side: every resource it brings home is still in the DR region (`dr` are
+/// the stack's own clients). One the failover no longer has (deleted by hand, or retired by an
+/// earlier failback) fails the check: there is nothing of it to back up.
+pub async fn check_failover_side(
+    dr: &Clients,
+    home: &Plan,
+) -> Result<Vec<CheckLine>, BackstopError> {
+    const CHECK: &str = "failover-resource";
+    let mut lines = Vec::new();
+    for resource in &home.resources {
+        let Some(arn) = &resource.arn else { continue };
+        let Some(owned) = crate::kinds::Owned::restored(&resource.kind, arn, None) else {
+            continue;
+        };
+        let seen = match crate::kinds::run_tag_of_owned(dr, &owned).await {
+            Ok(seen) => seen,
+            Err(err) => {
+                lines.push(unchecked(CHECK, &resource.name, err)?);
+                continue;
+            }
+        };
+        lines.push(match seen {
+            crate::kinds::Tagged::Gone => line(
+                CHECK,
+                Status::Fail,
+                &resource.name,
+                format!("{} is gone from the DR region: there is no data of it to bring home", owned.id),
+            )
+            .fix("if an earlier failback already retired this failover, nothing is left to do; otherwise mark the resource optional in the plan, or restore it by hand"),
+            _ => line(
+                CHECK,
+                Status::Pass,
+                &resource.name,
+                format!("{} serves production in the DR region; the failback backs it up", owned.id),
+            ),
+        });
+    }
+    Ok(lines)
+}
+
 fn join(names: &BTreeSet<String>) -> String {
     if names.is_empty() {
         return "(none)".into();
