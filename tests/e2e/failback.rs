@@ -231,6 +231,23 @@ async fn a_failback_through_dr_faults_brings_the_data_home_switches_dns_back_and
         .stored(&scenario.emulator, "failover-1", "teardown")
         .await;
     assert_eq!(retired["left"], json!([]), "{retired:#}");
+
+    // the report closes the failover: what came home, from which backups, and what was retired
+    let summary = &report["failback"];
+    assert_eq!(summary["failoverRunId"], "failover-1", "{report:#}");
+    assert_eq!(summary["captured"].as_array().unwrap().len(), 4);
+    let deleted = summary["retired"]["deleted"].as_array().unwrap();
+    assert!(
+        deleted.iter().any(|d| d["id"] == dr_data_volume.as_str()),
+        "{summary:#}"
+    );
+    assert!(report["rto"]["measuredSeconds"].as_i64().unwrap() > 0);
+    let text = scenario.evidence("runs/shop/failback-1/report.txt").await;
+    assert!(
+        text.contains("Brought home from failover failover-1"),
+        "{text}"
+    );
+    assert!(text.contains("The failover retired"), "{text}");
     let snapshots = scenario
         .dr
         .rds
@@ -266,6 +283,39 @@ async fn a_failback_through_dr_faults_brings_the_data_home_switches_dns_back_and
     assert_eq!(
         backups_after.backup_jobs().len(),
         backups_before.backup_jobs().len()
+    );
+
+    // by hand, the failback's resources are production's: refused without consent, and with
+    // it deleted where they are, in the primary region
+    let refused = scenario
+        .invoke("teardown", &json!({ "runId": "failback-1" }))
+        .await
+        .unwrap_err();
+    assert!(refused.1.contains("allowFailover"), "{}", refused.1);
+    let still = scenario
+        .primary
+        .ec2
+        .describe_volumes()
+        .volume_ids(&home_volume)
+        .send()
+        .await;
+    assert_eq!(
+        still.unwrap().volumes().len(),
+        1,
+        "nothing deleted without consent"
+    );
+    let torn = scenario.teardown_by_hand("failback-1", true).await;
+    assert_eq!(torn["left"], 0, "{torn:#}");
+    let gone = scenario
+        .primary
+        .ec2
+        .describe_volumes()
+        .volume_ids(&home_volume)
+        .send()
+        .await;
+    assert!(
+        gone.is_err() || gone.unwrap().volumes().is_empty(),
+        "the home volume is deleted"
     );
 }
 

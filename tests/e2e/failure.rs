@@ -114,7 +114,9 @@ async fn a_drill_whose_teardown_fails_or_leaves_resources_fails_and_tells_the_op
         "the killed teardown deleted nothing, so the drill's resources are still there"
     );
     // the way out the notice gives works
-    let finished = teardown_by_hand(&scenario, "drill-teardown-killed").await;
+    let finished = scenario
+        .teardown_by_hand("drill-teardown-killed", false)
+        .await;
     assert_eq!(finished["left"], 0, "{finished:#}");
     let left = crate::drill::leftovers(&scenario, "drill-teardown-killed", &[]).await;
     assert!(left.is_empty(), "left behind: {left:?}");
@@ -181,30 +183,10 @@ async fn a_drill_whose_teardown_fails_or_leaves_resources_fails_and_tells_the_op
         .send()
         .await
         .unwrap();
-    let finished = teardown_by_hand(&scenario, "drill-teardown-left").await;
+    let finished = scenario
+        .teardown_by_hand("drill-teardown-left", false)
+        .await;
     assert_eq!(finished["left"], 0, "{finished:#}");
     let left = crate::drill::leftovers(&scenario, "drill-teardown-left", &[]).await;
     assert!(left.is_empty(), "left behind: {left:?}");
-}
-
-/// Teardown passes by hand, as the state machine loops them, until one says it is finished.
-async fn teardown_by_hand(scenario: &Scenario, run_id: &str) -> serde_json::Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(300);
-    let mut previous = serde_json::Value::Null;
-    loop {
-        let request = json!({ "runId": run_id, "previous": previous });
-        let pass = scenario
-            .invoke("teardown", &request)
-            .await
-            .expect("a teardown pass by hand");
-        if pass["finished"] == true {
-            return pass;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "teardown by hand did not finish: {pass:#}"
-        );
-        previous = pass;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }

@@ -119,6 +119,29 @@ impl Scenario {
         crate::run_to_end(&self.emulator, &self.machine(), run_id, input).await
     }
 
+    /// Teardown passes by hand, as the state machine loops them, until one says it is
+    /// finished (`allow_failover`: the operator's consent for a failover's or failback's).
+    pub async fn teardown_by_hand(&self, run_id: &str, allow_failover: bool) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(300);
+        let mut previous = Value::Null;
+        loop {
+            let request = serde_json::json!({ "runId": run_id, "allowFailover": allow_failover, "previous": previous });
+            let pass = self
+                .invoke("teardown", &request)
+                .await
+                .expect("a teardown pass by hand");
+            if pass["finished"] == true {
+                return pass;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "teardown by hand did not finish: {pass:#}"
+            );
+            previous = pass;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     /// Invokes the deployed function whose handler is `binary` (e.g. `teardown`).
     pub async fn invoke(&self, binary: &str, payload: &Value) -> Result<Value, (String, String)> {
         crate::invoke(&self.emulator, &self.stack.function(binary), payload).await

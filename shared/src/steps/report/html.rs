@@ -504,34 +504,34 @@ impl Report {
                 esc(&crate::error::shorten(&failure.cause, 4000))
             ));
         }
-        if let Some(teardown) = &self.teardown {
+        if let Some(failback) = &self.failback {
             out.push_str(&format!(
-                "<section id=\"teardown\"><h2>Teardown</h2><p>{} deleted, {} left{}</p>",
-                teardown.deleted.len(),
-                teardown.left.len() + teardown.pending.len(),
-                if teardown.finished {
-                    ""
-                } else {
-                    " (still pending)"
-                }
+                "<section id=\"failback\"><h2>Failback of failover {}</h2><table><tr><th>Resource</th><th>Backup in the DR region</th><th>Copy at home</th></tr>",
+                esc(&failback.failover_run_id)
             ));
-            out.push_str("<table><tr><th>Kind</th><th>Id</th><th>Outcome</th></tr>");
-            for item in &teardown.deleted {
+            for capture in &failback.captured {
+                let status = |s: &Option<crate::model::jobs::JobStatus>| {
+                    s.as_ref().map_or("not started", |s| s.as_str()).to_string()
+                };
                 out.push_str(&format!(
-                    "<tr><td>{}</td><td>{}</td><td>deleted</td></tr>",
-                    esc(&item.kind.to_string()),
-                    esc(&item.id)
-                ));
-            }
-            for item in teardown.left.iter().chain(&teardown.pending) {
-                out.push_str(&format!(
-                    "<tr><td>{}</td><td>{}</td><td class=\"status-FAIL\">left: {}</td></tr>",
-                    esc(&item.owned.kind.to_string()),
-                    esc(&item.owned.id),
-                    esc(&item.reason)
+                    "<tr><td>{}</td><td>{} {}</td><td>{} {}</td></tr>",
+                    esc(&capture.resource),
+                    esc(&status(&capture.backup_status)),
+                    esc(capture.recovery_point_arn.as_deref().unwrap_or_default()),
+                    esc(&status(&capture.copy_status)),
+                    esc(capture
+                        .home_recovery_point_arn
+                        .as_deref()
+                        .unwrap_or_default())
                 ));
             }
             out.push_str("</table></section>\n");
+            if let Some(retired) = &failback.retired {
+                teardown_section(&mut out, "retired", "The failover retired", retired);
+            }
+        }
+        if let Some(teardown) = &self.teardown {
+            teardown_section(&mut out, "teardown", "Teardown", teardown);
         }
         if let Some(error) = &self.teardown_error {
             out.push_str(&format!(
@@ -553,4 +553,40 @@ impl Report {
         ));
         out
     }
+}
+
+/// A teardown's table: what it deleted, and what it left and why.
+fn teardown_section(
+    out: &mut String,
+    id: &str,
+    title: &str,
+    teardown: &crate::steps::teardown::TeardownOutcome,
+) {
+    out.push_str(&format!(
+        "<section id=\"{id}\"><h2>{title}</h2><p>{} deleted, {} left{}</p>",
+        teardown.deleted.len(),
+        teardown.left.len() + teardown.pending.len(),
+        if teardown.finished {
+            ""
+        } else {
+            " (still pending)"
+        }
+    ));
+    out.push_str("<table><tr><th>Kind</th><th>Id</th><th>Outcome</th></tr>");
+    for item in &teardown.deleted {
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>deleted</td></tr>",
+            esc(&item.kind.to_string()),
+            esc(&item.id)
+        ));
+    }
+    for item in teardown.left.iter().chain(&teardown.pending) {
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td class=\"status-FAIL\">left: {}</td></tr>",
+            esc(&item.owned.kind.to_string()),
+            esc(&item.owned.id),
+            esc(&item.reason)
+        ));
+    }
+    out.push_str("</table></section>\n");
 }

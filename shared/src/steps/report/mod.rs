@@ -29,8 +29,8 @@ mod render;
 
 use model::action_word;
 pub use model::{
-    Evidence, Failure, NetworkUsed, Objective, ReadinessSummary, Report, ResourceRpo, Restored,
-    RunIdentity, MAX_LISTED,
+    Evidence, FailbackSummary, Failure, NetworkUsed, Objective, ReadinessSummary, Report,
+    ResourceRpo, Restored, RunIdentity, MAX_LISTED,
 };
 
 use crate::aws::Clients;
@@ -117,6 +117,9 @@ pub struct RunState {
     /// Set when teardown itself failed (its error, as Step Functions caught it).
     #[serde(default)]
     pub teardown_error: Option<Value>,
+    /// A failback's capture and the failover's retirement, from the run store.
+    #[serde(skip)]
+    pub failback: Option<FailbackSummary>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -247,6 +250,20 @@ pub async fn gather_state(store: &RunStore, payload: &Value) -> RunState {
     if payload.get("teardown").is_some_and(|t| !t.is_null()) {
         state.teardown = read_part(store, execution, Part::Teardown, "teardown").await;
     }
+    if let Some(failback) = state.run.as_ref().and_then(|r| r.failback.clone()) {
+        let failover = &failback.failover_run_id;
+        state.failback = Some(FailbackSummary {
+            failover_run_id: failover.to_string(),
+            captured: read_part(store, execution, Part::Capture, "capture")
+                .await
+                .unwrap_or_default(),
+            // the failover's teardown, when this run went as far as retiring it
+            retired: match payload.get("retire").is_some_and(|r| !r.is_null()) {
+                true => read_part(store, failover, Part::Teardown, "retire").await,
+                false => None,
+            },
+        });
+    }
     state
 }
 
@@ -364,6 +381,15 @@ pub fn build_report(
     });
     if let Some(error) = &teardown_error {
         reasons.push(format!("teardown failed: {error}"));
+    }
+    if let Some(retired) = state.failback.as_ref().and_then(|f| f.retired.as_ref()) {
+        let left = retired.left.len() + retired.pending.len();
+        if left > 0 || !retired.finished {
+            reasons.push(format!(
+                "retiring failover {} left {left} resource(s) in the DR region",
+                retired.run_id
+            ));
+        }
     }
     if let Some(teardown) = &state.teardown {
         if !teardown.left.is_empty() || !teardown.finished {
@@ -493,6 +519,7 @@ pub fn build_report(
             .unwrap_or_default(),
         failure,
         teardown: state.teardown.clone(),
+        failback: state.failback.clone(),
         teardown_error,
         readiness: state.readiness.as_ref().map(|r| ReadinessSummary {
             ready: r.ready(),

@@ -139,6 +139,10 @@ pub struct Report {
     pub failure: Option<Failure>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teardown: Option<TeardownOutcome>,
+    /// A failback: the failover it closes, its DR-side backups and their copies home, and the
+    /// failover's retirement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failback: Option<FailbackSummary>,
     /// Why the drill's teardown itself failed (its error and cause), when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teardown_error: Option<String>,
@@ -154,6 +158,19 @@ pub struct Report {
     /// (the evidence in S3 has them all).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub omitted: BTreeMap<String, usize>,
+}
+
+/// What a failback did besides recovering at home.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailbackSummary {
+    /// The failover it brings home (and retires).
+    pub failover_run_id: String,
+    /// Each resource's backup in the DR vault and its copy in the home vault.
+    pub captured: Vec<crate::steps::failback::capture::Capture>,
+    /// The failover's teardown after the soak (none: not reached).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired: Option<TeardownOutcome>,
 }
 
 /// The network stack in the report (its outputs are in the run store).
@@ -221,6 +238,14 @@ impl Report {
         keep_first(&mut copy.launched, "launched", omitted);
         keep_first(&mut copy.dns, "dns", omitted);
         keep_first(&mut copy.warnings, "warnings", omitted);
+        if let Some(failback) = copy.failback.as_mut() {
+            keep_first(&mut failback.captured, "failback.captured", omitted);
+            if let Some(retired) = failback.retired.as_mut() {
+                keep_first(&mut retired.deleted, "failback.retired.deleted", omitted);
+                keep_first(&mut retired.pending, "failback.retired.pending", omitted);
+                keep_first(&mut retired.left, "failback.retired.left", omitted);
+            }
+        }
         if let Some(teardown) = copy.teardown.as_mut() {
             keep_first(&mut teardown.deleted, "teardown.deleted", omitted);
             keep_first(&mut teardown.pending, "teardown.pending", omitted);

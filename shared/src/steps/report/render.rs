@@ -320,23 +320,34 @@ impl Report {
                 crate::error::shorten(&failure.cause, 2000)
             ));
         }
-        if let Some(teardown) = &self.teardown {
-            out.push_str(&format!(
-                "\nTeardown: {} deleted, {} left{}\n",
-                teardown.deleted.len(),
-                teardown.left.len() + teardown.pending.len(),
-                if teardown.finished {
-                    ""
-                } else {
-                    " (still pending)"
-                }
-            ));
-            for item in teardown.left.iter().chain(&teardown.pending) {
-                out.push_str(&format!(
-                    "     left: {} {}: {}\n",
-                    item.owned.kind, item.owned.id, item.reason
-                ));
+        if let Some(failback) = &self.failback {
+            section(
+                &mut out,
+                &format!(
+                    "Brought home from failover {} (backup in the DR vault, then its copy home):",
+                    failback.failover_run_id
+                ),
+                &failback.captured,
+                |c| {
+                    let status = |s: &Option<crate::model::jobs::JobStatus>| {
+                        s.as_ref().map_or("not started", |s| s.as_str()).to_string()
+                    };
+                    format!(
+                        "{}: backup {} (started {}), copy {} {}",
+                        c.resource,
+                        status(&c.backup_status),
+                        c.backup_started_at.as_deref().unwrap_or("-"),
+                        status(&c.copy_status),
+                        c.home_recovery_point_arn.as_deref().unwrap_or_default()
+                    )
+                },
+            );
+            if let Some(retired) = &failback.retired {
+                teardown_text(&mut out, "The failover retired", retired);
             }
+        }
+        if let Some(teardown) = &self.teardown {
+            teardown_text(&mut out, "Teardown", teardown);
         }
         if let Some(error) = &self.teardown_error {
             out.push_str(&format!(
@@ -351,6 +362,30 @@ impl Report {
             self.reasons.join("; ")
         ));
         out
+    }
+}
+
+/// A teardown in the text report: its counts, and what it left and why.
+fn teardown_text(
+    out: &mut String,
+    title: &str,
+    teardown: &crate::steps::teardown::TeardownOutcome,
+) {
+    out.push_str(&format!(
+        "\n{title}: {} deleted, {} left{}\n",
+        teardown.deleted.len(),
+        teardown.left.len() + teardown.pending.len(),
+        if teardown.finished {
+            ""
+        } else {
+            " (still pending)"
+        }
+    ));
+    for item in teardown.left.iter().chain(&teardown.pending) {
+        out.push_str(&format!(
+            "     left: {} {}: {}\n",
+            item.owned.kind, item.owned.id, item.reason
+        ));
     }
 }
 

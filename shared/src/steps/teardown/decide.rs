@@ -102,7 +102,7 @@ pub fn decide(
     let run_is_failover = stored_failover || run.is_some_and(|r| r.mode.is_production());
     if (run_is_failover || !failover_tagged.is_empty()) && !allow_failover {
         let why = if failover_tagged.is_empty() {
-            "its stored state says it is a failover".to_string()
+            "its stored state says it is a failover or failback".to_string()
         } else {
             format!(
                 "{} of its resources are tagged backstop:mode=failover ({})",

@@ -136,11 +136,19 @@ pub async fn teardown(
         .clone()
         .and_then(|value| serde_json::from_value(value).ok());
     // read from the raw state too: a run whose plan no longer parses is still a failover
-    let stored_failover = stored
+    let stored_failover = matches!(
+        stored
+            .as_ref()
+            .and_then(|value| value.get("mode"))
+            .and_then(|mode| mode.as_str()),
+        Some("failover" | "failback")
+    );
+    // a failback's resources are in the region it recovered in (the primary)
+    let elsewhere = run
         .as_ref()
-        .and_then(|value| value.get("mode"))
-        .and_then(|mode| mode.as_str())
-        == Some("failover");
+        .filter(|r| r.mode == Mode::Failback && r.plan.dr_region != clients.settings.region)
+        .map(|r| clients.in_region(&r.plan.dr_region));
+    let clients = elsewhere.as_ref().unwrap_or(clients);
     // a resumed run tags with the run id of the run it resumes
     let run_id = run
         .as_ref()
@@ -398,7 +406,7 @@ fn refused(run_id: &str, refusal: Refusal) -> BackstopError {
         Refusal::Failover(why) => BackstopError::invalid_input(
             "allowFailover",
             format!(
-                "run {run_id} is a failover ({why}): its resources may be serving production. Nothing was deleted; set allowFailover to true to delete them (databases keep a final snapshot)"
+                "run {run_id} is a failover or failback ({why}): its resources may be serving production. Nothing was deleted; set allowFailover to true to delete them (databases keep a final snapshot)"
             ),
         ),
         Refusal::NoState(tagged) => BackstopError::invalid_input(
