@@ -43,6 +43,18 @@ fn failback_input(failover_run_id: &str) -> Value {
     })
 }
 
+fn quiesced_failback_input(failover_run_id: &str) -> Value {
+    let mut input = failback_input(failover_run_id);
+    input["quiesce"] = json!(true);
+    input
+}
+
+fn parse_time(text: &str) -> i64 {
+    aws_smithy_types::DateTime::from_str(text, aws_smithy_types::date_time::Format::DateTime)
+        .unwrap()
+        .secs()
+}
+
 fn volume_id(arn: &str) -> String {
     arn.rsplit('/').next().unwrap().to_string()
 }
@@ -100,7 +112,7 @@ async fn a_failback_through_dr_faults_brings_the_data_home_switches_dns_back_and
         "throttle": [{ "service": "backup", "operation": "DescribeCopyJob", "count": 3 }]
     }));
     let failback = scenario
-        .run_to_end("failback-1", failback_input("failover-1"))
+        .run_to_end("failback-1", quiesced_failback_input("failover-1"))
         .await;
     assert_succeeded(&failback);
     let injected = scenario.emulator.fault_report()["injectedCalls"].clone();
@@ -118,7 +130,7 @@ async fn a_failback_through_dr_faults_brings_the_data_home_switches_dns_back_and
         .stack
         .stored(&scenario.emulator, "failback-1", "capture")
         .await;
-    let captured = captures.as_array().expect("the capture is stored");
+    let captured = captures["resources"].as_array().expect("the capture is stored");
     assert_eq!(captured.len(), 4, "{captures:#}");
     for capture in captured {
         assert_eq!(capture["copyStatus"], "COMPLETED", "{capture:#}");
@@ -242,6 +254,14 @@ async fn a_failback_through_dr_faults_brings_the_data_home_switches_dns_back_and
         "{summary:#}"
     );
     assert!(report["rto"]["measuredSeconds"].as_i64().unwrap() > 0);
+    // quiesced: the DR instance was stopped before any backup began, so nothing it wrote is
+    // lost (the failback's RPO is 0)
+    let stopped_at = summary["quiesced"]["stoppedAt"].as_str().expect("quiesced");
+    for capture in summary["captured"].as_array().unwrap() {
+        let started = capture["backupStartedAt"].as_str().unwrap();
+        assert!(parse_time(stopped_at) <= parse_time(started), "{summary:#}");
+    }
+    assert_eq!(report["rpo"]["measuredSeconds"], 0, "{:#}", report["rpo"]);
     let text = scenario.evidence("runs/shop/failback-1/report.txt").await;
     assert!(
         text.contains("Brought home from failover failover-1"),

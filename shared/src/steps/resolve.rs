@@ -15,7 +15,7 @@ use crate::model::run::{Mode, RunId};
 use crate::model::time::format_time;
 use crate::model::time::parse_time_field;
 use crate::plan::PlanSource;
-use crate::steps::failback::capture::Capture;
+use crate::steps::failback::capture::{Capture, CaptureState};
 use crate::steps::failback::{failback_of, refuse_a_second_failback};
 use crate::steps::restore::select_recovery_points;
 use crate::steps::switch_dns::records::check_records_in_zones;
@@ -69,6 +69,10 @@ pub struct ExecutionInput {
     /// A failback: the failover it brings home (that run's execution name).
     #[serde(default)]
     pub failover_run_id: Option<String>,
+    /// A failback: stop the failover's instances in the DR region before the final backups, so
+    /// nothing they write after them is lost (the workload is down until DNS is home).
+    #[serde(default)]
+    pub quiesce: bool,
 }
 
 /// serde reads a struct from a JSON array too (by position): settings must be an object.
@@ -180,6 +184,15 @@ impl ExecutionInput {
             }
             (None, _) => {}
         }
+        if self.quiesce && self.mode != Mode::Failback {
+            return Err(BackstopError::invalid_input(
+                "quiesce",
+                format!(
+                    "is only for a failback (mode \"failback\"), not a {}",
+                    self.mode
+                ),
+            ));
+        }
         if let Some(earlier) = &self.resume_run_id {
             RunId::try_from(earlier.clone())
                 .map_err(|err| BackstopError::invalid_input("resumeRunId", err.to_string()))?;
@@ -241,10 +254,13 @@ pub async fn resolve_plan(
         _ => None,
     };
     let captures: Vec<Capture> = match failback {
-        Some(_) => store
-            .get(&request.run_id, Part::Capture)
-            .await?
-            .unwrap_or_default(),
+        Some(_) => {
+            store
+                .get::<CaptureState>(&request.run_id, Part::Capture)
+                .await?
+                .unwrap_or_default()
+                .resources
+        }
         None => Vec::new(),
     };
     let home_clients = failback

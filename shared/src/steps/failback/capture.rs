@@ -74,6 +74,28 @@ impl Capture {
     }
 }
 
+/// A failback's capture as the run store keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaptureState {
+    /// The failover's instances stopped before the backups (`quiesce`), when asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiesced: Option<Quiesced>,
+    pub resources: Vec<Capture>,
+}
+
+/// The failover's instances, stopped so that the backups hold everything they wrote.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Quiesced {
+    pub instances: Vec<String>,
+    /// RFC 3339: when the stop was asked for (the workload is down from then).
+    pub requested_at: String,
+    /// RFC 3339: when every one of them was stopped (the backups start after it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<String>,
+}
+
 /// What a round hands back to the state machine: counts only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -103,7 +125,11 @@ pub async fn capture_round(
     request: RunRequest,
     function_arn: &str,
 ) -> Result<CaptureOutput, BackstopError> {
-    let Failback { plan, home, .. } = failback_of(clients, store, &request).await?;
+    let Failback {
+        plan,
+        home,
+        failover,
+    } = failback_of(clients, store, &request).await?;
     let wait_seconds = request.input.settings.poll_interval_seconds;
     // a resumed failback's jobs are the earlier run's: the same tokens find them
     let run_id = match &request.input.resume_run_id {
@@ -120,10 +146,34 @@ pub async fn capture_round(
         run_id: &run_id,
         plan: &plan.name,
     };
-    let mut captures: Vec<Capture> = store
+    let mut state: CaptureState = store
         .get(&request.run_id, Part::Capture)
         .await?
         .unwrap_or_default();
+    if request.input.quiesce {
+        let quiesced = state.quiesced.get_or_insert_with(|| Quiesced {
+            instances: failover
+                .launched
+                .iter()
+                .map(|i| i.instance_id.clone())
+                .collect(),
+            requested_at: format_time(DateTime::from(std::time::SystemTime::now())),
+            stopped_at: None,
+        });
+        if quiesced.stopped_at.is_none() {
+            let stopped = stop_instances(&clients.ec2, &failover.run.run_id, quiesced).await;
+            store.put(&request.run_id, Part::Capture, &state).await?;
+            if !stopped? {
+                return Ok(CaptureOutput {
+                    done: false,
+                    resources: home.resources.len(),
+                    copied: 0,
+                    wait_seconds,
+                });
+            }
+        }
+    }
+    let captures = &mut state.resources;
     for resource in &home.resources {
         let Some(arn) = &resource.arn else { continue };
         if !captures.iter().any(|c| c.resource == resource.name) {
@@ -145,7 +195,8 @@ pub async fn capture_round(
             break;
         }
     }
-    store.put(&request.run_id, Part::Capture, &captures).await?;
+    store.put(&request.run_id, Part::Capture, &state).await?;
+    let captures = &state.resources;
     outcome?;
     let failed: Vec<String> = captures
         .iter()
@@ -259,6 +310,57 @@ async fn advance(
         capture.status_message = copy.status_message;
     }
     Ok(())
+}
+
+/// Stops the failover's instances (only those tagged with its run id: nothing else is
+/// stopped, whatever the stored state lists) and says whether all of them are stopped now.
+async fn stop_instances(
+    ec2: &aws_sdk_ec2::Client,
+    failover: &RunId,
+    quiesced: &mut Quiesced,
+) -> Result<bool, BackstopError> {
+    if quiesced.instances.is_empty() {
+        quiesced.stopped_at = Some(quiesced.requested_at.clone());
+        return Ok(true);
+    }
+    let described = ec2
+        .describe_instances()
+        .set_instance_ids(Some(quiesced.instances.clone()))
+        .send()
+        .await
+        .context("reading the failover's instances before stopping them")?;
+    let mut running = Vec::new();
+    let mut all_stopped = true;
+    for instance in described.reservations().iter().flat_map(|r| r.instances()) {
+        let id = instance.instance_id().unwrap_or_default().to_string();
+        let ours = instance.tags().iter().any(|t| {
+            t.key() == Some(crate::aws::tags::RUN_ID) && t.value() == Some(failover.as_str())
+        });
+        if !ours {
+            return Err(BackstopError::Conflict(format!(
+                "instance {id} is not tagged backstop:run-id={failover}: the failback stops only the failover's own instances; nothing was stopped"
+            )));
+        }
+        match instance.state().and_then(|s| s.name()).map(|s| s.as_str()) {
+            Some("stopped" | "terminated") => {}
+            Some("stopping") => all_stopped = false,
+            _ => {
+                all_stopped = false;
+                running.push(id);
+            }
+        }
+    }
+    if !running.is_empty() {
+        ec2.stop_instances()
+            .set_instance_ids(Some(running))
+            .send()
+            .await
+            .context("stopping the failover's instances before the final backups")?;
+    }
+    if all_stopped {
+        quiesced.stopped_at = Some(format_time(DateTime::from(std::time::SystemTime::now())));
+    }
+    Ok(all_stopped)
 }
 
 /// `arn:<partition>:backup:<region>:<account>:backup-vault:<name>`, in the function's account.

@@ -12,6 +12,7 @@ use crate::aws::plan_source::load_plan;
 use crate::aws::store::{Part, RunStore};
 use crate::aws::Clients;
 use crate::error::{classify_sdk_error, BackstopError};
+use crate::model::instances::LaunchedInstance;
 use crate::model::jobs::RestoreJob;
 use crate::model::run::{Mode, ResolvedRun, RunId};
 use crate::plan::{Plan, PlanSource};
@@ -23,6 +24,8 @@ pub struct FailoverToBringHome {
     pub run: ResolvedRun,
     /// Its restore jobs as last seen: what it restored, and where.
     pub restores: Vec<RestoreJob>,
+    /// The instances it launched (a quiesced failback stops them before its backups).
+    pub launched: Vec<LaunchedInstance>,
 }
 
 /// The plans of a failback: the stack's plan (its DR side: the vault the captures go to) and
@@ -194,5 +197,13 @@ async fn failover_to_bring_home(
         .get(&execution, Part::Restore)
         .await?
         .unwrap_or_default();
-    Ok(FailoverToBringHome { run, restores })
+    let launched: Vec<LaunchedInstance> = store
+        .get(&execution, Part::Launch)
+        .await?
+        .unwrap_or_default();
+    Ok(FailoverToBringHome {
+        run,
+        restores,
+        launched,
+    })
 }

@@ -35,6 +35,7 @@ pub use model::{
 
 use crate::aws::Clients;
 use crate::error::BackstopError;
+use crate::steps::failback::capture::CaptureState;
 use crate::steps::history::read_execution;
 use crate::steps::teardown::TeardownOutcome;
 use crate::steps::{Invocation, NamesRun};
@@ -252,11 +253,13 @@ pub async fn gather_state(store: &RunStore, payload: &Value) -> RunState {
     }
     if let Some(failback) = state.run.as_ref().and_then(|r| r.failback.clone()) {
         let failover = &failback.failover_run_id;
+        let capture: CaptureState = read_part(store, execution, Part::Capture, "capture")
+            .await
+            .unwrap_or_default();
         state.failback = Some(FailbackSummary {
             failover_run_id: failover.to_string(),
-            captured: read_part(store, execution, Part::Capture, "capture")
-                .await
-                .unwrap_or_default(),
+            captured: capture.resources,
+            quiesced: capture.quiesced,
             // the failover's teardown, when this run went as far as retiring it
             retired: match payload.get("retire").is_some_and(|r| !r.is_null()) {
                 true => read_part(store, failover, Part::Teardown, "retire").await,
@@ -345,7 +348,7 @@ pub fn build_report(
 
     // RPO per resource, as resolve-plan measured it from the recovery points' capture time
     let rpo_objective = objectives.rpo_minutes.map(|m| m * 60);
-    let rpo_by_resource: Vec<ResourceRpo> = run
+    let mut rpo_by_resource: Vec<ResourceRpo> = run
         .map(|r| {
             r.restores
                 .iter()
@@ -359,6 +362,14 @@ pub fn build_report(
                 .collect()
         })
         .unwrap_or_default();
+    let in_sync_at = state.dns.as_ref().and_then(|d| d.in_sync_at.as_deref());
+    let failback_rpo = match (&state.failback, in_sync_at) {
+        (Some(failback), Some(in_sync_at)) => {
+            failback_loss(&mut rpo_by_resource, failback, in_sync_at, rpo_objective);
+            true
+        }
+        _ => false,
+    };
     for breached in rpo_by_resource.iter().filter(|r| !r.met) {
         reasons.push(format!(
             "RPO of {} is {} s, above the objective of {} s",
@@ -372,7 +383,11 @@ pub fn build_report(
         measured_seconds: worst_rpo,
         objective_seconds: rpo_objective,
         met: run.is_some() && rpo_by_resource.iter().all(|r| r.met),
-        measure: "worst, over the restored resources: point in time minus data capture".into(),
+        measure: match failback_rpo {
+            true => "worst, over the resources brought home: what the DR side wrote after its final backup began, until DNS was home (none once its instances were stopped first: quiesce)",
+            false => "worst, over the restored resources: point in time minus data capture",
+        }
+        .into(),
     };
 
     let teardown_error = state.teardown_error.as_ref().map(|error| {
@@ -532,6 +547,41 @@ pub fn build_report(
     }
 }
 
+/// A failback's data loss per resource: production kept writing in the DR region from the
+/// start of its final backup until DNS was home, unless its instances were stopped before the
+/// backup began (quiesce).
+fn failback_loss(
+    rpo: &mut [ResourceRpo],
+    failback: &FailbackSummary,
+    in_sync_at: &str,
+    objective: Option<i64>,
+) {
+    let Some(home) = parse_time(in_sync_at) else {
+        return;
+    };
+    let stopped = failback
+        .quiesced
+        .as_ref()
+        .and_then(|q| q.stopped_at.as_deref())
+        .and_then(parse_time);
+    for item in rpo.iter_mut() {
+        let Some(started) = failback
+            .captured
+            .iter()
+            .find(|c| c.resource == item.resource)
+            .and_then(|c| c.backup_started_at.as_deref())
+            .and_then(parse_time)
+        else {
+            continue;
+        };
+        item.seconds = match stopped {
+            Some(stopped) if stopped.secs() <= started.secs() => 0,
+            _ => (home.secs() - started.secs()).max(0),
+        };
+        item.met = objective.is_none_or(|o| item.seconds <= o);
+    }
+}
+
 /// Failed checks of a failover whose DNS switched all the same: its operator approved it.
 fn switched_despite_checks(state: &RunState) -> Option<String> {
     let validation = state.validation.as_ref().filter(|v| !v.passed)?;
@@ -673,6 +723,45 @@ impl NamesRun for ReportRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failbacks_rpo_is_what_the_dr_side_wrote_after_its_backup_began_unless_quiesced() {
+        let rpo = |resource: &str| ResourceRpo {
+            resource: resource.into(),
+            recovery_point_arn: "arn:rp".into(),
+            data_captured_at: "2026-12-05T10:00:00Z".into(),
+            seconds: 5,
+            met: true,
+        };
+        let capture = |resource: &str, started: &str| crate::steps::failback::capture::Capture {
+            resource: resource.into(),
+            backup_started_at: Some(started.into()),
+            ..Default::default()
+        };
+        let mut failback = FailbackSummary {
+            failover_run_id: "failover-1".into(),
+            captured: vec![
+                capture("app-data", "2026-12-05T10:00:00Z"),
+                capture("orders-db", "2026-12-05T10:05:00Z"),
+            ],
+            quiesced: None,
+            retired: None,
+        };
+        // still serving from the DR region until DNS was home at 10:20
+        let mut items = vec![rpo("app-data"), rpo("orders-db")];
+        failback_loss(&mut items, &failback, "2026-12-05T10:20:00Z", Some(900));
+        assert_eq!((items[0].seconds, items[0].met), (1200, false));
+        assert_eq!((items[1].seconds, items[1].met), (900, true));
+        // the instances were stopped before the first backup: nothing written after it
+        failback.quiesced = Some(crate::steps::failback::capture::Quiesced {
+            instances: vec!["i-1".into()],
+            requested_at: "2026-12-05T09:58:00Z".into(),
+            stopped_at: Some("2026-12-05T09:59:00Z".into()),
+        });
+        let mut items = vec![rpo("app-data"), rpo("orders-db")];
+        failback_loss(&mut items, &failback, "2026-12-05T10:20:00Z", Some(900));
+        assert!(items.iter().all(|i| i.seconds == 0 && i.met));
+    }
     use serde_json::json;
 
     fn run_value(mode: &str) -> Value {

@@ -168,6 +168,9 @@ pub struct FailbackSummary {
     pub failover_run_id: String,
     /// Each resource's backup in the DR vault and its copy in the home vault.
     pub captured: Vec<crate::steps::failback::capture::Capture>,
+    /// The failover's instances stopped before the backups, when the run was asked to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiesced: Option<crate::steps::failback::capture::Quiesced>,
     /// The failover's teardown after the soak (none: not reached).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retired: Option<TeardownOutcome>,
