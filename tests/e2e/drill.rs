@@ -19,9 +19,18 @@ pub(crate) async fn leftovers(
     run_id: &str,
     created: &[String],
 ) -> Vec<String> {
-    let ec2 = &scenario.dr.ec2;
-    let rds = &scenario.dr.rds;
-    let efs = &scenario.dr.efs;
+    leftovers_in(&scenario.dr, run_id, created).await
+}
+
+/// [`leftovers`] in the region of `clients` (a drill of the way home runs in the primary).
+pub(crate) async fn leftovers_in(
+    clients: &backstop_tests::Clients,
+    run_id: &str,
+    created: &[String],
+) -> Vec<String> {
+    let ec2 = &clients.ec2;
+    let rds = &clients.rds;
+    let efs = &clients.efs;
     let tagged = || {
         Filter::builder()
             .name("tag:backstop:run-id")

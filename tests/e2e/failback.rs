@@ -130,7 +130,9 @@ async fn a_failback_through_dr_faults_brings_the_data_home_switches_dns_back_and
         .stack
         .stored(&scenario.emulator, "failback-1", "capture")
         .await;
-    let captured = captures["resources"].as_array().expect("the capture is stored");
+    let captured = captures["resources"]
+        .as_array()
+        .expect("the capture is stored");
     assert_eq!(captured.len(), 4, "{captures:#}");
     for capture in captured {
         assert_eq!(capture["copyStatus"], "COMPLETED", "{capture:#}");
@@ -380,4 +382,109 @@ async fn a_failback_of_an_unknown_or_running_failover_is_refused_before_anything
         .await
         .unwrap();
     assert!(restores.restore_jobs().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drill_of_the_way_home_recovers_at_home_from_the_dr_copies_and_leaves_nothing() {
+    let scenario = failback_scenario("failback-drill").await;
+    let primary_ip = scenario.seed.primary.app_private_ip.clone();
+    let production = scenario.a_record("app.shop.example.com").await;
+    let home_vault = scenario.seed.primary.backup_vault.name.clone();
+    let points_before = home_points(&scenario, &home_vault).await;
+    let mut input = run_input("drill", &plan_with_home(&scenario.seed));
+    input["failback"] = json!(true);
+
+    // the drill record is written at home while the drill runs
+    let execution = scenario.start("drill-home-1", input).await;
+    let drill_record = backstop_tests::wait_for(
+        "the drill record at home",
+        std::time::Duration::from_secs(180),
+        || async { scenario.a_record("drill.app.shop.example.com").await },
+    )
+    .await;
+    let home_instances = scenario
+        .primary
+        .ec2
+        .describe_instances()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:backstop:run-id")
+                .values("drill-home-1")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let home_instance = &home_instances.reservations()[0].instances()[0];
+    assert_eq!(
+        home_instance.image_id(),
+        Some(scenario.seed.primary.golden_ami_id.as_str())
+    );
+    let home_ip = home_instance.private_ip_address().unwrap().to_string();
+    assert_eq!(drill_record.0, vec![home_ip]);
+
+    let ended = scenario
+        .ended(&execution, std::time::Duration::from_secs(240))
+        .await;
+    if ended.status().as_str() != "SUCCEEDED" {
+        let teardown = scenario.stored("drill-home-1", "teardown").await;
+        panic!("{:?}: {:?}\n{teardown:#}", ended.error(), ended.cause());
+    }
+    let report: Value = serde_json::from_str(ended.output().unwrap()).unwrap();
+    assert_eq!(report["verdict"], "PASS", "{report:#}");
+    let run = scenario.state_entering("drill-home-1", "Teardown").await;
+    assert_eq!(run["run"]["region"], scenario.seed.primary_region);
+
+    // restored at home from the DR vault's copies brought home by this drill
+    let captured = report["failback"]["captured"].as_array().unwrap().clone();
+    assert_eq!(captured.len(), 4, "{report:#}");
+    let restores = scenario
+        .primary
+        .backup
+        .list_restore_jobs()
+        .send()
+        .await
+        .unwrap();
+    let created: Vec<String> = restores
+        .restore_jobs()
+        .iter()
+        .map(|job| {
+            let point = job.recovery_point_arn().unwrap();
+            assert!(
+                captured
+                    .iter()
+                    .any(|c| c["homeRecoveryPointArn"].as_str() == Some(point)),
+                "{point} is not a copy the drill brought home"
+            );
+            job.created_resource_arn().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert_eq!(created.len(), 4);
+
+    // nothing left at home, not even the copies; production DNS as it was
+    let left = crate::drill::leftovers_in(&scenario.primary, "drill-home-1", &created).await;
+    assert!(left.is_empty(), "left behind at home: {left:?}");
+    assert_eq!(home_points(&scenario, &home_vault).await, points_before);
+    assert_eq!(scenario.a_record("drill.app.shop.example.com").await, None);
+    assert_eq!(scenario.a_record("app.shop.example.com").await, production);
+    assert_eq!(production.unwrap().0, vec![primary_ip]);
+}
+
+/// The recovery points in the home vault.
+async fn home_points(scenario: &Scenario, vault: &str) -> Vec<String> {
+    let listed = scenario
+        .primary
+        .backup
+        .list_recovery_points_by_backup_vault()
+        .backup_vault_name(vault)
+        .send()
+        .await
+        .unwrap();
+    let mut points: Vec<String> = listed
+        .recovery_points()
+        .iter()
+        .filter_map(|p| p.recovery_point_arn().map(str::to_string))
+        .collect();
+    points.sort();
+    points
 }

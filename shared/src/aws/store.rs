@@ -113,7 +113,7 @@ impl RunRef {
                 instances: run.plan.instances.len(),
                 warnings: run.warnings.len(),
             },
-            region: (run.mode == Mode::Failback).then(|| run.plan.dr_region.clone()),
+            region: run.failback.as_ref().map(|_| run.plan.dr_region.clone()),
             failback: run.failback.clone(),
         }
     }

@@ -61,6 +61,8 @@ pub enum OwnedKind {
     FileSystem,
     #[default]
     Instance,
+    /// A copy a drill of the way home made in the primary region's vault.
+    RecoveryPoint,
     /// A restore job still running (what it creates is the run's).
     RestoreJob,
     /// A drill's copy of the network stack.
@@ -78,6 +80,7 @@ impl std::fmt::Display for OwnedKind {
             OwnedKind::DnsRecord => "dns-record",
             OwnedKind::Stack => "stack",
             OwnedKind::RestoreJob => "restore-job",
+            OwnedKind::RecoveryPoint => "recovery-point",
             OwnedKind::FastSnapshotRestore => "fast-snapshot-restore",
         })
     }

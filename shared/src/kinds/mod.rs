@@ -92,6 +92,7 @@ pub async fn run_tag_of_owned(clients: &Clients, owned: &Owned) -> Result<Tagged
         OwnedKind::DnsRecord
         | OwnedKind::Stack
         | OwnedKind::RestoreJob
+        | OwnedKind::RecoveryPoint
         | OwnedKind::FastSnapshotRestore => Ok(None),
     };
     match tag {

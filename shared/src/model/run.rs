@@ -217,7 +217,9 @@ pub struct ResolvedRun {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FailbackOf {
     /// The failover it brings home; its DR resources are retired once production is home.
-    pub failover_run_id: RunId,
+    /// None: a drill of the way home (from the DR vault's copies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover_run_id: Option<RunId>,
     /// How long production runs at home, healthy, before the failover's DR side is deleted.
     pub retire_after_seconds: u64,
 }

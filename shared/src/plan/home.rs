@@ -40,6 +40,10 @@ pub struct HomePlan {
     /// (default 60; its databases keep a final snapshot).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retire_after_minutes: Option<u32>,
+    /// Where a failback drill runs at home instead, isolated from production there (optional,
+    /// as `drill` is in the DR region).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drill: Option<super::DrillIsolation>,
 }
 
 impl HomePlan {
@@ -161,12 +165,27 @@ fn restored_arn<'j>(jobs: &'j [RestoreJob], resource: &str) -> Option<&'j str> {
         .and_then(|job| job.created_resource_arn.as_deref())
 }
 
+/// Where a plan swapped home gets its resources' data from.
+#[derive(Debug, Clone, Copy)]
+pub enum HomeSource<'a> {
+    /// A failback: backups of what the failover restored (its restore jobs).
+    Failover(&'a [RestoreJob]),
+    /// A failback drill: the DR vault's copies of production, copied home; the resources stay
+    /// production's, restored next to it in the home block's drill isolation.
+    DrCopies,
+}
+
 impl Plan {
     /// The plan a failback runs: the failover's restored resources (`failover_restores`, its
     /// restore jobs) as the protected ones, recovered in the primary region from the home
     /// vault, into the home network; the records the same, written with the home endpoints.
     /// Every problem is listed, before anything is created.
     pub fn for_failback(&self, failover_restores: &[RestoreJob]) -> Result<Plan, BackstopError> {
+        self.swapped_home(HomeSource::Failover(failover_restores))
+    }
+
+    /// The plan swapped to the primary region (see [`HomeSource`]).
+    pub fn swapped_home(&self, source: HomeSource<'_>) -> Result<Plan, BackstopError> {
         let mut problems = Vec::new();
         let mut problem = |field: String, message: String, fix: &str| {
             problems.push(PlanProblem {
@@ -194,7 +213,11 @@ impl Plan {
                 );
                 continue;
             }
-            let Some(arn) = restored_arn(failover_restores, &resource.name) else {
+            let arn = match source {
+                HomeSource::Failover(restores) => restored_arn(restores, &resource.name),
+                HomeSource::DrCopies => resource.arn.as_deref(),
+            };
+            let Some(arn) = arn else {
                 if !resource.optional {
                     problem(
                         field,
@@ -257,11 +280,20 @@ impl Plan {
         plan.primary_region = Some(self.dr_region.clone());
         plan.dr_region = primary.clone();
         plan.backup_vault = home.backup_vault.clone();
-        // what the failover restored is this account's, whichever accounts it came from
-        plan.source_accounts.clear();
+        match source {
+            // what the failover restored is this account's, whichever accounts it came from
+            HomeSource::Failover(_) => {
+                plan.source_accounts.clear();
+                plan.drill = None;
+            }
+            // production's own resources, restored beside them at home, in isolation
+            HomeSource::DrCopies => {
+                plan.restores_in_place = true;
+                plan.drill = home.drill.clone();
+            }
+        }
         // the DR network stays where it is (it is the failover's); the home one is given
         plan.network = None;
-        plan.drill = None;
         plan.verification = None;
         plan.home = None;
         plan.validate()?;
@@ -376,4 +408,32 @@ mod tests {
         let err = no_home.for_failback(&failover_restores()).unwrap_err();
         assert!(err.to_string().contains("home"), "{err}");
     }
+
+    #[test]
+    fn a_drill_of_the_way_home_restores_productions_resources_beside_them_in_isolation() {
+        let mut plan = plan_with_home();
+        plan.home.as_mut().unwrap().drill = Some(crate::plan::DrillIsolation {
+            subnet_ids: vec!["subnet-0e00000000000d001".into()],
+            security_group_ids: vec!["sg-0e000000000000d01".into()],
+            instance_profile: None,
+            user_data: None,
+            db_subnet_group_name: Some("home-drill-db".into()),
+            rds_security_group_ids: vec![],
+        });
+        let drill = plan.swapped_home(HomeSource::DrCopies).unwrap();
+        assert_eq!(drill.dr_region, "us-east-1");
+        assert!(drill.restores_in_place);
+        // every resource, production's own ARN (the DR copies are of them)
+        assert_eq!(drill.resources.len(), plan.resources.len());
+        assert_eq!(drill.resources[0].arn, plan.resources[0].arn);
+        let isolation = drill.drill.as_ref().unwrap();
+        assert_eq!(isolation.subnet_ids, ["subnet-0e00000000000d001"]);
+
+        // only Backstop sets it: a plan that claims it is refused
+        let mut claimed = crate::plan::example_plan_json();
+        claimed["restoresInPlace"] = json!(true);
+        let err = Plan::from_value(claimed).unwrap_err();
+        assert!(err.to_string().contains("restoresInPlace"), "{err}");
+    }
+
 }

@@ -69,6 +69,11 @@ pub struct Plan {
     /// images (only a failback reads it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub home: Option<home::HomePlan>,
+    /// Set by Backstop only, on a failback drill's plan: its resources are restored in their
+    /// own region (production's, from the DR copies brought home). A plan given to Backstop
+    /// cannot set it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub restores_in_place: bool,
 }
 
 /// A check of the recovered workload: a Lambda function in the DR region, invoked with what
@@ -667,6 +672,13 @@ impl Plan {
     /// Parses and validates a plan given as a JSON value (e.g. inline in the execution input).
     pub fn from_value(value: serde_json::Value) -> Result<Plan, BackstopError> {
         let plan: Plan = serde_path_to_error::deserialize(value).map_err(shape_problem)?;
+        if plan.restores_in_place {
+            return Err(BackstopError::InvalidPlan(vec![PlanProblem {
+                field: "restoresInPlace".into(),
+                message: "is set by Backstop on a failback drill's own plan, not in a plan".into(),
+                fix: "remove it: restores go to drRegion, and a failback drill is started with {\"mode\": \"drill\", \"failback\": true}".into(),
+            }]));
+        }
         plan.validate()?;
         Ok(plan)
     }

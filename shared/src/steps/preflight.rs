@@ -99,12 +99,12 @@ pub async fn preflight(
     match request {
         PreflightRequest::Run(request) => {
             // a failback is checked where it recovers: the primary region, with its plan
-            let failback = match (request.input.mode, store) {
-                (Mode::Failback, Some(store)) => {
+            let failback = match (request.input.goes_home(), store) {
+                (true, Some(store)) => {
                     refuse_a_second_failback(&clients.sfn, &request).await?;
                     Some(failback_of(clients, store, &request).await?)
                 }
-                (Mode::Failback, None) => {
+                (true, None) => {
                     return Err(BackstopError::invalid_input(
                         "RUN_STATE_BUCKET",
                         "is not set: a failback reads its failover's state from the run store",
@@ -113,12 +113,15 @@ pub async fn preflight(
                 _ => None,
             };
             let input = request.input;
+            let goes_home = input.goes_home();
             input.check()?;
             input.check_failover_plan_source(site.plan_parameter.as_deref())?;
             let mut failover_side = Vec::new();
             let (plan, there) = match failback {
                 Some(failback) => {
-                    failover_side = check_failover_side(clients, &failback.home).await?;
+                    if failback.failover.is_some() {
+                        failover_side = check_failover_side(clients, &failback.home).await?;
+                    }
                     let there = clients.in_region(&failback.home.dr_region);
                     (failback.home, Some(there))
                 }
@@ -145,6 +148,7 @@ pub async fn preflight(
                 point_in_time,
                 resumed: input.resume_run_id.is_some(),
                 invocation_deadline,
+                copies_made_by_run: goes_home,
             };
             let mut report = check_readiness(clients, &plan, &checks).await?;
             report.lines.extend(failover_side);
@@ -166,6 +170,7 @@ pub async fn preflight(
                 point_in_time: now,
                 resumed: false,
                 invocation_deadline,
+                copies_made_by_run: false,
             };
             let report = check_readiness(clients, &plan, &checks).await?;
             if report.ready() {

@@ -17,7 +17,7 @@ use crate::model::time::parse_time_field;
 use crate::plan::PlanSource;
 use crate::steps::failback::capture::{Capture, CaptureState};
 use crate::steps::failback::{failback_of, refuse_a_second_failback};
-use crate::steps::restore::select_recovery_points;
+use crate::steps::restore::select_among;
 use crate::steps::switch_dns::records::check_records_in_zones;
 use crate::steps::{Invocation, NamesRun};
 
@@ -73,6 +73,17 @@ pub struct ExecutionInput {
     /// nothing they write after them is lost (the workload is down until DNS is home).
     #[serde(default)]
     pub quiesce: bool,
+    /// A drill of the way home: the DR vault's copies brought to the primary region and
+    /// recovered there in isolation (the plan's `home` block), torn down after.
+    #[serde(default)]
+    pub failback: bool,
+}
+
+impl ExecutionInput {
+    /// A failback, or a drill of one: the run recovers in the primary region.
+    pub fn goes_home(&self) -> bool {
+        self.mode == Mode::Failback || (self.mode == Mode::Drill && self.failback)
+    }
 }
 
 /// serde reads a struct from a JSON array too (by position): settings must be an object.
@@ -184,6 +195,12 @@ impl ExecutionInput {
             }
             (None, _) => {}
         }
+        if self.failback && self.mode != Mode::Drill {
+            return Err(BackstopError::invalid_input(
+                "failback",
+                format!("is only for a drill of the way home (mode \"drill\"), not a {}: a failback itself is mode \"failback\"", self.mode),
+            ));
+        }
         if self.quiesce && self.mode != Mode::Failback {
             return Err(BackstopError::invalid_input(
                 "quiesce",
@@ -246,12 +263,12 @@ pub async fn resolve_plan(
     request: RunRequest,
 ) -> Result<ResolvedRun, BackstopError> {
     // a failback recovers the plan swapped to the primary region, from its captured copies
-    let failback = match request.input.mode {
-        Mode::Failback => {
+    let failback = match request.input.goes_home() {
+        true => {
             refuse_a_second_failback(&clients.sfn, &request).await?;
             Some(failback_of(clients, store, &request).await?)
         }
-        _ => None,
+        false => None,
     };
     let captures: Vec<Capture> = match failback {
         Some(_) => {
@@ -266,16 +283,21 @@ pub async fn resolve_plan(
     let home_clients = failback
         .as_ref()
         .map(|f| clients.in_region(&f.home.dr_region));
-    let failback_of_run = match (&failback, &request.input.failover_run_id) {
-        (Some(failback), Some(failover)) => Some(FailbackOf {
-            failover_run_id: RunId::try_from(failover.clone())?,
+    let failback_of_run = match &failback {
+        Some(failback) => Some(FailbackOf {
+            failover_run_id: request
+                .input
+                .failover_run_id
+                .clone()
+                .map(RunId::try_from)
+                .transpose()?,
             retire_after_seconds: failback
                 .plan
                 .home
                 .as_ref()
                 .map_or(0, |home| home.retire_after_seconds()),
         }),
-        _ => None,
+        None => None,
     };
     let ssm = &clients.ssm;
     let backup = &home_clients.as_ref().unwrap_or(clients).backup;
@@ -289,8 +311,17 @@ pub async fn resolve_plan(
         .map(|text| parse_time_field("pointInTime", text))
         .transpose()?;
     let request_name = request.run_id.to_string();
+    // a failback's run began with its capture, before this step: its copy jobs are its own
+    let began = match &failback_of_run {
+        Some(_) => request
+            .started_at
+            .as_deref()
+            .and_then(crate::model::time::parse_time)
+            .unwrap_or(now),
+        None => now,
+    };
     let (run_id, started_at, point_in_time, resumed) = match &input.resume_run_id {
-        None => (request.run_id, now, requested_time.unwrap_or(now), false),
+        None => (request.run_id, began, requested_time.unwrap_or(now), false),
         Some(earlier_id) => {
             let earlier = earlier_run(
                 &clients.sfn,
@@ -352,10 +383,15 @@ pub async fn resolve_plan(
             .saturating_add(bound_minutes * 60)
             .saturating_add(approval.timeout_seconds as i64),
     );
-    let (restores, warnings) = select_recovery_points(backup, &plan, point_in_time).await?;
-    if input.mode == Mode::Failback {
-        restores_are_the_captures(&restores, &captures)?;
-    }
+    // a failback (or its drill) restores exactly the copies its capture made
+    let captured: Option<std::collections::HashSet<String>> = failback_of_run.as_ref().map(|_| {
+        captures
+            .iter()
+            .filter_map(|c| c.home_recovery_point_arn.clone())
+            .collect()
+    });
+    let (restores, warnings) =
+        select_among(backup, &plan, point_in_time, captured.as_ref()).await?;
     for item in restores.iter().filter(|item| item.rpo_breached) {
         tracing::warn!(resource = %item.resource, rpo_seconds = item.rpo_seconds, "recovery point older than the RPO objective");
     }
@@ -383,29 +419,6 @@ pub async fn resolve_plan(
         trigger: input.trigger,
         failback: failback_of_run,
     })
-}
-
-/// A failback restores the copies its capture made, not an older or other copy of the same
-/// resource that the home vault may hold.
-fn restores_are_the_captures(
-    restores: &[crate::model::jobs::RestoreItem],
-    captures: &[Capture],
-) -> Result<(), BackstopError> {
-    for item in restores {
-        let captured = captures
-            .iter()
-            .find(|c| c.resource == item.resource)
-            .and_then(|c| c.home_recovery_point_arn.as_deref());
-        if captured != Some(item.recovery_point_arn.as_str()) {
-            return Err(BackstopError::Conflict(format!(
-                "the newest copy of {} in the home vault is {}, not the one this failback captured ({}): nothing was restored; resume the failback (resumeRunId) to capture again",
-                item.resource,
-                item.recovery_point_arn,
-                captured.unwrap_or("none yet")
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// One failover of a plan at a time: a second one (started twice from the console, or from

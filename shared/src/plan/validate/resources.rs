@@ -206,7 +206,9 @@ pub(super) fn check_arn(plan: &Plan, at: &str, kind: &ResourceKind, arn: &str, p
             format!("add \"{account}\" to sourceAccounts if its backup plan copies into {}, or correct the ARN", plan.backup_vault),
         );
     }
-    if region == plan.dr_region {
+    if region == plan.dr_region && plan.restores_in_place {
+        // a failback drill's plan: production's resources, restored beside them
+    } else if region == plan.dr_region {
         p.add(
             &field,
             format!("the resource is in the DR region {region} itself"),

@@ -5,6 +5,8 @@
 //! every copy is complete. Re-running it (a retried round, a resumed failback) starts no second
 //! job: the tokens derive from the run id and the resource.
 
+use std::collections::HashMap;
+
 use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +19,7 @@ use crate::model::jobs::JobStatus;
 use crate::model::run::{Mode, RunId};
 use crate::model::time::format_time;
 use crate::steps::resolve::RunRequest;
+use crate::steps::restore::dr_copies;
 use crate::steps::Invocation;
 
 /// One resource's way home: its backup in the DR vault, then that recovery point's copy.
@@ -150,7 +153,7 @@ pub async fn capture_round(
         .get(&request.run_id, Part::Capture)
         .await?
         .unwrap_or_default();
-    if request.input.quiesce {
+    if let (true, Some(failover)) = (request.input.quiesce, &failover) {
         let quiesced = state.quiesced.get_or_insert_with(|| Quiesced {
             instances: failover
                 .launched
@@ -173,16 +176,51 @@ pub async fn capture_round(
             }
         }
     }
+    // a drill of the way home copies the DR vault's copies at its point in time
+    let dr_copies = match failover {
+        Some(_) => HashMap::new(),
+        None => {
+            let point_in_time = request
+                .input
+                .point_in_time
+                .as_deref()
+                .and_then(crate::model::time::parse_time)
+                .unwrap_or(DateTime::from(std::time::SystemTime::now()));
+            dr_copies(
+                &clients.backup,
+                &plan.backup_vault,
+                &plan.dr_region,
+                point_in_time,
+            )
+            .await?
+        }
+    };
     let captures = &mut state.resources;
     for resource in &home.resources {
         let Some(arn) = &resource.arn else { continue };
-        if !captures.iter().any(|c| c.resource == resource.name) {
-            captures.push(Capture {
-                resource: resource.name.clone(),
-                source_arn: arn.clone(),
-                ..Capture::default()
-            });
+        if captures.iter().any(|c| c.resource == resource.name) {
+            continue;
         }
+        let mut capture = Capture {
+            resource: resource.name.clone(),
+            source_arn: arn.clone(),
+            ..Capture::default()
+        };
+        if failover.is_none() {
+            let Some(copy) = dr_copies.get(arn) else {
+                if resource.optional {
+                    continue;
+                }
+                return Err(BackstopError::not_found(
+                    format!("a DR copy of {}", resource.name),
+                    format!("vault {} holds no completed copy of {arn}: a drill of the way home copies the DR copies home", plan.backup_vault),
+                ));
+            };
+            capture.recovery_point_arn = Some(copy.arn.clone());
+            capture.backup_status = Some(JobStatus::Completed);
+            capture.backup_started_at = Some(format_time(copy.data_time));
+        }
+        captures.push(capture);
     }
     let mut outcome = Ok(());
     for capture in captures.iter_mut().filter(|c| !c.is_home()) {
@@ -232,7 +270,8 @@ async fn advance(
     capture: &mut Capture,
 ) -> Result<(), BackstopError> {
     let resource = capture.resource.clone();
-    let Some(backup_job_id) = capture.backup_job_id.clone() else {
+    // a drill of the way home starts from a DR copy: its "backup" is complete already
+    if capture.backup_status.is_none() {
         let mut request = backup
             .start_backup_job()
             .backup_vault_name(target.dr_vault)
@@ -249,11 +288,12 @@ async fn advance(
         capture.backup_status = Some(JobStatus::Created);
         capture.backup_started_at = started.creation_date.map(format_time);
         return Ok(());
-    };
+    }
+    let backup_job_id = capture.backup_job_id.clone().unwrap_or_default();
     if capture
         .backup_status
         .as_ref()
-        .is_none_or(JobStatus::is_pending)
+        .is_some_and(JobStatus::is_pending)
     {
         let job = backup
             .describe_backup_job()

@@ -5,6 +5,7 @@
 //! (its DR resources deleted, databases with a final snapshot) once DNS is home.
 
 pub mod capture;
+pub mod copies;
 
 use aws_sdk_sfn::types::ExecutionStatus;
 
@@ -15,6 +16,7 @@ use crate::error::{classify_sdk_error, BackstopError};
 use crate::model::instances::LaunchedInstance;
 use crate::model::jobs::RestoreJob;
 use crate::model::run::{Mode, ResolvedRun, RunId};
+use crate::plan::home::HomeSource;
 use crate::plan::{Plan, PlanSource};
 use crate::steps::resolve::RunRequest;
 
@@ -34,7 +36,8 @@ pub struct FailoverToBringHome {
 pub struct Failback {
     pub plan: Plan,
     pub home: Plan,
-    pub failover: FailoverToBringHome,
+    /// None in a drill of the way home.
+    pub failover: Option<FailoverToBringHome>,
 }
 
 /// Loads what a failback request names and checks it, before anything is created: the plan
@@ -48,16 +51,12 @@ pub async fn failback_of(
     let input = &request.input;
     input.check()?;
     input.check_failover_plan_source(clients.settings.plan_parameter.as_deref())?;
-    let failover_run_id = input
-        .failover_run_id
-        .as_deref()
-        .filter(|_| input.mode == Mode::Failback)
-        .ok_or_else(|| {
-            BackstopError::invalid_input(
-                "failoverRunId",
-                "is only read by a failback, which needs it",
-            )
-        })?;
+    if !input.goes_home() {
+        return Err(BackstopError::invalid_input(
+            "mode",
+            "is neither a failback nor a drill of one (\"failback\": true)",
+        ));
+    }
     let source = PlanSource::from_input(
         input.plan.clone(),
         input.plan_parameter.clone(),
@@ -65,6 +64,15 @@ pub async fn failback_of(
     )?;
     let plan = load_plan(&clients.ssm, &clients.s3, source).await?;
     plan.require_region(&clients.settings.region)?;
+    // a drill of the way home rehearses it from the DR vault's copies: no failover needed
+    let Some(failover_run_id) = input.failover_run_id.as_deref() else {
+        let home = plan.swapped_home(HomeSource::DrCopies)?;
+        return Ok(Failback {
+            plan,
+            home,
+            failover: None,
+        });
+    };
     let failover = failover_to_bring_home(
         &clients.sfn,
         store,
@@ -77,7 +85,7 @@ pub async fn failback_of(
     Ok(Failback {
         plan,
         home,
-        failover,
+        failover: Some(failover),
     })
 }
 

@@ -53,7 +53,7 @@ pub(super) async fn check_vault_and_copies(
         Err(err) if err.is_transient() => return Err(err),
         Err(err) => Err(err.to_string()),
     };
-    if request.mode == Mode::Failback {
+    if request.copies_made_by_run {
         // the home vault's copies are the run's own: its capture makes them before it restores
         lines.push(line(
             "dr-copy",
@@ -486,6 +486,7 @@ mod tests {
             point_in_time: DateTime::from_secs(NOW),
             resumed: false,
             invocation_deadline: None,
+            copies_made_by_run: false,
         }
     }
 

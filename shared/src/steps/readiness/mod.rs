@@ -244,6 +244,9 @@ pub struct ReadinessRequest {
     pub resumed: bool,
     /// The invocation's deadline: a slow Route 53 check gives up well before it.
     pub invocation_deadline: Option<std::time::SystemTime>,
+    /// The run makes its own copies in the vault before it restores (a failback, or its
+    /// drill): none is expected there yet.
+    pub copies_made_by_run: bool,
 }
 
 /// Checks `plan` against the DR region. AWS errors that retrying can fix (throttling, 5xx)

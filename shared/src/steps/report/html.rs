@@ -506,8 +506,11 @@ impl Report {
         }
         if let Some(failback) = &self.failback {
             out.push_str(&format!(
-                "<section id=\"failback\"><h2>Failback of failover {}</h2><table><tr><th>Resource</th><th>Backup in the DR region</th><th>Copy at home</th></tr>",
-                esc(&failback.failover_run_id)
+                "<section id=\"failback\"><h2>{}</h2><table><tr><th>Resource</th><th>Backup in the DR region</th><th>Copy at home</th></tr>",
+                esc(&match &failback.failover_run_id {
+                    Some(failover) => format!("Failback of failover {failover}"),
+                    None => "Drill of the way home".to_string(),
+                })
             ));
             for capture in &failback.captured {
                 let status = |s: &Option<crate::model::jobs::JobStatus>| {

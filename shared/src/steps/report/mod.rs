@@ -252,19 +252,20 @@ pub async fn gather_state(store: &RunStore, payload: &Value) -> RunState {
         state.teardown = read_part(store, execution, Part::Teardown, "teardown").await;
     }
     if let Some(failback) = state.run.as_ref().and_then(|r| r.failback.clone()) {
-        let failover = &failback.failover_run_id;
         let capture: CaptureState = read_part(store, execution, Part::Capture, "capture")
             .await
             .unwrap_or_default();
+        // the failover's teardown, when this run went as far as retiring it
+        let retiring = payload.get("retire").is_some_and(|r| !r.is_null());
+        let retired = match (&failback.failover_run_id, retiring) {
+            (Some(failover), true) => read_part(store, failover, Part::Teardown, "retire").await,
+            _ => None,
+        };
         state.failback = Some(FailbackSummary {
-            failover_run_id: failover.to_string(),
+            failover_run_id: failback.failover_run_id.map(|id| id.to_string()),
             captured: capture.resources,
             quiesced: capture.quiesced,
-            // the failover's teardown, when this run went as far as retiring it
-            retired: match payload.get("retire").is_some_and(|r| !r.is_null()) {
-                true => read_part(store, failover, Part::Teardown, "retire").await,
-                false => None,
-            },
+            retired,
         });
     }
     state
@@ -739,7 +740,7 @@ mod tests {
             ..Default::default()
         };
         let mut failback = FailbackSummary {
-            failover_run_id: "failover-1".into(),
+            failover_run_id: Some("failover-1".into()),
             captured: vec![
                 capture("app-data", "2026-12-05T10:00:00Z"),
                 capture("orders-db", "2026-12-05T10:05:00Z"),

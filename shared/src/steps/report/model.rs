@@ -164,8 +164,9 @@ pub struct Report {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FailbackSummary {
-    /// The failover it brings home (and retires).
-    pub failover_run_id: String,
+    /// The failover it brings home (and retires); none in a drill of the way home.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover_run_id: Option<String>,
     /// Each resource's backup in the DR vault and its copy in the home vault.
     pub captured: Vec<crate::steps::failback::capture::Capture>,
     /// The failover's instances stopped before the backups, when the run was asked to.

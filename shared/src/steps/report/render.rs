@@ -323,10 +323,12 @@ impl Report {
         if let Some(failback) = &self.failback {
             section(
                 &mut out,
-                &format!(
-                    "Brought home from failover {} (backup in the DR vault, then its copy home):",
-                    failback.failover_run_id
-                ),
+                &match &failback.failover_run_id {
+                    Some(failover) => format!(
+                        "Brought home from failover {failover} (backup in the DR vault, then its copy home):"
+                    ),
+                    None => "Drill of the way home: the DR vault's copies, copied home:".to_string(),
+                },
                 &failback.captured,
                 |c| {
                     let status = |s: &Option<crate::model::jobs::JobStatus>| {

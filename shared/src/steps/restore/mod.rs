@@ -33,7 +33,7 @@ pub use poll::{
     describe_restore_job, poll_restores, restore_jobs_since, PollCounts, PollOutcome, PollSummary,
     SeenJob,
 };
-pub use recovery_points::{dr_copies, freshest_copy, select_recovery_points, DrCopy};
+pub use recovery_points::{dr_copies, freshest_copy, select_among, select_recovery_points, DrCopy};
 use std::time::SystemTime;
 
 /// The idempotency token of one restore: the run, the resource, the recovery point and the

@@ -31,14 +31,24 @@ pub async fn select_recovery_points(
     plan: &Plan,
     point_in_time: DateTime,
 ) -> Result<(Vec<RestoreItem>, Vec<String>), BackstopError> {
-    let copies = list_vault(
-        backup,
-        &plan.backup_vault,
-        &plan.dr_region,
-        None,
+    select_among(backup, plan, point_in_time, None).await
+}
+
+/// [`select_recovery_points`] among `only` these recovery points of the vault: a failback
+/// restores the copies its capture made, whatever else the home vault holds of the same
+/// resources (production's own backups are there too).
+pub async fn select_among(
+    backup: &aws_sdk_backup::Client,
+    plan: &Plan,
+    point_in_time: DateTime,
+    only: Option<&std::collections::HashSet<String>>,
+) -> Result<(Vec<RestoreItem>, Vec<String>), BackstopError> {
+    let listing = Listing {
+        by_resource: None,
+        only,
         point_in_time,
-    )
-    .await?;
+    };
+    let copies = list_vault_where(backup, &plan.backup_vault, &plan.dr_region, listing).await?;
     let mut items = Vec::new();
     let mut warnings = Vec::new();
     let mut missing = Vec::new();
@@ -145,6 +155,35 @@ pub(super) async fn list_vault(
     by_resource: Option<&str>,
     point_in_time: DateTime,
 ) -> Result<HashMap<String, DrCopy>, BackstopError> {
+    let listing = Listing {
+        by_resource,
+        only: None,
+        point_in_time,
+    };
+    list_vault_where(backup, vault, dr_region, listing).await
+}
+
+/// Which recovery points a listing of the vault considers.
+struct Listing<'a> {
+    /// Of this source resource only.
+    by_resource: Option<&'a str>,
+    /// These recovery points only.
+    only: Option<&'a std::collections::HashSet<String>>,
+    /// With data at or before this.
+    point_in_time: DateTime,
+}
+
+async fn list_vault_where(
+    backup: &aws_sdk_backup::Client,
+    vault: &str,
+    dr_region: &str,
+    listing: Listing<'_>,
+) -> Result<HashMap<String, DrCopy>, BackstopError> {
+    let Listing {
+        by_resource,
+        only,
+        point_in_time,
+    } = listing;
     let mut pages = backup
         .list_recovery_points_by_backup_vault()
         .backup_vault_name(vault)
@@ -175,7 +214,8 @@ pub(super) async fn list_vault(
             };
             let data_time = point.initiation_date().unwrap_or(created);
             let completed = point.status() == Some(&RecoveryPointStatus::Completed);
-            if !completed || data_time.secs() > point_in_time.secs() {
+            let excluded = only.is_some_and(|only| !only.contains(arn));
+            if !completed || excluded || data_time.secs() > point_in_time.secs() {
                 continue;
             }
             let better = newest

@@ -29,6 +29,8 @@ use crate::model::run::ResolvedRun;
 use crate::model::run::{Mode, RunId};
 use crate::model::time::format_time;
 use crate::plan::ResourceKind;
+use crate::steps::failback::capture::CaptureState;
+use crate::steps::failback::copies::remove_home_copy;
 use crate::steps::restore::{describe_restore_job, hydration, restore_jobs_since};
 use crate::steps::switch_dns::records::remove_drill_record;
 use crate::steps::{Invocation, NamesRun};
@@ -146,8 +148,9 @@ pub async fn teardown(
     // a failback's resources are in the region it recovered in (the primary)
     let elsewhere = run
         .as_ref()
-        .filter(|r| r.mode == Mode::Failback && r.plan.dr_region != clients.settings.region)
+        .filter(|r| r.failback.is_some() && r.plan.dr_region != clients.settings.region)
         .map(|r| clients.in_region(&r.plan.dr_region));
+    let stack_clients = clients;
     let clients = elsewhere.as_ref().unwrap_or(clients);
     // a resumed run tags with the run id of the run it resumes
     let run_id = run
@@ -333,6 +336,32 @@ pub async fn teardown(
                 resource: Some(record.resource.clone()),
             };
             push_unique(&mut deleted, owned);
+        }
+    }
+    // a drill of the way home made copies in the home vault: each deleted once proven its own
+    if let Some(run) = run
+        .as_ref()
+        .filter(|r| r.mode == Mode::Drill && r.failback.is_some())
+    {
+        let capture: CaptureState = store
+            .get(&execution, Part::Capture)
+            .await?
+            .unwrap_or_default();
+        for copy in &capture.resources {
+            let Some(point) = &copy.home_recovery_point_arn else {
+                continue;
+            };
+            let owned = Owned {
+                kind: OwnedKind::RecoveryPoint,
+                id: point.clone(),
+                resource: Some(copy.resource.clone()),
+            };
+            if deleted_before.contains(&(owned.kind, owned.id.clone())) {
+                continue;
+            }
+            let removal =
+                remove_home_copy(&stack_clients.backup, &clients.backup, run, copy).await?;
+            file(removal, owned, &mut deleted, &mut pending, &mut left);
         }
     }
     // a drill's own network stack goes last: what ran inside it must be gone first, or
