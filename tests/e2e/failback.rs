@@ -192,20 +192,9 @@ async fn a_failback_through_dr_faults_brings_the_data_home_switches_dns_back_and
     );
 
     // the workload runs at home, from the primary's golden AMI, and production DNS answers it
-    let home_instances = scenario
-        .primary
-        .ec2
-        .describe_instances()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:backstop:run-id")
-                .values("failback-1")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let home_instance = home_instances.reservations()[0].instances()[0].clone();
+    let home_instances = scenario.instances_at_home("failback-1").await;
+    assert_eq!(home_instances.len(), 1);
+    let home_instance = &home_instances[0];
     assert_eq!(
         home_instance.image_id(),
         Some(scenario.seed.primary.golden_ami_id.as_str())
@@ -402,20 +391,9 @@ async fn a_drill_of_the_way_home_recovers_at_home_from_the_dr_copies_and_leaves_
         || async { scenario.a_record("drill.app.shop.example.com").await },
     )
     .await;
-    let home_instances = scenario
-        .primary
-        .ec2
-        .describe_instances()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:backstop:run-id")
-                .values("drill-home-1")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let home_instance = &home_instances.reservations()[0].instances()[0];
+    let home_instances = scenario.instances_at_home("drill-home-1").await;
+    assert_eq!(home_instances.len(), 1);
+    let home_instance = &home_instances[0];
     assert_eq!(
         home_instance.image_id(),
         Some(scenario.seed.primary.golden_ami_id.as_str())

@@ -196,6 +196,14 @@ pub async fn instances_of_run(
     run_id: &str,
 ) -> Vec<aws_sdk_ec2::types::Instance> {
     let ec2 = aws_sdk_ec2::Client::new(&emulator.sdk_config(DR_REGION).await);
+    instances_tagged(&ec2, run_id).await
+}
+
+/// The instances `ec2`'s region has tagged with `run_id`.
+pub async fn instances_tagged(
+    ec2: &aws_sdk_ec2::Client,
+    run_id: &str,
+) -> Vec<aws_sdk_ec2::types::Instance> {
     let described = ec2
         .describe_instances()
         .filters(

@@ -157,6 +157,11 @@ impl Scenario {
         crate::instances_of_run(&self.emulator, run_id).await
     }
 
+    /// The primary-region instances tagged with `run_id` (a failback's, or its drill's).
+    pub async fn instances_at_home(&self, run_id: &str) -> Vec<aws_sdk_ec2::types::Instance> {
+        crate::instances_tagged(&self.primary.ec2, run_id).await
+    }
+
     /// Every restore job AWS Backup lists in the DR region.
     pub async fn restore_jobs(&self) -> Vec<aws_sdk_backup::types::RestoreJobsListMember> {
         crate::restore_jobs_in_dr(&self.emulator).await

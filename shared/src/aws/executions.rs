@@ -90,3 +90,51 @@ pub async fn start(
         Err(err) => Err(classify_sdk_error(format!("starting run {name}"), err)),
     }
 }
+
+/// The execution named `name` of the state machine `machine` (`$$.StateMachine.Id`), as an
+/// operator names a run in an input `field` (`resumeRunId`, `failoverRunId`): its name checked,
+/// and an unknown one refused naming that field and `what` the field must name.
+pub async fn describe_named(
+    sfn: &aws_sdk_sfn::Client,
+    machine: Option<&str>,
+    name: &str,
+    (field, what): (&str, &str),
+) -> Result<
+    (
+        crate::model::run::RunId,
+        aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput,
+    ),
+    BackstopError,
+> {
+    let run_id = crate::model::run::RunId::try_from(name.to_string())
+        .map_err(|err| BackstopError::invalid_input(field, err.to_string()))?;
+    let machine = machine
+        .filter(|arn| arn.contains(":stateMachine:"))
+        .ok_or_else(|| {
+            BackstopError::invalid_input(
+                "stateMachineArn",
+                format!("{field} needs the state machine's ARN ($$.StateMachine.Id) in the step's payload"),
+            )
+        })?;
+    let execution_arn = format!(
+        "{}:{run_id}",
+        machine.replacen(":stateMachine:", ":execution:", 1)
+    );
+    let described = sfn
+        .describe_execution()
+        .execution_arn(&execution_arn)
+        .send()
+        .await
+        .map_err(
+            |err| match classify_sdk_error(format!("reading run {run_id}"), err) {
+                BackstopError::NotFound { .. } => BackstopError::invalid_input(
+                    field,
+                    format!(
+                        "no run {run_id} of this state machine: give the execution name of {what}"
+                    ),
+                ),
+                other => other,
+            },
+        )?;
+    Ok((run_id, described))
+}

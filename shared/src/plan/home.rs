@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{AmiRef, DnsMethod, EbsRestore, EfsRestore, Plan, ResourceKind};
 use crate::error::{BackstopError, PlanProblem};
-use crate::model::jobs::{JobStatus, RestoreJob};
 
 /// The primary region's side of a failback: what the DR values of the plan become there.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -157,31 +156,24 @@ pub(super) fn home_problems(plan: &Plan) -> Vec<PlanProblem> {
     problems
 }
 
-/// A resource the failover restored, as its restore job recorded it.
-fn restored_arn<'j>(jobs: &'j [RestoreJob], resource: &str) -> Option<&'j str> {
-    jobs.iter()
-        .filter(|job| job.resource == resource && job.status == JobStatus::Completed)
-        .max_by_key(|job| job.attempt)
-        .and_then(|job| job.created_resource_arn.as_deref())
-}
-
 /// Where a plan swapped home gets its resources' data from.
 #[derive(Debug, Clone, Copy)]
 pub enum HomeSource<'a> {
-    /// A failback: backups of what the failover restored (its restore jobs).
-    Failover(&'a [RestoreJob]),
+    /// A failback: backups of what the failover restored (the ARN of each resource it
+    /// restored, by the plan's name for it).
+    Failover(&'a BTreeMap<String, String>),
     /// A failback drill: the DR vault's copies of production, copied home; the resources stay
     /// production's, restored next to it in the home block's drill isolation.
     DrCopies,
 }
 
 impl Plan {
-    /// The plan a failback runs: the failover's restored resources (`failover_restores`, its
-    /// restore jobs) as the protected ones, recovered in the primary region from the home
-    /// vault, into the home network; the records the same, written with the home endpoints.
-    /// Every problem is listed, before anything is created.
-    pub fn for_failback(&self, failover_restores: &[RestoreJob]) -> Result<Plan, BackstopError> {
-        self.swapped_home(HomeSource::Failover(failover_restores))
+    /// The plan a failback runs: the failover's restored resources (`restored`: each one's
+    /// ARN by the plan's name for it) as the protected ones, recovered in the primary region
+    /// from the home vault, into the home network; the records the same, written with the
+    /// home endpoints. Every problem is listed, before anything is created.
+    pub fn for_failback(&self, restored: &BTreeMap<String, String>) -> Result<Plan, BackstopError> {
+        self.swapped_home(HomeSource::Failover(restored))
     }
 
     /// The plan swapped to the primary region (see [`HomeSource`]).
@@ -214,7 +206,7 @@ impl Plan {
                 continue;
             }
             let arn = match source {
-                HomeSource::Failover(restores) => restored_arn(restores, &resource.name),
+                HomeSource::Failover(restored) => restored.get(&resource.name).map(String::as_str),
                 HomeSource::DrCopies => resource.arn.as_deref(),
             };
             let Some(arn) = arn else {
@@ -319,27 +311,21 @@ mod tests {
         Plan::from_value(plan).unwrap()
     }
 
-    fn restored(resource: &str, arn: &str) -> RestoreJob {
-        serde_json::from_value(json!({
-            "resource": resource, "kind": "ebs", "recoveryPointArn": "arn:rp",
-            "restoreJobId": format!("job-{resource}"), "status": "COMPLETED",
-            "createdResourceArn": arn
-        }))
-        .unwrap()
-    }
-
-    fn failover_restores() -> Vec<RestoreJob> {
-        vec![
-            restored(
+    fn failover_restores() -> BTreeMap<String, String> {
+        [
+            (
                 "app-data",
                 "arn:aws:ec2:us-west-2:123456789012:volume/vol-0dr00000000000001",
             ),
-            restored("orders-db", "arn:aws:rds:us-west-2:123456789012:db:orders"),
-            restored(
+            ("orders-db", "arn:aws:rds:us-west-2:123456789012:db:orders"),
+            (
                 "media",
                 "arn:aws:elasticfilesystem:us-west-2:123456789012:file-system/fs-0dr0000000000001",
             ),
         ]
+        .into_iter()
+        .map(|(name, arn)| (name.to_string(), arn.to_string()))
+        .collect()
     }
 
     #[test]
@@ -392,10 +378,8 @@ mod tests {
         }
 
         // the database was never restored: nothing to bring home, and it is not optional
-        let restores: Vec<RestoreJob> = failover_restores()
-            .into_iter()
-            .filter(|job| job.resource != "orders-db")
-            .collect();
+        let mut restores = failover_restores();
+        restores.remove("orders-db");
         let err = plan_with_home().for_failback(&restores).unwrap_err();
         assert_eq!(err.error_name(), "Backstop.InvalidPlan");
         assert!(
@@ -435,5 +419,4 @@ mod tests {
         let err = Plan::from_value(claimed).unwrap_err();
         assert!(err.to_string().contains("restoresInPlace"), "{err}");
     }
-
 }

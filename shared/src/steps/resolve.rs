@@ -9,7 +9,7 @@ use crate::aws::plan_source::load_plan;
 use crate::aws::store::Part;
 use crate::aws::store::RunRef;
 use crate::aws::Clients;
-use crate::error::{classify_sdk_error, BackstopError};
+use crate::error::BackstopError;
 use crate::model::run::{check_settings, ApprovalGate, FailbackOf, ResolvedRun, RunSettings};
 use crate::model::run::{Mode, RunId};
 use crate::model::time::format_time;
@@ -469,32 +469,13 @@ async fn earlier_run(
     earlier_id: &str,
     mode: Mode,
 ) -> Result<EarlierRun, BackstopError> {
-    let run_id = RunId::try_from(earlier_id.to_string())
-        .map_err(|err| BackstopError::invalid_input("resumeRunId", err.to_string()))?;
-    let machine = state_machine_arn
-        .filter(|arn| arn.contains(":stateMachine:"))
-        .ok_or_else(|| {
-            BackstopError::invalid_input(
-                "stateMachineArn",
-                "resuming needs the state machine's ARN ($$.StateMachine.Id) in the ResolvePlan payload",
-            )
-        })?;
-    let execution_arn = format!(
-        "{}:{run_id}",
-        machine.replacen(":stateMachine:", ":execution:", 1)
-    );
-    let described = sfn
-        .describe_execution()
-        .execution_arn(&execution_arn)
-        .send()
-        .await
-        .map_err(|err| match classify_sdk_error(format!("reading run {run_id}"), err) {
-            BackstopError::NotFound { .. } => BackstopError::invalid_input(
-                "resumeRunId",
-                format!("no run {run_id} of this state machine: give the execution name of the failed run"),
-            ),
-            other => other,
-        })?;
+    let (run_id, described) = crate::aws::executions::describe_named(
+        sfn,
+        state_machine_arn,
+        earlier_id,
+        ("resumeRunId", "the failed run"),
+    )
+    .await?;
     let status = described.status().as_str();
     match described.status() {
         ExecutionStatus::Failed | ExecutionStatus::TimedOut | ExecutionStatus::Aborted => {}

@@ -7,15 +7,17 @@
 pub mod capture;
 pub mod copies;
 
+use std::collections::BTreeMap;
+
 use aws_sdk_sfn::types::ExecutionStatus;
 
 use crate::aws::plan_source::load_plan;
 use crate::aws::store::{Part, RunStore};
 use crate::aws::Clients;
-use crate::error::{classify_sdk_error, BackstopError};
+use crate::error::BackstopError;
 use crate::model::instances::LaunchedInstance;
-use crate::model::jobs::RestoreJob;
-use crate::model::run::{Mode, ResolvedRun, RunId};
+use crate::model::jobs::{JobStatus, RestoreJob};
+use crate::model::run::{Mode, ResolvedRun};
 use crate::plan::home::HomeSource;
 use crate::plan::{Plan, PlanSource};
 use crate::steps::resolve::RunRequest;
@@ -28,6 +30,33 @@ pub struct FailoverToBringHome {
     pub restores: Vec<RestoreJob>,
     /// The instances it launched (a quiesced failback stops them before its backups).
     pub launched: Vec<LaunchedInstance>,
+}
+
+impl FailoverToBringHome {
+    /// What the failover restored, by the plan's name for each resource: the ARN its last
+    /// completed restore job created.
+    pub fn restored_arns(&self) -> BTreeMap<String, String> {
+        let mut restored: BTreeMap<String, (u32, String)> = BTreeMap::new();
+        for job in self
+            .restores
+            .iter()
+            .filter(|j| j.status == JobStatus::Completed)
+        {
+            let Some(arn) = &job.created_resource_arn else {
+                continue;
+            };
+            let later = restored
+                .get(&job.resource)
+                .is_none_or(|(attempt, _)| job.attempt >= *attempt);
+            if later {
+                restored.insert(job.resource.clone(), (job.attempt, arn.clone()));
+            }
+        }
+        restored
+            .into_iter()
+            .map(|(name, (_, arn))| (name, arn))
+            .collect()
+    }
 }
 
 /// The plans of a failback: the stack's plan (its DR side: the vault the captures go to) and
@@ -81,7 +110,7 @@ pub async fn failback_of(
         &plan,
     )
     .await?;
-    let home = plan.for_failback(&failover.restores)?;
+    let home = plan.for_failback(&failover.restored_arns())?;
     Ok(Failback {
         plan,
         home,
@@ -134,32 +163,16 @@ async fn failover_to_bring_home(
     failover_run_id: &str,
     plan: &Plan,
 ) -> Result<FailoverToBringHome, BackstopError> {
-    let execution = RunId::try_from(failover_run_id.to_string())
-        .map_err(|err| BackstopError::invalid_input("failoverRunId", err.to_string()))?;
-    let machine = state_machine_arn
-        .filter(|arn| arn.contains(":stateMachine:"))
-        .ok_or_else(|| {
-            BackstopError::invalid_input(
-                "stateMachineArn",
-                "a failback needs the state machine's ARN ($$.StateMachine.Id) to find its failover",
-            )
-        })?;
-    let execution_arn = format!(
-        "{}:{execution}",
-        machine.replacen(":stateMachine:", ":execution:", 1)
-    );
-    let described = sfn
-        .describe_execution()
-        .execution_arn(&execution_arn)
-        .send()
-        .await
-        .map_err(|err| match classify_sdk_error(format!("reading run {execution}"), err) {
-            BackstopError::NotFound { .. } => BackstopError::invalid_input(
-                "failoverRunId",
-                format!("no run {execution} of this state machine: give the execution name of the failover to bring home (its report names it)"),
-            ),
-            other => other,
-        })?;
+    let (execution, described) = crate::aws::executions::describe_named(
+        sfn,
+        state_machine_arn,
+        failover_run_id,
+        (
+            "failoverRunId",
+            "the failover to bring home (its report names it)",
+        ),
+    )
+    .await?;
     match described.status() {
         ExecutionStatus::Succeeded => {}
         ExecutionStatus::Running | ExecutionStatus::PendingRedrive => {
@@ -214,4 +227,44 @@ async fn failover_to_bring_home(
         restores,
         launched,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_the_failover_restored_is_its_last_completed_attempt() {
+        let job = |resource: &str, attempt: u32, status: &str, arn: Option<&str>| -> RestoreJob {
+            serde_json::from_value(serde_json::json!({
+                "resource": resource, "kind": "ebs", "recoveryPointArn": "arn:rp",
+                "restoreJobId": format!("{resource}-{attempt}"), "attempt": attempt,
+                "status": status, "createdResourceArn": arn
+            }))
+            .unwrap()
+        };
+        let failover = FailoverToBringHome {
+            run: serde_json::from_value(serde_json::json!({
+                "runId": "failover-1", "mode": "failover", "plan": crate::plan::example_plan_json(),
+                "pointInTime": "2026-12-05T10:00:00Z", "settings": {}, "restores": [],
+                "startedAt": "2026-12-05T10:00:00Z", "deadline": "2026-12-05T12:00:00Z"
+            }))
+            .unwrap(),
+            restores: vec![
+                job("app-data", 0, "FAILED", None),
+                job("app-data", 1, "COMPLETED", Some("arn:vol-1")),
+                job("orders-db", 0, "RUNNING", None),
+            ],
+            launched: vec![],
+        };
+        let restored = failover.restored_arns();
+        assert_eq!(
+            restored.get("app-data").map(String::as_str),
+            Some("arn:vol-1")
+        );
+        assert!(
+            !restored.contains_key("orders-db"),
+            "still running: nothing to bring home"
+        );
+    }
 }
