@@ -446,6 +446,32 @@ async fn a_drill_of_the_way_home_recovers_at_home_from_the_dr_copies_and_leaves_
     assert_eq!(scenario.a_record("drill.app.shop.example.com").await, None);
     assert_eq!(scenario.a_record("app.shop.example.com").await, production);
     assert_eq!(production.unwrap().0, vec![primary_ip]);
+
+    // a capture state edited to name production's own backups at home, with a made-up or
+    // another run's copy job, deletes none of them
+    let production_points = home_points(&scenario, &home_vault).await;
+    let forged: Vec<Value> = production_points
+        .iter()
+        .zip(captured.iter().cycle())
+        .map(|(point, real)| {
+            json!({ "resource": real["resource"], "sourceArn": real["sourceArn"],
+                    "copyJobId": real["copyJobId"], "copyStatus": "COMPLETED",
+                    "homeRecoveryPointArn": point })
+        })
+        .chain(std::iter::once(json!({
+            "resource": "app-data", "sourceArn": "arn:x", "copyJobId": "NO-SUCH-JOB",
+            "copyStatus": "COMPLETED", "homeRecoveryPointArn": production_points[0]
+        })))
+        .collect();
+    scenario
+        .store("drill-home-1", "capture", &json!({ "resources": forged }))
+        .await;
+    let pass = scenario
+        .invoke("teardown", &json!({ "runId": "drill-home-1" }))
+        .await
+        .expect("a teardown pass by hand");
+    assert!(pass["left"].as_u64().unwrap() >= 1, "{pass:#}");
+    assert_eq!(home_points(&scenario, &home_vault).await, production_points);
 }
 
 /// The recovery points in the home vault.

@@ -475,4 +475,96 @@ mod tests {
         assert_eq!(running.failure(), None);
         assert!(!running.is_home());
     }
+
+    mod quiesce {
+        use aws_sdk_ec2::config::retry::RetryConfig;
+        use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
+        use aws_sdk_ec2::operation::stop_instances::StopInstancesOutput;
+        use aws_sdk_ec2::types::{Instance, InstanceState, InstanceStateName, Reservation, Tag};
+        use aws_sdk_ec2::Client;
+        use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+        use super::super::*;
+
+        fn instance(id: &str, run: Option<&str>, state: InstanceStateName) -> Instance {
+            let mut instance = Instance::builder()
+                .instance_id(id)
+                .state(InstanceState::builder().name(state).build());
+            if let Some(run) = run {
+                instance = instance.tags(Tag::builder().key("backstop:run-id").value(run).build());
+            }
+            instance.build()
+        }
+
+        fn quiesced(ids: &[&str]) -> Quiesced {
+            Quiesced {
+                instances: ids.iter().map(|id| id.to_string()).collect(),
+                requested_at: "2026-12-05T10:00:00Z".into(),
+                stopped_at: None,
+            }
+        }
+
+        #[tokio::test]
+        async fn an_instance_the_failover_did_not_tag_is_never_stopped() {
+            let listed = vec![
+                instance("i-failover", Some("failover-1"), InstanceStateName::Running),
+                instance("i-production", None, InstanceStateName::Running),
+            ];
+            let describe = mock!(Client::describe_instances).then_output(move || {
+                DescribeInstancesOutput::builder()
+                    .reservations(
+                        Reservation::builder()
+                            .set_instances(Some(listed.clone()))
+                            .build(),
+                    )
+                    .build()
+            });
+            let stop = mock!(Client::stop_instances)
+                .then_output(|| StopInstancesOutput::builder().build());
+            let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&describe, &stop], |c| c
+                .retry_config(RetryConfig::disabled()));
+            let failover = RunId::try_from("failover-1".to_string()).unwrap();
+            // a stored state edited to list another instance stops nothing at all
+            let mut state = quiesced(&["i-failover", "i-production"]);
+            let err = stop_instances(&ec2, &failover, &mut state)
+                .await
+                .unwrap_err();
+            assert_eq!(err.error_name(), "Backstop.Conflict");
+            assert!(err.to_string().contains("i-production"), "{err}");
+            assert_eq!(stop.num_calls(), 0);
+            assert_eq!(state.stopped_at, None);
+        }
+
+        #[tokio::test]
+        async fn the_backups_wait_until_every_instance_is_stopped() {
+            let running = mock!(Client::describe_instances).then_output(|| {
+                DescribeInstancesOutput::builder()
+                    .reservations(
+                        Reservation::builder()
+                            .instances(instance(
+                                "i-1",
+                                Some("failover-1"),
+                                InstanceStateName::Running,
+                            ))
+                            .instances(instance(
+                                "i-2",
+                                Some("failover-1"),
+                                InstanceStateName::Stopping,
+                            ))
+                            .build(),
+                    )
+                    .build()
+            });
+            let stop = mock!(Client::stop_instances)
+                .match_requests(|req| req.instance_ids() == ["i-1"])
+                .then_output(|| StopInstancesOutput::builder().build());
+            let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&running, &stop], |c| c
+                .retry_config(RetryConfig::disabled()));
+            let failover = RunId::try_from("failover-1".to_string()).unwrap();
+            let mut state = quiesced(&["i-1", "i-2"]);
+            assert!(!stop_instances(&ec2, &failover, &mut state).await.unwrap());
+            assert_eq!(stop.num_calls(), 1, "only the running one is asked to stop");
+            assert_eq!(state.stopped_at, None);
+        }
+    }
 }

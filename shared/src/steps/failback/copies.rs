@@ -22,13 +22,18 @@ pub async fn remove_home_copy(
     else {
         return Ok(Removal::Gone);
     };
-    let job = dr
+    let job = match dr
         .describe_copy_job()
         .copy_job_id(job_id)
         .send()
         .await
-        .context(format!("reading copy job {job_id}"))?
-        .copy_job;
+        .context(format!("reading copy job {job_id}"))
+    {
+        Ok(answer) => answer.copy_job,
+        // no such job in the DR region: nothing proves the copy the run's
+        Err(BackstopError::NotFound { .. }) => None,
+        Err(err) => return Err(err),
+    };
     let started = DateTime::from_str(&run.started_at, Format::DateTime).ok();
     let proven = job.as_ref().is_some_and(|job| {
         job.destination_recovery_point_arn() == Some(point.as_str())
