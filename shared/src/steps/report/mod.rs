@@ -364,8 +364,9 @@ pub fn build_report(
         })
         .unwrap_or_default();
     let in_sync_at = state.dns.as_ref().and_then(|d| d.in_sync_at.as_deref());
-    let failback_rpo = match (&state.failback, in_sync_at) {
-        (Some(failback), Some(in_sync_at)) => {
+    // a failback loses what the DR side wrote after its backups; a drill of one loses nothing
+    let failback_rpo = match (&state.failback, in_sync_at, mode) {
+        (Some(failback), Some(in_sync_at), Some(Mode::Failback)) => {
             failback_loss(&mut rpo_by_resource, failback, in_sync_at, rpo_objective);
             true
         }
