@@ -56,10 +56,13 @@ impl Capture {
         self.copy_status == Some(JobStatus::Completed)
     }
 
-    /// Why it will never come home, if a job of it ended without its result.
+    /// Why it will never come home, if a job of it ended without its result (a PARTIAL job
+    /// is one: some of the resource did not come).
     fn failure(&self) -> Option<String> {
         fn ended(status: &Option<JobStatus>) -> Option<&JobStatus> {
-            status.as_ref().filter(|s| s.did_not_complete())
+            status
+                .as_ref()
+                .filter(|s| s.did_not_complete() || **s == JobStatus::Partial)
         }
         let (job, status) = match (ended(&self.backup_status), ended(&self.copy_status)) {
             (Some(status), _) => ("backup job", status),
@@ -423,16 +426,13 @@ pub async fn run(
     request: RunRequest,
     invocation: &Invocation,
 ) -> Result<CaptureOutput, BackstopError> {
-    let started = DateTime::from(std::time::SystemTime::now());
-    let output = capture_round(
+    capture_round(
         clients,
         &clients.store()?,
         request,
         &invocation.function_arn,
     )
-    .await?;
-    tracing::debug!(at = %format_time(started), "capture round");
-    Ok(output)
+    .await
 }
 
 #[cfg(test)]
@@ -468,6 +468,12 @@ mod tests {
             "{why}"
         );
         assert!(why.contains("Access denied"), "{why}");
+        let partial = Capture {
+            backup_status: Some(JobStatus::Completed),
+            copy_status: Some(JobStatus::Partial),
+            ..Capture::default()
+        };
+        assert!(partial.failure().unwrap().contains("PARTIAL"));
         let running = Capture {
             backup_status: Some(JobStatus::Running),
             ..Capture::default()
