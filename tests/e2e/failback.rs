@@ -331,9 +331,20 @@ async fn a_failback_through_dr_faults_brings_the_data_home_switches_dns_back_and
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_failback_of_an_unknown_or_running_failover_is_refused_before_anything_is_created() {
+async fn a_failback_of_an_unknown_running_or_drill_run_or_to_an_unready_home_creates_nothing() {
     let scenario = failback_scenario("failback-refused").await;
-    backstop_tests::put_plan(&scenario.emulator, &plan_with_home(&scenario.seed)).await;
+    let plan = plan_with_home(&scenario.seed);
+
+    // the failover is still running: nothing of it to bring home yet
+    let failover = scenario
+        .start("failover-1", run_input("failover", &plan))
+        .await;
+    let running = scenario
+        .run_to_end("failback-too-soon", failback_input("failover-1"))
+        .await;
+    assert_eq!(running.status().as_str(), "FAILED");
+    let cause = running.cause().unwrap_or_default();
+    assert!(cause.contains("still running"), "{cause}");
 
     let unknown = scenario
         .run_to_end(
@@ -344,13 +355,15 @@ async fn a_failback_of_an_unknown_or_running_failover_is_refused_before_anything
     assert_eq!(unknown.status().as_str(), "FAILED");
     let cause = unknown.cause().unwrap_or_default();
     assert!(cause.contains("failoverRunId"), "{cause}");
+    assert_succeeded(
+        &scenario
+            .ended(&failover, std::time::Duration::from_secs(180))
+            .await,
+    );
 
     // a drill is not a failover: there is nothing of it to bring home
     let drill = scenario
-        .run_to_end(
-            "drill-1",
-            run_input("drill", &plan_with_home(&scenario.seed)),
-        )
+        .run_to_end("drill-1", run_input("drill", &plan))
         .await;
     assert_succeeded(&drill);
     let not_a_failover = scenario
@@ -360,7 +373,23 @@ async fn a_failback_of_an_unknown_or_running_failover_is_refused_before_anything
     let cause = not_a_failover.cause().unwrap_or_default();
     assert!(cause.contains("not a failover"), "{cause}");
 
-    // nothing was backed up in the DR region, nothing restored in the primary region
+    // the primary region is not ready for it: a home subnet that does not exist there
+    let mut unready = plan.clone();
+    unready["home"]["subnetIds"] = json!(["subnet-0123456789abcdef0"]);
+    backstop_tests::put_plan(&scenario.emulator, &unready).await;
+    let not_ready = scenario
+        .run_to_end("failback-unready", failback_input("failover-1"))
+        .await;
+    assert_eq!(not_ready.status().as_str(), "FAILED");
+    assert_eq!(not_ready.error(), Some("Backstop.NotReady"));
+    let cause = not_ready.cause().unwrap_or_default();
+    assert!(
+        cause.contains("primary region") && cause.contains("subnet-0123456789abcdef0"),
+        "{cause}"
+    );
+
+    // nothing was backed up in the DR region, nothing restored in the primary region, and
+    // production still runs in the DR region
     let backups = scenario.dr.backup.list_backup_jobs().send().await.unwrap();
     assert!(backups.backup_jobs().is_empty(), "{backups:?}");
     let restores = scenario
@@ -371,6 +400,14 @@ async fn a_failback_of_an_unknown_or_running_failover_is_refused_before_anything
         .await
         .unwrap();
     assert!(restores.restore_jobs().is_empty());
+    let dr_ip = scenario.instances_of_run("failover-1").await[0]
+        .private_ip_address()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        scenario.a_record("app.shop.example.com").await,
+        Some((vec![dr_ip], 60))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
