@@ -62,7 +62,8 @@ bench: setup build
 	$(VENV)/bin/python bench/handler_startup.py --runs 20 --profile release
 	$(VENV)/bin/python -u bench/orchestration.py --sizes 1,10,100,1000 --time-scale 0.05
 
-## Run a local DR drill against the emulator (`make demo MODE=failover`: a full failover).
+## Run a local DR drill against the emulator (`make demo MODE=failover`: a full failover;
+## MODE=failback: that failover, then the failback that brings it home).
 MODE ?= drill
 # (the example built by `build`, run as it is: `cargo run -p` would build the SDK crates again
 # with another feature set, minutes of silence)

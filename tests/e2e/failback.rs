@@ -3,25 +3,14 @@
 //! failover's DR side is retired (databases with a final snapshot).
 
 use backstop_tests::{
-    assert_succeeded, protected_workload, run_input, Scenario, Seed, PLAN_PARAMETER,
+    assert_succeeded, home_block, protected_workload, run_input, Scenario, Seed, PLAN_PARAMETER,
 };
 use serde_json::{json, Value};
 
-/// The seeded plan with its home block: the primary region's vault, subnet, security groups,
-/// DB subnet group and golden AMI; the failover retired as soon as DNS is home.
+/// The seeded plan with its home block (see [`home_block`]).
 fn plan_with_home(seed: &Seed) -> Value {
     let mut plan = backstop_tests::plan_for(seed);
-    let primary = &seed.primary;
-    plan["home"] = json!({
-        "backupVault": primary.backup_vault.name,
-        "availabilityZone": primary.network.subnets[0].availability_zone,
-        "subnetIds": [primary.network.subnets[0].id],
-        "securityGroupIds": [primary.network.app_security_group_id],
-        "dbSubnetGroupName": primary.db_subnet_group,
-        "rdsSecurityGroupIds": [primary.network.db_security_group_id],
-        "amis": { "app": { "id": primary.golden_ami_id } },
-        "retireAfterMinutes": 0
-    });
+    plan["home"] = home_block(seed);
     plan
 }
 

@@ -22,8 +22,8 @@ pub use emulator::{handler_binary, repo_root, Emulator, Stack};
 pub use scenario::{Clients, Scenario};
 pub use seed::Seed;
 pub use workload::{
-    allow_copies_from, back_up, copy_from_production, copy_to_dr, network_template, plan_for,
-    plan_on_network_stack, production_account, protect, protected_workload,
+    allow_copies_from, back_up, copy_from_production, copy_to_dr, home_block, network_template,
+    plan_for, plan_on_network_stack, production_account, protect, protected_workload,
     seed_production_account, upload_network_template, workload_arns, ProductionAccount,
 };
 

@@ -37,6 +37,23 @@ pub fn plan_on_network_stack(seed: &Seed, network: Value) -> Value {
     plan
 }
 
+/// The plan's `home` block for the seeded workload: the primary region's vault, subnet,
+/// security groups, DB subnet group and golden AMI; the failover retired as soon as DNS is
+/// home (a failback reads it).
+pub fn home_block(seed: &Seed) -> Value {
+    let primary = &seed.primary;
+    json!({
+        "backupVault": primary.backup_vault.name,
+        "availabilityZone": primary.network.subnets[0].availability_zone,
+        "subnetIds": [primary.network.subnets[0].id],
+        "securityGroupIds": [primary.network.app_security_group_id],
+        "dbSubnetGroupName": primary.db_subnet_group,
+        "rdsSecurityGroupIds": [primary.network.db_security_group_id],
+        "amis": { "app": { "id": primary.golden_ami_id } },
+        "retireAfterMinutes": 0
+    })
+}
+
 /// A DR plan for the seeded workload: its two data volumes, database and file system,
 /// the app instance from the golden AMI, and its DNS records.
 pub fn plan_for(seed: &Seed) -> Value {

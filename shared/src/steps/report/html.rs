@@ -233,9 +233,14 @@ impl Report {
         let mut identity: Vec<(&str, String)> = Vec::new();
         if let Some(id) = &self.identity {
             identity.push(("Account", id.account.clone()));
-            identity.push(("DR region", id.dr_region.clone()));
+            // a failback's plan is swapped: it recovers in the primary region, from the DR one
+            let (recovers, from) = match self.failback {
+                Some(_) => ("Recovered in (home)", "From (DR region)"),
+                None => ("DR region", "Primary region"),
+            };
+            identity.push((recovers, id.dr_region.clone()));
             if let Some(primary) = &id.primary_region {
-                identity.push(("Primary region", primary.clone()));
+                identity.push((from, primary.clone()));
             }
             if let Some(digest) = &id.plan_digest {
                 identity.push(("Plan digest", digest.clone()));

@@ -157,13 +157,18 @@ impl Report {
             out.push_str(&format!("started by {trigger}\n"));
         }
         if let Some(id) = &self.identity {
+            // a failback's plan is swapped: it recovers in the primary region, from the DR one
+            let (recovers, from) = match self.failback {
+                Some(_) => ("recovered at home in", "from"),
+                None => ("DR region", "primary region"),
+            };
             out.push_str(&format!(
-                "account {}, DR region {}{}; Backstop {}\n",
+                "account {}, {recovers} {}{}; Backstop {}\n",
                 id.account,
                 id.dr_region,
                 id.primary_region
                     .as_deref()
-                    .map(|p| format!(", primary region {p}"))
+                    .map(|p| format!(", {from} {p}"))
                     .unwrap_or_default(),
                 id.version
             ));
