@@ -44,6 +44,18 @@ fn parse_time(text: &str) -> i64 {
         .secs()
 }
 
+/// Production DNS answers the DR instance `failover` launched (with the plan's TTL).
+async fn production_answers_the_dr_instance_of(scenario: &Scenario, failover: &str) {
+    let dr_ip = scenario.instances_of_run(failover).await[0]
+        .private_ip_address()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        scenario.a_record("app.shop.example.com").await,
+        Some((vec![dr_ip], 60))
+    );
+}
+
 fn volume_id(arn: &str) -> String {
     arn.rsplit('/').next().unwrap().to_string()
 }
@@ -58,14 +70,7 @@ async fn a_failback_through_dr_faults_brings_the_data_home_switches_dns_back_and
         .await;
     assert_succeeded(&failover);
     let failover_report: Value = serde_json::from_str(failover.output().unwrap()).unwrap();
-    let dr_ip = scenario.instances_of_run("failover-1").await[0]
-        .private_ip_address()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        scenario.a_record("app.shop.example.com").await,
-        Some((vec![dr_ip], 60))
-    );
+    production_answers_the_dr_instance_of(&scenario, "failover-1").await;
 
     // production runs in the DR region and writes there: the data volume grows
     let restored = |resource: &str| {
@@ -389,14 +394,7 @@ async fn a_failback_of_an_unknown_running_or_drill_run_or_to_an_unready_home_cre
         .await
         .unwrap();
     assert!(restores.restore_jobs().is_empty());
-    let dr_ip = scenario.instances_of_run("failover-1").await[0]
-        .private_ip_address()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        scenario.a_record("app.shop.example.com").await,
-        Some((vec![dr_ip], 60))
-    );
+    production_answers_the_dr_instance_of(&scenario, "failover-1").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

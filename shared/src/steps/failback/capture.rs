@@ -180,8 +180,14 @@ pub async fn capture_round(
         }
     }
     // a drill of the way home copies the DR vault's copies at its point in time
+    // (listed once: later rounds have every resource's entry already)
+    let all_entered = home
+        .resources
+        .iter()
+        .all(|r| state.resources.iter().any(|c| c.resource == r.name));
     let dr_copies = match failover {
         Some(_) => HashMap::new(),
+        None if all_entered => HashMap::new(),
         None => {
             let point_in_time = request
                 .input
