@@ -116,6 +116,27 @@ async fn drills_and_failovers_restore_a_production_accounts_copies_in_the_recove
         scenario.restore_jobs().await.is_empty(),
         "nothing was started"
     );
+    // the production account applies the fix as written: the statement it names goes into the
+    // key's policy; then preflight passes the key, and the drill restores under it
+    let statement = line
+        .split_once("the statement ")
+        .and_then(|(_, rest)| rest.split_once(" (aws kms put-key-policy"))
+        .map(|(statement, _)| statement)
+        .unwrap_or_else(|| panic!("no statement in the fix: {line}"));
+    let statement: Value = serde_json::from_str(statement).expect("the fix's statement is JSON");
+    production
+        .add_key_policy_statement(&scenario.emulator, &production.dr_key_arn, statement)
+        .await;
+    let passed = scenario
+        .invoke("preflight", &run("shared-key", &foreign_key))
+        .await
+        .expect("the shared key passes");
+    assert_eq!(passed["counts"]["fail"], 0, "{passed:#}");
+    assert!(
+        !passed["problems"].to_string().contains("kms-key"),
+        "{passed:#}"
+    );
+    plan = foreign_key;
     let drill = scenario
         .run_to_end(
             "recovery-drill-1",
@@ -186,6 +207,11 @@ async fn drills_and_failovers_restore_a_production_accounts_copies_in_the_recove
         described.volumes()[0].size(),
         Some(20),
         "the production volume's size"
+    );
+    assert_eq!(
+        described.volumes()[0].kms_key_id(),
+        Some(production.dr_key_arn.as_str()),
+        "restored under the production key the production account shared"
     );
 
     // the copies stay: no one in the recovery account deletes one from the locked vault

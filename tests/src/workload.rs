@@ -256,6 +256,59 @@ pub struct ProductionAccount {
     pub copy_arn: String,
     /// A KMS key of the production account in the DR region that the recovery account may not use.
     pub dr_key_arn: String,
+    /// The account's own access key pair, as seeded.
+    pub seeded: Value,
+}
+
+impl ProductionAccount {
+    /// The production account adds `statement` to the key policy of `key_arn` (in the DR
+    /// region), with its own credentials: what its key administrator does.
+    pub async fn add_key_policy_statement(
+        &self,
+        emulator: &Emulator,
+        key_arn: &str,
+        statement: Value,
+    ) {
+        let kms =
+            aws_sdk_kms::Client::new(&production_config(emulator, &self.seeded, DR_REGION).await);
+        let current = kms
+            .get_key_policy()
+            .key_id(key_arn)
+            .policy_name("default")
+            .send()
+            .await
+            .expect("the production key's policy");
+        let mut policy: Value = serde_json::from_str(current.policy().unwrap()).unwrap();
+        policy["Statement"].as_array_mut().unwrap().push(statement);
+        kms.put_key_policy()
+            .key_id(key_arn)
+            .policy_name("default")
+            .policy(policy.to_string())
+            .send()
+            .await
+            .expect("put the production key's policy");
+    }
+}
+
+/// The SDK configuration of the seeded production account: its own credentials, in `region`.
+async fn production_config(
+    emulator: &Emulator,
+    seeded: &Value,
+    region: &str,
+) -> aws_config::SdkConfig {
+    let text = |key: &str| seeded[key].as_str().unwrap().to_string();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_string()))
+        .endpoint_url(&emulator.endpoint)
+        .credentials_provider(aws_sdk_backup::config::Credentials::new(
+            text("accessKeyId"),
+            text("secretAccessKey"),
+            None,
+            None,
+            "production-account",
+        ))
+        .load()
+        .await
 }
 
 /// The production account seeded: its volume, vault, backup role, a key, and an access key
@@ -304,18 +357,7 @@ pub async fn copy_from_production(
     destination_vault_arn: &str,
 ) -> aws_sdk_backup::types::CopyJob {
     let text = |key: &str| seeded[key].as_str().unwrap().to_string();
-    let production = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(PRIMARY_REGION))
-        .endpoint_url(&emulator.endpoint)
-        .credentials_provider(aws_sdk_backup::config::Credentials::new(
-            text("accessKeyId"),
-            text("secretAccessKey"),
-            None,
-            None,
-            "production-account",
-        ))
-        .load()
-        .await;
+    let production = production_config(emulator, seeded, PRIMARY_REGION).await;
     let backup = aws_sdk_backup::Client::new(&production);
     let vault = seeded["backupVault"]["name"].as_str().unwrap();
     let role = text("backupRoleArn");
@@ -357,5 +399,6 @@ pub async fn production_account(
         volume_arn: seeded["volumeArn"].as_str().unwrap().to_string(),
         copy_arn,
         dr_key_arn: seeded["drKeyArn"].as_str().unwrap().to_string(),
+        seeded,
     }
 }

@@ -302,6 +302,9 @@ def main(argv: list[str] | None = None) -> None:
     from backstop_emulator import ssm_commands
 
     ssm_commands.install(args.log_dir)
+    from backstop_emulator import kms_access
+
+    kms_access.install()
 
     original_reset = MotoAPIBackend.reset
 
@@ -316,9 +319,10 @@ def main(argv: list[str] | None = None) -> None:
         ec2_tokens.reset()
         fast_snapshot_restore.reset()
         ssm_commands.reset()
-        from backstop_emulator.backup_jobs import vault_protection
+        from backstop_emulator.backup_jobs import air_gapped, vault_protection
 
         vault_protection.reset()
+        air_gapped.reset()
 
     MotoAPIBackend.reset = reset
     holder["app"] = ControlApp(moto_app, runner, seed)

@@ -87,26 +87,29 @@ def _check_security_groups(region: str, group_ids: list[str], vpc_id: str | None
             )
 
 
-def _check_kms_key(region: str, key_id: str) -> None:
+def _check_kms_key(region: str, key_id: str, account: str, role_arn: str | None) -> None:
+    """The planned key: an enabled key of the restore's region that the restoring account may use
+    (its own, or another account's whose key policy allows it)."""
+    from . import kms_access
+
     if key_id.startswith("arn:") and key_id.split(":")[3] != region:
         raise RestoreFailed(
             f"KMSKeyNotAccessibleFault: The KMS key {key_id} is in region {key_id.split(':')[3]}, "
             f"not in {region}: a restore in {region} needs a key of that region"
         )
-    try:
-        key = internal.client("kms", region).describe_key(KeyId=key_id)["KeyMetadata"]
-    except internal.ClientError:
-        raise RestoreFailed(f"KMSKeyNotAccessibleFault: The KMS key {key_id} does not exist in {region}") from None
-    if not key.get("Enabled", True):
-        raise RestoreFailed(f"KMSKeyNotAccessibleFault: The KMS key {key_id} is disabled")
+    refused = kms_access.refusal(key_id, account, region, kms_access.USE_ACTIONS, role_arn)
+    if refused:
+        raise RestoreFailed(f"KMSKeyNotAccessibleFault: {refused}")
 
 
-def check_region(resource_type: str, region: str, metadata: dict[str, str]) -> None:
+def check_region(
+    resource_type: str, region: str, metadata: dict[str, str], account: str | None = None, role_arn: str | None = None
+) -> None:
     """Raises RestoreFailed if a region-bound value does not exist in the restore region."""
     if resource_type == "EBS":
         _check_zone(region, metadata["availabilityZone"], "CreateVolume")
         if metadata.get("kmsKeyId"):
-            _check_kms_key(region, metadata["kmsKeyId"])
+            _check_kms_key(region, metadata["kmsKeyId"], account or internal.DEFAULT_ACCOUNT, role_arn)
     elif resource_type == "RDS":
         vpc_id = None
         group_name = metadata.get("DBSubnetGroupName")
@@ -125,7 +128,7 @@ def check_region(resource_type: str, region: str, metadata: dict[str, str]) -> N
         groups = json.loads(metadata.get("VpcSecurityGroupIds") or "[]")
         _check_security_groups(region, groups, vpc_id)
         if metadata.get("KmsKeyId"):
-            _check_kms_key(region, metadata["KmsKeyId"])
+            _check_kms_key(region, metadata["KmsKeyId"], account or internal.DEFAULT_ACCOUNT, role_arn)
     elif resource_type == "EFS":
         if not _flag(metadata, "newFileSystem"):
             fs_id = metadata["file-system-id"]
@@ -137,7 +140,7 @@ def check_region(resource_type: str, region: str, metadata: dict[str, str]) -> N
                     "restore to a new file system (newFileSystem=true)"
                 ) from None
         if metadata.get("KmsKeyId"):
-            _check_kms_key(region, metadata["KmsKeyId"])
+            _check_kms_key(region, metadata["KmsKeyId"], account or internal.DEFAULT_ACCOUNT, role_arn)
     elif resource_type == "Storage Gateway":
         # the emulator has no gateways: as AWS for a gateway it cannot find in the region
         raise RestoreFailed(

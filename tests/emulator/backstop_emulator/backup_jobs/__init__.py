@@ -56,7 +56,9 @@ def _advance(job: Job, now: float) -> None:
         _emit(job, FIRST_STATE[job.kind])
         if job.kind == "restore":
             try:  # region-bound values fail the job early, as the underlying service refuses them
-                restores.check_region(job.resource_type, job.region, job.request.get("Metadata", {}))
+                restores.check_region(
+                    job.resource_type, job.region, job.request.get("Metadata", {}), job.account, job.iam_role_arn
+                )
             except restores.RestoreFailed as failure:
                 job.state, job.status_message, job.completion_date = "FAILED", str(failure), time.time()
                 _emit(job, "RUNNING")
@@ -123,10 +125,11 @@ URL_PATHS = [
 
 
 def install() -> None:
-    from . import vault_protection
+    from . import air_gapped, vault_protection
 
-    OPERATIONS.extend(vault_protection.OPERATIONS)
-    URL_PATHS.extend(vault_protection.URL_PATHS)
+    OPERATIONS.extend(vault_protection.OPERATIONS + air_gapped.OPERATIONS)
+    URL_PATHS.extend(vault_protection.URL_PATHS + air_gapped.URL_PATHS)
+    air_gapped.install_ram()
     for operation in OPERATIONS:
         setattr(BackupResponse, operation.__name__, operation)
     for pattern in URL_PATHS:

@@ -11,7 +11,8 @@ from urllib.parse import unquote
 from moto.backup.exceptions import ResourceNotFoundException
 from moto.backup.responses import BackupResponse
 
-from .. import faults, internal
+from .. import faults, internal, kms_access
+from .air_gapped import AIR_GAPPED_TYPE, is_air_gapped
 from .store import (
     InvalidRequestException,
     Job,
@@ -37,8 +38,22 @@ def _complete_copy(job: Job) -> None:
     underlying: dict[str, Any] = {"region": dest_region}
     if dest_account != job.account:
         _require_cross_account_copy(job, source, dest_region, dest_account)
-    if source.resource_type in ("EBS", "Storage Gateway") and dest_account != job.account:
-        snapshot_id = _copy_snapshot_across_accounts(source, job, dest_region, dest_account)
+    air_gapped = is_air_gapped(dest_account, dest_region, dest_vault.backup_vault_name)
+    if air_gapped and source.resource_type not in ("EBS", "EFS"):
+        raise JobFailed(
+            f"The emulator does not model copies of {source.resource_type} recovery points into a logically air-gapped vault"
+        )
+    if source.resource_type in ("EBS", "Storage Gateway") and (dest_account != job.account or air_gapped):
+        # into another account, or into AWS Backup's own storage (an air-gapped vault): no
+        # EC2 CopySnapshot in the caller's account
+        snapshot_id = snapshot_in_account(
+            job.account,
+            source.underlying["region"],
+            source.underlying["snapshotId"],
+            dest_account,
+            dest_region,
+            f"AWS Backup copy job {job.job_id}",
+        )
         underlying["snapshotId"] = snapshot_id
         arn = f"arn:aws:ec2:{dest_region}::snapshot/{snapshot_id}"
     elif source.resource_type in ("EBS", "Storage Gateway"):
@@ -74,8 +89,10 @@ def _complete_copy(job: Job) -> None:
     else:  # EFS keeps its data inside AWS Backup: the copy is a new recovery point only
         underlying["fileSystemId"] = source.underlying["fileSystemId"]
         arn = f"arn:aws:backup:{dest_region}:{dest_account}:recovery-point:{uuid.uuid4()}"
+    if air_gapped:  # kept in AWS Backup's storage, whatever the resource type
+        arn = f"arn:aws:backup:{dest_region}:{dest_account}:recovery-point:{uuid.uuid4()}"
     now = time.time()
-    encrypted = source.encrypted or source.resource_type == "EFS"
+    encrypted = source.encrypted or source.resource_type == "EFS" or air_gapped
     copy = RecoveryPoint(
         arn=arn,
         account=dest_account,
@@ -98,6 +115,7 @@ def _complete_copy(job: Job) -> None:
         tags=dict(source.tags),
         encrypted=encrypted,
         encryption_key_arn=dest_vault.encryption_key_arn if encrypted else None,
+        vault_type=AIR_GAPPED_TYPE if air_gapped else "BACKUP_VAULT",
     )
     with STORE.lock:
         STORE.recovery_points[arn] = copy
@@ -133,26 +151,28 @@ def _require_cross_account_copy(job: Job, source: RecoveryPoint, dest_region: st
                 f"Recovery point {source.arn} is encrypted with an AWS managed key ({source.encryption_key_arn}), "
                 "which cannot be shared with another account: encrypt the resource with a customer managed key"
             )
+        # the destination account decrypts the source snapshot to copy it: the source key's
+        # policy must allow it (EC2 CopySnapshot: "you must have permissions for the KMS key")
+        refused = kms_access.refusal(source.encryption_key_arn, dest_account, source.region, kms_access.USE_ACTIONS)
+        if refused:
+            raise JobFailed(f"Access denied to the source key of {source.arn}: {refused}")
 
 
-def _copy_snapshot_across_accounts(source: RecoveryPoint, job: Job, dest_region: str, dest_account: str) -> str:
-    """The snapshot AWS Backup creates in the destination account. moto's CopySnapshot reads its
-    source in the caller's own account only, so the copy is made in the destination's backend."""
+def snapshot_in_account(owner: str, region: str, snapshot_id: str, account: str, dest_region: str, description: str = "") -> str:
+    """A snapshot of `owner`'s in `account`'s EC2 backend: what AWS Backup makes of a recovery
+    point that crosses accounts. moto's CopySnapshot reads its source in the caller's own account
+    only, so the snapshot is made directly in the destination's backend."""
     from moto.ec2.models import ec2_backends
     from moto.ec2.models.elastic_block_store import Snapshot
     from moto.ec2.utils import random_snapshot_id
 
-    original = ec2_backends[job.account][source.underlying["region"]].get_snapshot(source.underlying["snapshotId"])
-    backend = ec2_backends[dest_account][dest_region]
-    snapshot_id = random_snapshot_id()
-    backend.snapshots[snapshot_id] = Snapshot(
-        backend,
-        snapshot_id,
-        volume=original.volume,
-        description=f"AWS Backup copy job {job.job_id}",
-        encrypted=original.encrypted,
+    original = ec2_backends[owner][region].get_snapshot(snapshot_id)
+    backend = ec2_backends[account][dest_region]
+    made = random_snapshot_id()
+    backend.snapshots[made] = Snapshot(
+        backend, made, volume=original.volume, description=description, encrypted=original.encrypted
     )
-    return snapshot_id
+    return made
 
 
 def start_copy_job(self: BackupResponse) -> str:

@@ -7,6 +7,7 @@ from urllib.parse import unquote
 
 from moto.backup.exceptions import ResourceNotFoundException
 from moto.backup.responses import BackupResponse
+from .air_gapped import vault_account
 from .store import RecoveryPoint, STORE, _paginate, _query_time, _vault
 
 
@@ -20,9 +21,10 @@ def _recovery_points_in(account: str, region: str) -> list[RecoveryPoint]:
 
 def list_recovery_points_by_backup_vault(self: BackupResponse) -> str:
     name = unquote(self.path.split("/backup-vaults/", 1)[1].split("/", 1)[0])
-    _vault(self.current_account, self.region, name)
+    owner = vault_account(self, name)
+    _vault(owner, self.region, name)
     query = {k: v[0] for k, v in self.querystring.items() if isinstance(v, list) and v}
-    points = [rp for rp in _recovery_points_in(self.current_account, self.region) if rp.vault_name == name]
+    points = [rp for rp in _recovery_points_in(owner, self.region) if rp.vault_name == name]
     if "resourceArn" in query:
         points = [rp for rp in points if rp.resource_arn == query["resourceArn"]]
     if "resourceType" in query:
@@ -47,7 +49,7 @@ def list_recovery_points_by_resource(self: BackupResponse) -> str:
             "Status": rp.status,
             "BackupSizeBytes": rp.size_bytes,
             "BackupVaultName": rp.vault_name,
-            "VaultType": "BACKUP_VAULT",
+            "VaultType": rp.vault_type,
         }
         for rp in points
     ]
@@ -58,9 +60,10 @@ def _recovery_point_from_path(self: BackupResponse) -> RecoveryPoint:
     rest = unquote(self.path.split("/backup-vaults/", 1)[1])
     name, rp_part = rest.split("/recovery-points/", 1)
     rp_arn = rp_part.removesuffix("/restore-metadata")
-    _vault(self.current_account, self.region, name)
+    owner = vault_account(self, name)
+    _vault(owner, self.region, name)
     rp = STORE.recovery_points.get(rp_arn)
-    if not rp or rp.vault_name != name or rp.region != self.region or rp.account != self.current_account:
+    if not rp or rp.vault_name != name or rp.region != self.region or rp.account != owner:
         raise ResourceNotFoundException(f"Recovery point {rp_arn} not found in vault {name}")
     return rp
 

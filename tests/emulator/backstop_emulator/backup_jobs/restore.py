@@ -11,6 +11,8 @@ from moto.backup.exceptions import InvalidParameterValueException, ResourceNotFo
 from moto.backup.responses import BackupResponse
 
 from .. import aws_time, faults, internal, restores
+from .air_gapped import may_restore
+from .copy import snapshot_in_account
 from .store import (
     InvalidRequestException,
     Job,
@@ -33,13 +35,18 @@ def _complete_restore(job: Job) -> None:
     rp = STORE.recovery_points[job.recovery_point_arn]
     meta = dict(job.request.get("Metadata", {}))
     region, account = job.region, job.account
-    _require_usable_key(rp, region)
+    role = job.iam_role_arn or None
+    if rp.encrypted:
+        _require_usable_key(rp.encryption_key_arn, region, account, "the recovery point's key", role)
     # a gateway volume's copy restored as an EBS volume is an EBS restore
     if job.resource_type == "EBS":
         ec2 = internal.client("ec2", region, account)
         az = meta["availabilityZone"]
+        snapshot_id = rp.underlying["snapshotId"]
+        if rp.account != account:  # a shared air-gapped vault's: its data reaches this account
+            snapshot_id = snapshot_in_account(rp.account, rp.underlying["region"], snapshot_id, account, region)
         params: dict[str, Any] = {
-            "SnapshotId": rp.underlying["snapshotId"],
+            "SnapshotId": snapshot_id,
             "AvailabilityZone": az,
             "VolumeType": meta.get("volumeType", "gp2"),
             "Size": int(meta.get("volumeSize") or rp.size_bytes // 1024**3 or 8),
@@ -50,7 +57,11 @@ def _complete_restore(job: Job) -> None:
                 params["KmsKeyId"] = meta["kmsKeyId"]
         if meta.get("iops") and params["VolumeType"] in ("io1", "io2", "gp3"):
             params["Iops"] = int(meta["iops"])
-        volume = ec2.create_volume(**params)
+        try:
+            volume = ec2.create_volume(**params)
+        finally:
+            if snapshot_id != rp.underlying["snapshotId"]:
+                ec2.delete_snapshot(SnapshotId=snapshot_id)
         job.created_resource_arn = f"arn:aws:ec2:{region}:{account}:volume/{volume['VolumeId']}"
     elif rp.resource_type == "RDS":
         rds = internal.client("rds", region, account)
@@ -130,7 +141,8 @@ def start_restore_job(self: BackupResponse) -> str:
         return json.dumps({"RestoreJobId": existing})
     rp_arn = params.get("RecoveryPointArn", "")
     rp = STORE.recovery_points.get(rp_arn)
-    if not rp or rp.account != account:
+    # another account's recovery point only from a logically air-gapped vault shared with this one
+    if not rp or not may_restore(rp.account, rp.region, rp.vault_name, rp.vault_arn, account):
         raise ResourceNotFoundException(f"Recovery point {rp_arn} not found")
     if rp.region != region:
         raise InvalidParameterValueException(

@@ -74,6 +74,9 @@ class RecoveryPoint:
     # with the destination vault's key
     encrypted: bool = False
     encryption_key_arn: str | None = None
+    # LOGICALLY_AIR_GAPPED_BACKUP_VAULT for a recovery point in such a vault (its data is in AWS
+    # Backup's storage, under an AWS owned key unless the vault has its own)
+    vault_type: str = "BACKUP_VAULT"
 
     def to_vault_listing(self) -> dict[str, Any]:
         out = {
@@ -88,7 +91,7 @@ class RecoveryPoint:
             "BackupSizeInBytes": self.size_bytes,
             "IsEncrypted": self.encrypted,
             "ResourceName": self.resource_arn.rsplit("/", 1)[-1].rsplit(":", 1)[-1],
-            "VaultType": "BACKUP_VAULT",
+            "VaultType": self.vault_type,
         }
         if self.completion_date:
             out["CompletionDate"] = self.completion_date
@@ -98,6 +101,8 @@ class RecoveryPoint:
             out["SourceBackupVaultArn"] = self.source_vault_arn
         if self.encrypted and self.encryption_key_arn:
             out["EncryptionKeyArn"] = self.encryption_key_arn
+        elif self.encrypted and self.vault_type != "BACKUP_VAULT":
+            out["EncryptionKeyType"] = "AWS_OWNED_KMS_KEY"
         return out
 
 
@@ -290,20 +295,17 @@ class JobFailed(Exception):
     pass
 
 
-def _require_usable_key(rp: RecoveryPoint, region: str) -> None:
-    """AWS fails a restore whose recovery point's KMS key is not an enabled key of the region
-    (deleted, pending deletion, disabled, or another region's)."""
-    key = rp.encryption_key_arn
-    if not rp.encrypted or not key:
+def _require_usable_key(key: str | None, region: str, account: str, what: str, role_arn: str | None = None) -> None:
+    """AWS fails a restore or copy whose key the job's account cannot use: deleted, pending
+    deletion, disabled, another region's, or another account's whose key policy does not allow
+    this account (`kms_access`)."""
+    from .. import kms_access
+
+    if not key:
         return
-    if key.startswith("arn:") and key.split(":")[3] != region:
-        raise JobFailed(f"The KMS key {key} is not in {region}; the recovery point cannot be decrypted")
-    try:
-        state = internal.client("kms", region).describe_key(KeyId=key)["KeyMetadata"]["KeyState"]
-    except internal.ClientError as err:
-        raise JobFailed(f"Access to KMS key {key} failed: {internal.error_text(err)}") from None
-    if state != "Enabled":
-        raise JobFailed(f"The KMS key {key} is {state}; the recovery point cannot be decrypted")
+    refused = kms_access.refusal(key, account, region, kms_access.USE_ACTIONS, role_arn)
+    if refused:
+        raise JobFailed(f"Access to KMS key {key} failed ({what}): {refused}")
 
 
 FIRST_STATE = {"backup": "CREATED", "copy": "CREATED", "restore": "PENDING"}
