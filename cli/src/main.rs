@@ -1,7 +1,7 @@
 //! `backstop`: the command-line companion of the deployed stack.
 //!
 //! ```text
-//! backstop plan init --vault <DR vault> [--name <plan>] [--region <DR region>] [--output plan.json]
+//! backstop plan init --vault <DR vault> [--vault-account <owner>] [--name <plan>] [--region <DR region>] [--output plan.json]
 //! backstop plan check <plan.json> [--region <DR region>]
 //! ```
 //!
@@ -12,11 +12,11 @@
 use std::process::ExitCode;
 
 use backstop::plan::skeleton::{skeleton, CopiedResource};
-use backstop::plan::Plan;
+use backstop::plan::{Plan, VaultRef};
 use backstop::BackstopError;
 
 const USAGE: &str = "usage:
-  backstop plan init --vault <DR vault> [--name <plan name>] [--region <DR region>] [--output <file>]
+  backstop plan init --vault <DR vault> [--vault-account <its owner, for another account's shared air-gapped vault>] [--name <plan name>] [--region <DR region>] [--output <file>]
   backstop plan check <plan file> [--region <DR region>]";
 
 /// `--flag value` pairs and the positional arguments, in order.
@@ -121,7 +121,7 @@ fn check(file: &str, args: &Args) -> ExitCode {
 }
 
 async fn init(args: &Args) -> ExitCode {
-    if let Err(err) = args.only(&["vault", "name", "region", "output"]) {
+    if let Err(err) = args.only(&["vault", "vault-account", "name", "region", "output"]) {
         return usage_error(&err);
     }
     let Some(vault) = args.flag("vault") else {
@@ -140,6 +140,10 @@ async fn init(args: &Args) -> ExitCode {
             .region(aws_sdk_backup::config::Region::new(region.clone()))
             .build(),
     );
+    let vault = VaultRef {
+        name: vault,
+        account_id: args.flag("vault-account"),
+    };
     let (copied, vault_account) = match vault_contents(&backup, vault).await {
         Ok(found) => found,
         Err(err) => {
@@ -148,7 +152,9 @@ async fn init(args: &Args) -> ExitCode {
         }
     };
     let name = args.flag("name").unwrap_or("my-workload");
-    let (plan, skipped) = skeleton(name, &region, vault, vault_account.as_deref(), &copied);
+    // a shared vault's account is its owner's, not this one's: no account is exempt
+    let own_account = vault_account.filter(|_| vault.account_id.is_none());
+    let (plan, skipped) = skeleton(name, &region, vault, own_account.as_deref(), &copied);
     let text = serde_json::to_string_pretty(&plan).unwrap_or_default() + "\n";
     match args.flag("output") {
         Some(path) => {
@@ -173,12 +179,13 @@ async fn init(args: &Args) -> ExitCode {
 /// holds the vault (from its ARN in the listing).
 async fn vault_contents(
     backup: &aws_sdk_backup::Client,
-    vault: &str,
+    vault: VaultRef<'_>,
 ) -> Result<(Vec<CopiedResource>, Option<String>), BackstopError> {
     let mut vault_account = None;
     let mut pages = backup
         .list_recovery_points_by_backup_vault()
-        .backup_vault_name(vault)
+        .backup_vault_name(vault.name)
+        .set_backup_vault_account_id(vault.account_param())
         .into_paginator()
         .send();
     let mut found = Vec::new();

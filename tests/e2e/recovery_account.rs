@@ -230,6 +230,41 @@ async fn drills_and_failovers_restore_a_production_accounts_copies_in_the_recove
     );
 }
 
+/// A shell for the README's commands in two accounts (placeholders `<production-account>`,
+/// `<recovery-account>`), starting in the recovery account.
+fn two_account_shell(emulator: &Emulator, recovery: &str, name: &str) -> Shell {
+    let dir = std::env::temp_dir().join(format!("backstop-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    Shell {
+        dir,
+        endpoint: emulator.endpoint.clone(),
+        placeholders: BTreeMap::from([
+            ("production-account".to_string(), PRODUCTION.to_string()),
+            ("recovery-account".to_string(), recovery.to_string()),
+        ]),
+        credentials: ("testing".into(), "testing".into()),
+    }
+}
+
+/// A README comment `# in the <account> account...` switches the shell's credentials to that
+/// account's (true); any other comment is refused: each command says where it runs.
+fn switch_account(shell: &mut Shell, command: &str, seeded: &Value) -> bool {
+    let key = |name: &str| seeded[name].as_str().unwrap().to_string();
+    if command.starts_with("# in the production account") {
+        shell.credentials = (key("accessKeyId"), key("secretAccessKey"));
+        true
+    } else if command.starts_with("# in the recovery account") {
+        shell.credentials = ("testing".into(), "testing".into());
+        true
+    } else {
+        assert!(
+            !command.starts_with('#'),
+            "a comment that does not say which account: {command}"
+        );
+        false
+    }
+}
+
 /// The README's "Recovery account" commands, run as written in the account each block says,
 /// with the AWS CLI and `backstop` against the emulator; between the blocks the production
 /// account's backup plan does what its schedule would (a backup, a copy into the recovery
@@ -240,17 +275,8 @@ async fn the_readme_recovery_account_set_up_works_as_written() {
     let seeded = seed_production_account(&emulator, PRODUCTION);
     let recovery = seed.account.as_str().to_string();
     let key = |name: &str| seeded[name].as_str().unwrap().to_string();
-    let dir = std::env::temp_dir().join(format!("backstop-recovery-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut shell = Shell {
-        dir: dir.clone(),
-        endpoint: emulator.endpoint.clone(),
-        placeholders: BTreeMap::from([
-            ("production-account".to_string(), PRODUCTION.to_string()),
-            ("recovery-account".to_string(), recovery.clone()),
-        ]),
-        credentials: ("testing".into(), "testing".into()),
-    };
+    let mut shell = two_account_shell(&emulator, &recovery, "recovery");
+    let dir = shell.dir.clone();
     let blocks = readme_blocks("Recovery account", &["# in the "]);
     assert_eq!(blocks.len(), 2, "{blocks:#?}");
 
@@ -267,16 +293,10 @@ async fn the_readme_recovery_account_set_up_works_as_written() {
         }
         for command in block {
             let words: Vec<&str> = command.split_whitespace().collect();
-            if command.starts_with("# in the production account") {
-                shell.credentials = (key("accessKeyId"), key("secretAccessKey"));
-                continue;
-            }
-            if command.starts_with("# in the recovery account") {
-                shell.credentials = ("testing".into(), "testing".into());
+            if switch_account(&mut shell, command, &seeded) {
                 continue;
             }
             match words.as_slice() {
-                ["#", ..] => panic!("a comment that does not say which account: {command}"),
                 ["backstop", "plan", "init", ..] => {
                     shell.run(command);
                     let path = dir.join(output_file(&words));
@@ -469,4 +489,170 @@ async fn a_production_accounts_copy_events_reach_backstop_in_the_recovery_accoun
     .await;
     let rpo = metric["RpoSeconds"].as_f64().unwrap();
     assert!((0.0..600.0).contains(&rpo), "just copied: {rpo}");
+}
+
+/// The README's "Air-gapped vault" commands, run as written in each account: the production
+/// account's air-gapped vault, shared through AWS RAM, holds the copies; Backstop in the
+/// recovery account plans from it and drills from it, leaving nothing. Unshared, preflight
+/// stops the run before anything is created, with the command that shares it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_air_gapped_vault_set_up_works_as_written() {
+    let emulator = Emulator::start("air-gapped-readme");
+    let seed = emulator.seed();
+    let seeded = seed_production_account(&emulator, PRODUCTION);
+    let recovery = seed.account.as_str().to_string();
+    let mut shell = two_account_shell(&emulator, &recovery, "air-gapped");
+    let dir = shell.dir.clone();
+    let blocks = readme_blocks("Air-gapped vault", &["# in the "]);
+    assert_eq!(blocks.len(), 2, "{blocks:#?}");
+    let vault_arn = format!("arn:aws:backup:{DR_REGION}:{PRODUCTION}:backup-vault:air-gapped");
+
+    let mut plan = Value::Null;
+    for (i, block) in blocks.iter().enumerate() {
+        if i == 1 {
+            // the schedule ran: a backup, copied into the air-gapped vault
+            let copy = copy_from_production(&emulator, &seeded, &vault_arn).await;
+            let arn = copy
+                .destination_recovery_point_arn()
+                .unwrap_or_else(|| panic!("the copy: {:?}", copy.status_message()));
+            assert!(
+                arn.starts_with(&format!(
+                    "arn:aws:backup:{DR_REGION}:{PRODUCTION}:recovery-point:"
+                )),
+                "kept in AWS Backup's storage: {arn}"
+            );
+        }
+        for command in block {
+            if switch_account(&mut shell, command, &seeded) {
+                continue;
+            }
+            let words: Vec<&str> = command.split_whitespace().collect();
+            let printed = shell.run(command);
+            match words.as_slice() {
+                ["aws", "backup", "describe-backup-vault", ..] => {
+                    let vault: Value = serde_json::from_str(&printed).unwrap();
+                    assert_eq!(
+                        vault["VaultType"], "LOGICALLY_AIR_GAPPED_BACKUP_VAULT",
+                        "{vault}"
+                    );
+                    assert_eq!(
+                        (vault["Locked"].clone(), vault["MinRetentionDays"].clone()),
+                        (json!(true), json!(7))
+                    );
+                }
+                ["backstop", "plan", "init", ..] => {
+                    let path = dir.join(output_file(&words));
+                    let mut skeleton = read_json(&path);
+                    assert_eq!(skeleton["backupVault"], "air-gapped", "{skeleton:#}");
+                    assert_eq!(skeleton["backupVaultAccountId"], PRODUCTION, "{skeleton:#}");
+                    assert_eq!(
+                        skeleton["sourceAccounts"],
+                        json!([PRODUCTION]),
+                        "{skeleton:#}"
+                    );
+                    let mut seeded_plan = plan_for(&seed);
+                    seeded_plan["resources"] = json!([{
+                        "name": "ledger-data", "kind": "ebs", "arn": seeded["volumeArn"],
+                        "ebs": { "availabilityZone": format!("{DR_REGION}a") }
+                    }]);
+                    fill_in(&mut skeleton, &seeded_plan);
+                    std::fs::write(&path, serde_json::to_string_pretty(&skeleton).unwrap())
+                        .unwrap();
+                    plan = skeleton;
+                }
+                ["backstop", "plan", "check", ..] => {
+                    assert!(printed.contains("plan shop is valid"), "{printed}");
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(plan.is_object(), "the README writes a plan");
+
+    // Backstop in the recovery account, deployed as the README says
+    let stack = emulator.deploy_stack_with(json!({
+        "BackupVaultName": "air-gapped",
+        "BackupVaultAccountId": PRODUCTION,
+        "CreateBackupVault": "false",
+    }));
+    let scenario = Scenario::of(emulator, seed, stack).await;
+    // read as the recovery account sees it: the air-gapped vault is protected by its own lock
+    let ready = scenario
+        .invoke(
+            "preflight",
+            &json!({ "runId": "shared", "input": { "mode": "drill", "plan": plan } }),
+        )
+        .await
+        .expect("the shared vault's copies pass");
+    assert_eq!(ready["counts"]["fail"], 0, "{ready:#}");
+    assert!(
+        !ready["problems"].to_string().contains("vault-protection"),
+        "{ready:#}"
+    );
+    let drill = scenario
+        .run_to_end(
+            "air-gapped-drill-1",
+            json!({ "mode": "drill", "plan": plan, "settings": { "pollIntervalSeconds": 2 } }),
+        )
+        .await;
+    assert_succeeded(&drill);
+    let report: Value = serde_json::from_str(drill.output().unwrap()).unwrap();
+    assert_eq!(report["verdict"], "PASS", "{report:#}");
+    let restored = entry(&report, "restored", "ledger-data")["createdResourceArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        restored.contains(&format!(":{recovery}:volume/")),
+        "{restored}"
+    );
+    let rpo = entry(&report, "rpoByResource", "ledger-data");
+    assert!(
+        rpo["recoveryPointArn"]
+            .as_str()
+            .is_some_and(|arn| arn.contains(&format!(":{PRODUCTION}:recovery-point:"))),
+        "{rpo:#}"
+    );
+    let left = leftovers(&scenario, "air-gapped-drill-1", &[restored]).await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+
+    // the production account stops sharing: preflight refuses, naming the command that shares
+    shell.credentials = (
+        seeded["accessKeyId"].as_str().unwrap().to_string(),
+        seeded["secretAccessKey"].as_str().unwrap().to_string(),
+    );
+    let shares: Value = serde_json::from_str(&shell.run(&format!(
+        "aws ram get-resource-shares --region {DR_REGION} --resource-owner SELF"
+    )))
+    .unwrap();
+    for share in shares["resourceShares"].as_array().unwrap() {
+        shell.run(&format!(
+            "aws ram delete-resource-share --region {DR_REGION} --resource-share-arn {}",
+            share["resourceShareArn"].as_str().unwrap()
+        ));
+    }
+    let before = scenario.restore_jobs().await.len();
+    let err = scenario
+        .invoke(
+            "preflight",
+            &json!({ "runId": "unshared", "input": { "mode": "drill", "plan": plan } }),
+        )
+        .await
+        .expect_err("a vault no longer shared");
+    assert_eq!(err.0, "Backstop.NotReady", "{err:?}");
+    let line = err
+        .1
+        .lines()
+        .find(|l| l.starts_with("- FAIL vault air-gapped"))
+        .unwrap_or_else(|| panic!("no vault line in {}", err.1));
+    assert!(
+        line.contains("not shared with this account")
+            && line.contains(&format!("--resource-arns {vault_arn}")),
+        "{line}"
+    );
+    assert_eq!(
+        scenario.restore_jobs().await.len(),
+        before,
+        "nothing was started"
+    );
 }

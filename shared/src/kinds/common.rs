@@ -148,6 +148,8 @@ pub struct RestoreContext {
     pub plan_name: String,
     pub dr_region: String,
     pub backup_vault: String,
+    /// The vault's owner when it is another account's shared air-gapped vault.
+    pub backup_vault_account_id: Option<String>,
     /// The role AWS Backup assumes to restore (the deployment's restore role).
     pub restore_role_arn: Option<String>,
     /// When the run started: its restore jobs are created after this.
@@ -178,6 +180,7 @@ impl RestoreContext {
             plan_name: run.plan.name.clone(),
             dr_region: run.plan.dr_region.clone(),
             backup_vault: run.plan.backup_vault.clone(),
+            backup_vault_account_id: run.plan.backup_vault_account_id.clone(),
             restore_role_arn,
             drill: run.plan.drill.clone().filter(|_| run.mode == Mode::Drill),
             invocation_deadline: None,
@@ -199,6 +202,7 @@ impl RestoreContext {
             plan_name: "shop".into(),
             dr_region: "us-west-2".into(),
             backup_vault: "backstop-dr".into(),
+            backup_vault_account_id: None,
             restore_role_arn: None,
             started_at: DateTime::from_secs(0),
             resume: false,

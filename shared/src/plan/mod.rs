@@ -40,6 +40,10 @@ pub struct Plan {
     /// protected resources of its own).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub source_accounts: Vec<String>,
+    /// The account that owns `backupVault` when it is another account's logically air-gapped
+    /// vault, shared with this one through AWS RAM. Absent: the vault is this account's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_vault_account_id: Option<String>,
     pub objectives: Objectives,
     pub resources: Vec<ProtectedResource>,
     pub instances: Vec<InstancePlan>,
@@ -74,6 +78,48 @@ pub struct Plan {
     /// cannot set it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub restores_in_place: bool,
+}
+
+/// A backup vault as AWS Backup's API names it: by name, and by its owner when it is another
+/// account's (a logically air-gapped vault shared through AWS RAM: `BackupVaultAccountId`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VaultRef<'a> {
+    pub name: &'a str,
+    pub account_id: Option<&'a str>,
+}
+
+impl<'a> VaultRef<'a> {
+    /// A vault of the account Backstop runs in.
+    pub fn own(name: &'a str) -> Self {
+        VaultRef {
+            name,
+            account_id: None,
+        }
+    }
+
+    /// The owner's account id, as the API's `BackupVaultAccountId` takes it.
+    pub fn account_param(&self) -> Option<String> {
+        self.account_id.map(str::to_string)
+    }
+}
+
+impl std::fmt::Display for VaultRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.account_id {
+            Some(account) => write!(f, "{} (account {account}'s, shared)", self.name),
+            None => f.write_str(self.name),
+        }
+    }
+}
+
+impl Plan {
+    /// The DR vault the plan's copies are in.
+    pub fn dr_vault(&self) -> VaultRef<'_> {
+        VaultRef {
+            name: &self.backup_vault,
+            account_id: self.backup_vault_account_id.as_deref(),
+        }
+    }
 }
 
 /// A check of the recovered workload: a Lambda function in the DR region, invoked with what

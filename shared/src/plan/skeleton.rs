@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
+use super::VaultRef;
+
 /// A resource the DR vault holds a copy of: its source ARN and AWS Backup's `ResourceType`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct CopiedResource {
@@ -23,7 +25,7 @@ pub struct Skipped(pub BTreeMap<String, usize>);
 pub fn skeleton(
     name: &str,
     dr_region: &str,
-    vault: &str,
+    vault: VaultRef<'_>,
     vault_account: Option<&str>,
     copied: &[CopiedResource],
 ) -> (Value, Skipped) {
@@ -83,7 +85,7 @@ pub fn skeleton(
     let mut plan = json!({
         "name": name,
         "drRegion": dr_region,
-        "backupVault": vault,
+        "backupVault": vault.name,
         "objectives": { "rtoMinutes": 120, "rpoMinutes": 1440 },
         "resources": resources,
         "instances": [],
@@ -94,7 +96,11 @@ pub fn skeleton(
         plan["primaryRegion"] = json!(primary_regions.into_iter().next());
     }
     let foreign = vault_account.is_some_and(|own| accounts.iter().any(|a| a != own));
-    if foreign || accounts.len() > 1 {
+    // another account's shared vault: every account whose copies it holds is a source
+    if let Some(owner) = vault.account_id {
+        plan["backupVaultAccountId"] = json!(owner);
+    }
+    if foreign || accounts.len() > 1 || vault.account_id.is_some() {
         plan["sourceAccounts"] = json!(accounts);
     }
     (plan, skipped)
@@ -145,7 +151,7 @@ mod tests {
         let (plan, skipped) = skeleton(
             "shop",
             "us-west-2",
-            "backstop-dr",
+            VaultRef::own("backstop-dr"),
             Some("123456789012"),
             &[
                 copied("arn:aws:ec2:us-east-1:123456789012:volume/vol-0abc", "EBS"),
@@ -189,7 +195,7 @@ mod tests {
         let (plan, _) = skeleton(
             "shop",
             "us-west-2",
-            "dr",
+            VaultRef::own("dr"),
             Some("123456789012"),
             std::slice::from_ref(&production),
         );
@@ -197,7 +203,7 @@ mod tests {
         let (plan, _) = skeleton(
             "shop",
             "us-west-2",
-            "dr",
+            VaultRef::own("dr"),
             Some("123456789012"),
             &[production, own],
         );
@@ -205,6 +211,19 @@ mod tests {
             plan["sourceAccounts"],
             json!(["123456789012", "210987654321"])
         );
+    }
+
+    #[test]
+    fn a_shared_vault_names_its_owner_and_lists_every_source_account() {
+        let production = copied("arn:aws:ec2:us-east-1:210987654321:volume/vol-0abc", "EBS");
+        let shared = VaultRef {
+            name: "air-gapped",
+            account_id: Some("210987654321"),
+        };
+        let (plan, _) = skeleton("shop", "us-west-2", shared, None, &[production]);
+        assert_eq!(plan["backupVault"], "air-gapped");
+        assert_eq!(plan["backupVaultAccountId"], "210987654321");
+        assert_eq!(plan["sourceAccounts"], json!(["210987654321"]));
     }
 
     #[test]

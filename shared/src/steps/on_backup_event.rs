@@ -252,7 +252,10 @@ pub async fn handle_job_change(
             is_vault(
                 arn,
                 &plan.dr_region,
-                stack.stack_account.as_deref(),
+                // a shared air-gapped vault is its owner's
+                plan.backup_vault_account_id
+                    .as_deref()
+                    .or(stack.stack_account.as_deref()),
                 &plan.backup_vault,
             )
         });
@@ -271,7 +274,7 @@ pub async fn handle_job_change(
     // the freshest copy, not this one: copies can complete out of order
     let freshest = freshest_copy(
         &clients.backup,
-        &plan.backup_vault,
+        plan.dr_vault(),
         &plan.dr_region,
         &change.resource_arn,
     )

@@ -303,6 +303,30 @@ fn check_top_level(plan: &Plan, p: &mut Problems) {
         }
     }
 
+    if let Some(owner) = &plan.backup_vault_account_id {
+        if !is_account_id(owner) {
+            p.add(
+                "backupVaultAccountId",
+                format!("\"{owner}\" is not a 12-digit account id"),
+                "name the account that owns the shared air-gapped vault, e.g. \"111122223333\", or remove the field when the vault is this account's",
+            );
+        }
+        if plan.source_accounts.is_empty() {
+            p.add(
+                "sourceAccounts",
+                "is empty, but backupVault is another account's shared vault",
+                "list the accounts whose resources the vault holds copies of (the production accounts)",
+            );
+        }
+        if plan.home.is_some() {
+            p.add(
+                "home",
+                "cannot be used with backupVaultAccountId",
+                "a failback backs the DR side up into backupVault, and a shared air-gapped vault is another account's: fail back from a plan whose backupVault is this account's, or remove home",
+            );
+        }
+    }
+
     if plan.backup_vault.trim().is_empty() {
         p.add(
             "backupVault",
@@ -499,6 +523,38 @@ mod tests {
                 && err.contains("sourceAccounts[2]: account 210987654321 is listed twice"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_shared_vault_names_its_owner_and_the_accounts_it_holds_copies_of() {
+        let mut plan = serde_json::to_value(example()).unwrap();
+        let own = plan["resources"][0]["arn"]
+            .as_str()
+            .unwrap()
+            .split(':')
+            .nth(4)
+            .unwrap()
+            .to_string();
+        plan["backupVaultAccountId"] = json!("9999");
+        plan["home"] = json!({});
+        let err = Plan::from_value(plan.clone()).unwrap_err().to_string();
+        assert!(
+            err.contains("backupVaultAccountId: \"9999\" is not a 12-digit account id")
+                && err.contains(
+                    "sourceAccounts: is empty, but backupVault is another account's shared vault"
+                )
+                && err.contains("home: cannot be used with backupVaultAccountId"),
+            "{err}"
+        );
+        plan["backupVaultAccountId"] = json!("444455556666");
+        plan["sourceAccounts"] = json!([own]);
+        plan.as_object_mut().unwrap().remove("home");
+        let parsed = Plan::from_value(plan).unwrap();
+        assert_eq!(
+            parsed.dr_vault().account_param().as_deref(),
+            Some("444455556666")
+        );
+        assert_eq!(parsed.dr_vault().name, parsed.backup_vault);
     }
 
     #[test]

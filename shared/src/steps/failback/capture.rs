@@ -197,7 +197,7 @@ pub async fn capture_round(
                 .unwrap_or(DateTime::from(std::time::SystemTime::now()));
             dr_copies(
                 &clients.backup,
-                &plan.backup_vault,
+                plan.dr_vault(),
                 &plan.dr_region,
                 point_in_time,
             )

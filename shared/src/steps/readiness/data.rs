@@ -7,6 +7,7 @@ use crate::model::run::Mode;
 use crate::model::time::format_time;
 use crate::plan::Plan;
 use crate::steps::restore::{dr_copies, DrCopy};
+use aws_sdk_backup::types::VaultType;
 use std::collections::{BTreeMap, HashMap};
 
 /// The DR vault exists; every protected resource has a COMPLETED copy in it, no older than
@@ -17,10 +18,11 @@ pub(super) async fn check_vault_and_copies(
     request: &ReadinessRequest,
     lines: &mut Vec<CheckLine>,
 ) -> Result<(HashMap<String, DrCopy>, Option<String>), BackstopError> {
-    let vault = &plan.backup_vault;
+    let vault = plan.dr_vault();
     let described = backup
         .describe_backup_vault()
-        .backup_vault_name(vault)
+        .backup_vault_name(vault.name)
+        .set_backup_vault_account_id(vault.account_param())
         .send()
         .await
         .context(format!("describing backup vault {vault}"));
@@ -28,10 +30,13 @@ pub(super) async fn check_vault_and_copies(
         locked: d.locked().unwrap_or(false),
         min_retention_days: d.min_retention_days(),
         lock_date: d.lock_date().map(|t| format_time(*t)),
+        air_gapped: d.vault_type() == Some(&VaultType::LogicallyAirGappedBackupVault),
     });
-    let vault_account = described
+    // the account Backstop runs in, when the vault is its own (a shared vault is its owner's)
+    let own_account = described
         .as_ref()
         .ok()
+        .filter(|_| vault.account_id.is_none())
         .and_then(|d| d.backup_vault_arn())
         .and_then(|arn| arn.split(':').nth(4))
         .map(str::to_string);
@@ -39,19 +44,24 @@ pub(super) async fn check_vault_and_copies(
     let exists = vault_line.status == Status::Pass;
     lines.push(vault_line);
     let Some(lock) = lock.filter(|_| exists) else {
-        return Ok((HashMap::new(), vault_account));
+        return Ok((HashMap::new(), own_account));
     };
-    let policy = match backup
-        .get_backup_vault_access_policy()
-        .backup_vault_name(vault)
-        .send()
-        .await
-        .context(format!("reading the access policy of vault {vault}"))
-    {
-        Ok(answer) => Ok(answer.policy().map(str::to_string)),
-        Err(BackstopError::NotFound { .. }) => Ok(None),
-        Err(err) if err.is_transient() => return Err(err),
-        Err(err) => Err(err.to_string()),
+    let policy = if lock.air_gapped {
+        // its owner's, and never needed: no one deletes from an air-gapped vault early
+        Ok(None)
+    } else {
+        match backup
+            .get_backup_vault_access_policy()
+            .backup_vault_name(vault.name)
+            .send()
+            .await
+            .context(format!("reading the access policy of vault {vault}"))
+        {
+            Ok(answer) => Ok(answer.policy().map(str::to_string)),
+            Err(BackstopError::NotFound { .. }) => Ok(None),
+            Err(err) if err.is_transient() => return Err(err),
+            Err(err) => Err(err.to_string()),
+        }
     };
     if request.copies_made_by_run {
         // the home vault's copies are the run's own: its capture makes them before it restores
@@ -63,15 +73,15 @@ pub(super) async fn check_vault_and_copies(
                 "the failback backs up the DR side and copies it into {vault} before it restores anything"
             ),
         ));
-        return Ok((HashMap::new(), vault_account));
+        return Ok((HashMap::new(), own_account));
     }
     lines.push(judge_protection(plan, &lock, policy));
-    if let Some(account) = &vault_account {
-        lines.extend(judge_source_accounts(plan, account));
+    if vault.account_id.is_some() || own_account.is_some() {
+        lines.extend(judge_source_accounts(plan, own_account.as_deref()));
     }
     let copies = dr_copies(backup, vault, &plan.dr_region, request.point_in_time).await?;
     lines.extend(judge_copies(plan, request, &copies));
-    Ok((copies, vault_account))
+    Ok((copies, own_account))
 }
 
 /// The vault's line from what describing it answered.
@@ -88,6 +98,20 @@ fn judge_vault(
             vault.as_str(),
             format!("backup vault {vault} exists in {region}"),
         )),
+        Err(BackstopError::NotFound { .. } | BackstopError::AccessDenied { .. })
+            if plan.backup_vault_account_id.is_some() =>
+        {
+            let owner = plan.backup_vault_account_id.as_deref().unwrap_or_default();
+            Ok(line(
+                "vault",
+                Status::Fail,
+                vault.as_str(),
+                format!("backup vault {vault} of account {owner} in {region} is not shared with this account (or does not exist): no resource can be restored"),
+            )
+            .fix(format!(
+                "in account {owner}, share the logically air-gapped vault through AWS RAM: aws ram create-resource-share --region {region} --name backstop-recovery --resource-arns arn:aws:backup:{region}:{owner}:backup-vault:{vault} --principals <this account's id> (outside an AWS Organization, accept the invitation here: aws ram accept-resource-share-invitation). Only a logically air-gapped vault can be shared; copy into one (aws backup create-logically-air-gapped-backup-vault) or correct backupVault and backupVaultAccountId"
+            )))
+        }
         Err(BackstopError::NotFound { .. }) => Ok(line(
             "vault",
             Status::Fail,
@@ -107,6 +131,8 @@ struct VaultLock {
     min_retention_days: Option<i64>,
     /// When a compliance-mode lock becomes immutable (before it, it can still be removed).
     lock_date: Option<String>,
+    /// A logically air-gapped vault: locked in compliance mode from its creation.
+    air_gapped: bool,
 }
 
 /// The statement that keeps anyone holding the account from deleting the DR copies.
@@ -158,6 +184,23 @@ fn judge_protection(
 ) -> CheckLine {
     let vault = &plan.backup_vault;
     let region = &plan.dr_region;
+    if lock.air_gapped {
+        let days = lock.min_retention_days.map_or(String::new(), |d| {
+            format!(": each recovery point kept at least {d} days")
+        });
+        let whose = plan
+            .backup_vault_account_id
+            .as_deref()
+            .map_or(String::new(), |owner| {
+                format!(", in account {owner}, shared with this one")
+            });
+        return line(
+            "vault-protection",
+            Status::Pass,
+            vault.as_str(),
+            format!("{vault} is a logically air-gapped vault{whose}, locked in compliance mode{days}; no one can delete its recovery points earlier"),
+        );
+    }
     let mut gaps = Vec::new();
     let mut fixes = Vec::new();
     if !lock.locked {
@@ -211,7 +254,7 @@ fn judge_protection(
 /// A resource of another account restores only from that account's cross-account copies, and
 /// only if the plan says copies come from there: an ARN of an unlisted account is a typo or a
 /// plan meant for another deployment. One line per account other than the vault's.
-fn judge_source_accounts(plan: &Plan, vault_account: &str) -> Vec<CheckLine> {
+fn judge_source_accounts(plan: &Plan, own_account: Option<&str>) -> Vec<CheckLine> {
     let mut by_account: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for resource in &plan.resources {
         let account = resource
@@ -219,7 +262,7 @@ fn judge_source_accounts(plan: &Plan, vault_account: &str) -> Vec<CheckLine> {
             .as_deref()
             .and_then(|arn| arn.split(':').nth(4));
         match account {
-            Some(account) if account != vault_account => {
+            Some(account) if Some(account) != own_account => {
                 by_account.entry(account).or_default().push(&resource.name)
             }
             _ => {}
@@ -234,14 +277,17 @@ fn judge_source_accounts(plan: &Plan, vault_account: &str) -> Vec<CheckLine> {
                     "source-account",
                     Status::Pass,
                     account,
-                    format!("{names}: copies from account {account} into {vault_account}'s vault, as sourceAccounts lists"),
+                    format!("{names}: copies from account {account} into vault {}, as sourceAccounts lists", plan.dr_vault()),
                 )
             } else {
                 line(
                     "source-account",
                     Status::Fail,
                     account,
-                    format!("{names} in account {account}, but Backstop and vault {} are in account {vault_account}", plan.backup_vault),
+                    match own_account {
+                        Some(own) => format!("{names} in account {account}, but Backstop and vault {} are in account {own}", plan.backup_vault),
+                        None => format!("{names} in account {account}, which sourceAccounts does not list (vault {})", plan.dr_vault()),
+                    },
                 )
                 .fix(format!(
                     "if account {account}'s backup plan copies into this vault, list it in the plan's sourceAccounts (and this account too if it holds resources of its own); otherwise correct the ARN"
@@ -692,7 +738,7 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(
-            judge_source_accounts(&plan, &own).is_empty(),
+            judge_source_accounts(&plan, Some(&own)).is_empty(),
             "one account: no line"
         );
         let foreign = plan.resources[0]
@@ -702,15 +748,65 @@ mod tests {
             .replace(&own, "210987654321");
         plan.resources[0].arn = Some(foreign);
         let name = plan.resources[0].name.clone();
-        let lines = judge_source_accounts(&plan, &own);
+        let lines = judge_source_accounts(&plan, Some(&own));
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0].status, Status::Fail);
         assert_eq!(lines[0].resource, "210987654321");
         assert!(lines[0].detail.contains(&name), "{:?}", lines[0]);
         assert!(lines[0].fix.as_deref().unwrap().contains("sourceAccounts"));
         plan.source_accounts = vec!["210987654321".into(), own.clone()];
-        let lines = judge_source_accounts(&plan, &own);
+        let lines = judge_source_accounts(&plan, Some(&own));
         assert_eq!(lines[0].status, Status::Pass, "{:?}", lines[0]);
+    }
+
+    #[test]
+    fn a_shared_air_gapped_vault_is_judged_as_its_owners() {
+        let mut plan = plan();
+        plan.backup_vault_account_id = Some("444455556666".into());
+        let own = plan.resources[0]
+            .arn
+            .as_deref()
+            .unwrap()
+            .split(':')
+            .nth(4)
+            .unwrap()
+            .to_string();
+        // no account is exempt: even this account's resources must be listed
+        let lines = judge_source_accounts(&plan, None);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(
+            (lines[0].status, lines[0].resource.as_str()),
+            (Status::Fail, own.as_str())
+        );
+        plan.source_accounts = vec![own.clone()];
+        assert_eq!(judge_source_accounts(&plan, None)[0].status, Status::Pass);
+
+        let locked = VaultLock {
+            locked: true,
+            min_retention_days: Some(7),
+            lock_date: None,
+            air_gapped: true,
+        };
+        // its owner's access policy is not read (nor readable): the lock alone protects it
+        let protection = judge_protection(&plan, &locked, Ok(None));
+        assert_eq!(protection.status, Status::Pass, "{protection:?}");
+        assert!(
+            protection.detail.contains("logically air-gapped")
+                && protection.detail.contains("444455556666")
+        );
+
+        let denied = BackstopError::AccessDenied {
+            action: "describing backup vault".into(),
+            message: "not shared".into(),
+        };
+        let line = judge_vault(&plan, Err(denied)).unwrap();
+        assert_eq!(line.status, Status::Fail);
+        let fix = line.fix.unwrap();
+        assert!(
+            fix.contains("aws ram create-resource-share")
+                && fix.contains(":444455556666:backup-vault:"),
+            "{fix}"
+        );
     }
 
     #[test]
@@ -734,6 +830,7 @@ mod tests {
             locked: true,
             min_retention_days: Some(7),
             lock_date: None,
+            air_gapped: false,
         };
         let pass = judge_protection(&plan, &locked, Ok(Some(DENY_DELETION.to_string())));
         assert_eq!(pass.status, Status::Pass, "{pass:?}");
@@ -743,6 +840,7 @@ mod tests {
             locked: false,
             min_retention_days: None,
             lock_date: None,
+            air_gapped: false,
         };
         let warn = judge_protection(&plan, &open, Ok(None));
         assert_eq!(warn.status, Status::Warn);

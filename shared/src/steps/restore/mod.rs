@@ -259,6 +259,7 @@ async fn prepare_one<'p>(
     let base = backup
         .get_recovery_point_restore_metadata()
         .backup_vault_name(&ctx.backup_vault)
+        .set_backup_vault_account_id(ctx.backup_vault_account_id.clone())
         .recovery_point_arn(&item.recovery_point_arn)
         .send()
         .await

@@ -4,7 +4,7 @@
 use crate::error::{classify_sdk_error, shorten, BackstopError, MAX_MESSAGE_CHARS};
 use crate::model::jobs::RestoreItem;
 use crate::model::time::format_time;
-use crate::plan::Plan;
+use crate::plan::{Plan, VaultRef};
 use aws_sdk_backup::types::RecoveryPointStatus;
 use aws_smithy_types::DateTime;
 use std::collections::HashMap;
@@ -48,7 +48,7 @@ pub async fn select_among(
         only,
         point_in_time,
     };
-    let copies = list_vault_where(backup, &plan.backup_vault, &plan.dr_region, listing).await?;
+    let copies = list_vault_where(backup, plan.dr_vault(), &plan.dr_region, listing).await?;
     let mut items = Vec::new();
     let mut warnings = Vec::new();
     let mut missing = Vec::new();
@@ -124,7 +124,7 @@ pub(super) fn plural(n: usize) -> &'static str {
 /// when its data was captured (what its RPO counts from). One filtered listing.
 pub async fn freshest_copy(
     backup: &aws_sdk_backup::Client,
-    vault: &str,
+    vault: VaultRef<'_>,
     dr_region: &str,
     resource_arn: &str,
 ) -> Result<Option<(String, DateTime)>, BackstopError> {
@@ -139,7 +139,7 @@ pub async fn freshest_copy(
 /// `point_in_time`: one paginated listing of the vault, whatever the number of resources.
 pub async fn dr_copies(
     backup: &aws_sdk_backup::Client,
-    vault: &str,
+    vault: VaultRef<'_>,
     dr_region: &str,
     point_in_time: DateTime,
 ) -> Result<HashMap<String, DrCopy>, BackstopError> {
@@ -150,7 +150,7 @@ pub async fn dr_copies(
 /// (of one resource's copies, given `by_resource`).
 pub(super) async fn list_vault(
     backup: &aws_sdk_backup::Client,
-    vault: &str,
+    vault: VaultRef<'_>,
     dr_region: &str,
     by_resource: Option<&str>,
     point_in_time: DateTime,
@@ -175,7 +175,7 @@ struct Listing<'a> {
 
 async fn list_vault_where(
     backup: &aws_sdk_backup::Client,
-    vault: &str,
+    vault: VaultRef<'_>,
     dr_region: &str,
     listing: Listing<'_>,
 ) -> Result<HashMap<String, DrCopy>, BackstopError> {
@@ -186,7 +186,8 @@ async fn list_vault_where(
     } = listing;
     let mut pages = backup
         .list_recovery_points_by_backup_vault()
-        .backup_vault_name(vault)
+        .backup_vault_name(vault.name)
+        .set_backup_vault_account_id(vault.account_param())
         .set_by_resource_arn(by_resource.map(str::to_string))
         .into_paginator()
         .send();
