@@ -272,6 +272,7 @@ impl Plan {
         plan.primary_region = Some(self.dr_region.clone());
         plan.dr_region = primary.clone();
         plan.backup_vault = home.backup_vault.clone();
+        plan.backup_vault_account_id = None;
         match source {
             // what the failover restored is this account's, whichever accounts it came from
             HomeSource::Failover(_) => {
