@@ -2,7 +2,8 @@
 //! the ones below it (`../shared/tools/module-cycles --top shared/src` checks there is no cycle):
 //!
 //! - [`steps`]: one module per state-machine step and entry point (preflight, resolve, restore,
-//!   launch and attach, DNS switch, teardown, report, start-failover, on-backup-event)
+//!   launch and attach, DNS switch, teardown, report, start-failover, on-backup-event, the
+//!   restore loop's wake)
 //! - [`kinds`]: one module per resource kind (EBS, RDS, EFS, EC2, Storage Gateway): restore
 //!   metadata, tags, health, endpoint, removal
 //! - [`aws`]: adapters to AWS: SDK configuration, the run store, tags, waiting, executions, the

@@ -972,3 +972,53 @@ fn dashboard_metrics(body: &Value) -> Vec<Shown> {
     }
     shown
 }
+
+/// A restore job that ends wakes the run's wait (AWS Backup's restore job event hands the
+/// parked task token back): with a poll interval of ten minutes, longer than any of its
+/// restores, the drill's restore loop never waits a whole interval, and it leaves nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_job_that_ends_wakes_the_run_before_its_poll_interval() {
+    let scenario = Scenario::protected("drill-wake").await;
+    let mut input = scenario.input("drill");
+    input["settings"]["pollIntervalSeconds"] = json!(600);
+    let execution = scenario.run_to_end("drill-wake-1", input).await;
+    assert_succeeded(&execution);
+    let report: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
+    assert_eq!(report["verdict"], "PASS", "{report:#}");
+
+    // the waits of the restore loop: the only Lambda tasks that wait for their token
+    let mut pages = scenario
+        .dr
+        .sfn
+        .get_execution_history()
+        .execution_arn(execution.execution_arn())
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    let (mut woken, mut timed_out) = (0, 0);
+    while let Some(page) = pages.next().await {
+        for event in page.unwrap().events() {
+            let parked = |resource: &str| resource == "invoke.waitForTaskToken";
+            if event
+                .task_succeeded_event_details()
+                .is_some_and(|d| parked(d.resource()))
+            {
+                woken += 1;
+            }
+            if event
+                .task_timed_out_event_details()
+                .is_some_and(|d| parked(d.resource()))
+            {
+                timed_out += 1;
+            }
+        }
+    }
+    assert!(woken >= 1, "no wait was woken by a restore's end");
+    assert_eq!(
+        timed_out, 0,
+        "a wait ran its whole interval ({woken} woken)"
+    );
+    let created = created_by_restores(&scenario).await;
+    let left = leftovers(&scenario, "drill-wake-1", &created).await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -48,6 +48,8 @@ pub enum Part {
     PostLaunch,
     /// A failback's backups of the DR side and their copies home (`Vec<Capture>`).
     Capture,
+    /// How many of the restore loop's waits were parked for an early wake (`steps::wake`).
+    Wake,
 }
 
 impl Part {
@@ -65,6 +67,7 @@ impl Part {
             Part::Validation => "validation.json",
             Part::PostLaunch => "post-launch.json",
             Part::Capture => "capture.json",
+            Part::Wake => "wake.json",
         }
     }
 }
@@ -150,6 +153,11 @@ impl RunStore {
     /// The store's S3 client (a plan object is read with it).
     pub fn s3(&self) -> &aws_sdk_s3::Client {
         &self.s3
+    }
+
+    /// The run-state bucket's name.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
     }
 
     pub async fn put<T: Serialize>(

@@ -16,6 +16,7 @@ pub mod restore;
 pub mod start_failover;
 pub mod switch_dns;
 pub mod teardown;
+pub mod wake;
 
 pub use recovered::{post_launch, validate};
 

@@ -77,7 +77,7 @@ def install() -> None:
             raise _error("ValidationException", str(err)) from err
         # serialized directly: moto's model-driven serializer takes about a second per page of
         # a long history, where AWS answers in milliseconds
-        answer["events"] = [_epoch_timestamp(event) for event in answer["events"]]
+        answer["events"] = [_aws_seconds(_epoch_timestamp(event)) for event in answer["events"]]
         body = json.dumps(answer, default=_json_default)
         return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
 
@@ -168,6 +168,22 @@ def _epoch_timestamp(event: dict) -> dict:
         parsed = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
         event = {**event, "timestamp": parsed.timestamp()}
     return event
+
+
+def _aws_seconds(event: dict) -> dict:
+    """A task's `timeoutInSeconds` and `heartbeatInSeconds` as the definition gave them: whole
+    AWS seconds (the emulator scales the wait itself, and moto recorded the scaled float, which
+    an SDK reading the history as AWS types it, a long, cannot parse)."""
+    from . import aws_time
+
+    details = event.get("taskScheduledEventDetails")
+    if not isinstance(details, dict):
+        return event
+    fixed = dict(details)
+    for key in ("timeoutInSeconds", "heartbeatInSeconds"):
+        if isinstance(fixed.get(key), float):
+            fixed[key] = int(round(fixed[key] / aws_time.SCALE))
+    return {**event, "taskScheduledEventDetails": fixed}
 
 
 def _events(backend, execution_arn: str) -> list[dict]:  # type: ignore[no-untyped-def]

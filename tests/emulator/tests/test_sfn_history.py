@@ -78,3 +78,56 @@ def test_a_stopped_execution_is_aborted_as_soon_as_stop_execution_returns(emulat
     assert sfn.describe_execution(executionArn=execution)["status"] == "ABORTED"
     listed = sfn.list_executions(stateMachineArn=machine)["executions"]
     assert [e["status"] for e in listed] == ["ABORTED"]
+
+
+def test_a_parked_lambda_task_times_out_on_the_scaled_clock_or_takes_its_token_back(emulator, world):
+    """`lambda:invoke.waitForTaskToken` with a timeout, as Backstop's restore loop waits: the
+    history gives the timeout in AWS seconds (a long), the wait ends with States.Timeout, which
+    a Catch takes; SendTaskSuccess with the token ends it early, with the output sent."""
+    arn = deploy_fake_function(emulator, "parker")
+    sfn = emulator.client("stepfunctions", DR)
+    role = emulator.client("iam", DR).create_role(RoleName="sfn-parker", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+
+    def machine(name, timeout):
+        park = {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+            "Parameters": {"FunctionName": arn, "Payload": {"token.$": "$$.Task.Token"}},
+            "TimeoutSeconds": timeout,
+            "ResultPath": "$.wake",
+            "Catch": [{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.wake", "Next": "Done"}],
+            "Next": "Done",
+        }
+        definition = {"StartAt": "Park", "States": {"Park": park, "Done": {"Type": "Succeed"}}}
+        made = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=role)
+        return sfn.start_execution(stateMachineArn=made["stateMachineArn"], input="{}")["executionArn"]
+
+    def ended(execution):
+        for _ in range(300):
+            described = sfn.describe_execution(executionArn=execution)
+            if described["status"] != "RUNNING":
+                return described
+            time.sleep(0.1)
+        raise AssertionError("the execution did not end")
+
+    timed_out = machine("parker-timeout", 2)
+    assert ended(timed_out)["status"] == "SUCCEEDED"
+    history = sfn.get_execution_history(executionArn=timed_out, includeExecutionData=False)["events"]
+    scheduled = next(e for e in history if e["type"] == "TaskScheduled")
+    assert scheduled["taskScheduledEventDetails"]["timeoutInSeconds"] == 2
+    assert any(e["type"] == "TaskTimedOut" for e in history)
+
+    woken = machine("parker-woken", 3000)  # 30 real seconds at the suite's time scale
+    token = None
+    for _ in range(100):
+        events_now = sfn.get_execution_history(executionArn=woken)["events"]
+        scheduled = next((e for e in events_now if e["type"] == "TaskScheduled"), None)
+        if scheduled:
+            token = json.loads(scheduled["taskScheduledEventDetails"]["parameters"])["Payload"]["token"]
+            break
+        time.sleep(0.05)
+    sfn.send_task_success(taskToken=token, output=json.dumps({"wokenBy": "test"}))
+    done = ended(woken)
+    assert done["status"] == "SUCCEEDED" and json.loads(done["output"])["wake"] == {"wokenBy": "test"}
+    types = [e["type"] for e in sfn.get_execution_history(executionArn=woken)["events"]]
+    assert "TaskSucceeded" in types and "TaskTimedOut" not in types

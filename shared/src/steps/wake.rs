@@ -1,0 +1,378 @@
+//! Waking a run's restore loop when a restore job ends, instead of at the end of its poll
+//! interval (AWS Backup's `Restore Job State Change` events, the callback pattern).
+//!
+//! Each round, the loop's wait is a Step Functions task that parks its task token here
+//! (`wake/<execution>.json` in the run-state bucket) and times out after the poll interval.
+//! When a restore job of this account and region ends, the same function hands every parked
+//! token back (`SendTaskSuccess`), so the loop polls at once. A wake is only ever early: a lost
+//! event, a token that could not be parked, or a run whose restores happen elsewhere (a
+//! failback's, in the primary region) waits the interval as before. A spurious wake (another
+//! restore of the account) costs one poll. Each run parks a token for at most
+//! `MAX_WAKEABLE_ROUNDS` rounds, then waits the interval only: a run of thousands of restores
+//! cannot grow its execution history past Step Functions' limit one wake at a time.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::aws::store::{Part, RunRef, RunStore};
+use crate::aws::Clients;
+use crate::error::{BackstopError, SdkContext};
+use crate::model::time::format_time;
+use crate::steps::Invocation;
+
+/// Rounds of one run whose wait can be cut short (about 15 history events each).
+pub const MAX_WAKEABLE_ROUNDS: u32 = 400;
+
+/// Where parked tokens are kept, one object per waiting run.
+pub const PARKED_PREFIX: &str = "wake/runs/";
+
+/// A restore that ended while no run was parked (a run between its poll and its next wait):
+/// the next wait to park ends at once instead.
+const MISSED_KEY: &str = "wake/missed.json";
+
+const RESTORE_EVENT: &str = "Restore Job State Change";
+
+/// A run's wait, parked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Parked {
+    token: String,
+    parked_at: String,
+}
+
+/// How many of a run's waits were parked (`Part::Wake`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Parks {
+    parked: u32,
+}
+
+/// What the function did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WakeOutcome {
+    /// `parked`, `not-parked` (the wait runs its interval), `woke`, `missed` (no wait was
+    /// parked: the next one ends at once) or `ignored`.
+    pub action: String,
+    pub reason: String,
+    /// Waits handed back.
+    pub woken: usize,
+    /// Tokens of waits that had already ended (timed out, or the run stopped): removed.
+    pub stale: usize,
+}
+
+fn outcome(action: &str, reason: String, woken: usize, stale: usize) -> WakeOutcome {
+    WakeOutcome {
+        action: action.into(),
+        reason,
+        woken,
+        stale,
+    }
+}
+
+fn parked_key(run: &RunRef) -> String {
+    format!("{PARKED_PREFIX}{}.json", run.execution.as_str())
+}
+
+/// A restore job that ended, as the event says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoreEnded {
+    pub job_id: String,
+    pub status: String,
+}
+
+/// Reads a `Restore Job State Change` event; `None` for a state that is not an end (a job
+/// still pending or running wakes no one). A wrong source or type is an error naming it.
+pub fn parse_restore_event(event: &Value) -> Result<Option<RestoreEnded>, BackstopError> {
+    let text = |field: &str| event.get(field).and_then(Value::as_str);
+    if text("source") != Some("aws.backup") {
+        return Err(BackstopError::invalid_input(
+            "source",
+            "is not \"aws.backup\": route only AWS Backup restore job events (or the state machine's park requests) to this function",
+        ));
+    }
+    if text("detail-type") != Some(RESTORE_EVENT) {
+        return Err(BackstopError::invalid_input(
+            "detail-type",
+            format!(
+                "is {:?}; expected \"{RESTORE_EVENT}\"",
+                event.get("detail-type")
+            ),
+        ));
+    }
+    let detail = event
+        .get("detail")
+        .filter(|d| d.is_object())
+        .ok_or_else(|| BackstopError::invalid_input("detail", "is missing"))?;
+    let field = |name: &str| {
+        detail
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                BackstopError::invalid_input(format!("detail.{name}"), "is missing or empty")
+            })
+    };
+    let job_id = field("restoreJobId")?;
+    let status = field("status")?;
+    let ended = matches!(status.as_str(), "COMPLETED" | "FAILED" | "ABORTED");
+    Ok(ended.then_some(RestoreEnded { job_id, status }))
+}
+
+/// A restore job's end that found no parked wait.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Missed {
+    restore_job_id: String,
+    at: String,
+}
+
+/// Parks the wait's task token, unless the run has used its wakeable rounds; or hands it
+/// straight back when a restore ended while no wait was parked (the run polled just before
+/// it). Never fails the run: a token not parked only means the wait runs its full interval.
+pub async fn park(
+    store: &RunStore,
+    sfn: &aws_sdk_sfn::Client,
+    run: &RunRef,
+    token: &str,
+) -> WakeOutcome {
+    let parked = async {
+        if let Some(missed) = store.get_at::<Missed>(MISSED_KEY).await? {
+            delete(store, MISSED_KEY).await?;
+            let output = json!({ "wokenBy": { "restoreJobId": missed.restore_job_id, "missedAt": missed.at } });
+            sfn.send_task_success()
+                .task_token(token)
+                .output(output.to_string())
+                .send()
+                .await
+                .context("handing back the wait at once")?;
+            return Ok(outcome(
+                "woke",
+                format!(
+                    "restore job {} ended at {} while no wait was parked: polls at once",
+                    missed.restore_job_id, missed.at
+                ),
+                1,
+                0,
+            ));
+        }
+        let parks: Parks = store
+            .get(&run.execution, Part::Wake)
+            .await?
+            .unwrap_or_default();
+        if parks.parked >= MAX_WAKEABLE_ROUNDS {
+            return Ok(outcome(
+                "not-parked",
+                format!("the run's {MAX_WAKEABLE_ROUNDS} wakeable rounds are used: it polls every interval"),
+                0,
+                0,
+            ));
+        }
+        store
+            .put(
+                &run.execution,
+                Part::Wake,
+                &Parks {
+                    parked: parks.parked + 1,
+                },
+            )
+            .await?;
+        let now = format_time(aws_smithy_types::DateTime::from(
+            std::time::SystemTime::now(),
+        ));
+        store
+            .put_at(
+                &parked_key(run),
+                &Parked {
+                    token: token.to_string(),
+                    parked_at: now,
+                },
+            )
+            .await?;
+        Ok::<_, BackstopError>(outcome(
+            "parked",
+            format!(
+                "round {} waits for a restore job to end, or the interval",
+                parks.parked + 1
+            ),
+            0,
+            0,
+        ))
+    };
+    match parked.await {
+        Ok(done) => done,
+        Err(err) => {
+            tracing::warn!(error = %err, "the wait could not be parked: it runs its full interval");
+            outcome("not-parked", err.to_string(), 0, 0)
+        }
+    }
+}
+
+/// Hands every parked wait back: each of this stack's runs polls its restores now.
+pub async fn wake_parked(
+    store: &RunStore,
+    sfn: &aws_sdk_sfn::Client,
+    ended: &RestoreEnded,
+) -> Result<WakeOutcome, BackstopError> {
+    let bucket = store.bucket().to_string();
+    let mut keys = Vec::new();
+    let mut pages = store
+        .s3()
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix(PARKED_PREFIX)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.context(format!("listing s3://{bucket}/{PARKED_PREFIX}"))?;
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_string)),
+        );
+    }
+    let (mut woken, mut stale) = (0, 0);
+    let output = json!({ "wokenBy": { "restoreJobId": ended.job_id, "status": ended.status } });
+    for key in keys {
+        let Some(parked) = store.get_at::<Parked>(&key).await? else {
+            continue; // woken by another event meanwhile
+        };
+        let sent = sfn
+            .send_task_success()
+            .task_token(&parked.token)
+            .output(output.to_string())
+            .send()
+            .await;
+        match sent {
+            Ok(_) => woken += 1,
+            // the wait ended already (timed out, or its run stopped): nothing to wake
+            Err(err)
+                if err.as_service_error().is_some_and(|e| {
+                    e.is_task_timed_out() || e.is_invalid_token() || e.is_task_does_not_exist()
+                }) =>
+            {
+                stale += 1
+            }
+            Err(err) => {
+                return Err(crate::error::classify_sdk_error(
+                    format!("handing back the wait parked at {key}"),
+                    err,
+                ))
+            }
+        }
+        delete(store, &key).await?;
+    }
+    if woken == 0 {
+        // a run may be between its poll and its next wait: that wait ends at once
+        let now = format_time(aws_smithy_types::DateTime::from(
+            std::time::SystemTime::now(),
+        ));
+        let missed = Missed {
+            restore_job_id: ended.job_id.clone(),
+            at: now,
+        };
+        store.put_at(MISSED_KEY, &missed).await?;
+        let reason = format!(
+            "restore job {} ended while no wait was parked: the next wait ends at once",
+            ended.job_id
+        );
+        return Ok(outcome("missed", reason, 0, stale));
+    }
+    let reason = format!("restore job {} ended {}", ended.job_id, ended.status);
+    Ok(outcome("woke", reason, woken, stale))
+}
+
+async fn delete(store: &RunStore, key: &str) -> Result<(), BackstopError> {
+    store
+        .s3()
+        .delete_object()
+        .bucket(store.bucket())
+        .key(key)
+        .send()
+        .await
+        .context(format!("removing s3://{}/{key}", store.bucket()))?;
+    Ok(())
+}
+
+/// `WakeRestoresFunction`: `{"park": {"run": …, "token": …}}` from the state machine's wait,
+/// or AWS Backup's restore job events from EventBridge.
+pub async fn run(
+    clients: &Clients,
+    input: Value,
+    _: &Invocation,
+) -> Result<WakeOutcome, BackstopError> {
+    let store = clients.store()?;
+    if let Some(request) = input.get("park") {
+        let run: RunRef =
+            serde_json::from_value(request.get("run").cloned().unwrap_or_default())
+                .map_err(|err| BackstopError::invalid_input("park.run", err.to_string()))?;
+        let token = request
+            .get("token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                BackstopError::invalid_input(
+                    "park.token",
+                    "is missing: pass the task token ($$.Task.Token)",
+                )
+            })?;
+        return Ok(park(&store, &clients.sfn, &run, token).await);
+    }
+    match parse_restore_event(&input)? {
+        Some(ended) => wake_parked(&store, &clients.sfn, &ended).await,
+        None => Ok(outcome(
+            "ignored",
+            "a restore job that has not ended".into(),
+            0,
+            0,
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(status: &str) -> Value {
+        json!({
+            "version": "0", "id": "e1", "source": "aws.backup",
+            "detail-type": "Restore Job State Change", "account": "123456789012",
+            "region": "us-west-2", "time": "2026-12-05T10:00:00Z", "resources": [],
+            "detail": { "restoreJobId": "A1B2", "status": status, "percentDone": 100.0 }
+        })
+    }
+
+    #[test]
+    fn only_an_ended_restore_wakes() {
+        let ended = parse_restore_event(&event("COMPLETED")).unwrap().unwrap();
+        assert_eq!(
+            (ended.job_id.as_str(), ended.status.as_str()),
+            ("A1B2", "COMPLETED")
+        );
+        assert!(parse_restore_event(&event("FAILED")).unwrap().is_some());
+        assert!(parse_restore_event(&event("RUNNING")).unwrap().is_none());
+        assert!(parse_restore_event(&event("PENDING")).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_wrong_event_names_its_field() {
+        let mut copy = event("COMPLETED");
+        copy["detail-type"] = json!("Copy Job State Change");
+        let err = parse_restore_event(&copy).unwrap_err().to_string();
+        assert!(err.contains("detail-type"), "{err}");
+        let mut other = event("COMPLETED");
+        other["source"] = json!("aws.ec2");
+        assert!(parse_restore_event(&other)
+            .unwrap_err()
+            .to_string()
+            .contains("source"));
+        let mut bare = event("COMPLETED");
+        bare["detail"]
+            .as_object_mut()
+            .unwrap()
+            .remove("restoreJobId");
+        let err = parse_restore_event(&bare).unwrap_err().to_string();
+        assert!(err.contains("detail.restoreJobId"), "{err}");
+    }
+}
