@@ -24,6 +24,18 @@ def production_client(emulator, seeded, service, region=PRIMARY):
     )
 
 
+def copy_into_recovery_vault(backup, seeded, world, recovery_point):
+    """The production account copies its recovery point into the recovery vault; the copy job
+    as it ended."""
+    started = backup.start_copy_job(
+        RecoveryPointArn=recovery_point,
+        SourceBackupVaultName="production",
+        DestinationBackupVaultArn=world["dr"]["backupVault"]["arn"],
+        IamRoleArn=seeded["backupRoleArn"],
+    )
+    return finished(lambda: backup.describe_copy_job(CopyJobId=started["CopyJobId"])["CopyJob"], "State")
+
+
 def allow_copies_from(emulator, account):
     """The recovery vault's policy: keep every recovery point, take copies from `account`."""
     dr = emulator.client("backup", DR)
@@ -65,13 +77,7 @@ def test_a_production_accounts_copy_lands_in_the_recovery_vault_only_when_its_po
     assert point["State"] == "COMPLETED", point
 
     def copy():
-        started = backup.start_copy_job(
-            RecoveryPointArn=point["RecoveryPointArn"],
-            SourceBackupVaultName="production",
-            DestinationBackupVaultArn=world["dr"]["backupVault"]["arn"],
-            IamRoleArn=seeded["backupRoleArn"],
-        )
-        return finished(lambda: backup.describe_copy_job(CopyJobId=started["CopyJobId"])["CopyJob"], "State")
+        return copy_into_recovery_vault(backup, seeded, world, point["RecoveryPointArn"])
 
     # the seeded recovery vault denies deletion and allows nothing else: the copy fails
     denied = copy()

@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import DR, PRIMARY, dr_metadata, finished, protect, restore
-from test_cross_account_copy import PRODUCTION, allow_copies_from, production_client
+from test_cross_account_copy import PRODUCTION, allow_copies_from, copy_into_recovery_vault, production_client
 
 
 def share_with(kms, key_arn, account):
@@ -95,13 +95,7 @@ def test_a_cross_account_copy_of_an_encrypted_volume_needs_the_source_key_shared
     allow_copies_from(emulator, PRODUCTION)
 
     def copy():
-        started = backup.start_copy_job(
-            RecoveryPointArn=point["RecoveryPointArn"],
-            SourceBackupVaultName="production",
-            DestinationBackupVaultArn=world["dr"]["backupVault"]["arn"],
-            IamRoleArn=seeded["backupRoleArn"],
-        )
-        return finished(lambda: backup.describe_copy_job(CopyJobId=started["CopyJobId"])["CopyJob"], "State")
+        return copy_into_recovery_vault(backup, seeded, world, point["RecoveryPointArn"])
 
     unshared = copy()
     assert unshared["State"] == "FAILED", unshared

@@ -726,17 +726,16 @@ mod tests {
         assert_eq!(key_region("1234abcd-12ab-34cd-56ef-1234567890ab"), None);
     }
 
+    /// The account of the plan's first resource (the example plan's own).
+    fn first_resource_account(plan: &Plan) -> String {
+        let arn = plan.resources[0].arn.as_deref().unwrap();
+        arn.split(':').nth(4).unwrap().to_string()
+    }
+
     #[test]
     fn a_resource_of_another_account_needs_that_account_listed_as_a_source() {
         let mut plan = plan();
-        let own = plan.resources[0]
-            .arn
-            .as_deref()
-            .unwrap()
-            .split(':')
-            .nth(4)
-            .unwrap()
-            .to_string();
+        let own = first_resource_account(&plan);
         assert!(
             judge_source_accounts(&plan, Some(&own)).is_empty(),
             "one account: no line"
@@ -763,14 +762,7 @@ mod tests {
     fn a_shared_air_gapped_vault_is_judged_as_its_owners() {
         let mut plan = plan();
         plan.backup_vault_account_id = Some("444455556666".into());
-        let own = plan.resources[0]
-            .arn
-            .as_deref()
-            .unwrap()
-            .split(':')
-            .nth(4)
-            .unwrap()
-            .to_string();
+        let own = first_resource_account(&plan);
         // no account is exempt: even this account's resources must be listed
         let lines = judge_source_accounts(&plan, None);
         assert_eq!(lines.len(), 1, "{lines:?}");

@@ -26,22 +26,14 @@ from urllib.parse import unquote
 from moto.backup.exceptions import InvalidParameterValueException
 from moto.backup.models import backup_backends
 from moto.backup.responses import BackupResponse
-from moto.core.exceptions import JsonRESTError
 from moto.core.utils import unix_time
 
-from .store import _vault
+from .store import AccessDeniedException, _vault
 
 AIR_GAPPED_TYPE = "LOGICALLY_AIR_GAPPED_BACKUP_VAULT"
 
 # (account, region, vault name) of each logically air-gapped vault
 AIR_GAPPED: set[tuple[str, str, str]] = set()
-
-
-class AccessDeniedException(JsonRESTError):
-    code = 403
-
-    def __init__(self, message: str) -> None:
-        super().__init__("AccessDeniedException", message)
 
 
 def reset() -> None:

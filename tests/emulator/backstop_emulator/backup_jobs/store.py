@@ -22,6 +22,13 @@ from .. import aws_time, faults, internal, storage_gateway
 START_FRACTION = 0.2
 
 
+class AccessDeniedException(JsonRESTError):
+    code = 403
+
+    def __init__(self, message: str) -> None:
+        super().__init__("AccessDeniedException", message)
+
+
 class InvalidRequestException(JsonRESTError):
     code = 400
 

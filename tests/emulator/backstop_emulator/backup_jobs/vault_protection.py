@@ -21,17 +21,10 @@ from moto.backup.responses import BackupResponse
 from moto.core.exceptions import JsonRESTError
 
 from .recovery_points import _recovery_point_from_path
-from .store import STORE, InvalidRequestException, _vault
+from .store import STORE, AccessDeniedException, InvalidRequestException, _vault
 
 # (account, region, vault name) -> policy text
 POLICIES: dict[tuple[str, str, str], str] = {}
-
-
-class AccessDeniedException(JsonRESTError):
-    code = 403
-
-    def __init__(self, message: str) -> None:
-        super().__init__("AccessDeniedException", message)
 
 
 def reset() -> None:
