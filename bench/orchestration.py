@@ -228,6 +228,13 @@ def payload_bytes(event: dict) -> int:
     return max(sizes)
 
 
+def largest_in(events: list[dict]) -> str:
+    """The event with the largest payload: its type, and its state's name when it has one."""
+    event = max(events, key=payload_bytes)
+    name = next((d.get("name") for d in event.values() if isinstance(d, dict) and d.get("name")), None)
+    return f"{event['type']} {name}" if name else event["type"]
+
+
 def spans(events: list[dict]) -> dict[str, tuple[float, float]]:
     """First entry and last exit of each state, in seconds since the epoch."""
     found: dict[str, list[float]] = {}
@@ -324,6 +331,7 @@ def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0, mixed
             "rounds": rounds,
             "events": len(events),
             "payload": max(payload_bytes(e) for e in events),
+            "payloadIn": largest_in(events),
             "calls": sum(calls.values()),
             "callsPerResource": sum(calls.values()) / n,
             "byService": calls,
@@ -351,7 +359,7 @@ def main() -> None:
         print(f"{r['n']:>5} {r['status']:>9} {r['recovered']:>12.1f} {r['critical']:>11.1f} {r['overhead']:>9.2f} {r['capped']:>14.1f} {r['best']:>13.1f} {r['vsBest']:>8.2f} {r['total']:>8.1f} {r['transitions']:>12} "
               f"{r['perRound']:>10.1f} {r['rounds']:>7} {r['events']:>7} {r['payload']:>14} {r['calls']:>10} {r['callsPerResource']:>13.1f}",
               flush=True)
-        print(f"      AWS calls by service: {json.dumps(r['byService'], sort_keys=True)}", flush=True)
+        print(f"      AWS calls by service: {json.dumps(r['byService'], sort_keys=True)}; largest payload in: {r['payloadIn']}", flush=True)
         if r["attached"]:
             print(f"      AttachVolumes: {r['attached']} volumes attached in {r['attach']:.1f} s", flush=True)
 
