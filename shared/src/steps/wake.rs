@@ -130,7 +130,8 @@ struct Missed {
 
 /// Parks the wait's task token, unless the run has used its wakeable rounds; or hands it
 /// straight back when a restore ended while no wait was parked (the run polled just before
-/// it). Never fails the run: a token not parked only means the wait runs its full interval.
+/// it), which counts as a wakeable round too. Never fails the run: a token not parked only
+/// means the wait runs its full interval.
 pub async fn park(
     store: &RunStore,
     sfn: &aws_sdk_sfn::Client,
@@ -138,25 +139,6 @@ pub async fn park(
     token: &str,
 ) -> WakeOutcome {
     let parked = async {
-        if let Some(missed) = store.get_at::<Missed>(MISSED_KEY).await? {
-            delete(store, MISSED_KEY).await?;
-            let output = json!({ "wokenBy": { "restoreJobId": missed.restore_job_id, "missedAt": missed.at } });
-            sfn.send_task_success()
-                .task_token(token)
-                .output(output.to_string())
-                .send()
-                .await
-                .context("handing back the wait at once")?;
-            return Ok(outcome(
-                "woke",
-                format!(
-                    "restore job {} ended at {} while no wait was parked: polls at once",
-                    missed.restore_job_id, missed.at
-                ),
-                1,
-                0,
-            ));
-        }
         let parks: Parks = store
             .get(&run.execution, Part::Wake)
             .await?
@@ -178,6 +160,25 @@ pub async fn park(
                 },
             )
             .await?;
+        if let Some(missed) = store.get_at::<Missed>(MISSED_KEY).await? {
+            delete(store, MISSED_KEY).await?;
+            let output = json!({ "wokenBy": { "restoreJobId": missed.restore_job_id, "missedAt": missed.at } });
+            sfn.send_task_success()
+                .task_token(token)
+                .output(output.to_string())
+                .send()
+                .await
+                .context("handing back the wait at once")?;
+            return Ok(outcome(
+                "woke",
+                format!(
+                    "restore job {} ended at {} while no wait was parked: polls at once",
+                    missed.restore_job_id, missed.at
+                ),
+                1,
+                0,
+            ));
+        }
         let now = format_time(aws_smithy_types::DateTime::from(
             std::time::SystemTime::now(),
         ));
@@ -238,6 +239,9 @@ pub async fn wake_parked(
         let Some(parked) = store.get_at::<Parked>(&key).await? else {
             continue; // woken by another event meanwhile
         };
+        // removed before it is handed back: the woken run may park its next wait at this key
+        // before a later delete would run
+        delete(store, &key).await?;
         let sent = sfn
             .send_task_success()
             .task_token(&parked.token)
@@ -261,7 +265,6 @@ pub async fn wake_parked(
                 ))
             }
         }
-        delete(store, &key).await?;
     }
     if woken == 0 {
         // a run may be between its poll and its next wait: that wait ends at once
