@@ -14,6 +14,7 @@ use crate::aws::Clients;
 use crate::error::BackstopError;
 use crate::model::run::Mode;
 use crate::plan::{Plan, PlanSource};
+use crate::steps::compute::account_of;
 use crate::steps::failback::{failback_of, refuse_a_second_failback};
 use crate::steps::readiness::{
     check_failover_side, check_readiness, CheckLine, Counts, Readiness, ReadinessRequest, Status,
@@ -92,8 +93,10 @@ pub async fn preflight(
     clients: &Clients,
     store: Option<&RunStore>,
     request: PreflightRequest,
-    invocation_deadline: Option<std::time::SystemTime>,
+    invocation: &Invocation,
 ) -> Result<PreflightOutput, BackstopError> {
+    let invocation_deadline = Some(invocation.deadline);
+    let account = account_of(&invocation.function_arn);
     let now = DateTime::from(std::time::SystemTime::now());
     let site = clients.settings.site();
     match request {
@@ -149,6 +152,7 @@ pub async fn preflight(
                 resumed: input.resume_run_id.is_some(),
                 invocation_deadline,
                 copies_made_by_run: goes_home,
+                account: account.clone(),
             };
             let mut report = check_readiness(clients, &plan, &checks).await?;
             report.lines.extend(failover_side);
@@ -171,6 +175,7 @@ pub async fn preflight(
                 resumed: false,
                 invocation_deadline,
                 copies_made_by_run: false,
+                account: account.clone(),
             };
             let report = check_readiness(clients, &plan, &checks).await?;
             if report.ready() {
@@ -246,7 +251,7 @@ pub async fn run(
 ) -> Result<PreflightOutput, BackstopError> {
     let request = PreflightRequest::from_value(input)?;
     let store = clients.store()?;
-    preflight(clients, Some(&store), request, Some(invocation.deadline)).await
+    preflight(clients, Some(&store), request, invocation).await
 }
 
 #[cfg(test)]

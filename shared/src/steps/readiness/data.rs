@@ -5,7 +5,7 @@ use super::{age, line, unchecked, CheckLine, ReadinessRequest, Status};
 use crate::error::{classify_sdk_error, BackstopError, SdkContext};
 use crate::model::run::Mode;
 use crate::model::time::format_time;
-use crate::plan::Plan;
+use crate::plan::{Plan, VaultRef};
 use crate::steps::restore::{dr_copies, DrCopy};
 use aws_sdk_backup::types::VaultType;
 use std::collections::{BTreeMap, HashMap};
@@ -32,14 +32,11 @@ pub(super) async fn check_vault_and_copies(
         lock_date: d.lock_date().map(|t| format_time(*t)),
         air_gapped: d.vault_type() == Some(&VaultType::LogicallyAirGappedBackupVault),
     });
-    // the account Backstop runs in, when the vault is its own (a shared vault is its owner's)
-    let own_account = described
-        .as_ref()
-        .ok()
-        .filter(|_| vault.account_id.is_none())
-        .and_then(|d| d.backup_vault_arn())
-        .and_then(|arn| arn.split(':').nth(4))
-        .map(str::to_string);
+    let own_account = restoring_account(
+        request,
+        &vault,
+        described.as_ref().ok().and_then(|d| d.backup_vault_arn()),
+    );
     let vault_line = judge_vault(plan, described.map(|_| ()))?;
     let exists = vault_line.status == Status::Pass;
     lines.push(vault_line);
@@ -82,6 +79,21 @@ pub(super) async fn check_vault_and_copies(
     let copies = dr_copies(backup, vault, &plan.dr_region, request.point_in_time).await?;
     lines.extend(judge_copies(plan, request, &copies));
     Ok((copies, own_account))
+}
+
+/// The account Backstop restores in: the function's, or else the vault's when it is its own
+/// (a shared vault's ARN names its owner, who is not the one that restores).
+fn restoring_account(
+    request: &ReadinessRequest,
+    vault: &VaultRef<'_>,
+    vault_arn: Option<&str>,
+) -> Option<String> {
+    request.account.clone().or_else(|| {
+        vault_arn
+            .filter(|_| vault.account_id.is_none())
+            .and_then(|arn| arn.split(':').nth(4))
+            .map(str::to_string)
+    })
 }
 
 /// The vault's line from what describing it answered.
@@ -533,6 +545,7 @@ mod tests {
             resumed: false,
             invocation_deadline: None,
             copies_made_by_run: false,
+            account: None,
         }
     }
 
@@ -713,6 +726,30 @@ mod tests {
                 && fix.contains("kms:CreateGrant")
                 && fix.contains("KmsKeyArns"),
             "{fix}"
+        );
+    }
+
+    #[test]
+    fn the_restoring_account_is_the_functions_even_when_the_vault_is_shared() {
+        let own = VaultRef::own("backstop-dr");
+        let shared = VaultRef {
+            name: "air-gapped",
+            account_id: Some("210987654321"),
+        };
+        let own_arn = "arn:aws:backup:us-west-2:123456789012:backup-vault:backstop-dr";
+        let shared_arn = "arn:aws:backup:us-west-2:210987654321:backup-vault:air-gapped";
+        let mut unknown = request(Mode::Drill, false);
+        // without the function's account, only an own vault's ARN tells it
+        assert_eq!(
+            restoring_account(&unknown, &own, Some(own_arn)).as_deref(),
+            Some("123456789012")
+        );
+        assert_eq!(restoring_account(&unknown, &shared, Some(shared_arn)), None);
+        unknown.account = Some("123456789012".into());
+        // the shared vault's owner is not the one that restores (nor needs a key policy)
+        assert_eq!(
+            restoring_account(&unknown, &shared, Some(shared_arn)).as_deref(),
+            Some("123456789012")
         );
     }
 

@@ -247,6 +247,9 @@ pub struct ReadinessRequest {
     /// The run makes its own copies in the vault before it restores (a failback, or its
     /// drill): none is expected there yet.
     pub copies_made_by_run: bool,
+    /// The account the run restores in (the function's own, from its ARN), when known: a
+    /// shared vault's ARN names its owner instead.
+    pub account: Option<String>,
 }
 
 /// Checks `plan` against the DR region. AWS errors that retrying can fix (throttling, 5xx)
