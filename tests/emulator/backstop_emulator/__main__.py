@@ -305,6 +305,9 @@ def main(argv: list[str] | None = None) -> None:
     from backstop_emulator import kms_access
 
     kms_access.install()
+    from backstop_emulator import sts_trust
+
+    sts_trust.install()
 
     original_reset = MotoAPIBackend.reset
 
