@@ -19,6 +19,7 @@ mod plan_cli;
 mod post_launch;
 mod quickstart;
 mod readiness;
+mod recover_into;
 mod recovery_account;
 mod restore;
 mod safety;

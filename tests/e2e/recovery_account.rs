@@ -19,10 +19,10 @@ use crate::blackout::{failover_pair, resolve, ALARM, RECORD};
 use crate::drill::leftovers;
 use crate::quickstart::{fill_in, output_file, read_json, readme_blocks, Shell};
 
-const PRODUCTION: &str = "210987654321";
+pub(crate) const PRODUCTION: &str = "210987654321";
 
 /// The report's entry for `name` in its list `list` (`restored`, `rpoByResource`).
-fn entry<'a>(report: &'a Value, list: &str, name: &str) -> &'a Value {
+pub(crate) fn entry<'a>(report: &'a Value, list: &str, name: &str) -> &'a Value {
     report[list]
         .as_array()
         .unwrap()
@@ -232,7 +232,7 @@ async fn drills_and_failovers_restore_a_production_accounts_copies_in_the_recove
 
 /// A shell for the README's commands in two accounts (placeholders `<production-account>`,
 /// `<recovery-account>`), starting in the recovery account.
-fn two_account_shell(emulator: &Emulator, recovery: &str, name: &str) -> Shell {
+pub(crate) fn two_account_shell(emulator: &Emulator, recovery: &str, name: &str) -> Shell {
     let dir = std::env::temp_dir().join(format!("backstop-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     Shell {

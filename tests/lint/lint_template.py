@@ -42,7 +42,17 @@ LINT_PARAMETERS = {
     "VaultLock": "governance",
     "PrimaryRegion": "us-east-1",
     "PrimaryBackupVaultName": "backstop-primary",
+    "RecoverIntoRoleArn": "arn:aws:iam::210987654321:role/backstop-recovery",
 }
+# production-account/recover-into-account.yaml, as the README deploys it
+PRODUCTION_PARAMETERS = {
+    "BackstopAccountId": ACCOUNT,
+    "DrRegion": REGION,
+    "BackupVaultName": "air-gapped",
+    "InstanceRoleArns": "arn:aws:iam::210987654321:role/shop-app",
+    "KmsKeyArns": f"arn:aws:kms:{REGION}:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+}
+PRODUCTION_TEMPLATE = "production-account/recover-into-account.yaml"
 
 
 def _sam_template() -> dict[str, Any]:
@@ -167,9 +177,9 @@ class Resolver:
         return {key: value for key, value in resolved.items() if value is not _NO_VALUE}
 
 
-def identity_policies(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def identity_policies(template: dict[str, Any], parameters: dict[str, str] = LINT_PARAMETERS) -> list[tuple[str, dict[str, Any]]]:
     """(where, policy document) of every IAM policy a role or managed policy grants."""
-    resolver = Resolver(template, LINT_PARAMETERS)
+    resolver = Resolver(template, parameters)
     found = []
     for logical, resource in template["Resources"].items():
         if "Condition" in resource and not resolver.condition(resource["Condition"]):
@@ -220,13 +230,26 @@ def checkov(path: Path) -> list[dict[str, str]]:
     return findings
 
 
-def parliament(template: dict[str, Any]) -> list[dict[str, str]]:
+def parliament(template: dict[str, Any], parameters: dict[str, str] = LINT_PARAMETERS, label: str = "") -> list[dict[str, str]]:
     from parliament import analyze_policy_string
 
     findings = []
-    for where, document in identity_policies(template):
+    for where, document in identity_policies(template, parameters):
         for finding in analyze_policy_string(json.dumps(document)).findings:
-            findings.append({"tool": "parliament", "rule": finding.issue, "resource": where.split("/")[0], "where": where, "message": f"{finding.detail}"})
+            findings.append({"tool": "parliament", "rule": finding.issue, "resource": where.split("/")[0], "where": label + where, "message": f"{finding.detail}"})
+    return findings
+
+
+def production_account_template() -> list[dict[str, str]]:
+    """The roles a production account deploys for failovers into it: cfn-lint, and parliament
+    on its policies, with the resource names prefixed `production:` for skips."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    path = ROOT / PRODUCTION_TEMPLATE
+    findings = cfn_lint(path, PRODUCTION_TEMPLATE, serverless=False)
+    findings += parliament(yaml_parse(path.read_text()), PRODUCTION_PARAMETERS, f"{PRODUCTION_TEMPLATE}: ")
+    for finding in findings:
+        finding["resource"] = f"production:{finding['resource']}"
     return findings
 
 
@@ -373,6 +396,7 @@ def main() -> int:
             + deployer_policy()
             + serverless_repo(_sam_template(), expanded)
             + release_workflow()
+            + production_account_template()
         )
     used = [0] * len(skips)
     unexplained = []

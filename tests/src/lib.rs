@@ -23,8 +23,9 @@ pub use scenario::{Clients, Scenario};
 pub use seed::Seed;
 pub use workload::{
     allow_copies_from, back_up, copy_from_production, copy_to_dr, home_block, network_template,
-    plan_for, plan_on_network_stack, production_account, protect, protected_workload,
-    seed_production_account, upload_network_template, workload_arns, ProductionAccount,
+    plan_for, plan_on_network_stack, production_account, production_config, protect,
+    protected_workload, seed_production_account, upload_network_template, workload_arns,
+    ProductionAccount,
 };
 
 pub const PRIMARY_REGION: &str = "us-east-1";

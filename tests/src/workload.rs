@@ -291,7 +291,7 @@ impl ProductionAccount {
 }
 
 /// The SDK configuration of the seeded production account: its own credentials, in `region`.
-async fn production_config(
+pub async fn production_config(
     emulator: &Emulator,
     seeded: &Value,
     region: &str,

@@ -10,6 +10,7 @@ use aws_config::SdkConfig;
 use super::store::{s3_client, RunStore};
 use crate::error::BackstopError;
 use crate::model::run::StackSite;
+use crate::plan::RecoverInto;
 
 /// The stack's settings (each the template's environment variable of that name).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -183,6 +184,11 @@ impl Clients {
                 .region(aws_config::Region::new(region.to_string()))
                 .build(),
         );
+        self.with_workload_config(there)
+    }
+
+    /// These clients with the workload's services built from `there`.
+    fn with_workload_config(&self, there: Arc<SdkConfig>) -> Clients {
         Clients {
             backup: Lazy::new(&there, aws_sdk_backup::Client::new),
             ec2: Lazy::new(&there, aws_sdk_ec2::Client::new),
@@ -196,6 +202,35 @@ impl Clients {
         }
     }
 
+    /// The clients a run's steps recover with: these, or the workload's services (as
+    /// [`Clients::in_region`]) in the region and account it recovers in. In another account
+    /// they act as the plan's `recoverInto.roleArn`, assumed once here (a role that does not
+    /// trust Backstop is refused now, naming the fix), and AWS Backup restores with that
+    /// account's `restoreRoleArn`; the run's state, Route 53 and notices stay the stack's.
+    pub async fn for_run(
+        &self,
+        region: Option<&str>,
+        into: Option<&RecoverInto>,
+        run_id: &str,
+    ) -> Result<Option<Clients>, BackstopError> {
+        let region = region.filter(|r| *r != self.settings.region);
+        let Some(into) = into else {
+            return Ok(region.map(|r| self.in_region(r)));
+        };
+        let credentials = assumed_credentials(&self.config, into, run_id).await?;
+        let mut there = self.config.to_builder();
+        there.set_credentials_provider(Some(
+            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+        ));
+        if let Some(region) = region {
+            there.set_region(Some(aws_config::Region::new(region.to_string())));
+        }
+        let mut clients = self.with_workload_config(Arc::new(there.build()));
+        clients.settings.restore_role_arn = Some(into.restore_role_arn.clone());
+        clients.settings.network_stack_role_arn = into.network_stack_role_arn.clone();
+        Ok(Some(clients))
+    }
+
     /// The run store (`RUN_STATE_BUCKET`).
     pub fn store(&self) -> Result<RunStore, BackstopError> {
         let bucket = self.settings.run_state_bucket.clone().ok_or_else(|| {
@@ -206,6 +241,68 @@ impl Clients {
         })?;
         Ok(RunStore::new((*self.s3).clone(), bucket))
     }
+}
+
+/// Credentials of `into.roleArn`, assumed with the function's own (valid for the invocation:
+/// a step is minutes at most, a session an hour).
+async fn assumed_credentials(
+    config: &SdkConfig,
+    into: &RecoverInto,
+    run_id: &str,
+) -> Result<aws_credential_types::Credentials, BackstopError> {
+    use aws_credential_types::provider::{error::CredentialsError, ProvideCredentials};
+    let provider = aws_config::sts::AssumeRoleProvider::builder(&into.role_arn)
+        .session_name(session_name(run_id))
+        .configure(config)
+        .build()
+        .await;
+    let action = format!(
+        "assuming role {} in account {}",
+        into.role_arn,
+        into.account_id()
+    );
+    provider.provide_credentials().await.map_err(|err| {
+        let context = aws_smithy_types::error::display::DisplayErrorContext(&err).to_string();
+        let refused = context.contains("AccessDenied") || context.contains("not authorized");
+        let message = sts_message(&context);
+        match err {
+            CredentialsError::ProviderTimedOut(_) => BackstopError::Transient { action, message },
+            _ if !refused => BackstopError::Transient { action, message },
+            _ => BackstopError::AccessDenied {
+                action,
+                message: format!(
+                    "{message} (the role must exist, trust this account, and be the stack's RecoverIntoRoleArn)"
+                ),
+            },
+        }
+    })
+}
+
+/// STS's own message in the credentials error's text (the SDK nests it several errors deep),
+/// or the text when it has none.
+fn sts_message(context: &str) -> String {
+    context
+        .split_once("message: Some(\"")
+        .or_else(|| context.split_once("message: \""))
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map_or_else(|| context.to_string(), |(message, _)| message.to_string())
+}
+
+/// A role session name from a run id: what STS accepts (`[\w+=,.@-]`, 2 to 64 characters),
+/// so CloudTrail in the other account names the run.
+fn session_name(run_id: &str) -> String {
+    let name: String = format!("backstop-{run_id}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_+=,.@-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    name
 }
 
 #[cfg(test)]
@@ -223,6 +320,20 @@ mod tests {
         assert_eq!(settings.evidence_bucket, None);
         let err = Settings::required(&settings.state_machine_arn, "STATE_MACHINE_ARN").unwrap_err();
         assert!(err.to_string().contains("STATE_MACHINE_ARN"), "{err}");
+    }
+
+    #[test]
+    fn a_refused_assume_role_is_told_by_stss_message_and_a_session_names_the_run() {
+        let context = r#"an error occurred while loading credentials: service error: unhandled error (AccessDenied): Error { code: "AccessDenied", message: "User: arn:aws:iam::123456789012:root is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::210987654321:role/x", aws_request_id: "A" } (ProviderError(...))"#;
+        assert_eq!(
+            sts_message(context),
+            "User: arn:aws:iam::123456789012:root is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::210987654321:role/x"
+        );
+        assert_eq!(sts_message("dispatch failure"), "dispatch failure");
+        assert_eq!(session_name("failover-1"), "backstop-failover-1");
+        let long = session_name(&format!("drill:{}", "x".repeat(80)));
+        assert_eq!(long.len(), 64);
+        assert!(long.starts_with("backstop-drill-xx"), "{long}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::model::jobs::RestoreJob;
 use crate::model::network::NetworkState;
 use crate::model::run::{ApprovalGate, FailbackOf, ResolvedRun, RunSettings};
 use crate::model::run::{Mode, RunId};
+use crate::plan::RecoverInto;
 
 /// The environment variable naming the bucket (the stack's `RunStateBucket`).
 pub const BUCKET_VARIABLE: &str = "RUN_STATE_BUCKET";
@@ -89,6 +90,10 @@ pub struct RunRef {
     /// primary region): the steps' workload clients are that region's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// A failover that recovers in another account (the plan's `recoverInto`): the steps'
+    /// workload clients act as its role there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recover_into: Option<RecoverInto>,
     /// A failback: the failover it retires, and after how long (the state machine's wait).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failback: Option<FailbackOf>,
@@ -117,6 +122,7 @@ impl RunRef {
                 warnings: run.warnings.len(),
             },
             region: run.failback.as_ref().map(|_| run.plan.dr_region.clone()),
+            recover_into: run.recovers_into().cloned(),
             failback: run.failback.clone(),
         }
     }

@@ -180,7 +180,11 @@ impl RestoreContext {
             plan_name: run.plan.name.clone(),
             dr_region: run.plan.dr_region.clone(),
             backup_vault: run.plan.backup_vault.clone(),
-            backup_vault_account_id: run.plan.backup_vault_account_id.clone(),
+            // a vault of the account the run restores in is its own there
+            backup_vault_account_id: run.plan.backup_vault_account_id.clone().filter(|owner| {
+                run.recovers_into()
+                    .is_none_or(|into| into.account_id() != owner)
+            }),
             restore_role_arn,
             drill: run.plan.drill.clone().filter(|_| run.mode == Mode::Drill),
             invocation_deadline: None,

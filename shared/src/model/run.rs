@@ -225,6 +225,15 @@ pub struct FailbackOf {
 }
 
 impl ResolvedRun {
+    /// The account a failover recovers in when it is not Backstop's own (the plan's
+    /// `recoverInto`); a drill, a failback and their drills recover in Backstop's account.
+    pub fn recovers_into(&self) -> Option<&crate::plan::RecoverInto> {
+        self.plan
+            .recover_into
+            .as_ref()
+            .filter(|_| self.mode == Mode::Failover)
+    }
+
     /// Re-checks what protects production, whatever the state input says: every step calls
     /// this, so a plan edited between steps (a negative TTL, a drill record equal to the
     /// production one, a root device) is refused there too.

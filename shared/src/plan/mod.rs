@@ -44,6 +44,11 @@ pub struct Plan {
     /// vault, shared with this one through AWS RAM. Absent: the vault is this account's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup_vault_account_id: Option<String>,
+    /// A failover recovers in this account (the production account, for a workload that must
+    /// keep its account) through a role Backstop assumes there; drills stay in the account
+    /// Backstop runs in. Absent: every run recovers in Backstop's own account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recover_into: Option<RecoverInto>,
     pub objectives: Objectives,
     pub resources: Vec<ProtectedResource>,
     pub instances: Vec<InstancePlan>,
@@ -112,7 +117,38 @@ impl std::fmt::Display for VaultRef<'_> {
     }
 }
 
+/// Where a failover recovers when not in the account Backstop runs in: the roles the template
+/// `templates/recover-into-account.yaml` creates in that account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecoverInto {
+    /// The role Backstop's steps assume there (it trusts Backstop's account).
+    pub role_arn: String,
+    /// The role AWS Backup restores with there (the assumed role may pass it).
+    pub restore_role_arn: String,
+    /// The role CloudFormation builds the DR network with there, when the plan's network
+    /// stack has a template.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_stack_role_arn: Option<String>,
+}
+
+impl RecoverInto {
+    /// The account of `roleArn`.
+    pub fn account_id(&self) -> &str {
+        self.role_arn.split(':').nth(4).unwrap_or_default()
+    }
+}
+
 impl Plan {
+    /// The plan as a run in `account` reads it: a vault that account owns is its own there,
+    /// not a shared one.
+    pub fn seen_from(mut self, account: &str) -> Plan {
+        if self.backup_vault_account_id.as_deref() == Some(account) {
+            self.backup_vault_account_id = None;
+        }
+        self
+    }
+
     /// The DR vault the plan's copies are in.
     pub fn dr_vault(&self) -> VaultRef<'_> {
         VaultRef {

@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use crate::aws::Clients;
 use crate::error::BackstopError;
+use crate::plan::RecoverInto;
 use crate::steps::resolve::parse_input;
 use crate::{aws, telemetry};
 
@@ -33,6 +34,12 @@ pub trait NamesRun {
 
     /// The region the run recovers in, when it is not the function's own (a failback's).
     fn region(&self) -> Option<&str> {
+        None
+    }
+
+    /// The account the run recovers in, when it is not the function's own (a failover's
+    /// `recoverInto`).
+    fn recovers_into(&self) -> Option<&RecoverInto> {
         None
     }
 }
@@ -81,10 +88,13 @@ where
         Some(run_id) => telemetry::run_span(name, run_id),
         None => tracing::info_span!("event", step = name),
     };
-    let elsewhere = input
-        .region()
-        .filter(|region| *region != clients.settings.region)
-        .map(|region| clients.in_region(region));
+    let elsewhere = clients
+        .for_run(
+            input.region(),
+            input.recovers_into(),
+            input.run_id().unwrap_or_default(),
+        )
+        .await?;
     let clients = elsewhere.as_ref().unwrap_or(clients);
     // boxed: the step's future is deep, and the runtime's adds to it
     Box::pin(step(clients, input, &invocation))

@@ -46,6 +46,10 @@ impl NamesRun for StepInput {
     fn region(&self) -> Option<&str> {
         self.run.region.as_deref()
     }
+
+    fn recovers_into(&self) -> Option<&crate::plan::RecoverInto> {
+        self.run.recover_into.as_ref()
+    }
 }
 
 /// The run with its network stack's outputs filled into the plan, or `None` while the stack is

@@ -17,8 +17,8 @@ use crate::plan::{Plan, PlanSource};
 use crate::steps::compute::account_of;
 use crate::steps::failback::{failback_of, refuse_a_second_failback};
 use crate::steps::readiness::{
-    check_failover_side, check_readiness, CheckLine, Counts, Readiness, ReadinessRequest, Status,
-    MAX_LISTED_LINES,
+    check_failover_side, check_readiness, check_recover_into, CheckLine, Counts, Readiness,
+    ReadinessRequest, Status, MAX_LISTED_LINES,
 };
 use crate::steps::resolve::{parse_input, RunRequest};
 use crate::steps::Invocation;
@@ -139,6 +139,9 @@ pub async fn preflight(
                     (plan, None)
                 }
             };
+            let target = Target::of(clients, plan, input.mode, request.run_id.as_str()).await?;
+            let plan = target.plan;
+            let there = there.or(target.clients);
             let clients = there.as_ref().unwrap_or(clients);
             let point_in_time = input
                 .point_in_time
@@ -152,9 +155,9 @@ pub async fn preflight(
                 resumed: input.resume_run_id.is_some(),
                 invocation_deadline,
                 copies_made_by_run: goes_home,
-                account: account.clone(),
+                account: target.account.or(account),
             };
-            let mut report = check_readiness(clients, &plan, &checks).await?;
+            let mut report = target.line.check(clients, &plan, &checks).await?;
             report.lines.extend(failover_side);
             tracing::info!("{}", report.table(LOGGED_LINES));
             emit_readiness(&report);
@@ -168,6 +171,9 @@ pub async fn preflight(
             let source = PlanSource::from_input(None, check.plan_parameter, check.plan_object)?;
             let plan = load_plan(&clients.ssm, &clients.s3, source).await?;
             plan.require_region(&site.region)?;
+            let target = Target::of(clients, plan, check.mode, "readiness-check").await?;
+            let plan = target.plan;
+            let clients = target.clients.as_ref().unwrap_or(clients);
             let checks = ReadinessRequest {
                 mode: check.mode,
                 accept_warnings: false,
@@ -175,9 +181,9 @@ pub async fn preflight(
                 resumed: false,
                 invocation_deadline,
                 copies_made_by_run: false,
-                account: account.clone(),
+                account: target.account.or(account),
             };
-            let report = check_readiness(clients, &plan, &checks).await?;
+            let report = target.line.check(clients, &plan, &checks).await?;
             if report.ready() {
                 tracing::info!("{}", report.table(LOGGED_LINES));
             } else {
@@ -187,6 +193,68 @@ pub async fn preflight(
             emit_copy_ages(&plan, &report);
             Ok(PreflightOutput::of(&report))
         }
+    }
+}
+
+/// Where a run's checks run: in the account Backstop runs in, or, for a failover with
+/// `recoverInto`, in that account as the role it assumes there.
+struct Target {
+    /// The plan as that account reads it.
+    plan: Plan,
+    /// That account's clients (none: the function's own).
+    clients: Option<Clients>,
+    /// That account's id (none: the function's own).
+    account: Option<String>,
+    line: TargetLine,
+}
+
+/// The `recover-into` line: none, one that passed, or one that failed (then nothing else can
+/// be checked in that account).
+struct TargetLine(Option<CheckLine>);
+
+impl Target {
+    async fn of(
+        clients: &Clients,
+        plan: Plan,
+        mode: Mode,
+        run_id: &str,
+    ) -> Result<Target, BackstopError> {
+        match plan.recover_into.clone() {
+            Some(into) if mode == Mode::Failover => {
+                let (there, line) = check_recover_into(clients, &into, run_id).await?;
+                Ok(Target {
+                    plan: plan.seen_from(into.account_id()),
+                    clients: there,
+                    account: Some(into.account_id().to_string()),
+                    line: TargetLine(Some(line)),
+                })
+            }
+            _ => Ok(Target {
+                plan,
+                clients: None,
+                account: None,
+                line: TargetLine(None),
+            }),
+        }
+    }
+}
+
+impl TargetLine {
+    /// The readiness report with this line: every check, or this line alone when it failed.
+    async fn check(
+        self,
+        clients: &Clients,
+        plan: &Plan,
+        request: &ReadinessRequest,
+    ) -> Result<Readiness, BackstopError> {
+        let mut report = match &self.0 {
+            Some(line) if line.status == Status::Fail => {
+                Readiness::of(plan, request, Vec::new(), Default::default())
+            }
+            _ => check_readiness(clients, plan, request).await?,
+        };
+        report.lines.extend(self.0);
+        Ok(report)
     }
 }
 

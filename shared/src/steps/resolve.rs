@@ -390,8 +390,27 @@ pub async fn resolve_plan(
             .filter_map(|c| c.home_recovery_point_arn.clone())
             .collect()
     });
-    let (restores, warnings) =
-        select_among(backup, &plan, point_in_time, captured.as_ref()).await?;
+    // a failover into another account picks its copies there, where it restores them, and
+    // reads that account's own vault as its own
+    let into = plan
+        .recover_into
+        .clone()
+        .filter(|_| input.mode == Mode::Failover);
+    let there = clients
+        .for_run(None, into.as_ref(), run_id.as_str())
+        .await?;
+    let backup = there.as_ref().map_or(backup, |there| &there.backup);
+    // (the run keeps the plan as written: every step validates it again)
+    let seen = into
+        .as_ref()
+        .map(|into| plan.clone().seen_from(into.account_id()));
+    let (restores, warnings) = select_among(
+        backup,
+        seen.as_ref().unwrap_or(&plan),
+        point_in_time,
+        captured.as_ref(),
+    )
+    .await?;
     for item in restores.iter().filter(|item| item.rpo_breached) {
         tracing::warn!(resource = %item.resource, rpo_seconds = item.rpo_seconds, "recovery point older than the RPO objective");
     }
@@ -529,6 +548,11 @@ pub async fn resolve_and_store(
         .await?;
     // the DR network is asked for now: it builds while the restores that need none of it run
     if run.plan.network.is_some() {
+        // in the account the run recovers in
+        let there = clients
+            .for_run(None, run.recovers_into(), run.run_id.as_str())
+            .await?;
+        let clients = there.as_ref().unwrap_or(clients);
         let stack = crate::aws::cloudformation::StackRequest {
             plan: &run.plan,
             mode: run.mode,

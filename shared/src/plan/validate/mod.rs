@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use crate::error::PlanProblem;
 use crate::plan::stack_output::referenced;
-use crate::plan::Plan;
+use crate::plan::{Plan, RecoverInto};
 use dns::check_dns;
 use instances::{check_instance_zones, check_instances, check_user_data};
 use recovered::{check_post_launch, check_validations};
@@ -327,6 +327,10 @@ fn check_top_level(plan: &Plan, p: &mut Problems) {
         }
     }
 
+    if let Some(into) = &plan.recover_into {
+        check_recover_into(plan, into, p);
+    }
+
     if plan.backup_vault.trim().is_empty() {
         p.add(
             "backupVault",
@@ -392,6 +396,68 @@ fn check_top_level(plan: &Plan, p: &mut Problems) {
             "resources",
             "the plan recovers nothing: no resources and no instances",
             "list the protected resources to restore and/or the instances to launch",
+        );
+    }
+}
+
+/// `recoverInto`: roles of one other account, whose copies that account can restore itself.
+fn check_recover_into(plan: &Plan, into: &RecoverInto, p: &mut Problems) {
+    let account = into.account_id();
+    let roles = [
+        ("recoverInto.roleArn", Some(&into.role_arn)),
+        ("recoverInto.restoreRoleArn", Some(&into.restore_role_arn)),
+        (
+            "recoverInto.networkStackRoleArn",
+            into.network_stack_role_arn.as_ref(),
+        ),
+    ];
+    for (field, arn) in roles {
+        let Some(arn) = arn else { continue };
+        let parts: Vec<&str> = arn.split(':').collect();
+        let is_role = parts.len() == 6
+            && parts[0] == "arn"
+            && parts[2] == "iam"
+            && parts[3].is_empty()
+            && is_account_id(parts[4])
+            && parts[5].len() > "role/".len()
+            && parts[5].starts_with("role/");
+        if !is_role {
+            p.add(
+                field,
+                format!("\"{arn}\" is not an IAM role's ARN"),
+                "use the role's ARN from the outputs of the recover-into-account stack, e.g. \"arn:aws:iam::111122223333:role/backstop-recovery\"",
+            );
+        } else if parts[4] != account {
+            p.add(
+                field,
+                format!(
+                    "is a role of account {}, not of {account} (roleArn's)",
+                    parts[4]
+                ),
+                "every recoverInto role is a role of the account the failover recovers in",
+            );
+        }
+    }
+    if !is_account_id(account) {
+        return;
+    }
+    if !plan.source_accounts.iter().any(|a| a == account) {
+        p.add(
+            "recoverInto.roleArn",
+            format!("recovers into account {account}, which sourceAccounts does not list"),
+            format!("a failover recovers a workload into its own account: add \"{account}\" to sourceAccounts, or correct roleArn"),
+        );
+    }
+    if plan.backup_vault_account_id.is_none() {
+        // AWS Backup restores a recovery point only in the account whose vault holds it, or
+        // from a logically air-gapped vault shared with the restoring account
+        p.add(
+            "recoverInto",
+            format!(
+                "account {account} cannot restore the copies in vault {}, a vault of the account Backstop runs in",
+                plan.backup_vault
+            ),
+            format!("keep the copies in a logically air-gapped vault that account {account} owns or is shared (backupVault its name, backupVaultAccountId its owner), or remove recoverInto to recover in this account (copying back into account {account} is not built)"),
         );
     }
 }
@@ -522,6 +588,48 @@ mod tests {
             err.contains("sourceAccounts[0]")
                 && err.contains("sourceAccounts[2]: account 210987654321 is listed twice"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_failover_recovers_into_another_account_only_from_a_vault_it_can_restore() {
+        let mut plan = serde_json::to_value(example()).unwrap();
+        let own = plan["resources"][0]["arn"]
+            .as_str()
+            .unwrap()
+            .split(':')
+            .nth(4)
+            .unwrap()
+            .to_string();
+        plan["recoverInto"] = json!({
+            "roleArn": "arn:aws:iam::210987654321:role/backstop-recovery",
+            "restoreRoleArn": "arn:aws:iam::444455556666:role/backstop-restore",
+            "networkStackRoleArn": "arn:aws:iam::210987654321:user/someone",
+        });
+        let err = Plan::from_value(plan.clone()).unwrap_err().to_string();
+        assert!(
+            err.contains("recoverInto.restoreRoleArn: is a role of account 444455556666, not of 210987654321")
+                && err.contains("recoverInto.networkStackRoleArn: \"arn:aws:iam::210987654321:user/someone\" is not an IAM role's ARN")
+                && err.contains("recoverInto.roleArn: recovers into account 210987654321, which sourceAccounts does not list")
+                && err.contains("recoverInto: account 210987654321 cannot restore the copies in vault")
+                && err.contains("copying back into account 210987654321 is not built"),
+            "{err}"
+        );
+        // the production account's own air-gapped vault: it restores there as its own
+        plan["recoverInto"] = json!({
+            "roleArn": "arn:aws:iam::210987654321:role/backstop-recovery",
+            "restoreRoleArn": "arn:aws:iam::210987654321:role/backstop-restore",
+        });
+        plan["backupVaultAccountId"] = json!("210987654321");
+        plan["sourceAccounts"] = json!([own, "210987654321"]);
+        let parsed = Plan::from_value(plan).unwrap();
+        let into = parsed.recover_into.clone().unwrap();
+        assert_eq!(into.account_id(), "210987654321");
+        let there = parsed.clone().seen_from(into.account_id());
+        assert_eq!(there.dr_vault().account_id, None);
+        assert_eq!(
+            parsed.seen_from(&own).dr_vault().account_id,
+            Some("210987654321")
         );
     }
 

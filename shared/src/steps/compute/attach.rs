@@ -307,7 +307,8 @@ pub struct AttachCounts {
 /// plan's first when `None`) and the waves before it; then, when another wave follows, the
 /// gate before it: this wave's instances running with passing status checks (still
 /// initializing is `Backstop.StillWaiting`, impaired stops the run). `invoked_arn`: this
-/// function's ARN, whose account is the only one whose volumes are attached.
+/// function's ARN, whose account (or the run's `recoverInto` account) is the only one whose
+/// volumes are attached.
 pub async fn attach_round(
     ec2: &aws_sdk_ec2::Client,
     store: &RunStore,
@@ -319,7 +320,11 @@ pub async fn attach_round(
     let run = store.load_run_resolved(run_ref).await?;
     let jobs = store.jobs(run_ref).await?;
     let instances = store.instances(run_ref).await?;
-    let account = account_of(invoked_arn);
+    // the account the run restores in: this function's, or a failover's recoverInto account
+    let account = match run.recovers_into() {
+        Some(into) => Some(into.account_id().to_string()),
+        None => account_of(invoked_arn),
+    };
     let owner = VolumeOwner {
         run_id: &run.run_id,
         account: account.as_deref(),

@@ -19,7 +19,7 @@ use crate::aws::Clients;
 use crate::error::BackstopError;
 use crate::model::run::Mode;
 use crate::model::time::format_time;
-use crate::plan::{InstancePlan, Plan};
+use crate::plan::{InstancePlan, Plan, RecoverInto};
 
 mod compute;
 mod data;
@@ -307,15 +307,74 @@ pub async fn check_readiness(
             Some((r.name.clone(), age.max(0)))
         })
         .collect();
-    Ok(Readiness {
-        plan: plan.name.clone(),
-        mode: request.mode,
-        region: plan.dr_region.clone(),
-        checked_at: format_time(DateTime::from(std::time::SystemTime::now())),
-        accept_warnings: request.accept_warnings,
-        lines,
-        copy_ages,
-    })
+    Ok(Readiness::of(plan, request, lines, copy_ages))
+}
+
+impl Readiness {
+    /// The report of `lines`, checked now.
+    pub fn of(
+        plan: &Plan,
+        request: &ReadinessRequest,
+        lines: Vec<CheckLine>,
+        copy_ages: BTreeMap<String, i64>,
+    ) -> Readiness {
+        Readiness {
+            plan: plan.name.clone(),
+            mode: request.mode,
+            region: plan.dr_region.clone(),
+            checked_at: format_time(DateTime::from(std::time::SystemTime::now())),
+            accept_warnings: request.accept_warnings,
+            lines,
+            copy_ages,
+        }
+    }
+}
+
+/// A failover with `recoverInto` is checked in that account, as the role it assumes there:
+/// its clients and a pass line, or the fail line naming the fix when the role cannot be
+/// assumed (then nothing else can be checked there). A fault retrying can fix ends the check.
+pub async fn check_recover_into(
+    clients: &Clients,
+    into: &RecoverInto,
+    run_id: &str,
+) -> Result<(Option<Clients>, CheckLine), BackstopError> {
+    let account = into.account_id();
+    match clients.for_run(None, Some(into), run_id).await {
+        Ok(there) => Ok((
+            there,
+            line(
+                "recover-into",
+                Status::Pass,
+                account,
+                format!(
+                    "a failover recovers in account {account} as role {}; AWS Backup restores there with {}",
+                    into.role_arn, into.restore_role_arn
+                ),
+            ),
+        )),
+        Err(err) if err.is_transient() => Err(err),
+        Err(err) => {
+            let why = match err {
+                BackstopError::AccessDenied { message, .. } => message,
+                other => other.to_string(),
+            };
+            Ok((
+                None,
+                line(
+                    "recover-into",
+                    Status::Fail,
+                    account,
+                    format!(
+                        "a failover recovers in account {account}, but Backstop cannot assume role {} there: {why}; nothing else was checked there",
+                        into.role_arn
+                    ),
+                )
+                .fix(format!(
+                    "in account {account}, deploy production-account/recover-into-account.yaml with BackstopAccountId=<this account>, and put its RecoveryRoleArn output in recoverInto.roleArn and in this stack's RecoverIntoRoleArn; or remove recoverInto to recover in this account"
+                )),
+            ))
+        }
+    }
 }
 
 /// A failback's other side: every resource it brings home is still in the DR region (`dr` are

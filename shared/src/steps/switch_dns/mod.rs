@@ -509,6 +509,10 @@ impl NamesRun for SwitchInput {
     fn region(&self) -> Option<&str> {
         self.run.region.as_deref()
     }
+
+    fn recovers_into(&self) -> Option<&crate::plan::RecoverInto> {
+        self.run.recover_into.as_ref()
+    }
 }
 
 /// `SwitchDns`: the health gate, then the records (a drill: its drill records only).

@@ -145,11 +145,17 @@ pub async fn teardown(
             .and_then(|mode| mode.as_str()),
         Some("failover" | "failback")
     );
-    // a failback's resources are in the region it recovered in (the primary)
-    let elsewhere = run
-        .as_ref()
-        .filter(|r| r.failback.is_some() && r.plan.dr_region != clients.settings.region)
-        .map(|r| clients.in_region(&r.plan.dr_region));
+    // a failback's resources are in the region it recovered in (the primary), and a failover's
+    // into another account in that account
+    let elsewhere = match &run {
+        Some(r) => {
+            let region = r.failback.as_ref().map(|_| r.plan.dr_region.as_str());
+            clients
+                .for_run(region, r.recovers_into(), r.run_id.as_str())
+                .await?
+        }
+        None => None,
+    };
     let stack_clients = clients;
     let clients = elsewhere.as_ref().unwrap_or(clients);
     // a resumed run tags with the run id of the run it resumes

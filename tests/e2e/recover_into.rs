@@ -1,0 +1,222 @@
+//! A failover into the production account (the plan's `recoverInto`): Backstop in the recovery
+//! account assumes the role `production-account/recover-into-account.yaml` creates there and
+//! restores the production account's air-gapped copies in that account, with its restore
+//! role; a role that does not trust Backstop is refused by preflight before anything is
+//! created; a drill of the same plan stays in the recovery account and never assumes the role.
+
+use backstop_tests::{
+    assert_succeeded, copy_from_production, plan_for, production_config, seed_production_account,
+    Emulator, Scenario, DR_REGION,
+};
+use serde_json::{json, Value};
+
+use crate::drill::leftovers;
+use crate::recovery_account::{entry, two_account_shell, PRODUCTION};
+
+/// The production account's restore jobs in the DR region.
+async fn production_restore_jobs(
+    emulator: &Emulator,
+    seeded: &Value,
+) -> Vec<aws_sdk_backup::types::RestoreJobsListMember> {
+    let backup = aws_sdk_backup::Client::new(&production_config(emulator, seeded, DR_REGION).await);
+    backup
+        .list_restore_jobs()
+        .send()
+        .await
+        .expect("the production account's restore jobs")
+        .restore_jobs()
+        .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failover_recovers_into_the_production_account_and_its_drill_stays_in_the_recovery_account(
+) {
+    let emulator = Emulator::start("recover-into");
+    let seed = emulator.seed();
+    let seeded = seed_production_account(&emulator, PRODUCTION);
+    let recovery = seed.account.as_str().to_string();
+    let key = |name: &str| seeded[name].as_str().unwrap().to_string();
+
+    // the production account: an air-gapped vault shared with the recovery account, a copy in it
+    let mut shell = two_account_shell(&emulator, &recovery, "recover-into");
+    shell.credentials = (key("accessKeyId"), key("secretAccessKey"));
+    shell.run(&format!(
+        "aws backup create-logically-air-gapped-backup-vault --region {DR_REGION} --backup-vault-name air-gapped --min-retention-days 7 --max-retention-days 35"
+    ));
+    let vault_arn = format!("arn:aws:backup:{DR_REGION}:{PRODUCTION}:backup-vault:air-gapped");
+    shell.run(&format!(
+        "aws ram create-resource-share --region {DR_REGION} --name backstop-recovery --resource-arns {vault_arn} --principals {recovery}"
+    ));
+    let copy = copy_from_production(&emulator, &seeded, &vault_arn).await;
+    let copy_arn = copy
+        .destination_recovery_point_arn()
+        .unwrap_or_else(|| panic!("the copy: {:?}", copy.status_message()))
+        .to_string();
+    // ... and the roles Backstop fails over with, trusting the recovery account
+    let roles = emulator.deploy_template_in(
+        Some(PRODUCTION),
+        "production-account/recover-into-account.yaml",
+        DR_REGION,
+        "backstop-recover-into",
+        json!({ "BackstopAccountId": recovery, "DrRegion": DR_REGION, "BackupVaultName": "air-gapped" }),
+    );
+    let output = |name: &str| roles["outputs"][name].as_str().unwrap().to_string();
+    let (role, restore_role) = (output("RecoveryRoleArn"), output("RestoreRoleArn"));
+
+    let stack = emulator.deploy_stack_with(json!({
+        "BackupVaultName": "air-gapped",
+        "BackupVaultAccountId": PRODUCTION,
+        "CreateBackupVault": "false",
+        "RecoverIntoRoleArn": role,
+    }));
+    let scenario = Scenario::of(emulator, seed, stack).await;
+    let mut plan = plan_for(&scenario.seed);
+    plan["backupVault"] = json!("air-gapped");
+    plan["backupVaultAccountId"] = json!(PRODUCTION);
+    plan["sourceAccounts"] = json!([PRODUCTION]);
+    plan["resources"] = json!([{
+        "name": "ledger-data", "kind": "ebs", "arn": key("volumeArn"),
+        "ebs": { "availabilityZone": format!("{DR_REGION}a") }
+    }]);
+    plan["instances"] = json!([]);
+    plan["dns"] = json!([]);
+    // first a role the production account never made: nothing trusts Backstop as it
+    let untrusted = format!("arn:aws:iam::{PRODUCTION}:role/backstop-nobody");
+    plan["recoverInto"] = json!({ "roleArn": untrusted, "restoreRoleArn": restore_role });
+
+    let err = scenario
+        .invoke(
+            "preflight",
+            &json!({ "runId": "untrusted", "input": { "mode": "failover", "plan": plan } }),
+        )
+        .await
+        .expect_err("a role Backstop cannot assume");
+    assert_eq!(err.0, "Backstop.NotReady", "{err:?}");
+    let line = err
+        .1
+        .lines()
+        .find(|l| l.starts_with(&format!("- FAIL recover-into {PRODUCTION}")))
+        .unwrap_or_else(|| panic!("no recover-into line in {}", err.1));
+    assert!(
+        line.contains(&format!("sts:AssumeRole on resource: {untrusted}"))
+            && line.contains("production-account/recover-into-account.yaml")
+            && line.contains("RecoverIntoRoleArn"),
+        "{line}"
+    );
+    // checked there or not at all: no check of the recovery account passes for it
+    assert_eq!(err.1.matches("\n- ").count(), 1, "{}", err.1);
+    assert!(
+        scenario.restore_jobs().await.is_empty(),
+        "nothing was started"
+    );
+    assert!(
+        production_restore_jobs(&scenario.emulator, &seeded)
+            .await
+            .is_empty(),
+        "nothing was started in production"
+    );
+
+    // a drill of the same plan stays in the recovery account: it never assumes the role
+    let drill = scenario
+        .run_to_end(
+            "recover-into-drill-1",
+            json!({ "mode": "drill", "plan": plan, "settings": { "pollIntervalSeconds": 2 } }),
+        )
+        .await;
+    assert_succeeded(&drill);
+    let report: Value = serde_json::from_str(drill.output().unwrap()).unwrap();
+    assert_eq!(report["verdict"], "PASS", "{report:#}");
+    let restored = entry(&report, "restored", "ledger-data")["createdResourceArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        restored.contains(&format!(":{recovery}:volume/")),
+        "{restored}"
+    );
+    let left = leftovers(&scenario, "recover-into-drill-1", &[restored]).await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+
+    // the failover with the production account's role: restored there, with its restore role
+    plan["recoverInto"]["roleArn"] = json!(role);
+    let before = scenario.restore_jobs().await.len();
+    let failover = scenario
+        .run_to_end(
+            "recover-into-failover-1",
+            json!({ "mode": "failover", "plan": plan, "settings": { "pollIntervalSeconds": 2 } }),
+        )
+        .await;
+    assert_succeeded(&failover);
+    let report: Value = serde_json::from_str(failover.output().unwrap()).unwrap();
+    assert_eq!(report["verdict"], "PASS", "{report:#}");
+    let rpo = entry(&report, "rpoByResource", "ledger-data");
+    assert_eq!(rpo["recoveryPointArn"], copy_arn.as_str(), "{rpo:#}");
+    let restored = entry(&report, "restored", "ledger-data")["createdResourceArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        restored.contains(&format!(":{PRODUCTION}:volume/")),
+        "recovered in the production account: {restored}"
+    );
+    assert_eq!(
+        scenario.restore_jobs().await.len(),
+        before,
+        "no restore in the recovery account"
+    );
+    let jobs = production_restore_jobs(&scenario.emulator, &seeded).await;
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0].iam_role_arn(), Some(restore_role.as_str()));
+    assert_eq!(jobs[0].created_resource_arn(), Some(restored.as_str()));
+    // the volume is the production account's, tagged with the run as any run's
+    let ec2 =
+        aws_sdk_ec2::Client::new(&production_config(&scenario.emulator, &seeded, DR_REGION).await);
+    let volume_id = restored.rsplit('/').next().unwrap();
+    let volume = ec2
+        .describe_volumes()
+        .volume_ids(volume_id)
+        .send()
+        .await
+        .expect("the restored volume, seen from production");
+    let tags: Vec<(&str, &str)> = volume.volumes()[0]
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap(), t.value().unwrap()))
+        .collect();
+    assert!(
+        tags.contains(&("backstop:run-id", "recover-into-failover-1"))
+            && tags.contains(&("backstop:mode", "failover")),
+        "{tags:?}"
+    );
+
+    // torn down by hand with the operator's consent: the volume the failover restored in the
+    // production account goes; one of the production account's own, in the same zone, stays
+    let own = ec2
+        .create_volume()
+        .availability_zone(format!("{DR_REGION}a"))
+        .size(8)
+        .send()
+        .await
+        .expect("a volume of the production account's own");
+    let own = own.volume_id().unwrap();
+    let pass = scenario
+        .teardown_by_hand("recover-into-failover-1", true)
+        .await;
+    assert_eq!(
+        (pass["deleted"].clone(), pass["left"].clone()),
+        (json!(1), json!(0)),
+        "{pass:#}"
+    );
+    let gone = ec2.describe_volumes().volume_ids(volume_id).send().await;
+    assert!(
+        gone.as_ref().map_or(true, |v| v.volumes().is_empty()),
+        "the restored volume is deleted in production: {gone:?}"
+    );
+    let kept = ec2
+        .describe_volumes()
+        .volume_ids(own)
+        .send()
+        .await
+        .expect("the production account's own volume is kept");
+    assert_eq!(kept.volumes().len(), 1);
+}
