@@ -93,17 +93,23 @@ impl Shell {
         );
     }
 
+    /// `text` with the placeholders the shell knows filled in.
+    pub(crate) fn fill(&self, text: &str) -> String {
+        let mut filled = text.to_string();
+        for (name, value) in &self.placeholders {
+            filled = filled.replace(&format!("<{name}>"), value);
+        }
+        filled
+    }
+
     /// Runs one quickstart command in bash, placeholders filled; returns stdout.
     pub(crate) fn run(&self, command: &str) -> String {
         // `backstop` is the companion `cargo install --path cli` installed: the same crate's
         // debug build here
-        let mut filled = match command.strip_prefix("backstop ") {
+        let filled = self.fill(&match command.strip_prefix("backstop ") {
             Some(rest) => format!("{} {rest}", handler_binary("backstop").display()),
             None => command.to_string(),
-        };
-        for (name, value) in &self.placeholders {
-            filled = filled.replace(&format!("<{name}>"), value);
-        }
+        });
         if let Some(start) = filled.find('<') {
             let rest = &filled[start..];
             let end = rest.find('>').map(|e| e + 1).unwrap_or(rest.len());

@@ -3,15 +3,17 @@
 //! restores the production account's air-gapped copies in that account, with its restore
 //! role; a role that does not trust Backstop is refused by preflight before anything is
 //! created; a drill of the same plan stays in the recovery account and never assumes the role.
+//! The README's "Failing over into the production account" commands run as written.
 
 use backstop_tests::{
-    assert_succeeded, copy_from_production, plan_for, production_config, seed_production_account,
-    Emulator, Scenario, DR_REGION,
+    assert_succeeded, copy_from_production, plan_for, production_config, repo_root,
+    seed_production_account, Emulator, Scenario, DR_REGION,
 };
 use serde_json::{json, Value};
 
 use crate::drill::leftovers;
-use crate::recovery_account::{entry, two_account_shell, PRODUCTION};
+use crate::quickstart::readme_blocks;
+use crate::recovery_account::{entry, switch_account, two_account_shell, PRODUCTION};
 
 /// The production account's restore jobs in the DR region.
 async fn production_restore_jobs(
@@ -52,16 +54,79 @@ async fn a_failover_recovers_into_the_production_account_and_its_drill_stays_in_
         .destination_recovery_point_arn()
         .unwrap_or_else(|| panic!("the copy: {:?}", copy.status_message()))
         .to_string();
-    // ... and the roles Backstop fails over with, trusting the recovery account
-    let roles = emulator.deploy_template_in(
-        Some(PRODUCTION),
-        "production-account/recover-into-account.yaml",
-        DR_REGION,
-        "backstop-recover-into",
-        json!({ "BackstopAccountId": recovery, "DrRegion": DR_REGION, "BackupVaultName": "air-gapped" }),
+    // ... and the README's commands: the roles Backstop fails over with, trusting the recovery
+    // account, deployed there, and their ARNs read from the stack's outputs
+    let blocks = readme_blocks("Failing over into the production account", &["# in the "]);
+    assert_eq!(blocks.len(), 1, "{blocks:#?}");
+    for command in &blocks[0] {
+        if switch_account(&mut shell, command, &seeded) {
+            continue;
+        }
+        let filled = shell.fill(command);
+        let words: Vec<&str> = filled.split_whitespace().collect();
+        match words.as_slice() {
+            ["aws", "cloudformation", "deploy", ..] => {
+                let flag = |name: &str| {
+                    let at = words.iter().position(|w| *w == name).unwrap();
+                    words[at + 1]
+                };
+                let at = words
+                    .iter()
+                    .position(|w| *w == "--parameter-overrides")
+                    .unwrap();
+                let parameters: serde_json::Map<String, Value> = words[at + 1..]
+                    .iter()
+                    .take_while(|w| !w.starts_with("--"))
+                    .map(|w| {
+                        let (name, value) = w.split_once('=').unwrap();
+                        (name.to_string(), json!(value))
+                    })
+                    .collect();
+                assert_eq!(
+                    shell.credentials.0,
+                    key("accessKeyId"),
+                    "deployed in the production account"
+                );
+                emulator.deploy_template_in(
+                    Some(PRODUCTION),
+                    flag("--template-file"),
+                    flag("--region"),
+                    flag("--stack-name"),
+                    Value::Object(parameters),
+                );
+            }
+            ["aws", "cloudformation", "describe-stacks", ..] => {
+                let shown: Value = serde_json::from_str(&shell.run(command)).unwrap();
+                for output in shown.as_array().expect("the outputs") {
+                    shell.placeholders.insert(
+                        output["OutputKey"].as_str().unwrap().to_string(),
+                        output["OutputValue"].as_str().unwrap().to_string(),
+                    );
+                }
+            }
+            _ => panic!("a command the test does not know: {command}"),
+        }
+    }
+    let role = shell.placeholders["RecoveryRoleArn"].clone();
+    assert!(
+        role.starts_with(&format!("arn:aws:iam::{PRODUCTION}:role/")),
+        "{role}"
     );
-    let output = |name: &str| roles["outputs"][name].as_str().unwrap().to_string();
-    let (role, restore_role) = (output("RecoveryRoleArn"), output("RestoreRoleArn"));
+    // the plan's recoverInto, as the README writes it
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let snippet = readme
+        .split("\n## Failing over into the production account")
+        .nth(1)
+        .and_then(|section| section.split_once("```json\n"))
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(json, _)| shell.fill(json))
+        .expect("the README's recoverInto");
+    let written: Value = serde_json::from_str(&format!("{{{snippet}}}")).unwrap();
+    let restore_role = written["recoverInto"]["restoreRoleArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(written["recoverInto"]["roleArn"], role.as_str());
 
     let stack = emulator.deploy_stack_with(json!({
         "BackupVaultName": "air-gapped",
@@ -82,7 +147,8 @@ async fn a_failover_recovers_into_the_production_account_and_its_drill_stays_in_
     plan["dns"] = json!([]);
     // first a role the production account never made: nothing trusts Backstop as it
     let untrusted = format!("arn:aws:iam::{PRODUCTION}:role/backstop-nobody");
-    plan["recoverInto"] = json!({ "roleArn": untrusted, "restoreRoleArn": restore_role });
+    plan["recoverInto"] = written["recoverInto"].clone();
+    plan["recoverInto"]["roleArn"] = json!(untrusted);
 
     let err = scenario
         .invoke(

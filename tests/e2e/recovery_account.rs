@@ -248,7 +248,7 @@ pub(crate) fn two_account_shell(emulator: &Emulator, recovery: &str, name: &str)
 
 /// A README comment `# in the <account> account...` switches the shell's credentials to that
 /// account's (true); any other comment is refused: each command says where it runs.
-fn switch_account(shell: &mut Shell, command: &str, seeded: &Value) -> bool {
+pub(crate) fn switch_account(shell: &mut Shell, command: &str, seeded: &Value) -> bool {
     let key = |name: &str| seeded[name].as_str().unwrap().to_string();
     if command.starts_with("# in the production account") {
         shell.credentials = (key("accessKeyId"), key("secretAccessKey"));
