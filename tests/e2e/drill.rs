@@ -976,22 +976,14 @@ fn dashboard_metrics(body: &Value) -> Vec<Shown> {
 /// A restore job that ends wakes the run's wait (AWS Backup's restore job event hands the
 /// parked task token back): with a poll interval of ten minutes, longer than any of its
 /// restores, the drill's restore loop never waits a whole interval, and it leaves nothing.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_restore_job_that_ends_wakes_the_run_before_its_poll_interval() {
-    let scenario = Scenario::protected("drill-wake").await;
-    let mut input = scenario.input("drill");
-    input["settings"]["pollIntervalSeconds"] = json!(600);
-    let execution = scenario.run_to_end("drill-wake-1", input).await;
-    assert_succeeded(&execution);
-    let report: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
-    assert_eq!(report["verdict"], "PASS", "{report:#}");
-
-    // the waits of the restore loop: the only Lambda tasks that wait for their token
+/// The waits of an execution's restore loop (the only Lambda tasks that wait for their
+/// token): how many were woken, and how many ran their whole interval.
+pub(crate) async fn restore_waits(scenario: &Scenario, execution_arn: &str) -> (usize, usize) {
     let mut pages = scenario
         .dr
         .sfn
         .get_execution_history()
-        .execution_arn(execution.execution_arn())
+        .execution_arn(execution_arn)
         .max_results(1000)
         .into_paginator()
         .send();
@@ -1013,6 +1005,20 @@ async fn a_restore_job_that_ends_wakes_the_run_before_its_poll_interval() {
             }
         }
     }
+    (woken, timed_out)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_job_that_ends_wakes_the_run_before_its_poll_interval() {
+    let scenario = Scenario::protected("drill-wake").await;
+    let mut input = scenario.input("drill");
+    input["settings"]["pollIntervalSeconds"] = json!(600);
+    let execution = scenario.run_to_end("drill-wake-1", input).await;
+    assert_succeeded(&execution);
+    let report: Value = serde_json::from_str(execution.output().unwrap()).unwrap();
+    assert_eq!(report["verdict"], "PASS", "{report:#}");
+
+    let (woken, timed_out) = restore_waits(&scenario, execution.execution_arn()).await;
     assert!(woken >= 1, "no wait was woken by a restore's end");
     assert_eq!(
         timed_out, 0,

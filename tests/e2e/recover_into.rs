@@ -11,7 +11,7 @@ use backstop_tests::{
 };
 use serde_json::{json, Value};
 
-use crate::drill::leftovers;
+use crate::drill::{leftovers, restore_waits};
 use crate::quickstart::readme_blocks;
 use crate::recovery_account::{entry, switch_account, two_account_shell, PRODUCTION};
 
@@ -206,13 +206,20 @@ async fn a_failover_recovers_into_the_production_account_and_its_drill_stays_in_
     // the failover with the production account's role: restored there, with its restore role
     plan["recoverInto"]["roleArn"] = json!(role);
     let before = scenario.restore_jobs().await.len();
+    // (its restore's end, forwarded from the production account, wakes the restore loop: a
+    // poll interval far longer than the restore is never waited out)
     let failover = scenario
         .run_to_end(
             "recover-into-failover-1",
-            json!({ "mode": "failover", "plan": plan, "settings": { "pollIntervalSeconds": 2 } }),
+            json!({ "mode": "failover", "plan": plan, "settings": { "pollIntervalSeconds": 600 } }),
         )
         .await;
     assert_succeeded(&failover);
+    let (woken, timed_out) = restore_waits(&scenario, failover.execution_arn()).await;
+    assert!(
+        woken >= 1 && timed_out == 0,
+        "restore waits: {woken} woken, {timed_out} waited out"
+    );
     let report: Value = serde_json::from_str(failover.output().unwrap()).unwrap();
     assert_eq!(report["verdict"], "PASS", "{report:#}");
     let rpo = entry(&report, "rpoByResource", "ledger-data");

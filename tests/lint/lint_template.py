@@ -47,7 +47,6 @@ LINT_PARAMETERS = {
 # production-account/recover-into-account.yaml, as the README deploys it
 PRODUCTION_PARAMETERS = {
     "BackstopAccountId": ACCOUNT,
-    "DrRegion": REGION,
     "BackupVaultName": "air-gapped",
     "InstanceRoleArns": "arn:aws:iam::210987654321:role/shop-app",
     "KmsKeyArns": f"arn:aws:kms:{REGION}:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab",
