@@ -441,6 +441,17 @@ fn check_recover_into(plan: &Plan, into: &RecoverInto, p: &mut Problems) {
     if !is_account_id(account) {
         return;
     }
+    let builds_network = plan
+        .network
+        .as_ref()
+        .is_some_and(|network| network.template.is_some());
+    if builds_network && into.network_stack_role_arn.is_none() {
+        p.add(
+            "recoverInto.networkStackRoleArn",
+            format!("is missing, but a failover builds the plan's network stack (network.template) in account {account}"),
+            "use the NetworkStackRoleArn output of the recover-into-account stack (CloudFormation builds the network with it), or remove network.template to use the stack that exists there",
+        );
+    }
     if !plan.source_accounts.iter().any(|a| a == account) {
         p.add(
             "recoverInto.roleArn",
@@ -615,6 +626,25 @@ mod tests {
                 && err.contains("copying back into account 210987654321 is not built"),
             "{err}"
         );
+        // a network stack built there needs that account's network stack role
+        let mut network = plan.clone();
+        network["backupVaultAccountId"] = json!("210987654321");
+        network["sourceAccounts"] = json!([own.clone(), "210987654321"]);
+        network["recoverInto"] = json!({
+            "roleArn": "arn:aws:iam::210987654321:role/backstop-recovery",
+            "restoreRoleArn": "arn:aws:iam::210987654321:role/backstop-restore",
+        });
+        network["network"] =
+            json!({ "stackName": "dr-net", "template": "s3://dr-templates/network.yaml" });
+        let err = Plan::from_value(network.clone()).unwrap_err().to_string();
+        assert!(
+            err.contains("recoverInto.networkStackRoleArn: is missing, but a failover builds the plan's network stack"),
+            "{err}"
+        );
+        network["recoverInto"]["networkStackRoleArn"] =
+            json!("arn:aws:iam::210987654321:role/backstop-network");
+        Plan::from_value(network).unwrap();
+
         // the production account's own air-gapped vault: it restores there as its own
         plan["recoverInto"] = json!({
             "roleArn": "arn:aws:iam::210987654321:role/backstop-recovery",
