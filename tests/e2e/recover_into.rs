@@ -11,9 +11,11 @@ use backstop_tests::{
 };
 use serde_json::{json, Value};
 
-use crate::drill::{leftovers, restore_waits};
+use crate::drill::restore_waits;
 use crate::quickstart::readme_blocks;
-use crate::recovery_account::{entry, switch_account, two_account_shell, PRODUCTION};
+use crate::recovery_account::{
+    drill_restores_ledger_here, entry, switch_account, two_account_shell, PRODUCTION,
+};
 
 /// The production account's restore jobs in the DR region.
 async fn production_restore_jobs(
@@ -183,25 +185,7 @@ async fn a_failover_recovers_into_the_production_account_and_its_drill_stays_in_
     );
 
     // a drill of the same plan stays in the recovery account: it never assumes the role
-    let drill = scenario
-        .run_to_end(
-            "recover-into-drill-1",
-            json!({ "mode": "drill", "plan": plan, "settings": { "pollIntervalSeconds": 2 } }),
-        )
-        .await;
-    assert_succeeded(&drill);
-    let report: Value = serde_json::from_str(drill.output().unwrap()).unwrap();
-    assert_eq!(report["verdict"], "PASS", "{report:#}");
-    let restored = entry(&report, "restored", "ledger-data")["createdResourceArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        restored.contains(&format!(":{recovery}:volume/")),
-        "{restored}"
-    );
-    let left = leftovers(&scenario, "recover-into-drill-1", &[restored]).await;
-    assert!(left.is_empty(), "left behind: {left:?}");
+    drill_restores_ledger_here(&scenario, "recover-into-drill-1", &plan).await;
 
     // the failover with the production account's role: restored there, with its restore role
     plan["recoverInto"]["roleArn"] = json!(role);

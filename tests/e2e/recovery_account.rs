@@ -230,6 +230,33 @@ async fn drills_and_failovers_restore_a_production_accounts_copies_in_the_recove
     );
 }
 
+/// A drill of `plan` passes, restoring its `ledger-data` (a production volume) into a volume of
+/// the account Backstop runs in, and leaves nothing behind; its report.
+pub(crate) async fn drill_restores_ledger_here(
+    scenario: &Scenario,
+    run_id: &str,
+    plan: &Value,
+) -> Value {
+    let drill = scenario
+        .run_to_end(
+            run_id,
+            json!({ "mode": "drill", "plan": plan, "settings": { "pollIntervalSeconds": 2 } }),
+        )
+        .await;
+    assert_succeeded(&drill);
+    let report: Value = serde_json::from_str(drill.output().unwrap()).unwrap();
+    assert_eq!(report["verdict"], "PASS", "{report:#}");
+    let restored = entry(&report, "restored", "ledger-data")["createdResourceArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let here = format!(":{}:volume/", scenario.seed.account.as_str());
+    assert!(restored.contains(&here), "{restored}");
+    let left = leftovers(scenario, run_id, &[restored]).await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+    report
+}
+
 /// A shell for the README's commands in two accounts (placeholders `<production-account>`,
 /// `<recovery-account>`), starting in the recovery account.
 pub(crate) fn two_account_shell(emulator: &Emulator, recovery: &str, name: &str) -> Shell {
@@ -589,23 +616,7 @@ async fn the_readme_air_gapped_vault_set_up_works_as_written() {
         !ready["problems"].to_string().contains("vault-protection"),
         "{ready:#}"
     );
-    let drill = scenario
-        .run_to_end(
-            "air-gapped-drill-1",
-            json!({ "mode": "drill", "plan": plan, "settings": { "pollIntervalSeconds": 2 } }),
-        )
-        .await;
-    assert_succeeded(&drill);
-    let report: Value = serde_json::from_str(drill.output().unwrap()).unwrap();
-    assert_eq!(report["verdict"], "PASS", "{report:#}");
-    let restored = entry(&report, "restored", "ledger-data")["createdResourceArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        restored.contains(&format!(":{recovery}:volume/")),
-        "{restored}"
-    );
+    let report = drill_restores_ledger_here(&scenario, "air-gapped-drill-1", &plan).await;
     let rpo = entry(&report, "rpoByResource", "ledger-data");
     assert!(
         rpo["recoveryPointArn"]
@@ -613,8 +624,6 @@ async fn the_readme_air_gapped_vault_set_up_works_as_written() {
             .is_some_and(|arn| arn.contains(&format!(":{PRODUCTION}:recovery-point:"))),
         "{rpo:#}"
     );
-    let left = leftovers(&scenario, "air-gapped-drill-1", &[restored]).await;
-    assert!(left.is_empty(), "left behind: {left:?}");
 
     // the production account stops sharing: preflight refuses, naming the command that shares
     shell.credentials = (

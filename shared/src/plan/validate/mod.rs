@@ -602,16 +602,16 @@ mod tests {
         );
     }
 
+    /// The account of the example plan's first resource (the account Backstop runs in).
+    fn first_resource_account(plan: &Value) -> String {
+        let arn = plan["resources"][0]["arn"].as_str().unwrap();
+        arn.split(':').nth(4).unwrap().to_string()
+    }
+
     #[test]
     fn a_failover_recovers_into_another_account_only_from_a_vault_it_can_restore() {
         let mut plan = serde_json::to_value(example()).unwrap();
-        let own = plan["resources"][0]["arn"]
-            .as_str()
-            .unwrap()
-            .split(':')
-            .nth(4)
-            .unwrap()
-            .to_string();
+        let own = first_resource_account(&plan);
         plan["recoverInto"] = json!({
             "roleArn": "arn:aws:iam::210987654321:role/backstop-recovery",
             "restoreRoleArn": "arn:aws:iam::444455556666:role/backstop-restore",
@@ -666,13 +666,7 @@ mod tests {
     #[test]
     fn a_shared_vault_names_its_owner_and_the_accounts_it_holds_copies_of() {
         let mut plan = serde_json::to_value(example()).unwrap();
-        let own = plan["resources"][0]["arn"]
-            .as_str()
-            .unwrap()
-            .split(':')
-            .nth(4)
-            .unwrap()
-            .to_string();
+        let own = first_resource_account(&plan);
         plan["backupVaultAccountId"] = json!("9999");
         plan["home"] = json!({});
         let err = Plan::from_value(plan.clone()).unwrap_err().to_string();
