@@ -263,18 +263,48 @@ async fn assumed_credentials(
     );
     provider.provide_credentials().await.map_err(|err| {
         let context = aws_smithy_types::error::display::DisplayErrorContext(&err).to_string();
-        let refused = context.contains("AccessDenied") || context.contains("not authorized");
         let message = sts_message(&context);
-        match err {
-            CredentialsError::ProviderTimedOut(_) => BackstopError::Transient { action, message },
-            _ if !refused => BackstopError::Transient { action, message },
-            _ => BackstopError::AccessDenied {
+        let answered = matches!(err, CredentialsError::InvalidConfiguration(_))
+            || context.contains("service error");
+        match sts_refusal(answered, &context) {
+            None => BackstopError::Transient { action, message },
+            Some("AccessDenied") => BackstopError::AccessDenied {
                 action,
                 message: format!(
                     "{message} (the role must exist, trust this account, and be the stack's RecoverIntoRoleArn)"
                 ),
             },
+            Some(code) => BackstopError::Aws {
+                action,
+                code: code.to_string(),
+                message,
+            },
         }
+    })
+}
+
+/// STS's error code when it refused (`answered`: STS answered with an error) in a way retrying
+/// does not fix; `None` for what retrying can fix (no answer, throttling, STS's own faults).
+fn sts_refusal(answered: bool, context: &str) -> Option<&str> {
+    const RETRYABLE: [&str; 5] = [
+        "Throttling",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalError",
+        "IDPCommunicationError",
+    ];
+    if !answered || RETRYABLE.iter().any(|code| context.contains(code)) {
+        return None;
+    }
+    let code = context
+        .split_once("code: Some(\"")
+        .or_else(|| context.split_once("code: \""))
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(code, _)| code);
+    Some(match code {
+        Some(code) if code.starts_with("AccessDenied") => "AccessDenied",
+        Some(code) => code,
+        None => "StsRefused",
     })
 }
 
@@ -330,6 +360,16 @@ mod tests {
             "User: arn:aws:iam::123456789012:root is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::210987654321:role/x"
         );
         assert_eq!(sts_message("dispatch failure"), "dispatch failure");
+        // refused for good, or worth a retry
+        assert_eq!(sts_refusal(true, context), Some("AccessDenied"));
+        let disabled = r#"service error: RegionDisabledException: Error { code: "RegionDisabledException", message: "STS is not activated in this region" }"#;
+        assert_eq!(sts_refusal(true, disabled), Some("RegionDisabledException"));
+        let throttled = r#"service error: unhandled error (Throttling): Error { code: "Throttling", message: "Rate exceeded" }"#;
+        assert_eq!(sts_refusal(true, throttled), None);
+        assert_eq!(
+            sts_refusal(false, "dispatch failure: connection refused"),
+            None
+        );
         assert_eq!(session_name("failover-1"), "backstop-failover-1");
         let long = session_name(&format!("drill:{}", "x".repeat(80)));
         assert_eq!(long.len(), 64);
