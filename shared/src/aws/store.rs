@@ -230,16 +230,18 @@ impl RunStore {
                 ),
             )
         })?;
+        let derived = RunRef::of(&stored, run.execution.clone());
         let same = stored.run_id == run.run_id
             && stored.mode == run.mode
             && stored.plan.name == run.plan_name
             && stored.approval == run.approval
-            && RunRef::of(&stored, run.execution.clone()).region == run.region
+            && derived.region == run.region
+            && derived.recover_into == run.recover_into
             && stored.failback == run.failback;
         if !same {
             return Err(BackstopError::invalid_input(
                 "run",
-                "does not match the run's stored state (run id, mode, plan, approval gate or region): the state was edited; start the run again",
+                "does not match the run's stored state (run id, mode, plan, approval gate, region or account): the state was edited; start the run again",
             ));
         }
         stored.checked()
@@ -414,5 +416,92 @@ mod tests {
         let execution = RunId::try_from("drill-1".to_string()).unwrap();
         assert_eq!(key(&execution, Part::Run), "state/drill-1/run.json");
         assert_eq!(key(&execution, Part::Restore), "state/drill-1/restore.json");
+    }
+
+    /// A failover into the production account, stored as resolve wrote it.
+    fn failover_into_production() -> ResolvedRun {
+        let mut plan = crate::plan::example_plan_json();
+        let own = plan["resources"][0]["arn"]
+            .as_str()
+            .unwrap()
+            .split(':')
+            .nth(4)
+            .unwrap()
+            .to_string();
+        plan["recoverInto"] = serde_json::json!({
+            "roleArn": "arn:aws:iam::210987654321:role/backstop-recovery",
+            "restoreRoleArn": "arn:aws:iam::210987654321:role/backstop-restore",
+        });
+        plan["backupVaultAccountId"] = serde_json::json!("210987654321");
+        plan["sourceAccounts"] = serde_json::json!([own, "210987654321"]);
+        let plan = crate::plan::Plan::from_value(plan).unwrap();
+        ResolvedRun {
+            run_id: RunId::try_from("failover-1".to_string()).unwrap(),
+            mode: Mode::Failover,
+            approval: ApprovalGate::for_run(&plan, Mode::Failover),
+            plan,
+            point_in_time: "2026-11-25T03:00:00Z".into(),
+            settings: RunSettings::default(),
+            restores: vec![],
+            warnings: vec![],
+            started_at: "2026-11-25T03:00:00Z".into(),
+            deadline: "2026-11-25T05:00:00Z".into(),
+            resumed: false,
+            trigger: None,
+            failback: None,
+        }
+    }
+
+    /// A store whose S3 answers every read with `run`.
+    fn store_holding(run: &ResolvedRun) -> RunStore {
+        use aws_sdk_s3::operation::get_object::GetObjectOutput;
+        use aws_sdk_s3::primitives::ByteStream;
+        use aws_smithy_mocks::{mock, mock_client, RuleMode};
+        let body = serde_json::to_vec(run).unwrap();
+        let get = mock!(aws_sdk_s3::Client::get_object).then_output(move || {
+            GetObjectOutput::builder()
+                .body(ByteStream::from(body.clone()))
+                .build()
+        });
+        RunStore::new(
+            mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&get]),
+            "state",
+        )
+    }
+
+    /// A step acts in the account its input names before it loads the run: the stored run
+    /// must refuse an input that names another account, or one a drill must never act in.
+    #[tokio::test]
+    async fn a_step_input_edited_to_act_in_another_account_is_refused() {
+        let stored = failover_into_production();
+        let store = store_holding(&stored);
+        let execution = RunId::try_from("exec-1".to_string()).unwrap();
+        let honest = RunRef::of(&stored, execution.clone());
+        assert_eq!(
+            honest.recover_into.as_ref().map(RecoverInto::account_id),
+            Some("210987654321")
+        );
+        assert!(store.load_run(&honest).await.is_ok());
+
+        let mut elsewhere = honest.clone();
+        elsewhere.recover_into.as_mut().unwrap().role_arn =
+            "arn:aws:iam::999988887777:role/anything".into();
+        let mut at_home = honest.clone();
+        at_home.recover_into = None;
+        for edited in [elsewhere, at_home] {
+            let err = store.load_run(&edited).await.unwrap_err();
+            assert_eq!(err.error_name(), "Backstop.InvalidInput", "{err}");
+            assert!(err.to_string().contains("region or account"), "{err}");
+        }
+
+        // a drill of the same plan recovers in Backstop's own account, whatever it is told
+        let mut drill = stored.clone();
+        drill.mode = Mode::Drill;
+        drill.approval = ApprovalGate::for_run(&drill.plan, Mode::Drill);
+        let store = store_holding(&drill);
+        let mut told = RunRef::of(&drill, execution);
+        assert_eq!(told.recover_into, None);
+        told.recover_into = stored.recovers_into().cloned();
+        assert!(store.load_run(&told).await.is_err());
     }
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::time::parse_time_field;
 use crate::error::BackstopError;
 use crate::model::jobs::RestoreItem;
-use crate::plan::{Approval, FailoverSettings, Plan};
+use crate::plan::{Approval, FailoverSettings, Plan, RecoverInto};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -32,6 +32,15 @@ impl Mode {
 
     pub fn is_drill(self) -> bool {
         self == Mode::Drill
+    }
+
+    /// The account a run of this mode recovers in when it is not Backstop's own: the plan's
+    /// `recoverInto`, for a failover only (a drill, a failback and their drills recover in
+    /// Backstop's account, so a rehearsal never creates anything in production's).
+    pub fn recovers_into(self, plan: &Plan) -> Option<&RecoverInto> {
+        plan.recover_into
+            .as_ref()
+            .filter(|_| self == Mode::Failover)
     }
 }
 
@@ -227,11 +236,8 @@ pub struct FailbackOf {
 impl ResolvedRun {
     /// The account a failover recovers in when it is not Backstop's own (the plan's
     /// `recoverInto`); a drill, a failback and their drills recover in Backstop's account.
-    pub fn recovers_into(&self) -> Option<&crate::plan::RecoverInto> {
-        self.plan
-            .recover_into
-            .as_ref()
-            .filter(|_| self.mode == Mode::Failover)
+    pub fn recovers_into(&self) -> Option<&RecoverInto> {
+        self.mode.recovers_into(&self.plan)
     }
 
     /// Re-checks what protects production, whatever the state input says: every step calls

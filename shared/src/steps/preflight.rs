@@ -219,8 +219,8 @@ impl Target {
         mode: Mode,
         run_id: &str,
     ) -> Result<Target, BackstopError> {
-        match plan.recover_into.clone() {
-            Some(into) if mode == Mode::Failover => {
+        match mode.recovers_into(&plan).cloned() {
+            Some(into) => {
                 let (there, line) = check_recover_into(clients, &into, run_id).await?;
                 Ok(Target {
                     plan: plan.seen_from(into.account_id()),
@@ -229,7 +229,7 @@ impl Target {
                     line: TargetLine(Some(line)),
                 })
             }
-            _ => Ok(Target {
+            None => Ok(Target {
                 plan,
                 clients: None,
                 account: None,

@@ -392,10 +392,7 @@ pub async fn resolve_plan(
     });
     // a failover into another account picks its copies there, where it restores them, and
     // reads that account's own vault as its own
-    let into = plan
-        .recover_into
-        .clone()
-        .filter(|_| input.mode == Mode::Failover);
+    let into = input.mode.recovers_into(&plan).cloned();
     let there = clients
         .for_run(None, into.as_ref(), run_id.as_str())
         .await?;
