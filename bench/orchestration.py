@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import os
 import subprocess
 import sys
@@ -250,6 +251,21 @@ def spans(events: list[dict]) -> dict[str, tuple[float, float]]:
     return {name: (a, b) for name, (a, b) in found.items()}
 
 
+def time_in(events: list[dict], names: set[str]) -> dict[str, tuple[int, float]]:
+    """(times entered, seconds spent) of each named state, whichever round."""
+    spent: dict[str, tuple[int, float]] = {}
+    entered: dict[str, float] = {}
+    for event in events:
+        kind = event["type"]
+        when = event["timestamp"].timestamp()
+        if kind.endswith("StateEntered") and (name := event["stateEnteredEventDetails"]["name"]) in names:
+            entered[name] = when
+        elif kind.endswith("StateExited") and (name := event["stateExitedEventDetails"]["name"]) in entered:
+            count, total = spent.get(name, (0, 0.0))
+            spent[name] = (count + 1, total + when - entered.pop(name))
+    return spent
+
+
 def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0, mixed: bool = False) -> dict:
     emulator = Emulator(time_scale)
     try:
@@ -278,6 +294,7 @@ def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0, mixed
         while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
             time.sleep(1)
         calls = emulator.control("GET", "calls")
+        spent = emulator.control("GET", "calls/time")
         events = history(sfn, execution)
         restores = [
             job for page in emulator.client("backup").get_paginator("list_restore_jobs").paginate() for job in page["RestoreJobs"]
@@ -314,7 +331,43 @@ def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0, mixed
         loop = {"StartRestores", "WaitForRestores", "PollRestores", "RestoresFinished?"}
         in_loop = sum(1 for e in entered if e["stateEnteredEventDetails"]["name"] in loop)
         attach = timeline.get("AttachVolumes", (0, 0))
+        # where the time beyond the best bound goes: before the first restore starts (resolve
+        # and the first round), after the last ends (its poll, attach, DNS), and in between
+        # the slots' idle time (a slot free while restores still wait to start)
+        created = sorted(j["CreationDate"].timestamp() for j in restores)
+        ended = [j["CompletionDate"].timestamp() for j in restores if "CompletionDate" in j]
+        before_first = created[0] - started if created else math.nan
+        after_last = started + recovered - max(ended) if ended else math.nan
+        # each restore that ended while others still waited to start: how long until the
+        # next round began (StartRestores entered) and until the next restore started
+        polls = sorted(e["timestamp"].timestamp() for e in events if e["type"].endswith("StateEntered") and e["stateEnteredEventDetails"]["name"] == "StartRestores")
+        seen_after, next_after = [], []
+        for end in ended:
+            later = [c for c in created if c >= end]
+            poll = [p for p in polls if p >= end]
+            if later and poll:
+                seen_after.append(poll[0] - end)
+                next_after.append(later[0] - end)
+        # slot-seconds left idle while restores still waited to start: the loop's own cost
+        marks = sorted([(j["CreationDate"].timestamp(), 1) for j in restores] + [(j["CompletionDate"].timestamp(), -1) for j in restores if "CompletionDate" in j])
+        idle, running, begun, last = 0.0, 0, 0, None
+        for when, change in marks:
+            if last is not None and begun < len(restores):
+                idle += (RESTORE_CONCURRENCY - running) * (when - last)
+            running += change
+            begun += change > 0
+            last = when
+        filled = created[min(RESTORE_CONCURRENCY, len(created)) - 1] - created[0] if created else math.nan
         return {
+            "idle": idle / RESTORE_CONCURRENCY,
+            "spent": spent,
+            "filled": filled,
+            "seenAfter": statistics.mean(seen_after) if seen_after else math.nan,
+            "nextAfter": statistics.mean(next_after) if next_after else math.nan,
+            "loopStates": time_in(events, loop),
+            "beforeFirst": before_first,
+            "afterLast": after_last,
+            "restoring": (max(ended) - created[0]) if ended and created else math.nan,
             "n": n,
             "attached": min(attached, n),
             "attach": attach[1] - attach[0],
@@ -360,6 +413,13 @@ def main() -> None:
               f"{r['perRound']:>10.1f} {r['rounds']:>7} {r['events']:>7} {r['payload']:>14} {r['calls']:>10} {r['callsPerResource']:>13.1f}",
               flush=True)
         print(f"      AWS calls by service: {json.dumps(r['byService'], sort_keys=True)}; largest payload in: {r['payloadIn']}", flush=True)
+        print(f"      first restore started {r['beforeFirst']:.1f} s after the execution; restores ran {r['restoring']:.1f} s; DNS switched {r['afterLast']:.1f} s after the last ended", flush=True)
+        top = sorted(r["spent"].items(), key=lambda kv: -kv[1][1])[:8]
+        print("      the emulator's own time on the handlers' calls, s (calls): " + ", ".join(f"{name} {total:.1f} ({calls})" for name, (calls, total) in top), flush=True)
+        print(f"      slots idle while restores waited to start: {r['idle']:.1f} s per slot", flush=True)
+        print(f"      the first {RESTORE_CONCURRENCY} restores (or all) started within {r['filled']:.2f} s of the first", flush=True)
+        print(f"      a restore's end (while others waited): the next round began after {r['seenAfter']:.2f} s, the next restore started after {r['nextAfter']:.2f} s (means)", flush=True)
+        print("      restore loop, mean s per entry: " + ", ".join(f"{name} {total / count:.2f} ({count}x)" for name, (count, total) in sorted(r["loopStates"].items())), flush=True)
         if r["attached"]:
             print(f"      AttachVolumes: {r['attached']} volumes attached in {r['attach']:.1f} s", flush=True)
 

@@ -1,7 +1,7 @@
 //! Polling a run's restore jobs: which are its own (started by its role, after it began, for its
 //! recovery points), which finished, which a resumed run retries, and what is still pending.
 
-use super::{RestoreProgress, MAX_RESTORE_ATTEMPTS};
+use super::{RestoreProgress, CALLS_IN_FLIGHT, MAX_RESTORE_ATTEMPTS};
 use crate::aws::store::{Part, RunRef, RunStore};
 use crate::aws::tags::run_tags;
 use crate::aws::wait::time_left;
@@ -16,6 +16,7 @@ use crate::model::time::format_time;
 use crate::plan::ResourceKind;
 use crate::steps::{Invocation, StepInput};
 use aws_smithy_types::DateTime;
+use futures_util::future::{join_all, try_join};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -60,27 +61,25 @@ pub async fn poll_restores(
     let mut jobs = progress.jobs;
     check_jobs_belong_to_run(&progress.restores, &jobs)?;
     let mut latest = list_restore_jobs(&clients.backup, ctx, &jobs).await?;
-    for job in jobs.iter_mut().filter(|job| !job.is_finished()) {
+    let mut unfinished = jobs.iter_mut().filter(|job| !job.is_finished());
+    loop {
+        let batch: Vec<&mut RestoreJob> = unfinished.by_ref().take(CALLS_IN_FLIGHT).collect();
+        if batch.is_empty() {
+            break;
+        }
         if !time_left(ctx.invocation_deadline) {
             // the jobs not looked at keep their last status: the next round sees them
             tracing::info!("out of time this round: the other jobs are looked at next round");
             break;
         }
-        let seen = match latest.remove(&job.restore_job_id) {
-            Some(seen) => seen,
-            // not in the listing (listing lag): ask for it directly
-            None => describe_restore_job(&clients.backup, &job.restore_job_id).await?,
-        };
-        check_seen_job(ctx, job, &seen)?;
-        job.status = seen.status;
-        job.status_message = seen.status_message;
-        job.created_resource_arn = seen.created_resource_arn;
-        job.completed_at = seen.completed.map(format_time);
-        if job.status == JobStatus::Completed {
-            finish_completed(clients, ctx, job).await?;
-            tracing::info!(resource = %job.resource, created = ?job.created_resource_arn, "restore completed");
-        } else if job.is_finished() {
-            tracing::error!(resource = %job.resource, status = %job.status, message = ?job.status_message, attempt = job.attempt, "restore did not complete");
+        // the restores that completed together are tagged at once, not one after another
+        let looks = join_all(batch.into_iter().map(|job| {
+            let listed = latest.remove(&job.restore_job_id);
+            look_at(clients, ctx, job, listed)
+        }))
+        .await;
+        for look in looks {
+            look?;
         }
     }
     let summary = summarize(&progress.restores, &jobs, ctx.resume);
@@ -101,6 +100,33 @@ pub async fn poll_restores(
         }
     }
     Ok(PollOutcome { jobs, summary })
+}
+
+/// Brings one job up to date with AWS Backup's view of it (`listed`, or asked directly when the
+/// listing does not show it yet), and finishes it when it completed.
+async fn look_at(
+    clients: &Clients,
+    ctx: &RestoreContext,
+    job: &mut RestoreJob,
+    listed: Option<SeenJob>,
+) -> Result<(), BackstopError> {
+    let seen = match listed {
+        Some(seen) => seen,
+        // not in the listing (listing lag): ask for it directly
+        None => describe_restore_job(&clients.backup, &job.restore_job_id).await?,
+    };
+    check_seen_job(ctx, job, &seen)?;
+    job.status = seen.status;
+    job.status_message = seen.status_message;
+    job.created_resource_arn = seen.created_resource_arn;
+    job.completed_at = seen.completed.map(format_time);
+    if job.status == JobStatus::Completed {
+        finish_completed(clients, ctx, job).await?;
+        tracing::info!(resource = %job.resource, created = ?job.created_resource_arn, "restore completed");
+    } else if job.is_finished() {
+        tracing::error!(resource = %job.resource, status = %job.status, message = ?job.status_message, attempt = job.attempt, "restore did not complete");
+    }
+    Ok(())
 }
 
 /// Each job in the input names a resource of the run, once per attempt, and restores the
@@ -294,6 +320,26 @@ pub(super) async fn list_restore_jobs(
     restore_jobs_since(backup, ctx.started_at).await
 }
 
+/// How many of the jobs the run's state still has running AWS Backup's listing shows ended: a
+/// round that starts before it polls counts their slots free (a job not listed yet counts as
+/// running). The poll that follows records them.
+pub(super) async fn ended_since_poll(
+    backup: &aws_sdk_backup::Client,
+    ctx: &RestoreContext,
+    jobs: &[RestoreJob],
+) -> Result<usize, BackstopError> {
+    let latest = list_restore_jobs(backup, ctx, jobs).await?;
+    Ok(jobs
+        .iter()
+        .filter(|job| !job.is_finished())
+        .filter(|job| {
+            latest
+                .get(&job.restore_job_id)
+                .is_some_and(|seen| seen.status.is_finished())
+        })
+        .count())
+}
+
 /// Every restore job AWS Backup created since `started_at` (less the clock skew allowed), by
 /// id: AWS Backup's own record of what a run's jobs did.
 pub async fn restore_jobs_since(
@@ -392,8 +438,8 @@ pub async fn poll_round(
     run_ref: &RunRef,
     deadline: SystemTime,
 ) -> Result<PollCounts, BackstopError> {
-    let run = store.load_run(run_ref).await?;
-    let jobs = store.jobs(run_ref).await?;
+    // read together: each round's first wait
+    let (run, jobs) = try_join(store.load_run(run_ref), store.jobs(run_ref)).await?;
     let mut ctx = crate::kinds::RestoreContext::for_run(&run, None);
     ctx.invocation_deadline = Some(work_deadline(deadline));
     let progress = RestoreProgress {

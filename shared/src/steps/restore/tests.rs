@@ -549,3 +549,47 @@ fn a_database_that_takes_longer_starts_before_a_larger_volume() {
     assert_eq!(names, ["database", "files"]);
     assert_eq!(waiting, 1);
 }
+
+/// A round woken by a restore's end starts before it polls: the slots of the jobs AWS Backup
+/// shows ended are free, a job still running or not listed yet holds its slot, and a job the
+/// run already saw end is not counted twice.
+#[tokio::test]
+async fn a_woken_round_counts_the_slots_of_restores_ended_since_the_last_poll() {
+    use aws_sdk_backup::operation::list_restore_jobs::ListRestoreJobsOutput;
+    use aws_sdk_backup::types::{RestoreJobStatus, RestoreJobsListMember};
+    let listed = |id: &str, status: RestoreJobStatus| {
+        RestoreJobsListMember::builder()
+            .restore_job_id(id)
+            .status(status)
+            .build()
+    };
+    let listing = mock!(Client::list_restore_jobs).then_output(move || {
+        ListRestoreJobsOutput::builder()
+            .restore_jobs(listed("job-a-0", RestoreJobStatus::Completed))
+            .restore_jobs(listed("job-b-0", RestoreJobStatus::Failed))
+            .restore_jobs(listed("job-c-0", RestoreJobStatus::Running))
+            .restore_jobs(listed("job-e-0", RestoreJobStatus::Completed))
+            .build()
+    });
+    let backup = client(&[&listing]);
+    let ctx = RestoreContext::for_test(Mode::Drill);
+    let jobs = vec![
+        job("a", 0, "RUNNING"),
+        job("b", 0, "PENDING"),
+        job("c", 0, "RUNNING"),
+        job("d", 0, "PENDING"),
+        job("e", 0, "COMPLETED"),
+    ];
+    let ended = super::poll::ended_since_poll(&backup, &ctx, &jobs)
+        .await
+        .unwrap();
+    assert_eq!(ended, 2);
+    // nothing running: no listing at all
+    let done = vec![job("e", 0, "COMPLETED")];
+    assert_eq!(
+        super::poll::ended_since_poll(&client(&[]), &ctx, &done)
+            .await
+            .unwrap(),
+        0
+    );
+}
