@@ -435,21 +435,7 @@ mod tests {
         plan["backupVaultAccountId"] = serde_json::json!("210987654321");
         plan["sourceAccounts"] = serde_json::json!([own, "210987654321"]);
         let plan = crate::plan::Plan::from_value(plan).unwrap();
-        ResolvedRun {
-            run_id: RunId::try_from("failover-1".to_string()).unwrap(),
-            mode: Mode::Failover,
-            approval: ApprovalGate::for_run(&plan, Mode::Failover),
-            plan,
-            point_in_time: "2026-11-25T03:00:00Z".into(),
-            settings: RunSettings::default(),
-            restores: vec![],
-            warnings: vec![],
-            started_at: "2026-11-25T03:00:00Z".into(),
-            deadline: "2026-11-25T05:00:00Z".into(),
-            resumed: false,
-            trigger: None,
-            failback: None,
-        }
+        ResolvedRun::for_test("failover-1", Mode::Failover, plan)
     }
 
     /// A store whose S3 answers every read with `run`.

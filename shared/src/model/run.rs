@@ -233,6 +233,29 @@ pub struct FailbackOf {
     pub retire_after_seconds: u64,
 }
 
+#[cfg(test)]
+impl ResolvedRun {
+    /// A run of `plan` as resolve stores it, started 2026-11-25T03:00Z with a two-hour bound and
+    /// no restores (tests change what they look at).
+    pub(crate) fn for_test(run_id: &str, mode: Mode, plan: Plan) -> ResolvedRun {
+        ResolvedRun {
+            run_id: RunId::try_from(run_id.to_string()).unwrap(),
+            mode,
+            approval: ApprovalGate::for_run(&plan, mode),
+            plan,
+            point_in_time: "2026-11-25T03:00:00Z".into(),
+            settings: RunSettings::default(),
+            restores: vec![],
+            warnings: vec![],
+            started_at: "2026-11-25T03:00:00Z".into(),
+            deadline: "2026-11-25T05:00:00Z".into(),
+            resumed: false,
+            trigger: None,
+            failback: None,
+        }
+    }
+}
+
 impl ResolvedRun {
     /// The account a failover recovers in when it is not Backstop's own (the plan's
     /// `recoverInto`); a drill, a failback and their drills recover in Backstop's account.

@@ -644,19 +644,8 @@ mod tests {
         plan["failover"] = serde_json::json!({"approval": "operator"});
         let plan = Plan::from_value(plan).unwrap();
         let run = |approval: ApprovalGate| ResolvedRun {
-            run_id: RunId::try_from("failover-1".to_string()).unwrap(),
-            mode: Mode::Failover,
             approval,
-            plan: plan.clone(),
-            point_in_time: "2026-11-25T03:00:00Z".into(),
-            settings: RunSettings::default(),
-            restores: vec![],
-            warnings: vec![],
-            started_at: "2026-11-25T03:00:00Z".into(),
-            deadline: "2026-11-25T05:00:00Z".into(),
-            resumed: false,
-            trigger: None,
-            failback: None,
+            ..ResolvedRun::for_test("failover-1", Mode::Failover, plan.clone())
         };
         assert!(run(ApprovalGate::for_run(&plan, Mode::Failover))
             .checked()
@@ -743,19 +732,13 @@ mod tests {
     fn a_step_refuses_a_run_whose_start_or_bound_is_not_a_time() {
         let plan: Value = crate::plan::example_plan_json();
         let run = |started_at: &str, deadline: &str| ResolvedRun {
-            run_id: RunId::try_from("drill-1".to_string()).unwrap(),
-            mode: Mode::Drill,
-            plan: Plan::from_value(plan.clone()).unwrap(),
-            point_in_time: "2026-11-25T03:00:00Z".into(),
-            settings: RunSettings::default(),
-            restores: vec![],
-            warnings: vec![],
             started_at: started_at.into(),
             deadline: deadline.into(),
-            resumed: false,
-            approval: ApprovalGate::default(),
-            trigger: None,
-            failback: None,
+            ..ResolvedRun::for_test(
+                "drill-1",
+                Mode::Drill,
+                Plan::from_value(plan.clone()).unwrap(),
+            )
         };
         assert!(run("2026-11-25T03:00:00Z", "2026-11-25T05:00:00Z")
             .checked()
