@@ -255,13 +255,15 @@ impl RunRequest {
 /// The clients `resolve-plan` needs: SSM or S3 (plan), Backup (copies), Route 53 (drill records'
 /// zones), Step Functions (the run being resumed).
 /// Loads and validates the plan, checks it is meant for this region, and picks a recovery
-/// point for every protected resource (for a resumed run, the same ones as before).
+/// point for every protected resource (for a resumed run, the same ones as before). With the
+/// run, the clients of the account it recovers in when that is not Backstop's own (its role
+/// assumed once, for the copies and the network stack alike).
 pub async fn resolve_plan(
     clients: &Clients,
     store: &crate::aws::store::RunStore,
     region: &str,
     request: RunRequest,
-) -> Result<ResolvedRun, BackstopError> {
+) -> Result<(ResolvedRun, Option<Clients>), BackstopError> {
     // a failback recovers the plan swapped to the primary region, from its captured copies
     let failback = match request.input.goes_home() {
         true => {
@@ -420,7 +422,7 @@ pub async fn resolve_plan(
     if resumed {
         tracing::info!(run = %run_id, "resuming the run: reusing what it created, retrying its failed restores");
     }
-    Ok(ResolvedRun {
+    let run = ResolvedRun {
         run_id,
         mode: input.mode,
         plan,
@@ -434,7 +436,8 @@ pub async fn resolve_plan(
         approval,
         trigger: input.trigger,
         failback: failback_of_run,
-    })
+    };
+    Ok((run, there))
 }
 
 /// One failover of a plan at a time: a second one (started twice from the console, or from
@@ -539,16 +542,13 @@ pub async fn resolve_and_store(
     request: RunRequest,
 ) -> Result<crate::aws::store::RunRef, BackstopError> {
     let execution = request.run_id.clone();
-    let run = resolve_plan(clients, store, region, request).await?;
+    let (run, there) = resolve_plan(clients, store, region, request).await?;
     store
         .put(&execution, crate::aws::store::Part::Run, &run)
         .await?;
     // the DR network is asked for now: it builds while the restores that need none of it run
     if run.plan.network.is_some() {
         // in the account the run recovers in
-        let there = clients
-            .for_run(None, run.recovers_into(), run.run_id.as_str())
-            .await?;
         let clients = there.as_ref().unwrap_or(clients);
         let stack = crate::aws::cloudformation::StackRequest {
             plan: &run.plan,
