@@ -190,6 +190,10 @@ async fn a_failover_recovers_into_the_production_account_and_its_drill_stays_in_
     // the failover with the production account's role: restored there, with its restore role
     plan["recoverInto"]["roleArn"] = json!(role);
     let before = scenario.restore_jobs().await.len();
+    scenario.emulator.control("DELETE", "calls", &json!({}));
+    let invoked_before = scenario
+        .emulator
+        .control("GET", "lambda/invocations", &json!({}));
     // (its restore's end, forwarded from the production account, wakes the restore loop: a
     // poll interval far longer than the restore is never waited out)
     let failover = scenario
@@ -203,6 +207,24 @@ async fn a_failover_recovers_into_the_production_account_and_its_drill_stays_in_
     assert!(
         woken >= 1 && timed_out == 0,
         "restore waits: {woken} woken, {timed_out} waited out"
+    );
+    // the role is assumed once per warm function for the run, not once per step
+    let assumed = scenario.emulator.control("GET", "calls", &json!({}))["sts"]
+        .as_u64()
+        .unwrap_or(0);
+    let invoked = scenario
+        .emulator
+        .control("GET", "lambda/invocations", &json!({}));
+    let steps: u64 = invoked
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(name, _)| !name.contains("WakeRestores") && !name.contains("Report"))
+        .map(|(name, n)| n.as_u64().unwrap() - invoked_before[name.as_str()].as_u64().unwrap_or(0))
+        .sum();
+    assert!(
+        assumed >= 1 && assumed < steps,
+        "{assumed} AssumeRole calls for {steps} step invocations: {invoked}"
     );
     let report: Value = serde_json::from_str(failover.output().unwrap()).unwrap();
     assert_eq!(report["verdict"], "PASS", "{report:#}");

@@ -3,7 +3,8 @@
 //! more), and the stack's settings, read once from the environment the template sets.
 
 use std::ops::Deref;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
 
@@ -140,6 +141,25 @@ pub struct Clients {
     pub lambda: Lazy<aws_sdk_lambda::Client>,
     pub settings: Settings,
     config: Arc<SdkConfig>,
+    /// The last role a run's steps assumed in this process, kept for its next invocations.
+    assumed: Arc<Mutex<Option<AssumedRole>>>,
+}
+
+/// Credentials of a run's `recoverInto.roleArn`, as STS gave them.
+struct AssumedRole {
+    role_arn: String,
+    run_id: String,
+    credentials: aws_credential_types::Credentials,
+}
+
+/// Assumed credentials are used again while they outlive the longest invocation (Lambda's
+/// 15 minutes) by this much more: a step never runs on credentials that expire under it.
+const REUSE_MARGIN: Duration = Duration::from_secs(20 * 60);
+
+/// Whether credentials that expire at `expiry` (never, when None) serve an invocation that
+/// starts at `now`.
+fn still_good(expiry: Option<SystemTime>, now: SystemTime) -> bool {
+    expiry.is_none_or(|expiry| expiry > now + REUSE_MARGIN)
 }
 
 impl Clients {
@@ -170,6 +190,7 @@ impl Clients {
             lambda: Lazy::new(&config, aws_sdk_lambda::Client::new),
             settings,
             config,
+            assumed: Arc::default(),
         }
     }
 
@@ -217,7 +238,7 @@ impl Clients {
         let Some(into) = into else {
             return Ok(region.map(|r| self.in_region(r)));
         };
-        let credentials = assumed_credentials(&self.config, into, run_id).await?;
+        let credentials = self.credentials_for(into, run_id).await?;
         let mut there = self.config.to_builder();
         there.set_credentials_provider(Some(
             aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
@@ -229,6 +250,34 @@ impl Clients {
         clients.settings.restore_role_arn = Some(into.restore_role_arn.clone());
         clients.settings.network_stack_role_arn = into.network_stack_role_arn.clone();
         Ok(Some(clients))
+    }
+
+    /// `into.roleArn`'s credentials for `run_id`: those this process assumed for the run's
+    /// last step while they are good for this one, else assumed now (one STS call per
+    /// process and hour, not per step).
+    async fn credentials_for(
+        &self,
+        into: &RecoverInto,
+        run_id: &str,
+    ) -> Result<aws_credential_types::Credentials, BackstopError> {
+        let kept = self.assumed.lock().ok().and_then(|last| {
+            last.as_ref()
+                .filter(|last| last.role_arn == into.role_arn && last.run_id == run_id)
+                .filter(|last| still_good(last.credentials.expiry(), SystemTime::now()))
+                .map(|last| last.credentials.clone())
+        });
+        if let Some(credentials) = kept {
+            return Ok(credentials);
+        }
+        let credentials = assumed_credentials(&self.config, into, run_id).await?;
+        if let Ok(mut last) = self.assumed.lock() {
+            *last = Some(AssumedRole {
+                role_arn: into.role_arn.clone(),
+                run_id: run_id.to_string(),
+                credentials: credentials.clone(),
+            });
+        }
+        Ok(credentials)
     }
 
     /// The run store (`RUN_STATE_BUCKET`).
@@ -338,6 +387,16 @@ fn session_name(run_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn assumed_credentials_serve_a_step_only_while_they_outlive_it() {
+        let now = SystemTime::now();
+        assert!(still_good(None, now));
+        assert!(still_good(Some(now + Duration::from_secs(59 * 60)), now));
+        // an hour's session 45 minutes on: a 15-minute step could outlive it
+        assert!(!still_good(Some(now + Duration::from_secs(15 * 60)), now));
+        assert!(!still_good(Some(now - Duration::from_secs(1)), now));
+    }
 
     #[test]
     fn an_empty_setting_is_an_unset_one() {
