@@ -358,7 +358,24 @@ def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0, mixed
             begun += change > 0
             last = when
         filled = created[min(RESTORE_CONCURRENCY, len(created)) - 1] - created[0] if created else math.nan
+        # a wait handed back by a restore's end: from the job's CompletionDate to the task's
+        # success (the event, wake-restores, SendTaskSuccess); and a wait that found the end
+        # already missed (it ended while no wait was parked)
+        completion = {j["RestoreJobId"]: j["CompletionDate"].timestamp() for j in restores if "CompletionDate" in j}
+        woken_after, missed, state = [], 0, None
+        for event in events:
+            if event["type"].endswith("StateEntered"):
+                state = event["stateEnteredEventDetails"]["name"]
+            elif event["type"] == "TaskSucceeded" and state == "WaitForRestores":
+                woken = json.loads(event["taskSucceededEventDetails"].get("output") or "{}").get("wokenBy", {})
+                if "missedAt" in woken:
+                    missed += 1
+                elif woken.get("restoreJobId") in completion:
+                    woken_after.append(event["timestamp"].timestamp() - completion[woken["restoreJobId"]])
         return {
+            "wokenAfter": statistics.mean(woken_after) if woken_after else math.nan,
+            "woken": len(woken_after),
+            "missed": missed,
             "idle": idle / RESTORE_CONCURRENCY,
             "spent": spent,
             "filled": filled,
@@ -416,6 +433,7 @@ def main() -> None:
         print(f"      first restore started {r['beforeFirst']:.1f} s after the execution; restores ran {r['restoring']:.1f} s; DNS switched {r['afterLast']:.1f} s after the last ended", flush=True)
         top = sorted(r["spent"].items(), key=lambda kv: -kv[1][1])[:8]
         print("      the emulator's own time on the handlers' calls, s (calls): " + ", ".join(f"{name} {total:.1f} ({calls})" for name, (calls, total) in top), flush=True)
+        print(f"      waits handed back by a restore's end: {r['woken']}, {r['wokenAfter']:.2f} s after it ended (mean); waits that found an end missed: {r['missed']}", flush=True)
         print(f"      slots idle while restores waited to start: {r['idle']:.1f} s per slot", flush=True)
         print(f"      the first {RESTORE_CONCURRENCY} restores (or all) started within {r['filled']:.2f} s of the first", flush=True)
         print(f"      a restore's end (while others waited): the next round began after {r['seenAfter']:.2f} s, the next restore started after {r['nextAfter']:.2f} s (means)", flush=True)

@@ -19,6 +19,7 @@ use crate::aws::Clients;
 use crate::error::{BackstopError, SdkContext};
 use crate::model::time::format_time;
 use crate::steps::Invocation;
+use futures_util::future::try_join;
 
 /// Rounds of one run whose wait can be cut short (about 15 history events each).
 pub const MAX_WAKEABLE_ROUNDS: u32 = 400;
@@ -139,10 +140,13 @@ pub async fn park(
     token: &str,
 ) -> WakeOutcome {
     let parked = async {
-        let parks: Parks = store
-            .get(&run.execution, Part::Wake)
-            .await?
-            .unwrap_or_default();
+        // read together: a park is on the way from a restore's end to the next round
+        let (parks, missed) = try_join(
+            store.get::<Parks>(&run.execution, Part::Wake),
+            store.get_at::<Missed>(MISSED_KEY),
+        )
+        .await?;
+        let parks = parks.unwrap_or_default();
         if parks.parked >= MAX_WAKEABLE_ROUNDS {
             return Ok(outcome(
                 "not-parked",
@@ -151,17 +155,12 @@ pub async fn park(
                 0,
             ));
         }
-        store
-            .put(
-                &run.execution,
-                Part::Wake,
-                &Parks {
-                    parked: parks.parked + 1,
-                },
-            )
-            .await?;
-        if let Some(missed) = store.get_at::<Missed>(MISSED_KEY).await? {
-            delete(store, MISSED_KEY).await?;
+        let count = Parks {
+            parked: parks.parked + 1,
+        };
+        let counted = store.put(&run.execution, Part::Wake, &count);
+        if let Some(missed) = missed {
+            try_join(counted, delete(store, MISSED_KEY)).await?;
             let output = json!({ "wokenBy": { "restoreJobId": missed.restore_job_id, "missedAt": missed.at } });
             sfn.send_task_success()
                 .task_token(token)
@@ -182,15 +181,12 @@ pub async fn park(
         let now = format_time(aws_smithy_types::DateTime::from(
             std::time::SystemTime::now(),
         ));
-        store
-            .put_at(
-                &parked_key(run),
-                &Parked {
-                    token: token.to_string(),
-                    parked_at: now,
-                },
-            )
-            .await?;
+        let key = parked_key(run);
+        let parked = Parked {
+            token: token.to_string(),
+            parked_at: now,
+        };
+        try_join(counted, store.put_at(&key, &parked)).await?;
         Ok::<_, BackstopError>(outcome(
             "parked",
             format!(
