@@ -363,7 +363,14 @@ def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0, mixed
         # already missed (it ended while no wait was parked)
         completion = {j["RestoreJobId"]: j["CompletionDate"].timestamp() for j in restores if "CompletionDate" in j}
         woken_after, missed, state = [], 0, None
+        # the wait's phases: entered, the park invocation scheduled, started, submitted, the
+        # token handed back, exited (mean seconds between each)
+        phases: dict[str, list[float]] = {}
+        last = None
         for event in events:
+            if state == "WaitForRestores" and last is not None:
+                phases.setdefault(f"{last[0]}->{event['type']}", []).append(event["timestamp"].timestamp() - last[1])
+            last = (event["type"], event["timestamp"].timestamp())
             if event["type"].endswith("StateEntered"):
                 state = event["stateEnteredEventDetails"]["name"]
             elif event["type"] == "TaskSucceeded" and state == "WaitForRestores":
@@ -373,6 +380,7 @@ def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0, mixed
                 elif woken.get("restoreJobId") in completion:
                     woken_after.append(event["timestamp"].timestamp() - completion[woken["restoreJobId"]])
         return {
+            "waitPhases": {k: (len(v), statistics.mean(v)) for k, v in phases.items()},
             "wokenAfter": statistics.mean(woken_after) if woken_after else math.nan,
             "woken": len(woken_after),
             "missed": missed,
@@ -434,6 +442,7 @@ def main() -> None:
         top = sorted(r["spent"].items(), key=lambda kv: -kv[1][1])[:8]
         print("      the emulator's own time on the handlers' calls, s (calls): " + ", ".join(f"{name} {total:.1f} ({calls})" for name, (calls, total) in top), flush=True)
         print(f"      waits handed back by a restore's end: {r['woken']}, {r['wokenAfter']:.2f} s after it ended (mean); waits that found an end missed: {r['missed']}", flush=True)
+        print("      the wait's phases, mean s (count): " + ", ".join(f"{k} {m:.3f} ({n})" for k, (n, m) in sorted(r["waitPhases"].items(), key=lambda kv: -kv[1][0] * kv[1][1])[:6]), flush=True)
         print(f"      slots idle while restores waited to start: {r['idle']:.1f} s per slot", flush=True)
         print(f"      the first {RESTORE_CONCURRENCY} restores (or all) started within {r['filled']:.2f} s of the first", flush=True)
         print(f"      a restore's end (while others waited): the next round began after {r['seenAfter']:.2f} s, the next restore started after {r['nextAfter']:.2f} s (means)", flush=True)
