@@ -10,6 +10,7 @@
 //! tags, waiting, Step Functions executions, the DR network stack, the failover alarm, and the
 //! ownership mark of drill records.
 
+pub mod batch;
 mod clients;
 pub mod cloudformation;
 pub mod drill_record;

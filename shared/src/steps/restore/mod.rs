@@ -7,12 +7,12 @@
 
 use std::collections::HashMap;
 
-use futures_util::future::{join_all, try_join};
+use futures_util::future::try_join;
 
 use serde::{Deserialize, Serialize};
 
+use crate::aws::batch::in_batches;
 use crate::aws::tags::token;
-use crate::aws::wait::time_left;
 use crate::error::{shorten, BackstopError, SdkContext, MAX_MESSAGE_CHARS};
 use crate::kinds;
 use crate::kinds::RestoreContext;
@@ -130,11 +130,6 @@ fn schedule<'i>(
     (due.into_iter().take(room).collect(), waiting)
 }
 
-/// AWS Backup calls a round makes at once. One after another, the 100 starts that fill 100 free
-/// slots wait out AWS's latency 200 times over (metadata, then start) while slots stand empty
-/// (bench/RESULTS.md); a throttled call is only a start left for the next round.
-pub(super) const CALLS_IN_FLIGHT: usize = 10;
-
 /// Starts a restore job for every item without one, at most `max_running` at a time.
 ///
 /// The whole batch is checked first (plan entry, DR-region copy, restore metadata): one bad
@@ -159,33 +154,26 @@ pub async fn start_restores(
     let mut jobs = progress.jobs;
     let (wanted, mut not_started) = schedule(&progress.restores, &jobs, max_running, resume);
 
+    let checked = in_batches(
+        wanted,
+        ctx.invocation_deadline,
+        |(item, attempt)| async move { (item, attempt, prepare_one(backup, plan, item, ctx).await) },
+        // nothing has started yet: the state machine retries the whole step
+        |(_, _, answer)| answer.as_ref().is_err_and(BackstopError::is_transient),
+    )
+    .await;
+    if checked.out_of_time {
+        let left = checked.not_reached.len();
+        tracing::info!(left, "out of time this round: the rest start next round");
+        not_started += left;
+    }
     let mut prepared = Vec::new();
     let mut problems = Vec::new();
-    let mut waiting = wanted.into_iter();
-    loop {
-        let batch: Vec<_> = waiting.by_ref().take(CALLS_IN_FLIGHT).collect();
-        if batch.is_empty() {
-            break;
-        }
-        if !time_left(ctx.invocation_deadline) {
-            let left = batch.len() + waiting.len();
-            tracing::info!(left, "out of time this round: the rest start next round");
-            not_started += left;
-            break;
-        }
-        let answers = join_all(
-            batch
-                .iter()
-                .map(|(item, _)| prepare_one(backup, plan, item, ctx)),
-        )
-        .await;
-        for ((item, attempt), answer) in batch.into_iter().zip(answers) {
-            match answer {
-                Ok((resource, metadata)) => prepared.push((item, attempt, resource, metadata)),
-                // nothing has started yet: the state machine retries the whole step
-                Err(err) if err.is_transient() => return Err(err),
-                Err(err) => problems.push(err),
-            }
+    for (item, attempt, answer) in checked.answers {
+        match answer {
+            Ok((resource, metadata)) => prepared.push((item, attempt, resource, metadata)),
+            Err(err) if err.is_transient() => return Err(err),
+            Err(err) => problems.push(err),
         }
     }
     if problems.len() == 1 {
@@ -207,43 +195,38 @@ pub async fn start_restores(
         ));
     }
 
+    // every start of a batch is answered before the next batch or an error: none is in
+    // flight, unrecorded, when the step ends
+    let starts = in_batches(
+        prepared,
+        ctx.invocation_deadline,
+        |(item, attempt, resource, metadata)| async move {
+            let answer = start_one(backup, resource, item, ctx, metadata, attempt).await;
+            (item, attempt, answer)
+        },
+        |(_, _, answer)| answer.as_ref().is_err_and(|err| !err.is_transient()),
+    )
+    .await;
+    if starts.out_of_time {
+        not_started += starts.not_reached.len();
+    }
     let mut started_now: Vec<String> = Vec::new();
     let mut refused = None;
-    let mut waiting = prepared.into_iter();
-    while refused.is_none() {
-        let batch: Vec<_> = waiting.by_ref().take(CALLS_IN_FLIGHT).collect();
-        if batch.is_empty() {
-            break;
-        }
-        if !time_left(ctx.invocation_deadline) {
-            not_started += batch.len() + waiting.len();
-            break;
-        }
-        // every start of a batch is answered before the next batch or an error: none is in
-        // flight, unrecorded, when the step ends
-        let answers = join_all(batch.into_iter().map(
-            |(item, attempt, resource, metadata)| async move {
-                let answer = start_one(backup, resource, item, ctx, metadata, attempt).await;
-                (item, attempt, answer)
-            },
-        ))
-        .await;
-        for (item, attempt, answer) in answers {
-            match answer {
-                Ok(job) => {
-                    tracing::info!(resource = %item.resource, job = %job.restore_job_id, attempt, "restore job started");
-                    started_now.push(format!("{} ({})", job.restore_job_id, job.resource));
-                    jobs.push(job);
-                }
-                // Keep what started; the state machine comes back for the rest after its
-                // wait (the token makes a start that did happen return the same job then).
-                Err(err) if err.is_transient() => {
-                    tracing::warn!(resource = %item.resource, "{err}; retrying in the next round");
-                    not_started += 1;
-                }
-                Err(err) => {
-                    refused.get_or_insert((item, err));
-                }
+    for (item, attempt, answer) in starts.answers {
+        match answer {
+            Ok(job) => {
+                tracing::info!(resource = %item.resource, job = %job.restore_job_id, attempt, "restore job started");
+                started_now.push(format!("{} ({})", job.restore_job_id, job.resource));
+                jobs.push(job);
+            }
+            // Keep what started; the state machine comes back for the rest after its
+            // wait (the token makes a start that did happen return the same job then).
+            Err(err) if err.is_transient() => {
+                tracing::warn!(resource = %item.resource, "{err}; retrying in the next round");
+                not_started += 1;
+            }
+            Err(err) => {
+                refused.get_or_insert((item, err));
             }
         }
     }

@@ -1,10 +1,10 @@
 //! Polling a run's restore jobs: which are its own (started by its role, after it began, for its
 //! recovery points), which finished, which a resumed run retries, and what is still pending.
 
-use super::{RestoreProgress, CALLS_IN_FLIGHT, MAX_RESTORE_ATTEMPTS};
+use super::{RestoreProgress, MAX_RESTORE_ATTEMPTS};
+use crate::aws::batch::in_batches;
 use crate::aws::store::{Part, RunRef, RunStore};
 use crate::aws::tags::run_tags;
-use crate::aws::wait::time_left;
 use crate::aws::wait::work_deadline;
 use crate::aws::Clients;
 use crate::error::{shorten, BackstopError, SdkContext, MAX_MESSAGE_CHARS};
@@ -16,7 +16,7 @@ use crate::model::time::format_time;
 use crate::plan::ResourceKind;
 use crate::steps::{Invocation, StepInput};
 use aws_smithy_types::DateTime;
-use futures_util::future::{join_all, try_join};
+use futures_util::future::try_join;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -61,26 +61,23 @@ pub async fn poll_restores(
     let mut jobs = progress.jobs;
     check_jobs_belong_to_run(&progress.restores, &jobs)?;
     let mut latest = list_restore_jobs(&clients.backup, ctx, &jobs).await?;
-    let mut unfinished = jobs.iter_mut().filter(|job| !job.is_finished());
-    loop {
-        let batch: Vec<&mut RestoreJob> = unfinished.by_ref().take(CALLS_IN_FLIGHT).collect();
-        if batch.is_empty() {
-            break;
-        }
-        if !time_left(ctx.invocation_deadline) {
-            // the jobs not looked at keep their last status: the next round sees them
-            tracing::info!("out of time this round: the other jobs are looked at next round");
-            break;
-        }
-        // the restores that completed together are tagged at once, not one after another
-        let looks = join_all(batch.into_iter().map(|job| {
+    // the restores that completed together are tagged at once, not one after another
+    let looks = in_batches(
+        jobs.iter_mut().filter(|job| !job.is_finished()),
+        ctx.invocation_deadline,
+        |job| {
             let listed = latest.remove(&job.restore_job_id);
             look_at(clients, ctx, job, listed)
-        }))
-        .await;
-        for look in looks {
-            look?;
-        }
+        },
+        Result::is_err,
+    )
+    .await;
+    if looks.out_of_time {
+        // the jobs not looked at keep their last status: the next round sees them
+        tracing::info!("out of time this round: the other jobs are looked at next round");
+    }
+    for look in looks.answers {
+        look?;
     }
     let summary = summarize(&progress.restores, &jobs, ctx.resume);
     if let Some(deadline) = ctx.deadline {
