@@ -546,6 +546,83 @@ async fn a_drill_with_an_isolation_block_runs_in_its_own_network() {
     assert_eq!(state, Some("running"), "{pass:#}");
 }
 
+/// A teardown pass ends within its invocation however much the last pass left to check: on
+/// an EC2 that answers slowly, 300 volumes the last pass left deleting are looked at over
+/// several passes, each answering before its timeout, and the teardown then finishes with
+/// each of them accounted for.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_teardown_left_much_to_check_on_a_slow_ec2_answers_each_pass_in_time_and_finishes() {
+    let scenario = Scenario::protected("drill-bounded-teardown").await;
+    let watched = run_watching(
+        &scenario,
+        &scenario.machine(),
+        "drill-bounded-1",
+        run_input("drill", &scenario.plan()),
+    )
+    .await;
+    assert_succeeded(&watched.execution);
+    // the last pass left 300 volumes deleting; they are gone since. The teardown began past
+    // its 2-hour bound: a pass cut short still reports none of what it did not look at as left
+    let volumes: Vec<String> = (0..300).map(|i| format!("vol-{i:017x}")).collect();
+    let pending: Vec<Value> = volumes
+        .iter()
+        .map(|id| json!({ "kind": "volume", "id": id, "reason": "deleting" }))
+        .collect();
+    let last_pass = json!({
+        "runId": "drill-bounded-1", "finished": false, "startedAt": "2026-12-01T00:00:00Z",
+        "rounds": 1, "deleted": [], "left": [], "pending": pending
+    });
+    scenario
+        .store("drill-bounded-1", "teardown", &last_pass)
+        .await;
+    // each look takes 0.3 s: one after the other, 300 of them outlast the function's 6 s
+    // (300 AWS seconds at the tests' time scale) fifteen times over
+    scenario.inject(json!({ "latency": [
+        { "service": "ec2", "operation": "DescribeVolumes", "ms": 300 }
+    ] }));
+    let mut passes = Vec::new();
+    loop {
+        let pass = scenario
+            .invoke(
+                "teardown",
+                &json!({ "runId": "drill-bounded-1", "previous": { "finished": false } }),
+            )
+            .await
+            .unwrap_or_else(|err| panic!("pass {} did not answer: {err:?}", passes.len() + 2));
+        let finished = pass["finished"] == true;
+        passes.push(pass);
+        if finished {
+            break;
+        }
+        assert!(
+            passes.len() < 10,
+            "not finished after 10 passes: {passes:#?}"
+        );
+    }
+    assert!(passes.len() >= 2, "one pass looked at all 300: {passes:#?}");
+    let stored_pass = scenario.stored("drill-bounded-1", "teardown").await;
+    let deleted: BTreeSet<&str> = stored_pass["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["kind"] == "volume")
+        .filter_map(|o| o["id"].as_str())
+        .collect();
+    let missing: Vec<&String> = volumes
+        .iter()
+        .filter(|id| !deleted.contains(id.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} not accounted for, after {passes:#?}",
+        missing.len()
+    );
+    assert!(
+        stored_pass["pending"].as_array().unwrap().is_empty(),
+        "{stored_pass:#}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_resource_restored_after_its_branch_was_cancelled_is_found_by_its_job_and_deleted() {
     let scenario = Scenario::protected("drill-cancelled").await;

@@ -16,10 +16,11 @@ use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::aws::batch::in_batches;
 use crate::aws::cloudformation::{self, StackRemoval};
 use crate::aws::store::{Part, RunStore};
 use crate::aws::tags::run_tags;
-use crate::aws::wait::{time_left, work_deadline};
+use crate::aws::wait::work_deadline;
 use crate::aws::Clients;
 use crate::error::BackstopError;
 use crate::kinds::{self, Owned, OwnedKind, Removal};
@@ -186,7 +187,16 @@ pub async fn teardown(
     // what AWS Backup says the run's restore jobs created
     let restored = match (&run, &facts) {
         (Some(run), Some(facts)) => {
-            restored_by_run(clients, store, &execution, run, facts, &mut pending).await?
+            restored_by_run(
+                clients,
+                store,
+                &execution,
+                run,
+                facts,
+                deadline,
+                &mut pending,
+            )
+            .await?
         }
         _ => BTreeMap::new(),
     };
@@ -217,16 +227,28 @@ pub async fn teardown(
             },
         );
     }
-    let mut out_of_time = false;
-    for (key, job) in &restored {
-        if candidates.contains_key(key) || deleted_before.contains(key) {
-            continue;
-        }
-        if !time_left(deadline) {
-            out_of_time = true;
-            break;
-        }
-        match kinds::run_tag_of(clients, &job.kind, &job.arn).await {
+    // what the run restored and no tag shows: whose it is now, a few at a time while the
+    // invocation has time (the rest are looked at in the next pass)
+    let untagged: Vec<_> = restored
+        .iter()
+        .filter(|(key, _)| !candidates.contains_key(*key) && !deleted_before.contains(*key))
+        .collect();
+    let looks = in_batches(
+        untagged,
+        deadline,
+        |(key, job)| async move {
+            (
+                key,
+                job,
+                kinds::run_tag_of(clients, &job.kind, &job.arn).await,
+            )
+        },
+        |(_, _, answer)| answer.as_ref().is_err_and(|err| !is_not_found(err)),
+    )
+    .await;
+    let mut out_of_time = looks.out_of_time;
+    for (key, job, answer) in looks.answers {
+        match answer {
             Ok(run_tag) => {
                 candidates.insert(
                     key.clone(),
@@ -246,15 +268,26 @@ pub async fn teardown(
     }
     // what the last pass left deleting and no longer shows up by tag (a terminated instance,
     // a deleted database) is gone; an id there that is not this run's is left alone
-    for item in previous.iter().flat_map(|p| &p.pending) {
-        let key = (item.owned.kind, item.owned.id.clone());
-        if candidates.contains_key(&key)
-            || item.owned.kind == OwnedKind::RestoreJob
-            || item.owned.kind == OwnedKind::Stack
-        {
-            continue;
-        }
-        match kinds::run_tag_of_owned(clients, &item.owned).await? {
+    let unseen: Vec<&Leftover> = previous
+        .iter()
+        .flat_map(|p| &p.pending)
+        .filter(|item| {
+            let key = (item.owned.kind, item.owned.id.clone());
+            !candidates.contains_key(&key)
+                && item.owned.kind != OwnedKind::RestoreJob
+                && item.owned.kind != OwnedKind::Stack
+        })
+        .collect();
+    let checks = in_batches(
+        unseen,
+        deadline,
+        |item| async move { (item, kinds::run_tag_of_owned(clients, &item.owned).await) },
+        |(_, answer)| answer.is_err(),
+    )
+    .await;
+    out_of_time |= checks.out_of_time;
+    for (item, answer) in checks.answers {
+        match answer? {
             kinds::Tagged::Gone => push_unique(&mut deleted, item.owned.clone()),
             kinds::Tagged::With(tag) if tag == run_id => {
                 push_unique(&mut deleted, item.owned.clone())
@@ -264,6 +297,8 @@ pub async fn teardown(
             }
         }
     }
+    // not looked at in this pass: still pending, looked at in the next
+    pending.extend(checks.not_reached.into_iter().cloned());
 
     let candidates: Vec<Candidate> = candidates.into_values().collect();
     let decision = decide::decide(
@@ -298,39 +333,27 @@ pub async fn teardown(
             }
         }
     }
-    // one deletion after the other while the invocation has time; the rest are found again
-    // (by tag) in the next pass
-    for (resource, action) in decision.delete {
-        if !time_left(deadline) {
-            out_of_time = true;
-            break;
-        }
-        let final_snapshot = match action {
-            Action::Delete { final_snapshot } => final_snapshot,
-            Action::TagThenDelete => {
-                let key = (resource.kind, resource.id.clone());
-                let Some(job) = restored.get(&key) else {
-                    continue;
-                };
-                let (Some(run), Some(facts)) = (&run, &facts) else {
-                    continue;
-                };
-                // restored after its branch was cancelled: tagged like everything the run
-                // creates, so it is accounted for (and the teardown role may delete it)
-                let run_id = RunId::try_from(facts.run_id.clone())?;
-                let tags = run_tags(&run_id, facts.mode, &run.plan.name, &job.resource);
-                let action = format!(
-                    "tagging {} (restored by job {}) for teardown",
-                    job.arn, job.job_id
-                );
-                match kinds::tag(clients, &job.kind, &job.arn, &tags, action).await {
-                    Ok(()) | Err(BackstopError::NotFound { .. }) => false,
-                    Err(other) => return Err(other),
-                }
+    // a few deletions at a time while the invocation has time; the rest are found again (by
+    // tag) in the next pass
+    let deletions = in_batches(
+        decision.delete,
+        deadline,
+        |(resource, action)| {
+            let restored = &restored;
+            let (run, facts) = (run.as_ref(), facts.as_ref());
+            async move {
+                let removal = delete_one(clients, restored, run, facts, &resource, action).await;
+                (resource, removal)
             }
-        };
-        let removal = kinds::remove(clients, &resource, final_snapshot).await?;
-        file(removal, resource, &mut deleted, &mut pending, &mut left);
+        },
+        |(_, removal)| removal.is_err(),
+    )
+    .await;
+    out_of_time |= deletions.out_of_time;
+    for (resource, removal) in deletions.answers {
+        if let Some(removal) = removal? {
+            file(removal, resource, &mut deleted, &mut pending, &mut left);
+        }
     }
     // fast snapshot restore the run turned on (and still has on) goes off: it is billed per hour
     if let Ok(run_key) = RunId::try_from(run_id.clone()) {
@@ -407,7 +430,9 @@ pub async fn teardown(
         .map(|p| p.started_at.clone())
         .unwrap_or_else(|| format_time(now));
     let began = DateTime::from_str(&started_at, Format::DateTime).unwrap_or(now);
-    if !pending.is_empty() && now.secs() - began.secs() > TEARDOWN_BOUND_SECONDS {
+    // a pass cut short by its deadline gives up on nothing: what it did not reach is looked
+    // at in the next pass, and only a whole pass past the bound reports what is still pending
+    if !pending.is_empty() && !out_of_time && now.secs() - began.secs() > TEARDOWN_BOUND_SECONDS {
         for item in pending.drain(..) {
             left.push(Leftover {
                 reason: format!("{} for more than 2 hours: check it by hand", item.reason),
@@ -472,6 +497,7 @@ async fn restored_by_run(
     execution: &RunId,
     run: &ResolvedRun,
     facts: &RunFacts,
+    deadline: Option<std::time::SystemTime>,
     pending: &mut Vec<Leftover>,
 ) -> Result<BTreeMap<(OwnedKind, String), RestoredByJob>, BackstopError> {
     // every restore job the run started, as its steps stored them (a branch cancelled by a
@@ -491,16 +517,45 @@ async fn restored_by_run(
         .iter()
         .map(|r| r.recovery_point_arn.as_str())
         .collect();
+    // not in the listing (listing lag, or not this run's): asked of AWS Backup directly
+    let unlisted: Vec<&RestoreJob> = stored_jobs
+        .iter()
+        .filter(|job| !listed.contains_key(&job.restore_job_id))
+        .collect();
+    let described = in_batches(
+        unlisted,
+        deadline,
+        |job| async move {
+            let seen = describe_restore_job(&clients.backup, &job.restore_job_id).await;
+            (job, seen)
+        },
+        |(_, seen)| seen.as_ref().is_err_and(|err| !is_not_found(err)),
+    )
+    .await;
+    for (job, seen) in described.answers {
+        match seen {
+            Ok(seen) => {
+                listed.insert(job.restore_job_id.clone(), seen);
+            }
+            Err(BackstopError::NotFound { .. }) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    // what a job not looked at yet created is not known: the teardown is not finished
+    for job in described.not_reached {
+        pending.push(Leftover {
+            owned: Owned {
+                kind: OwnedKind::RestoreJob,
+                id: job.restore_job_id.clone(),
+                resource: None,
+            },
+            reason: "not looked at yet: looked at in the next pass".into(),
+        });
+    }
     for job in &stored_jobs {
         let job_id = &job.restore_job_id;
-        let seen = match listed.remove(job_id) {
-            Some(seen) => seen,
-            // not in the listing (listing lag, or not this run's): ask AWS Backup directly
-            None => match describe_restore_job(&clients.backup, job_id).await {
-                Ok(seen) => seen,
-                Err(BackstopError::NotFound { .. }) => continue,
-                Err(other) => return Err(other),
-            },
+        let Some(seen) = listed.remove(job_id) else {
+            continue;
         };
         let of_run = seen
             .recovery_point_arn
@@ -555,6 +610,45 @@ async fn restored_by_run(
         );
     }
     Ok(restored)
+}
+
+/// Deletes one resource the decision allows; a resource restored after its branch was
+/// cancelled is tagged first, like everything the run creates, so it is accounted for (and the
+/// teardown role may delete it). None: nothing to do for it here.
+async fn delete_one(
+    clients: &Clients,
+    restored: &BTreeMap<(OwnedKind, String), RestoredByJob>,
+    run: Option<&ResolvedRun>,
+    facts: Option<&RunFacts>,
+    resource: &Owned,
+    action: Action,
+) -> Result<Option<Removal>, BackstopError> {
+    let final_snapshot = match action {
+        Action::Delete { final_snapshot } => final_snapshot,
+        Action::TagThenDelete => {
+            let key = (resource.kind, resource.id.clone());
+            let (Some(job), Some(run), Some(facts)) = (restored.get(&key), run, facts) else {
+                return Ok(None);
+            };
+            let run_id = RunId::try_from(facts.run_id.clone())?;
+            let tags = run_tags(&run_id, facts.mode, &run.plan.name, &job.resource);
+            let action = format!(
+                "tagging {} (restored by job {}) for teardown",
+                job.arn, job.job_id
+            );
+            match kinds::tag(clients, &job.kind, &job.arn, &tags, action).await {
+                Ok(()) | Err(BackstopError::NotFound { .. }) => false,
+                Err(other) => return Err(other),
+            }
+        }
+    };
+    kinds::remove(clients, resource, final_snapshot)
+        .await
+        .map(Some)
+}
+
+fn is_not_found(err: &BackstopError) -> bool {
+    matches!(err, BackstopError::NotFound { .. })
 }
 
 /// Files one removal's outcome under deleted, pending or left.
