@@ -326,9 +326,10 @@ def main(argv: list[str] | None = None) -> None:
     aws_time.install(args.time_scale)
     # outermost: a repeated token returns the first launch without touching its lifecycle
     ec2_tokens.install()
-    from backstop_emulator import ec2_addresses
+    from backstop_emulator import ec2_addresses, ec2_tags
 
     ec2_addresses.install()
+    ec2_tags.install()
     from backstop_emulator import fast_snapshot_restore
 
     fast_snapshot_restore.install()
