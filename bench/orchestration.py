@@ -300,6 +300,36 @@ def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0, mixed
             job for page in emulator.client("backup").get_paginator("list_restore_jobs").paginate() for job in page["RestoreJobs"]
         ]
         timeline = spans(events)
+        # what the drill left behind: volumes still in the DR region, and whether its teardown
+        # and report finished (their time and how many passes)
+        left_volumes = sum(
+            len(page["Volumes"]) for page in emulator.client("ec2").get_paginator("describe_volumes").paginate(
+                Filters=[{"Name": "tag-key", "Values": ["backstop:run-id"]}])
+        )
+        cleanup = {step: (count, total) for step, (count, total) in time_in(events, {"Teardown", "Report"}).items()}
+        # task failures and timeouts by the state they happened in (a retried step shows here):
+        # followed back through previousEventId, as the parallel branches interleave
+        failures: dict[str, int] = {}
+        first_failure: dict[str, str] = {}
+        by_id = {e["id"]: e for e in events if "id" in e}
+
+        def state_of(event: dict) -> str | None:
+            seen = 0
+            while event is not None and seen < 50:
+                if event["type"].endswith("StateEntered"):
+                    return event["stateEnteredEventDetails"]["name"]
+                event = by_id.get(event.get("previousEventId"))
+                seen += 1
+            return None
+
+        for event in events:
+            if event["type"] in ("TaskFailed", "TaskTimedOut", "LambdaFunctionFailed", "LambdaFunctionTimedOut"):
+                current = state_of(event)
+                key = f"{current} {event['type']}"
+                if key not in failures:
+                    details = next((d for k, d in event.items() if k.endswith("EventDetails")), {})
+                    first_failure[key] = f"{details.get('error', '')}: {str(details.get('cause', ''))[:300]}"
+                failures[key] = failures.get(key, 0) + 1
         if described["status"] != "SUCCEEDED":
             print(f"      N={n}: the drill ended {described['status']}: {described.get('error')}: {described.get('cause', '')[:500]}", flush=True)
         slowest = max([(j["CompletionDate"] - j["CreationDate"]).total_seconds() for j in restores if "CompletionDate" in j] or [0])
@@ -362,24 +392,28 @@ def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0, mixed
         # success (the event, wake-restores, SendTaskSuccess); and a wait that found the end
         # already missed (it ended while no wait was parked)
         completion = {j["RestoreJobId"]: j["CompletionDate"].timestamp() for j in restores if "CompletionDate" in j}
-        woken_after, missed, state = [], 0, None
+        woken_after, missed = [], 0
         # the wait's phases: entered, the park invocation scheduled, started, submitted, the
-        # token handed back, exited (mean seconds between each)
+        # token handed back, exited (mean seconds from each event to the one it follows,
+        # by previousEventId: the launch branch's events interleave)
         phases: dict[str, list[float]] = {}
-        last = None
         for event in events:
-            if state == "WaitForRestores" and last is not None:
-                phases.setdefault(f"{last[0]}->{event['type']}", []).append(event["timestamp"].timestamp() - last[1])
-            last = (event["type"], event["timestamp"].timestamp())
-            if event["type"].endswith("StateEntered"):
-                state = event["stateEnteredEventDetails"]["name"]
-            elif event["type"] == "TaskSucceeded" and state == "WaitForRestores":
+            if state_of(event) != "WaitForRestores" or event["type"].endswith("StateEntered"):
+                continue
+            before = by_id.get(event.get("previousEventId"))
+            if before is not None:
+                phases.setdefault(f"{before['type']}->{event['type']}", []).append(event["timestamp"].timestamp() - before["timestamp"].timestamp())
+            if event["type"] == "TaskSucceeded":
                 woken = json.loads(event["taskSucceededEventDetails"].get("output") or "{}").get("wokenBy", {})
                 if "missedAt" in woken:
                     missed += 1
                 elif woken.get("restoreJobId") in completion:
                     woken_after.append(event["timestamp"].timestamp() - completion[woken["restoreJobId"]])
         return {
+            "leftVolumes": left_volumes,
+            "failures": failures,
+            "firstFailure": first_failure,
+            "cleanup": cleanup,
             "waitPhases": {k: (len(v), statistics.mean(v)) for k, v in phases.items()},
             "wokenAfter": statistics.mean(woken_after) if woken_after else math.nan,
             "woken": len(woken_after),
@@ -447,6 +481,11 @@ def main() -> None:
         print(f"      the first {RESTORE_CONCURRENCY} restores (or all) started within {r['filled']:.2f} s of the first", flush=True)
         print(f"      a restore's end (while others waited): the next round began after {r['seenAfter']:.2f} s, the next restore started after {r['nextAfter']:.2f} s (means)", flush=True)
         print("      restore loop, mean s per entry: " + ", ".join(f"{name} {total / count:.2f} ({count}x)" for name, (count, total) in sorted(r["loopStates"].items())), flush=True)
+        print("      after recovery: " + ", ".join(f"{step} {total:.1f} s in {count} passes" for step, (count, total) in sorted(r["cleanup"].items()))
+              + f"; volumes tagged with a run id left in the DR region: {r['leftVolumes']}; task failures: {json.dumps(r['failures'], sort_keys=True)}", flush=True)
+        for key, why in sorted(r["firstFailure"].items()):
+            if "TimedOut" not in key or "WaitForRestores" not in key:
+                print(f"      first {key}: {why}", flush=True)
         if r["attached"]:
             print(f"      AttachVolumes: {r['attached']} volumes attached in {r['attach']:.1f} s", flush=True)
 

@@ -21,7 +21,7 @@ const MAX_NAME_LEN: usize = 40;
 /// What one run is measured to carry (bench/RESULTS.md: 1,000 resources with the payload of
 /// 10; at 3,000 the restores complete but a drill's teardown outlasts its invocations): the
 /// run's state is stored in S3, not carried in the Step Functions payload.
-pub const MAX_RESOURCES: usize = 2000;
+pub const MAX_RESOURCES: usize = 3000;
 pub const MAX_INSTANCES: usize = 50;
 pub const MAX_RECORDS: usize = 50;
 /// A week: a larger RTO is a typo, and it sizes the run's bound.
