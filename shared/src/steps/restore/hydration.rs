@@ -18,6 +18,7 @@ use crate::aws::store::{key, Part, RunStore};
 use crate::error::BackstopError;
 use crate::model::jobs::{RestoreItem, RestoreJob};
 use crate::model::run::{ResolvedRun, RunId};
+use crate::plan::EbsRestore;
 
 /// A restore the plan wants with FSR: its resource, the copy's snapshot and the AZ.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,11 +33,19 @@ pub(super) fn wanted<'r>(
     run: &ResolvedRun,
     due: impl Iterator<Item = &'r RestoreItem>,
 ) -> Vec<Wanted> {
+    // by name, once: a round at 3,000 resources asks for each due item
+    let fast: HashMap<&str, &EbsRestore> = run
+        .plan
+        .resources
+        .iter()
+        .filter_map(|r| Some((r.name.as_str(), r.ebs.as_ref()?)))
+        .filter(|(_, ebs)| ebs.fast_snapshot_restore)
+        .collect();
+    if fast.is_empty() {
+        return Vec::new();
+    }
     due.filter_map(|item| {
-        let ebs = run.plan.resource(&item.resource)?.ebs.as_ref()?;
-        if !ebs.fast_snapshot_restore {
-            return None;
-        }
+        let ebs = *fast.get(item.resource.as_str())?;
         Some(Wanted {
             resource: item.resource.clone(),
             snapshot_id: snapshot_of(&item.recovery_point_arn)?.to_string(),

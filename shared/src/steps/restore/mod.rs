@@ -74,12 +74,12 @@ pub const MAX_RESTORE_ATTEMPTS: u32 = 3;
 
 /// The attempt to start for `item` this round, if any: the first one, or (resuming a run)
 /// the next one after a failed attempt, within [`MAX_RESTORE_ATTEMPTS`].
-fn attempt_to_start(item: &RestoreItem, jobs: &[RestoreJob], resume: bool) -> Option<u32> {
-    let last = jobs
-        .iter()
-        .filter(|job| job.resource == item.resource)
-        .max_by_key(|job| job.attempt);
-    match last {
+fn attempt_to_start(
+    item: &RestoreItem,
+    last: &HashMap<&str, &RestoreJob>,
+    resume: bool,
+) -> Option<u32> {
+    match last.get(item.resource.as_str()) {
         None => Some(0),
         Some(job) if resume && job.did_not_complete() && job.attempt + 1 < MAX_RESTORE_ATTEMPTS => {
             Some(job.attempt + 1)
@@ -117,9 +117,10 @@ fn schedule<'i>(
     resume: bool,
 ) -> (Vec<(&'i RestoreItem, u32)>, usize) {
     let running = jobs.iter().filter(|job| !job.is_finished()).count();
+    let last = poll::last_attempts(jobs);
     let mut due: Vec<(&RestoreItem, u32)> = restores
         .iter()
-        .filter_map(|item| Some((item, attempt_to_start(item, jobs, resume)?)))
+        .filter_map(|item| Some((item, attempt_to_start(item, &last, resume)?)))
         .collect();
     // stable: equal expectations keep plan order
     due.sort_by_key(|(item, _)| {
@@ -370,10 +371,11 @@ pub async fn start_round(
         withheld = before - run.restores.len();
     }
     // a restore the plan wants with fast snapshot restore waits for it to be enabled
+    let last = poll::last_attempts(&jobs);
     let due = run
         .restores
         .iter()
-        .filter(|item| attempt_to_start(item, &jobs, run.resumed).is_some());
+        .filter(|item| attempt_to_start(item, &last, run.resumed).is_some());
     let wanted = hydration::wanted(&run, due);
     let held = hydration::prepare(
         &clients.ec2,

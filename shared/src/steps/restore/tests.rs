@@ -411,20 +411,29 @@ fn a_failed_restore_ends_a_run_but_a_resumed_run_retries_it_a_bounded_number_of_
     let failed = vec![job("app-data", 0, "FAILED")];
     let summary = summarize(&restores, &failed, false);
     assert_eq!((summary.failed, summary.done), (1, true));
-    assert_eq!(attempt_to_start(&restores[0], &failed, false), None);
+    assert_eq!(
+        attempt_to_start(&restores[0], &super::poll::last_attempts(&failed), false),
+        None
+    );
 
     let summary = summarize(&restores, &failed, true);
     assert_eq!(
         (summary.failed, summary.not_started, summary.done),
         (0, 1, false)
     );
-    assert_eq!(attempt_to_start(&restores[0], &failed, true), Some(1));
+    assert_eq!(
+        attempt_to_start(&restores[0], &super::poll::last_attempts(&failed), true),
+        Some(1)
+    );
 
     let last = MAX_RESTORE_ATTEMPTS - 1;
     let exhausted: Vec<RestoreJob> = (0..=last).map(|a| job("app-data", a, "FAILED")).collect();
     let summary = summarize(&restores, &exhausted, true);
     assert_eq!((summary.failed, summary.done), (1, true));
-    assert_eq!(attempt_to_start(&restores[0], &exhausted, true), None);
+    assert_eq!(
+        attempt_to_start(&restores[0], &super::poll::last_attempts(&exhausted), true),
+        None
+    );
 
     let recovered = vec![
         job("app-data", 0, "FAILED"),
