@@ -301,12 +301,12 @@ def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0, mixed
         ]
         timeline = spans(events)
         # what the drill left behind: volumes still in the DR region, and whether its teardown
-        # and report finished (their time and how many passes)
+        # and report finished (their time, and how many times each state was entered)
         left_volumes = sum(
             len(page["Volumes"]) for page in emulator.client("ec2").get_paginator("describe_volumes").paginate(
                 Filters=[{"Name": "tag-key", "Values": ["backstop:run-id"]}])
         )
-        cleanup = {step: (count, total) for step, (count, total) in time_in(events, {"Teardown", "Report"}).items()}
+        cleanup = time_in(events, {"Teardown", "Report"})
         # task failures and timeouts by the state they happened in (a retried step shows here):
         # followed back through previousEventId, as the parallel branches interleave
         failures: dict[str, int] = {}
@@ -481,7 +481,8 @@ def main() -> None:
         print(f"      the first {RESTORE_CONCURRENCY} restores (or all) started within {r['filled']:.2f} s of the first", flush=True)
         print(f"      a restore's end (while others waited): the next round began after {r['seenAfter']:.2f} s, the next restore started after {r['nextAfter']:.2f} s (means)", flush=True)
         print("      restore loop, mean s per entry: " + ", ".join(f"{name} {total / count:.2f} ({count}x)" for name, (count, total) in sorted(r["loopStates"].items())), flush=True)
-        print("      after recovery: " + ", ".join(f"{step} {total:.1f} s in {count} passes" for step, (count, total) in sorted(r["cleanup"].items()))
+        # a state entered again is a new pass (teardown's loop); a retry stays in one entry
+        print("      after recovery: " + ", ".join(f"{step} {total:.1f} s, entered {count}x" for step, (count, total) in sorted(r["cleanup"].items()))
               + f"; volumes tagged with a run id left in the DR region: {r['leftVolumes']}; task failures: {json.dumps(r['failures'], sort_keys=True)}", flush=True)
         for key, why in sorted(r["firstFailure"].items()):
             if "TimedOut" not in key or "WaitForRestores" not in key:
