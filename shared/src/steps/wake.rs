@@ -131,7 +131,8 @@ struct Missed {
 
 /// Parks the wait's task token, unless the run has used its wakeable rounds; or hands it
 /// straight back when a restore ended while no wait was parked (the run polled just before
-/// it), which counts as a wakeable round too. Never fails the run: a token not parked only
+/// it, or while this wait was being parked: it looks again once the token is down), which
+/// counts as a wakeable round too. Never fails the run: a token not parked only
 /// means the wait runs its full interval.
 pub async fn park(
     store: &RunStore,
@@ -187,6 +188,14 @@ pub async fn park(
             parked_at: now,
         };
         try_join(counted, store.put_at(&key, &parked)).await?;
+        // a restore that ended between the marker's first read and the token's put found no
+        // wait parked and left a marker: without a second look, this wait would run its
+        // whole interval
+        if let Some(missed) = store.get_at::<Missed>(MISSED_KEY).await? {
+            if let Some(woke) = hand_back_missed(store, sfn, &key, token, &missed).await? {
+                return Ok(woke);
+            }
+        }
         Ok::<_, BackstopError>(outcome(
             "parked",
             format!(
@@ -204,6 +213,52 @@ pub async fn park(
             outcome("not-parked", err.to_string(), 0, 0)
         }
     }
+}
+
+/// Hands back the wait just parked at `key` for the end `missed` records, unless a wake
+/// took its token meanwhile (`None`: it is woken already, and the marker is left for the
+/// next wait, which then ends at once and costs one round).
+async fn hand_back_missed(
+    store: &RunStore,
+    sfn: &aws_sdk_sfn::Client,
+    key: &str,
+    token: &str,
+    missed: &Missed,
+) -> Result<Option<WakeOutcome>, BackstopError> {
+    let still_parked = store
+        .get_at::<Parked>(key)
+        .await?
+        .is_some_and(|parked| parked.token == token);
+    if !still_parked {
+        return Ok(None);
+    }
+    try_join(delete(store, key), delete(store, MISSED_KEY)).await?;
+    let output =
+        json!({ "wokenBy": { "restoreJobId": missed.restore_job_id, "missedAt": missed.at } });
+    let sent = sfn
+        .send_task_success()
+        .task_token(token)
+        .output(output.to_string())
+        .send()
+        .await;
+    match sent {
+        Ok(_) => {}
+        // a wake handed it back between the look and the delete: woken all the same
+        Err(err)
+            if err.as_service_error().is_some_and(|e| {
+                e.is_task_timed_out() || e.is_invalid_token() || e.is_task_does_not_exist()
+            }) => {}
+        Err(err) => return Err(err).context("handing back the wait at once"),
+    }
+    Ok(Some(outcome(
+        "woke",
+        format!(
+            "restore job {} ended at {} while this wait was being parked: polls at once",
+            missed.restore_job_id, missed.at
+        ),
+        1,
+        0,
+    )))
 }
 
 /// Hands every parked wait back: each of this stack's runs polls its restores now.
@@ -373,5 +428,113 @@ mod tests {
             .remove("restoreJobId");
         let err = parse_restore_event(&bare).unwrap_err().to_string();
         assert!(err.contains("detail.restoreJobId"), "{err}");
+    }
+
+    /// What S3 answers a park with: no parks counted yet, the missed marker absent at the first
+    /// read and present at the second (a restore ended while the wait was being parked), and
+    /// at the parked key the token `parked` (none: a wake took it).
+    struct ParkScene {
+        deletes: aws_smithy_mocks::Rule,
+        handed_back: aws_smithy_mocks::Rule,
+        store: RunStore,
+        sfn: aws_sdk_sfn::Client,
+    }
+
+    fn park_scene(run: &RunRef, parked: Option<&str>) -> ParkScene {
+        use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
+        use aws_sdk_s3::primitives::ByteStream;
+        use aws_smithy_mocks::{mock, mock_client, RuleMode};
+        let no_such_key =
+            || GetObjectError::NoSuchKey(aws_sdk_s3::types::error::NoSuchKey::builder().build());
+        let body = |value: Value| {
+            let bytes = serde_json::to_vec(&value).unwrap();
+            move || {
+                GetObjectOutput::builder()
+                    .body(ByteStream::from(bytes.clone()))
+                    .build()
+            }
+        };
+        let missed = mock!(aws_sdk_s3::Client::get_object)
+            .match_requests(|r| r.key() == Some(MISSED_KEY))
+            .sequence()
+            .error(no_such_key)
+            .output(body(
+                json!({ "restoreJobId": "R9", "at": "2026-12-06T05:00:00Z" }),
+            ))
+            .build();
+        let parked_key = parked_key(run);
+        let parked_rule = match parked {
+            Some(token) => mock!(aws_sdk_s3::Client::get_object)
+                .match_requests(move |r| r.key() == Some(parked_key.as_str()))
+                .then_output(body(
+                    json!({ "token": token, "parkedAt": "2026-12-06T05:00:00Z" }),
+                )),
+            None => mock!(aws_sdk_s3::Client::get_object)
+                .match_requests(move |r| r.key() == Some(parked_key.as_str()))
+                .then_error(no_such_key),
+        };
+        let counts = mock!(aws_sdk_s3::Client::get_object)
+            .match_requests(|r| r.key().is_some_and(|k| k.ends_with("/wake.json")))
+            .then_error(no_such_key);
+        let puts = mock!(aws_sdk_s3::Client::put_object)
+            .then_output(|| aws_sdk_s3::operation::put_object::PutObjectOutput::builder().build());
+        let deletes = mock!(aws_sdk_s3::Client::delete_object).then_output(|| {
+            aws_sdk_s3::operation::delete_object::DeleteObjectOutput::builder().build()
+        });
+        let handed_back = mock!(aws_sdk_sfn::Client::send_task_success).then_output(|| {
+            aws_sdk_sfn::operation::send_task_success::SendTaskSuccessOutput::builder().build()
+        });
+        ParkScene {
+            store: RunStore::new(
+                mock_client!(
+                    aws_sdk_s3,
+                    RuleMode::MatchAny,
+                    [&missed, &parked_rule, &counts, &puts, &deletes]
+                ),
+                "state",
+            ),
+            sfn: mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&handed_back]),
+            deletes,
+            handed_back,
+        }
+    }
+
+    fn a_run() -> RunRef {
+        let run = crate::model::run::ResolvedRun::for_test(
+            "drill-1",
+            crate::model::run::Mode::Drill,
+            crate::plan::example_plan(),
+        );
+        RunRef::of(
+            &run,
+            crate::model::run::RunId::try_from("drill-1".to_string()).unwrap(),
+        )
+    }
+
+    /// A restore that ends between the park's first look for a missed end and its token's
+    /// put finds no wait parked: the park looks again once its token is down, and hands its
+    /// wait back at once instead of leaving it to run its whole interval.
+    #[tokio::test]
+    async fn a_restore_that_ends_while_the_wait_is_being_parked_hands_it_back_at_once() {
+        let run = a_run();
+        let scene = park_scene(&run, Some("token-1"));
+        let done = park(&scene.store, &scene.sfn, &run, "token-1").await;
+        assert_eq!(done.action, "woke", "{done:?}");
+        assert!(done.reason.contains("R9"), "{done:?}");
+        assert_eq!(scene.handed_back.num_calls(), 1);
+        // its token and the marker are removed: no later wake hands the same wait back
+        assert_eq!(scene.deletes.num_calls(), 2);
+    }
+
+    /// A wake that took the token first has woken the wait already: the park does not hand
+    /// it back a second time, and leaves the marker for the run's next wait.
+    #[tokio::test]
+    async fn a_wait_already_woken_is_not_handed_back_twice() {
+        let run = a_run();
+        let scene = park_scene(&run, None);
+        let done = park(&scene.store, &scene.sfn, &run, "token-1").await;
+        assert_eq!(done.action, "parked", "{done:?}");
+        assert_eq!(scene.handed_back.num_calls(), 0);
+        assert_eq!(scene.deletes.num_calls(), 0);
     }
 }
