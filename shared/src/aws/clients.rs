@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
+use aws_credential_types::provider::error::CredentialsError;
 
 use super::store::{s3_client, RunStore};
 use crate::error::BackstopError;
@@ -299,7 +300,7 @@ async fn assumed_credentials(
     into: &RecoverInto,
     run_id: &str,
 ) -> Result<aws_credential_types::Credentials, BackstopError> {
-    use aws_credential_types::provider::{error::CredentialsError, ProvideCredentials};
+    use aws_credential_types::provider::ProvideCredentials;
     let provider = aws_config::sts::AssumeRoleProvider::builder(&into.role_arn)
         .session_name(session_name(run_id))
         .configure(config)
@@ -311,11 +312,12 @@ async fn assumed_credentials(
         into.account_id()
     );
     provider.provide_credentials().await.map_err(|err| {
-        let context = aws_smithy_types::error::display::DisplayErrorContext(&err).to_string();
-        let message = sts_message(&context);
-        let answered = matches!(err, CredentialsError::InvalidConfiguration(_))
-            || context.contains("service error");
-        match sts_refusal(answered, &context) {
+        let answer = sts_answer(&err);
+        let message = answer
+            .and_then(|a| a.message)
+            .map(str::to_string)
+            .unwrap_or_else(|| aws_smithy_types::error::display::DisplayErrorContext(&err).to_string());
+        match sts_refusal(answer) {
             None => BackstopError::Transient { action, message },
             Some("AccessDenied") => BackstopError::AccessDenied {
                 action,
@@ -332,9 +334,40 @@ async fn assumed_credentials(
     })
 }
 
-/// STS's error code when it refused (`answered`: STS answered with an error) in a way retrying
-/// does not fix; `None` for what retrying can fix (no answer, throttling, STS's own faults).
-fn sts_refusal(answered: bool, context: &str) -> Option<&str> {
+/// STS's answer when it refused the assume-role call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StsRefused<'a> {
+    code: Option<&'a str>,
+    message: Option<&'a str>,
+    /// A 5xx: STS's own fault.
+    server_fault: bool,
+}
+
+/// What STS answered the assume-role call with, when it answered with an error; `None` when
+/// it did not answer (a timeout, a connection that failed).
+fn sts_answer(err: &CredentialsError) -> Option<StsRefused<'_>> {
+    use aws_sdk_sts::error::ProvideErrorMetadata;
+    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if let Some(call) = cause.downcast_ref::<aws_sdk_sts::error::SdkError<AssumeRoleError>>() {
+            let refused = call.as_service_error()?;
+            return Some(StsRefused {
+                code: refused.code(),
+                message: refused.message(),
+                server_fault: call
+                    .raw_response()
+                    .is_some_and(|r| r.status().is_server_error()),
+            });
+        }
+        source = cause.source();
+    }
+    None
+}
+
+/// STS's error code when it refused in a way retrying does not fix; `None` for what retrying
+/// can fix (no answer, throttling, STS's own faults).
+fn sts_refusal(answer: Option<StsRefused<'_>>) -> Option<&str> {
     const RETRYABLE: [&str; 5] = [
         "Throttling",
         "ServiceUnavailable",
@@ -342,29 +375,13 @@ fn sts_refusal(answered: bool, context: &str) -> Option<&str> {
         "InternalError",
         "IDPCommunicationError",
     ];
-    if !answered || RETRYABLE.iter().any(|code| context.contains(code)) {
-        return None;
+    let answer = answer.filter(|a| !a.server_fault)?;
+    match answer.code {
+        Some(code) if RETRYABLE.iter().any(|r| code.starts_with(r)) => None,
+        Some(code) if code.starts_with("AccessDenied") => Some("AccessDenied"),
+        Some(code) => Some(code),
+        None => Some("StsRefused"),
     }
-    let code = context
-        .split_once("code: Some(\"")
-        .or_else(|| context.split_once("code: \""))
-        .and_then(|(_, rest)| rest.split_once('"'))
-        .map(|(code, _)| code);
-    Some(match code {
-        Some(code) if code.starts_with("AccessDenied") => "AccessDenied",
-        Some(code) => code,
-        None => "StsRefused",
-    })
-}
-
-/// STS's own message in the credentials error's text (the SDK nests it several errors deep),
-/// or the text when it has none.
-fn sts_message(context: &str) -> String {
-    context
-        .split_once("message: Some(\"")
-        .or_else(|| context.split_once("message: \""))
-        .and_then(|(_, rest)| rest.split_once('"'))
-        .map_or_else(|| context.to_string(), |(message, _)| message.to_string())
 }
 
 /// A role session name from a run id: what STS accepts (`[\w+=,.@-]`, 2 to 64 characters),
@@ -411,24 +428,39 @@ mod tests {
         assert!(err.to_string().contains("STATE_MACHINE_ARN"), "{err}");
     }
 
+    /// A refusal as the assume-role provider gives it: STS's answer (`status`, `code`,
+    /// `message`) inside the SDK's error inside the credentials error.
+    fn refused(status: u16, code: &str, message: &str) -> CredentialsError {
+        use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+        use aws_smithy_runtime_api::http::{Response, StatusCode};
+        use aws_smithy_types::body::SdkBody;
+        use aws_smithy_types::error::ErrorMetadata;
+        let answer =
+            AssumeRoleError::generic(ErrorMetadata::builder().code(code).message(message).build());
+        let raw = Response::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+        CredentialsError::provider_error(aws_sdk_sts::error::SdkError::service_error(answer, raw))
+    }
+
     #[test]
     fn a_refused_assume_role_is_told_by_stss_message_and_a_session_names_the_run() {
-        let context = r#"an error occurred while loading credentials: service error: unhandled error (AccessDenied): Error { code: "AccessDenied", message: "User: arn:aws:iam::123456789012:root is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::210987654321:role/x", aws_request_id: "A" } (ProviderError(...))"#;
-        assert_eq!(
-            sts_message(context),
-            "User: arn:aws:iam::123456789012:root is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::210987654321:role/x"
-        );
-        assert_eq!(sts_message("dispatch failure"), "dispatch failure");
+        let denied = "User: arn:aws:iam::123456789012:root is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::210987654321:role/x";
+        let err = refused(403, "AccessDenied", denied);
+        let answer = sts_answer(&err);
+        assert_eq!(answer.and_then(|a| a.message), Some(denied));
         // refused for good, or worth a retry
-        assert_eq!(sts_refusal(true, context), Some("AccessDenied"));
-        let disabled = r#"service error: RegionDisabledException: Error { code: "RegionDisabledException", message: "STS is not activated in this region" }"#;
-        assert_eq!(sts_refusal(true, disabled), Some("RegionDisabledException"));
-        let throttled = r#"service error: unhandled error (Throttling): Error { code: "Throttling", message: "Rate exceeded" }"#;
-        assert_eq!(sts_refusal(true, throttled), None);
+        assert_eq!(sts_refusal(answer), Some("AccessDenied"));
+        let disabled = refused(403, "RegionDisabledException", "STS is not activated");
         assert_eq!(
-            sts_refusal(false, "dispatch failure: connection refused"),
-            None
+            sts_refusal(sts_answer(&disabled)),
+            Some("RegionDisabledException")
         );
+        let throttled = refused(400, "Throttling", "Rate exceeded");
+        assert_eq!(sts_refusal(sts_answer(&throttled)), None);
+        let fault = refused(503, "Unknown", "try again");
+        assert_eq!(sts_refusal(sts_answer(&fault)), None);
+        let no_answer = CredentialsError::provider_error("dispatch failure: connection refused");
+        assert_eq!(sts_answer(&no_answer), None);
+        assert_eq!(sts_refusal(None), None);
         assert_eq!(session_name("failover-1"), "backstop-failover-1");
         let long = session_name(&format!("drill:{}", "x".repeat(80)));
         assert_eq!(long.len(), 64);
