@@ -244,10 +244,7 @@ async fn hand_back_missed(
     match sent {
         Ok(_) => {}
         // a wake handed it back between the look and the delete: woken all the same
-        Err(err)
-            if err.as_service_error().is_some_and(|e| {
-                e.is_task_timed_out() || e.is_invalid_token() || e.is_task_does_not_exist()
-            }) => {}
+        Err(err) if wait_ended(&err) => {}
         Err(err) => return Err(err).context("handing back the wait at once"),
     }
     Ok(Some(outcome(
@@ -302,13 +299,7 @@ pub async fn wake_parked(
         match sent {
             Ok(_) => woken += 1,
             // the wait ended already (timed out, or its run stopped): nothing to wake
-            Err(err)
-                if err.as_service_error().is_some_and(|e| {
-                    e.is_task_timed_out() || e.is_invalid_token() || e.is_task_does_not_exist()
-                }) =>
-            {
-                stale += 1
-            }
+            Err(err) if wait_ended(&err) => stale += 1,
             Err(err) => {
                 return Err(crate::error::classify_sdk_error(
                     format!("handing back the wait parked at {key}"),
@@ -335,6 +326,18 @@ pub async fn wake_parked(
     }
     let reason = format!("restore job {} ended {}", ended.job_id, ended.status);
     Ok(outcome("woke", reason, woken, stale))
+}
+
+/// Step Functions' answer for a token whose wait is over (handed back, timed out, or its run
+/// stopped).
+fn wait_ended(
+    err: &aws_sdk_sfn::error::SdkError<
+        aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError,
+    >,
+) -> bool {
+    err.as_service_error().is_some_and(|e| {
+        e.is_task_timed_out() || e.is_invalid_token() || e.is_task_does_not_exist()
+    })
 }
 
 async fn delete(store: &RunStore, key: &str) -> Result<(), BackstopError> {
