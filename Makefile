@@ -56,11 +56,12 @@ build:
 	$(CARGO) build --workspace --all-targets
 
 ## Benchmarks (figures in bench/RESULTS.md): each handler's release binary, cold start and peak
-## RSS beside a Python reference; then a drill's orchestration cost at N = 1 to 1,000 resources.
-bench: setup build
+## RSS beside a Python reference; then a drill's orchestration cost at N = 1 to 1,000 resources,
+## with the release handlers (what Lambda runs).
+bench: setup
 	$(CARGO) build --release --workspace --bins
 	$(VENV)/bin/python bench/handler_startup.py --runs 20 --profile release
-	$(VENV)/bin/python -u bench/orchestration.py --sizes 1,10,100,1000 --time-scale 0.05
+	$(VENV)/bin/python -u bench/orchestration.py --sizes 1,10,100,1000 --time-scale 0.05 --profile release
 
 ## Run a local DR drill against the emulator (`make demo MODE=failover`: a full failover;
 ## MODE=failback: that failover, then the failback that brings it home).

@@ -5,7 +5,8 @@
 
 For each N: a fresh emulator, N EBS volumes in the primary region (sizes spread from 8 GiB to
 2 TiB, so restores take AWS's 3 to 20 minutes), backed up and copied to the DR vault; the real
-template deployed with the locally built handlers (`make build`); the plan uploaded to the
+template deployed with the locally built handlers (`make build`; `--profile release`: the
+release build, what Lambda runs and what `make bench` measures); the plan uploaded to the
 run-state bucket (planObject); one drill through the real state machine (one instance from the
 golden AMI, one drill DNS record, teardown, report; `--attached K`: the first K volumes attached
 to it; `--mixed`: one resource in 20 an RDS database and one in 20 an EFS file system, at most
