@@ -10,7 +10,7 @@ use aws_config::SdkConfig;
 use aws_credential_types::provider::error::CredentialsError;
 
 use super::store::{s3_client, RunStore};
-use crate::error::BackstopError;
+use crate::error::{classify_response, BackstopError};
 use crate::model::run::StackSite;
 use crate::plan::RecoverInto;
 
@@ -311,76 +311,42 @@ async fn assumed_credentials(
         into.role_arn,
         into.account_id()
     );
-    provider.provide_credentials().await.map_err(|err| {
-        let answer = sts_answer(&err);
-        let message = answer
-            .and_then(|a| a.message)
-            .map(str::to_string)
-            .unwrap_or_else(|| aws_smithy_types::error::display::DisplayErrorContext(&err).to_string());
-        match sts_refusal(answer) {
-            None => BackstopError::Transient { action, message },
-            Some("AccessDenied") => BackstopError::AccessDenied {
-                action,
-                message: format!(
-                    "{message} (the role must exist, trust this account, and be the stack's RecoverIntoRoleArn)"
-                ),
-            },
-            Some(code) => BackstopError::Aws {
-                action,
-                code: code.to_string(),
-                message,
-            },
-        }
-    })
+    provider
+        .provide_credentials()
+        .await
+        .map_err(|err| assume_role_error(action, &err))
 }
 
-/// STS's answer when it refused the assume-role call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct StsRefused<'a> {
-    code: Option<&'a str>,
-    message: Option<&'a str>,
-    /// A 5xx: STS's own fault.
-    server_fault: bool,
-}
-
-/// What STS answered the assume-role call with, when it answered with an error; `None` when
-/// it did not answer (a timeout, a connection that failed).
-fn sts_answer(err: &CredentialsError) -> Option<StsRefused<'_>> {
+/// A failed assume-role call as a Backstop error: STS's answer classified as every AWS answer
+/// is ([`classify_response`]), with what to check when it is a refusal; no answer at all (a
+/// timeout, a connection that failed) is transient.
+fn assume_role_error(action: String, err: &CredentialsError) -> BackstopError {
     use aws_sdk_sts::error::ProvideErrorMetadata;
     use aws_sdk_sts::operation::assume_role::AssumeRoleError;
     let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
+    let answer = loop {
+        let Some(cause) = source else { break None };
         if let Some(call) = cause.downcast_ref::<aws_sdk_sts::error::SdkError<AssumeRoleError>>() {
-            let refused = call.as_service_error()?;
-            return Some(StsRefused {
-                code: refused.code(),
-                message: refused.message(),
-                server_fault: call
-                    .raw_response()
-                    .is_some_and(|r| r.status().is_server_error()),
-            });
+            break call.as_service_error().zip(call.raw_response());
         }
         source = cause.source();
-    }
-    None
-}
-
-/// STS's error code when it refused in a way retrying does not fix; `None` for what retrying
-/// can fix (no answer, throttling, STS's own faults).
-fn sts_refusal(answer: Option<StsRefused<'_>>) -> Option<&str> {
-    const RETRYABLE: [&str; 5] = [
-        "Throttling",
-        "ServiceUnavailable",
-        "InternalFailure",
-        "InternalError",
-        "IDPCommunicationError",
-    ];
-    let answer = answer.filter(|a| !a.server_fault)?;
-    match answer.code {
-        Some(code) if RETRYABLE.iter().any(|r| code.starts_with(r)) => None,
-        Some(code) if code.starts_with("AccessDenied") => Some("AccessDenied"),
-        Some(code) => Some(code),
-        None => Some("StsRefused"),
+    };
+    let Some((refused, raw)) = answer else {
+        return BackstopError::Transient {
+            action,
+            message: aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
+        };
+    };
+    let code = refused.code().unwrap_or("Unknown").to_string();
+    let message = refused.message().unwrap_or_default().to_string();
+    match classify_response(action, code, message, raw.status().as_u16()) {
+        BackstopError::AccessDenied { action, message } => BackstopError::AccessDenied {
+            action,
+            message: format!(
+                "{message} (the role must exist, trust this account, and be the stack's RecoverIntoRoleArn)"
+            ),
+        },
+        other => other,
     }
 }
 
@@ -444,23 +410,30 @@ mod tests {
     #[test]
     fn a_refused_assume_role_is_told_by_stss_message_and_a_session_names_the_run() {
         let denied = "User: arn:aws:iam::123456789012:root is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::210987654321:role/x";
-        let err = refused(403, "AccessDenied", denied);
-        let answer = sts_answer(&err);
-        assert_eq!(answer.and_then(|a| a.message), Some(denied));
+        let told = |err: CredentialsError| assume_role_error("assuming".into(), &err);
+        let err = told(refused(403, "AccessDenied", denied));
+        assert_eq!(err.error_name(), "Backstop.AccessDenied", "{err}");
+        assert!(err.to_string().contains(denied), "{err}");
+        assert!(err.to_string().contains("RecoverIntoRoleArn"), "{err}");
         // refused for good, or worth a retry
-        assert_eq!(sts_refusal(answer), Some("AccessDenied"));
-        let disabled = refused(403, "RegionDisabledException", "STS is not activated");
-        assert_eq!(
-            sts_refusal(sts_answer(&disabled)),
-            Some("RegionDisabledException")
+        let disabled = told(refused(
+            403,
+            "RegionDisabledException",
+            "STS is not activated",
+        ));
+        assert_eq!(disabled.error_name(), "Backstop.AwsError", "{disabled}");
+        assert!(
+            disabled.to_string().contains("RegionDisabledException"),
+            "{disabled}"
         );
-        let throttled = refused(400, "Throttling", "Rate exceeded");
-        assert_eq!(sts_refusal(sts_answer(&throttled)), None);
-        let fault = refused(503, "Unknown", "try again");
-        assert_eq!(sts_refusal(sts_answer(&fault)), None);
-        let no_answer = CredentialsError::provider_error("dispatch failure: connection refused");
-        assert_eq!(sts_answer(&no_answer), None);
-        assert_eq!(sts_refusal(None), None);
+        let throttled = told(refused(400, "Throttling", "Rate exceeded"));
+        assert_eq!(throttled.error_name(), "Backstop.Throttled", "{throttled}");
+        let fault = told(refused(503, "Unknown", "try again"));
+        assert_eq!(fault.error_name(), "Backstop.Transient", "{fault}");
+        let no_answer = told(CredentialsError::provider_error(
+            "dispatch failure: connection refused",
+        ));
+        assert_eq!(no_answer.error_name(), "Backstop.Transient", "{no_answer}");
         assert_eq!(session_name("failover-1"), "backstop-failover-1");
         let long = session_name(&format!("drill:{}", "x".repeat(80)));
         assert_eq!(long.len(), 64);
