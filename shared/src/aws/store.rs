@@ -15,6 +15,7 @@ use crate::error::{classify_sdk_error, BackstopError, SdkContext};
 use crate::model::instances::{Attachment, LaunchedInstance, WaveSpan};
 use crate::model::jobs::RestoreJob;
 use crate::model::network::NetworkState;
+use crate::model::rounds::Rounds;
 use crate::model::run::{ApprovalGate, FailbackOf, ResolvedRun, RunSettings};
 use crate::model::run::{Mode, RunId};
 use crate::plan::RecoverInto;
@@ -86,6 +87,9 @@ pub struct RunRef {
     pub settings: RunSettings,
     pub approval: ApprovalGate,
     pub counts: RunCounts,
+    /// How long the run's loops wait between rounds, and how many restore rounds a restore's
+    /// end may cut short (sized to the run's bound: see `model::rounds`).
+    pub rounds: Rounds,
     /// Where the run recovers, when not in the stack's own region (a failback recovers in the
     /// primary region): the steps' workload clients are that region's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -121,6 +125,7 @@ impl RunRef {
                 instances: run.plan.instances.len(),
                 warnings: run.warnings.len(),
             },
+            rounds: run.rounds(),
             region: run.failback.as_ref().map(|_| run.plan.dr_region.clone()),
             recover_into: run.recovers_into().cloned(),
             failback: run.failback.clone(),

@@ -4,5 +4,6 @@
 pub mod instances;
 pub mod jobs;
 pub mod network;
+pub mod rounds;
 pub mod run;
 pub mod time;

@@ -437,6 +437,15 @@ pub async fn resolve_plan(
         trigger: input.trigger,
         failback: failback_of_run,
     };
+    let rounds = run.rounds();
+    if rounds.lengthened(run.settings.poll_interval_seconds) {
+        tracing::warn!(
+            poll_interval_seconds = run.settings.poll_interval_seconds,
+            wait_seconds = rounds.wait_seconds,
+            bound_seconds = run.bound_seconds(),
+            "the wait between rounds is lengthened: at the poll interval, the run's bound could outgrow Step Functions' execution history"
+        );
+    }
     Ok((run, there))
 }
 

@@ -2,14 +2,15 @@
 //! interval (AWS Backup's `Restore Job State Change` events, the callback pattern).
 //!
 //! Each round, the loop's wait is a Step Functions task that parks its task token here
-//! (`wake/<execution>.json` in the run-state bucket) and times out after the poll interval.
+//! (`wake/<execution>.json` in the run-state bucket) and times out after the run's wait between rounds.
 //! When a restore job of this account and region ends, the same function hands every parked
 //! token back (`SendTaskSuccess`), so the loop polls at once. A wake is only ever early: a lost
 //! event, a token that could not be parked, or a run whose restores happen elsewhere (a
 //! failback's, in the primary region) waits the interval as before. A spurious wake (another
-//! restore of the account) costs one poll. Each run parks a token for at most
-//! `MAX_WAKEABLE_ROUNDS` rounds, then waits the interval only: a run of thousands of restores
-//! cannot grow its execution history past Step Functions' limit one wake at a time.
+//! restore of the account) costs one poll. Each run parks a token for at most its
+//! `rounds.wakeable` rounds, then waits the interval only: a run of thousands of restores
+//! cannot grow its execution history past Step Functions' limit one wake at a time
+//! (`model::rounds` sizes both the wakes and the interval).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -20,9 +21,6 @@ use crate::error::{BackstopError, SdkContext};
 use crate::model::time::format_time;
 use crate::steps::Invocation;
 use futures_util::future::try_join;
-
-/// Rounds of one run whose wait can be cut short (about 15 history events each).
-pub const MAX_WAKEABLE_ROUNDS: u32 = 400;
 
 /// Where parked tokens are kept, one object per waiting run.
 pub const PARKED_PREFIX: &str = "wake/runs/";
@@ -148,10 +146,11 @@ pub async fn park(
         )
         .await?;
         let parks = parks.unwrap_or_default();
-        if parks.parked >= MAX_WAKEABLE_ROUNDS {
+        let wakeable = run.rounds.wakeable;
+        if parks.parked >= wakeable {
             return Ok(outcome(
                 "not-parked",
-                format!("the run's {MAX_WAKEABLE_ROUNDS} wakeable rounds are used: it polls every interval"),
+                format!("the run's {wakeable} wakeable rounds are used: it polls every interval"),
                 0,
                 0,
             ));
@@ -512,6 +511,20 @@ mod tests {
             &run,
             crate::model::run::RunId::try_from("drill-1".to_string()).unwrap(),
         )
+    }
+
+    /// A run whose wakeable rounds are used parks nothing: its wait runs the interval, and no
+    /// end hands it back early.
+    #[tokio::test]
+    async fn a_run_whose_wakes_are_used_waits_its_interval() {
+        let mut run = a_run();
+        run.rounds.wakeable = 0;
+        let scene = park_scene(&run, Some("token-1"));
+        let done = park(&scene.store, &scene.sfn, &run, "token-1").await;
+        assert_eq!(done.action, "not-parked", "{done:?}");
+        assert!(done.reason.contains("0 wakeable rounds"), "{done:?}");
+        assert_eq!(scene.handed_back.num_calls(), 0);
+        assert_eq!(scene.deletes.num_calls(), 0);
     }
 
     /// A restore that ends between the park's first look for a missed end and its token's

@@ -82,6 +82,7 @@ def install() -> None:
         return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
 
     StepFunctionResponse.get_execution_history = get_execution_history
+    _history_is_limited()
     _stop_is_synchronous()
     _log_unhandled_state_errors()
     _lambda_transport_errors_are_sdk_client_exceptions()
@@ -132,6 +133,58 @@ def _log_unhandled_state_errors() -> None:
         return original(self, env, ex)
 
     ExecutionState._from_error = from_error
+
+
+# Step Functions' hard quota on one Standard execution's history (developer guide, "Avoid
+# reaching the history quota"): when the 25,000th event would be anything but
+# ExecutionSucceeded, ExecutionFailed is logged as that event and the execution fails. No Catch
+# sees it: what the state machine would have done next (a drill's teardown) never runs.
+HISTORY_EVENT_LIMIT = 25_000
+HISTORY_LIMIT_ERROR = "States.Runtime"
+HISTORY_LIMIT_CAUSE = f"The execution reached the maximum number of history events ({HISTORY_EVENT_LIMIT})."
+
+
+def _history_is_limited() -> None:
+    """moto records events without bound, so a loop that would fail on AWS ran on here."""
+    from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramError
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    original_environment = ExecutionWorker._get_evaluation_environment
+
+    def environment(self):  # type: ignore[no-untyped-def]
+        env = original_environment(self)
+        # the execution's own environment (a Parallel branch's frame shares its events)
+        env.event_manager._backstop_execution_env = env
+        return env
+
+    original_add = EventManager.add_event
+    ends = {HistoryEventType.ExecutionSucceeded, HistoryEventType.ExecutionFailed}
+
+    failure = ExecutionFailedEventDetails(error=HISTORY_LIMIT_ERROR, cause=HISTORY_LIMIT_CAUSE)
+
+    def add_event(self, context, event_type, event_details=None, timestamp=None, update_source_event_id=True):  # type: ignore[no-untyped-def]
+        recorded = len(self._history_event_list)
+        env = getattr(self, "_backstop_execution_env", None)
+        if recorded == HISTORY_EVENT_LIMIT - 1 and event_type in ends and not getattr(self, "_backstop_limit_reached", False):
+            return original_add(self, context, event_type, event_details, timestamp, update_source_event_id)
+        if recorded >= HISTORY_EVENT_LIMIT - 1:
+            if env is not None and not getattr(self, "_backstop_limit_reached", False):
+                self._backstop_limit_reached = True
+                env.set_error(failure)
+            if event_type == HistoryEventType.ExecutionFailed and recorded == HISTORY_EVENT_LIMIT - 1:
+                # the states stopping on the way (a Parallel's branch, its Catch) may have
+                # replaced the error: the execution fails for its history, nothing else
+                env._program_state = ProgramError(error=failure)
+                details = {"executionFailedEventDetails": failure}
+                return original_add(self, context, event_type, details, timestamp, update_source_event_id)
+            # not recorded: the execution ends with ExecutionFailed as its last event
+            return recorded
+        return original_add(self, context, event_type, event_details, timestamp, update_source_event_id)
+
+    ExecutionWorker._get_evaluation_environment = environment
+    EventManager.add_event = add_event
 
 
 def _stop_is_synchronous() -> None:

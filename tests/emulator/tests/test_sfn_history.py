@@ -133,3 +133,38 @@ def test_a_parked_lambda_task_times_out_on_the_scaled_clock_or_takes_its_token_b
     assert done["status"] == "SUCCEEDED" and json.loads(done["output"])["wake"] == {"wokenBy": "test"}
     types = [e["type"] for e in sfn.get_execution_history(executionArn=woken)["events"]]
     assert "TaskSucceeded" in types and "TaskTimedOut" not in types
+
+
+def test_an_execution_whose_history_reaches_25000_events_fails_uncaught(emulator, world):
+    """AWS: the 25,000th event of a history that goes on is ExecutionFailed, and no Catch sees it."""
+    from conftest import wait_for
+
+    # a loop of Pass states that would go on for ever (2 events a round); its Catch-all
+    # Parallel around it never gets to recover
+    loop = {"StartAt": "Again", "States": {"Again": {"Type": "Pass", "Next": "Again"}}}
+    definition = {
+        "StartAt": "Guarded",
+        "States": {
+            "Guarded": {"Type": "Parallel", "Branches": [loop], "End": True,
+                        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "CleanUp"}]},
+            "CleanUp": {"Type": "Pass", "End": True},
+        },
+    }
+    sfn = emulator.client("stepfunctions", DR)
+    machine = sfn.create_state_machine(name="endless", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/x")
+    execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], name="run-1")["executionArn"]
+    wait_for("the execution to end", lambda: sfn.describe_execution(executionArn=execution)["status"] != "RUNNING", timeout=300)
+    described = sfn.describe_execution(executionArn=execution)
+    assert described["status"] == "FAILED", described
+    assert described["cause"] == sfn_history.HISTORY_LIMIT_CAUSE
+    history = []
+    token = None
+    while True:
+        page = sfn.get_execution_history(executionArn=execution, maxResults=1000, includeExecutionData=False, **({"nextToken": token} if token else {}))
+        history += page["events"]
+        token = page.get("nextToken")
+        if not token:
+            break
+    assert len(history) == sfn_history.HISTORY_EVENT_LIMIT
+    assert history[-1]["type"] == "ExecutionFailed"
+    assert not any(e.get("stateEnteredEventDetails", {}).get("name") == "CleanUp" for e in history)

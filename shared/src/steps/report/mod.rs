@@ -14,6 +14,7 @@ use crate::model::instances::LaunchedInstance;
 use crate::model::instances::WaveSpan;
 use crate::model::jobs::RestoreJob;
 use crate::model::network::NetworkState;
+use crate::model::rounds::{HISTORY_EVENT_LIMIT, TEARDOWN_BOUND_SECONDS};
 use crate::model::run::ResolvedRun;
 use crate::model::run::{Mode, RunId};
 use crate::model::time::{format_time, parse_time};
@@ -531,6 +532,7 @@ pub fn build_report(
                 let mut warnings = r.warnings.clone();
                 warnings.extend(skipped_optional(&r.restores, state.restore.as_ref()));
                 warnings.extend(switched_despite_checks(state));
+                warnings.extend(lengthened_wait(r));
                 warnings
             })
             .unwrap_or_default(),
@@ -598,6 +600,21 @@ fn switched_despite_checks(state: &RunState) -> Option<String> {
         format!(
             "validations failed ({}): the operator approved the DNS switch anyway",
             failed.join(", ")
+        )
+    })
+}
+
+/// A run that waited longer between rounds than its settings ask, and why (`model::rounds`).
+fn lengthened_wait(run: &ResolvedRun) -> Option<String> {
+    let rounds = run.rounds();
+    let asked = run.settings.poll_interval_seconds;
+    rounds.lengthened(asked).then(|| {
+        format!(
+            "the run waited {} s between rounds, not settings.pollIntervalSeconds' {asked} s: at {asked} s, rounds until its bound ({} min) and teardown's ({} min) could outgrow Step Functions' {} history events, which ends a run half-done; a shorter settings.runTimeoutMinutes keeps a shorter wait",
+            rounds.wait_seconds,
+            run.bound_seconds() / 60,
+            TEARDOWN_BOUND_SECONDS / 60,
+            HISTORY_EVENT_LIMIT,
         )
     })
 }

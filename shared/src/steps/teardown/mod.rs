@@ -26,6 +26,7 @@ use crate::error::BackstopError;
 use crate::kinds::{self, Owned, OwnedKind, Removal};
 use crate::model::jobs::RestoreJob;
 use crate::model::network::NetworkState;
+use crate::model::rounds::TEARDOWN_BOUND_SECONDS;
 use crate::model::run::ResolvedRun;
 use crate::model::run::{Mode, RunId};
 use crate::model::time::format_time;
@@ -40,9 +41,6 @@ pub mod decide;
 
 pub use decide::Leftover;
 use decide::{Action, Candidate, Origin, Refusal, RunFacts};
-
-/// Deletions still pending this long after teardown began are reported as left behind.
-const TEARDOWN_BOUND_SECONDS: i64 = 2 * 60 * 60;
 
 /// What starts a teardown: the state machine (after a drill) or an operator (any run id).
 #[derive(Debug, Clone, Deserialize)]
