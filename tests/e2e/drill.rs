@@ -212,6 +212,13 @@ async fn a_drill_leaves_nothing_behind_and_reports_the_rto_and_rpo_the_test_meas
         lengthened.contains("not settings.pollIntervalSeconds' 2 s"),
         "{lengthened}"
     );
+    // and the state machine waited that long: the restore loop's waits time out after it
+    let timeouts = restore_wait_timeouts(&scenario, watched.execution.execution_arn()).await;
+    assert!(!timeouts.is_empty(), "the restore loop never waited");
+    assert!(
+        timeouts.iter().all(|t| *t == i64::from(waited)),
+        "waits of {timeouts:?} s, the report says {waited} s"
+    );
 
     // the drill wrote its drill record, then deleted it with everything else
     assert_eq!(report["dns"][0]["recordName"], "drill.app.shop.example.com");
@@ -1063,6 +1070,31 @@ fn dashboard_metrics(body: &Value) -> Vec<Shown> {
         }
     }
     shown
+}
+
+/// The timeout of each of the restore loop's waits (the Lambda tasks that wait for their
+/// token), in AWS seconds, as the execution history has them.
+async fn restore_wait_timeouts(scenario: &Scenario, execution_arn: &str) -> Vec<i64> {
+    let mut pages = scenario
+        .dr
+        .sfn
+        .get_execution_history()
+        .execution_arn(execution_arn)
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    let mut timeouts = Vec::new();
+    while let Some(page) = pages.next().await {
+        for event in page.unwrap().events() {
+            if let Some(scheduled) = event
+                .task_scheduled_event_details()
+                .filter(|d| d.resource() == "invoke.waitForTaskToken")
+            {
+                timeouts.push(scheduled.timeout_in_seconds().unwrap_or_default());
+            }
+        }
+    }
+    timeouts
 }
 
 /// A restore job that ends wakes the run's wait (AWS Backup's restore job event hands the
