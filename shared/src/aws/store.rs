@@ -88,7 +88,10 @@ pub struct RunRef {
     pub approval: ApprovalGate,
     pub counts: RunCounts,
     /// How long the run's loops wait between rounds, and how many restore rounds a restore's
-    /// end may cut short (sized to the run's bound: see `model::rounds`).
+    /// end may cut short (sized to the run's bound: see `model::rounds`). A run resolved by
+    /// an earlier version (in flight across an upgrade) has none: its own definition waits the
+    /// poll interval, and it parks as many times as that version did.
+    #[serde(default = "Rounds::resolved_before_sizing")]
     pub rounds: Rounds,
     /// Where the run recovers, when not in the stack's own region (a failback recovers in the
     /// primary region): the steps' workload clients are that region's.
@@ -421,6 +424,20 @@ mod tests {
         let execution = RunId::try_from("drill-1".to_string()).unwrap();
         assert_eq!(key(&execution, Part::Run), "state/drill-1/run.json");
         assert_eq!(key(&execution, Part::Restore), "state/drill-1/restore.json");
+    }
+
+    #[test]
+    fn a_run_in_flight_across_an_upgrade_still_reads() {
+        let plan = crate::plan::example_plan();
+        let run = ResolvedRun::for_test("drill-1", crate::model::run::Mode::Drill, plan);
+        let execution = crate::model::run::RunId::try_from("drill-1".to_string()).unwrap();
+        let mut earlier = serde_json::to_value(RunRef::of(&run, execution)).unwrap();
+        earlier.as_object_mut().unwrap().remove("rounds");
+        let read: RunRef = serde_json::from_value(earlier).unwrap();
+        assert_eq!(
+            read.rounds,
+            crate::model::rounds::Rounds::resolved_before_sizing()
+        );
     }
 
     /// A failover into the production account, stored as resolve wrote it.

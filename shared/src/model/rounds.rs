@@ -83,6 +83,15 @@ impl Rounds {
         RESERVED_EVENTS + EVENTS_PER_RESTORE_ROUND * restore_rounds + EVENTS_PER_PASS * passes
     }
 
+    /// A run resolved before rounds were sized: its definition waits the poll interval
+    /// (`wait_seconds` is not read), and it parks at most 400 times, as that version did.
+    pub fn resolved_before_sizing() -> Rounds {
+        Rounds {
+            wait_seconds: 30,
+            wakeable: 400,
+        }
+    }
+
     /// Whether the run waits longer than it was asked to.
     pub fn lengthened(&self, poll_interval_seconds: u32) -> bool {
         self.wait_seconds > poll_interval_seconds
