@@ -1072,9 +1072,11 @@ fn dashboard_metrics(body: &Value) -> Vec<Shown> {
     shown
 }
 
-/// The timeout of each of the restore loop's waits (the Lambda tasks that wait for their
-/// token), in AWS seconds, as the execution history has them.
-async fn restore_wait_timeouts(scenario: &Scenario, execution_arn: &str) -> Vec<i64> {
+/// An execution's whole history, page by page.
+async fn history(
+    scenario: &Scenario,
+    execution_arn: &str,
+) -> Vec<aws_sdk_sfn::types::HistoryEvent> {
     let mut pages = scenario
         .dr
         .sfn
@@ -1083,55 +1085,50 @@ async fn restore_wait_timeouts(scenario: &Scenario, execution_arn: &str) -> Vec<
         .max_results(1000)
         .into_paginator()
         .send();
-    let mut timeouts = Vec::new();
+    let mut events = Vec::new();
     while let Some(page) = pages.next().await {
-        for event in page.unwrap().events() {
-            if let Some(scheduled) = event
-                .task_scheduled_event_details()
-                .filter(|d| d.resource() == "invoke.waitForTaskToken")
-            {
-                timeouts.push(scheduled.timeout_in_seconds().unwrap_or_default());
-            }
-        }
+        events.extend(page.unwrap().events().iter().cloned());
     }
-    timeouts
+    events
+}
+
+/// The restore loop's waits are the only Lambda tasks that wait for their token.
+fn parked(resource: &str) -> bool {
+    resource == "invoke.waitForTaskToken"
+}
+
+/// The timeout of each of the restore loop's waits, in AWS seconds, as the execution history
+/// has them.
+async fn restore_wait_timeouts(scenario: &Scenario, execution_arn: &str) -> Vec<i64> {
+    history(scenario, execution_arn)
+        .await
+        .iter()
+        .filter_map(|e| e.task_scheduled_event_details())
+        .filter(|d| parked(d.resource()))
+        .map(|d| d.timeout_in_seconds().unwrap_or_default())
+        .collect()
+}
+
+/// The waits of an execution's restore loop: how many were woken, and how many ran their
+/// whole interval.
+pub(crate) async fn restore_waits(scenario: &Scenario, execution_arn: &str) -> (usize, usize) {
+    let events = history(scenario, execution_arn).await;
+    let woken = events
+        .iter()
+        .filter_map(|e| e.task_succeeded_event_details())
+        .filter(|d| parked(d.resource()))
+        .count();
+    let timed_out = events
+        .iter()
+        .filter_map(|e| e.task_timed_out_event_details())
+        .filter(|d| parked(d.resource()))
+        .count();
+    (woken, timed_out)
 }
 
 /// A restore job that ends wakes the run's wait (AWS Backup's restore job event hands the
 /// parked task token back): with a poll interval of ten minutes, longer than any of its
 /// restores, the drill's restore loop never waits a whole interval, and it leaves nothing.
-/// The waits of an execution's restore loop (the only Lambda tasks that wait for their
-/// token): how many were woken, and how many ran their whole interval.
-pub(crate) async fn restore_waits(scenario: &Scenario, execution_arn: &str) -> (usize, usize) {
-    let mut pages = scenario
-        .dr
-        .sfn
-        .get_execution_history()
-        .execution_arn(execution_arn)
-        .max_results(1000)
-        .into_paginator()
-        .send();
-    let (mut woken, mut timed_out) = (0, 0);
-    while let Some(page) = pages.next().await {
-        for event in page.unwrap().events() {
-            let parked = |resource: &str| resource == "invoke.waitForTaskToken";
-            if event
-                .task_succeeded_event_details()
-                .is_some_and(|d| parked(d.resource()))
-            {
-                woken += 1;
-            }
-            if event
-                .task_timed_out_event_details()
-                .is_some_and(|d| parked(d.resource()))
-            {
-                timed_out += 1;
-            }
-        }
-    }
-    (woken, timed_out)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restore_job_that_ends_wakes_the_run_before_its_poll_interval() {
     let scenario = Scenario::protected("drill-wake").await;
