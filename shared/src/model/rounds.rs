@@ -23,7 +23,7 @@ const RESERVED_EVENTS: u64 = 2_500;
 
 /// A restore round: start and poll (a task is 5 events: entered, scheduled, started,
 /// succeeded, exited), the choice (2) and the parked wait (6: a callback task also submits).
-pub const EVENTS_PER_RESTORE_ROUND: u64 = 18;
+const EVENTS_PER_RESTORE_ROUND: u64 = 18;
 
 /// A DNS, teardown or retire round: a task (5), a choice (2), a wait (2).
 const EVENTS_PER_PASS: u64 = 9;

@@ -2,11 +2,11 @@
 //! interval (AWS Backup's `Restore Job State Change` events, the callback pattern).
 //!
 //! Each round, the loop's wait is a Step Functions task that parks its task token here
-//! (`wake/<execution>.json` in the run-state bucket) and times out after the run's wait between rounds.
-//! When a restore job of this account and region ends, the same function hands every parked
-//! token back (`SendTaskSuccess`), so the loop polls at once. A wake is only ever early: a lost
-//! event, a token that could not be parked, or a run whose restores happen elsewhere (a
-//! failback's, in the primary region) waits the interval as before. A spurious wake (another
+//! (`wake/<execution>.json` in the run-state bucket) and times out after the run's wait
+//! between rounds. When a restore job of this account and region ends, the same function hands
+//! every parked token back (`SendTaskSuccess`), so the loop polls at once. A wake is only ever
+//! early: a lost event, a token that could not be parked, or a run whose restores happen
+//! elsewhere (a failback's, in the primary region) waits the interval as before. A spurious wake (another
 //! restore of the account) costs one poll. Each run parks a token for at most its
 //! `rounds.wakeable` rounds, then waits the interval only: a run of thousands of restores
 //! cannot grow its execution history past Step Functions' limit one wake at a time
