@@ -8,6 +8,12 @@
 //! deadline; teardown's bound after it) and every wake used. The wait between rounds is the
 //! poll interval, lengthened only when that worst case would not fit: a long bound with a
 //! short interval.
+//!
+//! A failback first brings the DR side's data home (`steps::failback::capture`), in the same
+//! execution, before the run is resolved and has a bound. Its rounds are counted: after
+//! `CAPTURE_PATIENT_ROUNDS` it waits minutes between them, and after `CAPTURE_ROUNDS` it stops
+//! with an error that says how to resume. The run that follows is sized with what the capture
+//! used.
 
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +39,25 @@ const EVENTS_PER_PASS: u64 = 9;
 /// restores (whose ends wake every parked run).
 pub const MAX_WAKEABLE_ROUNDS: u32 = 500;
 
+/// The most rounds a failback's capture goes (about 4,500 events), then it stops.
+pub const CAPTURE_ROUNDS: u32 = 500;
+
+/// Capture rounds at the poll interval (two hours at 30 s); later ones wait at least
+/// `CAPTURE_LONG_WAIT_SECONDS`: a copy still running by then is a large one.
+pub const CAPTURE_PATIENT_ROUNDS: u32 = 250;
+
+/// The wait between a long capture's later rounds (its last 250 span about 21 hours).
+const CAPTURE_LONG_WAIT_SECONDS: u32 = 300;
+
+/// How long a failback's capture waits after its `round`th round (counted from 1).
+pub fn capture_wait_seconds(poll_interval_seconds: u32, round: u32) -> u32 {
+    if round < CAPTURE_PATIENT_ROUNDS {
+        poll_interval_seconds
+    } else {
+        poll_interval_seconds.max(CAPTURE_LONG_WAIT_SECONDS)
+    }
+}
+
 /// Deletions still pending this long after teardown (or retire) began are reported as left
 /// behind: the last rounds a run has.
 pub const TEARDOWN_BOUND_SECONDS: i64 = 2 * 60 * 60;
@@ -50,8 +75,14 @@ pub struct Rounds {
 
 impl Rounds {
     /// The pace of a run of `restores` restores that polls every `poll_interval_seconds` and may
-    /// go on for `run_seconds` (its start to its deadline) and teardown's bound after that.
-    pub fn sized(poll_interval_seconds: u32, restores: usize, run_seconds: u64) -> Rounds {
+    /// go on for `run_seconds` (its start to its deadline) and teardown's bound after that,
+    /// after `capture_rounds` rounds of a failback's capture.
+    pub fn sized(
+        poll_interval_seconds: u32,
+        restores: usize,
+        run_seconds: u64,
+        capture_rounds: u32,
+    ) -> Rounds {
         let wakeable = u32::try_from(restores)
             .unwrap_or(u32::MAX)
             .saturating_mul(2)
@@ -61,6 +92,7 @@ impl Rounds {
         // for each rounding) + passes (teardown's bound at the same pace, and two more);
         // what is left after the fixed terms is shared by the interval rounds
         let fixed = RESERVED_EVENTS
+            + EVENTS_PER_PASS * u64::from(capture_rounds.min(CAPTURE_ROUNDS))
             + EVENTS_PER_RESTORE_ROUND * (u64::from(wakeable) + 2)
             + EVENTS_PER_PASS * 3;
         let left = HISTORY_EVENT_LIMIT - fixed;
@@ -76,10 +108,10 @@ impl Rounds {
     }
 
     /// The most events a run of this pace can write to its history (see the module).
-    pub fn worst_case_events(&self, run_seconds: u64) -> u64 {
+    pub fn worst_case_events(&self, run_seconds: u64, capture_rounds: u32) -> u64 {
         let wait = u64::from(self.wait_seconds);
         let restore_rounds = u64::from(self.wakeable) + run_seconds.div_ceil(wait) + 1;
-        let passes = (TEARDOWN_BOUND_SECONDS as u64).div_ceil(wait) + 2;
+        let passes = u64::from(capture_rounds) + (TEARDOWN_BOUND_SECONDS as u64).div_ceil(wait) + 2;
         RESERVED_EVENTS + EVENTS_PER_RESTORE_ROUND * restore_rounds + EVENTS_PER_PASS * passes
     }
 
@@ -114,6 +146,7 @@ impl ResolvedRun {
             self.settings.poll_interval_seconds,
             self.restores.len(),
             self.bound_seconds(),
+            self.capture_rounds,
         )
     }
 }
@@ -139,13 +172,15 @@ mod tests {
                 7 * 24 * HOUR + 24 * HOUR,
             ] {
                 for restores in [0, 1, 10, 240, 1_000, 3_000] {
-                    let rounds = Rounds::sized(interval, restores, bound);
-                    let events = rounds.worst_case_events(bound);
-                    assert!(
-                        events <= HISTORY_EVENT_LIMIT,
-                        "{interval} s, {bound} s, {restores} restores: {rounds:?} allows {events} events"
-                    );
-                    assert!(rounds.wait_seconds >= interval, "never shorter than asked");
+                    for captured in [0, 1, CAPTURE_ROUNDS] {
+                        let rounds = Rounds::sized(interval, restores, bound, captured);
+                        let events = rounds.worst_case_events(bound, captured);
+                        assert!(
+                            events <= HISTORY_EVENT_LIMIT,
+                            "{interval} s, {bound} s, {restores} restores, {captured} capture rounds: {rounds:?} allows {events} events"
+                        );
+                        assert!(rounds.wait_seconds >= interval, "never shorter than asked");
+                    }
                 }
             }
         }
@@ -155,16 +190,16 @@ mod tests {
     fn the_poll_interval_is_kept_where_it_fits() {
         // a plan of 10 with the default 30 s and a two-hour bound (RTO 60), or eight hours
         assert_eq!(
-            Rounds::sized(30, 10, 2 * HOUR),
+            Rounds::sized(30, 10, 2 * HOUR, 0),
             Rounds {
                 wait_seconds: 30,
                 wakeable: 40
             }
         );
-        assert_eq!(Rounds::sized(30, 10, 8 * HOUR).wait_seconds, 30);
+        assert_eq!(Rounds::sized(30, 10, 8 * HOUR, 0).wait_seconds, 30);
         // the largest plans use every wake, and an RTO of 60 minutes still polls every 30 s
         assert_eq!(
-            Rounds::sized(30, 3_000, 2 * HOUR),
+            Rounds::sized(30, 3_000, 2 * HOUR, 0),
             Rounds {
                 wait_seconds: 30,
                 wakeable: 500
@@ -175,14 +210,14 @@ mod tests {
     #[test]
     fn a_long_bound_with_a_short_interval_waits_longer() {
         // 2 s for eight hours is 14,400 rounds: far past the history
-        let rounds = Rounds::sized(2, 10, 8 * HOUR);
+        let rounds = Rounds::sized(2, 10, 8 * HOUR, 0);
         assert!(rounds.lengthened(2), "{rounds:?}");
         assert!(
             rounds.wait_seconds <= 30,
             "no longer than it must be: {rounds:?}"
         );
         // seven days at 30 s: minutes between rounds, not seconds
-        let week = Rounds::sized(30, 3_000, 7 * 24 * HOUR);
+        let week = Rounds::sized(30, 3_000, 7 * 24 * HOUR, 0);
         assert!(
             week.wait_seconds > 10 * MINUTE as u32 && week.wait_seconds < 20 * MINUTE as u32,
             "{week:?}"
@@ -192,7 +227,27 @@ mod tests {
             wait_seconds: week.wait_seconds * 19 / 20,
             ..week
         };
-        assert!(shorter.worst_case_events(7 * 24 * HOUR) > HISTORY_EVENT_LIMIT);
+        assert!(shorter.worst_case_events(7 * 24 * HOUR, 0) > HISTORY_EVENT_LIMIT);
+    }
+
+    #[test]
+    fn a_long_capture_waits_minutes_and_its_rounds_shorten_the_run_after_it() {
+        assert_eq!(capture_wait_seconds(30, 1), 30);
+        assert_eq!(capture_wait_seconds(30, CAPTURE_PATIENT_ROUNDS - 1), 30);
+        assert_eq!(capture_wait_seconds(30, CAPTURE_PATIENT_ROUNDS), 300);
+        assert_eq!(capture_wait_seconds(600, CAPTURE_PATIENT_ROUNDS), 600);
+        // the whole capture spans most of a day at the default interval before it stops
+        let spanned: u32 = (1..CAPTURE_ROUNDS)
+            .map(|r| capture_wait_seconds(30, r))
+            .sum();
+        assert!(spanned > 20 * HOUR as u32, "{spanned} s");
+        // a run after a long capture keeps less for its own rounds
+        let fresh = Rounds::sized(30, 240, 8 * HOUR, 0);
+        let after = Rounds::sized(30, 240, 8 * HOUR, CAPTURE_ROUNDS);
+        assert!(
+            after.wait_seconds > fresh.wait_seconds,
+            "{fresh:?} {after:?}"
+        );
     }
 
     #[test]

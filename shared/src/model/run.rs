@@ -218,6 +218,14 @@ pub struct ResolvedRun {
     /// A failback: the failover it brings home, and when that failover is retired.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failback: Option<FailbackOf>,
+    /// A failback's capture rounds before it was resolved, in the same execution's history
+    /// (`model::rounds`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub capture_rounds: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What a failback carries besides its plan (which is the failover's, swapped to the primary
@@ -252,6 +260,7 @@ impl ResolvedRun {
             resumed: false,
             trigger: None,
             failback: None,
+            capture_rounds: 0,
         }
     }
 }

@@ -272,16 +272,14 @@ pub async fn resolve_plan(
         }
         false => None,
     };
-    let captures: Vec<Capture> = match failback {
-        Some(_) => {
-            store
-                .get::<CaptureState>(&request.run_id, Part::Capture)
-                .await?
-                .unwrap_or_default()
-                .resources
-        }
-        None => Vec::new(),
+    let capture: CaptureState = match failback {
+        Some(_) => store
+            .get::<CaptureState>(&request.run_id, Part::Capture)
+            .await?
+            .unwrap_or_default(),
+        None => CaptureState::default(),
     };
+    let captures: &[Capture] = &capture.resources;
     let home_clients = failback
         .as_ref()
         .map(|f| clients.in_region(&f.home.dr_region));
@@ -436,6 +434,7 @@ pub async fn resolve_plan(
         approval,
         trigger: input.trigger,
         failback: failback_of_run,
+        capture_rounds: capture.rounds,
     };
     let rounds = run.rounds();
     if rounds.lengthened(run.settings.poll_interval_seconds) {

@@ -16,6 +16,7 @@ use crate::aws::tags::{run_tags, token};
 use crate::aws::{Clients, Settings};
 use crate::error::{BackstopError, SdkContext};
 use crate::model::jobs::JobStatus;
+use crate::model::rounds::{capture_wait_seconds, CAPTURE_ROUNDS};
 use crate::model::run::{Mode, RunId};
 use crate::model::time::format_time;
 use crate::steps::resolve::RunRequest;
@@ -88,6 +89,9 @@ pub struct CaptureState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quiesced: Option<Quiesced>,
     pub resources: Vec<Capture>,
+    /// Rounds this execution has gone (each is history the run after it cannot use).
+    #[serde(default)]
+    pub rounds: u32,
 }
 
 /// The failover's instances, stopped so that the backups hold everything they wrote.
@@ -110,7 +114,8 @@ pub struct CaptureOutput {
     pub done: bool,
     pub resources: usize,
     pub copied: usize,
-    /// How long the state machine waits before the next round (the run's poll interval).
+    /// How long the state machine waits before the next round (the run's poll interval; a
+    /// long capture's later rounds wait longer: `model::rounds`).
     pub wait_seconds: u32,
 }
 
@@ -136,7 +141,6 @@ pub async fn capture_round(
         home,
         failover,
     } = failback_of(clients, store, &request).await?;
-    let wait_seconds = request.input.settings.poll_interval_seconds;
     // a resumed failback's jobs are the earlier run's: the same tokens find them
     let run_id = match &request.input.resume_run_id {
         Some(earlier) => RunId::try_from(earlier.clone())?,
@@ -156,6 +160,10 @@ pub async fn capture_round(
         .get(&request.run_id, Part::Capture)
         .await?
         .unwrap_or_default();
+    out_of_rounds(&state)?;
+    state.rounds += 1;
+    let wait_seconds =
+        capture_wait_seconds(request.input.settings.poll_interval_seconds, state.rounds);
     if let (true, Some(failover)) = (request.input.quiesce, &failover) {
         let quiesced = state.quiesced.get_or_insert_with(|| Quiesced {
             instances: failover
@@ -269,6 +277,27 @@ pub async fn capture_round(
         resources: captures.len(),
         copied,
         wait_seconds,
+    })
+}
+
+/// A capture that has gone its `CAPTURE_ROUNDS` stops, before the execution's history could
+/// outgrow Step Functions' limit (which would end it with no report), and says how to go on.
+fn out_of_rounds(state: &CaptureState) -> Result<(), BackstopError> {
+    if state.rounds < CAPTURE_ROUNDS {
+        return Ok(());
+    }
+    let stopped = match state.quiesced {
+        Some(_) => {
+            " (its instances were stopped for the backups: start them again to serve meanwhile)"
+        }
+        None => "",
+    };
+    Err(BackstopError::Timeout {
+        action: "bringing the DR side's data home".into(),
+        message: format!(
+            "its backups and copies were still running after {} rounds; the failback stops here, before its execution history outgrows Step Functions' limit. Nothing was restored in the primary region and production DNS still points at the DR region{stopped}. Once the copies in the primary region's vault are complete, resume this failback (resumeRunId): it finds the same jobs",
+            state.rounds
+        ),
     })
 }
 
@@ -444,6 +473,24 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_capture_out_of_rounds_stops_and_says_how_to_resume() {
+        let mut state = CaptureState {
+            rounds: CAPTURE_ROUNDS - 1,
+            ..CaptureState::default()
+        };
+        assert!(out_of_rounds(&state).is_ok(), "its last round still goes");
+        state.rounds = CAPTURE_ROUNDS;
+        let err = out_of_rounds(&state).unwrap_err();
+        assert_eq!(err.error_name(), "Backstop.Timeout");
+        let said = err.to_string();
+        assert!(said.contains("resumeRunId"), "{said}");
+        assert!(!said.contains("instances were stopped"), "{said}");
+        state.quiesced = Some(Quiesced::default());
+        let said = out_of_rounds(&state).unwrap_err().to_string();
+        assert!(said.contains("instances were stopped"), "{said}");
+    }
 
     #[test]
     fn the_home_vault_is_in_the_functions_account_and_partition() {
