@@ -15,7 +15,8 @@ to it; `--mixed`: one resource in 20 an RDS database and one in 20 an EFS file s
 - recovered: execution start to the end of SwitchDns (the drill's RTO end); critical: the
   slowest restore (or the launch, if slower) + attach + DNS, as the run itself could not go
   faster; overhead = recovered / critical; order bound: the same with the restores run in the
-  order they started on maxConcurrentRestores slots (what the cap and the order force);
+  order they started on the run's slots (maxConcurrentRestores, every restore by default;
+  `--slots K` caps them at K: what the cap and the order force);
   best bound: what a perfect scheduler could do on the same slots, at least (the longest
   restore, or all restores' time spread evenly over the slots, whichever is longer; + attach
   + DNS); vs best = recovered / best bound; total: to the end of the execution (teardown and
@@ -45,7 +46,6 @@ from botocore.config import Config
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EMULATOR_DIR = os.path.join(ROOT, "tests", "emulator")
 PRIMARY, DR = "us-east-1", "us-west-2"
-RESTORE_CONCURRENCY = 100
 POLL_SECONDS = 30
 
 
@@ -267,7 +267,9 @@ def time_in(events: list[dict], names: set[str]) -> dict[str, tuple[int, float]]
     return spent
 
 
-def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0, mixed: bool = False) -> dict:
+def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0, mixed: bool = False, cap: int | None = None) -> dict:
+    # the run's slots: its maxConcurrentRestores, or every restore (the run's default)
+    slot_count = cap or n
     emulator = Emulator(time_scale)
     try:
         # setup is not what is measured: backups and copies finish in a minute
@@ -289,7 +291,7 @@ def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0, mixed
             stateMachineArn=machine, name=f"drill-bench-{n}",
             input=json.dumps({
                 "mode": "drill", "planObject": f"s3://{bucket}/plans/bench.json",
-                "settings": {"pollIntervalSeconds": POLL_SECONDS, "maxConcurrentRestores": RESTORE_CONCURRENCY},
+                "settings": {"pollIntervalSeconds": POLL_SECONDS, **({"maxConcurrentRestores": cap} if cap else {})},
             }),
         )["executionArn"]
         while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
@@ -339,14 +341,14 @@ def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0, mixed
         # what maxConcurrentRestores alone forces: the jobs, in the order they started, on
         # that many slots
         durations = [(j["CompletionDate"] - j["CreationDate"]).total_seconds() for j in sorted(restores, key=lambda j: j["CreationDate"]) if "CompletionDate" in j]
-        slots = [0.0] * RESTORE_CONCURRENCY
+        slots = [0.0] * slot_count
         for duration in durations:
             slots.sort()
             slots[0] += duration
         capped = max(max(slots), launch[1] - launch[0])
         # no scheduler on these slots finishes before the longest restore, nor before all the
         # restores' time spread evenly over them
-        best = max(max(durations or [0]), sum(durations) / RESTORE_CONCURRENCY, launch[1] - launch[0])
+        best = max(max(durations or [0]), sum(durations) / slot_count, launch[1] - launch[0])
         tail = 0.0
         for step in ("AttachVolumes", "SwitchDns"):
             if step in timeline:
@@ -384,11 +386,11 @@ def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0, mixed
         idle, running, begun, last = 0.0, 0, 0, None
         for when, change in marks:
             if last is not None and begun < len(restores):
-                idle += (RESTORE_CONCURRENCY - running) * (when - last)
+                idle += (slot_count - running) * (when - last)
             running += change
             begun += change > 0
             last = when
-        filled = created[min(RESTORE_CONCURRENCY, len(created)) - 1] - created[0] if created else math.nan
+        filled = created[min(slot_count, len(created)) - 1] - created[0] if created else math.nan
         # a wait handed back by a restore's end: from the job's CompletionDate to the task's
         # success (the event, wake-restores, SendTaskSuccess); and a wait that found the end
         # already missed (it ended while no wait was parked)
@@ -419,7 +421,7 @@ def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0, mixed
             "wokenAfter": statistics.mean(woken_after) if woken_after else math.nan,
             "woken": len(woken_after),
             "missed": missed,
-            "idle": idle / RESTORE_CONCURRENCY,
+            "idle": idle / slot_count,
             "spent": spent,
             "filled": filled,
             "seenAfter": statistics.mean(seen_after) if seen_after else math.nan,
@@ -461,14 +463,16 @@ def main() -> None:
     parser.add_argument("--mixed", action="store_true", help="one resource in 20 an RDS database, one in 20 an EFS file system (20 each at most)")
     parser.add_argument("--attached", type=int, default=0, choices=range(0, 22), metavar="0-21",
                         help="attach the first K volumes to the instance (the AttachVolumes step's time is printed)")
+    parser.add_argument("--slots", type=int, default=None, metavar="K",
+                        help="the run's maxConcurrentRestores (default: left out, so every restore starts at once)")
     args = parser.parse_args()
     binary_dir = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), args.profile)
     print(f"drill orchestration on the emulator, time scale {args.time_scale} (1 AWS hour = {3600 * args.time_scale:.0f} s), "
-          f"{args.profile} handlers, maxConcurrentRestores {RESTORE_CONCURRENCY}, poll every {POLL_SECONDS} AWS s")
+          f"{args.profile} handlers, maxConcurrentRestores {args.slots or 'left out (no cap)'}, poll every {POLL_SECONDS} AWS s")
     header = f"{'N':>5} {'status':>9} {'recovered s':>12} {'critical s':>11} {'overhead':>9} {'order bound s':>14} {'best bound s':>13} {'vs best':>8} {'total s':>8} {'transitions':>12} {'per round':>10} {'rounds':>7} {'events':>7} {'max payload B':>14} {'AWS calls':>10} {'per resource':>13}"
     print(header)
     for n in [int(x) for x in args.sizes.split(",")]:
-        r = run_one(n, args.time_scale, binary_dir, args.attached, args.mixed)
+        r = run_one(n, args.time_scale, binary_dir, args.attached, args.mixed, args.slots)
         print(f"{r['n']:>5} {r['status']:>9} {r['recovered']:>12.1f} {r['critical']:>11.1f} {r['overhead']:>9.2f} {r['capped']:>14.1f} {r['best']:>13.1f} {r['vsBest']:>8.2f} {r['total']:>8.1f} {r['transitions']:>12} "
               f"{r['perRound']:>10.1f} {r['rounds']:>7} {r['events']:>7} {r['payload']:>14} {r['calls']:>10} {r['callsPerResource']:>13.1f}",
               flush=True)
@@ -479,7 +483,7 @@ def main() -> None:
         print(f"      waits handed back by a restore's end: {r['woken']}, {r['wokenAfter']:.2f} s after it ended (mean); waits that found an end missed: {r['missed']}", flush=True)
         print("      the wait's phases, mean s (count): " + ", ".join(f"{k} {m:.3f} ({n})" for k, (n, m) in sorted(r["waitPhases"].items(), key=lambda kv: -kv[1][0] * kv[1][1])[:6]), flush=True)
         print(f"      slots idle while restores waited to start: {r['idle']:.1f} s per slot", flush=True)
-        print(f"      the first {RESTORE_CONCURRENCY} restores (or all) started within {r['filled']:.2f} s of the first", flush=True)
+        print(f"      the first {args.slots or n} restores (or all) started within {r['filled']:.2f} s of the first", flush=True)
         print(f"      a restore's end (while others waited): the next round began after {r['seenAfter']:.2f} s, the next restore started after {r['nextAfter']:.2f} s (means)", flush=True)
         print("      restore loop, mean s per entry: " + ", ".join(f"{name} {total / count:.2f} ({count}x)" for name, (count, total) in sorted(r["loopStates"].items())), flush=True)
         # a state entered again is a new pass (teardown's loop); a retry stays in one entry

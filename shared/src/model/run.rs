@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::time::parse_time_field;
 use crate::error::BackstopError;
 use crate::model::jobs::RestoreItem;
-use crate::plan::{Approval, FailoverSettings, Plan, RecoverInto};
+use crate::plan::{Approval, FailoverSettings, Plan, RecoverInto, MAX_RESOURCES};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -163,6 +163,10 @@ impl ApprovalGate {
 pub struct RunSettings {
     #[serde(default = "RunSettings::default_poll_interval")]
     pub poll_interval_seconds: u32,
+    /// Restores running at once. Default: every restore the plan holds (no cap). AWS Backup
+    /// sets no quota on concurrent restore jobs of the kinds Backstop restores, and every
+    /// restored resource exists at the end whatever the pace, so a cap only lengthens the RTO;
+    /// a plan that wants to pace its restores sets one.
     #[serde(default = "RunSettings::default_max_concurrent_restores")]
     pub max_concurrent_restores: u32,
     /// The run's bound; past it the run ends with `Backstop.Timeout` naming what was pending.
@@ -176,7 +180,7 @@ impl RunSettings {
         30
     }
     fn default_max_concurrent_restores() -> u32 {
-        20
+        MAX_RESOURCES as u32
     }
 }
 
@@ -302,10 +306,10 @@ pub fn check_settings(settings: &RunSettings) -> Result<(), BackstopError> {
             "must be between 1 and 3600",
         ));
     }
-    if !(1..=200).contains(&settings.max_concurrent_restores) {
+    if !(1..=MAX_RESOURCES as u32).contains(&settings.max_concurrent_restores) {
         return Err(BackstopError::invalid_input(
             "settings.maxConcurrentRestores",
-            "must be between 1 and 200",
+            format!("must be between 1 and {MAX_RESOURCES} (a plan's most resources; leave it out for no cap)"),
         ));
     }
     if let Some(minutes) = settings.run_timeout_minutes {
@@ -339,5 +343,27 @@ mod tests {
         assert_eq!(serde_json::to_string(&Mode::Drill).unwrap(), "\"drill\"");
         let mode: Mode = serde_json::from_str("\"failover\"").unwrap();
         assert_eq!(mode, Mode::Failover);
+    }
+
+    #[test]
+    fn restores_are_not_capped_unless_the_run_asks() {
+        let settings: RunSettings = serde_json::from_str("{}").unwrap();
+        assert_eq!(settings.max_concurrent_restores as usize, MAX_RESOURCES);
+        assert!(check_settings(&settings).is_ok());
+        let paced: RunSettings =
+            serde_json::from_value(serde_json::json!({ "maxConcurrentRestores": 5 })).unwrap();
+        assert_eq!(paced.max_concurrent_restores, 5);
+        assert!(check_settings(&paced).is_ok());
+        for bad in [0, MAX_RESOURCES as u32 + 1] {
+            let settings = RunSettings {
+                max_concurrent_restores: bad,
+                ..RunSettings::default()
+            };
+            let err = check_settings(&settings).unwrap_err();
+            assert!(
+                err.to_string().contains("settings.maxConcurrentRestores"),
+                "{err}"
+            );
+        }
     }
 }
