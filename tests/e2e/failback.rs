@@ -324,6 +324,147 @@ async fn a_failback_through_dr_faults_brings_the_data_home_switches_dns_back_and
     );
 }
 
+/// The state of the failover's first DR instance.
+async fn dr_instance_state(scenario: &Scenario, failover: &str) -> (String, String) {
+    let instance = scenario.instances_of_run(failover).await.remove(0);
+    let state = instance.state().and_then(|s| s.name()).unwrap().as_str();
+    (
+        instance.instance_id().unwrap().to_string(),
+        state.to_string(),
+    )
+}
+
+/// A quiesced failback whose capture fails leaves the DR instances stopped. An operator starts
+/// them again to serve and production writes; then the failback is resumed. It must not bring
+/// home the backups taken before the restart (what was written since would be lost once the
+/// failover is retired): it stops the instances again, backs everything up again, and takes
+/// the failed backup again under a new token (the old one would find the failed job).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resumed_failback_backs_up_again_what_failed_and_what_ran_after_the_stop() {
+    let scenario = failback_scenario("failback-resume").await;
+    let plan = plan_with_home(&scenario.seed);
+    let failover = scenario
+        .run_to_end("failover-1", run_input("failover", &plan))
+        .await;
+    assert_succeeded(&failover);
+    let failover_report: Value = serde_json::from_str(failover.output().unwrap()).unwrap();
+    let restored = |resource: &str| {
+        failover_report["restored"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|job| job["resource"] == resource)
+            .and_then(|job| job["createdResourceArn"].as_str())
+            .unwrap()
+            .to_string()
+    };
+    let dr_data = restored("app-data");
+
+    scenario.inject(json!({ "failJobs": [{
+        "jobType": "backup",
+        "resourceArn": dr_data,
+        "message": "Volume unreadable (injected)"
+    }]}));
+    let first = scenario
+        .run_to_end("failback-1", quiesced_failback_input("failover-1"))
+        .await;
+    assert_eq!(first.status().as_str(), "FAILED");
+    let cause = first.cause().unwrap_or_default();
+    assert!(cause.contains("Volume unreadable"), "{cause}");
+    assert!(cause.contains("stay stopped"), "{cause}");
+    let (instance_id, state) = dr_instance_state(&scenario, "failover-1").await;
+    assert_eq!(state, "stopped", "quiesced, and left stopped");
+    let stopped_first = scenario
+        .stack
+        .stored(&scenario.emulator, "failback-1", "capture")
+        .await["quiesced"]["stoppedAt"]
+        .as_str()
+        .map(parse_time)
+        .expect("the first run stopped the instance");
+
+    // the operator serves from the DR region again meanwhile, and production writes there
+    scenario.emulator.control("DELETE", "faults", &json!({}));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    scenario
+        .dr
+        .ec2
+        .start_instances()
+        .instance_ids(&instance_id)
+        .send()
+        .await
+        .expect("start the DR instance again");
+    backstop_tests::wait_for(
+        "the DR instance to run again",
+        std::time::Duration::from_secs(60),
+        || async {
+            let (_, state) = dr_instance_state(&scenario, "failover-1").await;
+            (state == "running").then_some(())
+        },
+    )
+    .await;
+    let dr_data_volume = volume_id(&dr_data);
+    scenario
+        .dr
+        .ec2
+        .modify_volume()
+        .volume_id(&dr_data_volume)
+        .size(300)
+        .send()
+        .await
+        .expect("grow the DR volume");
+
+    let mut resume = quiesced_failback_input("failover-1");
+    resume["resumeRunId"] = json!("failback-1");
+    let second = scenario.run_to_end("failback-2", resume).await;
+    assert_succeeded(&second);
+    let report: Value = serde_json::from_str(second.output().unwrap()).unwrap();
+    assert_eq!(report["verdict"], "PASS", "{report:#}");
+
+    // stopped again, and every backup brought home began after that stop
+    let summary = &report["failback"];
+    let stopped_again = parse_time(summary["quiesced"]["stoppedAt"].as_str().unwrap());
+    assert!(stopped_again > stopped_first, "{summary:#}");
+    let captured = summary["captured"].as_array().unwrap();
+    assert_eq!(captured.len(), 4, "{summary:#}");
+    for capture in captured {
+        assert_eq!(capture["copyStatus"], "COMPLETED", "{capture:#}");
+        assert_eq!(capture["attempt"], 1, "taken again: {capture:#}");
+        let began = parse_time(capture["backupStartedAt"].as_str().unwrap());
+        assert!(began >= stopped_again, "{capture:#}");
+    }
+    assert_eq!(report["rpo"]["measuredSeconds"], 0, "{:#}", report["rpo"]);
+
+    // what production wrote after the restart came home
+    let home_data = captured
+        .iter()
+        .find(|c| c["resource"] == "app-data")
+        .and_then(|c| c["homeRecoveryPointArn"].as_str())
+        .unwrap();
+    let home_jobs = scenario
+        .primary
+        .backup
+        .list_restore_jobs()
+        .send()
+        .await
+        .unwrap();
+    let home_volume = home_jobs
+        .restore_jobs()
+        .iter()
+        .find(|job| job.recovery_point_arn() == Some(home_data))
+        .and_then(|job| job.created_resource_arn())
+        .map(volume_id)
+        .expect("the data volume restored at home");
+    let volumes = scenario
+        .primary
+        .ec2
+        .describe_volumes()
+        .volume_ids(&home_volume)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(volumes.volumes()[0].size(), Some(300));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failback_of_an_unknown_running_or_drill_run_or_to_an_unready_home_creates_nothing() {
     let scenario = failback_scenario("failback-refused").await;

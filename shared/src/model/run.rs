@@ -228,7 +228,7 @@ pub struct ResolvedRun {
     pub capture_rounds: u32,
 }
 
-fn is_zero(n: &u32) -> bool {
+pub(crate) fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 

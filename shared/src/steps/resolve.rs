@@ -330,10 +330,15 @@ pub async fn resolve_plan(
                 input.mode,
             )
             .await?;
-            // the same recovery points as the earlier run, so its restores are reused
-            let point_in_time = requested_time
-                .or(earlier.point_in_time)
-                .unwrap_or(earlier.started_at);
+            // the same recovery points as the earlier run, so its restores are reused; but a
+            // failback restores what its capture brought home, backed up after the earlier
+            // run began (and again when it was taken again: `capture`)
+            let point_in_time = match failback_of_run {
+                Some(_) => requested_time.unwrap_or(now),
+                None => requested_time
+                    .or(earlier.point_in_time)
+                    .unwrap_or(earlier.started_at),
+            };
             (earlier.run_id, earlier.started_at, point_in_time, true)
         }
     };

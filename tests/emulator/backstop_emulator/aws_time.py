@@ -7,6 +7,7 @@ AWS does so here too.
 
 Lifecycles added to moto (which makes everything ready at once):
 - EC2 instance `pending` -> `running`, then instance and system status `initializing` -> `ok`
+  (a stopped instance started again too, its LaunchTime then the start's)
 - EBS attachment `attaching` -> `attached` (volume `in-use` from the start, as AWS reports)
 - an RDS instance restored by AWS Backup `creating` -> `backing-up` -> `available`
 - a Route 53 change `PENDING` -> `INSYNC`
@@ -187,7 +188,22 @@ def _install_ec2() -> None:
         return change
 
     Instance.stop = refused_while_pending(Instance.stop, "stopped")
-    Instance.start = refused_while_pending(Instance.start, "started")
+    pending_start = refused_while_pending(Instance.start, "started")
+
+    def start(self):  # type: ignore[no-untyped-def]
+        # EC2 API reference, Instance: LaunchTime is "the time that the instance was last
+        # launched"; a stopped instance started again is `pending` first (moto keeps the first
+        # launch time and runs at once)
+        was_stopped = self.__dict__["_state"].name == "stopped"
+        previous = pending_start(self)
+        if was_stopped:
+            from moto.core.utils import utcnow
+
+            self.launch_time = utcnow()
+            self._backstop_launched = time.time()
+        return previous
+
+    Instance.start = start
     Instance.instance_status = status("instance")
     Instance.system_status = status("system")
     InstanceBackend.run_instances = run_instances

@@ -68,6 +68,27 @@ def test_a_pending_instance_cannot_be_stopped_and_a_running_one_stops(emulator, 
     assert state() in ("stopping", "stopped")
 
 
+def test_an_instance_started_again_is_pending_and_its_launch_time_is_the_start(emulator, world):
+    """EC2's LaunchTime is an instance's last start (moto kept the first launch's)."""
+    ec2 = emulator.client("ec2", DR)
+    launched = ec2.run_instances(ImageId=world["dr"]["goldenAmiId"], InstanceType="t3.micro", MinCount=1, MaxCount=1)
+    instance_id = launched["Instances"][0]["InstanceId"]
+
+    def described():
+        return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+
+    wait_for("running", lambda: described()["State"]["Name"] == "running", 30)
+    first = described()["LaunchTime"]
+    ec2.stop_instances(InstanceIds=[instance_id])
+    wait_for("stopped", lambda: described()["State"]["Name"] == "stopped", 30)
+    assert described()["LaunchTime"] == first, "a stop keeps it"
+    time.sleep(1.1)
+    ec2.start_instances(InstanceIds=[instance_id])
+    again = described()
+    assert again["State"]["Name"] == "pending", again["State"]
+    assert again["LaunchTime"] > first, (first, again["LaunchTime"])
+
+
 def test_a_volume_is_attaching_before_it_is_attached_and_cannot_attach_to_a_pending_instance(emulator, world):
     ec2 = emulator.client("ec2", DR)
     zone = world["dr"]["subnets"][0]["availabilityZone"]

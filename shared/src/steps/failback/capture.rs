@@ -17,7 +17,7 @@ use crate::aws::{Clients, Settings};
 use crate::error::{BackstopError, SdkContext};
 use crate::model::jobs::JobStatus;
 use crate::model::rounds::{capture_wait_seconds, CAPTURE_ROUNDS};
-use crate::model::run::{Mode, RunId};
+use crate::model::run::{is_zero, Mode, RunId};
 use crate::model::time::format_time;
 use crate::steps::resolve::RunRequest;
 use crate::steps::restore::dr_copies;
@@ -50,11 +50,45 @@ pub struct Capture {
     pub home_recovery_point_arn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_message: Option<String>,
+    /// Takes of it before this one: a resumed failback takes again what failed, and everything
+    /// when the failover's instances ran after they were stopped. Part of its jobs' tokens.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: u32,
 }
 
 impl Capture {
     fn is_home(&self) -> bool {
         self.copy_status == Some(JobStatus::Completed)
+    }
+
+    /// Takes it again, as a new attempt: its copy, and its backup too when that failed or when
+    /// `everything` (the data changed after it). A drill's backup is a DR copy that completed.
+    fn retake(&mut self, everything: bool) {
+        let backup_failed = self
+            .backup_status
+            .as_ref()
+            .is_some_and(|s| s.did_not_complete() || *s == JobStatus::Partial);
+        if everything || backup_failed {
+            self.backup_job_id = None;
+            self.backup_status = None;
+            self.recovery_point_arn = None;
+            self.backup_started_at = None;
+        }
+        self.copy_job_id = None;
+        self.copy_status = None;
+        self.home_recovery_point_arn = None;
+        self.status_message = None;
+        self.attempt += 1;
+    }
+
+    /// The idempotency token of its `step` (`capture`, `copy-home`): the first take's is the
+    /// resource's alone, as before attempts were counted.
+    fn token(&self, run_id: &RunId, step: &str) -> String {
+        let attempt = self.attempt.to_string();
+        match self.attempt {
+            0 => token(run_id, step, &[&self.resource]),
+            _ => token(run_id, step, &[&self.resource, &attempt]),
+        }
     }
 
     /// Why it will never come home, if a job of it ended without its result (a PARTIAL job
@@ -92,6 +126,32 @@ pub struct CaptureState {
     /// Rounds this execution has gone (each is history the run after it cannot use).
     #[serde(default)]
     pub rounds: u32,
+    /// The run whose id the jobs' tokens and tags carry: the first of a failback and of the
+    /// runs that resumed it, so that a resumed run finds a job started but not recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_run: Option<RunId>,
+}
+
+impl CaptureState {
+    /// A resumed failback's capture: the earlier run's, with what failed taken again. When
+    /// `stale` (the failover's instances ran after the backups began, or they began before the
+    /// instances were stopped) every resource is taken again and the instances stopped again:
+    /// those backups miss what was written since. Its rounds are this execution's own.
+    fn resumed(earlier: CaptureState, stale: bool) -> CaptureState {
+        let mut state = CaptureState {
+            rounds: 0,
+            ..earlier
+        };
+        if stale {
+            state.quiesced = None;
+        }
+        for capture in &mut state.resources {
+            if stale || capture.failure().is_some() {
+                capture.retake(stale);
+            }
+        }
+        state
+    }
 }
 
 /// The failover's instances, stopped so that the backups hold everything they wrote.
@@ -141,11 +201,21 @@ pub async fn capture_round(
         home,
         failover,
     } = failback_of(clients, store, &request).await?;
-    // a resumed failback's jobs are the earlier run's: the same tokens find them
-    let run_id = match &request.input.resume_run_id {
-        Some(earlier) => RunId::try_from(earlier.clone())?,
-        None => request.run_id.clone(),
+    let quiesce = request.input.quiesce && failover.is_some();
+    let mut state: CaptureState = match store.get(&request.run_id, Part::Capture).await? {
+        Some(state) => state,
+        None => match &request.input.resume_run_id {
+            Some(earlier) => resumed_capture(&clients.ec2, store, earlier, quiesce).await?,
+            None => CaptureState::default(),
+        },
     };
+    // a resumed failback's jobs are the earlier run's: the same tokens find them
+    let run_id = match (&state.token_run, &request.input.resume_run_id) {
+        (Some(first), _) => first.clone(),
+        (None, Some(earlier)) => RunId::try_from(earlier.clone())?,
+        (None, None) => request.run_id.clone(),
+    };
+    state.token_run = Some(run_id.clone());
     let target = CaptureTarget {
         dr_vault: &plan.backup_vault,
         home_vault_arn: vault_arn(function_arn, &home.dr_region, &home.backup_vault)?,
@@ -156,15 +226,11 @@ pub async fn capture_round(
         run_id: &run_id,
         plan: &plan.name,
     };
-    let mut state: CaptureState = store
-        .get(&request.run_id, Part::Capture)
-        .await?
-        .unwrap_or_default();
     out_of_rounds(&state)?;
     state.rounds += 1;
     let wait_seconds =
         capture_wait_seconds(request.input.settings.poll_interval_seconds, state.rounds);
-    if let (true, Some(failover)) = (request.input.quiesce, &failover) {
+    if let (true, Some(failover)) = (quiesce, &failover) {
         let quiesced = state.quiesced.get_or_insert_with(|| Quiesced {
             instances: failover
                 .launched
@@ -261,8 +327,9 @@ pub async fn capture_round(
         return Err(BackstopError::CaptureFailed {
             resource: failed.len().to_string() + " resource(s)",
             message: format!(
-                "{}. Nothing was restored in the primary region and production still runs in the DR region; fix the cause and resume this failback (resumeRunId)",
-                failed.join("; ")
+                "{}. {} Fix the cause and resume this failback (resumeRunId): it takes again what failed and keeps what came home",
+                failed.join("; "),
+                where_things_stand(&state)
             ),
         });
     }
@@ -286,19 +353,23 @@ fn out_of_rounds(state: &CaptureState) -> Result<(), BackstopError> {
     if state.rounds < CAPTURE_ROUNDS {
         return Ok(());
     }
-    let stopped = match state.quiesced {
-        Some(_) => {
-            " (its instances were stopped for the backups: start them again to serve meanwhile)"
-        }
-        None => "",
-    };
     Err(BackstopError::Timeout {
         action: "bringing the DR side's data home".into(),
         message: format!(
-            "its backups and copies were still running after {} rounds; the failback stops here, before its execution history outgrows Step Functions' limit. Nothing was restored in the primary region and production DNS still points at the DR region{stopped}. Once the copies in the primary region's vault are complete, resume this failback (resumeRunId): it finds the same jobs",
-            state.rounds
+            "its backups and copies were still running after {} rounds; the failback stops here, before its execution history outgrows Step Functions' limit. {} Once the copies in the primary region's vault are complete, resume this failback (resumeRunId): it goes on with the same jobs",
+            state.rounds,
+            where_things_stand(state)
         ),
     })
+}
+
+/// Where a capture that stops leaves production, for the operator.
+fn where_things_stand(state: &CaptureState) -> String {
+    let stopped = match state.quiesced {
+        Some(_) => " The failover's instances were stopped for the backups and stay stopped; if you start them again to serve meanwhile, a resumed failback stops them again and backs everything up again, so that nothing they write is left behind.",
+        None => "",
+    };
+    format!("Nothing was restored in the primary region and production DNS still points at the DR region.{stopped}")
 }
 
 /// Moves one resource's capture a step on: start its backup, read it, start its copy, read it.
@@ -315,7 +386,7 @@ async fn advance(
             .backup_vault_name(target.dr_vault)
             .resource_arn(&capture.source_arn)
             .iam_role_arn(target.role_arn)
-            .idempotency_token(token(target.run_id, "capture", &[&resource]));
+            .idempotency_token(capture.token(target.run_id, "capture"));
         for (key, value) in run_tags(target.run_id, Mode::Failback, target.plan, &resource) {
             request = request.recovery_point_tags(key, value);
         }
@@ -364,7 +435,7 @@ async fn advance(
             .source_backup_vault_name(target.dr_vault)
             .destination_backup_vault_arn(&target.home_vault_arn)
             .iam_role_arn(target.role_arn)
-            .idempotency_token(token(target.run_id, "copy-home", &[&resource]))
+            .idempotency_token(capture.token(target.run_id, "copy-home"))
             .send()
             .await
             .context(format!(
@@ -439,6 +510,80 @@ async fn stop_instances(
         quiesced.stopped_at = Some(format_time(DateTime::from(std::time::SystemTime::now())));
     }
     Ok(all_stopped)
+}
+
+/// The capture a failback resuming `earlier` goes on from (see [`CaptureState::resumed`]).
+/// With `quiesce`, the earlier backups hold everything only if they began after the earlier
+/// run stopped the failover's instances and none of them has run since.
+async fn resumed_capture(
+    ec2: &aws_sdk_ec2::Client,
+    store: &RunStore,
+    earlier: &str,
+    quiesce: bool,
+) -> Result<CaptureState, BackstopError> {
+    let earlier = RunId::try_from(earlier.to_string())?;
+    let Some(state) = store.get::<CaptureState>(&earlier, Part::Capture).await? else {
+        return Ok(CaptureState::default());
+    };
+    let began = state.resources.iter().any(|c| c.backup_job_id.is_some());
+    let stale = match (&state.quiesced, quiesce) {
+        (_, false) => false,
+        (_, true) if !began => false,
+        (
+            Some(Quiesced {
+                instances,
+                requested_at,
+                stopped_at: Some(_),
+            }),
+            true,
+        ) => {
+            let ran = ran_since(ec2, instances, requested_at).await?;
+            if !ran.is_empty() {
+                tracing::warn!(
+                    instances = ?ran,
+                    earlier = %earlier,
+                    "the failover's instances ran after the earlier failback stopped them: every resource is backed up again"
+                );
+            }
+            !ran.is_empty()
+        }
+        // the earlier backups began while the instances ran
+        _ => true,
+    };
+    Ok(CaptureState::resumed(state, stale))
+}
+
+/// Those of the failover's `instances` that ran after `since` (RFC 3339): started again
+/// (EC2's `LaunchTime` is an instance's last start), or not stopped now.
+async fn ran_since(
+    ec2: &aws_sdk_ec2::Client,
+    instances: &[String],
+    since: &str,
+) -> Result<Vec<String>, BackstopError> {
+    if instances.is_empty() {
+        return Ok(Vec::new());
+    }
+    let since = crate::model::time::parse_time(since).map(|t| t.secs());
+    let described = ec2
+        .describe_instances()
+        .set_instance_ids(Some(instances.to_vec()))
+        .send()
+        .await
+        .context("reading the failover's instances before resuming the failback")?;
+    Ok(described
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter(|instance| {
+            let state = instance.state().and_then(|s| s.name()).map(|s| s.as_str());
+            let started_again = match (instance.launch_time(), since) {
+                (Some(launched), Some(since)) => launched.secs() > since,
+                _ => false,
+            };
+            !matches!(state, Some("stopped" | "terminated")) || started_again
+        })
+        .filter_map(|instance| instance.instance_id().map(str::to_string))
+        .collect())
 }
 
 /// `arn:<partition>:backup:<region>:<account>:backup-vault:<name>`, in the function's account.
@@ -535,6 +680,118 @@ mod tests {
         assert!(!running.is_home());
     }
 
+    fn home(resource: &str) -> Capture {
+        Capture {
+            resource: resource.into(),
+            source_arn: format!("arn:aws:ec2:us-west-2:1:volume/vol-{resource}"),
+            backup_job_id: Some(format!("backup-{resource}")),
+            backup_status: Some(JobStatus::Completed),
+            recovery_point_arn: Some(format!("arn:rp:dr:{resource}")),
+            backup_started_at: Some("2026-12-05T10:05:00Z".into()),
+            copy_job_id: Some(format!("copy-{resource}")),
+            copy_status: Some(JobStatus::Completed),
+            home_recovery_point_arn: Some(format!("arn:rp:home:{resource}")),
+            ..Capture::default()
+        }
+    }
+
+    fn earlier() -> CaptureState {
+        let backup_failed = Capture {
+            backup_status: Some(JobStatus::Failed),
+            copy_job_id: None,
+            copy_status: None,
+            home_recovery_point_arn: None,
+            status_message: Some("volume unreadable".into()),
+            ..home("data")
+        };
+        let copy_failed = Capture {
+            copy_status: Some(JobStatus::Aborted),
+            home_recovery_point_arn: None,
+            ..home("logs")
+        };
+        let copying = Capture {
+            copy_status: Some(JobStatus::Running),
+            home_recovery_point_arn: None,
+            ..home("db")
+        };
+        CaptureState {
+            quiesced: Some(Quiesced {
+                instances: vec!["i-1".into()],
+                requested_at: "2026-12-05T10:00:00Z".into(),
+                stopped_at: Some("2026-12-05T10:01:00Z".into()),
+            }),
+            resources: vec![home("root"), backup_failed, copy_failed, copying],
+            rounds: 40,
+            token_run: Some(RunId::try_from("failback-1".to_string()).unwrap()),
+        }
+    }
+
+    #[test]
+    fn a_resumed_capture_takes_again_what_failed_and_keeps_the_rest() {
+        let before = earlier();
+        let resumed = CaptureState::resumed(before.clone(), false);
+        assert_eq!(resumed.rounds, 0, "its rounds are the new execution's");
+        assert_eq!(
+            resumed.quiesced, before.quiesced,
+            "still stopped: not again"
+        );
+        assert_eq!(resumed.token_run, before.token_run);
+        let [root, data, logs, db] = &resumed.resources[..] else {
+            panic!("{resumed:?}")
+        };
+        assert_eq!(root, &before.resources[0], "home already");
+        assert_eq!(db, &before.resources[3], "still copying: the same job");
+        // the failed backup is taken again, under a new token
+        assert_eq!(data.attempt, 1);
+        assert_eq!(
+            (data.backup_job_id.as_ref(), data.backup_status.as_ref()),
+            (None, None)
+        );
+        assert_eq!(data.failure(), None);
+        // the failed copy is made again from the backup that completed
+        assert_eq!(logs.attempt, 1);
+        assert_eq!(logs.backup_job_id.as_deref(), Some("backup-logs"));
+        assert_eq!(logs.recovery_point_arn.as_deref(), Some("arn:rp:dr:logs"));
+        assert_eq!(
+            (logs.copy_job_id.as_ref(), logs.copy_status.as_ref()),
+            (None, None)
+        );
+        let run = RunId::try_from("failback-1".to_string()).unwrap();
+        assert_ne!(
+            data.token(&run, "capture"),
+            before.resources[1].token(&run, "capture")
+        );
+        assert_ne!(
+            logs.token(&run, "copy-home"),
+            before.resources[2].token(&run, "copy-home")
+        );
+        // a first take's token is what it was before attempts were counted
+        assert_eq!(
+            root.token(&run, "capture"),
+            crate::aws::tags::token(&run, "capture", &["root"])
+        );
+    }
+
+    #[test]
+    fn a_resumed_capture_whose_instances_ran_again_takes_everything_again() {
+        let resumed = CaptureState::resumed(earlier(), true);
+        assert_eq!(resumed.quiesced, None, "the instances are stopped again");
+        for capture in &resumed.resources {
+            assert_eq!(capture.attempt, 1, "{capture:?}");
+            assert_eq!(capture.backup_job_id, None, "{capture:?}");
+            assert_eq!(capture.backup_started_at, None, "{capture:?}");
+            assert!(!capture.is_home(), "{capture:?}");
+        }
+        // taken again twice, each take has its own token
+        let twice = CaptureState::resumed(resumed.clone(), true);
+        let run = RunId::try_from("failback-1".to_string()).unwrap();
+        assert_eq!(twice.resources[0].attempt, 2);
+        assert_ne!(
+            twice.resources[0].token(&run, "capture"),
+            resumed.resources[0].token(&run, "capture")
+        );
+    }
+
     mod quiesce {
         use aws_sdk_ec2::config::retry::RetryConfig;
         use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
@@ -592,6 +849,48 @@ mod tests {
             assert!(err.to_string().contains("i-production"), "{err}");
             assert_eq!(stop.num_calls(), 0);
             assert_eq!(state.stopped_at, None);
+        }
+
+        #[tokio::test]
+        async fn an_instance_that_ran_after_the_stop_is_found() {
+            let at = |text: &str| crate::model::time::parse_time(text).unwrap();
+            let launched = |id: &str, state: InstanceStateName, when: &str| {
+                let mut instance = instance(id, Some("failover-1"), state);
+                instance.launch_time = Some(at(when));
+                instance
+            };
+            let listed = vec![
+                launched(
+                    "i-still",
+                    InstanceStateName::Stopped,
+                    "2026-12-05T09:00:00Z",
+                ),
+                // started again after the stop, and stopped again by hand
+                launched(
+                    "i-again",
+                    InstanceStateName::Stopped,
+                    "2026-12-05T11:00:00Z",
+                ),
+                launched(
+                    "i-running",
+                    InstanceStateName::Running,
+                    "2026-12-05T09:00:00Z",
+                ),
+            ];
+            let describe = mock!(Client::describe_instances).then_output(move || {
+                DescribeInstancesOutput::builder()
+                    .reservations(
+                        Reservation::builder()
+                            .set_instances(Some(listed.clone()))
+                            .build(),
+                    )
+                    .build()
+            });
+            let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&describe], |c| c
+                .retry_config(RetryConfig::disabled()));
+            let ids = ["i-still", "i-again", "i-running"].map(String::from);
+            let ran = ran_since(&ec2, &ids, "2026-12-05T10:00:00Z").await.unwrap();
+            assert_eq!(ran, ["i-again", "i-running"]);
         }
 
         #[tokio::test]
