@@ -23,6 +23,18 @@ async fn failback_scenario(name: &str) -> Scenario {
     Scenario::of(emulator, seed, stack).await
 }
 
+/// A scenario whose plan failed over to the DR region (`failover-1`), and that run's report.
+async fn failed_over(name: &str) -> (Scenario, Value) {
+    let scenario = failback_scenario(name).await;
+    let plan = plan_with_home(&scenario.seed);
+    let failover = scenario
+        .run_to_end("failover-1", run_input("failover", &plan))
+        .await;
+    assert_succeeded(&failover);
+    let report = serde_json::from_str(failover.output().unwrap()).unwrap();
+    (scenario, report)
+}
+
 fn failback_input(failover_run_id: &str) -> Value {
     json!({
         "mode": "failback",
@@ -60,30 +72,62 @@ fn volume_id(arn: &str) -> String {
     arn.rsplit('/').next().unwrap().to_string()
 }
 
+/// The ARN the failover's report says it restored `resource` as, in the DR region.
+fn restored_arn(failover_report: &Value, resource: &str) -> String {
+    failover_report["restored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|job| job["resource"] == resource)
+        .and_then(|job| job["createdResourceArn"].as_str())
+        .unwrap()
+        .to_string()
+}
+
+/// The volume restored in the primary region from the copy the capture made of `resource`.
+async fn home_volume_of(
+    scenario: &Scenario,
+    captured: &[Value],
+    resource: &str,
+) -> aws_sdk_ec2::types::Volume {
+    let copy = captured
+        .iter()
+        .find(|c| c["resource"] == resource)
+        .and_then(|c| c["homeRecoveryPointArn"].as_str())
+        .unwrap();
+    let jobs = scenario
+        .primary
+        .backup
+        .list_restore_jobs()
+        .send()
+        .await
+        .unwrap();
+    let volume = jobs
+        .restore_jobs()
+        .iter()
+        .find(|job| job.recovery_point_arn() == Some(copy))
+        .and_then(|job| job.created_resource_arn())
+        .map(volume_id)
+        .unwrap_or_else(|| panic!("{resource} restored at home from {copy}"));
+    let volumes = scenario
+        .primary
+        .ec2
+        .describe_volumes()
+        .volume_ids(&volume)
+        .send()
+        .await
+        .unwrap();
+    volumes.volumes()[0].clone()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failback_through_dr_faults_brings_the_data_home_switches_dns_back_and_retires_the_failover(
 ) {
-    let scenario = failback_scenario("failback").await;
-    let plan = plan_with_home(&scenario.seed);
-    let failover = scenario
-        .run_to_end("failover-1", run_input("failover", &plan))
-        .await;
-    assert_succeeded(&failover);
-    let failover_report: Value = serde_json::from_str(failover.output().unwrap()).unwrap();
+    let (scenario, failover_report) = failed_over("failback").await;
     production_answers_the_dr_instance_of(&scenario, "failover-1").await;
 
     // production runs in the DR region and writes there: the data volume grows
-    let restored = |resource: &str| {
-        failover_report["restored"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|job| job["resource"] == resource)
-            .and_then(|job| job["createdResourceArn"].as_str())
-            .unwrap()
-            .to_string()
-    };
-    let dr_data_volume = volume_id(&restored("app-data"));
+    let dr_data_volume = volume_id(&restored_arn(&failover_report, "app-data"));
     scenario
         .dr
         .ec2
@@ -156,25 +200,8 @@ async fn a_failback_through_dr_faults_brings_the_data_home_switches_dns_back_and
             "{point} is not a captured copy"
         );
     }
-    let home_data = home_jobs
-        .iter()
-        .find(|job| {
-            captured.iter().any(|c| {
-                c["resource"] == "app-data"
-                    && c["homeRecoveryPointArn"].as_str() == job.recovery_point_arn()
-            })
-        })
-        .unwrap();
-    let home_volume = volume_id(home_data.created_resource_arn().unwrap());
-    let volumes = scenario
-        .primary
-        .ec2
-        .describe_volumes()
-        .volume_ids(&home_volume)
-        .send()
-        .await
-        .unwrap();
-    let volume = &volumes.volumes()[0];
+    let volume = home_volume_of(&scenario, captured, "app-data").await;
+    let home_volume = volume.volume_id().unwrap().to_string();
     assert_eq!(volume.size(), Some(250), "the DR side's change came home");
     assert_eq!(
         volume.availability_zone(),
@@ -341,24 +368,8 @@ async fn dr_instance_state(scenario: &Scenario, failover: &str) -> (String, Stri
 /// the failed backup again under a new token (the old one would find the failed job).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_resumed_failback_backs_up_again_what_failed_and_what_ran_after_the_stop() {
-    let scenario = failback_scenario("failback-resume").await;
-    let plan = plan_with_home(&scenario.seed);
-    let failover = scenario
-        .run_to_end("failover-1", run_input("failover", &plan))
-        .await;
-    assert_succeeded(&failover);
-    let failover_report: Value = serde_json::from_str(failover.output().unwrap()).unwrap();
-    let restored = |resource: &str| {
-        failover_report["restored"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|job| job["resource"] == resource)
-            .and_then(|job| job["createdResourceArn"].as_str())
-            .unwrap()
-            .to_string()
-    };
-    let dr_data = restored("app-data");
+    let (scenario, failover_report) = failed_over("failback-resume").await;
+    let dr_data = restored_arn(&failover_report, "app-data");
 
     scenario.inject(json!({ "failJobs": [{
         "jobType": "backup",
@@ -435,34 +446,8 @@ async fn a_resumed_failback_backs_up_again_what_failed_and_what_ran_after_the_st
     assert_eq!(report["rpo"]["measuredSeconds"], 0, "{:#}", report["rpo"]);
 
     // what production wrote after the restart came home
-    let home_data = captured
-        .iter()
-        .find(|c| c["resource"] == "app-data")
-        .and_then(|c| c["homeRecoveryPointArn"].as_str())
-        .unwrap();
-    let home_jobs = scenario
-        .primary
-        .backup
-        .list_restore_jobs()
-        .send()
-        .await
-        .unwrap();
-    let home_volume = home_jobs
-        .restore_jobs()
-        .iter()
-        .find(|job| job.recovery_point_arn() == Some(home_data))
-        .and_then(|job| job.created_resource_arn())
-        .map(volume_id)
-        .expect("the data volume restored at home");
-    let volumes = scenario
-        .primary
-        .ec2
-        .describe_volumes()
-        .volume_ids(&home_volume)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(volumes.volumes()[0].size(), Some(300));
+    let volume = home_volume_of(&scenario, captured, "app-data").await;
+    assert_eq!(volume.size(), Some(300));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -812,6 +812,19 @@ mod tests {
             instance.build()
         }
 
+        /// DescribeInstances answering `listed`.
+        fn described(listed: Vec<Instance>) -> aws_smithy_mocks::Rule {
+            mock!(Client::describe_instances).then_output(move || {
+                DescribeInstancesOutput::builder()
+                    .reservations(
+                        Reservation::builder()
+                            .set_instances(Some(listed.clone()))
+                            .build(),
+                    )
+                    .build()
+            })
+        }
+
         fn quiesced(ids: &[&str]) -> Quiesced {
             Quiesced {
                 instances: ids.iter().map(|id| id.to_string()).collect(),
@@ -826,15 +839,7 @@ mod tests {
                 instance("i-failover", Some("failover-1"), InstanceStateName::Running),
                 instance("i-production", None, InstanceStateName::Running),
             ];
-            let describe = mock!(Client::describe_instances).then_output(move || {
-                DescribeInstancesOutput::builder()
-                    .reservations(
-                        Reservation::builder()
-                            .set_instances(Some(listed.clone()))
-                            .build(),
-                    )
-                    .build()
-            });
+            let describe = described(listed);
             let stop = mock!(Client::stop_instances)
                 .then_output(|| StopInstancesOutput::builder().build());
             let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&describe, &stop], |c| c
@@ -877,15 +882,7 @@ mod tests {
                     "2026-12-05T09:00:00Z",
                 ),
             ];
-            let describe = mock!(Client::describe_instances).then_output(move || {
-                DescribeInstancesOutput::builder()
-                    .reservations(
-                        Reservation::builder()
-                            .set_instances(Some(listed.clone()))
-                            .build(),
-                    )
-                    .build()
-            });
+            let describe = described(listed);
             let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&describe], |c| c
                 .retry_config(RetryConfig::disabled()));
             let ids = ["i-still", "i-again", "i-running"].map(String::from);
@@ -895,24 +892,10 @@ mod tests {
 
         #[tokio::test]
         async fn the_backups_wait_until_every_instance_is_stopped() {
-            let running = mock!(Client::describe_instances).then_output(|| {
-                DescribeInstancesOutput::builder()
-                    .reservations(
-                        Reservation::builder()
-                            .instances(instance(
-                                "i-1",
-                                Some("failover-1"),
-                                InstanceStateName::Running,
-                            ))
-                            .instances(instance(
-                                "i-2",
-                                Some("failover-1"),
-                                InstanceStateName::Stopping,
-                            ))
-                            .build(),
-                    )
-                    .build()
-            });
+            let running = described(vec![
+                instance("i-1", Some("failover-1"), InstanceStateName::Running),
+                instance("i-2", Some("failover-1"), InstanceStateName::Stopping),
+            ]);
             let stop = mock!(Client::stop_instances)
                 .match_requests(|req| req.instance_ids() == ["i-1"])
                 .then_output(|| StopInstancesOutput::builder().build());
