@@ -252,6 +252,22 @@ def spans(events: list[dict]) -> dict[str, tuple[float, float]]:
     return {name: (a, b) for name, (a, b) in found.items()}
 
 
+def first_passes(events: list[dict], until: float) -> list[tuple[str, float]]:
+    """Each state's first pass that began before `until` (epoch seconds), and its seconds."""
+    entered: dict[str, float] = {}
+    passes: dict[str, float] = {}
+    for event in events:
+        kind = event["type"]
+        when = event["timestamp"].timestamp()
+        if kind.endswith("StateEntered") and when < until:
+            entered.setdefault(event["stateEnteredEventDetails"]["name"], when)
+        elif kind.endswith("StateExited"):
+            name = event["stateExitedEventDetails"]["name"]
+            if name in entered and name not in passes:
+                passes[name] = when - entered[name]
+    return sorted(passes.items(), key=lambda kv: entered[kv[0]])
+
+
 def time_in(events: list[dict], names: set[str]) -> dict[str, tuple[int, float]]:
     """(times entered, seconds spent) of each named state, whichever round."""
     spent: dict[str, tuple[int, float]] = {}
@@ -370,6 +386,8 @@ def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0, mixed
         created = sorted(j["CreationDate"].timestamp() for j in restores)
         ended = [j["CompletionDate"].timestamp() for j in restores if "CompletionDate" in j]
         before_first = created[0] - started if created else math.nan
+        # what ran before the first restore started (the task states' first passes)
+        first_steps = [(name, secs) for name, secs in first_passes(events, created[0] if created else math.inf) if secs >= 0.05]
         after_last = started + recovered - max(ended) if ended else math.nan
         # each restore that ended while others still waited to start: how long until the
         # next round began (StartRestores entered) and until the next restore started
@@ -428,6 +446,7 @@ def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0, mixed
             "nextAfter": statistics.mean(next_after) if next_after else math.nan,
             "loopStates": time_in(events, loop),
             "beforeFirst": before_first,
+            "firstSteps": first_steps,
             "afterLast": after_last,
             "restoring": (max(ended) - created[0]) if ended and created else math.nan,
             "n": n,
@@ -477,7 +496,9 @@ def main() -> None:
               f"{r['perRound']:>10.1f} {r['rounds']:>7} {r['events']:>7} {r['payload']:>14} {r['calls']:>10} {r['callsPerResource']:>13.1f}",
               flush=True)
         print(f"      AWS calls by service: {json.dumps(r['byService'], sort_keys=True)}; largest payload in: {r['payloadIn']}", flush=True)
-        print(f"      first restore started {r['beforeFirst']:.1f} s after the execution; restores ran {r['restoring']:.1f} s; DNS switched {r['afterLast']:.1f} s after the last ended", flush=True)
+        print(f"      first restore started {r['beforeFirst']:.1f} s after the execution ("
+              + ", ".join(f"{name} {secs:.2f} s" for name, secs in r["firstSteps"])
+              + f"); restores ran {r['restoring']:.1f} s; DNS switched {r['afterLast']:.1f} s after the last ended", flush=True)
         top = sorted(r["spent"].items(), key=lambda kv: -kv[1][1])[:8]
         print("      the emulator's own time on the handlers' calls, s (calls): " + ", ".join(f"{name} {total:.1f} ({calls})" for name, (calls, total) in top), flush=True)
         print(f"      waits handed back by a restore's end: {r['woken']}, {r['wokenAfter']:.2f} s after it ended (mean); waits that found an end missed: {r['missed']}", flush=True)

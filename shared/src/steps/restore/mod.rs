@@ -6,6 +6,7 @@
 //! - [`poll_restores`]: one look at every job of the run; tags what completed
 
 use std::collections::HashMap;
+use std::time::SystemTime;
 
 use futures_util::future::try_join;
 
@@ -36,7 +37,6 @@ pub use poll::{
     SeenJob,
 };
 pub use recovery_points::{dr_copies, freshest_copy, select_among, select_recovery_points, DrCopy};
-use std::time::SystemTime;
 
 /// The idempotency token of one restore: the run, the resource, the recovery point and the
 /// attempt, so a retried or re-run start returns the same job and a new attempt a new one.
@@ -157,7 +157,7 @@ pub async fn start_restores(
 
     let checked = in_batches(
         wanted,
-        ctx.invocation_deadline,
+        checks_deadline(ctx.invocation_deadline, SystemTime::now()),
         |(item, attempt)| async move { (item, attempt, prepare_one(backup, plan, item, ctx).await) },
         // nothing has started yet: the state machine retries the whole step
         |(_, _, answer)| answer.as_ref().is_err_and(BackstopError::is_transient),
@@ -247,6 +247,17 @@ pub async fn start_restores(
         Some((_, err)) => Err(err),
         None => Ok(StartOutcome { jobs, not_started }),
     }
+}
+
+/// When a round's checks stop: halfway to the invocation's `deadline`, so that what they pass
+/// starts in the same round. A round whose checks took all its time would start nothing, and
+/// the next would check the same restores again: with thousands due at once (no cap), no
+/// restore would ever start. What the checks do not reach starts in a later round.
+fn checks_deadline(deadline: Option<SystemTime>, now: SystemTime) -> Option<SystemTime> {
+    deadline.map(|end| match end.duration_since(now) {
+        Ok(left) => now + left / 2,
+        Err(_) => end,
+    })
 }
 
 /// Everything a start needs, checked without starting anything.

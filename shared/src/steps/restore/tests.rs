@@ -278,6 +278,16 @@ async fn a_round_out_of_time_starts_nothing_and_leaves_the_rest_for_the_next() {
     assert_eq!(outcome.not_started, 2);
 }
 
+#[test]
+fn a_rounds_checks_leave_half_its_time_to_start_what_they_passed() {
+    let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000);
+    let secs = |s: u64| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s);
+    assert_eq!(checks_deadline(Some(secs(1_300)), now), Some(secs(1_150)));
+    // past it already: the checks stop at once, as the starts do
+    assert_eq!(checks_deadline(Some(secs(900)), now), Some(secs(900)));
+    assert_eq!(checks_deadline(None, now), None);
+}
+
 #[tokio::test]
 async fn the_rpo_counts_from_when_the_data_was_captured_not_when_it_was_copied() {
     let listing = mock!(Client::list_recovery_points_by_backup_vault).then_output(|| {
