@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use aws_smithy_types::DateTime;
 use serde::{Deserialize, Serialize};
 
-use super::{failback_of, Failback};
+use super::{failback_of, Failback, FailoverToBringHome};
 use crate::aws::store::{Part, RunStore};
 use crate::aws::tags::{run_tags, token};
 use crate::aws::{Clients, Settings};
@@ -19,6 +19,7 @@ use crate::model::jobs::JobStatus;
 use crate::model::rounds::{capture_wait_seconds, CAPTURE_ROUNDS};
 use crate::model::run::{is_zero, Mode, RunId};
 use crate::model::time::format_time;
+use crate::plan::Plan;
 use crate::steps::resolve::RunRequest;
 use crate::steps::restore::dr_copies;
 use crate::steps::Invocation;
@@ -205,7 +206,17 @@ pub async fn capture_round(
     let mut state: CaptureState = match store.get(&request.run_id, Part::Capture).await? {
         Some(state) => state,
         None => match &request.input.resume_run_id {
-            Some(earlier) => resumed_capture(&clients.ec2, store, earlier, quiesce).await?,
+            Some(earlier) => {
+                resumed_capture(
+                    &clients.ec2,
+                    store,
+                    earlier,
+                    &home,
+                    failover.as_ref(),
+                    quiesce,
+                )
+                .await?
+            }
             None => CaptureState::default(),
         },
     };
@@ -513,22 +524,27 @@ async fn stop_instances(
 }
 
 /// The capture a failback resuming `earlier` goes on from (see [`CaptureState::resumed`]).
-/// With `quiesce`, the earlier backups hold everything only if they began after the earlier
-/// run stopped the failover's instances and none of them has run since.
+/// It must be a capture of what this failback brings home (the same resources, from the same
+/// failover's instances), or nothing of it is used. With `quiesce`, the earlier stop holds only
+/// if none of the instances has run since; otherwise they are stopped again, and backups that
+/// began before are taken again.
 async fn resumed_capture(
     ec2: &aws_sdk_ec2::Client,
     store: &RunStore,
     earlier: &str,
+    home: &Plan,
+    failover: Option<&FailoverToBringHome>,
     quiesce: bool,
 ) -> Result<CaptureState, BackstopError> {
     let earlier = RunId::try_from(earlier.to_string())?;
-    let Some(state) = store.get::<CaptureState>(&earlier, Part::Capture).await? else {
+    let Some(mut state) = store.get::<CaptureState>(&earlier, Part::Capture).await? else {
         return Ok(CaptureState::default());
     };
-    let began = state.resources.iter().any(|c| c.backup_job_id.is_some());
-    let stale = match (&state.quiesced, quiesce) {
-        (_, false) => false,
-        (_, true) if !began => false,
+    let launched: Vec<String> = failover
+        .map(|f| f.launched.iter().map(|i| i.instance_id.clone()).collect())
+        .unwrap_or_default();
+    check_resumed(&earlier, &state, home, &launched)?;
+    let still_stopped = match (&state.quiesced, quiesce) {
         (
             Some(Quiesced {
                 instances,
@@ -542,15 +558,63 @@ async fn resumed_capture(
                 tracing::warn!(
                     instances = ?ran,
                     earlier = %earlier,
-                    "the failover's instances ran after the earlier failback stopped them: every resource is backed up again"
+                    "the failover's instances ran after the earlier failback stopped them: they are stopped again and every resource is backed up again"
                 );
             }
-            !ran.is_empty()
+            ran.is_empty()
         }
-        // the earlier backups began while the instances ran
-        _ => true,
+        _ => false,
     };
+    let began = state.resources.iter().any(|c| c.backup_job_id.is_some());
+    let (stop_again, stale) = after_the_stop(quiesce, began, still_stopped);
+    if stop_again {
+        state.quiesced = None;
+    }
     Ok(CaptureState::resumed(state, stale))
+}
+
+/// Whether a resumed quiesced failback stops the instances again, and whether its earlier
+/// backups are stale: unless the earlier stop still holds, they are stopped again (even when
+/// no backup began: one would otherwise start while they run), and every backup that began
+/// before is taken again.
+fn after_the_stop(quiesce: bool, began: bool, still_stopped: bool) -> (bool, bool) {
+    let stop_again = quiesce && !still_stopped;
+    (stop_again, stop_again && began)
+}
+
+/// The earlier capture is one of this failback: each resource one this failback brings home,
+/// from the same DR resource, and each instance it stopped one the failover `launched`.
+fn check_resumed(
+    earlier: &RunId,
+    state: &CaptureState,
+    home: &Plan,
+    launched: &[String],
+) -> Result<(), BackstopError> {
+    let foreign = state.resources.iter().find(|c| {
+        !home
+            .resources
+            .iter()
+            .any(|r| r.name == c.resource && r.arn.as_deref() == Some(c.source_arn.as_str()))
+    });
+    if let Some(capture) = foreign {
+        return Err(BackstopError::invalid_input(
+            "resumeRunId",
+            format!(
+                "run {earlier} captured {} ({}), which this failback does not bring home: resume a failback of the same failover; nothing was started",
+                capture.resource, capture.source_arn
+            ),
+        ));
+    }
+    let mut stopped = state.quiesced.iter().flat_map(|q| &q.instances);
+    if let Some(other) = stopped.find(|id| !launched.contains(id)) {
+        return Err(BackstopError::invalid_input(
+            "resumeRunId",
+            format!(
+                "run {earlier} stopped instance {other}, which the failover did not launch: resume a failback of the same failover; nothing was started"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Those of the failover's `instances` that ran after `since` (RFC 3339): started again
@@ -790,6 +854,48 @@ mod tests {
             twice.resources[0].token(&run, "capture"),
             resumed.resources[0].token(&run, "capture")
         );
+    }
+
+    #[test]
+    fn a_resumed_quiesced_capture_stops_again_unless_the_earlier_stop_holds() {
+        // (quiesce, backups began, still stopped) -> (stop again, take everything again)
+        assert_eq!(after_the_stop(true, true, true), (false, false));
+        assert_eq!(after_the_stop(true, true, false), (true, true));
+        // restarted before any backup began: stopped again, nothing to take again
+        assert_eq!(after_the_stop(true, false, false), (true, false));
+        assert_eq!(after_the_stop(false, true, false), (false, false));
+    }
+
+    #[test]
+    fn a_resumed_capture_of_another_failback_is_refused() {
+        let home = crate::plan::example_plan();
+        let first = home.resources.iter().find(|r| r.arn.is_some()).unwrap();
+        let ours = Capture {
+            resource: first.name.clone(),
+            source_arn: first.arn.clone().unwrap(),
+            ..Capture::default()
+        };
+        let earlier = RunId::try_from("failback-1".to_string()).unwrap();
+        let mut state = CaptureState {
+            resources: vec![ours.clone()],
+            quiesced: Some(Quiesced {
+                instances: vec!["i-1".into()],
+                ..Quiesced::default()
+            }),
+            ..CaptureState::default()
+        };
+        let launched = ["i-1".to_string()];
+        assert!(check_resumed(&earlier, &state, &home, &launched).is_ok());
+        // the same name, another DR resource (a failback of another failover)
+        state.resources[0].source_arn = "arn:aws:ec2:us-west-2:1:volume/vol-other".into();
+        let err = check_resumed(&earlier, &state, &home, &launched).unwrap_err();
+        assert_eq!(err.error_name(), "Backstop.InvalidInput");
+        assert!(err.to_string().contains("resumeRunId"), "{err}");
+        assert!(err.to_string().contains("vol-other"), "{err}");
+        state.resources[0] = ours;
+        // an instance this failover did not launch
+        let err = check_resumed(&earlier, &state, &home, &["i-2".to_string()]).unwrap_err();
+        assert!(err.to_string().contains("i-1"), "{err}");
     }
 
     mod quiesce {
