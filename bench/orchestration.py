@@ -268,6 +268,25 @@ def first_passes(events: list[dict], until: float) -> list[tuple[str, float]]:
     return sorted(passes.items(), key=lambda kv: entered[kv[0]])
 
 
+def passes_between(events: list[dict], start: float, end: float) -> list[tuple[str, int, float]]:
+    """Each task state's passes that overlapped [start, end] (epoch seconds): how many, and
+    their seconds inside it, in the order they first ran there."""
+    entered: dict[str, float] = {}
+    found: dict[str, list[float]] = {}
+    for event in events:
+        kind = event["type"]
+        when = event["timestamp"].timestamp()
+        if kind.endswith("StateEntered"):
+            entered[event["stateEnteredEventDetails"]["name"]] = when
+        elif kind.endswith("StateExited") and (name := event["stateExitedEventDetails"]["name"]) in entered:
+            began = entered.pop(name)
+            overlap = min(when, end) - max(began, start)
+            if overlap >= 0 and when >= start:
+                count, total = found.setdefault(name, [0, 0.0])
+                found[name] = [count + 1, total + overlap]
+    return [(name, int(count), total) for name, (count, total) in found.items() if total >= 0.05]
+
+
 def time_in(events: list[dict], names: set[str]) -> dict[str, tuple[int, float]]:
     """(times entered, seconds spent) of each named state, whichever round."""
     spent: dict[str, tuple[int, float]] = {}
@@ -389,6 +408,8 @@ def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0, mixed
         # what ran before the first restore started (the task states' first passes)
         first_steps = [(name, secs) for name, secs in first_passes(events, created[0] if created else math.inf) if secs >= 0.05]
         after_last = started + recovered - max(ended) if ended else math.nan
+        # what ran from the last restore's end to the DNS switch (the run's tail)
+        tail_steps = passes_between(events, max(ended), started + recovered) if ended else []
         # each restore that ended while others still waited to start: how long until the
         # next round began (StartRestores entered) and until the next restore started
         polls = sorted(e["timestamp"].timestamp() for e in events if e["type"].endswith("StateEntered") and e["stateEnteredEventDetails"]["name"] == "StartRestores")
@@ -448,6 +469,7 @@ def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0, mixed
             "beforeFirst": before_first,
             "firstSteps": first_steps,
             "afterLast": after_last,
+            "tailSteps": tail_steps,
             "restoring": (max(ended) - created[0]) if ended and created else math.nan,
             "n": n,
             "attached": min(attached, n),
@@ -498,7 +520,8 @@ def main() -> None:
         print(f"      AWS calls by service: {json.dumps(r['byService'], sort_keys=True)}; largest payload in: {r['payloadIn']}", flush=True)
         print(f"      first restore started {r['beforeFirst']:.1f} s after the execution ("
               + ", ".join(f"{name} {secs:.2f} s" for name, secs in r["firstSteps"])
-              + f"); restores ran {r['restoring']:.1f} s; DNS switched {r['afterLast']:.1f} s after the last ended", flush=True)
+              + f"); restores ran {r['restoring']:.1f} s; DNS switched {r['afterLast']:.1f} s after the last ended ("
+              + ", ".join(f"{name} {secs:.2f} s in {count}" for name, count, secs in r["tailSteps"]) + ")", flush=True)
         top = sorted(r["spent"].items(), key=lambda kv: -kv[1][1])[:8]
         print("      the emulator's own time on the handlers' calls, s (calls): " + ", ".join(f"{name} {total:.1f} ({calls})" for name, (calls, total) in top), flush=True)
         print(f"      waits handed back by a restore's end: {r['woken']}, {r['wokenAfter']:.2f} s after it ended (mean); waits that found an end missed: {r['missed']}", flush=True)

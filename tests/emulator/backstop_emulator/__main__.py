@@ -295,7 +295,9 @@ def main(argv: list[str] | None = None) -> None:
     from moto.moto_api._internal.models import MotoAPIBackend
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from . import aws_time, backup_jobs, ec2_tokens, faults, lambda_runner, seed
+    from . import aws_time, backup_jobs, ec2_tokens, faults, lambda_runner, request_overhead, seed
+
+    request_overhead.install()
 
     # Lambda runs our processes, not Docker; Step Functions really executes definitions.
     default_user_config["lambda"]["use_docker"] = False

@@ -6,7 +6,9 @@ matches a pattern against every tag of every resource in the region. A filter by
 its time grows with the square of the resources: at 3,000 restored volumes one such call took
 longer than a teardown pass's whole invocation (300 AWS seconds, 15 s at the bench's time
 scale), where AWS answers in well under a second. The answer is the same: the resource's
-tags, in the order they were set. Only the lookup changes.
+tags, in the order they were set. Only the lookup changes. DescribeTags by literal resource
+ids (how Backstop reads a restored volume's run tag, once per restore) reads those resources'
+tags only.
 """
 
 from __future__ import annotations
@@ -28,3 +30,22 @@ def install() -> None:
         ]
 
     TaggedEC2Resource.get_tags = get_tags
+
+    # DescribeTags by resource id (how Backstop reads a restored resource's run tag): moto
+    # matches each filter pattern against every tag in the region; a literal id needs only
+    # that resource's tags. Same answer, in the same order.
+    from types import SimpleNamespace
+
+    from moto.ec2.models.tags import TagBackend
+
+    describe_tags = TagBackend.describe_tags
+
+    def describe_tags_by_id(self, filters=None):  # type: ignore[no-untyped-def]
+        ids = (filters or {}).get("resource-id")
+        if not ids or any(c in value for value in ids for c in "*?\\"):
+            return describe_tags(self, filters)
+        wanted = set(ids)
+        tags = {rid: tags for rid, tags in self.tags.copy().items() if rid in wanted}
+        return describe_tags(SimpleNamespace(tags=tags, VALID_TAG_FILTERS=self.VALID_TAG_FILTERS), filters)
+
+    TagBackend.describe_tags = describe_tags_by_id

@@ -9,6 +9,7 @@ that would have refused them.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -55,9 +56,10 @@ def _flag(metadata: dict[str, str], key: str, default: bool = False) -> bool:
     return metadata.get(key, str(default)).lower() == "true"
 
 
-def _zones(region: str) -> set[str]:
+@functools.lru_cache(maxsize=None)  # a region's zones do not change; every restore checks one
+def _zones(region: str) -> frozenset[str]:
     zones = internal.client("ec2", region).describe_availability_zones()["AvailabilityZones"]
-    return {zone["ZoneName"] for zone in zones}
+    return frozenset(zone["ZoneName"] for zone in zones)
 
 
 def _check_zone(region: str, zone: str, what: str) -> None:

@@ -35,3 +35,29 @@ def test_a_filter_by_tag_matches_each_volume_by_its_own_tags(emulator, world):
     assert found(**{"tag:backstop:run-id": "drill-1"}) == {ours[1], ours[2]}
     tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [ours[0]]}])["Tags"]
     assert [(t["Key"], t["Value"]) for t in tags] == [("backstop:resource", "data-0")]
+
+
+def test_describe_tags_by_resource_id_finds_only_those_resources_and_patterns_still_match(emulator, world):
+    ec2 = emulator.client("ec2", DR)
+    zone = world["dr"]["subnets"][0]["availabilityZone"]
+    volumes = [
+        ec2.create_volume(
+            AvailabilityZone=zone, Size=8,
+            TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "backstop:run-id", "Value": f"drill-{i}"}, {"Key": "app", "Value": "shop"}]}],
+        )["VolumeId"]
+        for i in range(3)
+    ]
+
+    def tags(*filters: tuple[str, list[str]]) -> list[tuple[str, str, str]]:
+        answer = ec2.describe_tags(Filters=[{"Name": name, "Values": values} for name, values in filters])["Tags"]
+        return [(t["ResourceId"], t["Key"], t["Value"]) for t in answer]
+
+    # ids as given (in any order): those resources' tags, in the order they were set, with the key filter applied
+    assert tags(("resource-id", [volumes[2], volumes[0]]), ("key", ["backstop:run-id"])) == [
+        (volumes[0], "backstop:run-id", "drill-0"),
+        (volumes[2], "backstop:run-id", "drill-2"),
+    ]
+    assert tags(("resource-id", [volumes[1]])) == [(volumes[1], "backstop:run-id", "drill-1"), (volumes[1], "app", "shop")]
+    assert tags(("resource-id", ["vol-0123456789abcdef0"])) == []
+    # a pattern is still a pattern: every volume's run tag
+    assert {rid for rid, _, _ in tags(("resource-id", ["vol-*"]), ("key", ["backstop:run-id"]))} >= set(volumes)

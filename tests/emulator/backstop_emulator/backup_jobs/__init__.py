@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from moto.backup import urls as backup_urls
@@ -80,13 +81,53 @@ def _advance(job: Job, now: float) -> None:
         _emit(job, "RUNNING")
 
 
+ACTIVE_STATES = ("CREATED", "PENDING", "RUNNING")
+
+
+def _due(job: Job, now: float) -> bool:
+    """Whether the job's next state change is due: its start, or its end."""
+    elapsed = now - job.creation_date
+    if job.state == FIRST_STATE[job.kind]:
+        return elapsed >= job.duration * START_FRACTION
+    return job.state == "RUNNING" and elapsed >= job.duration
+
+
+# Jobs change state independently, as AWS's do: a completion builds the restored resource
+# (over HTTP, like a client), and one at a time they fell behind when thousands ended together
+# while the emulator served the handlers. A job is with one worker at a time, so its own
+# changes keep their order; due jobs go to the workers earliest first.
+WORKERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="backup-job")
+_advancing: set[str] = set()
+_advancing_lock = threading.Lock()
+
+
+def _advance_now(job: Job) -> None:
+    try:
+        _advance(job, time.time())
+    finally:
+        with _advancing_lock:
+            _advancing.discard(job.job_id)
+
+
 def scheduler_loop(stop: threading.Event) -> None:
     while not stop.wait(0.05):
         now = time.time()
         with STORE.lock:
-            pending = [j for j in STORE.jobs.values() if j.state in ("CREATED", "PENDING", "RUNNING")]
-        for job in pending:
-            _advance(job, now)
+            active = list(STORE.active.values())
+        due = []
+        for job in active:
+            if job.state not in ACTIVE_STATES:
+                with STORE.lock:
+                    STORE.active.pop(job.job_id, None)
+            elif _due(job, now):
+                due.append(job)
+        due.sort(key=lambda job: job.creation_date + job.duration * (1 if job.state == "RUNNING" else START_FRACTION))
+        for job in due:
+            with _advancing_lock:
+                if job.job_id in _advancing:
+                    continue
+                _advancing.add(job.job_id)
+            WORKERS.submit(_advance_now, job)
 
 
 OPERATIONS = [

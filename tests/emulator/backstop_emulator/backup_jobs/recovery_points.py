@@ -34,7 +34,7 @@ def list_recovery_points_by_backup_vault(self: BackupResponse) -> str:
     if "createdBefore" in query:
         points = [rp for rp in points if rp.creation_date < _query_time(query["createdBefore"])]
     points.sort(key=lambda rp: rp.creation_date, reverse=True)
-    return _paginate(query, "RecoveryPoints", [rp.to_vault_listing() for rp in points])
+    return _paginate(query, "RecoveryPoints", points, RecoveryPoint.to_vault_listing)
 
 
 def list_recovery_points_by_resource(self: BackupResponse) -> str:
