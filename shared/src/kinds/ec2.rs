@@ -47,18 +47,50 @@ pub(crate) async fn run_tag(
     ec2: &aws_sdk_ec2::Client,
     id: &str,
 ) -> Result<Option<String>, BackstopError> {
-    let described = ec2
-        .describe_tags()
-        .filters(Filter::builder().name("resource-id").values(id).build())
-        .filters(Filter::builder().name("key").values(RUN_ID).build())
-        .send()
-        .await
-        .context(format!("reading the tags of {id}"))?;
-    Ok(described
-        .tags()
-        .first()
-        .and_then(|tag| tag.value())
-        .map(str::to_string))
+    let mut tags = run_tags(ec2, &[id.to_string()], &format!("reading the tags of {id}")).await?;
+    Ok(tags.remove(id).flatten())
+}
+
+/// Resource ids one DescribeTags call names (its `resource-id` filter's values).
+const IDS_PER_TAG_LOOKUP: usize = 200;
+
+/// The run id each of `ids` (EC2 resources) is tagged with (`None`: no run tag), in one
+/// DescribeTags call per 200 ids. EC2 throttles each Describe action separately (a bucket of
+/// 100 calls, refilled at 20 a second), so a round that saw 3,000 restores complete reads
+/// their tags in 15 calls instead of waiting minutes for 3,000.
+pub(crate) async fn run_tags(
+    ec2: &aws_sdk_ec2::Client,
+    ids: &[String],
+    action: &str,
+) -> Result<HashMap<String, Option<String>>, BackstopError> {
+    let mut found: HashMap<String, Option<String>> =
+        ids.iter().map(|id| (id.clone(), None)).collect();
+    for chunk in ids.chunks(IDS_PER_TAG_LOOKUP) {
+        let mut pages = ec2
+            .describe_tags()
+            .filters(
+                Filter::builder()
+                    .name("resource-id")
+                    .set_values(Some(chunk.to_vec()))
+                    .build(),
+            )
+            .filters(Filter::builder().name("key").values(RUN_ID).build())
+            .max_results(1000)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.context(action.to_string())?;
+            for tag in page.tags() {
+                if let (Some(slot), Some(value)) = (
+                    tag.resource_id().and_then(|id| found.get_mut(id)),
+                    tag.value(),
+                ) {
+                    *slot = Some(value.to_string());
+                }
+            }
+        }
+    }
+    Ok(found)
 }
 
 pub(crate) async fn tag(
@@ -302,5 +334,50 @@ mod tests {
         assert_eq!(metadata["InstanceType"], "m5.large");
         assert_eq!(metadata["SecurityGroupIds"], r#"["sg-0123456789abcdef0"]"#);
         assert!(!metadata.contains_key("AvailabilityZone"));
+    }
+
+    #[tokio::test]
+    async fn run_tags_are_read_200_resources_a_call_and_matched_by_resource_id() {
+        use aws_sdk_ec2::operation::describe_tags::DescribeTagsOutput;
+        use aws_sdk_ec2::types::TagDescription;
+        use aws_smithy_mocks::{mock, mock_client, RuleMode};
+        use aws_smithy_types::retry::RetryConfig;
+
+        // EC2 answers for the ids a call names: here, every tenth volume carries a run tag
+        let describe = mock!(aws_sdk_ec2::Client::describe_tags)
+            .match_requests(|request| {
+                request.filters().iter().any(|filter| {
+                    filter.name() == Some("resource-id") && filter.values().len() <= 200
+                })
+            })
+            .then_compute_output(|request| {
+                let ids = request
+                    .filters()
+                    .iter()
+                    .find(|filter| filter.name() == Some("resource-id"))
+                    .map(|filter| filter.values().to_vec())
+                    .unwrap_or_default();
+                let tags = ids
+                    .iter()
+                    .filter(|id| id.ends_with('0'))
+                    .map(|id| {
+                        TagDescription::builder()
+                            .resource_id(id)
+                            .key(RUN_ID)
+                            .value("drill-1")
+                            .build()
+                    })
+                    .collect();
+                DescribeTagsOutput::builder().set_tags(Some(tags)).build()
+            });
+        let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&describe], |c| c
+            .retry_config(RetryConfig::disabled()));
+        let ids: Vec<String> = (0..450).map(|i| format!("vol-{i:04}")).collect();
+        let found = run_tags(&ec2, &ids, "reading run tags").await.unwrap();
+        assert_eq!(describe.num_calls(), 3, "450 ids: 200 + 200 + 50");
+        assert_eq!(found.len(), 450, "every id is answered");
+        assert_eq!(found["vol-0010"].as_deref(), Some("drill-1"));
+        assert_eq!(found["vol-0011"], None, "no run tag");
+        assert_eq!(found.values().filter(|tag| tag.is_some()).count(), 45);
     }
 }

@@ -37,6 +37,14 @@ pub(crate) fn restore_metadata(
     }
 }
 
+/// Whether a kind's restored resource (a volume or an instance) carries EC2 tags.
+pub(crate) fn tagged_in_ec2(kind: &ResourceKind) -> bool {
+    matches!(
+        kind,
+        ResourceKind::Ebs | ResourceKind::Ec2 | ResourceKind::StorageGateway
+    )
+}
+
 /// The run id a resource is tagged with, if any.
 pub(crate) async fn run_tag_of(
     clients: &Clients,

@@ -61,13 +61,14 @@ pub async fn poll_restores(
     let mut jobs = progress.jobs;
     check_jobs_belong_to_run(&progress.restores, &jobs)?;
     let mut latest = list_restore_jobs(&clients.backup, ctx, &jobs).await?;
+    let run_tags = completed_run_tags(clients, &jobs, &latest).await?;
     // the restores that completed together are tagged at once, not one after another
     let looks = in_batches(
         jobs.iter_mut().filter(|job| !job.is_finished()),
         ctx.invocation_deadline,
         |job| {
             let listed = latest.remove(&job.restore_job_id);
-            look_at(clients, ctx, job, listed)
+            look_at(clients, ctx, job, listed, &run_tags)
         },
         Result::is_err,
     )
@@ -99,13 +100,42 @@ pub async fn poll_restores(
     Ok(PollOutcome { jobs, summary })
 }
 
+/// The run tags of the EC2 resources (volumes, instances) that the listing shows completed
+/// since the last round, by resource id, read together (`kinds::ec2::run_tags`) rather than
+/// once per resource when each is tagged.
+async fn completed_run_tags(
+    clients: &Clients,
+    jobs: &[RestoreJob],
+    latest: &HashMap<String, SeenJob>,
+) -> Result<HashMap<String, Option<String>>, BackstopError> {
+    let ids: Vec<String> = jobs
+        .iter()
+        .filter(|job| !job.is_finished() && kinds::tagged_in_ec2(&job.kind))
+        .filter_map(|job| latest.get(&job.restore_job_id))
+        .filter(|seen| seen.status == JobStatus::Completed)
+        .filter_map(|seen| seen.created_resource_arn.as_deref())
+        .map(|arn| kinds::id_of(arn).to_string())
+        .collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    kinds::ec2::run_tags(
+        &clients.ec2,
+        &ids,
+        "reading the run tags of the restored volumes and instances",
+    )
+    .await
+}
+
 /// Brings one job up to date with AWS Backup's view of it (`listed`, or asked directly when the
-/// listing does not show it yet), and finishes it when it completed.
+/// listing does not show it yet), and finishes it when it completed. `run_tags`: run tags
+/// already read this round, by resource id.
 async fn look_at(
     clients: &Clients,
     ctx: &RestoreContext,
     job: &mut RestoreJob,
     listed: Option<SeenJob>,
+    run_tags: &HashMap<String, Option<String>>,
 ) -> Result<(), BackstopError> {
     let seen = match listed {
         Some(seen) => seen,
@@ -118,7 +148,7 @@ async fn look_at(
     job.created_resource_arn = seen.created_resource_arn;
     job.completed_at = seen.completed.map(format_time);
     if job.status == JobStatus::Completed {
-        finish_completed(clients, ctx, job).await?;
+        finish_completed(clients, ctx, job, run_tags).await?;
         tracing::info!(resource = %job.resource, created = ?job.created_resource_arn, "restore completed");
     } else if job.is_finished() {
         tracing::error!(resource = %job.resource, status = %job.status, message = ?job.status_message, attempt = job.attempt, "restore did not complete");
@@ -395,10 +425,12 @@ pub async fn describe_restore_job(
 }
 
 /// Tags the restored resource with the run (teardown finds it by tag) and records its endpoint.
+/// Its run tag is read unless `read_tags` (read this round, by resource id) holds it.
 pub(super) async fn finish_completed(
     clients: &Clients,
     ctx: &RestoreContext,
     job: &mut RestoreJob,
+    read_tags: &HashMap<String, Option<String>>,
 ) -> Result<(), BackstopError> {
     let Some(arn) = job.created_resource_arn.clone() else {
         return Err(BackstopError::RestoreFailed {
@@ -410,7 +442,11 @@ pub(super) async fn finish_completed(
         });
     };
     let resources = clients;
-    match kinds::run_tag_of(resources, &job.kind, &arn).await? {
+    let run_tag = match read_tags.get(kinds::id_of(&arn)) {
+        Some(read) if kinds::tagged_in_ec2(&job.kind) => read.clone(),
+        _ => kinds::run_tag_of(resources, &job.kind, &arn).await?,
+    };
+    match run_tag {
         Some(other) if other != ctx.run_id.as_str() => {
             return Err(BackstopError::Conflict(format!(
                 "{arn} restored by job {} already belongs to run {other}: refusing to claim it for run {}",
