@@ -14,6 +14,7 @@ service model.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,8 @@ from .recovery_points import (
     list_recovery_points_by_resource,
 )
 from .store import FIRST_STATE, Job, JobFailed, RecoveryPoint, START_FRACTION, STORE, _emit
+
+LOG = logging.getLogger("backstop.jobs")
 
 __all__ = ["STORE", "Job", "RecoveryPoint", "backdate_recovery_point", "install", "scheduler_loop"]
 
@@ -104,6 +107,11 @@ _advancing_lock = threading.Lock()
 def _advance_now(job: Job) -> None:
     try:
         _advance(job, time.time())
+    except Exception as err:  # an emulator bug must show up as a failed job, not a job stuck
+        LOG.exception("job %s could not change state", job.job_id)
+        job.state, job.completion_date = "FAILED", time.time()
+        job.status_message = f"emulator error: {type(err).__name__}: {err}"
+        _emit(job, "RUNNING")
     finally:
         with _advancing_lock:
             _advancing.discard(job.job_id)
