@@ -53,9 +53,19 @@ COMPLETERS: dict[str, Callable[[Job], None]] = {
 }
 
 
-def _advance(job: Job, now: float) -> None:
+ACTIVE_STATES = ("CREATED", "PENDING", "RUNNING")
+
+
+def _due(job: Job, now: float) -> bool:
+    """Whether the job's next state change is due: its start, or its end."""
     elapsed = now - job.creation_date
-    if job.state == FIRST_STATE[job.kind] and elapsed >= job.duration * START_FRACTION:
+    if job.state == FIRST_STATE[job.kind]:
+        return elapsed >= job.duration * START_FRACTION
+    return job.state == "RUNNING" and elapsed >= job.duration
+
+
+def _advance(job: Job, now: float) -> None:
+    if job.state == FIRST_STATE[job.kind] and _due(job, now):
         job.state = "RUNNING"
         _emit(job, FIRST_STATE[job.kind])
         if job.kind == "restore":
@@ -67,7 +77,7 @@ def _advance(job: Job, now: float) -> None:
                 job.state, job.status_message, job.completion_date = "FAILED", str(failure), time.time()
                 _emit(job, "RUNNING")
                 return
-    if job.state == "RUNNING" and elapsed >= job.duration:
+    if job.state == "RUNNING" and _due(job, now):
         try:
             COMPLETERS[job.kind](job)
             job.state = "COMPLETED"
@@ -82,17 +92,6 @@ def _advance(job: Job, now: float) -> None:
             job.status_message = f"emulator error: {type(err).__name__}: {err}"
         job.completion_date = time.time()
         _emit(job, "RUNNING")
-
-
-ACTIVE_STATES = ("CREATED", "PENDING", "RUNNING")
-
-
-def _due(job: Job, now: float) -> bool:
-    """Whether the job's next state change is due: its start, or its end."""
-    elapsed = now - job.creation_date
-    if job.state == FIRST_STATE[job.kind]:
-        return elapsed >= job.duration * START_FRACTION
-    return job.state == "RUNNING" and elapsed >= job.duration
 
 
 # Jobs change state independently, as AWS's do: a completion builds the restored resource
