@@ -196,7 +196,7 @@ pub async fn start_restores(
         ));
     }
 
-    // every start of a batch is answered before the next batch or an error: none is in
+    // every start made is answered before an error stops the round or it ends: none is in
     // flight, unrecorded, when the step ends
     let starts = in_batches(
         prepared,
