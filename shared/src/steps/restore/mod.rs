@@ -5,6 +5,7 @@
 //! - [`start_restores`]: starts the jobs not yet started, idempotently, under a concurrency cap
 //! - [`poll_restores`]: one look at every job of the run; tags what completed
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::time::SystemTime;
 
@@ -133,11 +134,16 @@ fn schedule<'i>(
 
 /// Starts a restore job for every item without one, at most `max_running` at a time.
 ///
-/// The whole batch is checked first (plan entry, DR-region copy, restore metadata): one bad
-/// item stops the step before any job starts. Idempotent: items with a job in
-/// `progress.jobs` are skipped, and each job's idempotency token derives from the run, the
-/// resource, the recovery point and the attempt, so a retried or re-run step gets the
-/// existing job back instead of a second restore.
+/// What the plan decides is checked for the whole batch first, with no AWS call (plan entry,
+/// DR-region copy): one bad item stops the step before any job starts, with every problem
+/// listed. Then each restore starts as soon as its recovery point's restore metadata is read,
+/// the longest first, ten calls at a time: a start waits for one read, not for every read of
+/// the round (3,000 of them before the first start, bench/RESULTS.md). What AWS refuses for
+/// one item (its metadata, its start) stops new starts; the step then fails naming the jobs
+/// already started, which the run accounts for as any other (drills tear them down).
+/// Idempotent: items with a job in `progress.jobs` are skipped, and each job's idempotency
+/// token derives from the run, the resource, the recovery point and the attempt, so a retried
+/// or re-run step gets the existing job back instead of a second restore.
 pub async fn start_restores(
     backup: &aws_sdk_backup::Client,
     plan: &Plan,
@@ -155,67 +161,51 @@ pub async fn start_restores(
     let mut jobs = progress.jobs;
     let (wanted, mut not_started) = schedule(&progress.restores, &jobs, max_running, resume);
 
-    let checked = in_batches(
-        wanted,
-        checks_deadline(ctx.invocation_deadline, SystemTime::now()),
-        |(item, attempt)| async move { (item, attempt, prepare_one(backup, plan, item, ctx).await) },
-        // nothing has started yet: the state machine retries the whole step
-        |(_, _, answer)| answer.as_ref().is_err_and(BackstopError::is_transient),
-    )
-    .await;
-    if checked.out_of_time {
-        let left = checked.not_reached.len();
-        tracing::info!(left, "out of time this round: the rest start next round");
-        not_started += left;
-    }
-    let mut prepared = Vec::new();
+    let mut checked = Vec::new();
     let mut problems = Vec::new();
-    for (item, attempt, answer) in checked.answers {
-        match answer {
-            Ok((resource, metadata)) => prepared.push((item, attempt, resource, metadata)),
-            Err(err) if err.is_transient() => return Err(err),
+    for (item, attempt) in wanted {
+        match check_one(plan, item, ctx) {
+            Ok(resource) => checked.push((item, attempt, resource)),
             Err(err) => problems.push(err),
         }
     }
-    if problems.len() == 1 {
-        return Err(problems.remove(0));
-    }
-    if !problems.is_empty() {
-        let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        return Err(BackstopError::invalid_input(
-            "restores",
-            shorten(
-                &format!(
-                    "{} restore{} cannot start, so none was started: {}",
-                    problems.len(),
-                    plural(problems.len()),
-                    problems.join("; ")
-                ),
-                MAX_MESSAGE_CHARS,
-            ),
-        ));
+    if let Some(err) = all_of(problems, "none was started") {
+        return Err(err);
     }
 
-    // every start made is answered before an error stops the round or it ends: none is in
-    // flight, unrecorded, when the step ends
+    // every call made is answered before an error stops the round or it ends: none is in
+    // flight, unrecorded, when the step ends; once AWS refused one, a read still in flight
+    // starts nothing
+    let refusal_seen = Cell::new(false);
     let starts = in_batches(
-        prepared,
+        checked,
         ctx.invocation_deadline,
-        |(item, attempt, resource, metadata)| async move {
-            let answer = start_one(backup, resource, item, ctx, metadata, attempt).await;
-            (item, attempt, answer)
+        |(item, attempt, resource)| {
+            let refusal_seen = &refusal_seen;
+            async move {
+                let answer =
+                    read_and_start(backup, resource, item, ctx, attempt, refusal_seen).await;
+                (item, attempt, answer)
+            }
         },
-        |(_, _, answer)| answer.as_ref().is_err_and(|err| !err.is_transient()),
+        |(_, _, answer)| {
+            let refused = answer.as_ref().is_err_and(|err| !err.is_transient());
+            refusal_seen.set(refusal_seen.get() || refused);
+            refused
+        },
     )
     .await;
     if starts.out_of_time {
-        not_started += starts.not_reached.len();
+        let left = starts.not_reached.len();
+        tracing::info!(left, "out of time this round: the rest start next round");
     }
+    not_started += starts.not_reached.len();
     let mut started_now: Vec<String> = Vec::new();
-    let mut refused = None;
+    let mut refused = Vec::new();
     for (item, attempt, answer) in starts.answers {
         match answer {
-            Ok(job) => {
+            Ok(None) => not_started += 1,
+            Ok(Some(job)) => {
                 tracing::info!(resource = %item.resource, job = %job.restore_job_id, attempt, "restore job started");
                 started_now.push(format!("{} ({})", job.restore_job_id, job.resource));
                 jobs.push(job);
@@ -226,16 +216,22 @@ pub async fn start_restores(
                 tracing::warn!(resource = %item.resource, "{err}; retrying in the next round");
                 not_started += 1;
             }
-            Err(err) => {
-                refused.get_or_insert((item, err));
-            }
+            Err(err) => refused.push((item, err)),
         }
     }
-    match refused {
+    let first_refused = refused.first().map(|(item, _)| item.resource.clone());
+    let refused = refused.into_iter().map(|(_, err)| err).collect();
+    if started_now.is_empty() {
+        return match all_of(refused, "none was started") {
+            Some(err) => Err(err),
+            None => Ok(StartOutcome { jobs, not_started }),
+        };
+    }
+    match (first_refused, all_of(refused, "no more were started")) {
         // AWS refused a start it accepted for others: say which jobs run already, so the
         // failure path (and the operator) accounts for them
-        Some((item, err)) if !started_now.is_empty() => Err(BackstopError::RestoreFailed {
-            resource: item.resource.clone(),
+        (Some(resource), Some(err)) => Err(BackstopError::RestoreFailed {
+            resource,
             message: shorten(
                 &format!(
                     "{err}; restore jobs already started this round: {}",
@@ -244,29 +240,40 @@ pub async fn start_restores(
                 MAX_MESSAGE_CHARS,
             ),
         }),
-        Some((_, err)) => Err(err),
-        None => Ok(StartOutcome { jobs, not_started }),
+        _ => Ok(StartOutcome { jobs, not_started }),
     }
 }
 
-/// When a round's checks stop: halfway to the invocation's `deadline`, so that what they pass
-/// starts in the same round. A round whose checks took all its time would start nothing, and
-/// the next would check the same restores again: with thousands due at once (no cap), no
-/// restore would ever start. What the checks do not reach starts in a later round.
-fn checks_deadline(deadline: Option<SystemTime>, now: SystemTime) -> Option<SystemTime> {
-    deadline.map(|end| match end.duration_since(now) {
-        Ok(left) => now + left / 2,
-        Err(_) => end,
-    })
+/// One error for `problems`: the only one as it is, several listed in one (`what_else` says
+/// what became of the rest of the batch); none for none.
+fn all_of(mut problems: Vec<BackstopError>, what_else: &str) -> Option<BackstopError> {
+    match problems.len() {
+        0 => None,
+        1 => problems.pop(),
+        n => {
+            let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            Some(BackstopError::invalid_input(
+                "restores",
+                shorten(
+                    &format!(
+                        "{n} restore{} cannot start, so {what_else}: {}",
+                        plural(n),
+                        listed.join("; ")
+                    ),
+                    MAX_MESSAGE_CHARS,
+                ),
+            ))
+        }
+    }
 }
 
-/// Everything a start needs, checked without starting anything.
-async fn prepare_one<'p>(
-    backup: &aws_sdk_backup::Client,
+/// What the plan decides about a start, checked with no AWS call: the item is the plan's, and
+/// its copy is in the DR region.
+fn check_one<'p>(
     plan: &'p Plan,
     item: &RestoreItem,
     ctx: &RestoreContext,
-) -> Result<(&'p ProtectedResource, HashMap<String, String>), BackstopError> {
+) -> Result<&'p ProtectedResource, BackstopError> {
     let resource = plan.resource(&item.resource).ok_or_else(|| {
         BackstopError::invalid_input(
             "restores",
@@ -287,6 +294,19 @@ async fn prepare_one<'p>(
             ),
         ));
     }
+    Ok(resource)
+}
+
+/// Reads the recovery point's restore metadata, sets the plan's DR settings on it, and starts
+/// the restore, unless AWS refused another of the round's restores meanwhile (then `None`).
+async fn read_and_start(
+    backup: &aws_sdk_backup::Client,
+    resource: &ProtectedResource,
+    item: &RestoreItem,
+    ctx: &RestoreContext,
+    attempt: u32,
+    refusal_seen: &Cell<bool>,
+) -> Result<Option<RestoreJob>, BackstopError> {
     let base = backup
         .get_recovery_point_restore_metadata()
         .backup_vault_name(&ctx.backup_vault)
@@ -297,7 +317,13 @@ async fn prepare_one<'p>(
         .context(format!("reading the restore metadata of {}", item.resource))?
         .restore_metadata
         .unwrap_or_default();
-    Ok((resource, kinds::restore_metadata(&base, resource, ctx)?))
+    let metadata = kinds::restore_metadata(&base, resource, ctx)?;
+    if refusal_seen.get() {
+        return Ok(None);
+    }
+    start_one(backup, resource, item, ctx, metadata, attempt)
+        .await
+        .map(Some)
 }
 
 async fn start_one(

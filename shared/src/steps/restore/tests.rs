@@ -70,6 +70,25 @@ fn item(resource: &str, kind: ResourceKind, recovery_point_arn: &str) -> Restore
     }
 }
 
+/// Two EBS volumes of the example plan, neither started: app-data (snap-1), app-logs (snap-2).
+fn two_volumes() -> RestoreProgress {
+    RestoreProgress {
+        restores: vec![
+            item(
+                "app-data",
+                ResourceKind::Ebs,
+                "arn:aws:ec2:us-west-2::snapshot/snap-1",
+            ),
+            item(
+                "app-logs",
+                ResourceKind::Ebs,
+                "arn:aws:ec2:us-west-2::snapshot/snap-2",
+            ),
+        ],
+        jobs: vec![],
+    }
+}
+
 #[tokio::test]
 async fn the_newest_completed_copy_at_or_before_the_point_in_time_is_chosen() {
     let listing = mock!(Client::list_recovery_points_by_backup_vault).then_output(|| {
@@ -227,19 +246,8 @@ async fn the_cap_counts_jobs_still_running() {
         fast_restored: None,
     };
     let progress = RestoreProgress {
-        restores: vec![
-            item(
-                "app-data",
-                ResourceKind::Ebs,
-                "arn:aws:ec2:us-west-2::snapshot/snap-1",
-            ),
-            item(
-                "app-logs",
-                ResourceKind::Ebs,
-                "arn:aws:ec2:us-west-2::snapshot/snap-2",
-            ),
-        ],
         jobs: vec![running.clone()],
+        ..two_volumes()
     };
     // no AWS call is made: the one slot is taken
     let outcome = start_restores(&backup, &plan(), &ctx, progress, 1, false)
@@ -256,36 +264,12 @@ async fn a_round_out_of_time_starts_nothing_and_leaves_the_rest_for_the_next() {
     let mut ctx = RestoreContext::for_test(Mode::Drill);
     ctx.invocation_deadline =
         Some(std::time::SystemTime::now() - std::time::Duration::from_secs(1));
-    let progress = RestoreProgress {
-        restores: vec![
-            item(
-                "app-data",
-                ResourceKind::Ebs,
-                "arn:aws:ec2:us-west-2::snapshot/snap-1",
-            ),
-            item(
-                "app-logs",
-                ResourceKind::Ebs,
-                "arn:aws:ec2:us-west-2::snapshot/snap-2",
-            ),
-        ],
-        jobs: vec![],
-    };
+    let progress = two_volumes();
     let outcome = start_restores(&backup, &plan(), &ctx, progress, 10, false)
         .await
         .unwrap();
     assert!(outcome.jobs.is_empty());
     assert_eq!(outcome.not_started, 2);
-}
-
-#[test]
-fn a_rounds_checks_leave_half_its_time_to_start_what_they_passed() {
-    let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000);
-    let secs = |s: u64| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s);
-    assert_eq!(checks_deadline(Some(secs(1_300)), now), Some(secs(1_150)));
-    // past it already: the checks stop at once, as the starts do
-    assert_eq!(checks_deadline(Some(secs(900)), now), Some(secs(900)));
-    assert_eq!(checks_deadline(None, now), None);
 }
 
 #[tokio::test]
@@ -353,7 +337,89 @@ async fn one_unrestorable_item_stops_the_batch_before_any_job_starts() {
     assert!(err.to_string().contains("none was started"), "{err}");
     assert!(err.to_string().contains("app-logs"), "{err}");
     assert!(err.to_string().contains("not-in-plan"), "{err}");
+    // refused on the plan alone: not one AWS call
+    assert_eq!(metadata.num_calls(), 0);
     assert_eq!(start.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_throttled_metadata_read_leaves_the_resource_for_the_next_round() {
+    let throttled = mock!(Client::get_recovery_point_restore_metadata)
+        .match_requests(|req| {
+            req.recovery_point_arn() == Some("arn:aws:ec2:us-west-2::snapshot/snap-1")
+        })
+        .then_http_response(|| aws_error(429, "ThrottlingException", "Rate exceeded"));
+    let metadata = mock!(Client::get_recovery_point_restore_metadata)
+        .then_output(|| GetRecoveryPointRestoreMetadataOutput::builder().build());
+    let start = mock!(Client::start_restore_job).then_output(|| {
+        StartRestoreJobOutput::builder()
+            .restore_job_id("job-logs")
+            .build()
+    });
+    let backup = client(&[&throttled, &metadata, &start]);
+    let ctx = RestoreContext::for_test(Mode::Drill);
+    let progress = two_volumes();
+    let outcome = start_restores(&backup, &plan(), &ctx, progress, 10, false)
+        .await
+        .unwrap();
+    assert_eq!(outcome.not_started, 1);
+    assert_eq!(outcome.jobs.len(), 1);
+    assert_eq!(outcome.jobs[0].resource, "app-logs");
+    assert_eq!(start.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn aws_refusing_one_restore_starts_no_more_and_the_error_names_the_jobs_that_did() {
+    // fifteen volumes, their starts ten at a time; AWS no longer has the fourth's copy
+    let mut plan = plan();
+    let volume = plan.resources[0].clone();
+    plan.resources = (0..15)
+        .map(|i| ProtectedResource {
+            name: format!("data-{i:02}"),
+            ..volume.clone()
+        })
+        .collect();
+    let restores = (0..15)
+        .map(|i| {
+            let point = format!("arn:aws:ec2:us-west-2::snapshot/snap-{i:02}");
+            item(&format!("data-{i:02}"), ResourceKind::Ebs, &point)
+        })
+        .collect();
+    let gone = mock!(Client::get_recovery_point_restore_metadata)
+        .match_requests(|req| {
+            req.recovery_point_arn() == Some("arn:aws:ec2:us-west-2::snapshot/snap-03")
+        })
+        .then_http_response(|| {
+            aws_error(404, "ResourceNotFoundException", "no such recovery point")
+        });
+    let metadata = mock!(Client::get_recovery_point_restore_metadata)
+        .then_output(|| GetRecoveryPointRestoreMetadataOutput::builder().build());
+    let start = mock!(Client::start_restore_job).then_output(|| {
+        StartRestoreJobOutput::builder()
+            .restore_job_id("job-x")
+            .build()
+    });
+    let backup = client(&[&gone, &metadata, &start]);
+    let ctx = RestoreContext::for_test(Mode::Drill);
+    let progress = RestoreProgress {
+        restores,
+        jobs: vec![],
+    };
+    let err = start_restores(&backup, &plan, &ctx, progress, 100, false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("data-03"), "{err}");
+    // no read starts once the refusal is in: at most the ten in flight and the three the
+    // answers before it let in
+    let reads = gone.num_calls() + metadata.num_calls();
+    assert!(reads <= 13, "{reads} metadata reads");
+    // what did start is in the error, for the failure path and the operator
+    if start.num_calls() > 0 {
+        assert_eq!(err.error_name(), "Backstop.RestoreFailed", "{err}");
+        assert!(err.to_string().contains("job-x (data-0"), "{err}");
+    } else {
+        assert_eq!(err.error_name(), "Backstop.NotFound", "{err}");
+    }
 }
 
 fn job(resource: &str, attempt: u32, status: &str) -> RestoreJob {
