@@ -385,6 +385,11 @@ fn waits_for_network(run: &ResolvedRun, item: &RestoreItem) -> bool {
     Plan::needs_stack(resource) || drill_block
 }
 
+/// Whether the concurrency cap keeps one of `due` restores from starting while `running` run.
+fn cap_holds_back(due: usize, running: usize, cap: usize) -> bool {
+    due > cap.saturating_sub(running)
+}
+
 /// `StartRestores`: starts the restores that have no job yet, within the concurrency cap.
 /// While the network stack is being built, only the restores that need nothing from it start.
 pub async fn start_round(
@@ -431,9 +436,21 @@ pub async fn start_round(
         crate::kinds::RestoreContext::for_run(&run, clients.settings.restore_role_arn.clone());
     ctx.invocation_deadline = Some(work_deadline(deadline));
     // a round woken by a restore's end starts before it polls: the restores AWS Backup shows
-    // ended since the last poll free their slots now (the poll right after records them)
-    let ended = poll::ended_since_poll(&clients.backup, &ctx, &jobs).await?;
-    let max_running = run.settings.max_concurrent_restores as usize + ended;
+    // ended since the last poll free their slots now (the poll right after records them).
+    // Only a cap that holds back a due restore needs that listing (a page per 1,000 jobs).
+    let cap = run.settings.max_concurrent_restores as usize;
+    let due = run
+        .restores
+        .iter()
+        .filter(|item| attempt_to_start(item, &last, run.resumed).is_some())
+        .count();
+    let running = jobs.iter().filter(|job| !job.is_finished()).count();
+    let ended = if cap_holds_back(due, running, cap) {
+        poll::ended_since_poll(&clients.backup, &ctx, &jobs).await?
+    } else {
+        0
+    };
+    let known = jobs.len();
     let progress = RestoreProgress {
         restores: run.restores,
         jobs,
@@ -443,13 +460,16 @@ pub async fn start_round(
         &run.plan,
         &ctx,
         progress,
-        max_running,
+        cap + ended,
         ctx.resume,
     )
     .await?;
-    store
-        .put(&run_ref.execution, Part::Restore, &outcome.jobs)
-        .await?;
+    // a round that started nothing leaves the run's jobs as they were
+    if outcome.jobs.len() > known {
+        store
+            .put(&run_ref.execution, Part::Restore, &outcome.jobs)
+            .await?;
+    }
     Ok(StartCounts {
         jobs: outcome.jobs.len(),
         not_started: outcome.not_started + withheld,

@@ -678,3 +678,16 @@ async fn a_woken_round_counts_the_slots_of_restores_ended_since_the_last_poll() 
         0
     );
 }
+
+#[test]
+fn only_a_cap_that_holds_back_a_due_restore_needs_the_jobs_that_ended() {
+    // no cap (a slot for every restore): room for all of them
+    assert!(!cap_holds_back(3_000, 0, 3_000));
+    // nothing due: nothing to make room for
+    assert!(!cap_holds_back(0, 100, 100));
+    // 20 slots, 15 running: room for 5
+    assert!(!cap_holds_back(5, 15, 20));
+    assert!(cap_holds_back(6, 15, 20));
+    // more running than the cap (resumed with a lower one): no room at all
+    assert!(cap_holds_back(1, 25, 20));
+}
