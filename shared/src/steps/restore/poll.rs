@@ -495,14 +495,18 @@ pub async fn poll_round(
     let (run, jobs) = try_join(store.load_run(run_ref), store.jobs(run_ref)).await?;
     let mut ctx = crate::kinds::RestoreContext::for_run(&run, None);
     ctx.invocation_deadline = Some(work_deadline(deadline));
+    let before = jobs.clone();
     let progress = RestoreProgress {
         restores: run.restores,
         jobs,
     };
     let outcome = poll_restores(clients, &ctx, progress).await?;
-    store
-        .put(&run_ref.execution, Part::Restore, &outcome.jobs)
-        .await?;
+    // a round that saw no job change (a wait that ran its interval) leaves them as they were
+    if outcome.jobs != before {
+        store
+            .put(&run_ref.execution, Part::Restore, &outcome.jobs)
+            .await?;
+    }
     // fast snapshot restore is billed per hour: off as soon as its volume exists
     if !ctx.fast_restore.is_empty() {
         super::hydration::release(&clients.ec2, store, &run_ref.run_id, &outcome.jobs, false)
