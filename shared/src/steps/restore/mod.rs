@@ -169,7 +169,7 @@ pub async fn start_restores(
             Err(err) => problems.push(err),
         }
     }
-    if let Some(err) = all_of(problems, "none was started") {
+    if let Some(err) = all_of(problems) {
         return Err(err);
     }
 
@@ -201,7 +201,7 @@ pub async fn start_restores(
     }
     not_started += starts.not_reached.len();
     let mut started_now: Vec<String> = Vec::new();
-    let mut refused = Vec::new();
+    let mut refused = None;
     for (item, attempt, answer) in starts.answers {
         match answer {
             Ok(None) => not_started += 1,
@@ -216,22 +216,18 @@ pub async fn start_restores(
                 tracing::warn!(resource = %item.resource, "{err}; retrying in the next round");
                 not_started += 1;
             }
-            Err(err) => refused.push((item, err)),
+            // the first refusal, with its own error type (AccessDenied, NotFound...): the
+            // others in flight were most often refused for the same cause
+            Err(err) => {
+                refused.get_or_insert((item, err));
+            }
         }
     }
-    let first_refused = refused.first().map(|(item, _)| item.resource.clone());
-    let refused = refused.into_iter().map(|(_, err)| err).collect();
-    if started_now.is_empty() {
-        return match all_of(refused, "none was started") {
-            Some(err) => Err(err),
-            None => Ok(StartOutcome { jobs, not_started }),
-        };
-    }
-    match (first_refused, all_of(refused, "no more were started")) {
+    match refused {
         // AWS refused a start it accepted for others: say which jobs run already, so the
         // failure path (and the operator) accounts for them
-        (Some(resource), Some(err)) => Err(BackstopError::RestoreFailed {
-            resource,
+        Some((item, err)) if !started_now.is_empty() => Err(BackstopError::RestoreFailed {
+            resource: item.resource.clone(),
             message: shorten(
                 &format!(
                     "{err}; restore jobs already started this round: {}",
@@ -240,13 +236,14 @@ pub async fn start_restores(
                 MAX_MESSAGE_CHARS,
             ),
         }),
-        _ => Ok(StartOutcome { jobs, not_started }),
+        Some((_, err)) => Err(err),
+        None => Ok(StartOutcome { jobs, not_started }),
     }
 }
 
-/// One error for `problems`: the only one as it is, several listed in one (`what_else` says
-/// what became of the rest of the batch); none for none.
-fn all_of(mut problems: Vec<BackstopError>, what_else: &str) -> Option<BackstopError> {
+/// One error for the batch's `problems`: the only one as it is, several listed in one; none
+/// for none.
+fn all_of(mut problems: Vec<BackstopError>) -> Option<BackstopError> {
     match problems.len() {
         0 => None,
         1 => problems.pop(),
@@ -256,7 +253,7 @@ fn all_of(mut problems: Vec<BackstopError>, what_else: &str) -> Option<BackstopE
                 "restores",
                 shorten(
                     &format!(
-                        "{n} restore{} cannot start, so {what_else}: {}",
+                        "{n} restore{} cannot start, so none was started: {}",
                         plural(n),
                         listed.join("; ")
                     ),
@@ -385,11 +382,6 @@ fn waits_for_network(run: &ResolvedRun, item: &RestoreItem) -> bool {
     Plan::needs_stack(resource) || drill_block
 }
 
-/// Whether the concurrency cap keeps one of `due` restores from starting while `running` run.
-fn cap_holds_back(due: usize, running: usize, cap: usize) -> bool {
-    due > cap.saturating_sub(running)
-}
-
 /// `StartRestores`: starts the restores that have no job yet, within the concurrency cap.
 /// While the network stack is being built, only the restores that need nothing from it start.
 pub async fn start_round(
@@ -439,13 +431,8 @@ pub async fn start_round(
     // ended since the last poll free their slots now (the poll right after records them).
     // Only a cap that holds back a due restore needs that listing (a page per 1,000 jobs).
     let cap = run.settings.max_concurrent_restores as usize;
-    let due = run
-        .restores
-        .iter()
-        .filter(|item| attempt_to_start(item, &last, run.resumed).is_some())
-        .count();
-    let running = jobs.iter().filter(|job| !job.is_finished()).count();
-    let ended = if cap_holds_back(due, running, cap) {
+    let (_, held_back) = schedule(&run.restores, &jobs, cap, run.resumed);
+    let ended = if held_back > 0 {
         poll::ended_since_poll(&clients.backup, &ctx, &jobs).await?
     } else {
         0

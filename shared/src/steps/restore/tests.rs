@@ -207,6 +207,25 @@ async fn denied_access_to_the_restore_metadata_names_the_resource() {
 }
 
 #[tokio::test]
+async fn denied_access_to_every_restore_metadata_is_still_access_denied() {
+    // the reads in flight are all refused for one cause: the operator sees that cause's type
+    let metadata = mock!(Client::get_recovery_point_restore_metadata)
+        .then_http_response(|| aws_error(403, "AccessDeniedException", "not authorized"));
+    let start = mock!(Client::start_restore_job).then_output(|| {
+        StartRestoreJobOutput::builder()
+            .restore_job_id("job-x")
+            .build()
+    });
+    let backup = client(&[&metadata, &start]);
+    let ctx = RestoreContext::for_test(Mode::Drill);
+    let err = start_restores(&backup, &plan(), &ctx, two_volumes(), 10, false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_name(), "Backstop.AccessDenied", "{err}");
+    assert_eq!(start.num_calls(), 0);
+}
+
+#[tokio::test]
 async fn a_start_answer_without_a_job_id_is_an_error_not_a_lost_job() {
     let metadata = mock!(Client::get_recovery_point_restore_metadata)
         .then_output(|| GetRecoveryPointRestoreMetadataOutput::builder().build());
@@ -681,13 +700,28 @@ async fn a_woken_round_counts_the_slots_of_restores_ended_since_the_last_poll() 
 
 #[test]
 fn only_a_cap_that_holds_back_a_due_restore_needs_the_jobs_that_ended() {
+    // a round lists the jobs ended since the last poll only when `schedule` leaves a due
+    // restore waiting under the cap alone
+    let items = |n: usize| -> Vec<RestoreItem> {
+        (0..n)
+            .map(|i| item(&format!("r{i}"), ResourceKind::Ebs, &format!("rp-{i}")))
+            .collect()
+    };
+    let running = |n: usize| -> Vec<RestoreJob> {
+        (0..n)
+            .map(|i| job(&format!("r{i}"), 0, "RUNNING"))
+            .collect()
+    };
+    let held_back = |restores: &[RestoreItem], jobs: &[RestoreJob], cap: usize| {
+        schedule(restores, jobs, cap, false).1 > 0
+    };
     // no cap (a slot for every restore): room for all of them
-    assert!(!cap_holds_back(3_000, 0, 3_000));
-    // nothing due: nothing to make room for
-    assert!(!cap_holds_back(0, 100, 100));
+    assert!(!held_back(&items(3_000), &[], 3_000));
+    // nothing due (every restore has its job): nothing to make room for
+    assert!(!held_back(&items(100), &running(100), 100));
     // 20 slots, 15 running: room for 5
-    assert!(!cap_holds_back(5, 15, 20));
-    assert!(cap_holds_back(6, 15, 20));
+    assert!(!held_back(&items(20), &running(15), 20));
+    assert!(held_back(&items(21), &running(15), 20));
     // more running than the cap (resumed with a lower one): no room at all
-    assert!(cap_holds_back(1, 25, 20));
+    assert!(held_back(&items(26), &running(25), 20));
 }
