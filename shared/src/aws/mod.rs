@@ -66,8 +66,8 @@ fn timeouts() -> TimeoutConfig {
 /// An environment that holds only what Lambda sets for a function (its role's credentials, its
 /// region, its own `AWS_LAMBDA_*` and X-Ray variables) and, at most, `AWS_ENDPOINT_URL`. The
 /// SDK's loader would find nothing else to read in it, but building its providers (region chain,
-/// profile files, every setting's env-or-profile lookup) was a third of a handler's memory at
-/// its first `GET /next` (bench/RESULTS.md). Any other `AWS_` variable is a setting the loader
+/// profile files, every setting's env-or-profile lookup) was about a sixth of a handler's memory
+/// at its first `GET /next` (bench/RESULTS.md). Any other `AWS_` variable is a setting the loader
 /// honours (a profile, FIPS, retries, a service's own endpoint), so it goes to the loader.
 #[derive(Debug, PartialEq)]
 struct LambdaEnvironment {
@@ -78,14 +78,13 @@ struct LambdaEnvironment {
 impl LambdaEnvironment {
     /// Read by the environment-variable credentials provider itself, or set by Lambda and read
     /// by no SDK provider.
-    const KNOWN: [&'static str; 10] = [
+    const KNOWN: [&'static str; 9] = [
         "AWS_REGION",
         "AWS_DEFAULT_REGION",
         "AWS_ACCESS_KEY_ID",
         "AWS_ACCESS_KEY",
         "AWS_SECRET_ACCESS_KEY",
         "AWS_SESSION_TOKEN",
-        "AWS_CREDENTIAL_EXPIRATION",
         "AWS_ACCOUNT_ID",
         "AWS_EXECUTION_ENV",
         "AWS_ENDPOINT_URL",
