@@ -211,11 +211,7 @@ async fn denied_access_to_every_restore_metadata_is_still_access_denied() {
     // the reads in flight are all refused for one cause: the operator sees that cause's type
     let metadata = mock!(Client::get_recovery_point_restore_metadata)
         .then_http_response(|| aws_error(403, "AccessDeniedException", "not authorized"));
-    let start = mock!(Client::start_restore_job).then_output(|| {
-        StartRestoreJobOutput::builder()
-            .restore_job_id("job-x")
-            .build()
-    });
+    let start = starts_job_x();
     let backup = client(&[&metadata, &start]);
     let ctx = RestoreContext::for_test(Mode::Drill);
     let err = start_restores(&backup, &plan(), &ctx, two_volumes(), 10, false)
@@ -320,11 +316,7 @@ async fn the_rpo_counts_from_when_the_data_was_captured_not_when_it_was_copied()
 async fn one_unrestorable_item_stops_the_batch_before_any_job_starts() {
     let metadata = mock!(Client::get_recovery_point_restore_metadata)
         .then_output(|| GetRecoveryPointRestoreMetadataOutput::builder().build());
-    let start = mock!(Client::start_restore_job).then_output(|| {
-        StartRestoreJobOutput::builder()
-            .restore_job_id("job-x")
-            .build()
-    });
+    let start = starts_job_x();
     let backup = client(&[&metadata, &start]);
     let ctx = RestoreContext::for_test(Mode::Drill);
     let progress = RestoreProgress {
@@ -413,11 +405,7 @@ async fn aws_refusing_one_restore_starts_no_more_and_the_error_names_the_jobs_th
         });
     let metadata = mock!(Client::get_recovery_point_restore_metadata)
         .then_output(|| GetRecoveryPointRestoreMetadataOutput::builder().build());
-    let start = mock!(Client::start_restore_job).then_output(|| {
-        StartRestoreJobOutput::builder()
-            .restore_job_id("job-x")
-            .build()
-    });
+    let start = starts_job_x();
     let backup = client(&[&gone, &metadata, &start]);
     let ctx = RestoreContext::for_test(Mode::Drill);
     let progress = RestoreProgress {
@@ -439,6 +427,15 @@ async fn aws_refusing_one_restore_starts_no_more_and_the_error_names_the_jobs_th
     } else {
         assert_eq!(err.error_name(), "Backstop.NotFound", "{err}");
     }
+}
+
+/// Every StartRestoreJob answered with job `job-x` (a test counts or names the starts).
+fn starts_job_x() -> Rule {
+    mock!(Client::start_restore_job).then_output(|| {
+        StartRestoreJobOutput::builder()
+            .restore_job_id("job-x")
+            .build()
+    })
 }
 
 fn job(resource: &str, attempt: u32, status: &str) -> RestoreJob {
