@@ -39,13 +39,8 @@ use aws_smithy_async::time::SharedTimeSource;
 /// Loads the shared SDK configuration, once per process; the clients are built from it.
 pub async fn load_config() -> SdkConfig {
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    let has_profile_files = home.is_some_and(|home| {
-        home.join(".aws/config").exists() || home.join(".aws/credentials").exists()
-    });
-    if !has_profile_files {
-        if let Some(lambda) = LambdaEnvironment::from_vars(std::env::vars_os()) {
-            return lambda.config();
-        }
+    if let Some(lambda) = LambdaEnvironment::read(std::env::vars_os(), home.as_deref()) {
+        return lambda.config();
     }
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts());
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
@@ -89,6 +84,21 @@ impl LambdaEnvironment {
         "AWS_EXECUTION_ENV",
         "AWS_ENDPOINT_URL",
     ];
+
+    /// The environment `vars`, unless a default profile file under `home` (which the loader
+    /// would read) exists.
+    fn read(
+        vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+        home: Option<&std::path::Path>,
+    ) -> Option<LambdaEnvironment> {
+        let has_profile_files = home.is_some_and(|home| {
+            home.join(".aws/config").exists() || home.join(".aws/credentials").exists()
+        });
+        if has_profile_files {
+            return None;
+        }
+        Self::from_vars(vars)
+    }
 
     fn from_vars(
         vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
@@ -204,6 +214,32 @@ mod tests {
             let vars = [LAMBDA.as_slice(), &[setting]].concat();
             assert_eq!(env(&vars), None, "{} must go to the loader", setting.0);
         }
+    }
+
+    #[test]
+    fn a_default_profile_file_goes_to_the_loader() {
+        let vars = || {
+            LAMBDA
+                .iter()
+                .map(|(name, value)| (name.into(), value.into()))
+        };
+        let home = std::env::temp_dir().join(format!("backstop-home-{}", std::process::id()));
+        std::fs::create_dir_all(home.join(".aws")).unwrap();
+        assert!(LambdaEnvironment::read(vars(), Some(&home)).is_some());
+        for file in ["config", "credentials"] {
+            std::fs::write(
+                home.join(".aws").join(file),
+                "[default]\nregion = eu-west-1\n",
+            )
+            .unwrap();
+            assert_eq!(
+                LambdaEnvironment::read(vars(), Some(&home)),
+                None,
+                "~/.aws/{file}"
+            );
+            std::fs::remove_file(home.join(".aws").join(file)).unwrap();
+        }
+        std::fs::remove_dir_all(&home).unwrap();
     }
 
     #[test]
