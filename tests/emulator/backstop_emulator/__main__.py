@@ -368,6 +368,9 @@ def main(argv: list[str] | None = None) -> None:
 
     MotoAPIBackend.reset = reset
     holder["app"] = ControlApp(moto_app, runner, seed)
+    from . import internal
+
+    internal.serve_in_process(holder["app"])
 
     stop = threading.Event()
     threading.Thread(target=backup_jobs.scheduler_loop, args=(stop,), daemon=True).start()
