@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 import threading
 from typing import Any, Callable
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 INTERNAL_USER_AGENT = "backstop-emulator-internal"
 
@@ -44,44 +44,6 @@ class _Body(io.BytesIO):
         yield self.getvalue()
 
 
-def _environ(request: AWSPreparedRequest, body: bytes) -> dict[str, Any]:
-    """The WSGI environ werkzeug's server would build for this request."""
-    url = urlsplit(request.url)
-    host, _, port = url.netloc.partition(":")
-    target = url.path + (f"?{url.query}" if url.query else "")
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": request.method,
-        "SCRIPT_NAME": "",
-        "PATH_INFO": unquote(url.path).encode().decode("latin-1"),
-        "QUERY_STRING": url.query,
-        "REQUEST_URI": target,
-        "RAW_URI": target,
-        "SERVER_NAME": host,
-        "SERVER_PORT": port or "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "127.0.0.1",
-        "REMOTE_PORT": 0,
-        "HTTP_HOST": url.netloc,
-        "CONTENT_LENGTH": str(len(body)),
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": url.scheme or "http",
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
-    for name, value in request.headers.items():
-        if isinstance(value, bytes):
-            value = value.decode("latin-1")
-        key = name.upper().replace("-", "_")
-        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            environ[key] = value
-        else:
-            environ[f"HTTP_{key}"] = value
-    return environ
-
-
 def _in_process(request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
     """botocore's before-send hook: the application's answer, or None (then botocore sends it)."""
     app = _app
@@ -92,27 +54,29 @@ def _in_process(request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
         body = body.read()
     if isinstance(body, str):
         body = body.encode()
-    answered: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None):  # type: ignore[no-untyped-def]
-        answered["status"], answered["headers"] = status, headers
-        return lambda _data: None
-
+    url = urlsplit(request.url)
+    headers = [(k, v.decode("latin-1") if isinstance(v, bytes) else v) for k, v in request.headers.items()]
+    # the environ werkzeug's server builds from the same request, without the socket
+    environ = EnvironBuilder(
+        path=url.path,
+        base_url=f"{url.scheme}://{url.netloc}",
+        query_string=url.query,
+        method=request.method,
+        headers=headers,
+        input_stream=io.BytesIO(body),
+        environ_base={"REMOTE_ADDR": "127.0.0.1"},
+    ).get_environ()
     from . import faults
 
     # a call made while serving a request must not take that request's place in fault injection
     outer = getattr(faults.CURRENT, "environ", None)
     try:
-        chunks = app(_environ(request, body), start_response)
-        try:
-            content = b"".join(chunks)
-        finally:
-            if hasattr(chunks, "close"):
-                chunks.close()
+        chunks, status, answered = run_wsgi_app(app, environ, buffered=True)
+        content = b"".join(chunks)
     finally:
         faults.CURRENT.environ = outer
-    status = int(answered["status"].split(" ", 1)[0])
-    return AWSResponse(request.url, status, dict(answered["headers"]), _Body(content))
+    return AWSResponse(request.url, int(status.split(" ", 1)[0]), dict(answered.items()), _Body(content))
+
 
 __all__ = ["ClientError", "client", "error_text"]
 

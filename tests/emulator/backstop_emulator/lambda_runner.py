@@ -359,6 +359,9 @@ def _error(error_type: str, message: str) -> bytes:
     return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
 
 
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
 def _rss_mib(pid: int) -> float:
     # statm's second field is VmRSS in pages: one short read, where status is forty lines
     try:
@@ -366,9 +369,6 @@ def _rss_mib(pid: int) -> float:
             return int(statm.read().split()[1]) * PAGE_SIZE / 2**20
     except (OSError, IndexError, ValueError):
         return 0.0
-
-
-PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
 class FunctionError(Exception):

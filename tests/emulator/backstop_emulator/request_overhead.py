@@ -68,24 +68,15 @@ def install() -> None:
 
     WSGIRequestHandler.log_request = log_failed_request
 
-    # an account's backend: created under moto's lock once, then found without it
+    # an account's backend: created under moto's lock once, then found without it. A key in the
+    # dict means moto's own path created it and registered the dict for reset since the last
+    # reset (which empties both under the lock).
     from moto.core import base_backend
 
     create = base_backend.BackendDict._create_account_specific_backend
-    registered: set[int] = set()  # BackendDicts registered for reset since the last reset
 
     def create_account_specific_backend(self, account_id):  # type: ignore[no-untyped-def]
-        if account_id in self and id(self) in registered:
-            return
-        create(self, account_id)
-        registered.add(id(self))
+        if account_id not in self:
+            create(self, account_id)
 
     base_backend.BackendDict._create_account_specific_backend = create_account_specific_backend
-    reset = base_backend.BackendDict.reset.__func__
-
-    def reset_backends(cls):  # type: ignore[no-untyped-def]
-        with base_backend.backend_lock:
-            registered.clear()
-            reset(cls)
-
-    base_backend.BackendDict.reset = classmethod(reset_backends)
