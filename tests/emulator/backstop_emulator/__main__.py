@@ -157,6 +157,14 @@ class ControlApp:
         if route == "durations/reset" and method == "POST":
             aws_time.reset()
             return aws_time.configure({})
+        if route == "rates" and method == "POST":
+            from . import request_rates
+
+            return request_rates.configure(body)
+        if route == "rates" and method == "GET":
+            from . import request_rates
+
+            return request_rates.configure({})
         if route == "seed" and method == "POST":
             return self.seed.seed_workload(
                 primary_region=body.get("primaryRegion", "us-east-1"),
@@ -359,6 +367,9 @@ def main(argv: list[str] | None = None) -> None:
         faults.STATE.reset()
         aws_time.reset()
         ec2_tokens.reset()
+        from backstop_emulator import request_rates
+
+        request_rates.reset()
         fast_snapshot_restore.reset()
         ssm_commands.reset()
         from backstop_emulator.backup_jobs import air_gapped, vault_protection

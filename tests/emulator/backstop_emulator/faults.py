@@ -273,10 +273,12 @@ def signing_service(headers) -> str:
         return ""
 
 
-def throttling_response(service: str, action: str, headers) -> tuple[int, dict[str, str], str]:
+def throttling_response(
+    service: str, action: str, headers, why: str = "injected by the emulator"
+) -> tuple[int, dict[str, str], str]:
     """A throttling error in the wire protocol of the service, as its SDK expects it."""
     code = THROTTLING_CODES.get(service, "ThrottlingException")
-    message = f"Rate exceeded (injected by the emulator) for {action}"
+    message = f"Rate exceeded ({why}) for {action}"
     restjson = not headers.get("X-Amz-Target") and "x-www-form-urlencoded" not in headers.get("Content-Type", "")
     status = 503 if service == "ec2" else 429 if restjson and service != "route53" else 400
     return error_response(service, headers, code, message, status, "Sender")
@@ -319,6 +321,16 @@ def _throttling_call_action(original):
                 status, headers, body = throttling_response(service, action, self.headers)
                 headers["status"] = str(status)
                 return status, headers, body
+            if action and service == "ec2" and "aws-sdk-rust" in self.headers.get("User-Agent", ""):
+                from . import request_rates
+
+                account = getattr(self, "current_account", "") or ""
+                if not request_rates.take(account, signing_region(self.headers), action):
+                    status, headers, body = throttling_response(
+                        service, action, self.headers, "EC2's request rate limit for the action"
+                    )
+                    headers["status"] = str(status)
+                    return status, headers, body
             error = STATE.api_error(service, action) if action else None
             if error == "ConnectionReset":
                 reset_connection(CURRENT.environ)

@@ -68,15 +68,17 @@ def install() -> None:
 
     WSGIRequestHandler.log_request = log_failed_request
 
-    # an account's backend: created under moto's lock once, then found without it. A key in the
-    # dict means moto's own path created it and registered the dict for reset since the last
-    # reset (which empties both under the lock).
+    # an account's backend: created under moto's lock once, then found without it while its
+    # dict is registered for the next reset. A key alone is not enough: a backend's reset can
+    # look up another service's backend (re-creating its key) before the reset unregisters
+    # every dict, and that dict must register again or the next reset would not empty it.
     from moto.core import base_backend
 
     create = base_backend.BackendDict._create_account_specific_backend
+    registered = base_backend.BackendDict._instances
 
     def create_account_specific_backend(self, account_id):  # type: ignore[no-untyped-def]
-        if account_id not in self:
+        if account_id not in self or not any(other is self for other in registered):
             create(self, account_id)
 
     base_backend.BackendDict._create_account_specific_backend = create_account_specific_backend
