@@ -333,6 +333,9 @@ def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0, mixed
             time.sleep(1)
         calls = emulator.control("GET", "calls")
         spent = emulator.control("GET", "calls/time")
+        # calls EC2's request rate limits refused, by action (the handlers' SDK retried them)
+        rates = emulator.control("GET", "rates")
+        refused, answered = rates["refused"], rates["answered"]
         events = history(sfn, execution)
         restores = [
             job for page in emulator.client("backup").get_paginator("list_restore_jobs").paginate() for job in page["RestoreJobs"]
@@ -491,6 +494,8 @@ def run_one(n: int, time_scale: float, binary_dir: str, attached: int = 0, mixed
             "calls": sum(calls.values()),
             "callsPerResource": sum(calls.values()) / n,
             "byService": calls,
+            "refused": refused,
+            "ec2Calls": answered,
         }
     finally:
         emulator.stop()
@@ -518,6 +523,8 @@ def main() -> None:
               f"{r['perRound']:>10.1f} {r['rounds']:>7} {r['events']:>7} {r['payload']:>14} {r['calls']:>10} {r['callsPerResource']:>13.1f}",
               flush=True)
         print(f"      AWS calls by service: {json.dumps(r['byService'], sort_keys=True)}; largest payload in: {r['payloadIn']}", flush=True)
+        print(f"      EC2 calls answered, by action (to the run's end): {json.dumps(r['ec2Calls'], sort_keys=True)}", flush=True)
+        print(f"      refused by EC2's request rate limits: {json.dumps(r['refused'], sort_keys=True)}", flush=True)
         print(f"      first restore started {r['beforeFirst']:.1f} s after the execution ("
               + ", ".join(f"{name} {secs:.2f} s" for name, secs in r["firstSteps"])
               + f"); restores ran {r['restoring']:.1f} s; DNS switched {r['afterLast']:.1f} s after the last ended ("

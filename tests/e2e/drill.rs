@@ -645,6 +645,65 @@ async fn a_teardown_left_much_to_check_on_a_slow_ec2_answers_each_pass_in_time_a
     );
 }
 
+/// EC2 throttles each mutating action on its own once its bucket is spent (a few calls a
+/// second come back): a teardown pass whose deletions EC2 refuses stores what it could not
+/// delete as pending and stops there, and a later pass deletes it, instead of the teardown
+/// failing and its drill leaving volumes behind.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_teardown_ec2_throttles_leaves_the_rest_to_its_next_pass_and_finishes() {
+    let scenario = Scenario::protected("drill-throttled-teardown").await;
+    let extra = more_protected_volumes(&scenario, 6).await;
+    let plan = plan_with_scratch_volumes(&scenario, &extra);
+    // two DeleteVolume calls, then no token back for hours: not all 8 volumes in one pass
+    let scarce = json!({ "capacity": 2, "refillPerSecond": 0.0001 });
+    scenario.emulator.control(
+        "POST",
+        "rates",
+        &json!({ "actions": { "DeleteVolume": scarce } }),
+    );
+    let run_id = "drill-throttled-1";
+    let execution = scenario.start(run_id, run_input("drill", &plan)).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    loop {
+        let pass = scenario.stored(run_id, "teardown").await;
+        let throttled = pass["pending"].as_array().is_some_and(|pending| {
+            pending
+                .iter()
+                .any(|item| item["reason"].as_str().unwrap_or("").contains("throttled"))
+        });
+        if throttled {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no teardown pass stored what EC2 throttled as pending: {pass:#}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // EC2's bucket refills
+    let rates = scenario.emulator.control(
+        "POST",
+        "rates",
+        &json!({ "actions": { "DeleteVolume": null } }),
+    );
+    assert!(
+        rates["refused"]["DeleteVolume"].as_u64().unwrap_or(0) >= 1,
+        "{rates:#}"
+    );
+    let ended = scenario
+        .ended(&execution, std::time::Duration::from_secs(300))
+        .await;
+    assert_succeeded(&ended);
+    let report: Value = serde_json::from_str(ended.output().unwrap_or("null")).unwrap();
+    assert_eq!(report["verdict"], "PASS", "{report:#}");
+    let pass = scenario.stored(run_id, "teardown").await;
+    assert!(pass["rounds"].as_u64().unwrap_or(0) >= 2, "{pass:#}");
+    let created = created_by_restores(&scenario).await;
+    assert_eq!(created.len(), 10, "{created:?}");
+    let left = leftovers(&scenario, run_id, &created).await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_resource_restored_after_its_branch_was_cancelled_is_found_by_its_job_and_deleted() {
     let scenario = Scenario::protected("drill-cancelled").await;
@@ -740,6 +799,19 @@ async fn more_protected_volumes(scenario: &Scenario, n: usize) -> Vec<String> {
     arns
 }
 
+/// The seeded plan and `extra` volumes as `scratch-<i>`, restored in the DR subnets' first AZ.
+fn plan_with_scratch_volumes(scenario: &Scenario, extra: &[String]) -> Value {
+    let dr_az = scenario.seed.dr.subnets[0].availability_zone.clone();
+    let mut plan = scenario.plan();
+    for (i, arn) in extra.iter().enumerate() {
+        plan["resources"].as_array_mut().unwrap().push(json!({
+            "name": format!("scratch-{i}"), "kind": "ebs", "arn": arn,
+            "ebs": { "availabilityZone": dr_az }
+        }));
+    }
+    plan
+}
+
 /// The resources restore jobs created in the DR region (AWS Backup's record of them).
 pub(crate) async fn created_by_restores(scenario: &Scenario) -> Vec<String> {
     scenario
@@ -767,14 +839,7 @@ async fn one_failed_restore_of_twenty_is_a_warning_when_optional_and_fails_the_d
 {
     let scenario = Scenario::protected("one-of-twenty").await;
     let extra = more_protected_volumes(&scenario, 16).await;
-    let dr_az = scenario.seed.dr.subnets[0].availability_zone.clone();
-    let mut plan = scenario.plan();
-    for (i, arn) in extra.iter().enumerate() {
-        plan["resources"].as_array_mut().unwrap().push(json!({
-            "name": format!("scratch-{i}"), "kind": "ebs", "arn": arn,
-            "ebs": { "availabilityZone": dr_az }
-        }));
-    }
+    let mut plan = plan_with_scratch_volumes(&scenario, &extra);
     assert_eq!(plan["resources"].as_array().unwrap().len(), 20);
     let failing = 7;
     scenario.inject(json!({

@@ -10,11 +10,19 @@ pub const RESOURCE: &str = "backstop:resource";
 
 /// The tags for something created by `run` for the plan entry `resource`.
 pub fn run_tags(run_id: &RunId, mode: Mode, plan: &str, resource: &str) -> Vec<(String, String)> {
+    let mut tags = claim_tags(run_id, mode, plan);
+    tags.push((RESOURCE.to_string(), resource.to_string()));
+    tags
+}
+
+/// The tags that claim a resource for `run`, without its plan entry: the same for every
+/// resource of the run, so EC2 resources restored together are claimed in one call (the run's
+/// state maps each to its plan entry).
+pub fn claim_tags(run_id: &RunId, mode: Mode, plan: &str) -> Vec<(String, String)> {
     vec![
         (RUN_ID.to_string(), run_id.to_string()),
         (MODE.to_string(), mode.to_string()),
         (PLAN.to_string(), plan.to_string()),
-        (RESOURCE.to_string(), resource.to_string()),
     ]
 }
 

@@ -184,13 +184,17 @@ pub(super) async fn start_attach(
             .find(|t| t.key() == Some(key))
             .and_then(|t| t.value())
     };
+    // the run's state names the volume its restore job created for `resource`; a volume
+    // claimed in bulk carries no plan entry, one tagged singly must carry this one
     if tag(crate::aws::tags::RUN_ID) != Some(run_id.as_str())
-        || tag(crate::aws::tags::RESOURCE) != Some(resource)
+        || tag(crate::aws::tags::RESOURCE).is_some_and(|tagged| tagged != resource)
     {
         return Err(BackstopError::Conflict(format!(
-            "volume {volume_id} was not restored by run {run_id} for {resource} (its {} tag is {:?}): refusing to attach it",
+            "volume {volume_id} was not restored by run {run_id} for {resource} (its {} tag is {:?}, its {} tag {:?}): refusing to attach it",
             crate::aws::tags::RUN_ID,
-            tag(crate::aws::tags::RUN_ID).unwrap_or("missing")
+            tag(crate::aws::tags::RUN_ID).unwrap_or("missing"),
+            crate::aws::tags::RESOURCE,
+            tag(crate::aws::tags::RESOURCE).unwrap_or("missing")
         )));
     }
     if let Some(existing) = volume.attachments().first() {

@@ -221,6 +221,74 @@ async fn a_volume_another_run_restored_is_never_attached() {
     assert_eq!(attach.num_calls(), 0);
 }
 
+#[tokio::test]
+async fn a_volume_claimed_in_bulk_is_attached_and_one_tagged_for_another_resource_is_not() {
+    // claimed with the run's other restores: the run tag and no plan entry
+    let claimed = Volume::builder()
+        .tags(
+            Tag::builder()
+                .key(crate::aws::tags::RUN_ID)
+                .value("test-1")
+                .build(),
+        )
+        .volume_id("vol-1")
+        .availability_zone("us-west-2a")
+        .state(VolumeState::Available)
+        .build();
+    let (ec2, _, attach) = restored(claimed);
+    assert!(start_attach(
+        &ec2,
+        &run(),
+        "app-data",
+        "vol-1",
+        &app_instance(),
+        "/dev/sdf"
+    )
+    .await
+    .unwrap());
+    assert_eq!(attach.num_calls(), 1);
+
+    let (ec2, _, attach) = restored(
+        owned()
+            .volume_id("vol-1")
+            .availability_zone("us-west-2a")
+            .state(VolumeState::Available)
+            .build(),
+    );
+    let err = start_attach(&ec2, &run(), "logs", "vol-1", &app_instance(), "/dev/sdg")
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_name(), "Backstop.Conflict");
+    assert!(err.to_string().contains("for logs"), "{err}");
+    assert_eq!(attach.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn restored_resources_are_claimed_two_hundred_to_a_call_with_the_runs_tags() {
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = calls.clone();
+    let create = mock!(Client::create_tags)
+        .match_requests(move |request| {
+            let keys: Vec<&str> = request.tags().iter().filter_map(|t| t.key()).collect();
+            seen.lock()
+                .unwrap()
+                .push((request.resources().len(), keys.join(",")));
+            true
+        })
+        .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
+    let client = ec2(&[&create]);
+    let ids: Vec<String> = (0..450).map(|i| format!("vol-{i:04}")).collect();
+    let tags = crate::aws::tags::claim_tags(&run(), crate::model::run::Mode::Drill, "shop");
+    crate::kinds::ec2::tag_many(&client, &ids, &tags, "claiming")
+        .await
+        .unwrap();
+    let keys = "backstop:run-id,backstop:mode,backstop:plan".to_string();
+    assert_eq!(
+        *calls.lock().unwrap(),
+        vec![(200, keys.clone()), (200, keys.clone()), (50, keys)]
+    );
+}
+
 #[test]
 fn only_volume_arns_of_this_account_and_region_are_accepted() {
     let run = run();

@@ -4,7 +4,7 @@
 use super::{RestoreProgress, MAX_RESTORE_ATTEMPTS};
 use crate::aws::batch::in_batches;
 use crate::aws::store::{Part, RunRef, RunStore};
-use crate::aws::tags::run_tags;
+use crate::aws::tags::{claim_tags, run_tags};
 use crate::aws::wait::work_deadline;
 use crate::aws::Clients;
 use crate::error::{shorten, BackstopError, SdkContext, MAX_MESSAGE_CHARS};
@@ -61,7 +61,8 @@ pub async fn poll_restores(
     let mut jobs = progress.jobs;
     check_jobs_belong_to_run(&progress.restores, &jobs)?;
     let mut latest = list_restore_jobs(&clients.backup, ctx, &jobs).await?;
-    let run_tags = completed_run_tags(clients, &jobs, &latest).await?;
+    let mut run_tags = completed_run_tags(clients, &jobs, &latest).await?;
+    claim_completed(clients, ctx, &mut run_tags).await?;
     // the restores that completed together are tagged at once, not one after another
     let looks = in_batches(
         jobs.iter_mut().filter(|job| !job.is_finished()),
@@ -125,6 +126,41 @@ async fn completed_run_tags(
         "reading the run tags of the restored volumes and instances",
     )
     .await
+}
+
+/// Claims for the run, together, the completed EC2 resources that carry no run tag yet (read
+/// this round): one CreateTags per 200 of them with the run's claim tags, rather than one call
+/// per resource; each is then known as the run's (`run_tags`) and not tagged again.
+async fn claim_completed(
+    clients: &Clients,
+    ctx: &RestoreContext,
+    run_tags: &mut HashMap<String, Option<String>>,
+) -> Result<(), BackstopError> {
+    let mut unclaimed: Vec<String> = run_tags
+        .iter()
+        .filter(|(_, tag)| tag.is_none())
+        .map(|(id, _)| id.clone())
+        .collect();
+    if unclaimed.is_empty() {
+        return Ok(());
+    }
+    unclaimed.sort();
+    let tags = claim_tags(&ctx.run_id, ctx.mode, &ctx.plan_name);
+    kinds::ec2::tag_many(
+        &clients.ec2,
+        &unclaimed,
+        &tags,
+        "tagging the restored volumes and instances with the run",
+    )
+    .await?;
+    tracing::info!(
+        claimed = unclaimed.len(),
+        "tagged the restored volumes and instances with the run"
+    );
+    for id in unclaimed {
+        run_tags.insert(id, Some(ctx.run_id.to_string()));
+    }
+    Ok(())
 }
 
 /// Brings one job up to date with AWS Backup's view of it (`listed`, or asked directly when the
@@ -453,8 +489,9 @@ pub(super) async fn finish_completed(
                 job.restore_job_id, ctx.run_id
             )));
         }
-        // tagged by an earlier round of this run (its state write was lost): the role may
-        // tag only what carries no run's tag yet, so it is not tagged again
+        // claimed this round with the others restored with it, or by an earlier round of this
+        // run (its state write was lost): the role may tag only what carries no run's tag yet,
+        // so it is not tagged again
         Some(_) => {}
         None => {
             let tags = run_tags(&ctx.run_id, ctx.mode, &ctx.plan_name, &job.resource);

@@ -214,10 +214,15 @@ pub async fn teardown(
             None if found.launched_by_run => Origin::Launched,
             None => Origin::Unproven,
         };
+        let mut owned = found.owned;
+        // claimed in bulk with the run's other restores: its plan entry is the job's
+        if owned.resource.is_none() {
+            owned.resource = restored.get(&key).map(|job| job.resource.clone());
+        }
         candidates.insert(
             key,
             Candidate {
-                owned: found.owned,
+                owned,
                 run_tag: Some(run_id.clone()),
                 mode_tag: found.mode,
                 created: found.created,
@@ -231,38 +236,47 @@ pub async fn teardown(
         .iter()
         .filter(|(key, _)| !candidates.contains_key(*key) && !deleted_before.contains(*key))
         .collect();
+    // each read by the resource itself, not by its tags: a resource deleted by a pass whose
+    // outcome was lost is gone, not untagged
     let looks = in_batches(
         untagged,
         deadline,
-        |(key, job)| async move {
-            (
-                key,
-                job,
-                kinds::run_tag_of(clients, &job.kind, &job.arn).await,
-            )
-        },
-        |(_, _, answer)| answer.as_ref().is_err_and(|err| !is_not_found(err)),
+        |(key, job)| async move { (key, job, kinds::run_tag_of_owned(clients, &job.owned).await) },
+        |(_, _, answer)| answer.is_err(),
     )
     .await;
     let mut out_of_time = looks.out_of_time;
     for (key, job, answer) in looks.answers {
-        match answer {
-            Ok(run_tag) => {
-                candidates.insert(
-                    key.clone(),
-                    Candidate {
-                        owned: job.owned.clone(),
-                        run_tag,
-                        mode_tag: None,
-                        created: None,
-                        origin: job.origin.clone(),
-                    },
-                );
-            }
+        let run_tag = match answer {
             // restored, and deleted already
-            Err(BackstopError::NotFound { .. }) => push_unique(&mut deleted, job.owned.clone()),
+            Ok(kinds::Tagged::Gone) => {
+                push_unique(&mut deleted, job.owned.clone());
+                continue;
+            }
+            Ok(kinds::Tagged::With(tag)) => Some(tag),
+            Ok(kinds::Tagged::Untagged) => None,
+            Err(err) if err.is_transient() => {
+                pending.push(left_for_next_pass(&job.owned, &err));
+                continue;
+            }
             Err(other) => return Err(other),
-        }
+        };
+        candidates.insert(
+            key.clone(),
+            Candidate {
+                owned: job.owned.clone(),
+                run_tag,
+                mode_tag: None,
+                created: None,
+                origin: job.origin.clone(),
+            },
+        );
+    }
+    if !looks.out_of_time {
+        pending.extend(looks.not_reached.into_iter().map(|(_, job)| Leftover {
+            owned: job.owned.clone(),
+            reason: "not looked at in this pass (AWS throttled it): looked at in the next".into(),
+        }));
     }
     // what the last pass left deleting and no longer shows up by tag (a terminated instance,
     // a deleted database) is gone; an id there that is not this run's is left alone
@@ -285,12 +299,14 @@ pub async fn teardown(
     .await;
     out_of_time |= checks.out_of_time;
     for (item, answer) in checks.answers {
-        match answer? {
-            kinds::Tagged::Gone => push_unique(&mut deleted, item.owned.clone()),
-            kinds::Tagged::With(tag) if tag == run_id => {
+        match answer {
+            Ok(kinds::Tagged::Gone) => push_unique(&mut deleted, item.owned.clone()),
+            Ok(kinds::Tagged::With(tag)) if tag == run_id => {
                 push_unique(&mut deleted, item.owned.clone())
             }
-            _ => {
+            Err(err) if err.is_transient() => pending.push(item.clone()),
+            Err(other) => return Err(other),
+            Ok(_) => {
                 tracing::warn!(id = %item.owned.id, "a pending item of the previous pass is not this run's: left alone")
             }
         }
@@ -349,9 +365,26 @@ pub async fn teardown(
     .await;
     out_of_time |= deletions.out_of_time;
     for (resource, removal) in deletions.answers {
-        if let Some(removal) = removal? {
-            file(removal, resource, &mut deleted, &mut pending, &mut left);
+        match removal {
+            Ok(Some(removal)) => file(removal, resource, &mut deleted, &mut pending, &mut left),
+            Ok(None) => {}
+            // throttled (EC2 refills a few DeleteVolume calls a second): no new deletion
+            // started after it, and the next pass goes on where this one stopped
+            Err(err) if err.is_transient() => pending.push(left_for_next_pass(&resource, &err)),
+            Err(other) => return Err(other),
         }
+    }
+    if !deletions.out_of_time {
+        pending.extend(
+            deletions
+                .not_reached
+                .into_iter()
+                .map(|(owned, _)| Leftover {
+                    owned,
+                    reason: "not deleted in this pass (AWS throttled it): deleted in the next"
+                        .into(),
+                }),
+        );
     }
     // fast snapshot restore the run turned on (and still has on) goes off: it is billed per hour
     if let Ok(run_key) = RunId::try_from(run_id.clone()) {
@@ -643,6 +676,14 @@ async fn delete_one(
     kinds::remove(clients, resource, final_snapshot)
         .await
         .map(Some)
+}
+
+/// What a pass leaves for the next because AWS answered a transient error (throttling).
+fn left_for_next_pass(owned: &Owned, err: &BackstopError) -> Leftover {
+    Leftover {
+        owned: owned.clone(),
+        reason: format!("looked at again in the next pass: {err}"),
+    }
 }
 
 fn is_not_found(err: &BackstopError) -> bool {
