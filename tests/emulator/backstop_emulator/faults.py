@@ -29,6 +29,7 @@ from typing import Any
 
 from moto.core.responses import BaseResponse
 
+from . import request_rates
 from .internal import INTERNAL_USER_AGENT
 
 # The error code each service's SDK recognises as throttling, by signing name.
@@ -322,8 +323,6 @@ def _throttling_call_action(original):
                 headers["status"] = str(status)
                 return status, headers, body
             if action and service == "ec2" and "aws-sdk-rust" in self.headers.get("User-Agent", ""):
-                from . import request_rates
-
                 account = getattr(self, "current_account", "") or ""
                 if not request_rates.take(account, signing_region(self.headers), action):
                     status, headers, body = throttling_response(

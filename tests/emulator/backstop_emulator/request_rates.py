@@ -21,6 +21,8 @@ import threading
 import time
 from typing import Any
 
+from . import aws_time
+
 NON_MUTATING_PREFIXES = ("Describe", "Get", "List", "Search")
 
 DEFAULTS: dict[str, dict[str, float]] = {
@@ -44,8 +46,6 @@ def category(action: str) -> str:
 
 def take(account: str, region: str, action: str) -> bool:
     """Takes a token from the action's bucket: False when it is empty (the call is refused)."""
-    from . import aws_time
-
     with _lock:
         limit = _actions.get(action) or _limits[category(action)]
         now = time.monotonic()

@@ -61,7 +61,7 @@ pub async fn poll_restores(
     let mut jobs = progress.jobs;
     check_jobs_belong_to_run(&progress.restores, &jobs)?;
     let mut latest = list_restore_jobs(&clients.backup, ctx, &jobs).await?;
-    let mut run_tags = completed_run_tags(clients, &jobs, &latest).await?;
+    let mut run_tags = completed_run_tags(clients, &claimable(ctx, &jobs, &latest)).await?;
     claim_completed(clients, ctx, &mut run_tags).await?;
     // the restores that completed together are tagged at once, not one after another
     let looks = in_batches(
@@ -101,28 +101,37 @@ pub async fn poll_restores(
     Ok(PollOutcome { jobs, summary })
 }
 
-/// The run tags of the EC2 resources (volumes, instances) that the listing shows completed
-/// since the last round, by resource id, read together (`kinds::ec2::run_tags`) rather than
-/// once per resource when each is tagged.
-async fn completed_run_tags(
-    clients: &Clients,
+/// The ids of the EC2 resources (volumes, instances) whose jobs the listing shows completed
+/// since the last round, and shows as the run's own (`check_seen_job`): a job AWS says is
+/// another's is refused by its look, and what it created is never claimed.
+pub(super) fn claimable(
+    ctx: &RestoreContext,
     jobs: &[RestoreJob],
     latest: &HashMap<String, SeenJob>,
-) -> Result<HashMap<String, Option<String>>, BackstopError> {
-    let ids: Vec<String> = jobs
-        .iter()
+) -> Vec<String> {
+    jobs.iter()
         .filter(|job| !job.is_finished() && kinds::tagged_in_ec2(&job.kind))
-        .filter_map(|job| latest.get(&job.restore_job_id))
-        .filter(|seen| seen.status == JobStatus::Completed)
-        .filter_map(|seen| seen.created_resource_arn.as_deref())
+        .filter_map(|job| Some((job, latest.get(&job.restore_job_id)?)))
+        .filter(|(job, seen)| {
+            seen.status == JobStatus::Completed && check_seen_job(ctx, job, seen).is_ok()
+        })
+        .filter_map(|(_, seen)| seen.created_resource_arn.as_deref())
         .map(|arn| kinds::id_of(arn).to_string())
-        .collect();
+        .collect()
+}
+
+/// The run tag of each of `ids`, read together (`kinds::ec2::run_tags`) rather than once per
+/// resource when each is tagged.
+async fn completed_run_tags(
+    clients: &Clients,
+    ids: &[String],
+) -> Result<HashMap<String, Option<String>>, BackstopError> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
     kinds::ec2::run_tags(
         &clients.ec2,
-        &ids,
+        ids,
         "reading the run tags of the restored volumes and instances",
     )
     .await

@@ -722,3 +722,47 @@ fn only_a_cap_that_holds_back_a_due_restore_needs_the_jobs_that_ended() {
     // more running than the cap (resumed with a lower one): no room at all
     assert!(held_back(&items(26), &running(25), 20));
 }
+
+#[test]
+fn only_completed_restores_aws_shows_as_the_runs_are_claimed() {
+    use super::poll::{claimable, SeenJob};
+    use crate::model::jobs::JobStatus;
+    let mut ctx = RestoreContext::for_test(Mode::Drill);
+    ctx.started_at = DateTime::from_secs(1_000_000);
+    let seen = |resource: &str, status: JobStatus, point: &str, created: i64| SeenJob {
+        status,
+        status_message: None,
+        created_resource_arn: Some(format!(
+            "arn:aws:ec2:us-west-2:123456789012:volume/vol-{resource}"
+        )),
+        resource_type: Some("EBS".into()),
+        recovery_point_arn: Some(format!("arn:aws:ec2:us-west-2::snapshot/{point}")),
+        iam_role_arn: None,
+        created: Some(DateTime::from_secs(created)),
+        completed: None,
+    };
+    let jobs: Vec<RestoreJob> = ["ours", "running", "other-point", "before-run"]
+        .iter()
+        .map(|r| job(r, 0, "RUNNING"))
+        .collect();
+    let latest: std::collections::HashMap<String, SeenJob> = [
+        seen("ours", JobStatus::Completed, "ours", 1_000_010),
+        seen("running", JobStatus::Running, "running", 1_000_010),
+        // AWS says this job restores another recovery point, or began before the run
+        seen(
+            "other-point",
+            JobStatus::Completed,
+            "someone-else",
+            1_000_010,
+        ),
+        seen("before-run", JobStatus::Completed, "before-run", 900_000),
+    ]
+    .into_iter()
+    .zip(&jobs)
+    .map(|(seen, job)| (job.restore_job_id.clone(), seen))
+    .collect();
+    assert_eq!(
+        claimable(&ctx, &jobs, &latest),
+        vec!["vol-ours".to_string()]
+    );
+}

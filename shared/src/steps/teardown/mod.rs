@@ -275,7 +275,7 @@ pub async fn teardown(
     if !looks.out_of_time {
         pending.extend(looks.not_reached.into_iter().map(|(_, job)| Leftover {
             owned: job.owned.clone(),
-            reason: "not looked at in this pass (AWS throttled it): looked at in the next".into(),
+            reason: "not looked at in this pass (stopped at a throttled or failed call): looked at in the next".into(),
         }));
     }
     // what the last pass left deleting and no longer shows up by tag (a terminated instance,
@@ -381,8 +381,9 @@ pub async fn teardown(
                 .into_iter()
                 .map(|(owned, _)| Leftover {
                     owned,
-                    reason: "not deleted in this pass (AWS throttled it): deleted in the next"
-                        .into(),
+                    reason:
+                        "not deleted in this pass (stopped at a throttled or failed call): deleted in the next"
+                            .into(),
                 }),
         );
     }
